@@ -1,0 +1,95 @@
+"""Why a device scores high: feature attributions and the phrases users see."""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from .features import FEATURE_INDEX, FEATURE_NAMES
+from .trees import TreeEnsemble, predict_raw
+
+Float = npt.NDArray[np.float64]
+# Features that describe what a device is rather than how it behaves explain nothing.
+_NOT_REASONS = frozenset({"has_battery", "chemistry", "power", "protocol", "bridge_peers"})
+
+
+def attributions(ensemble: TreeEnsemble, X: Float, reference: Float) -> Float:
+    """Margin lost when each feature is set back to its healthy reference value.
+
+    X: (n, n_features); reference: (n_features,). Returns (n, n_features):
+    positive entries are features pushing the margin up. Costs one batched
+    prediction of n * n_features rows.
+    """
+    n, f = X.shape
+    base = predict_raw(ensemble, X)
+    probe = np.repeat(X[:, None, :], f, axis=1)
+    idx = np.arange(f)
+    probe[:, idx, idx] = reference[None, :]
+    moved = predict_raw(ensemble, probe.reshape(n * f, f)).reshape(n, f)
+    out: Float = base[:, None] - moved
+    return out
+
+
+def describe(feature: str, value: float) -> str:
+    """A short English phrase for a feature value (English fallback; UI translates keys)."""
+    if not np.isfinite(value):
+        return f"{feature.replace('_', ' ')} unknown"
+    phrases = {
+        "battery_level": f"battery at {value:.0f}%",
+        "battery_delta_24h": f"battery changed {value:+.0f}% in 24 h",
+        "battery_days_linear": f"battery empty in ~{value:.0f} days at the current rate",
+        "battery_low_flag": "device reports battery low" if value > 0.5 else "battery-low flag off",
+        "days_since_swap": f"battery swapped {value:.0f} days ago",
+        "reports_24h": f"{value:.0f} reports in the last 24 h",
+        "reports_ratio_24h": f"reporting at {value:.0%} of its usual rate",
+        "hours_since_report": f"no report for {value:.0f} h",
+        "silence_ratio": f"silent for {value:.1f}x its usual gap",
+        "changes_24h": f"{value:.0f} value changes in 24 h",
+        "changes_ratio_24h": f"value changing at {value:.0%} of its usual rate",
+        "hours_since_change": f"value unchanged for {value:.0f} h",
+        "unavailable_hours_24h": f"unavailable {value:.1f} h in the last day",
+        "unavailable_hours_7d": f"unavailable {value:.1f} h in the last week",
+        "drops_24h": f"dropped offline {value:.0f} times today",
+        "drops_7d": f"dropped offline {value:.0f} times this week",
+        "drops_trend": f"{value:+.0f} dropouts versus the week before",
+        "longest_unavailable_7d": f"longest outage this week {value:.0f} h",
+        "hours_unavailable_now": f"unavailable for {value:.0f} h now",
+        "signal_level": f"link quality {value:.0%}",
+        "signal_delta_7d": f"link quality {value:+.0%} versus last week",
+        "signal_slope_7d": f"link quality trend {value:+.1%}/day",
+        "temperature_level": f"device temperature {value:.0f} °C",
+        "voltage_level": f"voltage {value:.2f}",
+        "voltage_slope_7d": f"voltage trend {value:+.3f}/day",
+        "bridge_down_24h": f"its bridge was down {value:.0%} of the last day",
+        "bridge_down_7d": f"its bridge was down {value:.0%} of the last week",
+        "age_days": f"known for {value:.0f} days",
+    }
+    if feature.startswith("battery_slope_"):
+        window = feature.rsplit("_", 1)[1]
+        verb = "falling" if value < 0 else "rising"
+        return f"battery {verb} {abs(value):.1f}%/day over {window}"
+    if feature == "battery_curvature_7d":
+        return "battery drain accelerating" if value < 0 else "battery drain slowing"
+    return phrases.get(feature, f"{feature.replace('_', ' ')} = {value:.3g}")
+
+
+def top_reasons(
+    contributions: Float, row: Float, *, limit: int = 3
+) -> list[tuple[str, str, float]]:
+    """The strongest positive contributions of one row: (feature, phrase, share)."""
+    usable = np.array([name not in _NOT_REASONS for name in FEATURE_NAMES])
+    c = np.where(usable & (contributions > 0), contributions, 0.0)
+    total = float(c.sum())
+    if total <= 0:
+        return []
+    order = np.argsort(-c, kind="stable")[:limit]
+    return [
+        (FEATURE_NAMES[j], describe(FEATURE_NAMES[j], float(row[j])), float(c[j] / total))
+        for j in order
+        if c[j] > 0
+    ]
+
+
+def feature_value(row: Float, name: str) -> float:
+    """One named feature of a row."""
+    return float(row[FEATURE_INDEX[name]])

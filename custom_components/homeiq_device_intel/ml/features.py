@@ -1,0 +1,304 @@
+"""One feature row per device per evaluation hour, from the hourly grid.
+
+The single definition of every feature, shared by offline training and the
+integration's inference. Missing data is NaN, never an error.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from .grid import F32, HourlyGrid, bridge_groups
+from .records import Chemistry, HomeHistory, Power, Protocol
+
+FEATURE_SCHEMA_VERSION = 1
+DAY = 24
+BATTERY_FLOOR = 5.0  # % at which a battery counts as empty
+LINEAR_DAYS_CAP = 365.0
+
+FEATURE_NAMES: tuple[str, ...] = (
+    "battery_level",
+    "battery_delta_24h",
+    "battery_slope_3d",
+    "battery_slope_7d",
+    "battery_slope_14d",
+    "battery_slope_30d",
+    "battery_curvature_7d",
+    "battery_days_linear",
+    "battery_low_flag",
+    "days_since_swap",
+    "has_battery",
+    "chemistry",
+    "power",
+    "protocol",
+    "reports_24h",
+    "reports_baseline",
+    "reports_ratio_24h",
+    "hours_since_report",
+    "silence_ratio",
+    "changes_24h",
+    "changes_ratio_24h",
+    "hours_since_change",
+    "unavailable_hours_24h",
+    "unavailable_hours_7d",
+    "drops_24h",
+    "drops_7d",
+    "drops_trend",
+    "longest_unavailable_7d",
+    "hours_unavailable_now",
+    "signal_level",
+    "signal_delta_7d",
+    "signal_slope_7d",
+    "temperature_level",
+    "voltage_level",
+    "voltage_slope_7d",
+    "bridge_down_24h",
+    "bridge_down_7d",
+    "bridge_peers",
+    "age_days",
+)
+FEATURE_INDEX = {name: i for i, name in enumerate(FEATURE_NAMES)}
+
+CHEMISTRY_CODE = {
+    Chemistry.UNKNOWN: np.nan,
+    Chemistry.NONE: 0.0,
+    Chemistry.COIN: 1.0,
+    Chemistry.LITHIUM: 2.0,
+    Chemistry.ALKALINE: 3.0,
+    Chemistry.LI_ION: 4.0,
+    Chemistry.NIMH: 5.0,
+}
+POWER_CODE = {Power.UNKNOWN: np.nan, Power.MAINS: 0.0, Power.BATTERY: 1.0, Power.RECHARGEABLE: 2.0}
+PROTOCOL_CODE = {
+    Protocol.UNKNOWN: np.nan,
+    Protocol.ZIGBEE: 0.0,
+    Protocol.ZWAVE: 1.0,
+    Protocol.WIFI: 2.0,
+    Protocol.BLE: 3.0,
+    Protocol.THREAD: 4.0,
+}
+
+
+@dataclass(slots=True, kw_only=True)
+class FeatureFrame:
+    """Feature rows: X is float64 (n_rows, n_features), rows ordered device-major."""
+
+    X: npt.NDArray[np.float64]
+    device_index: npt.NDArray[np.int64]  # (n_rows,) row of the device in the grid
+    eval_hour: npt.NDArray[np.int64]  # (n_rows,) grid hour the row describes (exclusive)
+    device_ids: list[str]
+    feature_names: tuple[str, ...] = FEATURE_NAMES
+
+    def column(self, name: str) -> npt.NDArray[np.float64]:
+        """Return one feature column."""
+        return self.X[:, FEATURE_INDEX[name]]
+
+
+def _prefix(a: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """Cumulative sum along hours with a leading zero column: (n, H+1)."""
+    out = np.zeros((a.shape[0], a.shape[1] + 1))
+    np.cumsum(a, axis=1, out=out[:, 1:])
+    return out
+
+
+def _window(
+    prefix: npt.NDArray[np.float64], ends: npt.NDArray[np.int64], hours: int
+) -> npt.NDArray[np.float64]:
+    """Sum over [end - hours, end) for every device and end: (n, m)."""
+    return prefix[:, ends] - prefix[:, np.maximum(ends - hours, 0)]
+
+
+def _last_true(mask: npt.NDArray[np.bool_]) -> npt.NDArray[np.int64]:
+    """Per hour, the latest hour <= it where mask holds, or -1: (n, H)."""
+    idx = np.where(mask, np.arange(mask.shape[1])[None, :], -1)
+    return np.maximum.accumulate(idx, axis=1)
+
+
+class _Slopes:
+    """NaN-aware least-squares slopes of a channel over trailing windows."""
+
+    def __init__(self, values: F32) -> None:
+        """Precompute prefix sums of x, y, xy, xx and counts."""
+        y = values.astype(np.float64)
+        ok = np.isfinite(y)
+        x = np.broadcast_to(np.arange(y.shape[1], dtype=np.float64) / DAY, y.shape)
+        y0 = np.where(ok, y, 0.0)
+        x0 = np.where(ok, x, 0.0)
+        self.n = _prefix(ok.astype(np.float64))
+        self.sx = _prefix(x0)
+        self.sy = _prefix(y0)
+        self.sxy = _prefix(x0 * y0)
+        self.sxx = _prefix(x0 * x0)
+        self.sum_y = _prefix(y0)
+
+    def slope(self, ends: npt.NDArray[np.int64], hours: int) -> npt.NDArray[np.float64]:
+        """Slope in units per day over [end - hours, end): (n, m)."""
+        n = _window(self.n, ends, hours)
+        sx, sy = _window(self.sx, ends, hours), _window(self.sy, ends, hours)
+        sxy, sxx = _window(self.sxy, ends, hours), _window(self.sxx, ends, hours)
+        den = n * sxx - sx * sx
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out = (n * sxy - sx * sy) / den
+        out[(n < max(hours // 4, 3)) | (den <= 1e-9)] = np.nan
+        return out
+
+    def mean(self, ends: npt.NDArray[np.int64], hours: int) -> npt.NDArray[np.float64]:
+        """Mean over [end - hours, end): (n, m)."""
+        n = _window(self.n, ends, hours)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(n > 0, _window(self.sum_y, ends, hours) / n, np.nan)
+
+
+def _normalise_signal(signal: F32) -> F32:
+    """Map RSSI (dBm, negative) and LQI (0..255) onto one 0..1 link-quality scale."""
+    rssi = np.clip((signal + 100.0) / 70.0, 0.0, 1.0)
+    lqi = np.clip(signal / 255.0, 0.0, 1.0)
+    return np.where(signal < 0, rssi, lqi).astype(np.float32)
+
+
+def _static_codes(
+    history: HomeHistory, device_ids: list[str]
+) -> dict[str, npt.NDArray[np.float64]]:
+    """Per-device categorical codes (NaN where unknown)."""
+    info = {d.device_id: d for d in history.devices}
+    chem = np.full(len(device_ids), np.nan)
+    power = np.full(len(device_ids), np.nan)
+    proto = np.full(len(device_ids), np.nan)
+    for i, device_id in enumerate(device_ids):
+        d = info.get(device_id)
+        if d is None:
+            continue
+        chem[i] = CHEMISTRY_CODE.get(d.chemistry, np.nan)
+        power[i] = POWER_CODE.get(d.power, np.nan)
+        proto[i] = PROTOCOL_CODE.get(d.protocol, np.nan)
+    return {"chemistry": chem, "power": power, "protocol": proto}
+
+
+def default_eval_hours(grid: HourlyGrid, *, every: int = DAY) -> npt.NDArray[np.int64]:
+    """Evaluation points at the end of each whole day of the grid."""
+    return np.arange(every, grid.n_hours + 1, every, dtype=np.int64)
+
+
+def build_features(
+    history: HomeHistory, grid: HourlyGrid, eval_hours: npt.NDArray[np.int64]
+) -> FeatureFrame:
+    """Compute the feature matrix for every device at every evaluation hour.
+
+    eval_hours: int64 (m,), each in [1, n_hours]; a row at hour e sees only
+    grid hours < e. Returns n_devices * m rows, device-major.
+    """
+    ends = np.asarray(eval_hours, dtype=np.int64)
+    n, m = len(grid.device_ids), ends.shape[0]
+    last = ends - 1
+    cols: dict[str, npt.NDArray[np.float64]] = {}
+
+    battery = grid["battery"].astype(np.float64)
+    slopes = _Slopes(grid["battery"])
+    cols["battery_level"] = battery[:, last]
+    cols["battery_delta_24h"] = battery[:, last] - battery[:, np.maximum(last - DAY, 0)]
+    for days in (3, 7, 14, 30):
+        cols[f"battery_slope_{days}d"] = slopes.slope(ends, days * DAY)
+    previous_week = slopes.slope(np.maximum(ends - 7 * DAY, 1), 7 * DAY)
+    cols["battery_curvature_7d"] = cols["battery_slope_7d"] - previous_week
+    falling = np.fmin(cols["battery_slope_7d"], cols["battery_slope_14d"])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        linear = (cols["battery_level"] - BATTERY_FLOOR) / -falling
+    linear = np.where(falling < -1e-3, linear, LINEAR_DAYS_CAP)
+    cols["battery_days_linear"] = np.where(
+        np.isfinite(cols["battery_level"]), np.clip(linear, 0.0, LINEAR_DAYS_CAP), np.nan
+    )
+    cols["battery_low_flag"] = grid["battery_low"].astype(np.float64)[:, last]
+    since_swap = np.full((n, m), np.nan)
+    for i, swaps in enumerate(grid.swap_hours):
+        if swaps.size:
+            k = np.searchsorted(swaps, last, side="right") - 1
+            since_swap[i] = np.where(k >= 0, (last - swaps[np.maximum(k, 0)]) / DAY, np.nan)
+    cols["days_since_swap"] = since_swap
+    cols["has_battery"] = np.repeat(grid.has_battery.astype(np.float64)[:, None], m, axis=1)
+    for name, codes in _static_codes(history, grid.device_ids).items():
+        cols[name] = np.repeat(codes[:, None], m, axis=1)
+
+    age_hours = np.maximum(ends[None, :] - grid.first_seen[:, None], 0).astype(np.float64)
+    reports = grid["reports"].astype(np.float64)
+    p_reports = _prefix(reports)
+    cols["reports_24h"] = _window(p_reports, ends, DAY)
+    base_hours = np.clip(age_hours - DAY, 0, 14 * DAY)
+    base_sum = _window(p_reports, np.maximum(ends - DAY, 0), 14 * DAY)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        baseline = np.where(base_hours >= DAY, base_sum / base_hours * DAY, np.nan)
+    cols["reports_baseline"] = baseline
+    cols["reports_ratio_24h"] = cols["reports_24h"] / np.fmax(baseline, 0.1)
+    last_report = _last_true(reports > 0)[:, last]
+    since_report = np.where(last_report >= 0, last - last_report, age_hours).astype(np.float64)
+    cols["hours_since_report"] = since_report
+    expected_gap = DAY / np.fmax(baseline, 1.0 / 7.0)
+    cols["silence_ratio"] = since_report / expected_gap
+
+    changes = grid["changes"].astype(np.float64)
+    p_changes = _prefix(changes)
+    cols["changes_24h"] = _window(p_changes, ends, DAY)
+    change_base = _window(p_changes, np.maximum(ends - DAY, 0), 14 * DAY)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        change_baseline = np.where(base_hours >= DAY, change_base / base_hours * DAY, np.nan)
+    cols["changes_ratio_24h"] = cols["changes_24h"] / np.fmax(change_baseline, 0.1)
+    last_change = _last_true(changes > 0)[:, last]
+    cols["hours_since_change"] = np.where(last_change >= 0, last - last_change, age_hours).astype(
+        np.float64
+    )
+
+    unav = grid["unavailable"].astype(np.float64)
+    p_unav = _prefix(unav)
+    cols["unavailable_hours_24h"] = _window(p_unav, ends, DAY)
+    cols["unavailable_hours_7d"] = _window(p_unav, ends, 7 * DAY)
+    p_drops = _prefix(grid["drops"].astype(np.float64))
+    cols["drops_24h"] = _window(p_drops, ends, DAY)
+    cols["drops_7d"] = _window(p_drops, ends, 7 * DAY)
+    cols["drops_trend"] = cols["drops_7d"] - _window(
+        p_drops, np.maximum(ends - 7 * DAY, 0), 7 * DAY
+    )
+    down = unav > 0.5
+    hours = np.arange(grid.n_hours)[None, :]
+    run = np.where(down, hours - _last_true(~down), 0).astype(np.float64)
+    cols["hours_unavailable_now"] = run[:, last]
+    longest = np.empty((n, m))
+    for j, end in enumerate(ends):
+        longest[:, j] = run[:, max(end - 7 * DAY, 0) : end].max(axis=1)
+    cols["longest_unavailable_7d"] = longest
+
+    signal = _Slopes(_normalise_signal(grid["signal"]))
+    sig = _normalise_signal(grid["signal"]).astype(np.float64)
+    cols["signal_level"] = sig[:, last]
+    cols["signal_delta_7d"] = signal.mean(ends, DAY) - signal.mean(
+        np.maximum(ends - DAY, 0), 7 * DAY
+    )
+    cols["signal_slope_7d"] = signal.slope(ends, 7 * DAY)
+    cols["temperature_level"] = grid["temperature"].astype(np.float64)[:, last]
+    cols["voltage_level"] = grid["voltage"].astype(np.float64)[:, last]
+    cols["voltage_slope_7d"] = _Slopes(grid["voltage"]).slope(ends, 7 * DAY)
+
+    p_bridge = _prefix(grid.bridge_down.astype(np.float64))
+    cols["bridge_down_24h"] = _window(p_bridge, ends, DAY) / DAY
+    cols["bridge_down_7d"] = _window(p_bridge, ends, 7 * DAY) / (7 * DAY)
+    groups = bridge_groups(history, grid.device_ids)
+    peers = np.bincount(groups)[groups].astype(np.float64) - 1.0
+    cols["bridge_peers"] = np.repeat(peers[:, None], m, axis=1)
+    cols["age_days"] = age_hours / DAY
+
+    # Before a device's first record nothing is known about it.
+    unseen = age_hours <= 0
+    X = np.empty((n * m, len(FEATURE_NAMES)))
+    for k, name in enumerate(FEATURE_NAMES):
+        col = np.asarray(cols[name], dtype=np.float64)
+        if name not in ("has_battery", "chemistry", "power", "protocol", "bridge_peers"):
+            col = np.where(unseen, np.nan, col)
+        X[:, k] = col.reshape(n * m)
+    X[~np.isfinite(X)] = np.nan
+    return FeatureFrame(
+        X=X,
+        device_index=np.repeat(np.arange(n, dtype=np.int64), m),
+        eval_hour=np.tile(ends, n),
+        device_ids=list(grid.device_ids),
+    )

@@ -1,0 +1,313 @@
+"""Resample a home's records onto an hourly grid per device.
+
+The grid is the compact intermediate every feature and label is computed
+from: one row per device, one column per hour, a handful of channels. It is
+also what the integration keeps between nights, so history outgrows the
+recorder's purge window.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from .records import (
+    UNAVAILABLE,
+    EntityInfo,
+    EntityRole,
+    FloatArray,
+    HomeHistory,
+    Power,
+    StateSeries,
+    StatSeries,
+)
+
+HOUR = 3600.0
+F32 = npt.NDArray[np.float32]
+# A state row this soon after an HA restart that repeats the previous state is a
+# replay, not a sign of life; a short unavailable spell then is the integration
+# reconnecting, not the device failing.
+RESTART_REPLAY_SECONDS = 300.0
+RESTART_UNAVAILABLE_MAX_SECONDS = 900.0
+# A group of devices on one bridge is "down" when this share is unavailable.
+BRIDGE_MIN_DEVICES = 3
+BRIDGE_DOWN_SHARE = 0.6
+
+CHANNELS = (
+    "battery",  # last known battery % at the end of the hour (carried forward)
+    "signal",  # last known RSSI/LQI (carried forward)
+    "temperature",  # last known device temperature (carried forward)
+    "voltage",  # last known voltage (carried forward)
+    "battery_low",  # last known battery-low flag, 0/1 (carried forward)
+    "unavailable",  # share of the hour the device was unavailable, 0..1
+    "reports",  # state rows written (signs of life, replays excluded)
+    "changes",  # changes of the primary entity's value
+    "drops",  # available -> unavailable transitions
+)
+
+
+@dataclass(slots=True, kw_only=True)
+class HourlyGrid:
+    """Per-device hourly channels of one home.
+
+    Every channel array is float32 of shape (n_devices, n_hours); column k
+    covers [start + k h, start + (k+1) h).
+    """
+
+    home_id: str
+    device_ids: list[str]
+    start: float
+    n_hours: int
+    channels: dict[str, F32]
+    has_battery: npt.NDArray[np.bool_]  # (n_devices,)
+    first_seen: npt.NDArray[np.int64]  # (n_devices,) first hour with any record
+    swap_hours: list[npt.NDArray[np.int64]]  # per device, hours of known swaps
+    bridge_down: F32  # (n_devices, n_hours) 1 where the device's bridge was down
+
+    def __getitem__(self, name: str) -> F32:
+        """Return one channel."""
+        return self.channels[name]
+
+
+def hour_start(t: float) -> float:
+    """Floor a POSIX time to the start of its UTC hour."""
+    return float(np.floor(t / HOUR) * HOUR)
+
+
+def _carry_forward(times: FloatArray, values: FloatArray, bounds: FloatArray) -> FloatArray:
+    """Value of the last finite sample strictly before each bound (NaN if none)."""
+    ok = np.isfinite(values) & np.isfinite(times)
+    times, values = times[ok], values[ok]
+    idx = np.searchsorted(times, bounds, side="left") - 1
+    out = np.full(bounds.shape[0], np.nan)
+    has = idx >= 0
+    out[has] = values[idx[has]]
+    return out
+
+
+def _stat_hourly(stat: StatSeries, start: float, n_hours: int) -> FloatArray:
+    """Hourly statistics means placed on the grid, carried forward over gaps."""
+    bounds = start + HOUR * np.arange(1, n_hours + 1)
+    # A statistics row for hour [s, s+1h) describes the value by its end.
+    return _carry_forward(stat.start + HOUR - 1.0, stat.mean, bounds)
+
+
+def _replay_mask(series: StateSeries, restarts: FloatArray) -> npt.NDArray[np.bool_]:
+    """True for rows that only replay the previous state right after a restart."""
+    if restarts.size == 0 or len(series) == 0:
+        return np.zeros(len(series), dtype=bool)
+    idx = np.searchsorted(restarts, series.time, side="right") - 1
+    since = np.where(idx >= 0, series.time - restarts[np.maximum(idx, 0)], np.inf)
+    same = np.zeros(len(series), dtype=bool)
+    same[1:] = series.code[1:] == series.code[:-1]
+    return (since <= RESTART_REPLAY_SECONDS) & same
+
+
+def _level_channel(
+    history: HomeHistory, entity: EntityInfo | None, start: float, n_hours: int
+) -> FloatArray:
+    """Hourly carried-forward level of a numeric entity from stats and states."""
+    out = np.full(n_hours, np.nan)
+    if entity is None:
+        return out
+    stat = history.statistics.get(entity.entity_id)
+    if stat is not None and len(stat):
+        out = _stat_hourly(stat, start, n_hours)
+    series = history.states.get(entity.entity_id)
+    if series is not None and len(series):
+        bounds = start + HOUR * np.arange(1, n_hours + 1)
+        from_states = _carry_forward(series.time, series.value, bounds)
+        # States are exact within the purge window; statistics fill the rest.
+        first = series.time[np.isfinite(series.value)]
+        if first.size:
+            covered = bounds > first[0]
+            out = np.where(covered & np.isfinite(from_states), from_states, out)
+    return out
+
+
+def _unavailable_share(
+    series: StateSeries, restarts: FloatArray, start: float, n_hours: int
+) -> tuple[FloatArray, FloatArray]:
+    """Share of each hour spent unavailable, and drops per hour."""
+    share = np.zeros(n_hours)
+    drops = np.zeros(n_hours)
+    if len(series) == 0:
+        return share, drops
+    t = series.time
+    unav = series.code == UNAVAILABLE
+    if restarts.size and unav.any():
+        # Short unavailable spells right after a restart are reconnects.
+        idx = np.searchsorted(restarts, t, side="right") - 1
+        since = np.where(idx >= 0, t - restarts[np.maximum(idx, 0)], np.inf)
+        nxt = np.append(t[1:], np.inf)
+        unav &= ~((since <= RESTART_REPLAY_SECONDS) & (nxt - t <= RESTART_UNAVAILABLE_MAX_SECONDS))
+    if not unav.any():
+        return share, drops
+    dur = np.diff(t, append=t[-1])
+    cum = np.concatenate(([0.0], np.cumsum(unav * dur)))
+    bounds = start + HOUR * np.arange(n_hours + 1)
+    j = np.searchsorted(t, bounds, side="right") - 1
+    valid = j >= 0
+    jj = np.maximum(j, 0)
+    # Beyond the last row the last status holds until the end of the grid.
+    u_at = np.where(valid, cum[jj] + unav[jj] * (bounds - t[jj]), 0.0)
+    share = np.clip(np.diff(u_at) / HOUR, 0.0, 1.0)
+    began = unav.copy()
+    began[1:] &= ~unav[:-1]
+    hours = np.floor((t[began] - start) / HOUR).astype(np.int64)
+    hours = hours[(hours >= 0) & (hours < n_hours)]
+    drops = np.bincount(hours, minlength=n_hours).astype(np.float64)
+    return share, drops
+
+
+def _count_per_hour(times: FloatArray, start: float, n_hours: int) -> FloatArray:
+    """Number of timestamps falling in each hour."""
+    hours = np.floor((times - start) / HOUR).astype(np.int64)
+    hours = hours[(hours >= 0) & (hours < n_hours)]
+    return np.bincount(hours, minlength=n_hours).astype(np.float64)
+
+
+def _pick(entities: list[EntityInfo], role: EntityRole) -> EntityInfo | None:
+    """First entity with a role."""
+    return next((e for e in entities if e.role is role), None)
+
+
+def _detected_swaps(battery: FloatArray) -> npt.NDArray[np.int64]:
+    """Hours where the level jumps from <= 80 % to >= 95 % (a fresh battery)."""
+    if battery.size < 2:
+        return np.empty(0, dtype=np.int64)
+    prev = np.fmax.accumulate(np.where(np.isfinite(battery), np.arange(battery.size), -1))
+    before = np.where(prev[:-1] >= 0, battery[np.maximum(prev[:-1], 0)], np.nan)
+    jump = (before <= 80.0) & (battery[1:] >= 95.0)
+    return (np.nonzero(jump)[0] + 1).astype(np.int64)
+
+
+def build_grid(
+    history: HomeHistory,
+    *,
+    start: float | None = None,
+    end: float | None = None,
+    device_ids: list[str] | None = None,
+) -> HourlyGrid:
+    """Resample a home's history onto an hourly grid (one row per device)."""
+    grid_start = hour_start(history.start if start is None else start)
+    grid_end = history.end if end is None else end
+    n_hours = max(int(np.ceil((grid_end - grid_start) / HOUR)), 1)
+    ids = [d.device_id for d in history.devices] if device_ids is None else device_ids
+    by_device: dict[str, list[EntityInfo]] = {i: [] for i in ids}
+    for entity in history.entities:
+        if entity.device_id in by_device:
+            by_device[entity.device_id].append(entity)
+    n = len(ids)
+    channels = {name: np.zeros((n, n_hours), dtype=np.float32) for name in CHANNELS}
+    has_battery = np.zeros(n, dtype=bool)
+    first_seen = np.full(n, n_hours, dtype=np.int64)
+    swap_hours: list[npt.NDArray[np.int64]] = []
+    restarts = np.sort(history.restarts)
+    power = {d.device_id: d.power for d in history.devices}
+    for row, device_id in enumerate(ids):
+        entities = by_device[device_id]
+        battery_entity = _pick(entities, EntityRole.BATTERY)
+        battery = _level_channel(history, battery_entity, grid_start, n_hours)
+        has_battery[row] = battery_entity is not None or power.get(device_id) in (
+            Power.BATTERY,
+            Power.RECHARGEABLE,
+        )
+        channels["battery"][row] = battery
+        for name, role in (
+            ("signal", EntityRole.SIGNAL),
+            ("temperature", EntityRole.TEMPERATURE),
+            ("voltage", EntityRole.VOLTAGE),
+        ):
+            channels[name][row] = _level_channel(
+                history, _pick(entities, role), grid_start, n_hours
+            )
+        low = _pick(entities, EntityRole.BATTERY_LOW)
+        if low is not None and low.entity_id in history.states:
+            s = history.states[low.entity_id]
+            on = np.where(s.code >= 0, 0.0, np.nan)
+            # A battery_low binary sensor is "on" when low; tokens are per entity.
+            on[s.value == 1.0] = 1.0
+            on_token = s.token("on")
+            if on_token is not None:
+                on[s.code == on_token] = 1.0
+            bounds = grid_start + HOUR * np.arange(1, n_hours + 1)
+            channels["battery_low"][row] = np.nan_to_num(_carry_forward(s.time, on, bounds))
+        primary = (
+            _pick(entities, EntityRole.PRIMARY)
+            or battery_entity
+            or (entities[0] if entities else None)
+        )
+        reports = np.zeros(n_hours)
+        first = np.inf
+        for entity in entities:
+            series = history.states.get(entity.entity_id)
+            if series is None or len(series) == 0:
+                continue
+            first = min(first, float(series.time[0]))
+            alive = (series.code != UNAVAILABLE) & ~_replay_mask(series, restarts)
+            reports += _count_per_hour(series.time[alive], grid_start, n_hours)
+        for entity in entities:
+            stat = history.statistics.get(entity.entity_id)
+            if stat is not None and len(stat):
+                first = min(first, float(stat.start[0]))
+        if np.isfinite(first):
+            first_seen[row] = max(int((first - grid_start) // HOUR), 0)
+        channels["reports"][row] = reports
+        if primary is not None and primary.entity_id in history.states:
+            series = history.states[primary.entity_id]
+            share, drops = _unavailable_share(series, restarts, grid_start, n_hours)
+            channels["unavailable"][row] = share
+            channels["drops"][row] = drops
+            valid = series.code >= 0
+            codes = series.code[valid]
+            changed = np.ones(codes.shape[0], dtype=bool)
+            changed[1:] = codes[1:] != codes[:-1]
+            channels["changes"][row] = _count_per_hour(
+                series.time[valid][changed], grid_start, n_hours
+            )
+        known = history.battery_swaps.get(device_id, np.empty(0))
+        known_hours = np.floor((np.asarray(known) - grid_start) / HOUR).astype(np.int64)
+        swaps = np.union1d(
+            known_hours[(known_hours >= 0) & (known_hours < n_hours)], _detected_swaps(battery)
+        )
+        swap_hours.append(swaps.astype(np.int64))
+    bridge_down = _bridge_down(history, ids, channels["unavailable"])
+    return HourlyGrid(
+        home_id=history.home_id,
+        device_ids=list(ids),
+        start=grid_start,
+        n_hours=n_hours,
+        channels=channels,
+        has_battery=has_battery,
+        first_seen=first_seen,
+        swap_hours=swap_hours,
+        bridge_down=bridge_down,
+    )
+
+
+def bridge_groups(history: HomeHistory, device_ids: list[str]) -> npt.NDArray[np.int64]:
+    """Group index per device: its bridge (via device), else its integration."""
+    info = {d.device_id: d for d in history.devices}
+    keys: dict[str, int] = {}
+    out = np.empty(len(device_ids), dtype=np.int64)
+    for i, device_id in enumerate(device_ids):
+        d = info.get(device_id)
+        key = "?" if d is None else (d.via_device_id or f"integration:{d.integration}")
+        out[i] = keys.setdefault(key, len(keys))
+    return out
+
+
+def _bridge_down(history: HomeHistory, ids: list[str], unavailable: F32) -> F32:
+    """1 where most devices of a device's bridge group were unavailable that hour."""
+    groups = bridge_groups(history, ids)
+    out = np.zeros_like(unavailable)
+    for g in np.unique(groups):
+        members = groups == g
+        if members.sum() < BRIDGE_MIN_DEVICES:
+            continue
+        share = (unavailable[members] > 0.5).mean(axis=0)
+        out[members] = (share >= BRIDGE_DOWN_SHARE).astype(np.float32)
+    return out

@@ -1,0 +1,166 @@
+"""Failure events and labels, read off the same hourly grid as the features.
+
+Labels come from the observed history itself (never from generator ground
+truth), so a real home's recorder and a synthetic home are labelled alike:
+features at hour e, label = a failure of that type *starts* in [e, e + horizon).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from .features import BATTERY_FLOOR, DAY, FeatureFrame
+from .grid import HourlyGrid
+from .records import FailureType
+
+UNAVAILABLE_MIN_HOURS = 6  # an outage this long is a failure the user must fix
+DEAD_BATTERY_LEVEL = 25.0  # unavailable for a day with a battery this low = dead battery
+DEAD_BATTERY_HOURS = 24
+STALE_MIN_HOURS = 24
+STALE_GAP_FACTOR = 4.0  # silence this many expected report gaps long is stale
+STALE_MIN_DAILY_REPORTS = 1.0  # rarer reporters cannot be judged stale
+STUCK_MIN_DAILY_CHANGES = 12.0  # only sensors that normally change often can be stuck
+TARGETS: tuple[str, ...] = tuple(t.value for t in FailureType)
+
+IntArray = npt.NDArray[np.int64]
+
+
+@dataclass(slots=True, kw_only=True)
+class FailureEvents:
+    """Start hours of each failure type, per device of a grid."""
+
+    starts: dict[str, list[IntArray]]  # target -> per device sorted start hours
+
+
+@dataclass(slots=True, kw_only=True)
+class Labels:
+    """Per feature row: target values (1/0, NaN = not eligible) and days to empty."""
+
+    y: dict[str, npt.NDArray[np.float64]]
+    battery_days: npt.NDArray[np.float64]  # NaN where no depletion was observed
+    next_event_hour: dict[str, npt.NDArray[np.float64]]  # NaN where none follows
+
+
+def _runs(mask: npt.NDArray[np.bool_]) -> tuple[IntArray, IntArray]:
+    """Start hours and lengths of the True runs of a 1-D mask."""
+    padded = np.concatenate(([False], mask, [False]))
+    edges = np.flatnonzero(np.diff(padded.astype(np.int8)))
+    return edges[0::2].astype(np.int64), (edges[1::2] - edges[0::2]).astype(np.int64)
+
+
+def _daily_rate(
+    counts: npt.NDArray[np.float64], at: IntArray, first_seen: int
+) -> npt.NDArray[np.float64]:
+    """Mean per-day count over the 14 days before each hour in `at`."""
+    prefix = np.concatenate(([0.0], np.cumsum(counts)))
+    lo = np.maximum(np.maximum(at - 14 * DAY, 0), first_seen)
+    span = (at - lo).astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(span >= DAY, (prefix[at] - prefix[lo]) / span * DAY, np.nan)
+
+
+def find_events(grid: HourlyGrid) -> FailureEvents:
+    """Detect the start hour of every failure of each type, per device."""
+    starts: dict[str, list[IntArray]] = {t: [] for t in TARGETS}
+    unav_all = grid["unavailable"] > 0.5
+    for i in range(len(grid.device_ids)):
+        down = unav_all[i]
+        bridge = grid.bridge_down[i] > 0.5
+        run_start, run_len = _runs(down)
+        own = np.array(
+            [
+                bridge[s : s + length].mean() < 0.5
+                for s, length in zip(run_start, run_len, strict=True)
+            ],
+            dtype=bool,
+        )
+        long_outage = run_start[(run_len >= UNAVAILABLE_MIN_HOURS) & own]
+        starts[FailureType.UNAVAILABLE].append(long_outage)
+
+        battery_events = np.empty(0, dtype=np.int64)
+        if grid.has_battery[i]:
+            level = grid["battery"][i].astype(np.float64)
+            empty = level <= BATTERY_FLOOR
+            before = np.concatenate(([False], empty[:-1]))
+            crossing = np.flatnonzero(empty & ~before)
+            dead = run_start[(run_len >= DEAD_BATTERY_HOURS) & own]
+            prior = level[np.maximum(dead - 1, 0)]
+            dead = dead[(dead > 0) & (prior <= DEAD_BATTERY_LEVEL)]
+            battery_events = np.union1d(crossing, dead).astype(np.int64)
+            # One depletion per discharge: drop starts within a day of the previous.
+            if battery_events.size > 1:
+                keep = np.concatenate(([True], np.diff(battery_events) > DAY))
+                battery_events = battery_events[keep]
+        starts[FailureType.BATTERY_DEPLETED].append(battery_events)
+
+        first = int(grid.first_seen[i])
+        silent = (grid["reports"][i] == 0) & ~down
+        s_start, s_len = _runs(silent)
+        rate = _daily_rate(grid["reports"][i].astype(np.float64), s_start, first)
+        need = np.maximum(STALE_MIN_HOURS, STALE_GAP_FACTOR * DAY / np.fmax(rate, 1e-9))
+        stale = s_start[(rate >= STALE_MIN_DAILY_REPORTS) & (s_len >= need) & (s_start > first)]
+        still = (grid["changes"][i] == 0) & ~down
+        c_start, c_len = _runs(still)
+        crate = _daily_rate(grid["changes"][i].astype(np.float64), c_start, first)
+        stuck = c_start[
+            (crate >= STUCK_MIN_DAILY_CHANGES) & (c_len >= STALE_MIN_HOURS) & (c_start > first)
+        ]
+        starts[FailureType.STALE].append(np.union1d(stale, stuck).astype(np.int64))
+    return FailureEvents(starts=starts)
+
+
+def build_labels(
+    grid: HourlyGrid,
+    frame: FeatureFrame,
+    events: FailureEvents,
+    *,
+    horizon_days: float = 7.0,
+) -> Labels:
+    """Label each feature row: 1 when a failure starts within the horizon.
+
+    A row is not eligible (NaN) for a target when the failure is already under
+    way at the row's hour, the device is too new, or the horizon runs past the
+    end of the data with no event seen (censored).
+    """
+    horizon = round(horizon_days * DAY)
+    n_rows = frame.X.shape[0]
+    e = frame.eval_hour
+    dev = frame.device_index
+    y: dict[str, npt.NDArray[np.float64]] = {}
+    nxt: dict[str, npt.NDArray[np.float64]] = {}
+    for target in TARGETS:
+        next_hour = np.full(n_rows, np.nan)
+        for i, starts in enumerate(events.starts[target]):
+            rows = np.flatnonzero(dev == i)
+            if starts.size == 0 or rows.size == 0:
+                continue
+            k = np.searchsorted(starts, e[rows], side="left")
+            has = k < starts.size
+            next_hour[rows[has]] = starts[k[has]]
+        nxt[target] = next_hour
+        positive = (next_hour - e) < horizon
+        label = np.where(positive, 1.0, 0.0)
+        censored = ~positive & (e + horizon > grid.n_hours)
+        label[censored] = np.nan
+        y[target] = label
+
+    col = frame.column
+    young = col("age_days") < 1.0
+    down_now = col("hours_unavailable_now") > 0
+    bridge_now = col("bridge_down_24h") > 0.5
+    battery_ok = (frame.X[:, 0] > BATTERY_FLOOR) & (col("has_battery") > 0)
+    y[FailureType.BATTERY_DEPLETED][
+        ~battery_ok | young | (col("hours_unavailable_now") >= DEAD_BATTERY_HOURS)
+    ] = np.nan
+    y[FailureType.UNAVAILABLE][young | down_now | bridge_now] = np.nan
+    rate = col("reports_baseline")
+    gap_limit = np.maximum(STALE_MIN_HOURS, STALE_GAP_FACTOR * DAY / np.fmax(rate, 1e-9))
+    stale_now = col("hours_since_report") >= gap_limit
+    y[FailureType.STALE][young | down_now | stale_now | ~(rate >= STALE_MIN_DAILY_REPORTS)] = np.nan
+
+    battery_days = (nxt[FailureType.BATTERY_DEPLETED] - e) / DAY
+    battery_days[~battery_ok] = np.nan
+    return Labels(y=y, battery_days=battery_days, next_event_hour=nxt)

@@ -1,0 +1,458 @@
+"""Scoring and on-device training: what the Home Assistant layer calls."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from .bundle import BinaryClassifier, ModelBundle
+from .calibration import apply_platt, fit_platt, rescale_horizon
+from .explain import attributions, describe, top_reasons
+from .features import (
+    BATTERY_FLOOR,
+    FEATURE_NAMES,
+    FeatureFrame,
+    build_features,
+    default_eval_hours,
+)
+from .grid import build_grid
+from .labels import (
+    STALE_GAP_FACTOR,
+    STALE_MIN_DAILY_REPORTS,
+    STALE_MIN_HOURS,
+    build_labels,
+    find_events,
+)
+from .metrics import brier, log_loss, pr_auc
+from .records import FailureType, HomeHistory
+from .trees import TreeEnsemble, predict_raw
+
+Float = npt.NDArray[np.float64]
+TrainMode = Literal["full", "incremental"]
+
+
+class TrainStatus(StrEnum):
+    """How a training run ended."""
+
+    DEPLOYED = "deployed"  # a new home model was built and is not worse: use it
+    KEPT_CURRENT = "kept_current"  # the candidate was worse on recent days
+    INSUFFICIENT_DATA = "insufficient_data"  # too little history: a status, not an error
+
+
+class TrainingCancelled(Exception):
+    """Raised by train_home when should_stop() turns true between steps."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Reason:
+    """One signal that pushed a device's failure probability up."""
+
+    feature: str  # feature name, e.g. "battery_slope_7d"
+    text: str  # short English phrase, e.g. "battery falling 2.1 %/day"
+    weight: float  # share of the explanation, 0..1
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DevicePrediction:
+    """The model's view of one device at one moment."""
+
+    device_id: str
+    probability: float  # 0..1, highest over the failure types that apply
+    failure_type: str  # the FailureType value with that probability
+    probabilities: dict[str, float]  # per applicable failure type
+    reasons: tuple[Reason, ...]  # up to 3, strongest first
+    battery_days: float | None  # median days until the battery is empty
+    battery_days_low: float | None  # 10th percentile
+    battery_days_high: float | None  # 90th percentile
+    anomaly: float | None  # 0..1, how unusual the device looks
+    failing_now: bool = False  # the failure is already under way, not predicted
+
+
+@dataclass(slots=True, kw_only=True)
+class TrainResult:
+    """The outcome of one training run."""
+
+    status: TrainStatus
+    bundle: ModelBundle | None  # the new bundle when status is DEPLOYED
+    metrics: dict[str, float] = field(default_factory=dict)  # candidate, recent days
+    current_metrics: dict[str, float] = field(default_factory=dict)  # current model
+    message: str = ""
+    n_devices: int = 0
+    n_rows: int = 0
+    n_positive: dict[str, int] = field(default_factory=dict)
+
+
+ProgressFn = Callable[[float, str], None]  # (fraction 0..1, step name)
+StopFn = Callable[[], bool]
+
+
+# ---------------------------------------------------------------------------
+# Scoring
+
+SCORING_WINDOW_DAYS = 45  # enough history for every feature window and baseline
+MODEL_HORIZON_KEY = "horizon_days"
+TRAINED_UNTIL_KEY = "trained_until"
+FAILED_OUTAGE_HOURS = 6.0  # unavailable this long: the device has failed already
+
+
+def _classifier_margin(classifier: BinaryClassifier, X: Float) -> Float:
+    """Raw margin of a classifier, before calibration."""
+    return classifier.ensemble.sigmoid * predict_raw(classifier.ensemble, X)
+
+
+def _applicable(frame: FeatureFrame) -> dict[str, npt.NDArray[np.bool_]]:
+    """Which failure types make sense for each row's device."""
+    col = frame.column
+    return {
+        FailureType.BATTERY_DEPLETED: col("has_battery") > 0,
+        FailureType.UNAVAILABLE: np.ones(frame.X.shape[0], dtype=bool),
+        FailureType.STALE: np.nan_to_num(col("reports_baseline")) >= STALE_MIN_DAILY_REPORTS,
+    }
+
+
+def _failing_now(frame: FeatureFrame) -> dict[str, npt.NDArray[np.bool_]]:
+    """Failures already under way: shown as certain, not predicted."""
+    col = frame.column
+    rate = col("reports_baseline")
+    gap = np.maximum(STALE_MIN_HOURS, STALE_GAP_FACTOR * 24.0 / np.fmax(np.nan_to_num(rate), 1e-9))
+    return {
+        FailureType.BATTERY_DEPLETED: (col("has_battery") > 0)
+        & (np.nan_to_num(col("battery_level"), nan=100.0) <= BATTERY_FLOOR),
+        FailureType.UNAVAILABLE: col("hours_unavailable_now") >= FAILED_OUTAGE_HOURS,
+        FailureType.STALE: (np.nan_to_num(rate) >= STALE_MIN_DAILY_REPORTS)
+        & (col("hours_since_report") >= gap)
+        & (col("hours_unavailable_now") == 0),
+    }
+
+
+def _reference(bundle: ModelBundle) -> Float:
+    """Healthy reference feature values stored with the model."""
+    ref = bundle.metadata.get("reference")
+    if isinstance(ref, list) and len(ref) == len(bundle.feature_names):
+        return np.asarray(ref, dtype=np.float64)
+    return np.zeros(len(bundle.feature_names))
+
+
+def score_frame(
+    frame: FeatureFrame, bundle: ModelBundle, *, horizon_days: float = 7.0
+) -> list[DevicePrediction]:
+    """Predictions for the rows of a feature frame (one row per device)."""
+    X = frame.X
+    n = X.shape[0]
+    model_horizon = float(bundle.metadata.get(MODEL_HORIZON_KEY, 7.0))
+    applicable = _applicable(frame)
+    failing = _failing_now(frame)
+    probs: dict[str, Float] = {}
+    margins: dict[str, Float] = {}
+    for target, classifier in bundle.classifiers.items():
+        margin = _classifier_margin(classifier, X)
+        margins[target] = margin
+        p = apply_platt(margin, classifier.calibration_a, classifier.calibration_b)
+        p = rescale_horizon(p, model_horizon, horizon_days)
+        if target in failing:
+            p = np.where(failing[target], 1.0, p)
+        probs[target] = np.where(applicable.get(target, np.ones(n, dtype=bool)), p, np.nan)
+    stacked = np.stack([probs[t] for t in probs], axis=1) if probs else np.zeros((n, 0))
+    targets = list(probs)
+    best = (
+        np.argmax(np.nan_to_num(stacked, nan=-1.0), axis=1) if targets else np.zeros(n, dtype=int)
+    )
+
+    reference = _reference(bundle)
+    reasons: list[tuple[Reason, ...]] = [() for _ in range(n)]
+    for k, target in enumerate(targets):
+        rows = np.flatnonzero(best == k)
+        if rows.size == 0:
+            continue
+        contrib = attributions(bundle.classifiers[target].ensemble, X[rows], reference)
+        for r, row in enumerate(rows):
+            if failing.get(target, np.zeros(n, dtype=bool))[row]:
+                feature = {
+                    FailureType.BATTERY_DEPLETED: "battery_level",
+                    FailureType.UNAVAILABLE: "hours_unavailable_now",
+                    FailureType.STALE: "hours_since_report",
+                }[FailureType(target)]
+                value = float(X[row, FEATURE_NAMES.index(feature)])
+                reasons[row] = (Reason(feature=feature, text=describe(feature, value), weight=1.0),)
+                continue
+            reasons[row] = tuple(
+                Reason(feature=f, text=t, weight=w) for f, t, w in top_reasons(contrib[r], X[row])
+            )
+
+    days: dict[str, Float] = {}
+    for name in ("battery_days_q10", "battery_days_q50", "battery_days_q90"):
+        if name in bundle.regressors:
+            days[name] = np.clip(bundle.predict_regression(name, X), 0.0, None)
+    if len(days) == 3:
+        q = np.sort(
+            np.stack(
+                [days["battery_days_q10"], days["battery_days_q50"], days["battery_days_q90"]]
+            ),
+            axis=0,
+        )
+        empty = failing[FailureType.BATTERY_DEPLETED]
+        q[:, empty] = 0.0
+    anomaly = bundle.anomaly_score(X) if bundle.anomaly is not None else np.full(n, np.nan)
+
+    out: list[DevicePrediction] = []
+    for i in range(n):
+        per_type = {t: float(probs[t][i]) for t in targets if np.isfinite(probs[t][i])}
+        battery = bool(applicable[FailureType.BATTERY_DEPLETED][i]) and len(days) == 3
+        out.append(
+            DevicePrediction(
+                device_id=frame.device_ids[int(frame.device_index[i])],
+                probability=max(per_type.values(), default=0.0),
+                failure_type=targets[int(best[i])] if per_type else FailureType.UNAVAILABLE.value,
+                probabilities=per_type,
+                reasons=reasons[i],
+                battery_days=float(q[1, i]) if battery else None,
+                battery_days_low=float(q[0, i]) if battery else None,
+                battery_days_high=float(q[2, i]) if battery else None,
+                anomaly=float(anomaly[i]) if np.isfinite(anomaly[i]) else None,
+                failing_now=bool(any(failing[t][i] for t in failing if t in per_type)),
+            )
+        )
+    return out
+
+
+def score_home(
+    history: HomeHistory, bundle: ModelBundle, *, now: float, horizon_days: float = 7.0
+) -> list[DevicePrediction]:
+    """Score every device of a home at `now` with a model bundle."""
+    start = max(history.start, now - SCORING_WINDOW_DAYS * 86400.0)
+    grid = build_grid(history, start=start, end=now)
+    frame = build_features(history, grid, np.array([grid.n_hours], dtype=np.int64))
+    return score_frame(frame, bundle, horizon_days=horizon_days)
+
+
+# ---------------------------------------------------------------------------
+# Nightly training on the home's own history
+
+MIN_HISTORY_DAYS = 14.0
+MIN_LABELLED_ROWS = 100
+HOLDOUT_DAYS = 7
+MIN_POSITIVES_TO_FIT = 3
+RESIDUAL_TREES = 30
+RESIDUAL_MIN_POSITIVES = 20
+
+
+def _check(should_stop: StopFn | None) -> None:
+    """Raise TrainingCancelled when asked to stop."""
+    if should_stop is not None and should_stop():
+        raise TrainingCancelled
+
+
+def _residual_ensemble(
+    base: TreeEnsemble, X: Float, y: Float, base_margin: Float
+) -> TreeEnsemble | None:
+    """Boost trees on the home's rows from the current margin, where LightGBM exists."""
+    try:
+        import lightgbm as lgb
+
+        from .export import ensemble_from_lightgbm
+    except ImportError:
+        return None
+    params = {
+        "objective": "binary",
+        "learning_rate": 0.05,
+        "num_leaves": 7,
+        "min_child_samples": 20,
+        "lambda_l2": 5.0,
+        "verbose": -1,
+        "num_threads": 1,
+        "deterministic": True,
+        "force_row_wise": True,
+        "seed": 0,
+    }
+    train_set = lgb.Dataset(X, y, init_score=base_margin)
+    booster = lgb.train(params, train_set, num_boost_round=RESIDUAL_TREES)
+    return merge_ensembles(base, ensemble_from_lightgbm(booster))
+
+
+def merge_ensembles(base: TreeEnsemble, extra: TreeEnsemble) -> TreeEnsemble:
+    """One forest whose raw score is the sum of two (extra's trees appended)."""
+    shift = base.split_feature.shape[0]
+
+    def moved(children: npt.NDArray[np.int32]) -> npt.NDArray[np.int32]:
+        return np.where(children >= 0, children + shift, children).astype(np.int32)
+
+    return TreeEnsemble(
+        n_features=base.n_features,
+        objective=base.objective,
+        tree_offsets=np.concatenate([base.tree_offsets, extra.tree_offsets[1:] + shift]).astype(
+            np.int32
+        ),
+        split_feature=np.concatenate([base.split_feature, extra.split_feature]),
+        threshold=np.concatenate([base.threshold, extra.threshold]),
+        left_child=np.concatenate([base.left_child, moved(extra.left_child)]),
+        right_child=np.concatenate([base.right_child, moved(extra.right_child)]),
+        default_left=np.concatenate([base.default_left, extra.default_left]),
+        missing_type=np.concatenate([base.missing_type, extra.missing_type]),
+        value=np.concatenate([base.value, extra.value]),
+        base_score=base.base_score + extra.base_score,
+        sigmoid=base.sigmoid,
+    )
+
+
+def _holdout_score(y: Float, p: Float) -> float:
+    """Lower is better: log loss on the recent held-out rows."""
+    return log_loss(y, p)
+
+
+def train_home(
+    history: HomeHistory,
+    current: ModelBundle,
+    *,
+    mode: TrainMode,
+    now: float,
+    horizon_days: float = 7.0,
+    progress: ProgressFn | None = None,
+    should_stop: StopFn | None = None,
+) -> TrainResult:
+    """Learn from the home's own history; deploy only if not worse on recent days.
+
+    Always refits the numpy calibration layer per failure type (a few
+    parameters, pulled towards the current ones so few positives move it
+    little); in full mode, where LightGBM is importable and the home has
+    enough failures, also boosts residual trees on top of the current trees.
+    """
+    report = progress or (lambda _f, _s: None)
+    report(0.0, "reading")
+    span_days = (min(now, history.end) - history.start) / 86400.0
+    if span_days < MIN_HISTORY_DAYS + horizon_days:
+        return TrainResult(
+            status=TrainStatus.INSUFFICIENT_DATA,
+            bundle=None,
+            message=f"{span_days:.1f} days of history, {MIN_HISTORY_DAYS + horizon_days:.0f} needed",
+        )
+    grid = build_grid(history, end=now)
+    _check(should_stop)
+    report(0.2, "features")
+    frame = build_features(history, grid, default_eval_hours(grid))
+    labels = build_labels(grid, frame, find_events(grid), horizon_days=horizon_days)
+    _check(should_stop)
+    horizon_hours = int(horizon_days * 24)
+    holdout_start = grid.n_hours - horizon_hours - HOLDOUT_DAYS * 24
+    is_holdout = (frame.eval_hour > holdout_start) & (
+        frame.eval_hour <= grid.n_hours - horizon_hours
+    )
+    is_train = frame.eval_hour <= holdout_start
+    trained_until = current.metadata.get(TRAINED_UNTIL_KEY)
+    if (
+        mode == "incremental"
+        and current.metadata.get("source") == "home"
+        and isinstance(trained_until, (int, float))
+    ):
+        # Only rows whose labels resolved since the last run.
+        since = (
+            int((float(trained_until) - grid.start) / 3600.0) - horizon_hours - HOLDOUT_DAYS * 24
+        )
+        is_train &= frame.eval_hour > since
+    labelled = sum(int(np.isfinite(labels.y[t][is_train | is_holdout]).sum()) for t in labels.y)
+    if labelled < MIN_LABELLED_ROWS:
+        return TrainResult(
+            status=TrainStatus.INSUFFICIENT_DATA,
+            bundle=None,
+            message=f"{labelled} labelled device-days; {MIN_LABELLED_ROWS} needed",
+            n_devices=len(grid.device_ids),
+            n_rows=labelled,
+        )
+
+    X = frame.X
+    classifiers: dict[str, BinaryClassifier] = {}
+    metrics: dict[str, float] = {}
+    current_metrics: dict[str, float] = {}
+    positives: dict[str, int] = {}
+    candidate_total = current_total = 0.0
+    weights = dict(current.metadata.get("calibration_weight", {}))
+    for k, (target, model) in enumerate(current.classifiers.items()):
+        _check(should_stop)
+        report(0.3 + 0.6 * k / max(len(current.classifiers), 1), f"fitting {target}")
+        y = labels.y.get(target)
+        if y is None:
+            classifiers[target] = model
+            continue
+        train_rows = is_train & np.isfinite(y)
+        test_rows = is_holdout & np.isfinite(y)
+        positives[target] = int(np.sum(y[train_rows] > 0.5))
+        ensemble = model.ensemble
+        margin = _classifier_margin(model, X[train_rows])
+        if mode == "full" and positives[target] >= RESIDUAL_MIN_POSITIVES:
+            residual = _residual_ensemble(ensemble, X[train_rows], y[train_rows], margin)
+            if residual is not None:
+                ensemble = residual
+                margin = ensemble.sigmoid * predict_raw(ensemble, X[train_rows])
+        a, b = model.calibration_a, model.calibration_b
+        if positives[target] >= MIN_POSITIVES_TO_FIT or train_rows.sum() >= MIN_LABELLED_ROWS:
+            # The prior's weight grows with the rows already learned from (incremental).
+            prior_weight = float(weights.get(target, 0.0)) if mode == "incremental" else 0.0
+            a, b = fit_platt(margin, y[train_rows], prior=(a, b), strength=10.0 + prior_weight)
+            weights[target] = prior_weight + float(train_rows.sum())
+        candidate = BinaryClassifier(
+            ensemble=ensemble, calibration_a=a, calibration_b=b, threshold=model.threshold
+        )
+        classifiers[target] = candidate
+        if test_rows.any():
+            y_test = y[test_rows]
+            p_new = candidate.predict_proba(X[test_rows])
+            p_old = model.predict_proba(X[test_rows])
+            new_score, old_score = _holdout_score(y_test, p_new), _holdout_score(y_test, p_old)
+            candidate_total += new_score
+            current_total += old_score
+            metrics[f"{target}_log_loss"] = new_score
+            current_metrics[f"{target}_log_loss"] = old_score
+            metrics[f"{target}_brier"] = brier(y_test, p_new)
+            current_metrics[f"{target}_brier"] = brier(y_test, p_old)
+            if np.any(y_test > 0.5):
+                metrics[f"{target}_pr_auc"] = pr_auc(y_test, p_new)
+                current_metrics[f"{target}_pr_auc"] = pr_auc(y_test, p_old)
+    _check(should_stop)
+    report(0.95, "evaluating")
+    n_rows = int((is_train | is_holdout).sum())
+    if candidate_total > current_total + 1e-9:
+        return TrainResult(
+            status=TrainStatus.KEPT_CURRENT,
+            bundle=None,
+            metrics=metrics,
+            current_metrics=current_metrics,
+            message="the home model was worse than the current one on the most recent days",
+            n_devices=len(grid.device_ids),
+            n_rows=n_rows,
+            n_positive=positives,
+        )
+    metadata = dict(current.metadata)
+    metadata.update(
+        {
+            "source": "home",
+            "base_version": current.metadata.get("version"),
+            TRAINED_UNTIL_KEY: float(now),
+            "calibration_weight": weights,
+            "home_metrics": metrics,
+            "training_mode": mode,
+        }
+    )
+    new_bundle = ModelBundle(
+        feature_names=current.feature_names,
+        schema_version=current.schema_version,
+        classifiers=classifiers,
+        regressors=current.regressors,
+        target_transform=current.target_transform,
+        anomaly=current.anomaly,
+        metadata=metadata,
+    )
+    report(1.0, "done")
+    return TrainResult(
+        status=TrainStatus.DEPLOYED,
+        bundle=new_bundle,
+        metrics=metrics,
+        current_metrics=current_metrics,
+        message="deployed",
+        n_devices=len(grid.device_ids),
+        n_rows=n_rows,
+        n_positive=positives,
+    )

@@ -1,0 +1,218 @@
+"""The records every data source produces: the contract between sources and features.
+
+Both the recorder source (a real home) and the synthetic generator produce a
+`HomeHistory`. Everything downstream (hourly grid, features, labels, models)
+reads only these types, so training and inference share one code path.
+
+Times are POSIX seconds (float64, UTC). Arrays are numpy, one row per record,
+sorted by time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Final
+
+import numpy as np
+import numpy.typing as npt
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int32]
+
+# State codes: >= 0 is a token for the state string, unique within one entity.
+UNAVAILABLE: Final = -1
+UNKNOWN: Final = -2
+
+
+class Protocol(StrEnum):
+    """Radio or transport a device talks over."""
+
+    ZIGBEE = "zigbee"
+    ZWAVE = "zwave"
+    WIFI = "wifi"
+    BLE = "ble"
+    THREAD = "thread"
+    UNKNOWN = "unknown"
+
+
+class Power(StrEnum):
+    """How a device is powered."""
+
+    BATTERY = "battery"
+    RECHARGEABLE = "rechargeable"
+    MAINS = "mains"
+    UNKNOWN = "unknown"
+
+
+class Chemistry(StrEnum):
+    """Battery chemistry, which shapes the discharge curve."""
+
+    COIN = "coin"  # CR2032/CR2450 lithium coin: flat, then a cliff
+    LITHIUM = "lithium"  # AA/AAA lithium primary: flat, then a cliff
+    ALKALINE = "alkaline"  # AA/AAA alkaline: a steady slope
+    LI_ION = "li_ion"  # rechargeable, coarse steps, recharges
+    NIMH = "nimh"  # rechargeable, coarse steps, recharges
+    NONE = "none"  # mains powered
+    UNKNOWN = "unknown"
+
+
+class EntityRole(StrEnum):
+    """What an entity tells us about its device."""
+
+    PRIMARY = "primary"  # the device's main entity: rhythm, stuck values
+    BATTERY = "battery"  # battery level in %
+    BATTERY_LOW = "battery_low"  # binary battery-low flag
+    SIGNAL = "signal"  # RSSI (dBm) or LQI
+    VOLTAGE = "voltage"  # battery or supply voltage
+    TEMPERATURE = "temperature"  # device (not room) temperature
+    OTHER = "other"  # any other entity of the device
+
+
+class FailureType(StrEnum):
+    """The failures the product predicts (the classifier targets)."""
+
+    BATTERY_DEPLETED = "battery_depleted"
+    UNAVAILABLE = "unavailable"
+    STALE = "stale"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeviceInfo:
+    """A device as the device registry (or the generator) describes it."""
+
+    device_id: str
+    name: str
+    integration: str  # e.g. "zha", "zwave_js", "shelly", "mqtt"
+    protocol: Protocol = Protocol.UNKNOWN
+    kind: str = "other"  # door_window, motion, temperature, leak, lock, ...
+    power: Power = Power.UNKNOWN
+    chemistry: Chemistry = Chemistry.UNKNOWN
+    via_device_id: str | None = None  # the bridge/coordinator it hangs off
+    manufacturer: str | None = None
+    model: str | None = None
+    area_id: str | None = None
+    created: float | None = None  # when the device was first seen
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EntityInfo:
+    """An entity of a device, with the role it plays for the features."""
+
+    entity_id: str
+    device_id: str
+    role: EntityRole
+    device_class: str | None = None
+    unit: str | None = None
+
+
+@dataclass(slots=True)
+class StateSeries:
+    """The recorded state rows of one entity.
+
+    time:  float64 (n,) POSIX seconds, ascending.
+    value: float64 (n,) numeric value of the state, NaN when not numeric.
+    code:  int32 (n,) token of the state string (>= 0, equal strings share a
+           token within one entity), or UNAVAILABLE / UNKNOWN.
+    labels: the state string of each token (labels[code]), when known.
+    """
+
+    time: FloatArray
+    value: FloatArray
+    code: IntArray
+    labels: tuple[str, ...] = ()
+
+    def token(self, state: str) -> int | None:
+        """Return the token of a state string, or None if unknown or absent."""
+        try:
+            return self.labels.index(state)
+        except ValueError:
+            return None
+
+    def __len__(self) -> int:
+        """Return the number of rows."""
+        return int(self.time.shape[0])
+
+
+@dataclass(slots=True)
+class StatSeries:
+    """Hourly long-term statistics of one numeric entity.
+
+    start: float64 (n,) start of each hour, ascending.
+    mean, min, max: float64 (n,), NaN where the recorder stored none.
+    """
+
+    start: FloatArray
+    mean: FloatArray
+    min: FloatArray
+    max: FloatArray
+
+    def __len__(self) -> int:
+        """Return the number of hours."""
+        return int(self.start.shape[0])
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FailureEvent:
+    """A ground-truth event of the synthetic generator (not used as features)."""
+
+    device_id: str
+    kind: str  # a FailureType value, or "bridge_outage", "swap", ...
+    start: float
+    end: float
+
+
+@dataclass(slots=True, kw_only=True)
+class HomeHistory:
+    """Everything one home's history holds, from one source."""
+
+    home_id: str
+    start: float
+    end: float
+    devices: list[DeviceInfo]
+    entities: list[EntityInfo]
+    states: dict[str, StateSeries] = field(default_factory=dict)
+    statistics: dict[str, StatSeries] = field(default_factory=dict)
+    battery_swaps: dict[str, FloatArray] = field(default_factory=dict)
+    restarts: FloatArray = field(default_factory=lambda: np.empty(0, dtype=np.float64))
+    ground_truth: list[FailureEvent] = field(default_factory=list)
+    scenario: dict[str, str] = field(default_factory=dict)  # device_id -> family
+
+    def entities_of(self, device_id: str) -> list[EntityInfo]:
+        """Return the entities of one device."""
+        return [e for e in self.entities if e.device_id == device_id]
+
+
+def encode_states(times: FloatArray | list[float], states: list[str]) -> StateSeries:
+    """Build a StateSeries from raw state strings, as the recorder stores them.
+
+    Rows are sorted by time (stable). Non-numeric, NaN and infinite values get
+    value NaN; 'unavailable', 'unknown' and '' get their special codes.
+    """
+    time = np.asarray(times, dtype=np.float64)
+    n = time.shape[0]
+    value = np.full(n, np.nan)
+    code = np.empty(n, dtype=np.int32)
+    tokens: dict[str, int] = {}
+    for i, raw in enumerate(states):
+        if raw == "unavailable":
+            code[i] = UNAVAILABLE
+            continue
+        if raw in ("unknown", "", "None"):
+            code[i] = UNKNOWN
+            continue
+        code[i] = tokens.setdefault(raw, len(tokens))
+        try:
+            number = float(raw)
+        except ValueError:
+            continue
+        if np.isfinite(number):
+            value[i] = number
+    keep = np.isfinite(time)
+    order = np.argsort(time[keep], kind="stable")
+    return StateSeries(
+        time=time[keep][order],
+        value=value[keep][order],
+        code=code[keep][order],
+        labels=tuple(tokens),
+    )

@@ -1,0 +1,321 @@
+"""Offline training and honest evaluation (training toolkit: LightGBM, scikit-learn).
+
+Imported only by the offline scripts and, where LightGBM is importable, by the
+nightly full retrain; the runtime never needs it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from .calibration import apply_platt, fit_platt
+from .dataset import Dataset
+from .features import FEATURE_INDEX, FEATURE_NAMES
+from .labels import TARGETS
+from .metrics import (
+    best_f1_threshold,
+    classification_report,
+    interval_coverage,
+    lead_times,
+)
+from .records import FailureType
+
+Float = npt.NDArray[np.float64]
+QUANTILES: tuple[float, ...] = (0.1, 0.5, 0.9)
+BATTERY_DAYS_CAP = 90.0  # regress days-to-empty only where the end is in sight
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainConfig:
+    """Hyper-parameters and evaluation protocol of the offline training."""
+
+    horizon_days: float = 7.0
+    n_estimators: int = 250
+    learning_rate: float = 0.05
+    num_leaves: int = 31
+    min_child_samples: int = 40
+    seed: int = 0
+    test_home_share: float = 0.25
+    validation_home_share: float = 0.2
+    time_cut: float = 0.5  # train on days before this share of the timeline, test after
+    holdout_families: tuple[str, ...] = ("signal_decay",)
+    chemistry_dropout: float = (
+        0.4  # hide chemistry for this share of devices (real homes rarely know it)
+    )
+    n_jobs: int = 2
+
+
+@dataclass(slots=True, kw_only=True)
+class Split:
+    """Row masks of the honest split."""
+
+    train: npt.NDArray[np.bool_]
+    validation: npt.NDArray[np.bool_]
+    test: npt.NDArray[np.bool_]
+    test_homes: list[int]
+
+
+@dataclass(kw_only=True)
+class TrainedModels:
+    """What the offline training produced (library models + numpy layers)."""
+
+    classifiers: dict[str, Any]  # target -> lightgbm.Booster
+    platt: dict[str, tuple[float, float]]
+    thresholds: dict[str, float]
+    regressors: dict[str, Any]  # "battery_days_q50" -> lightgbm.Booster (log1p days)
+    anomaly: Any  # sklearn IsolationForest
+    anomaly_impute: Float
+    reference: Float  # per-feature healthy median, the baseline of explanations
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+
+def make_split(ds: Dataset, config: TrainConfig) -> Split:
+    """Split by home (test and validation homes) and by time, rows never shuffled."""
+    rng = np.random.default_rng(config.seed)
+    homes = np.unique(ds.home)
+    shuffled = rng.permutation(homes)
+    n_test = max(1, round(len(homes) * config.test_home_share))
+    n_val = max(1, round(len(homes) * config.validation_home_share))
+    test_homes = shuffled[:n_test]
+    val_homes = shuffled[n_test : n_test + n_val]
+    cut = np.quantile(ds.hour, config.time_cut) if len(ds) else 0
+    early, late = ds.hour < cut, ds.hour >= cut
+    in_test = np.isin(ds.home, test_homes)
+    in_val = np.isin(ds.home, val_homes)
+    held_family = np.isin(ds.family, list(config.holdout_families))
+    return Split(
+        train=~in_test & ~in_val & early & ~held_family,
+        validation=in_val & ~held_family,
+        test=in_test & late,
+        test_homes=[int(h) for h in test_homes],
+    )
+
+
+def _training_features(ds: Dataset, config: TrainConfig) -> Float:
+    """Features with chemistry hidden for a share of devices, as in real homes."""
+    X = ds.X.copy()
+    rng = np.random.default_rng(config.seed + 1)
+    hide = rng.random(int(ds.device.max()) + 1 if len(ds) else 0) < config.chemistry_dropout
+    X[hide[ds.device], FEATURE_INDEX["chemistry"]] = np.nan
+    return X
+
+
+def _lgbm_params(config: TrainConfig, objective: str, **extra: Any) -> dict[str, Any]:
+    """LightGBM parameters shared by every model."""
+    params: dict[str, Any] = {
+        "objective": objective,
+        "learning_rate": config.learning_rate,
+        "num_leaves": config.num_leaves,
+        "min_child_samples": config.min_child_samples,
+        "feature_fraction": 0.8,
+        "bagging_fraction": 0.8,
+        "bagging_freq": 1,
+        "lambda_l2": 1.0,
+        "seed": config.seed,
+        "deterministic": True,
+        "force_row_wise": True,
+        "num_threads": config.n_jobs,
+        "verbose": -1,
+    }
+    params.update(extra)
+    return params
+
+
+def train_models(ds: Dataset, split: Split, config: TrainConfig) -> TrainedModels:
+    """Fit classifiers, quantile regressors and the anomaly model on the train split."""
+    import lightgbm as lgb
+    from sklearn.ensemble import IsolationForest
+
+    X = _training_features(ds, config)
+    classifiers: dict[str, Any] = {}
+    platt: dict[str, tuple[float, float]] = {}
+    thresholds: dict[str, float] = {}
+    for target in TARGETS:
+        y = ds.y[target]
+        rows = split.train & np.isfinite(y)
+        val = split.validation & np.isfinite(y)
+        train_set = lgb.Dataset(
+            X[rows], y[rows], feature_name=list(FEATURE_NAMES), free_raw_data=True
+        )
+        booster = lgb.train(
+            _lgbm_params(config, "binary"), train_set, num_boost_round=config.n_estimators
+        )
+        margin = booster.predict(X[val], raw_score=True)
+        a, b = fit_platt(margin, y[val], strength=1e-3)
+        platt[target] = (a, b)
+        thresholds[target] = best_f1_threshold(y[val], apply_platt(margin, a, b))
+        classifiers[target] = booster
+
+    regressors: dict[str, Any] = {}
+    days = ds.battery_days
+    rows = split.train & np.isfinite(days) & (days <= BATTERY_DAYS_CAP)
+    target = np.log1p(days[rows])
+    for q in QUANTILES:
+        params = _lgbm_params(config, "quantile", alpha=q)
+        reg_set = lgb.Dataset(X[rows], target, feature_name=list(FEATURE_NAMES))
+        regressors[f"battery_days_q{round(q * 100):02d}"] = lgb.train(
+            params, reg_set, num_boost_round=config.n_estimators // 2
+        )
+
+    healthy = split.train & np.all(
+        np.stack([np.nan_to_num(ds.y[t], nan=0.0) == 0 for t in TARGETS]), axis=0
+    )
+    rng = np.random.default_rng(config.seed + 2)
+    sample = rng.choice(
+        np.flatnonzero(healthy), size=min(20_000, int(healthy.sum())), replace=False
+    )
+    reference = np.nanmedian(X[sample], axis=0)
+    impute = np.where(np.isfinite(reference), reference, 0.0)
+    iso_X = np.where(np.isnan(X[sample]), impute, X[sample])
+    anomaly = IsolationForest(n_estimators=100, max_samples=256, random_state=config.seed)
+    anomaly.fit(iso_X)
+    return TrainedModels(
+        classifiers=classifiers,
+        platt=platt,
+        thresholds=thresholds,
+        regressors=regressors,
+        anomaly=anomaly,
+        anomaly_impute=impute,
+        reference=impute,
+    )
+
+
+def predict_targets(models: TrainedModels, X: Float) -> dict[str, Float]:
+    """Calibrated probabilities from the library models (evaluation only)."""
+    out: dict[str, Float] = {}
+    for target, booster in models.classifiers.items():
+        a, b = models.platt[target]
+        out[target] = apply_platt(booster.predict(X, raw_score=True), a, b)
+    return out
+
+
+def baseline_scores(X: Float, horizon_days: float) -> dict[str, Float]:
+    """Today's rules as scores: battery < 20 %, unavailable in the last 24 h, ..."""
+    col = {name: X[:, i] for i, name in enumerate(FEATURE_NAMES)}
+    return {
+        FailureType.BATTERY_DEPLETED: (np.nan_to_num(col["battery_level"], nan=100.0) < 20).astype(
+            float
+        ),
+        FailureType.UNAVAILABLE: (np.nan_to_num(col["unavailable_hours_24h"]) > 0).astype(float),
+        FailureType.STALE: (np.nan_to_num(col["hours_since_report"]) >= 12).astype(float),
+        "battery_linear": (
+            np.nan_to_num(col["battery_days_linear"], nan=1e9) <= horizon_days
+        ).astype(float),
+    }
+
+
+def _precision_matched_threshold(y: Float, p: Float, precision: float) -> float:
+    """Lowest threshold whose precision is at least `precision` (or the best F1 one)."""
+    from .metrics import precision_recall_curve
+
+    prec, _, thr = precision_recall_curve(y, p)
+    ok = np.flatnonzero(prec >= precision)
+    return float(thr[ok[-1]]) if ok.size else best_f1_threshold(y, p)
+
+
+def evaluate(
+    models: TrainedModels,
+    ds: Dataset,
+    rows: npt.NDArray[np.bool_],
+    config: TrainConfig,
+    *,
+    with_baselines: bool = True,
+) -> dict[str, Any]:
+    """Every figure of the model card on a set of held-out rows."""
+    X = ds.X[rows]
+    probs = predict_targets(models, X)
+    rules = baseline_scores(X, config.horizon_days)
+    horizon_hours = int(config.horizon_days * 24)
+    report: dict[str, Any] = {}
+    for target in TARGETS:
+        y = ds.y[target][rows]
+        ok = np.isfinite(y)
+        if not ok.any():
+            continue
+        p = probs[target][ok]
+        entry: dict[str, Any] = {
+            "model": classification_report(y[ok], p, models.thresholds[target])
+        }
+        alarm = p >= models.thresholds[target]
+        lead = lead_times(
+            alarm,
+            ds.device[rows][ok],
+            ds.hour[rows][ok],
+            ds.next_event_hour[target][rows][ok],
+            horizon_hours,
+        )
+        entry["model"]["lead_days_median"] = (
+            float(np.median(lead[lead > 0])) if (lead > 0).any() else 0.0
+        )
+        entry["model"]["events"] = float(lead.size)
+        if with_baselines:
+            rule = rules[target][ok]
+            entry["rule"] = classification_report(y[ok], rule, 0.5)
+            rule_lead = lead_times(
+                rule >= 0.5,
+                ds.device[rows][ok],
+                ds.hour[rows][ok],
+                ds.next_event_hour[target][rows][ok],
+                horizon_hours,
+            )
+            entry["rule"]["lead_days_median"] = (
+                float(np.median(rule_lead[rule_lead > 0])) if (rule_lead > 0).any() else 0.0
+            )
+            # Warning time of the model at the rule's precision: a like-for-like comparison.
+            thr = _precision_matched_threshold(y[ok], p, entry["rule"]["precision"])
+            matched = lead_times(
+                p >= thr,
+                ds.device[rows][ok],
+                ds.hour[rows][ok],
+                ds.next_event_hour[target][rows][ok],
+                horizon_hours,
+            )
+            entry["model_at_rule_precision"] = {
+                "threshold": thr,
+                "lead_days_median": float(np.median(matched[matched > 0]))
+                if (matched > 0).any()
+                else 0.0,
+                **{
+                    k: v
+                    for k, v in classification_report(y[ok], p, thr).items()
+                    if k in ("precision", "recall", "f1")
+                },
+            }
+        report[target] = entry
+
+    days = ds.battery_days[rows]
+    ok = np.isfinite(days) & (days <= BATTERY_DAYS_CAP)
+    if ok.any():
+        q = {name: np.expm1(booster.predict(X[ok])) for name, booster in models.regressors.items()}
+        linear = np.nan_to_num(X[ok][:, FEATURE_INDEX["battery_days_linear"]], nan=365.0)
+        report["battery_days"] = {
+            "rows": int(ok.sum()),
+            "mae": float(np.mean(np.abs(q["battery_days_q50"] - days[ok]))),
+            "coverage_80": interval_coverage(
+                days[ok], q["battery_days_q10"], q["battery_days_q90"]
+            ),
+            "linear_mae": float(np.mean(np.abs(np.minimum(linear, BATTERY_DAYS_CAP) - days[ok]))),
+        }
+    return report
+
+
+def passes_gate(
+    report: dict[str, Any], *, accuracy: float = 0.85, floor: float = 0.80
+) -> tuple[bool, list[str]]:
+    """The seed's shipping thresholds on every classifier; returns failures too."""
+    failures = []
+    for target in TARGETS:
+        model = report.get(target, {}).get("model")
+        if model is None:
+            failures.append(f"{target}: no held-out rows")
+            continue
+        if model["accuracy"] < accuracy:
+            failures.append(f"{target}: accuracy {model['accuracy']:.3f} < {accuracy}")
+        for name in ("precision", "recall", "f1"):
+            if model[name] < floor:
+                failures.append(f"{target}: {name} {model[name]:.3f} < {floor}")
+    return not failures, failures

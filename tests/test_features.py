@@ -1,0 +1,215 @@
+"""Feature and label correctness on small hand-built histories."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from custom_components.homeiq_device_intel.ml.features import (
+    FEATURE_NAMES,
+    build_features,
+    default_eval_hours,
+)
+from custom_components.homeiq_device_intel.ml.grid import HOUR, build_grid
+from custom_components.homeiq_device_intel.ml.labels import build_labels, find_events
+from custom_components.homeiq_device_intel.ml.records import (
+    Chemistry,
+    DeviceInfo,
+    EntityInfo,
+    EntityRole,
+    FailureType,
+    HomeHistory,
+    Power,
+    Protocol,
+    StatSeries,
+    encode_states,
+)
+
+T0 = 1_700_000_000.0 - (1_700_000_000.0 % 86400)
+DAY_S = 86400.0
+
+
+def _device(device_id: str, *, via: str | None = "bridge", power: Power = Power.BATTERY) -> DeviceInfo:
+    return DeviceInfo(
+        device_id=device_id,
+        name=device_id,
+        integration="zha",
+        protocol=Protocol.ZIGBEE,
+        power=power,
+        chemistry=Chemistry.COIN if power is Power.BATTERY else Chemistry.NONE,
+        via_device_id=via,
+    )
+
+
+def _home(devices, entities, states, statistics=None, restarts=None, days=30) -> HomeHistory:
+    return HomeHistory(
+        home_id="test",
+        start=T0,
+        end=T0 + days * DAY_S,
+        devices=devices,
+        entities=entities,
+        states=states,
+        statistics=statistics or {},
+        restarts=np.asarray(restarts or [], dtype=float),
+    )
+
+
+def _hourly(days: int, fn) -> tuple[list[float], list[str]]:
+    times = [T0 + h * HOUR + 60 for h in range(days * 24)]
+    return times, [fn(h) for h in range(days * 24)]
+
+
+def _frame(history):
+    grid = build_grid(history)
+    frame = build_features(history, grid, default_eval_hours(grid))
+    return grid, frame
+
+
+def _at(frame, device: int, day: int, name: str) -> float:
+    rows = np.flatnonzero(frame.device_index == device)
+    return float(frame.X[rows[day - 1], FEATURE_NAMES.index(name)])
+
+
+def test_battery_slope_matches_a_linear_discharge():
+    times, states = _hourly(30, lambda h: str(round(100 - h / 24 * 2.0)))
+    history = _home(
+        [_device("a")],
+        [EntityInfo(entity_id="sensor.a_battery", device_id="a", role=EntityRole.BATTERY)],
+        {"sensor.a_battery": encode_states(times, states)},
+    )
+    _, frame = _frame(history)
+    assert _at(frame, 0, 20, "battery_slope_7d") == pytest.approx(-2.0, abs=0.05)
+    assert _at(frame, 0, 20, "battery_slope_14d") == pytest.approx(-2.0, abs=0.05)
+    level = _at(frame, 0, 20, "battery_level")
+    assert level == pytest.approx(100 - 2.0 * (20 - 1 / 24), abs=1.0)
+    assert _at(frame, 0, 20, "battery_days_linear") == pytest.approx((level - 5) / 2.0, rel=0.05)
+
+
+def test_battery_from_statistics_when_states_were_purged():
+    hours = np.arange(30 * 24)
+    mean = 90 - hours / 24 * 1.0
+    stats = StatSeries(start=T0 + hours * HOUR, mean=mean, min=mean - 0.5, max=mean + 0.5)
+    history = _home(
+        [_device("a")],
+        [EntityInfo(entity_id="sensor.a_battery", device_id="a", role=EntityRole.BATTERY)],
+        {},
+        statistics={"sensor.a_battery": stats},
+    )
+    _, frame = _frame(history)
+    assert _at(frame, 0, 25, "battery_slope_14d") == pytest.approx(-1.0, abs=0.02)
+
+
+def test_missing_data_is_nan_not_an_error():
+    history = _home(
+        [_device("a"), _device("b", power=Power.MAINS)],
+        [EntityInfo(entity_id="switch.b", device_id="b", role=EntityRole.PRIMARY)],
+        {"switch.b": encode_states([T0 + 10], ["on"])},
+    )
+    _, frame = _frame(history)
+    assert np.isnan(_at(frame, 0, 5, "battery_level"))
+    assert np.isnan(_at(frame, 0, 5, "reports_24h"))  # device a was never seen
+    assert _at(frame, 1, 5, "hours_since_report") == pytest.approx(5 * 24 - 1, abs=1)
+
+
+def test_unavailable_episode_counts_and_long_outage_label():
+    # Available every hour, then unavailable from day 20 08:00 for 10 hours.
+    down = range(20 * 24 + 8, 20 * 24 + 18)
+    times, states = _hourly(30, lambda h: "unavailable" if h in down else str(h % 2))
+    history = _home(
+        [_device("a", via=None, power=Power.MAINS)],
+        [EntityInfo(entity_id="sensor.a", device_id="a", role=EntityRole.PRIMARY)],
+        {"sensor.a": encode_states(times, states)},
+    )
+    grid, frame = _frame(history)
+    assert _at(frame, 0, 21, "unavailable_hours_24h") == pytest.approx(10.0, abs=0.1)
+    assert _at(frame, 0, 21, "drops_24h") == 1.0
+    assert _at(frame, 0, 21, "longest_unavailable_7d") == pytest.approx(10.0)
+    events = find_events(grid)
+    assert list(events.starts[FailureType.UNAVAILABLE][0]) == [20 * 24 + 8]
+    labels = build_labels(grid, frame, events, horizon_days=7)
+    y = labels.y[FailureType.UNAVAILABLE]
+    # Day k's row sees hours < 24k: days 14..20 precede the outage within 7 days.
+    assert [int(v) for v in y[13:20]] == [1] * 7
+    assert y[12] == 0.0
+    assert y[5] == 0.0
+
+
+def test_restart_replays_and_reconnects_are_not_failures():
+    restart = T0 + 10 * DAY_S + 3 * HOUR
+    times, states = [T0 + 60, restart - 1], ["20.5", "20.5"]
+    times += [restart + 5, restart + 60, restart + 120]
+    states += ["unavailable", "20.5", "20.5"]
+    history = _home(
+        [_device("a", via=None, power=Power.MAINS)],
+        [EntityInfo(entity_id="sensor.a", device_id="a", role=EntityRole.PRIMARY)],
+        {"sensor.a": encode_states(times, states)},
+        restarts=[restart],
+    )
+    grid = build_grid(history)
+    assert grid["unavailable"].sum() == 0
+    assert grid["drops"].sum() == 0
+    # the replayed 20.5 after the reconnect is not a sign of life; the first row after is
+    assert grid["reports"].sum() == 3
+
+
+def test_bridge_outage_is_flagged_and_kept_out_of_device_labels():
+    down = range(15 * 24, 15 * 24 + 12)
+    devices = [_device(f"d{i}") for i in range(4)]
+    entities, states = [], {}
+    for i in range(4):
+        times, values = _hourly(30, lambda h: "unavailable" if h in down else str(20 + h % 3))
+        entities.append(EntityInfo(entity_id=f"sensor.d{i}", device_id=f"d{i}", role=EntityRole.PRIMARY))
+        states[f"sensor.d{i}"] = encode_states(times, values)
+    history = _home(devices, entities, states)
+    grid, frame = _frame(history)
+    assert grid.bridge_down[:, 15 * 24 + 2].tolist() == [1.0] * 4
+    assert _at(frame, 0, 16, "bridge_down_24h") == pytest.approx(0.5)
+    events = find_events(grid)
+    assert all(s.size == 0 for s in events.starts[FailureType.UNAVAILABLE])
+
+
+def test_battery_depletion_label_and_days_remaining():
+    # 2 %/day from 60 %: crosses 5 % on day 27.5
+    times, states = _hourly(30, lambda h: str(max(round(60 - h / 24 * 2.0), 0)))
+    history = _home(
+        [_device("a")],
+        [EntityInfo(entity_id="sensor.a_battery", device_id="a", role=EntityRole.BATTERY)],
+        {"sensor.a_battery": encode_states(times, states)},
+    )
+    grid, frame = _frame(history)
+    events = find_events(grid)
+    (start,) = events.starts[FailureType.BATTERY_DEPLETED][0]
+    assert start / 24 == pytest.approx(27.5, abs=0.3)
+    labels = build_labels(grid, frame, events)
+    y = labels.y[FailureType.BATTERY_DEPLETED]
+    assert y[25] == 1.0 and y[10] == 0.0
+    assert labels.battery_days[19] == pytest.approx(start / 24 - 20, abs=0.01)
+
+
+def test_stale_device_that_stops_reporting_is_labelled():
+    times, states = _hourly(30, lambda h: str(round(20 + np.sin(h / 3), 1)))
+    cut = 22 * 24
+    history = _home(
+        [_device("a", via=None)],
+        [EntityInfo(entity_id="sensor.a_t", device_id="a", role=EntityRole.PRIMARY)],
+        {"sensor.a_t": encode_states(times[:cut], states[:cut])},
+    )
+    grid, frame = _frame(history)
+    events = find_events(grid)
+    assert list(events.starts[FailureType.STALE][0]) == [cut]
+    assert _at(frame, 0, 24, "hours_since_report") == pytest.approx(48, abs=1)
+    labels = build_labels(grid, frame, events)
+    assert labels.y[FailureType.STALE][20] == 1.0
+    assert np.isnan(labels.y[FailureType.STALE][24])  # already stale: not a prediction
+
+
+def test_detected_battery_swap_resets_days_since_swap():
+    times, states = _hourly(30, lambda h: str(100 if h >= 10 * 24 else 40))
+    history = _home(
+        [_device("a")],
+        [EntityInfo(entity_id="sensor.a_battery", device_id="a", role=EntityRole.BATTERY)],
+        {"sensor.a_battery": encode_states(times, states)},
+    )
+    _, frame = _frame(history)
+    assert np.isnan(_at(frame, 0, 5, "days_since_swap"))
+    assert _at(frame, 0, 15, "days_since_swap") == pytest.approx(5.0, abs=0.1)
