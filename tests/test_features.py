@@ -5,14 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from custom_components.homeiq_device_intel.ml.features import (
+from ml.features import (
     FEATURE_NAMES,
     build_features,
     default_eval_hours,
 )
-from custom_components.homeiq_device_intel.ml.grid import HOUR, build_grid
-from custom_components.homeiq_device_intel.ml.labels import build_labels, find_events
-from custom_components.homeiq_device_intel.ml.records import (
+from ml.grid import HOUR, build_grid
+from ml.labels import build_labels, find_events
+from ml.records import (
     Chemistry,
     DeviceInfo,
     EntityInfo,

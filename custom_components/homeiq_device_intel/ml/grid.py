@@ -65,6 +65,7 @@ class HourlyGrid:
     first_seen: npt.NDArray[np.int64]  # (n_devices,) first hour with any record
     swap_hours: list[npt.NDArray[np.int64]]  # per device, hours of known swaps
     bridge_down: F32  # (n_devices, n_hours) 1 where the device's bridge was down
+    states_from: int = 0  # first hour covered by state rows (earlier: statistics only)
 
     def __getitem__(self, name: str) -> F32:
         """Return one channel."""
@@ -206,6 +207,7 @@ def build_grid(
     first_seen = np.full(n, n_hours, dtype=np.int64)
     swap_hours: list[npt.NDArray[np.int64]] = []
     restarts = np.sort(history.restarts)
+    states_from = n_hours
     power = {d.device_id: d.power for d in history.devices}
     for row, device_id in enumerate(ids):
         entities = by_device[device_id]
@@ -247,6 +249,7 @@ def build_grid(
             if series is None or len(series) == 0:
                 continue
             first = min(first, float(series.time[0]))
+            states_from = min(states_from, max(int((series.time[0] - grid_start) // HOUR), 0))
             alive = (series.code != UNAVAILABLE) & ~_replay_mask(series, restarts)
             reports += _count_per_hour(series.time[alive], grid_start, n_hours)
         for entity in entities:
@@ -285,6 +288,7 @@ def build_grid(
         first_seen=first_seen,
         swap_hours=swap_hours,
         bridge_down=bridge_down,
+        states_from=states_from,
     )
 
 

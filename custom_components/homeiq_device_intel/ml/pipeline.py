@@ -10,6 +10,7 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
+from .aggregates import merge_grids
 from .bundle import BinaryClassifier, ModelBundle
 from .calibration import apply_platt, fit_platt, rescale_horizon
 from .explain import attributions, describe, top_reasons
@@ -20,7 +21,7 @@ from .features import (
     build_features,
     default_eval_hours,
 )
-from .grid import build_grid
+from .grid import HourlyGrid, build_grid
 from .labels import (
     STALE_GAP_FACTOR,
     STALE_MIN_DAILY_REPORTS,
@@ -220,12 +221,30 @@ def score_frame(
     return out
 
 
+def home_grid(history: HomeHistory, *, now: float, stored: HourlyGrid | None = None) -> HourlyGrid:
+    """The home's hourly grid up to `now`, extended back with stored aggregates."""
+    grid = build_grid(history, end=now)
+    if stored is None:
+        return grid
+    return merge_grids(stored, grid)
+
+
 def score_home(
-    history: HomeHistory, bundle: ModelBundle, *, now: float, horizon_days: float = 7.0
+    history: HomeHistory,
+    bundle: ModelBundle,
+    *,
+    now: float,
+    horizon_days: float = 7.0,
+    grid: HourlyGrid | None = None,
 ) -> list[DevicePrediction]:
-    """Score every device of a home at `now` with a model bundle."""
-    start = max(history.start, now - SCORING_WINDOW_DAYS * 86400.0)
-    grid = build_grid(history, start=start, end=now)
+    """Score every device of a home at `now` with a model bundle.
+
+    `grid` (from home_grid, with stored aggregates) replaces the grid built
+    from `history` alone; `history` still supplies the device metadata.
+    """
+    if grid is None:
+        start = max(history.start, now - SCORING_WINDOW_DAYS * 86400.0)
+        grid = build_grid(history, start=start, end=now)
     frame = build_features(history, grid, np.array([grid.n_hours], dtype=np.int64))
     return score_frame(frame, bundle, horizon_days=horizon_days)
 
@@ -313,6 +332,7 @@ def train_home(
     horizon_days: float = 7.0,
     progress: ProgressFn | None = None,
     should_stop: StopFn | None = None,
+    grid: HourlyGrid | None = None,
 ) -> TrainResult:
     """Learn from the home's own history; deploy only if not worse on recent days.
 
@@ -323,14 +343,15 @@ def train_home(
     """
     report = progress or (lambda _f, _s: None)
     report(0.0, "reading")
-    span_days = (min(now, history.end) - history.start) / 86400.0
+    if grid is None:
+        grid = build_grid(history, end=now)
+    span_days = grid.n_hours / 24.0
     if span_days < MIN_HISTORY_DAYS + horizon_days:
         return TrainResult(
             status=TrainStatus.INSUFFICIENT_DATA,
             bundle=None,
-            message=f"{span_days:.1f} days of history, {MIN_HISTORY_DAYS + horizon_days:.0f} needed",
+            message=f"{span_days:.1f} days of history; need {MIN_HISTORY_DAYS + horizon_days:.0f}",
         )
-    grid = build_grid(history, end=now)
     _check(should_stop)
     report(0.2, "features")
     frame = build_features(history, grid, default_eval_hours(grid))

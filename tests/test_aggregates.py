@@ -1,0 +1,104 @@
+"""The stored hourly aggregates: round trip, merge beyond the purge window, bad files."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ml.aggregates import AggregatesError, load_grid, merge_grids, save_grid
+from ml.grid import HOUR, build_grid
+from ml.records import (
+    DeviceInfo,
+    EntityInfo,
+    EntityRole,
+    HomeHistory,
+    Power,
+    StatSeries,
+    encode_states,
+)
+
+T0 = 1_700_000_000.0 - (1_700_000_000.0 % 86400)
+
+
+def _history(first_day: int, last_day: int, *, devices=("a", "b"), outage_day: int | None = None):
+    entities, states, stats = [], {}, {}
+    for d in devices:
+        hours = np.arange(first_day * 24, last_day * 24)
+        times = T0 + hours * HOUR + 30
+        values = [
+            "unavailable" if outage_day is not None and h // 24 == outage_day else str(h % 2)
+            for h in hours
+        ]
+        entities.append(EntityInfo(entity_id=f"sensor.{d}", device_id=d, role=EntityRole.PRIMARY))
+        entities.append(EntityInfo(entity_id=f"sensor.{d}_battery", device_id=d, role=EntityRole.BATTERY))
+        states[f"sensor.{d}"] = encode_states(times, values)
+        all_hours = np.arange(0, last_day * 24)
+        level = 100 - all_hours / 24
+        stats[f"sensor.{d}_battery"] = StatSeries(
+            start=T0 + all_hours * HOUR, mean=level, min=level, max=level
+        )
+    return HomeHistory(
+        home_id="h",
+        start=T0 + first_day * 86400 if first_day else T0,
+        end=T0 + last_day * 86400,
+        devices=[DeviceInfo(device_id=d, name=d, integration="zha", power=Power.BATTERY) for d in devices],
+        entities=entities,
+        states=states,
+        statistics=stats,
+    )
+
+
+def test_round_trip_is_exact(tmp_path):
+    grid = build_grid(_history(0, 20, outage_day=5))
+    save_grid(grid, tmp_path / "agg.npz")
+    loaded = load_grid(tmp_path / "agg.npz")
+    assert loaded.device_ids == grid.device_ids
+    assert loaded.n_hours == grid.n_hours and loaded.start == grid.start
+    for name, channel in grid.channels.items():
+        np.testing.assert_array_equal(loaded.channels[name], channel)
+    assert [s.tolist() for s in loaded.swap_hours] == [s.tolist() for s in grid.swap_hours]
+
+
+def test_merge_keeps_outages_older_than_the_purge_window():
+    # Night 1 saw days 0-20 (outage on day 5); night 2 the recorder only has days 15-30.
+    old = build_grid(_history(0, 20, outage_day=5))
+    new = build_grid(_history(15, 30), start=T0, end=T0 + 30 * 86400)
+    assert new.channels["unavailable"][:, 5 * 24 : 6 * 24].sum() == 0
+    merged = merge_grids(old, new)
+    assert merged.n_hours == 30 * 24
+    assert merged.channels["unavailable"][0, 5 * 24 : 6 * 24].sum() == pytest.approx(24.0, abs=0.1)
+    # hours the fresh grid covers come from the fresh grid
+    np.testing.assert_array_equal(
+        merged.channels["reports"][:, 16 * 24 :], new.channels["reports"][:, 16 * 24 :]
+    )
+
+
+def test_merge_drops_removed_devices_and_adds_new_ones():
+    old = build_grid(_history(0, 10, devices=("a", "gone")))
+    new = build_grid(_history(5, 12, devices=("a", "fresh")), start=T0, end=T0 + 12 * 86400)
+    merged = merge_grids(old, new)
+    assert merged.device_ids == ["a", "fresh"]
+    assert merged.channels["reports"][1, : 5 * 24].sum() == 0
+
+
+def test_merge_trims_to_the_kept_days():
+    old = build_grid(_history(0, 20))
+    new = build_grid(_history(15, 30), start=T0, end=T0 + 30 * 86400)
+    merged = merge_grids(old, new, keep_days=10)
+    assert merged.n_hours == 10 * 24
+    assert merged.start == T0 + 20 * 86400
+
+
+@pytest.mark.parametrize("content", [b"", b"not a zip", b"PK\x03\x04garbage"])
+def test_unreadable_file_is_a_clear_error(tmp_path, content):
+    path = tmp_path / "agg.npz"
+    path.write_bytes(content)
+    with pytest.raises(AggregatesError):
+        load_grid(path)
+
+
+def test_object_arrays_are_refused(tmp_path):
+    path = tmp_path / "agg.npz"
+    np.savez(path, version=np.array([1]), device_ids=np.array([{"x": 1}], dtype=object))
+    with pytest.raises(AggregatesError):
+        load_grid(path)
