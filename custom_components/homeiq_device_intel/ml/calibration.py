@@ -44,7 +44,7 @@ def fit_platt(
 def apply_platt(margin: Float, a: float, b: float) -> Float:
     """Calibrated probabilities from raw margins."""
     z = np.clip(a * np.asarray(margin, dtype=np.float64) + b, -35, 35)
-    out: Float = 1.0 / (1.0 + np.exp(-z))
+    out: Float = (1.0 / (1.0 + np.exp(-z))).astype(np.float64)
     return out
 
 
@@ -53,5 +53,5 @@ def rescale_horizon(p: Float, from_days: float, to_days: float) -> Float:
     if from_days == to_days:
         return p
     q = np.clip(1.0 - p, 0.0, 1.0)
-    out: Float = 1.0 - q ** (to_days / from_days)
+    out: Float = (1.0 - q ** (to_days / from_days)).astype(np.float64)
     return out

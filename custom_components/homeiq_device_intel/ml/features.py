@@ -290,11 +290,11 @@ def build_features(
     # Before a device's first record nothing is known about it.
     unseen = age_hours <= 0
     X = np.empty((n * m, len(FEATURE_NAMES)))
-    for k, name in enumerate(FEATURE_NAMES):
-        col = np.asarray(cols[name], dtype=np.float64)
+    for j, name in enumerate(FEATURE_NAMES):
+        col: npt.NDArray[np.float64] = np.asarray(cols[name], dtype=np.float64)
         if name not in ("has_battery", "chemistry", "power", "protocol", "bridge_peers"):
             col = np.where(unseen, np.nan, col)
-        X[:, k] = col.reshape(n * m)
+        X[:, j] = col.reshape(n * m)
     X[~np.isfinite(X)] = np.nan
     return FeatureFrame(
         X=X,

@@ -103,14 +103,15 @@ def _replay_mask(series: StateSeries, restarts: FloatArray) -> npt.NDArray[np.bo
     since = np.where(idx >= 0, series.time - restarts[np.maximum(idx, 0)], np.inf)
     same = np.zeros(len(series), dtype=bool)
     same[1:] = series.code[1:] == series.code[:-1]
-    return (since <= RESTART_REPLAY_SECONDS) & same
+    replay: npt.NDArray[np.bool_] = (since <= RESTART_REPLAY_SECONDS) & same
+    return replay
 
 
 def _level_channel(
     history: HomeHistory, entity: EntityInfo | None, start: float, n_hours: int
 ) -> FloatArray:
     """Hourly carried-forward level of a numeric entity from stats and states."""
-    out = np.full(n_hours, np.nan)
+    out: FloatArray = np.full(n_hours, np.nan)
     if entity is None:
         return out
     stat = history.statistics.get(entity.entity_id)
@@ -132,8 +133,8 @@ def _unavailable_share(
     series: StateSeries, restarts: FloatArray, start: float, n_hours: int
 ) -> tuple[FloatArray, FloatArray]:
     """Share of each hour spent unavailable, and drops per hour."""
-    share = np.zeros(n_hours)
-    drops = np.zeros(n_hours)
+    share: FloatArray = np.zeros(n_hours)
+    drops: FloatArray = np.zeros(n_hours)
     if len(series) == 0:
         return share, drops
     t = series.time
@@ -202,7 +203,7 @@ def build_grid(
         if entity.device_id in by_device:
             by_device[entity.device_id].append(entity)
     n = len(ids)
-    channels = {name: np.zeros((n, n_hours), dtype=np.float32) for name in CHANNELS}
+    channels: dict[str, F32] = {name: np.zeros((n, n_hours), dtype=np.float32) for name in CHANNELS}
     has_battery = np.zeros(n, dtype=bool)
     first_seen = np.full(n, n_hours, dtype=np.int64)
     swap_hours: list[npt.NDArray[np.int64]] = []

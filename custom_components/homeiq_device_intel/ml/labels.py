@@ -80,7 +80,7 @@ def find_events(grid: HourlyGrid) -> FailureEvents:
         long_outage = run_start[(run_len >= UNAVAILABLE_MIN_HOURS) & own]
         starts[FailureType.UNAVAILABLE].append(long_outage)
 
-        battery_events = np.empty(0, dtype=np.int64)
+        battery_events: IntArray = np.empty(0, dtype=np.int64)
         if grid.has_battery[i]:
             level = grid["battery"][i].astype(np.float64)
             empty = level <= BATTERY_FLOOR

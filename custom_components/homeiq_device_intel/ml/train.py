@@ -144,7 +144,7 @@ def train_models(ds: Dataset, split: Split, config: TrainConfig) -> TrainedModel
         booster = lgb.train(
             _lgbm_params(config, "binary"), train_set, num_boost_round=config.n_estimators
         )
-        margin = booster.predict(X[val], raw_score=True)
+        margin = np.asarray(booster.predict(X[val], raw_score=True), dtype=np.float64)
         a, b = fit_platt(margin, y[val], strength=1e-3)
         platt[target] = (a, b)
         thresholds[target] = best_f1_threshold(y[val], apply_platt(margin, a, b))

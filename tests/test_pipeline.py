@@ -1,0 +1,209 @@
+"""Scoring and nightly training semantics of ml.pipeline."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ml.bundle import BinaryClassifier, ModelBundle
+from ml.calibration import fit_platt, rescale_horizon
+from ml.features import FEATURE_NAMES, FEATURE_SCHEMA_VERSION
+from ml.grid import HOUR
+from ml.pipeline import (
+    TrainingCancelled,
+    TrainStatus,
+    merge_ensembles,
+    score_home,
+    train_home,
+)
+from ml.records import (
+    Chemistry,
+    DeviceInfo,
+    EntityInfo,
+    EntityRole,
+    FailureType,
+    HomeHistory,
+    Power,
+    Protocol,
+    encode_states,
+)
+from ml.trees import predict_raw
+
+lgb = pytest.importorskip("lightgbm")
+from ml.export import ensemble_from_lightgbm  # noqa: E402
+
+T0 = 1_700_000_000.0 - (1_700_000_000.0 % 86400)
+DAYS = 40
+NOW = T0 + DAYS * 86400
+
+
+def _ensemble(seed: int, signal: str):
+    """A small forest over the real feature vector that reacts to one feature."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(3000, len(FEATURE_NAMES))) * 10
+    j = FEATURE_NAMES.index(signal)
+    X[:, j] = rng.uniform(0, 100, 3000)
+    y = (X[:, j] > 50).astype(float) if signal != "battery_level" else (X[:, j] < 20).astype(float)
+    booster = lgb.train(
+        {"objective": "binary", "verbose": -1, "num_leaves": 7, "seed": seed, "deterministic": True},
+        lgb.Dataset(X, y),
+        num_boost_round=20,
+    )
+    return ensemble_from_lightgbm(booster)
+
+
+@pytest.fixture(scope="module")
+def bundle() -> ModelBundle:
+    classifiers = {
+        FailureType.BATTERY_DEPLETED.value: BinaryClassifier(ensemble=_ensemble(1, "battery_level")),
+        FailureType.UNAVAILABLE.value: BinaryClassifier(ensemble=_ensemble(2, "unavailable_hours_7d")),
+        FailureType.STALE.value: BinaryClassifier(ensemble=_ensemble(3, "hours_since_report")),
+    }
+    rng = np.random.default_rng(4)
+    X = rng.uniform(0, 100, size=(2000, len(FEATURE_NAMES)))
+    days = np.abs(X[:, 0]) / 3
+    regressors = {}
+    for q in ("q10", "q50", "q90"):
+        b = lgb.train(
+            {"objective": "quantile", "alpha": {"q10": 0.1, "q50": 0.5, "q90": 0.9}[q], "verbose": -1},
+            lgb.Dataset(X, np.log1p(days)),
+            num_boost_round=20,
+        )
+        regressors[f"battery_days_{q}"] = ensemble_from_lightgbm(b)
+    return ModelBundle(
+        feature_names=FEATURE_NAMES,
+        schema_version=FEATURE_SCHEMA_VERSION,
+        classifiers=classifiers,
+        regressors=regressors,
+        target_transform="log1p",
+        metadata={"version": "test", "source": "shipped", "horizon_days": 7.0},
+    )
+
+
+def _device(device_id: str, power: Power) -> DeviceInfo:
+    return DeviceInfo(
+        device_id=device_id,
+        name=device_id,
+        integration="zha",
+        protocol=Protocol.ZIGBEE,
+        power=power,
+        chemistry=Chemistry.ALKALINE if power is Power.BATTERY else Chemistry.NONE,
+    )
+
+
+def _home() -> HomeHistory:
+    hours = np.arange(DAYS * 24)
+    times = T0 + hours * HOUR + 30
+    states, entities = {}, []
+    # low battery, draining
+    entities.append(EntityInfo(entity_id="sensor.low_battery", device_id="low", role=EntityRole.BATTERY))
+    states["sensor.low_battery"] = encode_states(times, [str(round(40 - h / 24)) for h in hours])
+    # a plug that has been unavailable for the last 10 hours
+    entities.append(EntityInfo(entity_id="switch.plug", device_id="plug", role=EntityRole.PRIMARY))
+    states["switch.plug"] = encode_states(
+        times, ["unavailable" if h >= DAYS * 24 - 10 else ("on" if h % 5 else "off") for h in hours]
+    )
+    # a healthy mains sensor
+    entities.append(EntityInfo(entity_id="sensor.ok", device_id="ok", role=EntityRole.PRIMARY))
+    states["sensor.ok"] = encode_states(times, [str(h % 3) for h in hours])
+    return HomeHistory(
+        home_id="home",
+        start=T0,
+        end=NOW,
+        devices=[_device("low", Power.BATTERY), _device("plug", Power.MAINS), _device("ok", Power.MAINS)],
+        entities=entities,
+        states=states,
+    )
+
+
+def test_every_device_gets_one_prediction(bundle):
+    predictions = {p.device_id: p for p in score_home(_home(), bundle, now=NOW)}
+    assert set(predictions) == {"low", "plug", "ok"}
+    for p in predictions.values():
+        assert 0.0 <= p.probability <= 1.0
+        assert p.probability == max(p.probabilities.values())
+
+
+def test_battery_days_only_where_there_is_a_battery(bundle):
+    predictions = {p.device_id: p for p in score_home(_home(), bundle, now=NOW)}
+    low = predictions["low"]
+    assert low.battery_days is not None
+    assert low.battery_days_low <= low.battery_days <= low.battery_days_high
+    assert predictions["ok"].battery_days is None
+    assert FailureType.BATTERY_DEPLETED.value not in predictions["ok"].probabilities
+
+
+def test_a_device_already_down_is_failing_now_with_its_reason(bundle):
+    plug = {p.device_id: p for p in score_home(_home(), bundle, now=NOW)}["plug"]
+    assert plug.failing_now
+    assert plug.failure_type == FailureType.UNAVAILABLE.value
+    assert plug.probability == 1.0
+    assert plug.reasons[0].feature == "hours_unavailable_now"
+    assert "10 h" in plug.reasons[0].text
+
+
+def test_reasons_name_the_feature_that_drives_the_score(bundle):
+    low = {p.device_id: p for p in score_home(_home(), bundle, now=NOW)}["low"]
+    assert low.failure_type == FailureType.BATTERY_DEPLETED.value
+    assert low.reasons and low.reasons[0].feature == "battery_level"
+    assert sum(r.weight for r in low.reasons) <= 1.0 + 1e-9
+
+
+def test_longer_horizon_never_lowers_a_probability(bundle):
+    short = {p.device_id: p.probabilities for p in score_home(_home(), bundle, now=NOW, horizon_days=3)}
+    long = {p.device_id: p.probabilities for p in score_home(_home(), bundle, now=NOW, horizon_days=14)}
+    for device, probs in short.items():
+        for target, p in probs.items():
+            assert long[device][target] >= p - 1e-12
+
+
+def test_rescale_horizon_is_constant_hazard():
+    p7 = np.array([0.0, 0.5, 0.99])
+    np.testing.assert_allclose(rescale_horizon(p7, 7, 14), 1 - (1 - p7) ** 2)
+    np.testing.assert_allclose(rescale_horizon(rescale_horizon(p7, 7, 3), 3, 7), p7)
+
+
+def test_platt_fit_recovers_known_parameters():
+    rng = np.random.default_rng(0)
+    margin = rng.normal(size=50_000) * 2
+    y = (rng.random(50_000) < 1 / (1 + np.exp(-(0.5 * margin - 1.0)))).astype(float)
+    a, b = fit_platt(margin, y, strength=1e-6)
+    assert a == pytest.approx(0.5, abs=0.03) and b == pytest.approx(-1.0, abs=0.05)
+
+
+def test_platt_prior_holds_when_data_is_scarce():
+    a, b = fit_platt(np.array([3.0, -2.0]), np.array([0.0, 1.0]), prior=(1.0, 0.0), strength=100.0)
+    assert a == pytest.approx(1.0, abs=0.05) and b == pytest.approx(0.0, abs=0.05)
+
+
+def test_merged_ensemble_adds_raw_scores(bundle):
+    a = bundle.classifiers["unavailable"].ensemble
+    b = bundle.classifiers["stale"].ensemble
+    X = np.random.default_rng(5).normal(size=(500, len(FEATURE_NAMES))) * 30
+    np.testing.assert_allclose(
+        predict_raw(merge_ensembles(a, b), X), predict_raw(a, X) + predict_raw(b, X), atol=1e-12
+    )
+
+
+def test_too_little_history_is_a_status_not_an_error(bundle):
+    home = _home()
+    result = train_home(home, bundle, mode="full", now=T0 + 10 * 86400)
+    assert result.status is TrainStatus.INSUFFICIENT_DATA
+    assert result.bundle is None
+    assert "days of history" in result.message
+
+
+def test_training_can_be_cancelled(bundle):
+    with pytest.raises(TrainingCancelled):
+        train_home(_home(), bundle, mode="full", now=NOW, should_stop=lambda: True)
+
+
+def test_nightly_training_never_deploys_a_worse_model(bundle):
+    result = train_home(_home(), bundle, mode="full", now=NOW)
+    assert result.status in (TrainStatus.DEPLOYED, TrainStatus.KEPT_CURRENT)
+    if result.status is TrainStatus.DEPLOYED:
+        total_new = sum(v for k, v in result.metrics.items() if k.endswith("_log_loss"))
+        total_old = sum(v for k, v in result.current_metrics.items() if k.endswith("_log_loss"))
+        assert total_new <= total_old + 1e-9
+        assert result.bundle.metadata["source"] == "home"
+        assert result.bundle.metadata["base_version"] == "test"
