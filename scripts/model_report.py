@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
 from ml.dataset import Dataset
 from ml.features import FEATURE_NAMES
 from ml.labels import TARGETS
@@ -145,10 +144,10 @@ def write_report(
 
 def _plots(out: Path, models: TrainedModels, ds: Dataset, split: Split, config: TrainConfig) -> None:
     """PR curves, reliability diagram, lead-time histogram, feature importance."""
-    import matplotlib  # noqa: PLC0415
+    import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # noqa: PLC0415
+    import matplotlib.pyplot as plt
 
     rows = split.test
     probs = predict_targets(models, ds.X[rows])
@@ -159,7 +158,13 @@ def _plots(out: Path, models: TrainedModels, ds: Dataset, split: Split, config: 
         if (y[ok] > 0.5).any():
             precision, recall, _ = precision_recall_curve(y[ok], probs[target][ok])
             ax.plot(recall, precision, label=target)
-    ax.set(xlabel="recall", ylabel="precision", title="Precision-recall, held-out homes", xlim=(0, 1), ylim=(0, 1.02))
+    ax.set(
+        xlabel="recall",
+        ylabel="precision",
+        title="Precision-recall, held-out homes",
+        xlim=(0, 1),
+        ylim=(0, 1.02),
+    )
     ax.legend()
     fig.tight_layout()
     fig.savefig(out / "pr_curves.png", dpi=90)
@@ -192,10 +197,16 @@ def _plots(out: Path, models: TrainedModels, ds: Dataset, split: Split, config: 
         y = ds.y[target][rows]
         ok = np.isfinite(y)
         alarm = probs[target][ok] >= models.thresholds[target]
-        lead = lead_times(alarm, ds.device[rows][ok], ds.hour[rows][ok], ds.next_event_hour[target][rows][ok], horizon)
+        lead = lead_times(
+            alarm, ds.device[rows][ok], ds.hour[rows][ok], ds.next_event_hour[target][rows][ok], horizon
+        )
         if lead.size:
             ax.hist(lead, bins=np.arange(0, config.horizon_days + 1.01, 0.5), alpha=0.5, label=target)
-    ax.set(xlabel="days of warning before the failure (0 = missed)", ylabel="failures", title="Lead time, held-out homes")
+    ax.set(
+        xlabel="days of warning before the failure (0 = missed)",
+        ylabel="failures",
+        title="Lead time, held-out homes",
+    )
     ax.legend()
     fig.tight_layout()
     fig.savefig(out / "lead_time.png", dpi=90)

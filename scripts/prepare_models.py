@@ -38,7 +38,6 @@ from ml.bundle import (  # noqa: E402
 from ml.dataset import (  # noqa: E402
     Dataset,
     build_dataset,
-    concat,
 )
 from ml.export import (  # noqa: E402
     ensemble_from_lightgbm,
@@ -64,18 +63,53 @@ REPORT_DIR = ROOT / "models"
 MODEL_VERSION_PREFIX = "shipped"
 
 
+def varied_config(base: synthetic.GeneratorConfig, *, n_homes: int, seed: int) -> synthetic.GeneratorConfig:
+    """A generator with other parameters than training: fewer reports, fainter, shorter warnings."""
+    variation = synthetic.Variation(
+        report_rate=0.7,
+        activity=1.3,
+        noise=1.5,
+        precursor_strength=0.8,
+        no_precursor_fraction=0.3,
+        lead_time_days=4.0,
+        lead_time_spread=1.0,
+        battery_life=0.8,
+        dropout_rate=1.5,
+        restart_rate=2.0,
+        bridge_outage_rate=1.5,
+        decoy_rate=1.5,
+        home_spread=0.35,
+    )
+    return replace(base, n_homes=n_homes, seed=seed, variation=variation)
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command line."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--homes", type=int, default=48, help="synthetic training homes")
-    parser.add_argument("--eval-homes", type=int, default=12, help="homes from a varied generator, never trained on")
+    parser.add_argument(
+        "--eval-homes", type=int, default=12, help="homes from a varied generator, never trained on"
+    )
     parser.add_argument("--days", type=int, default=120)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--out", type=Path, default=PACKAGE_MODELS)
     parser.add_argument("--report", type=Path, default=REPORT_DIR)
-    parser.add_argument("--recorder-db", type=Path, action="append", default=[], help="a recorder database copy to add to training (repeatable)")
-    parser.add_argument("--holdout-family", action="append", default=None, help="scenario family kept out of training (repeatable)")
+    parser.add_argument(
+        "--recorder-db",
+        type=Path,
+        action="append",
+        default=[],
+        help="a recorder database copy to add to training (repeatable)",
+    )
+    parser.add_argument(
+        "--holdout-family",
+        action="append",
+        default=None,
+        help="scenario family kept out of training (repeatable)",
+    )
     parser.add_argument("--allow-low-quality", action="store_true")
     parser.add_argument("--no-plots", action="store_true")
     parser.add_argument("--quick", action="store_true", help="tiny configuration for smoke tests")
@@ -93,17 +127,22 @@ def _dataset_hash(ds: Dataset) -> str:
 
 def _library_versions() -> dict[str, str]:
     """Versions of the training toolkit."""
-    import lightgbm  # noqa: PLC0415
-    import sklearn  # noqa: PLC0415
+    import lightgbm
+    import sklearn
 
-    return {"numpy": np.__version__, "lightgbm": lightgbm.__version__, "scikit-learn": sklearn.__version__, "python": platform.python_version()}
+    return {
+        "numpy": np.__version__,
+        "lightgbm": lightgbm.__version__,
+        "scikit-learn": sklearn.__version__,
+        "python": platform.python_version(),
+    }
 
 
 def load_recorder_homes(paths: list[Path]) -> list[Any]:
     """Histories of real recorder database copies (read-only)."""
-    import sqlite3  # noqa: PLC0415
+    import sqlite3
 
-    from ml import recorder_db  # noqa: PLC0415
+    from ml import recorder_db
 
     homes = []
     for path in paths:
@@ -130,7 +169,11 @@ def export_bundle(models: TrainedModels, config: TrainConfig, metadata: dict[str
     }
     regressors = {name: ensemble_from_lightgbm(booster) for name, booster in models.regressors.items()}
     anomaly = isolation_forest_from_sklearn(models.anomaly, models.anomaly_impute)
-    metadata = {**metadata, "horizon_days": config.horizon_days, "reference": [float(v) for v in models.reference]}
+    metadata = {
+        **metadata,
+        "horizon_days": config.horizon_days,
+        "reference": [float(v) for v in models.reference],
+    }
     return ModelBundle(
         feature_names=FEATURE_NAMES,
         schema_version=FEATURE_SCHEMA_VERSION,
@@ -148,7 +191,9 @@ def parity(bundle: ModelBundle, models: TrainedModels, X: np.ndarray) -> float:
     theirs = predict_targets(models, X)
     worst = max(float(np.max(np.abs(ours[t] - theirs[t]))) for t in TARGETS)
     for name, booster in models.regressors.items():
-        worst = max(worst, float(np.max(np.abs(np.log1p(bundle.predict_regression(name, X)) - booster.predict(X)))))
+        worst = max(
+            worst, float(np.max(np.abs(np.log1p(bundle.predict_regression(name, X)) - booster.predict(X))))
+        )
     return worst
 
 
@@ -157,17 +202,27 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     t0 = time.perf_counter()
     if args.quick:
-        args.homes, args.eval_homes, args.days = min(args.homes, 10), min(args.eval_homes, 3), min(args.days, 60)
+        args.homes, args.eval_homes, args.days = (
+            min(args.homes, 10),
+            min(args.eval_homes, 3),
+            min(args.days, 60),
+        )
     holdout = tuple(args.holdout_family) if args.holdout_family else TrainConfig().holdout_families
-    config = TrainConfig(seed=args.seed, n_jobs=args.jobs, holdout_families=holdout, n_estimators=60 if args.quick else 250)
+    config = TrainConfig(
+        seed=args.seed, n_jobs=args.jobs, holdout_families=holdout, n_estimators=60 if args.quick else TrainConfig().n_estimators
+    )
     gen = synthetic.GeneratorConfig(n_homes=args.homes, days=args.days, seed=args.seed)
-    varied = synthetic.varied_config(gen, n_homes=args.eval_homes, seed=args.seed + 1000)
+    varied = varied_config(gen, n_homes=args.eval_homes, seed=args.seed + 1000)
     status: dict[str, Any] = {"synthetic": "ok"}
     homes: list[Any] = []
     try:
-        homes = synthetic.generate_homes(gen, n_jobs=args.jobs, cache_dir=args.cache_dir, progress=sys.stderr.isatty())
-        eval_homes = synthetic.generate_homes(varied, n_jobs=args.jobs, cache_dir=args.cache_dir, progress=False)
-    except Exception as err:  # noqa: BLE001 - report and fall back to real data
+        homes = synthetic.generate_homes(
+            gen, n_jobs=args.jobs, cache_dir=args.cache_dir, progress=sys.stderr.isatty()
+        )
+        eval_homes = synthetic.generate_homes(
+            varied, n_jobs=args.jobs, cache_dir=args.cache_dir, progress=False
+        )
+    except Exception as err:
         print(f"synthetic generation failed: {err!r}", file=sys.stderr)
         status["synthetic"] = f"failed: {err!r}"
         if not args.recorder_db:
@@ -222,16 +277,35 @@ def main(argv: list[str] | None = None) -> int:
     worst = parity(bundle, models, test_X)
     total = time.perf_counter() - t0
     timings = {"generate_s": t_gen, "features_s": t_features, "train_s": t_train, "total_s": total}
-    summary = {"report": report, "gate": {"passed": ok, "failures": failures}, "parity_max_abs_diff": worst, "timings": timings, "lineage": lineage, "version": metadata["version"]}
-    print(json.dumps({"gate": summary["gate"], "headline": metadata["metrics"], "timings": timings, "parity": worst}, indent=2))
+    summary = {
+        "report": report,
+        "gate": {"passed": ok, "failures": failures},
+        "parity_max_abs_diff": worst,
+        "timings": timings,
+        "lineage": lineage,
+        "version": metadata["version"],
+    }
+    print(
+        json.dumps(
+            {"gate": summary["gate"], "headline": metadata["metrics"], "timings": timings, "parity": worst},
+            indent=2,
+        )
+    )
     if not ok and not args.allow_low_quality:
-        print("quality gate failed; nothing exported (use --allow-low-quality to export anyway)", file=sys.stderr)
+        print(
+            "quality gate failed; nothing exported (use --allow-low-quality to export anyway)",
+            file=sys.stderr,
+        )
         return 1
     save_bundle(bundle, args.out)
-    load_bundle(args.out, expected_feature_names=FEATURE_NAMES, expected_schema_version=FEATURE_SCHEMA_VERSION)
+    load_bundle(
+        args.out, expected_feature_names=FEATURE_NAMES, expected_schema_version=FEATURE_SCHEMA_VERSION
+    )
     args.report.mkdir(parents=True, exist_ok=True)
-    (args.report / "evaluation.json").write_text(json.dumps(_jsonable(summary), indent=2, sort_keys=True) + "\n")
-    from scripts.model_report import write_report  # noqa: PLC0415
+    (args.report / "evaluation.json").write_text(
+        json.dumps(_jsonable(summary), indent=2, sort_keys=True) + "\n"
+    )
+    from scripts.model_report import write_report
 
     write_report(args.report, summary, models, ds, split, config, eval_plots=not args.no_plots)
     print(f"exported {metadata['version']} to {args.out} in {total:.1f} s")

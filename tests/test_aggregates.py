@@ -26,8 +26,7 @@ def _history(first_day: int, last_day: int, *, devices=("a", "b"), outage_day: i
         hours = np.arange(first_day * 24, last_day * 24)
         times = T0 + hours * HOUR + 30
         values = [
-            "unavailable" if outage_day is not None and h // 24 == outage_day else str(h % 2)
-            for h in hours
+            "unavailable" if outage_day is not None and h // 24 == outage_day else str(h % 2) for h in hours
         ]
         entities.append(EntityInfo(entity_id=f"sensor.{d}", device_id=d, role=EntityRole.PRIMARY))
         entities.append(EntityInfo(entity_id=f"sensor.{d}_battery", device_id=d, role=EntityRole.BATTERY))

@@ -38,6 +38,8 @@ def save_grid(grid: HourlyGrid, path: Path) -> None:
         "home_id": np.array([grid.home_id], dtype=np.str_),
         "scalars": np.array([grid.start, grid.n_hours, grid.states_from], dtype=np.float64),
         "has_battery": grid.has_battery,
+        "telemetry": np.asarray(grid.telemetry, dtype=bool),
+        "numeric_primary": np.asarray(grid.numeric_primary, dtype=bool),
         "first_seen": grid.first_seen,
         "swap_counts": np.array([s.size for s in swaps], dtype=np.int64),
         "swap_hours": np.concatenate(swaps) if swaps else np.empty(0, dtype=np.int64),
@@ -77,11 +79,11 @@ def load_grid(path: Path) -> HourlyGrid:
                 channels=channels,
                 has_battery=data["has_battery"].astype(bool),
                 first_seen=data["first_seen"].astype(np.int64),
-                swap_hours=[
-                    flat[bounds[i] : bounds[i + 1]].astype(np.int64) for i in range(len(ids))
-                ],
+                swap_hours=[flat[bounds[i] : bounds[i + 1]].astype(np.int64) for i in range(len(ids))],
                 bridge_down=data["bridge_down"].astype(np.float32),
                 states_from=int(states_from),
+                telemetry=data["telemetry"].astype(bool),
+                numeric_primary=data["numeric_primary"].astype(bool),
             )
     except AggregatesError:
         raise
@@ -148,9 +150,7 @@ def merge_grids(old: HourlyGrid, new: HourlyGrid, *, keep_days: int = KEEP_DAYS)
     bridge = place(new.bridge_down, new_off, 0.0, None)
     bridge[:, : max(cut, 0)] = place(old.bridge_down, old_off, 0.0, rows)[:, : max(cut, 0)]
     first_new = new.first_seen + new_off
-    first_old = np.where(
-        have, old.first_seen[np.maximum(rows, 0)] + old_off, np.iinfo(np.int64).max
-    )
+    first_old = np.where(have, old.first_seen[np.maximum(rows, 0)] + old_off, np.iinfo(np.int64).max)
     first_seen = np.clip(np.minimum(first_new, first_old), 0, n_hours)
     swaps = []
     for i, r in enumerate(rows):
@@ -166,6 +166,8 @@ def merge_grids(old: HourlyGrid, new: HourlyGrid, *, keep_days: int = KEEP_DAYS)
         n_hours=n_hours,
         channels=channels,
         has_battery=new.has_battery.copy(),
+        telemetry=None if new.telemetry is None else new.telemetry.copy(),
+        numeric_primary=None if new.numeric_primary is None else new.numeric_primary.copy(),
         first_seen=first_seen.astype(np.int64),
         swap_hours=swaps,
         bridge_down=bridge,

@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from .features import FEATURE_INDEX, FEATURE_NAMES
+from .features import FEATURE_INDEX, FEATURE_NAMES, STATIC_FEATURES
 from .trees import TreeEnsemble, predict_raw
 
 Float = npt.NDArray[np.float64]
 # Features that describe what a device is rather than how it behaves explain nothing.
-_NOT_REASONS = frozenset({"has_battery", "chemistry", "power", "protocol", "bridge_peers"})
+_NOT_REASONS = STATIC_FEATURES
 
 
 def attributions(ensemble: TreeEnsemble, X: Float, reference: Float) -> Float:
@@ -73,9 +73,7 @@ def describe(feature: str, value: float) -> str:
     return phrases.get(feature, f"{feature.replace('_', ' ')} = {value:.3g}")
 
 
-def top_reasons(
-    contributions: Float, row: Float, *, limit: int = 3
-) -> list[tuple[str, str, float]]:
+def top_reasons(contributions: Float, row: Float, *, limit: int = 3) -> list[tuple[str, str, float]]:
     """The strongest positive contributions of one row: (feature, phrase, share)."""
     usable = np.array([name not in _NOT_REASONS for name in FEATURE_NAMES])
     c = np.where(usable & (contributions > 0), contributions, 0.0)

@@ -18,6 +18,9 @@ FEATURE_SCHEMA_VERSION = 1
 DAY = 24
 BATTERY_FLOOR = 5.0  # % at which a battery counts as empty
 LINEAR_DAYS_CAP = 365.0
+USUAL_WINDOW_HOURS = 14 * DAY  # a device's own rhythm is judged on two weeks
+UNUSUAL_FACTOR = 2.0  # silent twice as long as its longest silence of two weeks
+UNUSUAL_MIN_HOURS = 24.0
 
 FEATURE_NAMES: tuple[str, ...] = (
     "battery_level",
@@ -31,6 +34,7 @@ FEATURE_NAMES: tuple[str, ...] = (
     "battery_low_flag",
     "days_since_swap",
     "has_battery",
+    "has_telemetry",
     "chemistry",
     "power",
     "protocol",
@@ -39,9 +43,11 @@ FEATURE_NAMES: tuple[str, ...] = (
     "reports_ratio_24h",
     "hours_since_report",
     "silence_ratio",
+    "silence_vs_usual",
     "changes_24h",
     "changes_ratio_24h",
     "hours_since_change",
+    "stillness_vs_usual",
     "unavailable_hours_24h",
     "unavailable_hours_7d",
     "drops_24h",
@@ -61,6 +67,10 @@ FEATURE_NAMES: tuple[str, ...] = (
     "age_days",
 )
 FEATURE_INDEX = {name: i for i, name in enumerate(FEATURE_NAMES)}
+# What a device is, rather than how it behaves: known even before its first record.
+STATIC_FEATURES = frozenset(
+    {"has_battery", "has_telemetry", "chemistry", "power", "protocol", "bridge_peers"}
+)
 
 CHEMISTRY_CODE = {
     Chemistry.UNKNOWN: np.nan,
@@ -117,6 +127,38 @@ def _last_true(mask: npt.NDArray[np.bool_]) -> npt.NDArray[np.int64]:
     return np.maximum.accumulate(idx, axis=1)
 
 
+def run_lengths(mask: npt.NDArray[np.bool_]) -> npt.NDArray[np.float64]:
+    """Per hour, how many hours the current True run has lasted (0 where False): (n, H)."""
+    hours = np.arange(mask.shape[1])[None, :]
+    out: npt.NDArray[np.float64] = np.where(mask, hours - _last_true(~mask), 0).astype(np.float64)
+    return out
+
+
+def completed_runs(mask: npt.NDArray[np.bool_]) -> npt.NDArray[np.float64]:
+    """Length of each finished True run, placed at the hour it ended (else 0): (n, H)."""
+    run = run_lengths(mask)
+    out = np.zeros_like(run)
+    ended = mask[:, :-1] & ~mask[:, 1:]
+    out[:, 1:][ended] = run[:, :-1][ended]
+    return out
+
+
+def usual_longest(completed: npt.NDArray[np.float64], ends: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
+    """Longest run that finished in the 14 days before each end: (n, m)."""
+    out = np.zeros((completed.shape[0], ends.shape[0]))
+    for j, end in enumerate(ends):
+        lo = max(int(end) - USUAL_WINDOW_HOURS, 0)
+        if end > lo:
+            out[:, j] = completed[:, lo:end].max(axis=1)
+    return out
+
+
+def unusual_limit(usual: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """Hours a silence or stillness must last to be unusual for this device."""
+    out: npt.NDArray[np.float64] = np.maximum(UNUSUAL_MIN_HOURS, UNUSUAL_FACTOR * usual)
+    return out
+
+
 class _Slopes:
     """NaN-aware least-squares slopes of a channel over trailing windows."""
 
@@ -159,9 +201,7 @@ def _normalise_signal(signal: F32) -> F32:
     return np.where(signal < 0, rssi, lqi).astype(np.float32)
 
 
-def _static_codes(
-    history: HomeHistory, device_ids: list[str]
-) -> dict[str, npt.NDArray[np.float64]]:
+def _static_codes(history: HomeHistory, device_ids: list[str]) -> dict[str, npt.NDArray[np.float64]]:
     """Per-device categorical codes (NaN where unknown)."""
     info = {d.device_id: d for d in history.devices}
     chem = np.full(len(device_ids), np.nan)
@@ -182,9 +222,7 @@ def default_eval_hours(grid: HourlyGrid, *, every: int = DAY) -> npt.NDArray[np.
     return np.arange(every, grid.n_hours + 1, every, dtype=np.int64)
 
 
-def build_features(
-    history: HomeHistory, grid: HourlyGrid, eval_hours: npt.NDArray[np.int64]
-) -> FeatureFrame:
+def build_features(history: HomeHistory, grid: HourlyGrid, eval_hours: npt.NDArray[np.int64]) -> FeatureFrame:
     """Compute the feature matrix for every device at every evaluation hour.
 
     eval_hours: int64 (m,), each in [1, n_hours]; a row at hour e sees only
@@ -218,6 +256,8 @@ def build_features(
             since_swap[i] = np.where(k >= 0, (last - swaps[np.maximum(k, 0)]) / DAY, np.nan)
     cols["days_since_swap"] = since_swap
     cols["has_battery"] = np.repeat(grid.has_battery.astype(np.float64)[:, None], m, axis=1)
+    telemetry = np.asarray(grid.telemetry, dtype=np.float64)
+    cols["has_telemetry"] = np.repeat(telemetry[:, None], m, axis=1)
     for name, codes in _static_codes(history, grid.device_ids).items():
         cols[name] = np.repeat(codes[:, None], m, axis=1)
 
@@ -236,6 +276,9 @@ def build_features(
     cols["hours_since_report"] = since_report
     expected_gap = DAY / np.fmax(baseline, 1.0 / 7.0)
     cols["silence_ratio"] = since_report / expected_gap
+    silent = (reports == 0) & (grid["unavailable"] <= 0.5)
+    usual_silence = usual_longest(completed_runs(silent), ends)
+    cols["silence_vs_usual"] = since_report / unusual_limit(usual_silence)
 
     changes = grid["changes"].astype(np.float64)
     p_changes = _prefix(changes)
@@ -245,9 +288,10 @@ def build_features(
         change_baseline = np.where(base_hours >= DAY, change_base / base_hours * DAY, np.nan)
     cols["changes_ratio_24h"] = cols["changes_24h"] / np.fmax(change_baseline, 0.1)
     last_change = _last_true(changes > 0)[:, last]
-    cols["hours_since_change"] = np.where(last_change >= 0, last - last_change, age_hours).astype(
-        np.float64
-    )
+    cols["hours_since_change"] = np.where(last_change >= 0, last - last_change, age_hours).astype(np.float64)
+    still = (changes == 0) & (grid["unavailable"] <= 0.5)
+    usual_still = usual_longest(completed_runs(still), ends)
+    cols["stillness_vs_usual"] = cols["hours_since_change"] / unusual_limit(usual_still)
 
     unav = grid["unavailable"].astype(np.float64)
     p_unav = _prefix(unav)
@@ -256,12 +300,9 @@ def build_features(
     p_drops = _prefix(grid["drops"].astype(np.float64))
     cols["drops_24h"] = _window(p_drops, ends, DAY)
     cols["drops_7d"] = _window(p_drops, ends, 7 * DAY)
-    cols["drops_trend"] = cols["drops_7d"] - _window(
-        p_drops, np.maximum(ends - 7 * DAY, 0), 7 * DAY
-    )
+    cols["drops_trend"] = cols["drops_7d"] - _window(p_drops, np.maximum(ends - 7 * DAY, 0), 7 * DAY)
     down = unav > 0.5
-    hours = np.arange(grid.n_hours)[None, :]
-    run = np.where(down, hours - _last_true(~down), 0).astype(np.float64)
+    run = run_lengths(down)
     cols["hours_unavailable_now"] = run[:, last]
     longest = np.empty((n, m))
     for j, end in enumerate(ends):
@@ -271,9 +312,7 @@ def build_features(
     signal = _Slopes(_normalise_signal(grid["signal"]))
     sig = _normalise_signal(grid["signal"]).astype(np.float64)
     cols["signal_level"] = sig[:, last]
-    cols["signal_delta_7d"] = signal.mean(ends, DAY) - signal.mean(
-        np.maximum(ends - DAY, 0), 7 * DAY
-    )
+    cols["signal_delta_7d"] = signal.mean(ends, DAY) - signal.mean(np.maximum(ends - DAY, 0), 7 * DAY)
     cols["signal_slope_7d"] = signal.slope(ends, 7 * DAY)
     cols["temperature_level"] = grid["temperature"].astype(np.float64)[:, last]
     cols["voltage_level"] = grid["voltage"].astype(np.float64)[:, last]
@@ -292,7 +331,7 @@ def build_features(
     X = np.empty((n * m, len(FEATURE_NAMES)))
     for j, name in enumerate(FEATURE_NAMES):
         col: npt.NDArray[np.float64] = np.asarray(cols[name], dtype=np.float64)
-        if name not in ("has_battery", "chemistry", "power", "protocol", "bridge_peers"):
+        if name not in STATIC_FEATURES:
             col = np.where(unseen, np.nan, col)
         X[:, j] = col.reshape(n * m)
     X[~np.isfinite(X)] = np.nan

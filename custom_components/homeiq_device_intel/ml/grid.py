@@ -8,6 +8,7 @@ recorder's purge window.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,8 +25,14 @@ from .records import (
     StatSeries,
 )
 
+_LOGGER = logging.getLogger(__name__)
+
 HOUR = 3600.0
 F32 = npt.NDArray[np.float32]
+# Level readings outside these bounds are garbage, not levels: a battery is 0..100 %,
+# and anything float32 (the grid's dtype) cannot hold would turn into infinity.
+BATTERY_RANGE = (0.0, 100.0)
+LEVEL_RANGE = (-float(np.finfo(np.float32).max), float(np.finfo(np.float32).max))
 # A state row this soon after an HA restart that repeats the previous state is a
 # replay, not a sign of life; a short unavailable spell then is the integration
 # reconnecting, not the device failing.
@@ -34,6 +41,8 @@ RESTART_UNAVAILABLE_MAX_SECONDS = 900.0
 # A group of devices on one bridge is "down" when this share is unavailable.
 BRIDGE_MIN_DEVICES = 3
 BRIDGE_DOWN_SHARE = 0.6
+# Entities whose values arrive on a schedule: their silence means something.
+TELEMETRY_ROLES = frozenset({EntityRole.SIGNAL, EntityRole.TEMPERATURE, EntityRole.VOLTAGE})
 
 CHANNELS = (
     "battery",  # last known battery % at the end of the hour (carried forward)
@@ -66,6 +75,16 @@ class HourlyGrid:
     swap_hours: list[npt.NDArray[np.int64]]  # per device, hours of known swaps
     bridge_down: F32  # (n_devices, n_hours) 1 where the device's bridge was down
     states_from: int = 0  # first hour covered by state rows (earlier: statistics only)
+    telemetry: npt.NDArray[np.bool_] | None = None  # (n_devices,) reports measurements periodically
+    numeric_primary: npt.NDArray[np.bool_] | None = None  # (n_devices,) main entity is a number
+
+    def __post_init__(self) -> None:
+        """Default the device flags to False."""
+        n = len(self.device_ids)
+        if self.telemetry is None:
+            self.telemetry = np.zeros(n, dtype=bool)
+        if self.numeric_primary is None:
+            self.numeric_primary = np.zeros(n, dtype=bool)
 
     def __getitem__(self, name: str) -> F32:
         """Return one channel."""
@@ -80,7 +99,8 @@ def hour_start(t: float) -> float:
 def _carry_forward(times: FloatArray, values: FloatArray, bounds: FloatArray) -> FloatArray:
     """Value of the last finite sample strictly before each bound (NaN if none)."""
     ok = np.isfinite(values) & np.isfinite(times)
-    times, values = times[ok], values[ok]
+    order = np.argsort(times[ok], kind="stable")
+    times, values = times[ok][order], values[ok][order]
     idx = np.searchsorted(times, bounds, side="left") - 1
     out = np.full(bounds.shape[0], np.nan)
     has = idx >= 0
@@ -107,25 +127,51 @@ def _replay_mask(series: StateSeries, restarts: FloatArray) -> npt.NDArray[np.bo
     return replay
 
 
+def _in_range(values: FloatArray, bounds: tuple[float, float]) -> FloatArray:
+    """The values, with those outside [low, high] (and NaN) as NaN."""
+    return np.where((values >= bounds[0]) & (values <= bounds[1]), values, np.nan)
+
+
 def _level_channel(
-    history: HomeHistory, entity: EntityInfo | None, start: float, n_hours: int
+    history: HomeHistory,
+    entity: EntityInfo | None,
+    start: float,
+    n_hours: int,
+    bounds: tuple[float, float] = LEVEL_RANGE,
 ) -> FloatArray:
-    """Hourly carried-forward level of a numeric entity from stats and states."""
+    """Hourly carried-forward level of a numeric entity from stats and states.
+
+    Readings that are not numbers within `bounds` are ignored (the last good
+    one carries on) and logged once per entity.
+    """
     out: FloatArray = np.full(n_hours, np.nan)
     if entity is None:
         return out
+    rejected = 0
     stat = history.statistics.get(entity.entity_id)
     if stat is not None and len(stat):
-        out = _stat_hourly(stat, start, n_hours)
+        mean = _in_range(stat.mean, bounds)
+        rejected += int(np.count_nonzero(np.isfinite(mean) != np.isfinite(stat.mean)))
+        out = _stat_hourly(StatSeries(stat.start, mean, stat.min, stat.max), start, n_hours)
     series = history.states.get(entity.entity_id)
     if series is not None and len(series):
-        bounds = start + HOUR * np.arange(1, n_hours + 1)
-        from_states = _carry_forward(series.time, series.value, bounds)
+        bounds_hours = start + HOUR * np.arange(1, n_hours + 1)
+        value = _in_range(series.value, bounds)
+        rejected += int(np.count_nonzero((series.code >= 0) & ~np.isfinite(value)))
+        from_states = _carry_forward(series.time, value, bounds_hours)
         # States are exact within the purge window; statistics fill the rest.
-        first = series.time[np.isfinite(series.value)]
+        first = series.time[np.isfinite(value) & np.isfinite(series.time)]
         if first.size:
-            covered = bounds > first[0]
+            covered = bounds_hours > first.min()
             out = np.where(covered & np.isfinite(from_states), from_states, out)
+    if rejected:
+        _LOGGER.debug(
+            "%s: ignored %d %s readings that are not numbers in [%g, %g]",
+            entity.entity_id,
+            rejected,
+            entity.role.value,
+            *bounds,
+        )
     return out
 
 
@@ -140,11 +186,20 @@ def _unavailable_share(
     t = series.time
     unav = series.code == UNAVAILABLE
     if restarts.size and unav.any():
-        # Short unavailable spells right after a restart are reconnects.
-        idx = np.searchsorted(restarts, t, side="right") - 1
-        since = np.where(idx >= 0, t - restarts[np.maximum(idx, 0)], np.inf)
-        nxt = np.append(t[1:], np.inf)
-        unav &= ~((since <= RESTART_REPLAY_SECONDS) & (nxt - t <= RESTART_UNAVAILABLE_MAX_SECONDS))
+        # Short unavailable spells right after a restart are reconnects. A spell is a
+        # run of rows: HA writes 'unavailable' again at each restart during an outage.
+        first = unav & ~np.concatenate(([False], unav[:-1]))
+        last = unav & ~np.concatenate((unav[1:], [False]))
+        after = np.flatnonzero(last) + 1
+        spell_start = t[first]
+        spell_end = np.where(after < t.size, t[np.minimum(after, t.size - 1)], np.inf)
+        idx = np.searchsorted(restarts, spell_start, side="right") - 1
+        since = np.where(idx >= 0, spell_start - restarts[np.maximum(idx, 0)], np.inf)
+        reconnect = (since <= RESTART_REPLAY_SECONDS) & (
+            spell_end - spell_start <= RESTART_UNAVAILABLE_MAX_SECONDS
+        )
+        spell = np.maximum(np.cumsum(first) - 1, 0)
+        unav &= ~reconnect[spell]
     if not unav.any():
         return share, drops
     dur = np.diff(t, append=t[-1])
@@ -158,17 +213,21 @@ def _unavailable_share(
     share = np.clip(np.diff(u_at) / HOUR, 0.0, 1.0)
     began = unav.copy()
     began[1:] &= ~unav[:-1]
-    hours = np.floor((t[began] - start) / HOUR).astype(np.int64)
-    hours = hours[(hours >= 0) & (hours < n_hours)]
-    drops = np.bincount(hours, minlength=n_hours).astype(np.float64)
+    drops = _count_per_hour(t[began], start, n_hours)
     return share, drops
+
+
+def _hours_of(times: FloatArray, start: float, n_hours: int) -> npt.NDArray[np.int64]:
+    """Grid hour of each time, dropping times outside [start, start + n_hours h)."""
+    hours = np.floor((np.asarray(times, dtype=np.float64) - start) / HOUR)
+    # Filter before the cast: NaN and far-away times do not fit an int64.
+    inside: npt.NDArray[np.int64] = hours[(hours >= 0) & (hours < n_hours)].astype(np.int64)
+    return inside
 
 
 def _count_per_hour(times: FloatArray, start: float, n_hours: int) -> FloatArray:
     """Number of timestamps falling in each hour."""
-    hours = np.floor((times - start) / HOUR).astype(np.int64)
-    hours = hours[(hours >= 0) & (hours < n_hours)]
-    return np.bincount(hours, minlength=n_hours).astype(np.float64)
+    return np.bincount(_hours_of(times, start, n_hours), minlength=n_hours).astype(np.float64)
 
 
 def _pick(entities: list[EntityInfo], role: EntityRole) -> EntityInfo | None:
@@ -199,21 +258,26 @@ def build_grid(
     n_hours = max(int(np.ceil((grid_end - grid_start) / HOUR)), 1)
     ids = [d.device_id for d in history.devices] if device_ids is None else device_ids
     by_device: dict[str, list[EntityInfo]] = {i: [] for i in ids}
+    known = {d.device_id for d in history.devices}
     for entity in history.entities:
         if entity.device_id in by_device:
             by_device[entity.device_id].append(entity)
+        elif entity.device_id not in known:
+            _LOGGER.debug("%s: ignored, its device %s is unknown", entity.entity_id, entity.device_id)
     n = len(ids)
     channels: dict[str, F32] = {name: np.zeros((n, n_hours), dtype=np.float32) for name in CHANNELS}
     has_battery = np.zeros(n, dtype=bool)
     first_seen = np.full(n, n_hours, dtype=np.int64)
     swap_hours: list[npt.NDArray[np.int64]] = []
-    restarts = np.sort(history.restarts)
+    restarts = np.sort(history.restarts[np.isfinite(history.restarts)])
     states_from = n_hours
+    telemetry = np.zeros(n, dtype=bool)
+    numeric_primary = np.zeros(n, dtype=bool)
     power = {d.device_id: d.power for d in history.devices}
     for row, device_id in enumerate(ids):
         entities = by_device[device_id]
         battery_entity = _pick(entities, EntityRole.BATTERY)
-        battery = _level_channel(history, battery_entity, grid_start, n_hours)
+        battery = _level_channel(history, battery_entity, grid_start, n_hours, BATTERY_RANGE)
         has_battery[row] = battery_entity is not None or power.get(device_id) in (
             Power.BATTERY,
             Power.RECHARGEABLE,
@@ -224,9 +288,7 @@ def build_grid(
             ("temperature", EntityRole.TEMPERATURE),
             ("voltage", EntityRole.VOLTAGE),
         ):
-            channels[name][row] = _level_channel(
-                history, _pick(entities, role), grid_start, n_hours
-            )
+            channels[name][row] = _level_channel(history, _pick(entities, role), grid_start, n_hours)
         low = _pick(entities, EntityRole.BATTERY_LOW)
         if low is not None and low.entity_id in history.states:
             s = history.states[low.entity_id]
@@ -238,11 +300,7 @@ def build_grid(
                 on[s.code == on_token] = 1.0
             bounds = grid_start + HOUR * np.arange(1, n_hours + 1)
             channels["battery_low"][row] = np.nan_to_num(_carry_forward(s.time, on, bounds))
-        primary = (
-            _pick(entities, EntityRole.PRIMARY)
-            or battery_entity
-            or (entities[0] if entities else None)
-        )
+        primary = _pick(entities, EntityRole.PRIMARY) or battery_entity or (entities[0] if entities else None)
         reports = np.zeros(n_hours)
         first = np.inf
         for entity in entities:
@@ -255,13 +313,21 @@ def build_grid(
             reports += _count_per_hour(series.time[alive], grid_start, n_hours)
         for entity in entities:
             stat = history.statistics.get(entity.entity_id)
-            if stat is not None and len(stat):
-                first = min(first, float(stat.start[0]))
+            if stat is not None and np.isfinite(stat.start).any():
+                first = min(first, float(stat.start[np.isfinite(stat.start)].min()))
         if np.isfinite(first):
-            first_seen[row] = max(int((first - grid_start) // HOUR), 0)
+            first_seen[row] = int(np.clip((first - grid_start) // HOUR, 0, n_hours))
         channels["reports"][row] = reports
+        telemetry[row] = any(
+            e.role in TELEMETRY_ROLES and (e.entity_id in history.states or e.entity_id in history.statistics)
+            for e in entities
+        )
         if primary is not None and primary.entity_id in history.states:
             series = history.states[primary.entity_id]
+            valid_rows = series.code >= 0
+            if valid_rows.any() and primary.role is EntityRole.PRIMARY:
+                numeric_primary[row] = bool(np.isfinite(series.value[valid_rows]).mean() >= 0.8)
+                telemetry[row] |= numeric_primary[row]
             share, drops = _unavailable_share(series, restarts, grid_start, n_hours)
             channels["unavailable"][row] = share
             channels["drops"][row] = drops
@@ -269,14 +335,9 @@ def build_grid(
             codes = series.code[valid]
             changed = np.ones(codes.shape[0], dtype=bool)
             changed[1:] = codes[1:] != codes[:-1]
-            channels["changes"][row] = _count_per_hour(
-                series.time[valid][changed], grid_start, n_hours
-            )
-        known = history.battery_swaps.get(device_id, np.empty(0))
-        known_hours = np.floor((np.asarray(known) - grid_start) / HOUR).astype(np.int64)
-        swaps = np.union1d(
-            known_hours[(known_hours >= 0) & (known_hours < n_hours)], _detected_swaps(battery)
-        )
+            channels["changes"][row] = _count_per_hour(series.time[valid][changed], grid_start, n_hours)
+        known_swaps = history.battery_swaps.get(device_id, np.empty(0))
+        swaps = np.union1d(_hours_of(known_swaps, grid_start, n_hours), _detected_swaps(battery))
         swap_hours.append(swaps.astype(np.int64))
     bridge_down = _bridge_down(history, ids, channels["unavailable"])
     return HourlyGrid(
@@ -290,6 +351,8 @@ def build_grid(
         swap_hours=swap_hours,
         bridge_down=bridge_down,
         states_from=states_from,
+        telemetry=telemetry,
+        numeric_primary=numeric_primary,
     )
 
 

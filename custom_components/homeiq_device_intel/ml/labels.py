@@ -12,16 +12,22 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from .features import BATTERY_FLOOR, DAY, FeatureFrame
+from .features import (
+    BATTERY_FLOOR,
+    DAY,
+    UNUSUAL_MIN_HOURS,
+    USUAL_WINDOW_HOURS,
+    FeatureFrame,
+    completed_runs,
+    unusual_limit,
+    usual_longest,
+)
 from .grid import HourlyGrid
 from .records import FailureType
 
 UNAVAILABLE_MIN_HOURS = 6  # an outage this long is a failure the user must fix
 DEAD_BATTERY_LEVEL = 25.0  # unavailable for a day with a battery this low = dead battery
 DEAD_BATTERY_HOURS = 24
-STALE_MIN_HOURS = 24
-STALE_GAP_FACTOR = 4.0  # silence this many expected report gaps long is stale
-STALE_MIN_DAILY_REPORTS = 1.0  # rarer reporters cannot be judged stale
 STUCK_MIN_DAILY_CHANGES = 12.0  # only sensors that normally change often can be stuck
 TARGETS: tuple[str, ...] = tuple(t.value for t in FailureType)
 
@@ -51,30 +57,47 @@ def _runs(mask: npt.NDArray[np.bool_]) -> tuple[IntArray, IntArray]:
     return edges[0::2].astype(np.int64), (edges[1::2] - edges[0::2]).astype(np.int64)
 
 
-def _daily_rate(
-    counts: npt.NDArray[np.float64], at: IntArray, first_seen: int
-) -> npt.NDArray[np.float64]:
-    """Mean per-day count over the 14 days before each hour in `at`."""
-    prefix = np.concatenate(([0.0], np.cumsum(counts)))
-    lo = np.maximum(np.maximum(at - 14 * DAY, 0), first_seen)
-    span = (at - lo).astype(np.float64)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(span >= DAY, (prefix[at] - prefix[lo]) / span * DAY, np.nan)
+def _unusual_runs(
+    mask: npt.NDArray[np.bool_],
+    completed: npt.NDArray[np.float64],
+    first_seen: int,
+    *,
+    need_rate: bool | np.bool_ = True,
+) -> IntArray:
+    """Starts of runs longer than twice the device's longest run of the prior two weeks.
+
+    Only runs that begin once the device has two weeks of baseline count.
+    """
+    if not need_rate:
+        return np.empty(0, dtype=np.int64)
+    run_start, run_len = _runs(mask)
+    ok = (run_len >= UNUSUAL_MIN_HOURS) & (run_start >= first_seen + USUAL_WINDOW_HOURS)
+    run_start, run_len = run_start[ok], run_len[ok]
+    if run_start.size == 0:
+        return run_start
+    usual = usual_longest(completed[None, :], run_start)[0]
+    return run_start[run_len >= unusual_limit(usual)]
 
 
 def find_events(grid: HourlyGrid) -> FailureEvents:
     """Detect the start hour of every failure of each type, per device."""
     starts: dict[str, list[IntArray]] = {t: [] for t in TARGETS}
     unav_all = grid["unavailable"] > 0.5
+    silent_all = (grid["reports"] == 0) & ~unav_all
+    still_all = (grid["changes"] == 0) & ~unav_all
+    silent_done = completed_runs(silent_all)
+    still_done = completed_runs(still_all)
+    changes = grid["changes"].astype(np.float64)
+    change_rate_ok = (
+        changes.sum(axis=1) / np.maximum(grid.n_hours / DAY, 1.0) >= STUCK_MIN_DAILY_CHANGES
+    ) & np.asarray(grid.numeric_primary, dtype=bool)
+    telemetry = np.asarray(grid.telemetry, dtype=bool)
     for i in range(len(grid.device_ids)):
         down = unav_all[i]
         bridge = grid.bridge_down[i] > 0.5
         run_start, run_len = _runs(down)
         own = np.array(
-            [
-                bridge[s : s + length].mean() < 0.5
-                for s, length in zip(run_start, run_len, strict=True)
-            ],
+            [bridge[s : s + length].mean() < 0.5 for s, length in zip(run_start, run_len, strict=True)],
             dtype=bool,
         )
         long_outage = run_start[(run_len >= UNAVAILABLE_MIN_HOURS) & own]
@@ -97,18 +120,12 @@ def find_events(grid: HourlyGrid) -> FailureEvents:
         starts[FailureType.BATTERY_DEPLETED].append(battery_events)
 
         first = int(grid.first_seen[i])
-        silent = (grid["reports"][i] == 0) & ~down
-        s_start, s_len = _runs(silent)
-        rate = _daily_rate(grid["reports"][i].astype(np.float64), s_start, first)
-        need = np.maximum(STALE_MIN_HOURS, STALE_GAP_FACTOR * DAY / np.fmax(rate, 1e-9))
-        stale = s_start[(rate >= STALE_MIN_DAILY_REPORTS) & (s_len >= need) & (s_start > first)]
-        still = (grid["changes"][i] == 0) & ~down
-        c_start, c_len = _runs(still)
-        crate = _daily_rate(grid["changes"][i].astype(np.float64), c_start, first)
-        stuck = c_start[
-            (crate >= STUCK_MIN_DAILY_CHANGES) & (c_len >= STALE_MIN_HOURS) & (c_start > first)
-        ]
-        starts[FailureType.STALE].append(np.union1d(stale, stuck).astype(np.int64))
+        starts[FailureType.STALE].append(
+            np.union1d(
+                _unusual_runs(silent_all[i], silent_done[i], first, need_rate=telemetry[i]),
+                _unusual_runs(still_all[i], still_done[i], first, need_rate=change_rate_ok[i]),
+            ).astype(np.int64)
+        )
     return FailureEvents(starts=starts)
 
 
@@ -156,10 +173,10 @@ def build_labels(
         ~battery_ok | young | (col("hours_unavailable_now") >= DEAD_BATTERY_HOURS)
     ] = np.nan
     y[FailureType.UNAVAILABLE][young | down_now | bridge_now] = np.nan
-    rate = col("reports_baseline")
-    gap_limit = np.maximum(STALE_MIN_HOURS, STALE_GAP_FACTOR * DAY / np.fmax(rate, 1e-9))
-    stale_now = col("hours_since_report") >= gap_limit
-    y[FailureType.STALE][young | down_now | stale_now | ~(rate >= STALE_MIN_DAILY_REPORTS)] = np.nan
+    # Already silent or still for unusually long: failing now, not a prediction.
+    stale_now = (col("silence_vs_usual") >= 1.0) | (col("stillness_vs_usual") >= 1.0)
+    no_telemetry = col("has_telemetry") < 0.5
+    y[FailureType.STALE][young | down_now | stale_now | no_telemetry] = np.nan
 
     battery_days = (nxt[FailureType.BATTERY_DEPLETED] - e) / DAY
     battery_days[~battery_ok] = np.nan

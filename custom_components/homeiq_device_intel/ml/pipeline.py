@@ -22,13 +22,7 @@ from .features import (
     default_eval_hours,
 )
 from .grid import HourlyGrid, build_grid
-from .labels import (
-    STALE_GAP_FACTOR,
-    STALE_MIN_DAILY_REPORTS,
-    STALE_MIN_HOURS,
-    build_labels,
-    find_events,
-)
+from .labels import build_labels, find_events
 from .metrics import brier, log_loss, pr_auc
 from .records import FailureType, HomeHistory
 from .trees import TreeEnsemble, predict_raw
@@ -98,7 +92,10 @@ StopFn = Callable[[], bool]
 SCORING_WINDOW_DAYS = 45  # enough history for every feature window and baseline
 MODEL_HORIZON_KEY = "horizon_days"
 TRAINED_UNTIL_KEY = "trained_until"
-FAILED_OUTAGE_HOURS = 6.0  # unavailable this long: the device has failed already
+FAILED_OUTAGE_HOURS = 6.0
+STALE_BASELINE_DAYS = (
+    14.0  # a device's rhythm is known after two weeks  # unavailable this long: the device has failed already
+)
 
 
 def _classifier_margin(classifier: BinaryClassifier, X: Float) -> Float:
@@ -112,21 +109,20 @@ def _applicable(frame: FeatureFrame) -> dict[str, npt.NDArray[np.bool_]]:
     return {
         FailureType.BATTERY_DEPLETED: col("has_battery") > 0,
         FailureType.UNAVAILABLE: np.ones(frame.X.shape[0], dtype=bool),
-        FailureType.STALE: np.nan_to_num(col("reports_baseline")) >= STALE_MIN_DAILY_REPORTS,
+        FailureType.STALE: (col("age_days") >= STALE_BASELINE_DAYS) & (col("has_telemetry") > 0.5),
     }
 
 
 def _failing_now(frame: FeatureFrame) -> dict[str, npt.NDArray[np.bool_]]:
     """Failures already under way: shown as certain, not predicted."""
     col = frame.column
-    rate = col("reports_baseline")
-    gap = np.maximum(STALE_MIN_HOURS, STALE_GAP_FACTOR * 24.0 / np.fmax(np.nan_to_num(rate), 1e-9))
     return {
         FailureType.BATTERY_DEPLETED: (col("has_battery") > 0)
         & (np.nan_to_num(col("battery_level"), nan=100.0) <= BATTERY_FLOOR),
         FailureType.UNAVAILABLE: col("hours_unavailable_now") >= FAILED_OUTAGE_HOURS,
-        FailureType.STALE: (np.nan_to_num(rate) >= STALE_MIN_DAILY_REPORTS)
-        & (col("hours_since_report") >= gap)
+        FailureType.STALE: (col("age_days") >= STALE_BASELINE_DAYS)
+        & (col("has_telemetry") > 0.5)
+        & (np.nan_to_num(col("silence_vs_usual")) >= 1.0)
         & (col("hours_unavailable_now") == 0),
     }
 
@@ -160,9 +156,7 @@ def score_frame(
         probs[target] = np.where(applicable.get(target, np.ones(n, dtype=bool)), p, np.nan)
     stacked = np.stack([probs[t] for t in probs], axis=1) if probs else np.zeros((n, 0))
     targets = list(probs)
-    best = (
-        np.argmax(np.nan_to_num(stacked, nan=-1.0), axis=1) if targets else np.zeros(n, dtype=int)
-    )
+    best = np.argmax(np.nan_to_num(stacked, nan=-1.0), axis=1) if targets else np.zeros(n, dtype=int)
 
     reference = _reference(bundle)
     reasons: list[tuple[Reason, ...]] = [() for _ in range(n)]
@@ -191,9 +185,7 @@ def score_frame(
             days[name] = np.clip(bundle.predict_regression(name, X), 0.0, None)
     if len(days) == 3:
         q = np.sort(
-            np.stack(
-                [days["battery_days_q10"], days["battery_days_q50"], days["battery_days_q90"]]
-            ),
+            np.stack([days["battery_days_q10"], days["battery_days_q50"], days["battery_days_q90"]]),
             axis=0,
         )
         empty = failing[FailureType.BATTERY_DEPLETED]
@@ -266,9 +258,7 @@ def _check(should_stop: StopFn | None) -> None:
         raise TrainingCancelled
 
 
-def _residual_ensemble(
-    base: TreeEnsemble, X: Float, y: Float, base_margin: Float
-) -> TreeEnsemble | None:
+def _residual_ensemble(base: TreeEnsemble, X: Float, y: Float, base_margin: Float) -> TreeEnsemble | None:
     """Boost trees on the home's rows from the current margin, where LightGBM exists."""
     try:
         import lightgbm as lgb
@@ -303,9 +293,7 @@ def merge_ensembles(base: TreeEnsemble, extra: TreeEnsemble) -> TreeEnsemble:
     return TreeEnsemble(
         n_features=base.n_features,
         objective=base.objective,
-        tree_offsets=np.concatenate([base.tree_offsets, extra.tree_offsets[1:] + shift]).astype(
-            np.int32
-        ),
+        tree_offsets=np.concatenate([base.tree_offsets, extra.tree_offsets[1:] + shift]).astype(np.int32),
         split_feature=np.concatenate([base.split_feature, extra.split_feature]),
         threshold=np.concatenate([base.threshold, extra.threshold]),
         left_child=np.concatenate([base.left_child, moved(extra.left_child)]),
@@ -359,9 +347,7 @@ def train_home(
     _check(should_stop)
     horizon_hours = int(horizon_days * 24)
     holdout_start = grid.n_hours - horizon_hours - HOLDOUT_DAYS * 24
-    is_holdout = (frame.eval_hour > holdout_start) & (
-        frame.eval_hour <= grid.n_hours - horizon_hours
-    )
+    is_holdout = (frame.eval_hour > holdout_start) & (frame.eval_hour <= grid.n_hours - horizon_hours)
     is_train = frame.eval_hour <= holdout_start
     trained_until = current.metadata.get(TRAINED_UNTIL_KEY)
     if (
@@ -370,9 +356,7 @@ def train_home(
         and isinstance(trained_until, (int, float))
     ):
         # Only rows whose labels resolved since the last run.
-        since = (
-            int((float(trained_until) - grid.start) / 3600.0) - horizon_hours - HOLDOUT_DAYS * 24
-        )
+        since = int((float(trained_until) - grid.start) / 3600.0) - horizon_hours - HOLDOUT_DAYS * 24
         is_train &= frame.eval_hour > since
     labelled = sum(int(np.isfinite(labels.y[t][is_train | is_holdout]).sum()) for t in labels.y)
     if labelled < MIN_LABELLED_ROWS:
