@@ -115,12 +115,17 @@ class StateSeries:
     code:  int32 (n,) token of the state string (>= 0, equal strings share a
            token within one entity), or UNAVAILABLE / UNKNOWN.
     labels: the state string of each token (labels[code]), when known.
+    last_reported: float64 (n,) or None: until when the source saw the row's
+           state re-reported unchanged (>= time). HA >= 2024.3 updates this
+           on the last row instead of writing a new row, so a steady sensor
+           has few rows; None when the source does not record it.
     """
 
     time: FloatArray
     value: FloatArray
     code: IntArray
     labels: tuple[str, ...] = ()
+    last_reported: FloatArray | None = None
 
     def token(self, state: str) -> int | None:
         """Return the token of a state string, or None if unknown or absent."""
@@ -186,11 +191,15 @@ class HomeHistory:
 def encode_states(times: FloatArray | list[float], states: list[str]) -> StateSeries:
     """Build a StateSeries from raw state strings, as the recorder stores them.
 
-    Rows are sorted by time (stable). Non-numeric, NaN and infinite values get
-    value NaN; 'unavailable', 'unknown' and '' get their special codes.
+    Rows are sorted by time (stable) and rows without a finite time dropped.
+    Non-numeric, NaN and infinite values get value NaN; 'unavailable',
+    'unknown', '' and 'None' get their special codes. Raises ValueError when
+    `times` and `states` differ in length.
     """
     time = np.asarray(times, dtype=np.float64)
     n = time.shape[0]
+    if len(states) != n:
+        raise ValueError(f"{n} times but {len(states)} states")
     value = np.full(n, np.nan)
     code = np.empty(n, dtype=np.int32)
     tokens: dict[str, int] = {}
