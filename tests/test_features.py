@@ -213,3 +213,16 @@ def test_detected_battery_swap_resets_days_since_swap():
     _, frame = _frame(history)
     assert np.isnan(_at(frame, 0, 5, "days_since_swap"))
     assert _at(frame, 0, 15, "days_since_swap") == pytest.approx(5.0, abs=0.1)
+
+
+def test_in_place_re_reports_count_as_signs_of_life():
+    series = encode_states([T0 + 60], ["21.0"])
+    series.last_reported = np.array([T0 + 5 * DAY_S + 60])
+    history = _home(
+        [_device("a", via=None)],
+        [EntityInfo(entity_id="sensor.a", device_id="a", role=EntityRole.PRIMARY)],
+        {"sensor.a": series},
+        days=8,
+    )
+    _, frame = _frame(history)
+    assert _at(frame, 0, 7, "hours_since_report") == pytest.approx(47, abs=1)

@@ -311,6 +311,11 @@ def build_grid(
             states_from = min(states_from, max(int((series.time[0] - grid_start) // HOUR), 0))
             alive = (series.code != UNAVAILABLE) & ~_replay_mask(series, restarts)
             reports += _count_per_hour(series.time[alive], grid_start, n_hours)
+            if series.last_reported is not None:
+                # HA >= 2024.3 re-reports an unchanged state in place: still a sign of life.
+                again = series.last_reported[alive]
+                again = again[np.isfinite(again) & (again > series.time[alive] + 1.0)]
+                reports += _count_per_hour(again, grid_start, n_hours)
         for entity in entities:
             stat = history.statistics.get(entity.entity_id)
             if stat is not None and np.isfinite(stat.start).any():

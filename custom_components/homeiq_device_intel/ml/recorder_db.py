@@ -32,11 +32,12 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
-from itertools import compress
+from itertools import compress, pairwise
 from operator import itemgetter
 from typing import Final, Literal, NamedTuple
 
 import numpy as np
+import numpy.typing as npt
 
 from .records import (
     UNAVAILABLE,
@@ -63,6 +64,8 @@ type RegistryValue = tuple[DeviceInfo, EntityRole, str | None, str | None]
 EVENT_RESTART: Final = "homeassistant_start"
 EVENT_BATTERY_REPLACED: Final = "battery_notes_battery_replaced"
 INFERRED_PREFIX: Final = "inferred:"
+# From this schema on, every column the reader uses exists (and legacy ones are empty).
+CURRENT_LAYOUT_SCHEMA: Final = 48
 # Bound parameters per IN list: far below every backend's limit.
 MAX_KEYS_PER_QUERY: Final = 500
 
@@ -73,6 +76,8 @@ _SPECIAL_STATES: Final[dict[object, int]] = {
     "": UNKNOWN,
     "None": UNKNOWN,
 }
+# Every ASCII character float() accepts ("1_000.5e-3", " inf ", "NaN", "Infinity").
+_NUMBER_CHARS: Final = "0123456789+-._eE \t\n\r\x0b\x0cinfatyINFATY"
 _FIRST = itemgetter(0)
 _SECOND = itemgetter(1)
 _THIRD = itemgetter(2)
@@ -94,6 +99,7 @@ class SchemaInfo:
     """The recorder schema version and which tables and columns exist."""
 
     version: int | None
+    states: bool  # a states table with a state, an entity key and a time column
     states_meta: bool  # states_meta + states.metadata_id (schema >= 38)
     state_ts: bool  # states.last_updated_ts (>= 31), else last_updated datetimes
     last_reported: bool  # states.last_reported_ts (>= 43)
@@ -133,8 +139,8 @@ class ReadSummary:
     state_rows: int = 0  # state rows kept
     start_states: int = 0  # entities given their state at the window start
     statistics_rows: int = 0  # hourly statistics rows kept
-    null_time_rows: int = 0  # rows without a usable time: skipped
-    unmigrated_rows: int = 0  # states rows without metadata_id (schema >= 38): skipped
+    null_time_rows: int = 0  # rows without a usable time (states: whole table): skipped
+    unmigrated_rows: int = 0  # states rows without metadata_id (whole table): skipped
     duplicate_rows: int = 0  # same entity and time: only the last written is kept
     unordered_rows: int = 0  # rows of entities that needed sorting by time
     null_states: int = 0  # NULL state (HA wrote none): read as UNKNOWN
@@ -213,22 +219,50 @@ def _fetch(query: QueryFn, sql: str, params: dict[str, object]) -> list[Sequence
 
 _COLUMNS_SQL: Final[dict[str, str]] = {
     "sqlite": (
-        "SELECT m.name, p.name FROM sqlite_master m JOIN pragma_table_info(m.name) p "
-        "WHERE m.type = 'table'"
+        "SELECT m.name, p.name FROM sqlite_master m JOIN pragma_table_info(m.name) p WHERE m.type = 'table'"
     ),
     "mysql": (
-        "SELECT table_name, column_name FROM information_schema.columns "
-        "WHERE table_schema = DATABASE()"
+        "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = DATABASE()"
     ),
     "postgresql": (
-        "SELECT table_name, column_name FROM information_schema.columns "
-        "WHERE table_schema = current_schema()"
+        "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = current_schema()"
     ),
 }
 
 
-def detect_schema(query: QueryFn, dialect: Dialect = "sqlite") -> SchemaInfo:
-    """Detect the schema version and the recorder tables and columns present."""
+def _schema_version(query: QueryFn) -> int | None:
+    """The schema version HA last migrated the database to."""
+    rows = _fetch(query, "SELECT schema_version FROM schema_changes ORDER BY change_id DESC LIMIT 1", {})
+    return rows[0][0] if rows and isinstance(rows[0][0], int) else None
+
+
+def detect_schema(query: QueryFn, dialect: Dialect | None = None) -> SchemaInfo:
+    """Detect the schema version and the recorder tables and columns present.
+
+    With a dialect the database catalog is read. Without one, a database at
+    schema >= 48 (HA migrates a live database when it starts) is described by
+    its version, and an older one is read as SQLite (an offline copy).
+    """
+    if dialect is None:
+        version = _schema_version(query)
+        if version is not None and version >= CURRENT_LAYOUT_SCHEMA:
+            return SchemaInfo(
+                version=version,
+                states=True,
+                states_meta=True,
+                state_ts=True,
+                last_reported=True,
+                state_attributes=True,
+                legacy_attributes=False,  # emptied by the migrations before 48
+                statistics=True,
+                statistics_ts=True,
+                mean_type=version >= 49,
+                event_types=True,
+                event_data=True,
+                legacy_event_data=False,
+                event_ts=True,
+            )
+        dialect = "sqlite"
     columns: dict[str, set[str]] = {}
     for table, column in _fetch(query, _COLUMNS_SQL[dialect], {}):
         columns.setdefault(str(table).lower(), set()).add(str(column).lower())
@@ -236,19 +270,13 @@ def detect_schema(query: QueryFn, dialect: Dialect = "sqlite") -> SchemaInfo:
     def has(table: str, *names: str) -> bool:
         return table in columns and all(n in columns[table] for n in names)
 
-    version: int | None = None
-    if has("schema_changes", "schema_version", "change_id"):
-        rows = _fetch(
-            query,
-            "SELECT schema_version FROM schema_changes ORDER BY change_id DESC LIMIT 1",
-            {},
-        )
-        if rows and isinstance(rows[0][0], int):
-            version = rows[0][0]
+    version = _schema_version(query) if has("schema_changes", "schema_version", "change_id") else None
     return SchemaInfo(
         version=version,
-        states_meta=has("states_meta", "metadata_id", "entity_id")
-        and has("states", "metadata_id"),
+        states=has("states", "state_id", "state")
+        and (has("states", "metadata_id") or has("states", "entity_id"))
+        and (has("states", "last_updated_ts") or has("states", "last_updated")),
+        states_meta=has("states_meta", "metadata_id", "entity_id") and has("states", "metadata_id"),
         state_ts=has("states", "last_updated_ts"),
         last_reported=has("states", "last_reported_ts"),
         state_attributes=has("state_attributes", "attributes_id", "shared_attrs")
@@ -258,8 +286,7 @@ def detect_schema(query: QueryFn, dialect: Dialect = "sqlite") -> SchemaInfo:
         and has("statistics_meta", "id", "statistic_id"),
         statistics_ts=has("statistics", "start_ts"),
         mean_type=has("statistics_meta", "mean_type"),
-        event_types=has("event_types", "event_type_id", "event_type")
-        and has("events", "event_type_id"),
+        event_types=has("event_types", "event_type_id", "event_type") and has("events", "event_type_id"),
         event_data=has("event_data", "data_id", "shared_data") and has("events", "data_id"),
         legacy_event_data=has("events", "event_data"),
         event_ts=has("events", "time_fired_ts"),
@@ -331,7 +358,7 @@ def _times(values: list[object], numeric: bool) -> FloatArray:
     """float64 (n,) POSIX seconds of a time column; unreadable times become NaN."""
     if numeric:
         return _floats(values)
-    stamps: np.ndarray | None = None
+    stamps: npt.NDArray[np.datetime64] | None = None
     if values and all(type(v) is str for v in values):
         try:
             stamps = np.array(values, dtype="datetime64[us]")
@@ -339,9 +366,28 @@ def _times(values: list[object], numeric: bool) -> FloatArray:
             stamps = None
     if stamps is None:
         stamps = np.array([_one_datetime(v) for v in values], dtype="datetime64[us]")
-    out: FloatArray = stamps.astype(np.int64).astype(np.float64) / 1e6
+    out: FloatArray = stamps.astype(np.int64).astype(np.float64)
+    out /= 1e6
     out[np.isnat(stamps)] = np.nan
     return out
+
+
+def _could_be_number(raw: object) -> bool:
+    """False for strings `float()` surely rejects (cheaper than the exception)."""
+    if not isinstance(raw, str):
+        return True
+    rest = raw.strip(_NUMBER_CHARS)
+    return not rest or not rest.isascii()
+
+
+def _column(rows: list[Sequence[object]], get: itemgetter[int], numeric: bool) -> FloatArray:
+    """float64 (n,) of one column of rows: a number, or a time if not `numeric`."""
+    if numeric:
+        try:
+            return np.fromiter(map(get, rows), dtype=np.float64, count=len(rows))
+        except (TypeError, ValueError, OverflowError):
+            pass  # NULLs or text: the careful path below
+    return _times(list(map(get, rows)), numeric)
 
 
 def _numbers(labels: list[object]) -> FloatArray:
@@ -351,6 +397,8 @@ def _numbers(labels: list[object]) -> FloatArray:
     except (TypeError, ValueError, OverflowError):
         out = np.full(len(labels), np.nan)
         for i, raw in enumerate(labels):
+            if not _could_be_number(raw):
+                continue
             try:
                 out[i] = float(raw)  # type: ignore[arg-type]
             except (TypeError, ValueError, OverflowError):
@@ -382,7 +430,7 @@ def _encode(
         summary.unordered_rows += n
         order = np.argsort(time, kind="stable")
         time = time[order]
-        states = [states[i] for i in order.tolist()]
+        states = [states[i] for i in order]
         reported = None if reported is None else reported[order]
     if n > 1:
         dup = time[1:] == time[:-1]
@@ -408,20 +456,20 @@ def _encode(
             code_of[at] = c
         if None in vocab:
             summary.null_states += int(np.count_nonzero(position == vocab[None]))
-        labels = [s for s in labels if s not in _SPECIAL_STATES]
+        for at, _ in sorted(special, reverse=True):
+            del labels[at]
         value_of = np.full(code_of.shape[0], np.nan)
         value_of[~is_special] = _numbers(labels)
     else:
         value_of = _numbers(labels)
     if reported is not None:
-        # NULL last_reported means "reported when updated".
-        reported = np.where(np.isnan(reported), time, np.fmax(reported, time))
+        reported = np.fmax(reported, time)
     code: IntArray = code_of[position]
     return StateSeries(
         time=time,
         value=value_of[position],
         code=code,
-        labels=tuple(s if isinstance(s, str) else str(s) for s in labels),
+        labels=tuple(map(str, labels)),
         last_reported=reported,
     )
 
@@ -437,11 +485,7 @@ def _merge_series(pieces: list[StateSeries]) -> StateSeries:
             [tokens.setdefault(label, len(tokens)) for label in piece.labels] or [0],
             dtype=np.int32,
         )
-        codes.append(
-            np.where(piece.code >= 0, remap[np.maximum(piece.code, 0)], piece.code).astype(
-                np.int32
-            )
-        )
+        codes.append(np.where(piece.code >= 0, remap[np.maximum(piece.code, 0)], piece.code).astype(np.int32))
     reported = [p.last_reported for p in pieces]
     return StateSeries(
         time=np.concatenate([p.time for p in pieces]),
@@ -500,8 +544,24 @@ def _batches[T](values: Sequence[T], size: int = MAX_KEYS_PER_QUERY) -> Iterable
         yield values[i : i + size]
 
 
-def list_entities(query: QueryFn, schema: SchemaInfo) -> list[EntityRow]:
-    """List the recorder's entities with their last attributes and statistics kind."""
+def _filtered(
+    query: QueryFn, sql: str, column: str, entity_ids: Sequence[str] | None
+) -> list[Sequence[object]]:
+    """Run `sql` (which ends in a WHERE clause) for all rows, or per batch of entity ids."""
+    if entity_ids is None:
+        return _fetch(query, sql + " 1 = 1", {})
+    rows: list[Sequence[object]] = []
+    for batch in _batches(entity_ids):
+        params: dict[str, object] = {}
+        rows += _fetch(query, f"{sql} {column} IN ({_in_list('e', batch, params)})", params)
+    return rows
+
+
+def list_entities(
+    query: QueryFn, schema: SchemaInfo, entity_ids: Iterable[str] | None = None
+) -> list[EntityRow]:
+    """List the recorder's entities (or just `entity_ids`) with last attributes and statistics."""
+    wanted = None if entity_ids is None else sorted(set(entity_ids))
     src = _states_source(schema)
     has_attrs = ["s2.attributes_id IS NOT NULL"] if schema.state_attributes else []
     if schema.legacy_attributes:
@@ -516,47 +576,48 @@ def list_entities(query: QueryFn, schema: SchemaInfo) -> list[EntityRow]:
         f" ORDER BY s2.{src.time} DESC LIMIT 1"
     )
     if schema.states_meta:
-        keys = "SELECT metadata_id AS entity_key, entity_id FROM states_meta"
+        keys = "SELECT metadata_id AS entity_key, entity_id FROM states_meta WHERE"
     else:
         keys = (
-            "SELECT DISTINCT entity_id AS entity_key, entity_id FROM states "
-            "WHERE entity_id IS NOT NULL"
+            "SELECT DISTINCT entity_id AS entity_key, entity_id FROM states WHERE entity_id IS NOT NULL AND"
         )
-    sql = (
-        f"SELECT e.entity_key, e.entity_id{''.join(', ' + c for c in attr_cols)} "
-        f"FROM ({keys}) e LEFT JOIN states s ON s.state_id = ({latest})"
-        + (
-            " LEFT JOIN state_attributes a ON a.attributes_id = s.attributes_id"
-            if schema.state_attributes
-            else ""
-        )
+    attrs_join = (
+        " LEFT JOIN state_attributes a ON a.attributes_id = s.attributes_id"
+        if schema.state_attributes
+        else ""
     )
     rows: dict[str, EntityRow] = {}
-    for row in _fetch(query, sql, {}):
-        entity_id = row[1]
-        if not isinstance(entity_id, str) or "." not in entity_id:
-            continue
-        raw = next((r for r in row[2:] if r is not None and r != ""), None)
-        attrs, valid = _attributes(raw)
-        rows[entity_id] = EntityRow(
-            entity_id=entity_id,
-            metadata_id=row[0] if schema.states_meta and isinstance(row[0], int) else None,
-            device_class=_text(attrs.get("device_class")),
-            unit=_text(attrs.get("unit_of_measurement")),
-            state_class=_text(attrs.get("state_class")),
-            friendly_name=_text(attrs.get("friendly_name")),
-            attributes_valid=valid,
+    for batch in [None] if wanted is None else _batches(wanted):
+        params: dict[str, object] = {}
+        where = "1 = 1" if batch is None else f"entity_id IN ({_in_list('e', batch, params)})"
+        sql = (
+            f"SELECT e.entity_key, e.entity_id{''.join(', ' + c for c in attr_cols)} "
+            f"FROM ({keys} {where}) e LEFT JOIN states s ON s.state_id = ({latest}){attrs_join}"
         )
+        for row in _fetch(query, sql, params):
+            entity_id = row[1]
+            if not isinstance(entity_id, str) or "." not in entity_id:
+                continue
+            attrs, valid = _attributes(next((r for r in row[2:] if r is not None and r != ""), None))
+            rows[entity_id] = EntityRow(
+                entity_id=entity_id,
+                metadata_id=row[0] if schema.states_meta and isinstance(row[0], int) else None,
+                device_class=_text(attrs.get("device_class")),
+                unit=_text(attrs.get("unit_of_measurement")),
+                state_class=_text(attrs.get("state_class")),
+                friendly_name=_text(attrs.get("friendly_name")),
+                attributes_valid=valid,
+            )
     if schema.statistics:
         mean = "mean_type" if schema.mean_type else "has_mean"
-        meta_sql = (
-            f"SELECT id, statistic_id, unit_of_measurement, {mean}, has_sum "
-            "FROM statistics_meta"
-        )
-        for stat_id, statistic_id, unit, has_mean, has_sum in _fetch(query, meta_sql, {}):
-            if not isinstance(statistic_id, str) or ":" in statistic_id:
-                continue  # external statistics ("domain:name") belong to no entity
-            if "." not in statistic_id or not isinstance(stat_id, int):
+        meta_sql = f"SELECT id, statistic_id, unit_of_measurement, {mean}, has_sum FROM statistics_meta WHERE"
+        for stat_id, statistic_id, unit, has_mean, has_sum in _filtered(
+            query, meta_sql, "statistic_id", wanted
+        ):
+            # External statistics ("domain:name") belong to no entity.
+            if not isinstance(statistic_id, str) or ":" in statistic_id or "." not in statistic_id:
+                continue
+            if not isinstance(stat_id, int):
                 continue
             base = rows.get(statistic_id, EntityRow(entity_id=statistic_id))
             rows[statistic_id] = EntityRow(
@@ -574,260 +635,154 @@ def list_entities(query: QueryFn, schema: SchemaInfo) -> list[EntityRow]:
     return sorted(rows.values(), key=lambda r: r.entity_id)
 
 
+def _words(text: str) -> frozenset[str]:
+    """The space-separated words of a vocabulary."""
+    return frozenset(text.split())
+
+
 # Domains whose entities are not parts of a physical device (helpers, automations,
-# services, HA itself): skipped when devices are inferred without a registry.
-NON_DEVICE_DOMAINS: Final = frozenset(
-    {
-        "ai_task",
-        "automation",
-        "calendar",
-        "conversation",
-        "counter",
-        "group",
-        "input_boolean",
-        "input_button",
-        "input_datetime",
-        "input_number",
-        "input_select",
-        "input_text",
-        "notify",
-        "persistent_notification",
-        "person",
-        "plant",
-        "proximity",
-        "schedule",
-        "scene",
-        "script",
-        "stt",
-        "sun",
-        "tag",
-        "timer",
-        "todo",
-        "tts",
-        "update",
-        "wake_word",
-        "weather",
-        "zone",
-    }
+# services, HA itself, weather services): skipped when devices are inferred.
+NON_DEVICE_DOMAINS: Final = _words(
+    "ai_task automation calendar conversation counter group input_boolean input_button "
+    "input_datetime input_number input_select input_text notify persistent_notification "
+    "person plant proximity schedule scene script stt sun tag timer todo tts update "
+    "wake_word weather zone"
 )
 # Sensors of time_date, sun, moon and season: clocks, not devices.
-_NON_DEVICE_SENSOR = re.compile(
-    r"(date|time|date_time|date_time_utc|date_time_iso|time_date|time_utc|internet_time"
-    r"|beat|moon|moon_phase|season|sun_\w+)"
+_NON_DEVICE_SENSOR: Final = re.compile(
+    r"date|time|date_time|date_time_utc|date_time_iso|time_date|time_utc|internet_time"
+    r"|beat|moon|moon_phase|season|sun_\w+"
 )
+# Home Assistant's own entities (restart/reload buttons, HA Cloud switches).
+_HOME_ASSISTANT_ENTITY: Final = re.compile(r"(homeassistant|home_assistant|cloud)_\w+")
 
 
 def is_device_entity(entity_id: str) -> bool:
-    """True unless the entity is a helper, automation, service or clock (see module doc)."""
+    """True unless the entity is a helper, automation, service, clock or HA itself."""
     domain, _, object_id = entity_id.partition(".")
-    if domain in NON_DEVICE_DOMAINS:
+    if domain in NON_DEVICE_DOMAINS or _HOME_ASSISTANT_ENTITY.fullmatch(object_id):
         return False
     return not (domain == "sensor" and _NON_DEVICE_SENSOR.fullmatch(object_id))
 
 
 # ---------------------------------------------------------------- device inference
 
-_BATTERY_SUFFIXES: Final = ("battery", "battery_level", "battery_percentage")
-_BATTERY_LOW_SUFFIXES: Final = ("battery_low", "low_battery", "low_battery_level")
-_SIGNAL_SUFFIXES: Final = (
-    "linkquality",
-    "link_quality",
-    "lqi",
-    "rssi",
-    "signal_strength",
-    "wifi_signal",
-    "wifi_strength",
-    "wifi_signal_strength",
+_BATTERY_SUFFIXES: Final = _words("battery battery_level battery_percentage")
+_BATTERY_LOW_SUFFIXES: Final = _words("battery_low low_battery low_battery_level")
+_SIGNAL_SUFFIXES: Final = _words(
+    "linkquality link_quality lqi rssi signal_strength wifi_signal wifi_strength wifi_signal_strength"
 )
-_VOLTAGE_SUFFIXES: Final = ("voltage", "battery_voltage", "supply_voltage")
-_DEVICE_TEMPERATURE_SUFFIXES: Final = (
-    "device_temperature",
-    "internal_temperature",
-    "chip_temperature",
-    "esp_temperature",
-    "cpu_temperature",
+_VOLTAGE_SUFFIXES: Final = _words("voltage battery_voltage supply_voltage")
+_DEVICE_TEMPERATURE_SUFFIXES: Final = _words(
+    "device_temperature internal_temperature chip_temperature esp_temperature cpu_temperature"
 )
-# Other diagnostics: they name a device's entity but never its primary one.
-_DIAGNOSTIC_SUFFIXES: Final = (
-    "battery_state",
-    "battery_charging",
-    "battery_health",
-    "charger_type",
-    "last_seen",
-    "uptime",
-    "status",
-    "node_status",
-    "ip",
-    "ip_address",
-    "ssid",
-    "bssid",
-    "mac",
-    "mac_address",
-    "firmware",
-    "firmware_version",
-    "update_state",
-    "update_available",
-    "power_outage_count",
-    "restart",
-    "reboot",
-    "identify",
-    "ping",
-    "connection_type",
-    "connectivity",
+# Other diagnostics: they name an entity of a device, never its primary one.
+_DIAGNOSTIC_SUFFIXES: Final = _words(
+    "battery_state battery_charging battery_health charger_type last_seen uptime status "
+    "node_status ip ip_address ssid bssid mac mac_address firmware firmware_version "
+    "update_state update_available power_outage_count restart reboot identify ping "
+    "connection_type connectivity"
 )
-# Measurements and events the device exists for (zigbee2mqtt, ZHA, ESPHome, Shelly...).
-_FEATURE_SUFFIXES: Final = (
-    "temperature",
-    "humidity",
-    "pressure",
-    "illuminance",
-    "illuminance_lux",
-    "occupancy",
-    "motion",
-    "presence",
-    "contact",
-    "opening",
-    "door",
-    "window",
-    "water_leak",
-    "leak",
-    "moisture",
-    "smoke",
-    "gas",
-    "co2",
-    "pm25",
-    "voc",
-    "tamper",
-    "vibration",
-    "action",
-    "click",
-    "power",
-    "energy",
-    "current",
-    "power_factor",
+# What the device is for (zigbee2mqtt, ZHA, ESPHome, Shelly... entity names).
+_FEATURE_SUFFIXES: Final = _words(
+    "temperature humidity pressure illuminance illuminance_lux occupancy motion presence "
+    "contact opening door window water_leak leak moisture smoke gas co2 pm25 voc tamper "
+    "vibration action click power energy current power_factor"
 )
 _STEM_SUFFIXES: Final = (
-    *_BATTERY_SUFFIXES,
-    *_BATTERY_LOW_SUFFIXES,
-    *_SIGNAL_SUFFIXES,
-    *_VOLTAGE_SUFFIXES,
-    *_DEVICE_TEMPERATURE_SUFFIXES,
-    *_DIAGNOSTIC_SUFFIXES,
-    *_FEATURE_SUFFIXES,
+    _BATTERY_SUFFIXES
+    | _BATTERY_LOW_SUFFIXES
+    | _SIGNAL_SUFFIXES
+    | _VOLTAGE_SUFFIXES
+    | _DEVICE_TEMPERATURE_SUFFIXES
+    | _DIAGNOSTIC_SUFFIXES
+    | _FEATURE_SUFFIXES
 )
-# The shortest stem wins, i.e. the longest known suffix is stripped.
-_STEM = re.compile(r"(.+?)_(" + "|".join(sorted(set(_STEM_SUFFIXES), key=len)[::-1]) + ")")
+# The lazy stem makes the longest known suffix win.
+_STEM: Final = re.compile(r"(.+?)_(" + "|".join(sorted(_STEM_SUFFIXES)) + ")")
+_RECHARGEABLE_SUFFIXES: Final = _words("battery_state battery_charging charger_type")
+# Domains of a device's parts, whose entity names end in a part suffix.
+_PART_DOMAINS: Final = _words("sensor binary_sensor button number select text event image")
+# Domains that configure or poke a device rather than report what it does.
+_CONFIG_DOMAINS: Final = _words("button number select text event image")
+_NOT_PRIMARY_CLASSES: Final = _words("connectivity update problem timestamp")
 # Domains whose un-suffixed entity names a whole device, so that
 # `sensor.<its object_id>_<anything>` belongs to it (vacuum, phone, TV...).
-_ANCHOR_DOMAINS: Final = frozenset(
-    {
-        "alarm_control_panel",
-        "camera",
-        "climate",
-        "cover",
-        "device_tracker",
-        "fan",
-        "humidifier",
-        "lawn_mower",
-        "lock",
-        "media_player",
-        "remote",
-        "vacuum",
-        "water_heater",
-    }
+_ANCHOR_DOMAINS: Final = _words(
+    "alarm_control_panel camera climate cover device_tracker fan humidifier lawn_mower "
+    "lock media_player remote vacuum water_heater"
 )
-# Domains that configure or poke a device rather than report what it does.
-_CONFIG_DOMAINS: Final = frozenset({"button", "number", "select", "text", "event", "image"})
-_PRIMARY_DOMAIN_RANK: Final = {
-    d: i
-    for i, d in enumerate(
-        (
-            "lock",
-            "climate",
-            "cover",
-            "vacuum",
-            "lawn_mower",
-            "valve",
-            "light",
-            "switch",
-            "fan",
-            "water_heater",
-            "humidifier",
-            "media_player",
-            "alarm_control_panel",
-            "siren",
-            "camera",
-            "binary_sensor",
-            "sensor",
-            "device_tracker",
-            "remote",
-        )
-    )
-}
-_SENSOR_CLASS_RANK: Final = {
-    c: i
-    for i, c in enumerate(
-        ("temperature", "humidity", "moisture", "pressure", "illuminance", "co2", "power")
-    )
-}
+_MAINS_DOMAINS: Final = _words("light switch fan media_player water_heater humidifier remote")
+# Preference orders for the primary entity of a device.
+_PRIMARY_DOMAINS: Final = (
+    "lock",
+    "climate",
+    "cover",
+    "vacuum",
+    "lawn_mower",
+    "valve",
+    "light",
+    "switch",
+    "fan",
+    "water_heater",
+    "humidifier",
+    "media_player",
+    "alarm_control_panel",
+    "siren",
+    "camera",
+    "binary_sensor",
+    "sensor",
+    "device_tracker",
+    "remote",
+)
+_PRIMARY_SENSOR_CLASSES: Final = (
+    "temperature",
+    "humidity",
+    "moisture",
+    "pressure",
+    "illuminance",
+    "co2",
+    "power",
+)
 _KIND_BY_CLASS: Final = {
-    "door": "door_window",
-    "window": "door_window",
-    "opening": "door_window",
-    "garage_door": "door_window",
-    "motion": "motion",
-    "occupancy": "motion",
-    "presence": "motion",
+    **dict.fromkeys(("door", "window", "opening", "garage_door"), "door_window"),
+    **dict.fromkeys(("motion", "occupancy", "presence"), "motion"),
+    **dict.fromkeys(("smoke", "gas", "carbon_monoxide"), "smoke"),
+    **dict.fromkeys(("temperature", "humidity", "pressure"), "temperature"),
+    **dict.fromkeys(("power", "energy", "outlet"), "plug"),
     "moisture": "leak",
-    "smoke": "smoke",
-    "gas": "smoke",
-    "carbon_monoxide": "smoke",
     "vibration": "vibration",
-    "temperature": "temperature",
-    "humidity": "temperature",
-    "pressure": "temperature",
     "illuminance": "illuminance",
-    "power": "plug",
-    "energy": "plug",
-    "outlet": "plug",
 }
 _KIND_BY_DOMAIN: Final = {
-    "lock": "lock",
-    "light": "light",
-    "switch": "switch",
-    "climate": "climate",
-    "cover": "cover",
-    "vacuum": "vacuum",
-    "lawn_mower": "lawn_mower",
-    "media_player": "media_player",
-    "camera": "camera",
+    **{d: d for d in _words("lock light switch climate cover vacuum lawn_mower fan valve")},
+    **{d: d for d in _words("media_player camera siren")},
     "device_tracker": "phone",
-    "fan": "fan",
-    "valve": "valve",
-    "siren": "siren",
     "alarm_control_panel": "alarm",
     "event": "button",
     "button": "button",
 }
-_MAINS_DOMAINS: Final = frozenset(
-    {"light", "switch", "fan", "media_player", "water_heater", "humidifier", "remote"}
-)
 
 
-def device_stem(object_id: str) -> tuple[str, str | None]:
-    """Split an object_id into its device stem and the known suffix stripped (if any)."""
+def device_stem(entity_id: str) -> tuple[str, str | None]:
+    """Split an entity's object_id into its device stem and the known suffix (if any).
+
+    Only the domains devices expose as parts (sensor, binary_sensor, button...)
+    carry suffixes; `lock.front_door` is a whole device named "front_door".
+    """
+    domain, _, object_id = entity_id.partition(".")
+    if domain not in _PART_DOMAINS:
+        return object_id, None
     match = _STEM.fullmatch(object_id)
     if match is None:
         return object_id, None
     return match.group(1), match.group(2)
 
 
-def entity_role(
-    entity_id: str, device_class: str | None, unit: str | None
-) -> EntityRole | None:
+def entity_role(entity_id: str, device_class: str | None, unit: str | None) -> EntityRole | None:
     """The diagnostic role an entity plays from its class, unit and name; None if none."""
-    domain, _, object_id = entity_id.partition(".")
-    suffix = device_stem(object_id)[1]
+    domain = entity_id.partition(".")[0]
+    suffix = device_stem(entity_id)[1]
     if domain == "binary_sensor":
         if device_class == "battery" or suffix in _BATTERY_LOW_SUFFIXES:
             return EntityRole.BATTERY_LOW
@@ -836,11 +791,7 @@ def entity_role(
         return None
     if device_class == "battery" or (suffix in _BATTERY_SUFFIXES and unit in ("%", None)):
         return EntityRole.BATTERY
-    if (
-        device_class == "signal_strength"
-        or unit in ("dBm", "dB", "lqi")
-        or suffix in _SIGNAL_SUFFIXES
-    ):
+    if device_class == "signal_strength" or unit in ("dBm", "dB", "lqi") or suffix in _SIGNAL_SUFFIXES:
         return EntityRole.SIGNAL
     if device_class == "voltage" or unit in ("V", "mV") or suffix in _VOLTAGE_SUFFIXES:
         return EntityRole.VOLTAGE
@@ -850,31 +801,33 @@ def entity_role(
 
 
 def _group_entities(rows: Sequence[EntityRow]) -> dict[str, list[EntityRow]]:
-    """Group entities by device stem, then hang unrecognised names on anchor entities."""
+    """Group entities by device stem, then hang lone unrecognised names on anchors."""
     groups: dict[str, list[EntityRow]] = {}
-    stripped: set[str] = set()
+    anchors: set[str] = set()
+    lone: set[str] = set()
     for row in rows:
-        stem, suffix = device_stem(row.entity_id.partition(".")[2])
+        stem, suffix = device_stem(row.entity_id)
         groups.setdefault(stem, []).append(row)
-        if suffix is not None:
-            stripped.add(row.entity_id)
-    anchors = {
-        row.entity_id.partition(".")[2]
-        for row in rows
-        if row.entity_id.partition(".")[0] in _ANCHOR_DOMAINS
-        and "_" in row.entity_id.partition(".")[2]
-    }
-    for stem in sorted(groups):
-        members = groups[stem]
-        if len(members) != 1 or members[0].entity_id in stripped or stem in anchors:
+        if suffix is not None or row.entity_id.partition(".")[0] in _ANCHOR_DOMAINS:
+            anchors.add(stem)
+        else:
+            lone.add(stem)
+    for stem in sorted(lone - anchors):
+        if len(groups[stem]) != 1:
             continue
         parts = stem.split("_")
+        # Anchors of one word ("kitchen") would swallow whole rooms.
         for cut in range(len(parts) - 1, 1, -1):
             anchor = "_".join(parts[:cut])
-            if anchor in anchors and anchor in groups:
+            if anchor in anchors:
                 groups[anchor].extend(groups.pop(stem))
                 break
     return groups
+
+
+def _rank(order: Sequence[str], value: str | None) -> int:
+    """Position of a value in a preference order; unknown values go last."""
+    return order.index(value) if value in order else len(order)
 
 
 def _primary_rank(row: EntityRow, stem: str) -> tuple[int, int, int, int, str]:
@@ -882,8 +835,8 @@ def _primary_rank(row: EntityRow, stem: str) -> tuple[int, int, int, int, str]:
     domain, _, object_id = row.entity_id.partition(".")
     return (
         0 if object_id == stem else 1,
-        _PRIMARY_DOMAIN_RANK.get(domain, len(_PRIMARY_DOMAIN_RANK)),
-        _SENSOR_CLASS_RANK.get(row.device_class or "", len(_SENSOR_CLASS_RANK)),
+        _rank(_PRIMARY_DOMAINS, domain),
+        _rank(_PRIMARY_SENSOR_CLASSES, row.device_class),
         len(object_id),
         object_id,
     )
@@ -891,16 +844,10 @@ def _primary_rank(row: EntityRow, stem: str) -> tuple[int, int, int, int, str]:
 
 def _can_be_primary(row: EntityRow, role: EntityRole | None) -> bool:
     """True for an entity that reports what the device is for."""
-    domain, _, object_id = row.entity_id.partition(".")
-    if role is not None or domain in _CONFIG_DOMAINS:
+    if role is not None or row.entity_id.partition(".")[0] in _CONFIG_DOMAINS:
         return False
-    suffix = device_stem(object_id)[1]
-    return suffix not in _DIAGNOSTIC_SUFFIXES and row.device_class not in (
-        "connectivity",
-        "update",
-        "problem",
-        "timestamp",
-    )
+    suffix = device_stem(row.entity_id)[1]
+    return suffix not in _DIAGNOSTIC_SUFFIXES and row.device_class not in _NOT_PRIMARY_CLASSES
 
 
 def _protocol(suffixes: set[str | None]) -> tuple[Protocol, str]:
@@ -923,10 +870,13 @@ def infer_devices(rows: Sequence[EntityRow]) -> tuple[list[DeviceInfo], list[Ent
        longest known entity suffix (`_battery`, `_linkquality`, `_occupancy`...).
     2. Entities with equal stems form one device; an entity whose whole
        object_id is another's stem joins it (`light.desk` + `sensor.desk_rssi`).
-    3. A lone entity with an unrecognised suffix joins an anchor: an entity of
-       a whole-device domain (vacuum, device_tracker, media_player, climate...)
-       whose object_id of at least two words prefixes its own
-       (`vacuum.robot_vacuum` + `sensor.robot_vacuum_filter_left`).
+    3. A lone entity with an unrecognised name joins the longest anchor of at
+       least two words that prefixes its object_id. Anchors are the stems of
+       step 1 and the object_ids of whole-device domains (vacuum,
+       device_tracker, media_player, climate, lock...): `vacuum.robot_vacuum`
+       takes `sensor.robot_vacuum_filter_left`; `sensor.mfc_l2710dw_status`
+       makes `mfc_l2710dw` an anchor for `sensor.mfc_l2710dw_drum_counter`.
+       One-word anchors ("kitchen") would swallow whole rooms, so they don't.
     4. Everything else is a device of its own.
     Roles come from device_class, unit and suffix (`entity_role`); PRIMARY is
     the best remaining entity (un-suffixed name first, then by domain).
@@ -937,15 +887,11 @@ def infer_devices(rows: Sequence[EntityRow]) -> tuple[list[DeviceInfo], list[Ent
         roles = {m.entity_id: entity_role(m.entity_id, m.device_class, m.unit) for m in members}
         candidates = [m for m in members if _can_be_primary(m, roles[m.entity_id])]
         primary = min(candidates, key=lambda m: _primary_rank(m, stem)) if candidates else None
-        suffixes = {device_stem(m.entity_id.partition(".")[2])[1] for m in members}
+        suffixes = {device_stem(m.entity_id)[1] for m in members}
         protocol, integration = _protocol(suffixes)
         found = set(roles.values())
         if EntityRole.BATTERY in found or EntityRole.BATTERY_LOW in found:
-            power = (
-                Power.RECHARGEABLE
-                if suffixes & {"battery_state", "battery_charging", "charger_type"}
-                else Power.BATTERY
-            )
+            power = Power.RECHARGEABLE if suffixes & _RECHARGEABLE_SUFFIXES else Power.BATTERY
         elif primary is not None and primary.entity_id.partition(".")[0] in _MAINS_DOMAINS:
             power = Power.MAINS
         else:
@@ -955,9 +901,7 @@ def infer_devices(rows: Sequence[EntityRow]) -> tuple[list[DeviceInfo], list[Ent
             kind = _KIND_BY_CLASS.get(primary.device_class or "", "") or _KIND_BY_DOMAIN.get(
                 primary.entity_id.partition(".")[0], "other"
             )
-        named = next(
-            (m.friendly_name for m in members if m.entity_id.partition(".")[2] == stem), None
-        )
+        named = next((m.friendly_name for m in members if m.entity_id.partition(".")[2] == stem), None)
         device = DeviceInfo(
             device_id=INFERRED_PREFIX + stem,
             name=named or " ".join(w.capitalize() for w in stem.split("_")),
@@ -1028,9 +972,7 @@ def _count_rows(
     return counts
 
 
-def _split_times(
-    query: QueryFn, src: _Source, key: Key, start: float, end: float, size: int
-) -> list[float]:
+def _split_times(query: QueryFn, src: _Source, key: Key, start: float, end: float, size: int) -> list[float]:
     """Times that cut one key's rows in [start, end) into slices of `size` rows."""
     params: dict[str, object] = {
         "key": key,
@@ -1041,7 +983,7 @@ def _split_times(
     sql = (
         f"SELECT t FROM (SELECT {src.time} AS t, ROW_NUMBER() OVER (ORDER BY {src.time}) AS rn "
         f"FROM {src.table} WHERE {src.key} = :key AND {src.time} >= :start "
-        f"AND {src.time} < :end) w WHERE rn > 1 AND (rn - 1) % :size = 0 ORDER BY t"
+        f"AND {src.time} < :end) w WHERE rn > 1 AND (rn - 1) % :size = 0"
     )
     cuts = _times([r[0] for r in _fetch(query, sql, params)], src.numeric_time)
     return sorted({float(c) for c in cuts if start < c < end})
@@ -1072,7 +1014,7 @@ def _pack_chunks(
         if count > chunk_rows:
             flush()
             bounds = [start, *_split_times(query, src, key, start, end, chunk_rows), end]
-            for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
+            for lo, hi in pairwise(bounds):
                 chunks.append(ReadChunk(kind, (key,), lo, hi, min(count, chunk_rows)))
             continue
         if rows + count > chunk_rows or len(batch) >= MAX_KEYS_PER_QUERY:
@@ -1095,13 +1037,11 @@ def _start_states(
         placeholders = _in_list("k", batch, params)
         if schema.states_meta:
             keys_sql = (
-                f"SELECT metadata_id AS entity_key FROM states_meta "
-                f"WHERE metadata_id IN ({placeholders})"
+                f"SELECT metadata_id AS entity_key FROM states_meta WHERE metadata_id IN ({placeholders})"
             )
         else:
             keys_sql = (
-                f"SELECT DISTINCT entity_id AS entity_key FROM states "
-                f"WHERE entity_id IN ({placeholders})"
+                f"SELECT DISTINCT entity_id AS entity_key FROM states WHERE entity_id IN ({placeholders})"
             )
         sql = (
             f"SELECT e.entity_key, s.state, {reported} FROM ({keys_sql}) e "
@@ -1123,9 +1063,7 @@ def _count_unusable(query: QueryFn, schema: SchemaInfo, summary: ReadSummary) ->
     summary.null_time_rows += int(rows[0][0]) if rows and isinstance(rows[0][0], int) else 0
     if schema.states_meta:
         rows = _fetch(query, "SELECT COUNT(*) FROM states WHERE metadata_id IS NULL", {})
-        summary.unmigrated_rows += (
-            int(rows[0][0]) if rows and isinstance(rows[0][0], int) else 0
-        )
+        summary.unmigrated_rows += int(rows[0][0]) if rows and isinstance(rows[0][0], int) else 0
 
 
 def plan_read(
@@ -1137,7 +1075,7 @@ def plan_read(
     registry: Mapping[str, RegistryValue] | None = None,
     chunk_rows: int = 50_000,
     home_id: str = "recorder",
-    dialect: Dialect = "sqlite",
+    dialect: Dialect | None = None,
 ) -> ReadPlan:
     """Choose the entities, devices and bounded chunks of one read of [start, end).
 
@@ -1151,12 +1089,12 @@ def plan_read(
     if chunk_rows < 1:
         raise ValueError(f"chunk_rows must be positive, got {chunk_rows}")
     schema = detect_schema(query, dialect)
-    if not has_states(schema):
+    if not schema.states:
         raise ValueError("not a Home Assistant recorder database: no usable states table")
     summary = ReadSummary()
     wanted = None if entity_ids is None else set(entity_ids)
     selected: list[EntityRow] = []
-    for row in list_entities(query, schema):
+    for row in list_entities(query, schema, wanted):
         if wanted is not None:
             take = row.entity_id in wanted
         elif registry is not None:
@@ -1167,10 +1105,7 @@ def plan_read(
         if take:
             selected.append(row)
     src = _states_source(schema)
-    key_of = {
-        row.entity_id: (row.metadata_id if schema.states_meta else row.entity_id)
-        for row in selected
-    }
+    key_of = {row.entity_id: (row.metadata_id if schema.states_meta else row.entity_id) for row in selected}
     state_keys = [k for k in key_of.values() if k is not None]
     counts = _count_rows(query, src, state_keys, start, end)
     starts = _start_states(query, schema, state_keys, start)
@@ -1181,17 +1116,19 @@ def plan_read(
         if r.has_mean_statistics and r.statistic_id is not None and schema.statistics
     ]
     stat_counts = _count_rows(query, stat_src, stat_ids, start, end) if stat_ids else {}
-    kept = [
-        row
-        for row in selected
-        if counts.get(key_of[row.entity_id] or -1, 0) > 0
-        or starts.get(key_of[row.entity_id] or -1, (None, 0.0))[0] not in (None, "")
-        or stat_counts.get(row.statistic_id or -1, 0) > 0
-    ]
+    started = {k for k, (state, _) in starts.items() if state not in (None, "")}
+
+    def has_data(row: EntityRow) -> bool:
+        key = key_of[row.entity_id]
+        return (key is not None and (counts.get(key, 0) > 0 or key in started)) or stat_counts.get(
+            row.statistic_id if row.statistic_id is not None else -1, 0
+        ) > 0
+
+    kept = [row for row in selected if has_data(row)]
     summary.bad_attributes = sum(not row.attributes_valid for row in kept)
-    registered = [row for row in kept if registry is not None and row.entity_id in registry]
-    devices, entities = _apply_registry(registered, registry) if registry else ([], [])
-    inferred = infer_devices([row for row in kept if registry is None or row not in registered])
+    known = registry if registry is not None else {}
+    devices, entities = _apply_registry([r for r in kept if r.entity_id in known], known)
+    inferred = infer_devices([row for row in kept if row.entity_id not in known])
     devices += inferred[0]
     entities += inferred[1]
     kept_ids = {row.entity_id for row in kept}
@@ -1203,11 +1140,7 @@ def plan_read(
         for row in kept
         if row.statistic_id is not None and row.statistic_id in stat_counts
     }
-    start_states = {
-        state_map[key]: value
-        for key, value in starts.items()
-        if key in state_map and value[0] not in (None, "")
-    }
+    start_states = {state_map[key]: starts[key] for key in started if key in state_map}
     _count_unusable(query, schema, summary)
     chunks = [
         *_pack_chunks(
@@ -1238,30 +1171,23 @@ def plan_read(
     )
 
 
-def has_states(schema: SchemaInfo) -> bool:
-    """True when the database has a states table this reader understands."""
-    return schema.states_meta or schema.version is not None or schema.state_ts or (
-        schema.state_attributes or schema.legacy_attributes
-    )
-
-
 # ---------------------------------------------------------------- reading
 
 
-def _segments(keys: list[object]) -> list[tuple[object, int, int]]:
-    """(key, first, end) of each run of equal keys in a key-ordered column."""
-    n = len(keys)
+def _segments(rows: list[Sequence[object]]) -> list[tuple[object, int, int]]:
+    """(key, first, end) of each run of equal keys in the first column of key-ordered rows."""
+    n = len(rows)
     if n == 0:
         return []
-    if all(type(k) is int for k in keys[:1]):
+    if type(rows[0][0]) is int:
         try:
-            arr = np.fromiter(keys, dtype=np.int64, count=n)
+            arr = np.fromiter(map(_FIRST, rows), dtype=np.int64, count=n)
         except (TypeError, ValueError, OverflowError):
             arr = None
         if arr is not None:
-            cuts = (np.flatnonzero(arr[1:] != arr[:-1]) + 1).tolist()
-            bounds = [0, *cuts, n]
-            return [(keys[a], a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+            cuts = [int(c) for c in np.flatnonzero(arr[1:] != arr[:-1]) + 1]
+            return [(rows[a][0], a, b) for a, b in pairwise([0, *cuts, n])]
+    keys = list(map(_FIRST, rows))
     out: list[tuple[object, int, int]] = []
     first = 0
     for i in range(1, n + 1):
@@ -1280,7 +1206,8 @@ def _read_states(query: QueryFn, plan: ReadPlan, chunk: ReadChunk) -> ChunkResul
         "start": _db_time(src.numeric_time, chunk.start),
         "end": _db_time(src.numeric_time, chunk.end),
     }
-    reported = ", last_reported_ts" if schema.last_reported else ""
+    # NULL last_reported_ts means "last reported when updated".
+    reported = f", COALESCE(last_reported_ts, {src.time})" if schema.last_reported else ""
     sql = (
         f"SELECT {src.key}, {src.time}, state{reported} FROM states "
         f"WHERE {src.key} IN ({_in_list('k', chunk.keys, params)}) "
@@ -1290,10 +1217,10 @@ def _read_states(query: QueryFn, plan: ReadPlan, chunk: ReadChunk) -> ChunkResul
     rows = _fetch(query, sql, params)
     if not rows:
         return result
-    times = _times(list(map(_SECOND, rows)), src.numeric_time)
+    times = _column(rows, _SECOND, src.numeric_time)
     states = list(map(_THIRD, rows))
-    last_reported = _floats(list(map(_FOURTH, rows))) if schema.last_reported else None
-    for key, a, b in _segments(list(map(_FIRST, rows))):
+    last_reported = _column(rows, _FOURTH, True) if schema.last_reported else None
+    for key, a, b in _segments(rows):
         entity_id = plan.state_keys.get(key)  # type: ignore[call-overload]
         if entity_id is None:
             continue
@@ -1324,25 +1251,24 @@ def _read_statistics(query: QueryFn, plan: ReadPlan, chunk: ReadChunk) -> ChunkR
     rows = _fetch(query, sql, params)
     if not rows:
         return result
-    start = _times(list(map(_SECOND, rows)), src.numeric_time)
-    mean = _floats(list(map(_THIRD, rows)))
-    low = _floats(list(map(_FOURTH, rows)))
-    high = _floats(list(map(_FIFTH, rows)))
-    for key, a, b in _segments(list(map(_FIRST, rows))):
+    start = _column(rows, _SECOND, src.numeric_time)
+    mean = _column(rows, _THIRD, True)
+    low = _column(rows, _FOURTH, True)
+    high = _column(rows, _FIFTH, True)
+    for key, a, b in _segments(rows):
         entity_id = plan.statistic_keys.get(key)  # type: ignore[call-overload]
         if entity_id is None:
             continue
         t = start[a:b]
         keep = ~np.isnan(t)
-        if not keep.all():
+        if keep.all() and not bool((t[1:] < t[:-1]).any()):
+            stat = StatSeries(start=t, mean=mean[a:b], min=low[a:b], max=high[a:b])
+        else:
             result.summary.null_time_rows += int((~keep).sum())
-        order = np.argsort(t[keep], kind="stable")
-        stat = StatSeries(
-            start=t[keep][order],
-            mean=mean[a:b][keep][order],
-            min=low[a:b][keep][order],
-            max=high[a:b][keep][order],
-        )
+            order = np.flatnonzero(keep)[np.argsort(t[keep], kind="stable")]
+            stat = StatSeries(
+                start=t[order], mean=mean[a:b][order], min=low[a:b][order], max=high[a:b][order]
+            )
         result.summary.statistics_rows += len(stat)
         result.statistics.append((entity_id, stat))
     return result
@@ -1376,7 +1302,7 @@ def _read_events(query: QueryFn, plan: ReadPlan, chunk: ReadChunk) -> ChunkResul
     )
     rows = _fetch(query, sql, params)
     times = _times([r[0] for r in rows], schema.event_ts)
-    for (_, event_type, raw), t in zip(rows, times.tolist(), strict=True):
+    for (_, event_type, raw), t in zip(rows, map(float, times), strict=True):
         if np.isnan(t):
             result.summary.bad_events += 1
         elif event_type == EVENT_RESTART:
@@ -1443,7 +1369,7 @@ def assemble_history(plan: ReadPlan, results: Iterable[ChunkResult]) -> HomeHist
             seed = _encode(
                 at,
                 [state],
-                np.array([max(reported, plan.start)]) if with_reported else None,
+                np.array([reported if reported > plan.start else plan.start]) if with_reported else None,
                 ReadSummary(),
             )
             parts.insert(0, seed)
@@ -1496,14 +1422,16 @@ def read_history(
     registry: Mapping[str, RegistryValue] | None = None,
     chunk_rows: int = 50_000,
     home_id: str = "recorder",
-    dialect: Dialect = "sqlite",
+    dialect: Dialect | None = None,
     summary: ReadSummary | None = None,
 ) -> HomeHistory:
     """Read states, hourly statistics, restarts and battery swaps of [start, end).
 
-    One call runs every chunk in turn; the HA layer runs `plan_read`, each
-    `read_chunk` and `assemble_history` as separate executor jobs instead.
-    Counts of what was skipped or repaired are added to `summary` if given.
+    Like HA's history, each entity's last state before `start` opens its
+    series at time `start`. One call runs every chunk in turn; the HA layer
+    runs `plan_read`, each `read_chunk` and `assemble_history` as separate
+    executor jobs instead. Counts of what was skipped or repaired are added to
+    `summary` if given.
     """
     plan = plan_read(
         query,

@@ -1,0 +1,364 @@
+"""Recorder read speed: `read_history` against a raw sqlite3 fetch of the same rows.
+
+Builds (once, cached under /tmp) a SQLite recorder database in Home Assistant's
+current schema, created from HA's own `db_schema` models: thousands of
+zigbee2mqtt/ESPHome-style entities, a few million state rows over the 10-day
+purge window, a year of hourly statistics for some numeric sensors, restarts
+and Battery Notes events. Then times (a) a raw `sqlite3` fetch of the same
+state and statistics rows and (b) `read_history` (plan, chunks, assembly).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sqlite3
+import statistics
+import sys
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+# The ml package alone: no Home Assistant (the integration's __init__ imports it).
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "custom_components" / "homeiq_device_intel"))
+
+from ml.recorder_db import ReadSummary, read_history
+
+RESULTS = Path(__file__).parent / "results" / "recorder_read.json"
+END = datetime(2025, 6, 1, tzinfo=UTC).timestamp()
+DAY = 86400.0
+STATE_DAYS = 10
+STAT_DAYS = 365
+
+# (suffix, domain, device_class, unit, relative report rate, value kind)
+TEMPLATES: dict[str, list[tuple[str, str, str | None, str | None, float, str]]] = {
+    "motion": [
+        ("occupancy", "binary_sensor", "occupancy", None, 3.0, "onoff"),
+        ("illuminance_lux", "sensor", "illuminance", "lx", 4.0, "int1000"),
+        ("battery", "sensor", "battery", "%", 0.3, "battery"),
+        ("linkquality", "sensor", None, "lqi", 2.0, "int255"),
+        ("voltage", "sensor", "voltage", "mV", 0.5, "millivolt"),
+    ],
+    "climate": [
+        ("temperature", "sensor", "temperature", "°C", 3.0, "temperature"),
+        ("humidity", "sensor", "humidity", "%", 3.0, "humidity"),
+        ("pressure", "sensor", "pressure", "hPa", 2.0, "pressure"),
+        ("battery", "sensor", "battery", "%", 0.3, "battery"),
+        ("linkquality", "sensor", None, "lqi", 2.0, "int255"),
+        ("voltage", "sensor", "voltage", "mV", 0.5, "millivolt"),
+    ],
+    "plug": [
+        ("", "switch", "outlet", None, 0.5, "onoff"),
+        ("power", "sensor", "power", "W", 40.0, "power"),
+        ("energy", "sensor", "energy", "kWh", 5.0, "energy"),
+        ("linkquality", "sensor", None, "lqi", 2.0, "int255"),
+        ("last_seen", "sensor", "timestamp", None, 2.0, "timestamp"),
+    ],
+    "esphome": [
+        ("temperature", "sensor", "temperature", "°C", 3.0, "temperature"),
+        ("wifi_signal", "sensor", "signal_strength", "dBm", 1.0, "rssi"),
+        ("status", "binary_sensor", "connectivity", None, 0.05, "onoff"),
+        ("uptime", "sensor", "duration", "s", 1.0, "int1000000"),
+    ],
+}
+MEASUREMENTS = {"temperature", "humidity", "pressure", "battery", "int255", "power", "rssi", "millivolt"}
+
+
+def _values(kind: str, n: int, rng: np.random.Generator) -> list[str]:
+    """State strings of one entity, as HA would record them."""
+    walk = np.cumsum(rng.normal(0, 1, n))
+    if kind == "onoff":
+        return ["on" if v else "off" for v in (np.arange(n) % 2).astype(bool)]
+    if kind == "battery":
+        return [str(int(v)) for v in np.clip(100 - np.arange(n) * 30 / max(n, 1), 0, 100)]
+    if kind == "temperature":
+        return [f"{v:.1f}" for v in 21 + walk * 0.1]
+    if kind == "humidity":
+        return [f"{v:.1f}" for v in np.clip(50 + walk * 0.3, 0, 100)]
+    if kind == "pressure":
+        return [f"{v:.1f}" for v in 1013 + walk * 0.2]
+    if kind == "power":
+        return [f"{v:.1f}" for v in np.abs(100 + walk * 5)]
+    if kind == "energy":
+        return [f"{v:.3f}" for v in np.arange(n) * 0.01 + 100]
+    if kind == "rssi":
+        return [str(int(v)) for v in np.clip(-60 + walk, -95, -30)]
+    if kind == "millivolt":
+        return [str(int(v)) for v in 3000 + walk]
+    if kind == "timestamp":
+        return [f"2025-05-{22 + i * 9 // max(n, 1):02d}T{i % 24:02d}:{i % 60:02d}:00+00:00" for i in range(n)]
+    top = int(kind.removeprefix("int"))
+    return [str(int(v)) for v in rng.integers(0, top, n)]
+
+
+def _entities(n_entities: int) -> list[tuple[str, str, str | None, str | None, float, str]]:
+    """(entity_id, device, device_class, unit, rate, kind) for about n_entities entities."""
+    out = []
+    kinds = list(TEMPLATES)
+    i = 0
+    while len(out) < n_entities:
+        kind = kinds[i % len(kinds)]
+        device = f"{kind}_{i:04d}"
+        for suffix, domain, device_class, unit, rate, value_kind in TEMPLATES[kind]:
+            object_id = f"{device}_{suffix}" if suffix else device
+            out.append((f"{domain}.{object_id}", device, device_class, unit, rate, value_kind))
+        i += 1
+    # A few whole-home meters report every couple of seconds: more rows than one chunk.
+    for j in range(4):
+        out.append((f"sensor.home_meter_{j}_power", f"home_meter_{j}", "power", "W", 0.0, "power"))
+    return out
+
+
+def build_database(path: Path, n_entities: int, n_rows: int, n_stat_entities: int, seed: int) -> None:
+    """Create a recorder database in HA's current schema and fill it."""
+    from homeassistant.components.recorder.db_schema import SCHEMA_VERSION, Base
+    from sqlalchemy import create_engine
+
+    path.unlink(missing_ok=True)
+    engine = create_engine(f"sqlite:///{path}")
+    Base.metadata.create_all(engine)
+    engine.dispose()
+    rng = np.random.default_rng(seed)
+    entities = _entities(n_entities)
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA journal_mode=OFF")
+    conn.execute("PRAGMA synchronous=OFF")
+    conn.execute(
+        "INSERT INTO schema_changes (schema_version, changed) VALUES (?, ?)",
+        (SCHEMA_VERSION, "2025-01-01 00:00:00.000000"),
+    )
+    conn.executemany(
+        "INSERT INTO states_meta (metadata_id, entity_id) VALUES (?, ?)",
+        [(i + 1, e[0]) for i, e in enumerate(entities)],
+    )
+    conn.executemany(
+        "INSERT INTO state_attributes (attributes_id, hash, shared_attrs) VALUES (?, ?, ?)",
+        [
+            (
+                i + 1,
+                i,
+                json.dumps(
+                    {
+                        "device_class": e[2],
+                        "unit_of_measurement": e[3],
+                        "state_class": "measurement" if e[5] in MEASUREMENTS else None,
+                        "friendly_name": e[0].split(".")[1].replace("_", " "),
+                    }
+                ),
+            )
+            for i, e in enumerate(entities)
+        ],
+    )
+    busy = 4
+    meter_rows = min(n_rows // 20, 150_000)
+    rates = np.array([e[4] for e in entities[:-busy]])
+    counts = np.maximum(1, (rates / rates.sum() * (n_rows - busy * meter_rows)).astype(np.int64))
+    counts = np.concatenate([counts, np.full(busy, meter_rows)])
+    t0 = END - STATE_DAYS * DAY
+    meta, times, states = [], [], []
+    for i, (entity, count) in enumerate(zip(entities, counts.tolist(), strict=True)):
+        values = _values(entity[5], count, rng)
+        down = rng.random(count)
+        values = [
+            "unavailable" if d < 0.01 else "unknown" if d < 0.012 else v
+            for v, d in zip(values, down.tolist(), strict=True)
+        ]
+        meta.append(np.full(count, i + 1))
+        times.append(np.sort(rng.uniform(t0, END, count)))
+        states.extend(values)
+    metadata_ids = np.concatenate(meta)
+    stamps = np.concatenate(times)
+    order = np.argsort(stamps, kind="stable")
+    reported = np.where(
+        rng.random(stamps.shape[0]) < 0.3, stamps + rng.uniform(1, 600, stamps.shape[0]), np.nan
+    )
+    context = rng.bytes(16 * stamps.shape[0])
+
+    def rows() -> Iterator[tuple[Any, ...]]:
+        for k, j in enumerate(order.tolist()):
+            last_reported = reported[j]
+            yield (
+                states[j],
+                float(stamps[j]),
+                None if last_reported != last_reported else float(last_reported),
+                int(metadata_ids[j]),
+                int(metadata_ids[j]),
+                context[16 * k : 16 * k + 16],
+            )
+
+    conn.executemany(
+        "INSERT INTO states (state, last_updated_ts, last_reported_ts, metadata_id, attributes_id, "
+        "context_id_bin, origin_idx) VALUES (?, ?, ?, ?, ?, ?, 0)",
+        rows(),
+    )
+    numeric = [i for i, e in enumerate(entities) if e[5] in MEASUREMENTS][:n_stat_entities]
+    conn.executemany(
+        "INSERT INTO statistics_meta (id, statistic_id, source, unit_of_measurement, has_mean, "
+        "has_sum, name, mean_type) VALUES (?, ?, 'recorder', ?, NULL, 0, NULL, 1)",
+        [(k + 1, entities[i][0], entities[i][3]) for k, i in enumerate(numeric)],
+    )
+    hours = (END // 3600) * 3600 - 3600 * np.arange(STAT_DAYS * 24)[::-1]
+
+    def stat_rows() -> Iterator[tuple[Any, ...]]:
+        for k in range(len(numeric)):
+            mean = 50 + np.cumsum(rng.normal(0, 0.5, hours.shape[0]))
+            for start, m in zip(hours.tolist(), mean.tolist(), strict=True):
+                yield (start + 3600 + 10, k + 1, start, m, m - 1.0, m + 1.0)
+
+    conn.executemany(
+        "INSERT INTO statistics (created_ts, metadata_id, start_ts, mean, min, max) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        stat_rows(),
+    )
+    conn.executemany(
+        "INSERT INTO event_types (event_type_id, event_type) VALUES (?, ?)",
+        [(1, "homeassistant_start"), (2, "battery_notes_battery_replaced"), (3, "call_service")],
+    )
+    conn.executemany(
+        "INSERT INTO event_data (data_id, hash, shared_data) VALUES (?, ?, ?)",
+        [(1, 1, '{"domain":"light","service":"turn_on"}')]
+        + [(2 + k, 2 + k, json.dumps({"device_id": f"dev{k}", "source_entity_id": None})) for k in range(20)],
+    )
+    events = [(1, None, float(t)) for t in np.linspace(END - STAT_DAYS * DAY, END, 12)]
+    events += [(2, 2 + k, float(END - (k + 1) * 5 * DAY)) for k in range(20)]
+    events += [(3, 1, float(t)) for t in rng.uniform(END - STATE_DAYS * DAY, END, 50_000)]
+    conn.executemany(
+        "INSERT INTO events (event_type_id, data_id, time_fired_ts, origin_idx) VALUES (?, ?, ?, 0)", events
+    )
+    conn.commit()
+    conn.execute("ANALYZE")
+    conn.close()
+
+
+def raw_fetch(path: Path, start: float, end: float) -> int:
+    """Fetch the same state and statistics rows with plain sqlite3 and no conversion."""
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    rows = conn.execute(
+        "SELECT metadata_id, last_updated_ts, state, last_reported_ts FROM states "
+        "WHERE last_updated_ts >= ? AND last_updated_ts < ? ORDER BY metadata_id, last_updated_ts",
+        (start, end),
+    ).fetchall()
+    stats = conn.execute(
+        "SELECT metadata_id, start_ts, mean, min, max FROM statistics "
+        "WHERE start_ts >= ? AND start_ts < ? ORDER BY metadata_id, start_ts",
+        (start, end),
+    ).fetchall()
+    conn.close()
+    return len(rows) + len(stats)
+
+
+def reader(path: Path, start: float, end: float, chunk_rows: int) -> ReadSummary:
+    """Read the same window with read_history."""
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    summary = ReadSummary()
+    read_history(
+        lambda sql, params: conn.execute(sql, params),
+        start=start,
+        end=end,
+        chunk_rows=chunk_rows,
+        summary=summary,
+    )
+    conn.close()
+    return summary
+
+
+def timed(run: Callable[[], object]) -> tuple[float, float]:
+    """Wall and CPU seconds of one run (CPU time is steadier on shared cores)."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    run()
+    return time.perf_counter() - wall, time.process_time() - cpu
+
+
+def machine_info() -> dict[str, Any]:
+    return {
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "processor": platform.processor(),
+        "cpu_count": os.cpu_count(),
+        "usable_cpus": len(os.sched_getaffinity(0)),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "sqlite": sqlite3.sqlite_version,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("--entities", type=int, default=3000)
+    parser.add_argument("--rows", type=int, default=3_000_000)
+    parser.add_argument("--stat-entities", type=int, default=300)
+    parser.add_argument("--chunk-rows", type=int, default=50_000)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--db", type=Path, default=None)
+    parser.add_argument("--rebuild", action="store_true")
+    args = parser.parse_args()
+
+    path = args.db or Path(f"/tmp/homeiq_bench_recorder_{args.entities}_{args.rows}_{args.stat_entities}.db")
+    if args.rebuild or not path.exists():
+        print(f"building {path} ...", flush=True)
+        begin = time.perf_counter()
+        build_database(path, args.entities, args.rows, args.stat_entities, seed=0)
+        print(f"built in {time.perf_counter() - begin:.1f} s ({path.stat().st_size / 1e6:.0f} MB)")
+    start, end = END - STAT_DAYS * DAY, END
+
+    n_rows = raw_fetch(path, start, end)  # also warms the page cache
+    summary = reader(path, start, end, args.chunk_rows)
+    # Alternate the two so that load from other processes hits both alike.
+    raw_runs, read_runs = [], []
+    for _ in range(args.repeats):
+        raw_runs.append(timed(lambda: raw_fetch(path, start, end)))
+        read_runs.append(timed(lambda: reader(path, start, end, args.chunk_rows)))
+    raw_s, read_s = (statistics.median(r[0] for r in runs) for runs in (raw_runs, read_runs))
+    raw_cpu, read_cpu = (statistics.median(r[1] for r in runs) for runs in (raw_runs, read_runs))
+    ratio = statistics.median(b[0] / a[0] for a, b in zip(raw_runs, read_runs, strict=True))
+    cpu_ratio = statistics.median(b[1] / a[1] for a, b in zip(raw_runs, read_runs, strict=True))
+    print(
+        f"{summary.entities} entities, {summary.state_rows:,} state rows, "
+        f"{summary.statistics_rows:,} statistics rows (raw fetch {n_rows:,} rows), "
+        f"chunk_rows={args.chunk_rows:,}, median of {args.repeats} alternating runs"
+    )
+    print(f"{'case':<22} {'wall s':>8} {'cpu s':>8} {'cpu ns/row':>11} {'wall ratio':>11} {'cpu ratio':>10}")
+    for label, wall, cpu, wall_ratio, ratio_cpu in (
+        ("raw sqlite3 fetchall", raw_s, raw_cpu, 1.0, 1.0),
+        ("read_history", read_s, read_cpu, ratio, cpu_ratio),
+    ):
+        print(
+            f"{label:<22} {wall:>8.3f} {cpu:>8.3f} {cpu / n_rows * 1e9:>11.0f} "
+            f"{wall_ratio:>11.2f} {ratio_cpu:>10.2f}"
+        )
+
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    report = {
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "database": {
+            "schema": "Home Assistant current (db_schema.Base.metadata.create_all)",
+            "size_mb": round(path.stat().st_size / 1e6, 1),
+            "entities": summary.entities,
+            "state_rows": summary.state_rows,
+            "statistics_rows": summary.statistics_rows,
+            "restarts": summary.restarts,
+            "battery_swaps": summary.battery_swaps,
+        },
+        "chunk_rows": args.chunk_rows,
+        "repeats": args.repeats,
+        "raw_fetch_s": raw_s,
+        "read_history_s": read_s,
+        "raw_fetch_cpu_s": raw_cpu,
+        "read_history_cpu_s": read_cpu,
+        "ratio": ratio,  # median of per-pair wall-time ratios
+        "cpu_ratio": cpu_ratio,  # median of per-pair CPU-time ratios
+        "runs_wall_cpu_s": {"raw_fetch": raw_runs, "read_history": read_runs},
+        "machine": machine_info(),
+    }
+    RESULTS.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()
