@@ -1,0 +1,88 @@
+"""HomeIQ Device Intelligence: predict which devices are about to fail."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from homeassistant.const import EVENT_HOMEASSISTANT_STOP
+from homeassistant.core import Event, HomeAssistant
+from homeassistant.exceptions import ConfigEntryError
+from homeassistant.helpers import config_validation as cv
+from homeassistant.helpers.typing import ConfigType
+
+from .const import (
+    AGGREGATES_FILE,
+    DOMAIN,
+    HOME_MODELS_KEPT,
+    HOME_MODELS_SUBDIR,
+    PLATFORMS,
+    SHIPPED_MODEL_DIR,
+    STORAGE_SUBDIR,
+)
+from .coordinator import HomeIQConfigEntry, HomeIQCoordinator, HomeIQRuntimeData
+from .history_store import HistoryStore
+from .issues import async_raise_model_refused
+from .ml.bundle import ModelLoadError
+from .model_store import ModelStore
+from .services import async_setup_services
+from .settings import HomeIQSettings
+from .training import TrainingManager
+
+CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
+
+
+async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
+    """Register the actions."""
+    async_setup_services(hass)
+    return True
+
+
+async def async_setup_entry(hass: HomeAssistant, entry: HomeIQConfigEntry) -> bool:
+    """Load the model, score the home and schedule the nightly training."""
+    store = ModelStore(
+        SHIPPED_MODEL_DIR,
+        Path(hass.config.path(".storage", STORAGE_SUBDIR, HOME_MODELS_SUBDIR)),
+        keep=HOME_MODELS_KEPT,
+    )
+    try:
+        model = await hass.async_add_executor_job(store.load_active)
+    except ModelLoadError as err:
+        raise ConfigEntryError(
+            translation_domain=DOMAIN,
+            translation_key="shipped_model_invalid",
+            translation_placeholders={"reason": err.reason, "detail": err.detail},
+        ) from err
+    history_store = HistoryStore(Path(hass.config.path(".storage", STORAGE_SUBDIR, AGGREGATES_FILE)))
+    await hass.async_add_executor_job(history_store.load)
+    if model.refused:
+        async_raise_model_refused(hass, (r.version_id for r in model.refused), model.refused[0].reason)
+    coordinator = HomeIQCoordinator(
+        hass, entry, HomeIQSettings.from_options(entry.options), model, history_store
+    )
+    trainer = TrainingManager(hass, coordinator, store)
+    await trainer.async_load()
+    entry.runtime_data = HomeIQRuntimeData(coordinator=coordinator, trainer=trainer, store=store)
+    await coordinator.async_config_entry_first_refresh()
+    await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+
+    if (unsubscribe_nightly := trainer.async_schedule()) is not None:
+        entry.async_on_unload(unsubscribe_nightly)
+    entry.async_on_unload(coordinator.async_track_registries())
+
+    async def _async_stop_training(_: Event) -> None:
+        await trainer.async_shutdown()
+
+    entry.async_on_unload(hass.bus.async_listen(EVENT_HOMEASSISTANT_STOP, _async_stop_training))
+    entry.async_on_unload(entry.add_update_listener(_async_options_updated))
+    return True
+
+
+async def _async_options_updated(hass: HomeAssistant, entry: HomeIQConfigEntry) -> None:
+    """Reload so new options (schedule, filters, threshold) take effect."""
+    await hass.config_entries.async_reload(entry.entry_id)
+
+
+async def async_unload_entry(hass: HomeAssistant, entry: HomeIQConfigEntry) -> bool:
+    """Stop any training run and unload the platforms."""
+    await entry.runtime_data.trainer.async_shutdown()
+    return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)

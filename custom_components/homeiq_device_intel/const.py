@@ -1,0 +1,92 @@
+"""Constants for the HomeIQ Device Intelligence integration."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from pathlib import Path
+from typing import Final
+
+from homeassistant.const import Platform
+
+DOMAIN: Final = "homeiq_device_intel"
+LOGGER: Final = logging.getLogger(__package__)
+TITLE: Final = "HomeIQ Device Intelligence"
+
+PLATFORMS: Final = (Platform.BINARY_SENSOR, Platform.SENSOR)
+
+SHIPPED_MODEL_DIR: Final = Path(__file__).parent / "models"
+STORAGE_SUBDIR: Final = DOMAIN
+HOME_MODELS_SUBDIR: Final = "models"
+HOME_MODELS_KEPT: Final = 5
+AGGREGATES_FILE: Final = "history.npz"
+
+SCORE_INTERVAL: Final = timedelta(hours=1)
+REGISTRY_DEBOUNCE_SECONDS: Final = 10.0
+
+# Options
+CONF_NIGHTLY_TRAINING: Final = "nightly_training"
+CONF_TRAINING_TIME: Final = "training_time"
+CONF_TRAINING_MODE: Final = "training_mode"
+CONF_HORIZON_DAYS: Final = "horizon_days"
+CONF_RISK_THRESHOLD: Final = "risk_threshold"
+CONF_INCLUDE_DEVICES: Final = "include_devices"
+CONF_EXCLUDE_DEVICES: Final = "exclude_devices"
+CONF_INCLUDE_AREAS: Final = "include_areas"
+CONF_EXCLUDE_AREAS: Final = "exclude_areas"
+CONF_INCLUDE_INTEGRATIONS: Final = "include_integrations"
+CONF_EXCLUDE_INTEGRATIONS: Final = "exclude_integrations"
+
+TRAINING_MODE_FULL: Final = "full"
+TRAINING_MODE_INCREMENTAL: Final = "incremental"
+TRAINING_MODES: Final = (TRAINING_MODE_FULL, TRAINING_MODE_INCREMENTAL)
+
+DEFAULT_NIGHTLY_TRAINING: Final = True
+DEFAULT_TRAINING_TIME: Final = "02:00:00"
+DEFAULT_TRAINING_MODE: Final = TRAINING_MODE_INCREMENTAL
+DEFAULT_HORIZON_DAYS: Final = 7
+DEFAULT_RISK_THRESHOLD: Final = 60
+
+FILTER_OPTIONS: Final = (
+    CONF_INCLUDE_DEVICES,
+    CONF_EXCLUDE_DEVICES,
+    CONF_INCLUDE_AREAS,
+    CONF_EXCLUDE_AREAS,
+    CONF_INCLUDE_INTEGRATIONS,
+    CONF_EXCLUDE_INTEGRATIONS,
+)
+
+DEFAULT_OPTIONS: Final[dict[str, object]] = {
+    CONF_NIGHTLY_TRAINING: DEFAULT_NIGHTLY_TRAINING,
+    CONF_TRAINING_TIME: DEFAULT_TRAINING_TIME,
+    CONF_TRAINING_MODE: DEFAULT_TRAINING_MODE,
+    CONF_HORIZON_DAYS: DEFAULT_HORIZON_DAYS,
+    CONF_RISK_THRESHOLD: DEFAULT_RISK_THRESHOLD,
+    **{key: [] for key in FILTER_OPTIONS},
+}
+
+# At-risk hysteresis: scorings in a row needed to switch on / off, and how far
+# below the threshold (percentage points) the probability must fall to count.
+AT_RISK_ON_SCORINGS: Final = 2
+AT_RISK_OFF_SCORINGS: Final = 2
+AT_RISK_HYSTERESIS: Final = 10.0
+
+# Repairs
+TRAINING_FAILURES_FOR_ISSUE: Final = 3
+# A device counts as down for the outage issue once unavailable this long
+# (a bridge restarting is not an outage).
+OUTAGE_MIN_DURATION: Final = timedelta(minutes=15)
+
+# Events
+EVENT_TRAINING_FINISHED: Final = f"{DOMAIN}_training_finished"
+EVENT_DEVICE_AT_RISK: Final = f"{DOMAIN}_device_at_risk"
+
+# Actions
+SERVICE_TRAIN: Final = "train"
+SERVICE_REFRESH_PREDICTIONS: Final = "refresh_predictions"
+SERVICE_ROLLBACK_MODEL: Final = "rollback_model"
+ATTR_MODE: Final = "mode"
+ATTR_DEVICES: Final = "devices"
+
+# A device watched only through one of its entities (no device in the registry).
+PSEUDO_DEVICE_PREFIX: Final = "entity:"

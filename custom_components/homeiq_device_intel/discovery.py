@@ -1,0 +1,319 @@
+"""Find the devices worth watching in the device and entity registries."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Final
+
+from homeassistant.components.recorder import is_entity_recorded
+from homeassistant.const import ATTR_DEVICE_CLASS, STATE_UNAVAILABLE, EntityCategory
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers import entity_registry as er
+
+from .const import DOMAIN, PSEUDO_DEVICE_PREFIX
+from .ml.records import DeviceInfo, EntityInfo, EntityRole, Power, Protocol
+from .settings import DeviceFilter
+
+ATTR_BATTERY_LEVEL: Final = "battery_level"
+
+PROTOCOL_BY_INTEGRATION: Final[dict[str, Protocol]] = {
+    "zha": Protocol.ZIGBEE,
+    "deconz": Protocol.ZIGBEE,
+    "zigbee2mqtt": Protocol.ZIGBEE,
+    "hue": Protocol.ZIGBEE,
+    "zwave_js": Protocol.ZWAVE,
+    "shelly": Protocol.WIFI,
+    "tplink": Protocol.WIFI,
+    "esphome": Protocol.WIFI,
+    "tasmota": Protocol.WIFI,
+    "wled": Protocol.WIFI,
+    "tuya": Protocol.WIFI,
+    "bthome": Protocol.BLE,
+    "xiaomi_ble": Protocol.BLE,
+    "switchbot": Protocol.BLE,
+    "govee_ble": Protocol.BLE,
+    "inkbird": Protocol.BLE,
+    "matter": Protocol.THREAD,
+    "thread": Protocol.THREAD,
+    "homekit_controller": Protocol.THREAD,
+}
+
+SIGNAL_MARKERS: Final = ("rssi", "lqi", "linkquality", "link_quality", "signal_strength")
+SIGNAL_UNITS: Final = frozenset({"dbm", "lqi"})
+
+# The device class of a device's main entity says what kind of device it is.
+KIND_BY_DEVICE_CLASS: Final[dict[str, str]] = {
+    "door": "door_window",
+    "window": "door_window",
+    "opening": "door_window",
+    "garage_door": "door_window",
+    "motion": "motion",
+    "occupancy": "motion",
+    "presence": "motion",
+    "moisture": "leak",
+    "smoke": "security",
+    "gas": "security",
+    "carbon_monoxide": "security",
+    "tamper": "security",
+    "temperature": "temperature",
+    "humidity": "temperature",
+    "illuminance": "light_sensor",
+}
+KIND_BY_DOMAIN: Final[dict[str, str]] = {
+    "lock": "lock",
+    "event": "button",
+    "light": "light",
+    "switch": "plug",
+    "climate": "climate",
+    "cover": "cover",
+    "siren": "security",
+}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WatchedDevice:
+    """A device we predict for, and the entities we read for it."""
+
+    key: str  # the device registry id, or "entity:<entity_id>" for a lone entity
+    device_id: str | None  # device registry id, None for a lone entity
+    name: str
+    has_battery: bool
+    group: str  # the bridge (via device) or integration outages are grouped by
+    group_name: str
+    info: DeviceInfo
+    entities: tuple[EntityInfo, ...]
+
+
+def protocol_for(integration: str, identifiers: Iterable[tuple[str, str]] = ()) -> Protocol:
+    """Guess the radio a device uses from its integration."""
+    if integration == "mqtt" and any(value.startswith("zigbee2mqtt") for _, value in identifiers):
+        return Protocol.ZIGBEE
+    return PROTOCOL_BY_INTEGRATION.get(integration, Protocol.UNKNOWN)
+
+
+def role_for(entry: er.RegistryEntry, attributes: dict[str, object]) -> EntityRole:
+    """Return the role an entity plays for the features."""
+    device_class = entry.device_class or entry.original_device_class or attributes.get(ATTR_DEVICE_CLASS)
+    diagnostic = entry.entity_category is not None
+    if device_class == "battery":
+        return EntityRole.BATTERY_LOW if entry.domain == "binary_sensor" else EntityRole.BATTERY
+    if entry.domain == "sensor":
+        names = f"{entry.entity_id} {entry.unique_id} {entry.translation_key or ''}".lower()
+        if (
+            device_class == "signal_strength"
+            or (entry.unit_of_measurement or "").lower() in SIGNAL_UNITS
+            or any(marker in names for marker in SIGNAL_MARKERS)
+        ):
+            return EntityRole.SIGNAL
+        if device_class == "voltage":
+            return EntityRole.VOLTAGE
+        if device_class == "temperature" and entry.entity_category is EntityCategory.DIAGNOSTIC:
+            return EntityRole.TEMPERATURE
+    return EntityRole.OTHER if diagnostic else EntityRole.PRIMARY
+
+
+def _kind(entry: er.RegistryEntry | None, attributes: dict[str, object]) -> str:
+    """Return the kind of device its main entity suggests."""
+    if entry is None:
+        return "other"
+    device_class = entry.device_class or entry.original_device_class or attributes.get(ATTR_DEVICE_CLASS)
+    if isinstance(device_class, str) and device_class in KIND_BY_DEVICE_CLASS:
+        return KIND_BY_DEVICE_CLASS[device_class]
+    return KIND_BY_DOMAIN.get(entry.domain, "other")
+
+
+class DeviceDiscovery:
+    """Turn the registries into the list of watched devices."""
+
+    def __init__(self, hass: HomeAssistant) -> None:
+        """Remember the registries."""
+        self._hass = hass
+        self._devices = dr.async_get(hass)
+        self._entities = er.async_get(hass)
+
+    def _integration(self, device: dr.DeviceEntry) -> str:
+        """Return the domain of the integration that owns a device."""
+        entries = [
+            entry
+            for entry_id in (device.primary_config_entry, *sorted(device.config_entries))
+            if entry_id and (entry := self._hass.config_entries.async_get_entry(entry_id))
+        ]
+        return entries[0].domain if entries else "unknown"
+
+    def _attributes(self, entity_id: str) -> dict[str, object]:
+        state = self._hass.states.get(entity_id)
+        return dict(state.attributes) if state is not None else {}
+
+    def discover(self, device_filter: DeviceFilter) -> dict[str, WatchedDevice]:
+        """Return every watched device, keyed by device key."""
+        by_device: dict[str, list[er.RegistryEntry]] = {}
+        lone: list[er.RegistryEntry] = []
+        for entry in self._entities.entities.values():
+            if entry.disabled or entry.platform == DOMAIN:
+                continue
+            if entry.device_id is None:
+                lone.append(entry)
+            else:
+                by_device.setdefault(entry.device_id, []).append(entry)
+        watched: dict[str, WatchedDevice] = {}
+        for device_id, entries in by_device.items():
+            device = self._devices.async_get(device_id)
+            if device is None or device.disabled or device.entry_type is dr.DeviceEntryType.SERVICE:
+                continue
+            if (found := self._device(device, entries, device_filter)) is not None:
+                watched[found.key] = found
+        for entry in lone:
+            if (found := self._lone_entity(entry, device_filter)) is not None:
+                watched[found.key] = found
+        for found in self._unregistered_batteries(device_filter):
+            watched.setdefault(found.key, found)
+        return watched
+
+    def _device(
+        self, device: dr.DeviceEntry, entries: list[er.RegistryEntry], device_filter: DeviceFilter
+    ) -> WatchedDevice | None:
+        """Describe a registry device, or None when it is not worth watching."""
+        integration = self._integration(device)
+        if not device_filter.accepts(device.id, device.area_id, integration):
+            return None
+        roles: list[tuple[er.RegistryEntry, EntityRole]] = []
+        primary_seen = False
+        battery_attribute = False
+        for entry in entries:
+            attributes = self._attributes(entry.entity_id)
+            role = role_for(entry, attributes)
+            if role is EntityRole.PRIMARY:
+                if primary_seen:
+                    continue
+                primary_seen = True
+                battery_attribute = isinstance(attributes.get(ATTR_BATTERY_LEVEL), int | float)
+            if role is not EntityRole.OTHER:
+                roles.append((entry, role))
+        if not roles:
+            return None
+        role_set = {role for _, role in roles}
+        has_battery = battery_attribute or bool(role_set & {EntityRole.BATTERY, EntityRole.BATTERY_LOW})
+        protocol = protocol_for(integration, device.identifiers)
+        has_radio = bool(role_set & {EntityRole.SIGNAL, EntityRole.VOLTAGE})
+        was_unavailable = any(
+            (state := self._hass.states.get(entry.entity_id)) is not None and state.state == STATE_UNAVAILABLE
+            for entry, _ in roles
+        )
+        if not (
+            has_battery
+            or has_radio
+            or was_unavailable
+            or protocol is not Protocol.UNKNOWN
+            or device.via_device_id is not None
+        ):
+            return None
+        primary = next((entry for entry, role in roles if role is EntityRole.PRIMARY), None)
+        name = device.name_by_user or device.name or device.id
+        via = self._devices.async_get(device.via_device_id) if device.via_device_id else None
+        group, group_name = (
+            (via.id, via.name_by_user or via.name or integration)
+            if via is not None
+            else (f"integration:{integration}", integration)
+        )
+        info = DeviceInfo(
+            device_id=device.id,
+            name=name,
+            integration=integration,
+            protocol=protocol,
+            kind=_kind(primary, self._attributes(primary.entity_id) if primary else {}),
+            power=Power.BATTERY if has_battery else Power.UNKNOWN,
+            via_device_id=device.via_device_id,
+            manufacturer=device.manufacturer,
+            model=device.model,
+            area_id=device.area_id,
+            created=device.created_at.timestamp(),
+        )
+        entities = tuple(
+            EntityInfo(
+                entity_id=entry.entity_id,
+                device_id=device.id,
+                role=role,
+                device_class=entry.device_class or entry.original_device_class,
+                unit=entry.unit_of_measurement,
+            )
+            for entry, role in roles
+        )
+        return WatchedDevice(
+            key=device.id,
+            device_id=device.id,
+            name=name,
+            has_battery=has_battery,
+            group=group,
+            group_name=group_name,
+            info=info,
+            entities=entities,
+        )
+
+    def _lone_entity(self, entry: er.RegistryEntry, device_filter: DeviceFilter) -> WatchedDevice | None:
+        """Describe a battery entity that has no device, or return None."""
+        if (
+            entry.domain != "sensor"
+            or role_for(entry, self._attributes(entry.entity_id)) is not EntityRole.BATTERY
+        ):
+            return None
+        # Without recorded history there is nothing to predict from.
+        if not device_filter.accepts(None, entry.area_id, entry.platform) or not (
+            is_entity_recorded(self._hass, entry.entity_id)
+        ):
+            return None
+        state = self._hass.states.get(entry.entity_id)
+        name = entry.name or entry.original_name or (state.name if state else entry.entity_id)
+        return _lone_battery(entry.entity_id, name, entry.platform, entry.unit_of_measurement)
+
+    def _unregistered_batteries(self, device_filter: DeviceFilter) -> list[WatchedDevice]:
+        """Describe battery sensors that exist only in the state machine."""
+        found = []
+        for state in self._hass.states.async_all("sensor"):
+            if (
+                state.attributes.get(ATTR_DEVICE_CLASS) != "battery"
+                or self._entities.async_get(state.entity_id) is not None
+                or not device_filter.accepts(None, None, "unknown")
+                or not is_entity_recorded(self._hass, state.entity_id)
+            ):
+                continue
+            found.append(
+                _lone_battery(
+                    state.entity_id,
+                    state.name,
+                    "unknown",
+                    state.attributes.get("unit_of_measurement"),
+                )
+            )
+        return found
+
+
+def _lone_battery(entity_id: str, name: str, integration: str, unit: object) -> WatchedDevice:
+    """Describe a battery entity watched on its own, as a pseudo device."""
+    key = f"{PSEUDO_DEVICE_PREFIX}{entity_id}"
+    return WatchedDevice(
+        key=key,
+        device_id=None,
+        name=name,
+        has_battery=True,
+        group=f"integration:{integration}",
+        group_name=integration,
+        info=DeviceInfo(
+            device_id=key,
+            name=name,
+            integration=integration,
+            protocol=protocol_for(integration),
+            kind="other",
+            power=Power.BATTERY,
+        ),
+        entities=(
+            EntityInfo(
+                entity_id=entity_id,
+                device_id=key,
+                role=EntityRole.BATTERY,
+                device_class="battery",
+                unit=unit if isinstance(unit, str) else None,
+            ),
+        ),
+    )

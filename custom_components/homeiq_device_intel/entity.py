@@ -1,0 +1,126 @@
+"""Base entities: one set per watched device, and a few on our own service device."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from homeassistant.core import callback
+from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers import entity_registry as er
+from homeassistant.helpers.device_registry import DeviceEntryType, DeviceInfo
+from homeassistant.helpers.entity import Entity, EntityDescription
+from homeassistant.helpers.update_coordinator import CoordinatorEntity
+from homeassistant.util import slugify
+
+from .const import DOMAIN, TITLE
+from .coordinator import HomeIQConfigEntry, HomeIQCoordinator, HomeIQData
+from .discovery import WatchedDevice
+from .ml.pipeline import DevicePrediction
+
+
+class HomeIQDeviceEntity(CoordinatorEntity[HomeIQCoordinator]):
+    """An entity about one watched device, shown on that device's page."""
+
+    _attr_has_entity_name = True
+
+    def __init__(
+        self,
+        coordinator: HomeIQCoordinator,
+        device: WatchedDevice,
+        description: EntityDescription,
+        platform_domain: str,
+    ) -> None:
+        """Link the entity to the source device without touching that device."""
+        super().__init__(coordinator)
+        self.entity_description = description
+        self.device_key = device.key
+        self._attr_unique_id = device_unique_id(device.key, description.key)
+        source = dr.async_get(coordinator.hass).async_get(device.device_id) if device.device_id else None
+        if source is None:
+            # A lone entity has no device page: name the entity after it instead.
+            self._attr_translation_key = f"lone_{description.translation_key}"
+            self._attr_translation_placeholders = {"name": device.name}
+            return
+        # Linking through device_entry never adds our config entry to a foreign
+        # device. HA before 2025.8 ignores device_entry when registering, and would
+        # then name the entity id without the device; suggest the id newer HA derives.
+        self.device_entry = source
+        self.entity_id = (
+            f"{platform_domain}.{slugify(source.name_by_user or source.name or device.name)}"
+            f"_{description.key}"
+        )
+
+    @property
+    def prediction(self) -> DevicePrediction | None:
+        """Return the latest prediction for this device."""
+        return self.coordinator.data.predictions.get(self.device_key)
+
+    @property
+    def available(self) -> bool:
+        """Return whether there is a fresh prediction for this device."""
+        return super().available and self.prediction is not None
+
+
+class HomeIQServiceEntity(CoordinatorEntity[HomeIQCoordinator]):
+    """An entity about the integration itself, on its own service device."""
+
+    _attr_has_entity_name = True
+
+    def __init__(self, coordinator: HomeIQCoordinator, description: EntityDescription) -> None:
+        """Attach the entity to the integration's service device."""
+        super().__init__(coordinator)
+        entry = coordinator.config_entry
+        self.entity_description = description
+        self._attr_unique_id = f"{entry.entry_id}_{description.key}"
+        self._attr_device_info = DeviceInfo(
+            identifiers={(DOMAIN, entry.entry_id)},
+            entry_type=DeviceEntryType.SERVICE,
+            name=TITLE,
+            manufacturer="HomeIQ",
+            model="Device failure prediction",
+        )
+
+
+def device_unique_id(device_key: str, description_key: str) -> str:
+    """Return the unique id of one entity of one watched device."""
+    return f"{device_key}_{description_key}"
+
+
+def async_track_device_entities(
+    entry: HomeIQConfigEntry,
+    platform_domain: str,
+    build: Callable[[WatchedDevice], Iterable[HomeIQDeviceEntity]],
+    add_entities: Callable[[Iterable[Entity]], None],
+    keep_unique_ids: set[str],
+) -> None:
+    """Add entities for newly watched devices; remove those no longer wanted.
+
+    Runs after every scoring, so a device that gains a battery sensor gains its
+    battery entity, and one that is excluded or deleted loses ours.
+    """
+    coordinator = entry.runtime_data.coordinator
+    registry = er.async_get(coordinator.hass)
+    known: set[str] = set()
+    last: HomeIQData | None = None
+
+    @callback
+    def sync() -> None:
+        nonlocal last
+        if coordinator.data is last:
+            return
+        last = coordinator.data
+        candidates = [entity for device in coordinator.data.devices.values() for entity in build(device)]
+        wanted = {str(entity.unique_id) for entity in candidates}
+        new = [entity for entity in candidates if entity.unique_id not in known]
+        known.clear()
+        known.update(wanted)
+        for registered in er.async_entries_for_config_entry(registry, entry.entry_id):
+            if registered.domain == platform_domain and registered.unique_id not in (
+                wanted | keep_unique_ids
+            ):
+                registry.async_remove(registered.entity_id)
+        if new:
+            add_entities(new)
+
+    sync()
+    entry.async_on_unload(coordinator.async_add_listener(sync))

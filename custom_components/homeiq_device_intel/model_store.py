@@ -1,0 +1,215 @@
+"""The models on disk: the shipped model and the home's own versions.
+
+Home models live under ``.storage/homeiq_device_intel/models``: one directory
+per version (written by ``save_bundle``) and ``index.json`` listing them, oldest
+first; the newest listed version is the one in use. The shipped model is read
+only. Every method does file I/O: call them from an executor.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+from .const import LOGGER
+from .ml.bundle import ModelBundle, ModelLoadError, load_bundle, save_bundle
+from .ml.features import FEATURE_NAMES, FEATURE_SCHEMA_VERSION
+
+INDEX_FILE: Final = "index.json"
+VERSIONS_DIR: Final = "versions"
+REFUSED_DIR: Final = "refused"
+REFUSED_KEPT: Final = 3
+
+
+class NothingToRollBack(Exception):
+    """Raised when the shipped model is in use and there is no older home model."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RefusedModel:
+    """A home model version that failed to load and was set aside."""
+
+    version_id: str
+    reason: str
+    detail: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ActiveModel:
+    """The model predictions are made with."""
+
+    bundle: ModelBundle
+    version_id: str | None  # the home version directory, None for the shipped model
+    refused: tuple[RefusedModel, ...] = field(default=())
+
+    @property
+    def source(self) -> str:
+        """Return "home" or "shipped"."""
+        return "shipped" if self.version_id is None else "home"
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        """Return the bundle's metadata."""
+        return dict(self.bundle.metadata)
+
+    @property
+    def version(self) -> str:
+        """Return the version shown to users: the base version, plus the home version."""
+        base = str(self.bundle.metadata.get("version", "unknown"))
+        return base if self.version_id is None else f"{base}+home.{self.version_id}"
+
+    @property
+    def metrics(self) -> dict[str, float]:
+        """Return the evaluation metrics of this model (held-out home days for a home model)."""
+        key = "metrics" if self.version_id is None else "home_metrics"
+        found = self.bundle.metadata.get(key)
+        if not isinstance(found, dict):
+            return {}
+        return {
+            str(name): float(value)
+            for name, value in found.items()
+            if isinstance(value, int | float) and not isinstance(value, bool)
+        }
+
+    def metric(self, name: str) -> float | None:
+        """Return one metric, or its mean over the failure types (``<type>_<name>``)."""
+        metrics = self.metrics
+        if name in metrics:
+            return metrics[name]
+        per_type = [value for key, value in metrics.items() if key.endswith(f"_{name}")]
+        return sum(per_type) / len(per_type) if per_type else None
+
+
+def _write_json_atomic(path: Path, data: dict[str, Any]) -> None:
+    """Write JSON to a temporary file beside ``path`` and rename it into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(data, handle, indent=1)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _load(directory: Path) -> ModelBundle:
+    """Load a bundle, refusing one built for other features than this code computes."""
+    return load_bundle(
+        directory,
+        expected_feature_names=FEATURE_NAMES,
+        expected_schema_version=FEATURE_SCHEMA_VERSION,
+    )
+
+
+class ModelStore:
+    """Load, deploy, roll back and prune model versions."""
+
+    def __init__(self, shipped_dir: Path, home_dir: Path, *, keep: int) -> None:
+        """Remember where the models live."""
+        self._shipped_dir = shipped_dir
+        self._home_dir = home_dir
+        self._keep = keep
+        self._shipped: ModelBundle | None = None
+
+    @property
+    def _versions_dir(self) -> Path:
+        return self._home_dir / VERSIONS_DIR
+
+    def _read_index(self) -> dict[str, Any]:
+        """Read the index, rebuilding it from the directories if it is unreadable."""
+        try:
+            index = json.loads((self._home_dir / INDEX_FILE).read_text(encoding="utf-8"))
+            versions = [str(v) for v in index["versions"]]
+            next_number = int(index["next"])
+        except FileNotFoundError:
+            return {"versions": [], "next": 1}
+        except (ValueError, KeyError, TypeError) as err:
+            LOGGER.warning("Model index is unreadable (%s); rebuilding it", err)
+            found = sorted(p.name for p in self._versions_dir.glob("v*") if p.is_dir())
+            versions = found
+            next_number = 1 + max((int(name[1:]) for name in found if name[1:].isdigit()), default=0)
+        return {"versions": versions, "next": next_number}
+
+    def _write_index(self, index: dict[str, Any]) -> None:
+        _write_json_atomic(self._home_dir / INDEX_FILE, index)
+
+    def load_shipped(self) -> ModelBundle:
+        """Load (once) and return the shipped model; raises ModelLoadError."""
+        if self._shipped is None:
+            self._shipped = _load(self._shipped_dir)
+        return self._shipped
+
+    def versions(self) -> list[str]:
+        """Return the home model versions on disk, oldest first."""
+        return list(self._read_index()["versions"])
+
+    def load_active(self) -> ActiveModel:
+        """Load the newest home model that loads, else the shipped one.
+
+        Home versions that fail to load are moved aside and reported in
+        ``refused``; the shipped model failing raises ModelLoadError.
+        """
+        shipped = self.load_shipped()
+        index = self._read_index()
+        refused: list[RefusedModel] = []
+        while index["versions"]:
+            version_id = index["versions"][-1]
+            try:
+                bundle = _load(self._versions_dir / version_id)
+            except ModelLoadError as err:
+                LOGGER.error("Home model %s refused (%s): %s", version_id, err.reason, err.detail)
+                refused.append(RefusedModel(version_id=version_id, reason=err.reason, detail=err.detail))
+                index["versions"].pop()
+                self._set_aside(version_id)
+                continue
+            if refused:
+                self._write_index(index)
+            return ActiveModel(bundle=bundle, version_id=version_id, refused=tuple(refused))
+        if refused:
+            self._write_index(index)
+        return ActiveModel(bundle=shipped, version_id=None, refused=tuple(refused))
+
+    def deploy(self, bundle: ModelBundle) -> ActiveModel:
+        """Save a new home model version, make it current and prune old ones."""
+        index = self._read_index()
+        version_id = f"v{index['next']:04d}"
+        save_bundle(bundle, self._versions_dir / version_id)
+        index["versions"].append(version_id)
+        index["next"] += 1
+        stale = index["versions"][: -self._keep]
+        index["versions"] = index["versions"][-self._keep :]
+        self._write_index(index)
+        for old in stale:
+            shutil.rmtree(self._versions_dir / old, ignore_errors=True)
+        return ActiveModel(bundle=bundle, version_id=version_id)
+
+    def rollback(self) -> ActiveModel:
+        """Drop the current home model and return to the one before it."""
+        index = self._read_index()
+        if not index["versions"]:
+            raise NothingToRollBack
+        dropped = index["versions"].pop()
+        self._write_index(index)
+        shutil.rmtree(self._versions_dir / dropped, ignore_errors=True)
+        return self.load_active()
+
+    def _set_aside(self, version_id: str) -> None:
+        """Move a refused version out of the way, keeping the last few for support."""
+        refused_dir = self._home_dir / REFUSED_DIR
+        refused_dir.mkdir(parents=True, exist_ok=True)
+        target = refused_dir / version_id
+        shutil.rmtree(target, ignore_errors=True)
+        source = self._versions_dir / version_id
+        if source.exists():
+            source.rename(target)
+        kept = sorted(p for p in refused_dir.iterdir() if p.is_dir())
+        for old in kept[:-REFUSED_KEPT]:
+            shutil.rmtree(old, ignore_errors=True)

@@ -1,0 +1,114 @@
+"""Read the watched devices' history from the recorder, in bounded executor jobs."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime
+from functools import partial
+from typing import Final, cast
+
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers.recorder import get_instance, session_scope
+from sqlalchemy import text
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+
+from .const import DOMAIN, LOGGER
+from .discovery import WatchedDevice
+from .ml.recorder_db import (
+    ChunkResult,
+    Dialect,
+    QueryFn,
+    ReadChunk,
+    ReadPlan,
+    RegistryEntry,
+    assemble_history,
+    plan_read,
+    read_chunk,
+)
+from .ml.records import HomeHistory
+
+CHUNK_ROWS: Final = 20_000
+RETRY_DELAYS: Final[tuple[float, ...]] = (2.0, 10.0, 30.0)
+
+
+class RecorderReadError(Exception):
+    """The recorder could not be read, even after retrying."""
+
+
+def _in_session[T](hass: HomeAssistant, read: Callable[[QueryFn], T]) -> T:
+    """Run one read in its own read-only recorder session (recorder executor)."""
+    with session_scope(hass=hass, read_only=True) as session:
+
+        def query(sql: str, params: dict[str, object]) -> Iterable[Sequence[object]]:
+            return cast(Iterable[Sequence[object]], session.execute(text(sql), params).all())
+
+        return read(query)
+
+
+async def _async_read[T](hass: HomeAssistant, read: Callable[[QueryFn], T]) -> T:
+    """Run one bounded read on the recorder's executor, retrying transient errors."""
+    instance = get_instance(hass)
+    delays = iter(RETRY_DELAYS)
+    while True:
+        try:
+            return await instance.async_add_executor_job(_in_session, hass, read)
+        except OperationalError as err:
+            if (delay := next(delays, None)) is None:
+                raise RecorderReadError(str(err)) from err
+            LOGGER.debug("Recorder busy, retrying in %ss: %s", delay, err)
+            await asyncio.sleep(delay)
+        except SQLAlchemyError as err:
+            raise RecorderReadError(str(err)) from err
+
+
+def _read_one(query: QueryFn, *, plan: ReadPlan, chunk: ReadChunk) -> ChunkResult:
+    """Read one planned chunk."""
+    return read_chunk(query, plan, chunk)
+
+
+async def async_read_history(
+    hass: HomeAssistant,
+    devices: Mapping[str, WatchedDevice],
+    *,
+    start: datetime,
+    end: datetime,
+) -> HomeHistory:
+    """Return the states, statistics and events of the watched devices in [start, end)."""
+    registry = {
+        entity.entity_id: RegistryEntry(device.info, entity.role, entity.device_class, entity.unit)
+        for device in devices.values()
+        for entity in device.entities
+    }
+    dialect = cast(Dialect, str(get_instance(hass).dialect_name or "sqlite"))
+
+    def plan(query: QueryFn) -> ReadPlan:
+        return plan_read(
+            query,
+            start=start.timestamp(),
+            end=end.timestamp(),
+            entity_ids=list(registry),
+            registry=registry,
+            chunk_rows=CHUNK_ROWS,
+            home_id=DOMAIN,
+            dialect=dialect,
+        )
+
+    read_plan = await _async_read(hass, plan)
+    results: list[ChunkResult] = [
+        await _async_read(hass, partial(_read_one, plan=read_plan, chunk=chunk)) for chunk in read_plan.chunks
+    ]
+    history = await hass.async_add_executor_job(assemble_history, read_plan, results)
+    history.start = _observed_start(history)
+    return history
+
+
+def _observed_start(history: HomeHistory) -> float:
+    """Return when the history really begins: its first row, not the window asked for.
+
+    The learning core measures how much history there is from ``start``; a
+    home with three days of data must not look like one with half a year.
+    """
+    firsts = [float(s.time[0]) for s in history.states.values() if len(s)]
+    firsts += [float(s.start[0]) for s in history.statistics.values() if len(s)]
+    return max(history.start, min(firsts)) if firsts else history.start

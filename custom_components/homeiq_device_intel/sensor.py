@@ -1,0 +1,247 @@
+"""Sensors: failure probability and battery days per device, and the integration's state."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from homeassistant.components.sensor import (
+    SensorDeviceClass,
+    SensorEntity,
+    SensorEntityDescription,
+    SensorStateClass,
+)
+from homeassistant.const import PERCENTAGE, EntityCategory, Platform, UnitOfTime
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+
+from .coordinator import HomeIQConfigEntry, HomeIQCoordinator, HomeIQRuntimeData, probability_percent
+from .discovery import WatchedDevice
+from .entity import HomeIQDeviceEntity, HomeIQServiceEntity, async_track_device_entities
+from .ml.pipeline import DevicePrediction
+from .training import TrainingStatus
+
+PARALLEL_UPDATES = 0
+
+
+def _rounded(value: float | None, digits: int = 1) -> float | None:
+    """Round a value for display, passing None through."""
+    return None if value is None else round(value, digits)
+
+
+def _probability_attributes(prediction: DevicePrediction) -> dict[str, Any]:
+    """Return the explanation shown with the failure probability (kept small)."""
+    return {
+        "failure_type": prediction.failure_type,
+        "reasons": [reason.text for reason in prediction.reasons],
+        "probabilities": {
+            failure_type: round(100.0 * value, 1) for failure_type, value in prediction.probabilities.items()
+        },
+        "anomaly": _rounded(prediction.anomaly, 3),
+        "failing_now": prediction.failing_now,
+    }
+
+
+@dataclass(frozen=True, kw_only=True)
+class HomeIQDeviceSensorDescription(SensorEntityDescription):
+    """A sensor about one watched device."""
+
+    exists_fn: Callable[[WatchedDevice], bool] = lambda _: True
+    value_fn: Callable[[DevicePrediction], float | None]
+    attributes_fn: Callable[[DevicePrediction], dict[str, Any]]
+
+
+DEVICE_SENSORS: tuple[HomeIQDeviceSensorDescription, ...] = (
+    HomeIQDeviceSensorDescription(
+        key="failure_probability",
+        translation_key="failure_probability",
+        native_unit_of_measurement=PERCENTAGE,
+        state_class=SensorStateClass.MEASUREMENT,
+        suggested_display_precision=0,
+        value_fn=probability_percent,
+        attributes_fn=_probability_attributes,
+    ),
+    HomeIQDeviceSensorDescription(
+        key="battery_days_remaining",
+        translation_key="battery_days_remaining",
+        device_class=SensorDeviceClass.DURATION,
+        native_unit_of_measurement=UnitOfTime.DAYS,
+        state_class=SensorStateClass.MEASUREMENT,
+        suggested_display_precision=0,
+        exists_fn=lambda device: device.has_battery,
+        value_fn=lambda prediction: _rounded(prediction.battery_days),
+        attributes_fn=lambda prediction: {
+            "interval_low": _rounded(prediction.battery_days_low),
+            "interval_high": _rounded(prediction.battery_days_high),
+        },
+    ),
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class HomeIQServiceSensorDescription(SensorEntityDescription):
+    """A sensor about the integration itself."""
+
+    value_fn: Callable[[HomeIQRuntimeData], str | int | float | datetime | None]
+    attributes_fn: Callable[[HomeIQRuntimeData], dict[str, Any]] = lambda _: {}
+    always_available: bool = False
+
+
+def _quality(runtime: HomeIQRuntimeData) -> float | None:
+    """Return the current model's PR-AUC (mean over failure types) in percent."""
+    value = runtime.coordinator.model.metric("pr_auc")
+    return None if value is None else round(100.0 * value, 1)
+
+
+def _quality_attributes(runtime: HomeIQRuntimeData) -> dict[str, Any]:
+    """Return the current model's other headline metrics."""
+    model = runtime.coordinator.model
+    return {
+        name: round(value, 4)
+        for name in ("f1", "precision", "recall", "brier")
+        if (value := model.metric(name)) is not None
+    }
+
+
+SERVICE_SENSORS: tuple[HomeIQServiceSensorDescription, ...] = (
+    HomeIQServiceSensorDescription(
+        key="training_status",
+        translation_key="training_status",
+        device_class=SensorDeviceClass.ENUM,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        options=[status.value for status in TrainingStatus],
+        always_available=True,
+        value_fn=lambda runtime: runtime.trainer.state.status.value,
+        attributes_fn=lambda runtime: {
+            "progress": runtime.trainer.state.progress,
+            "step": runtime.trainer.state.step,
+            "error": runtime.trainer.state.error,
+        },
+    ),
+    HomeIQServiceSensorDescription(
+        key="last_trained",
+        translation_key="last_trained",
+        device_class=SensorDeviceClass.TIMESTAMP,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        always_available=True,
+        value_fn=lambda runtime: runtime.trainer.state.last_trained,
+    ),
+    HomeIQServiceSensorDescription(
+        key="model_version",
+        translation_key="model_version",
+        entity_category=EntityCategory.DIAGNOSTIC,
+        always_available=True,
+        value_fn=lambda runtime: runtime.coordinator.model.version,
+        attributes_fn=lambda runtime: {
+            "base_version": runtime.coordinator.model.metadata.get("version"),
+            "created": runtime.coordinator.model.metadata.get("created"),
+        },
+    ),
+    HomeIQServiceSensorDescription(
+        key="model_source",
+        translation_key="model_source",
+        device_class=SensorDeviceClass.ENUM,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        options=["shipped", "home"],
+        always_available=True,
+        value_fn=lambda runtime: runtime.coordinator.model.source,
+    ),
+    HomeIQServiceSensorDescription(
+        key="model_quality",
+        translation_key="model_quality",
+        native_unit_of_measurement=PERCENTAGE,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        suggested_display_precision=0,
+        always_available=True,
+        value_fn=_quality,
+        attributes_fn=_quality_attributes,
+    ),
+    HomeIQServiceSensorDescription(
+        key="devices_monitored",
+        translation_key="devices_monitored",
+        state_class=SensorStateClass.MEASUREMENT,
+        value_fn=lambda runtime: len(runtime.coordinator.data.devices),
+    ),
+    HomeIQServiceSensorDescription(
+        key="devices_at_risk",
+        translation_key="devices_at_risk",
+        state_class=SensorStateClass.MEASUREMENT,
+        value_fn=lambda runtime: len(runtime.coordinator.data.at_risk),
+    ),
+)
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: HomeIQConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+) -> None:
+    """Set up the sensors, and keep the per-device ones in step with the watched devices."""
+    coordinator = entry.runtime_data.coordinator
+    service_entities = [HomeIQServiceSensor(coordinator, description) for description in SERVICE_SENSORS]
+    async_add_entities(service_entities)
+
+    def build(device: WatchedDevice) -> list[HomeIQDeviceEntity]:
+        return [
+            HomeIQDeviceSensor(coordinator, device, description)
+            for description in DEVICE_SENSORS
+            if description.exists_fn(device)
+        ]
+
+    async_track_device_entities(
+        entry,
+        Platform.SENSOR,
+        build,
+        async_add_entities,
+        {str(entity.unique_id) for entity in service_entities},
+    )
+
+
+class HomeIQDeviceSensor(HomeIQDeviceEntity, SensorEntity):
+    """A prediction about one device."""
+
+    entity_description: HomeIQDeviceSensorDescription
+
+    def __init__(
+        self,
+        coordinator: HomeIQCoordinator,
+        device: WatchedDevice,
+        description: HomeIQDeviceSensorDescription,
+    ) -> None:
+        """Create the sensor for one device."""
+        super().__init__(coordinator, device, description, Platform.SENSOR)
+
+    @property
+    def native_value(self) -> float | None:
+        """Return the predicted value."""
+        prediction = self.prediction
+        return None if prediction is None else self.entity_description.value_fn(prediction)
+
+    @property
+    def extra_state_attributes(self) -> dict[str, Any] | None:
+        """Return the explanation of the prediction."""
+        prediction = self.prediction
+        return None if prediction is None else self.entity_description.attributes_fn(prediction)
+
+
+class HomeIQServiceSensor(HomeIQServiceEntity, SensorEntity):
+    """A sensor about the integration's model, training and counts."""
+
+    entity_description: HomeIQServiceSensorDescription
+
+    @property
+    def available(self) -> bool:
+        """Training and model sensors stay available when a scoring fails."""
+        return self.entity_description.always_available or super().available
+
+    @property
+    def native_value(self) -> str | int | float | datetime | None:
+        """Return the value."""
+        return self.entity_description.value_fn(self.coordinator.config_entry.runtime_data)
+
+    @property
+    def extra_state_attributes(self) -> dict[str, Any] | None:
+        """Return the attributes, if any."""
+        return self.entity_description.attributes_fn(self.coordinator.config_entry.runtime_data) or None

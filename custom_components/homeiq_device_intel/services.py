@@ -1,0 +1,119 @@
+"""Actions: train now, refresh predictions, roll the model back."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, cast
+
+import voluptuous as vol
+from homeassistant.core import HomeAssistant, ServiceCall, ServiceResponse, SupportsResponse, callback
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+from homeassistant.helpers import config_validation as cv
+
+from .const import (
+    ATTR_DEVICES,
+    ATTR_MODE,
+    DOMAIN,
+    SERVICE_REFRESH_PREDICTIONS,
+    SERVICE_ROLLBACK_MODEL,
+    SERVICE_TRAIN,
+    TRAINING_MODES,
+)
+from .coordinator import HomeIQConfigEntry
+from .issues import async_clear_model_refused, async_raise_model_refused
+from .ml.pipeline import TrainMode
+from .model_store import NothingToRollBack
+from .training import TrainingAlreadyRunning
+
+TRAIN_SCHEMA = vol.Schema(
+    {
+        vol.Optional(ATTR_MODE): vol.In(TRAINING_MODES),
+        vol.Optional(ATTR_DEVICES): vol.All(cv.ensure_list, [cv.string]),
+    }
+)
+
+
+def _loaded_entry(hass: HomeAssistant) -> HomeIQConfigEntry:
+    """Return the loaded config entry, or tell the user there is none."""
+    entries = hass.config_entries.async_loaded_entries(DOMAIN)
+    if not entries:
+        raise ServiceValidationError(translation_domain=DOMAIN, translation_key="not_loaded")
+    return cast(HomeIQConfigEntry, entries[0])
+
+
+async def _async_train(call: ServiceCall) -> ServiceResponse:
+    """Start a training run; wait for it and report when a response is wanted."""
+    entry = _loaded_entry(call.hass)
+    runtime = entry.runtime_data
+    mode = cast(TrainMode, call.data.get(ATTR_MODE, runtime.coordinator.settings.training_mode))
+    device_keys: list[str] | None = call.data.get(ATTR_DEVICES)
+    if device_keys is not None:
+        unknown = set(device_keys) - set(runtime.coordinator.data.devices)
+        if unknown:
+            raise ServiceValidationError(
+                translation_domain=DOMAIN,
+                translation_key="devices_not_watched",
+                translation_placeholders={"devices": ", ".join(sorted(unknown))},
+            )
+    try:
+        task = runtime.trainer.async_start(mode, device_keys)
+    except TrainingAlreadyRunning as err:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN, translation_key="training_in_progress"
+        ) from err
+    if not call.return_response:
+        return None
+    try:
+        response: dict[str, Any] = await asyncio.shield(task)
+    except asyncio.CancelledError:
+        if task.cancelled():
+            raise HomeAssistantError(
+                translation_domain=DOMAIN, translation_key="training_cancelled"
+            ) from None
+        raise
+    return response
+
+
+async def _async_refresh_predictions(call: ServiceCall) -> None:
+    """Score every device now."""
+    coordinator = _loaded_entry(call.hass).runtime_data.coordinator
+    await coordinator.async_refresh()
+    if not coordinator.last_update_success:
+        raise HomeAssistantError(
+            translation_domain=DOMAIN,
+            translation_key="refresh_failed",
+            translation_placeholders={"error": str(coordinator.last_exception)},
+        )
+
+
+async def _async_rollback_model(call: ServiceCall) -> None:
+    """Return to the previous home model, or to the shipped one."""
+    runtime = _loaded_entry(call.hass).runtime_data
+    if runtime.trainer.running:
+        raise ServiceValidationError(translation_domain=DOMAIN, translation_key="training_in_progress")
+    try:
+        active = await call.hass.async_add_executor_job(runtime.store.rollback)
+    except NothingToRollBack as err:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN, translation_key="nothing_to_roll_back"
+        ) from err
+    if active.refused:
+        async_raise_model_refused(call.hass, (r.version_id for r in active.refused), active.refused[0].reason)
+    else:
+        async_clear_model_refused(call.hass)
+    runtime.coordinator.set_model(active)
+    await runtime.coordinator.async_refresh()
+
+
+@callback
+def async_setup_services(hass: HomeAssistant) -> None:
+    """Register the integration's actions."""
+    hass.services.async_register(
+        DOMAIN,
+        SERVICE_TRAIN,
+        _async_train,
+        schema=TRAIN_SCHEMA,
+        supports_response=SupportsResponse.OPTIONAL,
+    )
+    hass.services.async_register(DOMAIN, SERVICE_REFRESH_PREDICTIONS, _async_refresh_predictions)
+    hass.services.async_register(DOMAIN, SERVICE_ROLLBACK_MODEL, _async_rollback_model)

@@ -1,0 +1,290 @@
+"""Nightly learning: one training run at a time, in an executor, cancellable."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from functools import partial
+from typing import TYPE_CHECKING, Any, Final
+
+from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.helpers.event import async_track_time_change
+from homeassistant.helpers.storage import Store
+from homeassistant.util import dt as dt_util
+
+from .const import (
+    DOMAIN,
+    EVENT_TRAINING_FINISHED,
+    LOGGER,
+    TRAINING_FAILURES_FOR_ISSUE,
+)
+from .issues import async_clear_model_refused, async_update_training_failing
+from .ml.pipeline import (
+    TrainingCancelled,
+    TrainMode,
+    TrainResult,
+    TrainStatus,
+    home_grid,
+    train_home,
+)
+from .recorder_source import RecorderReadError, async_read_history
+
+if TYPE_CHECKING:
+    from .coordinator import HomeIQCoordinator
+    from .model_store import ModelStore
+
+TRAINING_WINDOW: Final = timedelta(days=180)
+TRAINING_STORAGE_VERSION: Final = 1
+
+
+class TrainingStatus(StrEnum):
+    """What the status sensor shows."""
+
+    IDLE = "idle"
+    RUNNING = "running"
+    FAILED = "failed"
+    INSUFFICIENT_DATA = "insufficient_data"
+
+
+class TrainingAlreadyRunning(Exception):
+    """Raised when a run is requested while another one is going."""
+
+
+@dataclass(slots=True, kw_only=True)
+class TrainingState:
+    """The trainer's progress and history, as shown and stored."""
+
+    status: TrainingStatus = TrainingStatus.IDLE
+    progress: float | None = None  # 0..100 while running
+    step: str | None = None
+    error: str | None = None
+    last_trained: datetime | None = None
+    consecutive_failures: int = 0
+    last_run: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return what survives a restart."""
+        return {
+            "status": (TrainingStatus.IDLE if self.status is TrainingStatus.RUNNING else self.status).value,
+            "error": self.error,
+            "last_trained": self.last_trained.isoformat() if self.last_trained else None,
+            "consecutive_failures": self.consecutive_failures,
+            "last_run": self.last_run,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainingState:
+        """Restore what ``as_dict`` saved."""
+        last_trained = data.get("last_trained")
+        return cls(
+            status=TrainingStatus(data.get("status", TrainingStatus.IDLE)),
+            error=data.get("error"),
+            last_trained=dt_util.parse_datetime(last_trained) if last_trained else None,
+            consecutive_failures=int(data.get("consecutive_failures", 0)),
+            last_run=dict(data.get("last_run") or {}),
+        )
+
+
+class TrainingManager:
+    """Run training on schedule or on request, and deploy what it produces."""
+
+    def __init__(self, hass: HomeAssistant, coordinator: HomeIQCoordinator, store: ModelStore) -> None:
+        """Set up an idle trainer."""
+        self._hass = hass
+        self._coordinator = coordinator
+        self._model_store = store
+        self._stop = threading.Event()
+        self._task: asyncio.Task[dict[str, Any]] | None = None
+        self._state_store: Store[dict[str, Any]] = Store(hass, TRAINING_STORAGE_VERSION, f"{DOMAIN}.training")
+        self.state = TrainingState()
+
+    @property
+    def running(self) -> bool:
+        """Return whether a run is going."""
+        return self._task is not None and not self._task.done()
+
+    async def async_load(self) -> None:
+        """Restore the last state saved."""
+        if (saved := await self._state_store.async_load()) is not None:
+            self.state = TrainingState.from_dict(saved)
+
+    @callback
+    def async_schedule(self) -> CALLBACK_TYPE | None:
+        """Track the nightly run at the configured local time, when enabled."""
+        settings = self._coordinator.settings
+        if not settings.nightly_training:
+            return None
+        at = settings.training_time
+        return async_track_time_change(
+            self._hass, self._async_nightly, hour=at.hour, minute=at.minute, second=at.second
+        )
+
+    @callback
+    def _async_nightly(self, now: datetime) -> None:
+        """Start the nightly run unless one is going."""
+        if self.running:
+            LOGGER.info("Nightly training skipped: a run is already going")
+            return
+        LOGGER.info("Nightly training starting")
+        self.async_start(self._coordinator.settings.training_mode)
+
+    @callback
+    def async_start(
+        self, mode: TrainMode, device_keys: Iterable[str] | None = None
+    ) -> asyncio.Task[dict[str, Any]]:
+        """Start a run in the background; raise TrainingAlreadyRunning if one is going."""
+        if self.running:
+            raise TrainingAlreadyRunning
+        self._stop.clear()
+        self._task = self._coordinator.config_entry.async_create_background_task(
+            self._hass,
+            self._async_run(mode, None if device_keys is None else set(device_keys)),
+            f"{DOMAIN} training",
+        )
+        return self._task
+
+    async def async_shutdown(self) -> None:
+        """Stop a run that is going and wait for it to end."""
+        self._stop.set()
+        if (task := self._task) is not None and not task.done():
+            task.cancel()
+            await asyncio.wait([task])
+        await self._state_store.async_save(self.state.as_dict())
+
+    @callback
+    def _progress(self, fraction: float, step: str) -> None:
+        """Show the progress reported by the training thread."""
+        percent = round(100.0 * min(max(fraction, 0.0), 1.0))
+        if percent == self.state.progress and step == self.state.step:
+            return
+        self.state.progress = percent
+        self.state.step = step
+        self._coordinator.async_update_listeners()
+
+    def _progress_threadsafe(self, fraction: float, step: str) -> None:
+        """Hand progress from the training thread to the event loop."""
+        self._hass.loop.call_soon_threadsafe(self._progress, fraction, step)
+
+    async def _async_run(self, mode: TrainMode, device_keys: set[str] | None) -> dict[str, Any]:
+        """Read the history, train, deploy when better, and report."""
+        started = dt_util.utcnow()
+        clock = time.monotonic()
+        self.state.status = TrainingStatus.RUNNING
+        self.state.progress = 0
+        self.state.step = "reading_history"
+        self.state.error = None
+        self._coordinator.async_update_listeners()
+        log: dict[str, Any] = {"started": started.isoformat(), "mode": mode}
+        try:
+            result = await self._async_train(mode, device_keys, started)
+            await self._async_apply(result, log)
+        except asyncio.CancelledError:
+            self._cancelled(log)
+            self._finish(log, clock)
+            raise
+        except TrainingCancelled:
+            self._cancelled(log)
+        except RecorderReadError as err:
+            self._fail(log, f"Could not read the recorder: {err}")
+        except Exception as err:  # the run's boundary: any failure is shown, not raised
+            LOGGER.exception("Training failed")
+            self._fail(log, f"{type(err).__name__}: {err}")
+        self._finish(log, clock)
+        response = {
+            "status": log["outcome"],
+            "message": log.get("message", ""),
+            "metrics": log.get("metrics", {}),
+            "model_version": self._coordinator.model.version,
+            "model_source": self._coordinator.model.source,
+        }
+        self._hass.bus.async_fire(EVENT_TRAINING_FINISHED, response)
+        if "deployed_version" in log:
+            await self._coordinator.async_refresh()
+        return response
+
+    async def _async_train(
+        self, mode: TrainMode, device_keys: set[str] | None, started: datetime
+    ) -> TrainResult:
+        """Read the training window and run train_home in an executor."""
+        devices = self._coordinator.watched_devices()
+        if device_keys is not None:
+            devices = {key: device for key, device in devices.items() if key in device_keys}
+        history = await async_read_history(self._hass, devices, start=started - TRAINING_WINDOW, end=started)
+        history_store = self._coordinator.history_store
+        grid = await self._hass.async_add_executor_job(
+            partial(home_grid, history, now=started.timestamp(), stored=history_store.grid)
+        )
+        if device_keys is None:
+            # A run on some devices only must not drop the others' stored history.
+            await self._hass.async_add_executor_job(history_store.save, grid)
+        self._progress(0.1, "training")
+        return await self._hass.async_add_executor_job(
+            partial(
+                train_home,
+                history,
+                self._coordinator.model.bundle,
+                mode=mode,
+                now=started.timestamp(),
+                horizon_days=self._coordinator.settings.horizon_days,
+                progress=self._progress_threadsafe,
+                should_stop=self._stop.is_set,
+                grid=grid,
+            )
+        )
+
+    async def _async_apply(self, result: TrainResult, log: dict[str, Any]) -> None:
+        """Deploy a better model and record how the run went."""
+        log.update(
+            outcome=result.status.value,
+            message=result.message,
+            metrics=dict(result.metrics),
+            current_metrics=dict(result.current_metrics),
+            devices=result.n_devices,
+            rows=result.n_rows,
+            positives=dict(result.n_positive),
+        )
+        self.state.consecutive_failures = 0
+        if result.status is TrainStatus.INSUFFICIENT_DATA:
+            LOGGER.info("Not enough history to train yet: %s", result.message)
+            self.state.status = TrainingStatus.INSUFFICIENT_DATA
+            return
+        if result.status is TrainStatus.DEPLOYED and result.bundle is not None:
+            active = await self._hass.async_add_executor_job(self._model_store.deploy, result.bundle)
+            self._coordinator.set_model(active)
+            async_clear_model_refused(self._hass)
+            log["deployed_version"] = active.version_id
+            LOGGER.info("Deployed home model %s: %s", active.version_id, result.metrics)
+        else:
+            LOGGER.info("Kept the current model: %s", result.message)
+        self.state.status = TrainingStatus.IDLE
+        self.state.last_trained = dt_util.utcnow()
+
+    def _cancelled(self, log: dict[str, Any]) -> None:
+        """Record a run stopped by unload or shutdown."""
+        LOGGER.info("Training cancelled")
+        self.state.status = TrainingStatus.IDLE
+        log["outcome"] = "cancelled"
+
+    def _fail(self, log: dict[str, Any], error: str) -> None:
+        """Record a failed run."""
+        self.state.status = TrainingStatus.FAILED
+        self.state.error = error
+        self.state.consecutive_failures += 1
+        log.update(outcome="failed", message=error)
+
+    def _finish(self, log: dict[str, Any], clock: float) -> None:
+        """Close the log, update issues and save the state."""
+        log["duration_s"] = round(time.monotonic() - clock, 1)
+        self.state.progress = None
+        self.state.step = None
+        self.state.last_run = log
+        async_update_training_failing(
+            self._hass, self.state.consecutive_failures, TRAINING_FAILURES_FOR_ISSUE
+        )
+        self._state_store.async_delay_save(self.state.as_dict, 1)
+        self._coordinator.async_update_listeners()

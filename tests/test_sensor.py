@@ -1,0 +1,396 @@
+"""Tests for the per-device prediction sensors and the integration's own sensors."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from awesomeversion import AwesomeVersion
+from homeassistant.const import PERCENTAGE, STATE_UNAVAILABLE, EntityCategory
+from homeassistant.const import __version__ as HA_VERSION
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import area_registry as ar
+from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers import entity_registry as er
+from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
+
+from custom_components.homeiq_device_intel.const import (
+    CONF_EXCLUDE_AREAS,
+    CONF_INCLUDE_INTEGRATIONS,
+    DOMAIN,
+)
+
+Setup = Callable[[], Awaitable[MockConfigEntry]]
+
+
+async def test_failure_probability_follows_the_model(
+    hass: HomeAssistant, add_battery_device: Any, setup_integration: Setup
+) -> None:
+    add_battery_device("Hall door", battery=10)
+    add_battery_device("Kitchen", battery=80)
+    await setup_integration()
+
+    low = hass.states.get("sensor.hall_door_failure_probability")
+    assert low is not None
+    assert float(low.state) == pytest.approx(98.2, abs=0.1)  # sigmoid(4)
+    assert low.attributes["unit_of_measurement"] == PERCENTAGE
+    assert low.attributes["state_class"] == "measurement"
+    assert low.attributes["failure_type"] == "battery_depleted"
+    assert low.attributes["probabilities"]["battery_depleted"] == pytest.approx(98.2, abs=0.1)
+    assert low.attributes["failing_now"] is False
+    assert low.attributes["reasons"]
+    assert all(isinstance(reason, str) for reason in low.attributes["reasons"])
+
+    healthy = hass.states.get("sensor.kitchen_failure_probability")
+    assert healthy is not None
+    assert float(healthy.state) == pytest.approx(1.8, abs=0.1)
+
+
+async def test_battery_days_remaining_with_interval(
+    hass: HomeAssistant, add_battery_device: Any, setup_integration: Setup
+) -> None:
+    add_battery_device("Hall door", battery=10)
+    await setup_integration()
+
+    state = hass.states.get("sensor.hall_door_battery_days_remaining")
+    assert state is not None
+    assert float(state.state) == 5.0
+    assert state.attributes["unit_of_measurement"] == "d"
+    assert state.attributes["interval_low"] == 2.0
+    assert state.attributes["interval_high"] == 9.0
+
+
+async def test_entities_are_named_after_the_source_device_which_stays_foreign(
+    hass: HomeAssistant, add_battery_device: Any, setup_integration: Setup
+) -> None:
+    device = add_battery_device("Hall door", battery=50)
+    entry = await setup_integration()
+
+    state = hass.states.get("sensor.hall_door_failure_probability")
+    assert state is not None
+    assert state.attributes["friendly_name"] == "Hall door Failure probability"
+    source = dr.async_get(hass).async_get(device.id)
+    assert source is not None
+    assert entry.entry_id not in source.config_entries
+    registered = er.async_get(hass).async_get("sensor.hall_door_failure_probability")
+    assert registered is not None
+    assert registered.unique_id == f"{device.id}_failure_probability"
+    # From HA 2025.8 the device_entry link is registered; older HA ignores it.
+    linked = AwesomeVersion(HA_VERSION) >= AwesomeVersion("2025.8.0")
+    assert registered.device_id == (device.id if linked else None)
+    assert registered.translation_key == "failure_probability"
+
+
+async def test_mains_device_has_no_battery_days_sensor(
+    hass: HomeAssistant, zha_entry: MockConfigEntry, setup_integration: Setup
+) -> None:
+    device = dr.async_get(hass).async_get_or_create(
+        config_entry_id=zha_entry.entry_id, identifiers={("zha", "plug")}, name="Plug"
+    )
+    registry = er.async_get(hass)
+    registry.async_get_or_create(
+        "switch", "zha", "plug-switch", device_id=device.id, suggested_object_id="plug"
+    )
+    registry.async_get_or_create(
+        "sensor",
+        "zha",
+        "plug-rssi",
+        device_id=device.id,
+        original_device_class="signal_strength",
+        entity_category=EntityCategory.DIAGNOSTIC,
+        suggested_object_id="plug_rssi",
+    )
+    hass.states.async_set("switch.plug", "on")
+    hass.states.async_set("sensor.plug_rssi", "-70", {"device_class": "signal_strength"})
+    await setup_integration()
+
+    assert hass.states.get("sensor.plug_failure_probability") is not None
+    assert hass.states.get("sensor.plug_battery_days_remaining") is None
+
+
+async def test_battery_entity_without_device_is_watched_on_its_own(
+    hass: HomeAssistant, setup_integration: Setup
+) -> None:
+    hass.states.async_set(
+        "sensor.garden_thermometer_battery",
+        "12",
+        {"device_class": "battery", "unit_of_measurement": PERCENTAGE, "friendly_name": "Garden"},
+    )
+    await setup_integration()
+
+    state = hass.states.get("sensor.garden_failure_probability")
+    assert state is not None
+    assert state.attributes["friendly_name"] == "Garden failure probability"
+    assert float(state.state) == pytest.approx(98.2, abs=0.1)
+
+
+async def test_integration_sensors(
+    hass: HomeAssistant, add_battery_device: Any, setup_integration: Setup
+) -> None:
+    add_battery_device("Hall door", battery=10)
+    add_battery_device("Kitchen", battery=80)
+    entry = await setup_integration()
+
+    expected = {
+        "training_status": "idle",
+        "last_trained": "unknown",
+        "model_version": "test-1",
+        "model_source": "shipped",
+        "model_quality": "90.0",
+        "devices_monitored": "2",
+        "devices_at_risk": "0",
+    }
+    registry = er.async_get(hass)
+    for key, value in expected.items():
+        entity_id = registry.async_get_entity_id("sensor", DOMAIN, f"{entry.entry_id}_{key}")
+        assert entity_id is not None, key
+        state = hass.states.get(entity_id)
+        assert state is not None
+        assert state.state == value, key
+    service = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, entry.entry_id)})
+    assert service is not None
+    assert service.entry_type is dr.DeviceEntryType.SERVICE
+    quality = hass.states.get("sensor.homeiq_device_intelligence_model_quality")
+    assert quality is not None
+    assert quality.attributes["f1"] == 0.85
+
+
+async def test_devices_outside_the_filters_are_not_watched(
+    hass: HomeAssistant,
+    add_battery_device: Any,
+    mock_config_entry: MockConfigEntry,
+    setup_integration: Setup,
+) -> None:
+    garage = ar.async_get(hass).async_create("Garage")
+    add_battery_device("Hall door", battery=10)
+    add_battery_device("Garage door", battery=10, area_id=garage.id)
+    mock_config_entry.add_to_hass(hass)
+    hass.config_entries.async_update_entry(
+        mock_config_entry, options={**mock_config_entry.options, CONF_EXCLUDE_AREAS: [garage.id]}
+    )
+    await setup_integration()
+
+    assert hass.states.get("sensor.hall_door_failure_probability") is not None
+    assert hass.states.get("sensor.garage_door_failure_probability") is None
+
+
+async def test_new_device_is_picked_up_and_removed_device_cleaned_up(
+    hass: HomeAssistant,
+    add_battery_device: Any,
+    setup_integration: Setup,
+    rescore: Callable[[], Awaitable[None]],
+) -> None:
+    add_battery_device("Hall door", battery=10)
+    await setup_integration()
+    assert hass.states.get("sensor.kitchen_failure_probability") is None
+
+    kitchen = add_battery_device("Kitchen", battery=70)
+    await rescore()
+    state = hass.states.get("sensor.kitchen_failure_probability")
+    assert state is not None
+    assert state.state != STATE_UNAVAILABLE
+
+    dr.async_get(hass).async_remove_device(kitchen.id)
+    await rescore()
+    assert hass.states.get("sensor.kitchen_failure_probability") is None
+    assert er.async_get(hass).async_get("sensor.kitchen_failure_probability") is None
+    assert hass.states.get("sensor.hall_door_failure_probability") is not None
+
+
+def _register(
+    hass: HomeAssistant,
+    owner: MockConfigEntry,
+    name: str,
+    entities: list[tuple[str, str, dict[str, Any]]],
+    **device: Any,
+) -> dr.DeviceEntry:
+    """Register a device and its entities: (domain, object id, registry fields)."""
+    entry = dr.async_get(hass).async_get_or_create(
+        config_entry_id=owner.entry_id,
+        identifiers=device.pop("identifiers", {(owner.domain, name)}),
+        name=name,
+        **device,
+    )
+    registry = er.async_get(hass)
+    for domain, object_id, fields in entities:
+        registry.async_get_or_create(
+            domain,
+            owner.domain,
+            object_id,
+            device_id=entry.id,
+            suggested_object_id=object_id,
+            config_entry=owner,
+            **fields,
+        )
+    return entry
+
+
+async def test_which_devices_are_watched_and_what_their_entities_tell(
+    hass: HomeAssistant, setup_integration: Setup
+) -> None:
+    mqtt = MockConfigEntry(domain="mqtt")
+    cloud = MockConfigEntry(domain="acme_cloud")
+    mqtt.add_to_hass(hass)
+    cloud.add_to_hass(hass)
+    diagnostic = {"entity_category": EntityCategory.DIAGNOSTIC}
+    motion = _register(
+        hass,
+        mqtt,
+        "Landing motion",
+        [
+            ("binary_sensor", "landing_motion", {"original_device_class": "motion"}),
+            ("binary_sensor", "landing_occupancy", {"original_device_class": "occupancy"}),
+            ("sensor", "landing_rssi", diagnostic),
+            ("sensor", "landing_link", {**diagnostic, "unit_of_measurement": "lqi"}),
+            ("sensor", "landing_voltage", {**diagnostic, "original_device_class": "voltage"}),
+            ("sensor", "landing_temperature", {**diagnostic, "original_device_class": "temperature"}),
+            ("sensor", "landing_firmware", diagnostic),
+        ],
+        identifiers={("mqtt", "zigbee2mqtt_0x00158d0001")},
+    )
+    _register(hass, cloud, "Cloud switch", [("switch", "cloud_switch", {})])
+    offline = _register(hass, cloud, "Cloud plug", [("switch", "cloud_plug", {})])
+    lamp = _register(hass, cloud, "Desk lamp", [("light", "desk_lamp", {})])
+    _register(
+        hass,
+        cloud,
+        "Cloud account",
+        [("sensor", "cloud_account_battery", {"original_device_class": "battery"})],
+        entry_type=dr.DeviceEntryType.SERVICE,
+    )
+    disabled = _register(
+        hass,
+        cloud,
+        "Old sensor",
+        [("sensor", "old_sensor_battery", {"original_device_class": "battery"})],
+    )
+    dr.async_get(hass).async_update_device(disabled.id, disabled_by=dr.DeviceEntryDisabler.USER)
+    _register(hass, cloud, "Cloud hub", [("sensor", "cloud_hub_firmware", diagnostic)])
+    remote = _register(
+        hass,
+        cloud,
+        "Remote",
+        [("sensor", "remote_battery", {**diagnostic, "original_device_class": "battery"})],
+    )
+    hass.states.async_set("binary_sensor.landing_motion", "off")
+    hass.states.async_set("sensor.landing_link", "120")
+    hass.states.async_set("switch.cloud_switch", "on")
+    hass.states.async_set("switch.cloud_plug", STATE_UNAVAILABLE)
+    hass.states.async_set("light.desk_lamp", "on", {"battery_level": 40})
+    entry = await setup_integration()
+
+    devices = entry.runtime_data.coordinator.data.devices
+    assert set(devices) == {motion.id, offline.id, lamp.id, remote.id}
+    assert devices[remote.id].info.kind == "other"  # no main entity to tell
+    landing = devices[motion.id]
+    assert landing.info.protocol == "zigbee"
+    assert landing.info.kind == "motion"
+    assert not landing.has_battery
+    assert {e.entity_id: e.role for e in landing.entities} == {
+        "binary_sensor.landing_motion": "primary",
+        "sensor.landing_rssi": "signal",
+        "sensor.landing_link": "signal",
+        "sensor.landing_voltage": "voltage",
+        "sensor.landing_temperature": "temperature",
+    }
+    assert devices[lamp.id].has_battery
+    assert devices[lamp.id].info.kind == "light"
+    assert hass.states.get("sensor.desk_lamp_battery_days_remaining") is not None
+    assert hass.states.get("sensor.landing_motion_battery_days_remaining") is None
+
+
+async def test_included_integrations_narrow_the_watched_devices(
+    hass: HomeAssistant,
+    add_battery_device: Any,
+    mock_config_entry: MockConfigEntry,
+    setup_integration: Setup,
+) -> None:
+    other = MockConfigEntry(domain="deconz")
+    other.add_to_hass(hass)
+    add_battery_device("Hall door")
+    add_battery_device("Bedroom door", owner=other)
+    mock_config_entry.add_to_hass(hass)
+    hass.config_entries.async_update_entry(
+        mock_config_entry,
+        options={**mock_config_entry.options, CONF_INCLUDE_INTEGRATIONS: ["deconz"]},
+    )
+    await setup_integration()
+
+    assert hass.states.get("sensor.bedroom_door_failure_probability") is not None
+    assert hass.states.get("sensor.hall_door_failure_probability") is None
+
+
+async def test_registered_battery_entity_without_device(
+    hass: HomeAssistant,
+    mock_config_entry: MockConfigEntry,
+    setup_integration: Setup,
+) -> None:
+    kitchen = ar.async_get(hass).async_create("Kitchen")
+    registry = er.async_get(hass)
+    registry.async_get_or_create(
+        "sensor",
+        "template",
+        "remote",
+        original_device_class="battery",
+        original_name="Remote battery",
+        suggested_object_id="remote_battery",
+    )
+    fridge = registry.async_get_or_create(
+        "sensor",
+        "template",
+        "fridge",
+        original_device_class="battery",
+        suggested_object_id="fridge_battery",
+    )
+    registry.async_update_entity(fridge.entity_id, area_id=kitchen.id)
+    registry.async_get_or_create("sensor", "template", "outdoor", suggested_object_id="outdoor_temperature")
+    hass.states.async_set("sensor.remote_battery", "50", {"device_class": "battery"})
+    hass.states.async_set("sensor.fridge_battery", "50", {"device_class": "battery"})
+    hass.states.async_set("sensor.outdoor_temperature", "5")
+    mock_config_entry.add_to_hass(hass)
+    hass.config_entries.async_update_entry(
+        mock_config_entry, options={**mock_config_entry.options, CONF_EXCLUDE_AREAS: [kitchen.id]}
+    )
+    entry = await setup_integration()
+
+    assert set(entry.runtime_data.coordinator.data.devices) == {"entity:sensor.remote_battery"}
+    state = hass.states.get("sensor.remote_battery_failure_probability")
+    assert state is not None
+    assert state.attributes["friendly_name"] == "Remote battery failure probability"
+
+
+async def test_registry_changes_that_matter_trigger_a_rescan(
+    hass: HomeAssistant,
+    freezer: Any,
+    setup_integration: Setup,
+) -> None:
+    cloud = MockConfigEntry(domain="acme_cloud")
+    cloud.add_to_hass(hass)
+    _register(
+        hass,
+        cloud,
+        "Thermostat",
+        [("climate", "thermostat", {}), ("sensor", "thermostat_level", {})],
+    )
+    hass.states.async_set("climate.thermostat", "heat")
+    hass.states.async_set("sensor.thermostat_level", "80")
+    entry = await setup_integration()
+    coordinator = entry.runtime_data.coordinator
+    assert coordinator.data.devices == {}
+    scored_at = coordinator.data.scored_at
+
+    registry = er.async_get(hass)
+    registry.async_update_entity("sensor.thermostat_level", name="Level")
+    freezer.tick(timedelta(seconds=30))
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert coordinator.data.scored_at == scored_at  # a new name changes nothing
+
+    registry.async_update_entity("sensor.thermostat_level", device_class="battery")
+    freezer.tick(timedelta(seconds=30))
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert coordinator.data.scored_at != scored_at
+    assert [device.name for device in coordinator.data.devices.values()] == ["Thermostat"]

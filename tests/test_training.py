@@ -1,0 +1,360 @@
+"""Tests for learning from the home's recorder history: on demand, nightly, cancelled."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from unittest.mock import patch
+
+import pytest
+from freezegun.api import FrozenDateTimeFactory
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.const import EVENT_HOMEASSISTANT_STOP
+from homeassistant.core import HomeAssistant
+from homeassistant.util import dt as dt_util
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    async_capture_events,
+    async_fire_time_changed,
+)
+from pytest_homeassistant_custom_component.components.recorder.common import (
+    async_wait_purge_done,
+)
+from sqlalchemy.exc import DatabaseError, OperationalError
+
+from custom_components.homeiq_device_intel import recorder_source, training
+from custom_components.homeiq_device_intel.const import (
+    CONF_NIGHTLY_TRAINING,
+    CONF_TRAINING_MODE,
+    CONF_TRAINING_TIME,
+    DOMAIN,
+    EVENT_TRAINING_FINISHED,
+    SERVICE_TRAIN,
+)
+from custom_components.homeiq_device_intel.ml.bundle import ModelBundle, save_bundle
+
+Setup = Callable[[], Awaitable[MockConfigEntry]]
+Seed = Callable[[int], Awaitable[list[Any]]]
+STATUS = "sensor.homeiq_device_intelligence_training_status"
+
+
+def _state(hass: HomeAssistant, entity_id: str) -> str:
+    state = hass.states.get(entity_id)
+    assert state is not None
+    return state.state
+
+
+async def _train(hass: HomeAssistant, **data: Any) -> dict[str, Any]:
+    response = await hass.services.async_call(
+        DOMAIN, SERVICE_TRAIN, data, blocking=True, return_response=True
+    )
+    assert isinstance(response, dict)
+    return response
+
+
+async def test_training_deploys_a_better_home_model(
+    hass: HomeAssistant,
+    shipped_model: Path,
+    make_bundle: Callable[..., ModelBundle],
+    seed_history: Seed,
+    setup_integration: Setup,
+    config_dir: Path,
+) -> None:
+    # A shipped model that overrates going offline: the home's history proves it wrong.
+    save_bundle(make_bundle(unavailable_margin=2.0), shipped_model)
+    await seed_history(30)
+    entry = await setup_integration()
+    before = float(_state(hass, "sensor.door_3_failure_probability"))
+    events = async_capture_events(hass, EVENT_TRAINING_FINISHED)
+
+    response = await _train(hass, mode="full")
+
+    assert response["status"] == "deployed"
+    assert response["model_version"] == "test-1+home.v0001"
+    assert response["model_source"] == "home"
+    assert response["metrics"]["unavailable_log_loss"] < 0.5
+    assert [event.data["status"] for event in events] == ["deployed"]
+    assert (config_dir / ".storage" / DOMAIN / "models" / "versions" / "v0001").is_dir()
+    assert _state(hass, "sensor.homeiq_device_intelligence_model_source") == "home"
+    assert _state(hass, "sensor.homeiq_device_intelligence_model_version") == ("test-1+home.v0001")
+    assert _state(hass, STATUS) == "idle"
+    assert _state(hass, "sensor.homeiq_device_intelligence_last_trained") == (
+        dt_util.utcnow().isoformat(timespec="seconds")
+    )
+    # The predictions were refreshed with the new, better calibrated model.
+    assert float(_state(hass, "sensor.door_3_failure_probability")) < before
+    last_run = entry.runtime_data.trainer.state.last_run
+    assert last_run["devices"] == 6
+    assert last_run["deployed_version"] == "v0001"
+
+
+async def test_training_keeps_the_current_model_when_not_better(
+    hass: HomeAssistant, seed_history: Seed, setup_integration: Setup, config_dir: Path
+) -> None:
+    # The only outage is early on: learning from it overrates outages on recent days.
+    await seed_history(30, outage_day=3)
+    await setup_integration()
+
+    response = await _train(hass, mode="full")
+
+    assert response["status"] == "kept_current"
+    assert response["model_source"] == "shipped"
+    assert _state(hass, "sensor.homeiq_device_intelligence_model_source") == "shipped"
+    assert not (config_dir / ".storage" / DOMAIN / "models" / "versions").exists()
+    assert _state(hass, STATUS) == "idle"
+
+
+async def test_too_little_history_is_a_status_not_an_error(
+    hass: HomeAssistant, seed_history: Seed, setup_integration: Setup
+) -> None:
+    await seed_history(3)
+    entry = await setup_integration()
+
+    response = await _train(hass)
+
+    assert response["status"] == "insufficient_data"
+    assert _state(hass, STATUS) == "insufficient_data"
+    assert entry.runtime_data.trainer.state.consecutive_failures == 0
+    assert _state(hass, "sensor.homeiq_device_intelligence_last_trained") == "unknown"
+
+
+async def test_nightly_training_runs_at_the_configured_local_time(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    mock_config_entry: MockConfigEntry,
+    add_battery_device: Any,
+    setup_integration: Setup,
+) -> None:
+    freezer.move_to(datetime(2025, 3, 10, 3, 0, tzinfo=dt_util.get_default_time_zone()))
+    add_battery_device("Hall door")
+    mock_config_entry.add_to_hass(hass)
+    hass.config_entries.async_update_entry(
+        mock_config_entry,
+        options={
+            **mock_config_entry.options,
+            CONF_TRAINING_TIME: "03:30:00",
+            CONF_TRAINING_MODE: "full",
+        },
+    )
+    await setup_integration()
+    events = async_capture_events(hass, EVENT_TRAINING_FINISHED)
+
+    freezer.move_to(datetime(2025, 3, 10, 3, 29, 59, tzinfo=dt_util.get_default_time_zone()))
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert events == []
+
+    freezer.move_to(datetime(2025, 3, 10, 3, 30, 0, tzinfo=dt_util.get_default_time_zone()))
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert [event.data["status"] for event in events] == ["insufficient_data"]
+    assert mock_config_entry.runtime_data.trainer.state.last_run["mode"] == "full"
+
+
+async def test_nightly_training_can_be_switched_off(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    mock_config_entry: MockConfigEntry,
+    add_battery_device: Any,
+    setup_integration: Setup,
+) -> None:
+    add_battery_device("Hall door")
+    mock_config_entry.add_to_hass(hass)
+    hass.config_entries.async_update_entry(
+        mock_config_entry, options={**mock_config_entry.options, CONF_NIGHTLY_TRAINING: False}
+    )
+    await setup_integration()
+    events = async_capture_events(hass, EVENT_TRAINING_FINISHED)
+
+    freezer.tick(timedelta(days=1))
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert events == []
+
+
+async def test_transient_recorder_errors_are_retried(
+    hass: HomeAssistant, seed_history: Seed, setup_integration: Setup
+) -> None:
+    await seed_history(3)
+    await setup_integration()
+    real_plan_read = recorder_source.plan_read
+    calls = 0
+
+    def flaky_plan_read(*args: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls < 3:
+            raise OperationalError("SELECT", {}, Exception("database is locked"))
+        return real_plan_read(*args, **kwargs)
+
+    with (
+        patch.object(recorder_source, "RETRY_DELAYS", (0.0, 0.0, 0.0)),
+        patch.object(recorder_source, "plan_read", flaky_plan_read),
+    ):
+        response = await _train(hass)
+
+    assert calls == 3
+    assert response["status"] == "insufficient_data"
+
+
+@pytest.mark.parametrize(
+    ("error", "reads"),
+    [
+        (OperationalError("SELECT", {}, Exception("disk I/O error")), 2),  # retried once
+        (DatabaseError("SELECT", {}, Exception("disk I/O error")), 1),  # not transient
+    ],
+)
+async def test_recorder_failure_fails_the_run_with_the_error_shown(
+    hass: HomeAssistant,
+    seed_history: Seed,
+    setup_integration: Setup,
+    error: Exception,
+    reads: int,
+) -> None:
+    await seed_history(3)
+    entry = await setup_integration()
+
+    with (
+        patch.object(recorder_source, "RETRY_DELAYS", (0.0,)),
+        patch.object(recorder_source, "plan_read", side_effect=error) as plan_read,
+    ):
+        response = await _train(hass)
+
+    assert plan_read.call_count == reads
+    assert response["status"] == "failed"
+    assert "disk I/O error" in response["message"]
+    state = hass.states.get(STATUS)
+    assert state is not None
+    assert state.state == "failed"
+    assert "disk I/O error" in state.attributes["error"]
+    assert entry.runtime_data.trainer.state.consecutive_failures == 1
+
+
+async def test_progress_is_shown_and_unload_cancels_the_run(
+    hass: HomeAssistant,
+    seed_history: Seed,
+    setup_integration: Setup,
+    blocking_train_home: tuple[threading.Event, threading.Event],
+) -> None:
+    started, stopped = blocking_train_home
+    await seed_history(3)
+    entry = await setup_integration()
+    trainer = entry.runtime_data.trainer
+
+    await hass.services.async_call(DOMAIN, SERVICE_TRAIN, {}, blocking=True)
+    await hass.async_add_executor_job(started.wait, 5)
+    await hass.async_block_till_done()
+    state = hass.states.get(STATUS)
+    assert state is not None
+    assert state.state == "running"
+    assert state.attributes["progress"] == 50
+    assert state.attributes["step"] == "fitting unavailable"
+
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done()
+    assert entry.state is ConfigEntryState.NOT_LOADED
+    assert await hass.async_add_executor_job(stopped.wait, 5)
+    assert not trainer.running
+    assert trainer.state.last_run["outcome"] == "cancelled"
+
+
+async def test_home_assistant_stopping_cancels_the_run(
+    hass: HomeAssistant,
+    seed_history: Seed,
+    setup_integration: Setup,
+    blocking_train_home: tuple[threading.Event, threading.Event],
+) -> None:
+    started, stopped = blocking_train_home
+    await seed_history(3)
+    entry = await setup_integration()
+    await hass.services.async_call(DOMAIN, SERVICE_TRAIN, {}, blocking=True)
+    await hass.async_add_executor_job(started.wait, 5)
+
+    hass.bus.async_fire(EVENT_HOMEASSISTANT_STOP)
+    await hass.async_block_till_done()
+    assert await hass.async_add_executor_job(stopped.wait, 5)
+    assert not entry.runtime_data.trainer.running
+
+
+async def test_nightly_run_is_skipped_while_a_run_is_going(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    add_battery_device: Any,
+    setup_integration: Setup,
+    blocking_train_home: tuple[threading.Event, threading.Event],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    started, _ = blocking_train_home
+    freezer.move_to(datetime(2025, 3, 10, 1, 0, tzinfo=dt_util.get_default_time_zone()))
+    add_battery_device("Hall door")
+    entry = await setup_integration()
+    await hass.services.async_call(DOMAIN, SERVICE_TRAIN, {}, blocking=True)
+    await hass.async_add_executor_job(started.wait, 5)
+
+    freezer.move_to(datetime(2025, 3, 10, 2, 0, tzinfo=dt_util.get_default_time_zone()))
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done()
+    assert "Nightly training skipped: a run is already going" in caplog.text
+    assert entry.runtime_data.trainer.running
+    assert await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_an_unexpected_error_fails_the_run_without_escaping(
+    hass: HomeAssistant, add_battery_device: Any, setup_integration: Setup
+) -> None:
+    add_battery_device("Hall door")
+    await setup_integration()
+
+    with patch.object(training, "train_home", side_effect=RuntimeError("out of memory")):
+        response = await _train(hass)
+
+    assert response["status"] == "failed"
+    assert response["message"] == "RuntimeError: out of memory"
+    assert _state(hass, STATUS) == "failed"
+
+
+async def test_stored_history_outlives_the_recorder_purge(
+    hass: HomeAssistant,
+    seed_history: Seed,
+    setup_integration: Setup,
+    config_dir: Path,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    await seed_history(30)
+    entry = await setup_integration()
+    await _train(hass)
+    stored = entry.runtime_data.coordinator.history_store
+    assert (config_dir / ".storage" / DOMAIN / "history.npz").is_file()
+    assert stored.grid is not None
+    early = slice(0, 24 * 10)  # the first ten days
+    reports_before = float(stored.grid["reports"][:, early].sum())
+    assert reports_before > 0
+
+    await hass.services.async_call("recorder", "purge", {"keep_days": 5, "repack": False}, blocking=True)
+    await async_wait_purge_done(hass)
+    freezer.tick(timedelta(minutes=1))
+    await _train(hass)
+
+    assert stored.grid is not None
+    assert float(stored.grid["reports"][:, early].sum()) == reports_before
+
+
+async def test_unreadable_stored_history_is_set_aside(
+    hass: HomeAssistant,
+    add_battery_device: Any,
+    setup_integration: Setup,
+    config_dir: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    history = config_dir / ".storage" / DOMAIN / "history.npz"
+    history.parent.mkdir(parents=True)
+    history.write_bytes(b"not a grid")
+    add_battery_device("Hall door")
+    entry = await setup_integration()
+
+    assert entry.runtime_data.coordinator.history_store.grid is None
+    assert history.with_suffix(".unreadable").read_bytes() == b"not a grid"
+    assert "Stored history is unreadable" in caplog.text
