@@ -11,3 +11,5 @@ echo "== mypy"
 "$PY/mypy" custom_components/homeiq_device_intel
 echo "== pytest"
 "$PY/pytest" -q -p no:cacheprovider "$@"
+echo "== compatibility: Home Assistant 2026.2.3"
+./scripts/test_compat.sh
