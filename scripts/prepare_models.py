@@ -209,7 +209,10 @@ def main(argv: list[str] | None = None) -> int:
         )
     holdout = tuple(args.holdout_family) if args.holdout_family else TrainConfig().holdout_families
     config = TrainConfig(
-        seed=args.seed, n_jobs=args.jobs, holdout_families=holdout, n_estimators=60 if args.quick else TrainConfig().n_estimators
+        seed=args.seed,
+        n_jobs=args.jobs,
+        holdout_families=holdout,
+        n_estimators=60 if args.quick else TrainConfig().n_estimators,
     )
     gen = synthetic.GeneratorConfig(n_homes=args.homes, days=args.days, seed=args.seed)
     varied = varied_config(gen, n_homes=args.eval_homes, seed=args.seed + 1000)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from ml.aggregates import AggregatesError, load_grid, merge_grids, save_grid
 from ml.grid import HOUR, build_grid
 from ml.records import (

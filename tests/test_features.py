@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from ml.features import (
     FEATURE_NAMES,
     build_features,

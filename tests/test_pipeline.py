@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from ml.bundle import BinaryClassifier, ModelBundle
 from ml.calibration import fit_platt, rescale_horizon
 from ml.features import FEATURE_NAMES, FEATURE_SCHEMA_VERSION

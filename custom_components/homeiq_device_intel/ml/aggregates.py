@@ -113,9 +113,9 @@ def merge_grids(old: HourlyGrid, new: HourlyGrid, *, keep_days: int = KEEP_DAYS)
     start = min(old.start, new.start)
     end = max(old.start + old.n_hours * HOUR, new.start + new.n_hours * HOUR)
     keep_start = max(start, end - keep_days * 24 * HOUR)
-    n_hours = int(round((end - keep_start) / HOUR))
-    new_off = int(round((new.start - keep_start) / HOUR))
-    old_off = int(round((old.start - keep_start) / HOUR))
+    n_hours = round((end - keep_start) / HOUR)
+    new_off = round((new.start - keep_start) / HOUR)
+    old_off = round((old.start - keep_start) / HOUR)
     old_row = {d: i for i, d in enumerate(old.device_ids)}
     rows = np.array([old_row.get(d, -1) for d in new.device_ids], dtype=np.int64)
     have = rows >= 0
