@@ -206,3 +206,24 @@ def test_nightly_training_never_deploys_a_worse_model(bundle):
         assert total_new <= total_old + 1e-9
         assert result.bundle.metadata["source"] == "home"
         assert result.bundle.metadata["base_version"] == "test"
+
+
+def test_incremental_learns_only_from_the_days_since_the_last_run(bundle):
+    home_model = ModelBundle(
+        feature_names=bundle.feature_names,
+        schema_version=bundle.schema_version,
+        classifiers=bundle.classifiers,
+        regressors=bundle.regressors,
+        target_transform=bundle.target_transform,
+        metadata={**bundle.metadata, "source": "home", "trained_until": NOW - 86400},
+    )
+    full = train_home(_home(), home_model, mode="full", now=NOW)
+    incremental = train_home(_home(), home_model, mode="incremental", now=NOW)
+    assert incremental.status is not TrainStatus.INSUFFICIENT_DATA
+    assert 0 < incremental.n_rows < full.n_rows / 3
+
+
+def test_incremental_from_the_shipped_model_uses_all_history(bundle):
+    full = train_home(_home(), bundle, mode="full", now=NOW)
+    incremental = train_home(_home(), bundle, mode="incremental", now=NOW)
+    assert incremental.n_rows == full.n_rows

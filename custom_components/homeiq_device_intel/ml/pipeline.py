@@ -342,24 +342,28 @@ def train_home(
         )
     _check(should_stop)
     report(0.2, "features")
-    frame = build_features(history, grid, default_eval_hours(grid))
-    labels = build_labels(grid, frame, find_events(grid), horizon_days=horizon_days)
-    _check(should_stop)
     horizon_hours = int(horizon_days * 24)
     holdout_start = grid.n_hours - horizon_hours - HOLDOUT_DAYS * 24
-    is_holdout = (frame.eval_hour > holdout_start) & (frame.eval_hour <= grid.n_hours - horizon_hours)
-    is_train = frame.eval_hour <= holdout_start
+    since = -1
     trained_until = current.metadata.get(TRAINED_UNTIL_KEY)
     if (
         mode == "incremental"
         and current.metadata.get("source") == "home"
         and isinstance(trained_until, (int, float))
     ):
-        # Only rows whose labels resolved since the last run.
+        # Only rows whose labels resolved since the last run (plus the held-out days).
         since = int((float(trained_until) - grid.start) / 3600.0) - horizon_hours - HOLDOUT_DAYS * 24
-        is_train &= frame.eval_hour > since
+    hours = default_eval_hours(grid)
+    holdout_hours = (hours > holdout_start) & (hours <= grid.n_hours - horizon_hours)
+    hours = hours[holdout_hours | ((hours <= holdout_start) & (hours > since))]
+    frame = build_features(history, grid, hours)
+    labels = build_labels(grid, frame, find_events(grid), horizon_days=horizon_days)
+    _check(should_stop)
+    is_holdout = (frame.eval_hour > holdout_start) & (frame.eval_hour <= grid.n_hours - horizon_hours)
+    is_train = frame.eval_hour <= holdout_start
     labelled = sum(int(np.isfinite(labels.y[t][is_train | is_holdout]).sum()) for t in labels.y)
-    if labelled < MIN_LABELLED_ROWS:
+    # An incremental update of a home model may be small; learning from scratch may not.
+    if labelled < (MIN_LABELLED_ROWS if since < 0 else 1):
         return TrainResult(
             status=TrainStatus.INSUFFICIENT_DATA,
             bundle=None,

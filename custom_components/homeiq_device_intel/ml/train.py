@@ -70,6 +70,7 @@ class TrainedModels:
     anomaly: Any  # sklearn IsolationForest
     anomaly_impute: Float
     reference: Float  # per-feature healthy median, the baseline of explanations
+    interval_shift: float = 0.0  # log1p-days widening of q10/q90 (conformal, on validation homes)
     metrics: dict[str, Any] = field(default_factory=dict)
 
 
@@ -170,6 +171,7 @@ def train_models(ds: Dataset, split: Split, config: TrainConfig) -> TrainedModel
         regressors[f"battery_days_q{round(q * 100):02d}"] = lgb.train(
             params, reg_set, num_boost_round=config.n_estimators // 2
         )
+    interval_shift = _conformal_shift(regressors, X, days, split.validation)
 
     healthy = split.train & np.all(np.stack([np.nan_to_num(ds.y[t], nan=0.0) == 0 for t in TARGETS]), axis=0)
     rng = np.random.default_rng(config.seed + 2)
@@ -187,7 +189,32 @@ def train_models(ds: Dataset, split: Split, config: TrainConfig) -> TrainedModel
         anomaly=anomaly,
         anomaly_impute=impute,
         reference=impute,
+        interval_shift=interval_shift,
     )
+
+
+def _conformal_shift(
+    regressors: dict[str, Any], X: Float, days: Float, validation: npt.NDArray[np.bool_]
+) -> float:
+    """Widen the q10-q90 interval so it covers 80 % of validation homes (conformalised quantiles)."""
+    rows = validation & np.isfinite(days) & (days <= BATTERY_DAYS_CAP)
+    if rows.sum() < 20:
+        return 0.0
+    y = np.log1p(days[rows])
+    low = regressors["battery_days_q10"].predict(X[rows])
+    high = regressors["battery_days_q90"].predict(X[rows])
+    outside = np.maximum(low - y, y - high)
+    level = min(1.0, 0.8 * (1 + 1 / rows.sum()))
+    return float(max(np.quantile(outside, level), 0.0))
+
+
+def battery_days_quantiles(models: TrainedModels, X: Float) -> dict[str, Float]:
+    """Days-remaining quantiles from the library models, with the conformal widening."""
+    shift = {"battery_days_q10": -models.interval_shift, "battery_days_q90": models.interval_shift}
+    return {
+        name: np.expm1(np.asarray(booster.predict(X), dtype=np.float64) + shift.get(name, 0.0))
+        for name, booster in models.regressors.items()
+    }
 
 
 def predict_targets(models: TrainedModels, X: Float) -> dict[str, Float]:
@@ -286,7 +313,7 @@ def evaluate(
     days = ds.battery_days[rows]
     ok = np.isfinite(days) & (days <= BATTERY_DAYS_CAP)
     if ok.any():
-        q = {name: np.expm1(booster.predict(X[ok])) for name, booster in models.regressors.items()}
+        q = battery_days_quantiles(models, X[ok])
         linear = np.nan_to_num(X[ok][:, FEATURE_INDEX["battery_days_linear"]], nan=365.0)
         report["battery_days"] = {
             "rows": int(ok.sum()),
