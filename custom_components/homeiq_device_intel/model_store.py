@@ -186,7 +186,12 @@ class ModelStore:
         index["next"] += 1
         stale = index["versions"][: -self._keep]
         index["versions"] = index["versions"][-self._keep :]
-        self._write_index(index)
+        try:
+            self._write_index(index)
+        except BaseException:
+            # Not listed, the version would linger (and win if the index is rebuilt).
+            shutil.rmtree(self._versions_dir / version_id, ignore_errors=True)
+            raise
         for old in stale:
             shutil.rmtree(self._versions_dir / old, ignore_errors=True)
         return ActiveModel(bundle=bundle, version_id=version_id)

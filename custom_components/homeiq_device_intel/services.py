@@ -25,12 +25,37 @@ from .ml.pipeline import TrainMode
 from .model_store import NothingToRollBack
 from .training import TrainingAlreadyRunning
 
-TRAIN_SCHEMA = vol.Schema(
-    {
-        vol.Optional(ATTR_MODE): vol.In(TRAINING_MODES),
-        vol.Optional(ATTR_DEVICES): vol.All(cv.ensure_list, [cv.string]),
-    }
+
+def _translated(action: str, schema: vol.Schema) -> vol.Schema:
+    """Wrap an action's schema so bad data raises a translated ServiceValidationError.
+
+    Home Assistant raises a schema's bare ``vol.Invalid``, which is not translated.
+    """
+
+    def validate(data: Any) -> Any:
+        try:
+            return schema(data)
+        except vol.Invalid as err:
+            raise ServiceValidationError(
+                translation_domain=DOMAIN,
+                translation_key="invalid_action_data",
+                translation_placeholders={"action": action, "error": str(err)},
+            ) from err
+
+    return vol.Schema(validate)
+
+
+TRAIN_SCHEMA = _translated(
+    SERVICE_TRAIN,
+    vol.Schema(
+        {
+            vol.Optional(ATTR_MODE): vol.In(TRAINING_MODES),
+            vol.Optional(ATTR_DEVICES): vol.All(cv.ensure_list, [cv.string]),
+        }
+    ),
 )
+REFRESH_PREDICTIONS_SCHEMA = _translated(SERVICE_REFRESH_PREDICTIONS, vol.Schema({}))
+ROLLBACK_MODEL_SCHEMA = _translated(SERVICE_ROLLBACK_MODEL, vol.Schema({}))
 
 
 def _loaded_entry(hass: HomeAssistant) -> HomeIQConfigEntry:
@@ -115,5 +140,12 @@ def async_setup_services(hass: HomeAssistant) -> None:
         schema=TRAIN_SCHEMA,
         supports_response=SupportsResponse.OPTIONAL,
     )
-    hass.services.async_register(DOMAIN, SERVICE_REFRESH_PREDICTIONS, _async_refresh_predictions)
-    hass.services.async_register(DOMAIN, SERVICE_ROLLBACK_MODEL, _async_rollback_model)
+    hass.services.async_register(
+        DOMAIN,
+        SERVICE_REFRESH_PREDICTIONS,
+        _async_refresh_predictions,
+        schema=REFRESH_PREDICTIONS_SCHEMA,
+    )
+    hass.services.async_register(
+        DOMAIN, SERVICE_ROLLBACK_MODEL, _async_rollback_model, schema=ROLLBACK_MODEL_SCHEMA
+    )

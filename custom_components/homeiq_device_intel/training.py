@@ -8,12 +8,13 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from datetime import time as dt_time
 from enum import StrEnum
 from functools import partial
 from typing import TYPE_CHECKING, Any, Final
 
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
-from homeassistant.helpers.event import async_track_time_change
+from homeassistant.helpers.event import async_track_point_in_utc_time
 from homeassistant.helpers.storage import Store
 from homeassistant.util import dt as dt_util
 
@@ -40,6 +41,25 @@ if TYPE_CHECKING:
 
 TRAINING_WINDOW: Final = timedelta(days=180)
 TRAINING_STORAGE_VERSION: Final = 1
+# A cancelled run's thread stops at its next check of should_stop; wait this long for it.
+TRAINING_STOP_TIMEOUT: Final = 30.0
+# Errors are shown as a state attribute: keep them well under the recorder's limit.
+MAX_ERROR_LENGTH: Final = 500
+
+
+def next_nightly_run(after: datetime, at: dt_time) -> datetime:
+    """Return the first nightly run (UTC) strictly after ``after``: one per local day.
+
+    A wall time that does not exist that day (clocks going forward) runs at the
+    same instant, which the clock shows shifted by the gap (02:30 becomes 03:30);
+    a wall time that happens twice (clocks going back) runs at its first occurrence.
+    """
+    time_zone = dt_util.get_default_time_zone()
+    day = dt_util.as_local(after).date()
+    run = dt_util.as_utc(datetime.combine(day, at, tzinfo=time_zone))
+    if run <= after:
+        run = dt_util.as_utc(datetime.combine(day + timedelta(days=1), at, tzinfo=time_zone))
+    return run
 
 
 class TrainingStatus(StrEnum):
@@ -115,14 +135,34 @@ class TrainingManager:
 
     @callback
     def async_schedule(self) -> CALLBACK_TYPE | None:
-        """Track the nightly run at the configured local time, when enabled."""
+        """Schedule the nightly run at the configured local time, when enabled.
+
+        Not ``async_track_time_change``: it skips the day a time does not exist
+        (spring forward) and fires twice the day it exists twice (fall back).
+        """
         settings = self._coordinator.settings
         if not settings.nightly_training:
             return None
         at = settings.training_time
-        return async_track_time_change(
-            self._hass, self._async_nightly, hour=at.hour, minute=at.minute, second=at.second
-        )
+        cancel: CALLBACK_TYPE | None = None
+
+        @callback
+        def _schedule(after: datetime) -> None:
+            nonlocal cancel
+            cancel = async_track_point_in_utc_time(self._hass, _run, next_nightly_run(after, at))
+
+        @callback
+        def _run(planned: datetime) -> None:
+            _schedule(planned)
+            self._async_nightly(planned)
+
+        @callback
+        def _unschedule() -> None:
+            if cancel is not None:
+                cancel()
+
+        _schedule(dt_util.utcnow())
+        return _unschedule
 
     @callback
     def _async_nightly(self, now: datetime) -> None:
@@ -223,7 +263,7 @@ class TrainingManager:
             # A run on some devices only must not drop the others' stored history.
             await self._hass.async_add_executor_job(history_store.save, grid)
         self._progress(0.1, "training")
-        return await self._hass.async_add_executor_job(
+        job = self._hass.async_add_executor_job(
             partial(
                 train_home,
                 history,
@@ -236,6 +276,14 @@ class TrainingManager:
                 grid=grid,
             )
         )
+        try:
+            return await asyncio.shield(job)
+        except asyncio.CancelledError:
+            # A thread cannot be interrupted: it ends at its next check of should_stop.
+            # Wait for it, so an unload or reload leaves no training thread behind.
+            self._stop.set()
+            await asyncio.wait([job], timeout=TRAINING_STOP_TIMEOUT)
+            raise
 
     async def _async_apply(self, result: TrainResult, log: dict[str, Any]) -> None:
         """Deploy a better model and record how the run went."""
@@ -272,6 +320,8 @@ class TrainingManager:
 
     def _fail(self, log: dict[str, Any], error: str) -> None:
         """Record a failed run."""
+        if len(error) > MAX_ERROR_LENGTH:
+            error = f"{error[: MAX_ERROR_LENGTH - 1]}…"
         self.state.status = TrainingStatus.FAILED
         self.state.error = error
         self.state.consecutive_failures += 1
