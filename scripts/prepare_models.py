@@ -116,6 +116,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--no-plots", action="store_true")
     parser.add_argument("--quick", action="store_true", help="tiny configuration for smoke tests")
     parser.add_argument("--cache-dir", type=Path, default=ROOT / ".cache" / "synthetic")
+    parser.add_argument(
+        "--check-recorder-dir",
+        type=Path,
+        default=ROOT.parent / "shared" / "data" / "real-recorder",
+        help="real recorder databases to score as a sanity check (never trained on)",
+    )
     return parser.parse_args(argv)
 
 
@@ -150,12 +156,39 @@ def load_recorder_homes(paths: list[Path]) -> list[Any]:
     for path in paths:
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
         try:
-            history = recorder_db.read_history(lambda sql, params, c=conn: c.execute(sql, params))
+            history = recorder_db.read_history(
+                lambda sql, params, c=conn: c.execute(sql, params),
+                start=0.0,
+                end=time.time(),
+                home_id=path.stem,
+            )
         finally:
             conn.close()
+        # The read window is everything; the home's history is what was recorded.
+        times = [s.time for s in history.states.values() if len(s)]
+        times += [s.start for s in history.statistics.values() if len(s)]
+        if times:
+            history.start = float(min(t.min() for t in times))
+            history.end = float(max(t.max() for t in times)) + 1.0
         history.home_id = f"recorder:{path.name}"
         homes.append(history)
     return homes
+
+
+def real_recorder_check(models: TrainedModels, paths: list[Path], config: TrainConfig) -> dict[str, Any]:
+    """Score real recorder databases: how often each model raises an alarm, failures seen."""
+    out: dict[str, Any] = {}
+    for history, path in zip(load_recorder_homes(paths), paths, strict=True):
+        ds = build_dataset([history], horizon_days=config.horizon_days)
+        entry: dict[str, Any] = {"devices": len(history.devices), "device_days": len(ds)}
+        if len(ds):
+            probs = predict_targets(models, ds.X)
+            for target in TARGETS:
+                entry[f"{target}_alarm_rate"] = float(np.mean(probs[target] >= models.thresholds[target]))
+                entry[f"{target}_labelled_rows"] = int(np.isfinite(ds.y[target]).sum())
+                entry[f"{target}_positives"] = int(np.nansum(ds.y[target]))
+        out[path.name] = entry
+    return out
 
 
 def export_bundle(models: TrainedModels, config: TrainConfig, metadata: dict[str, Any]) -> ModelBundle:
@@ -257,6 +290,9 @@ def main(argv: list[str] | None = None) -> int:
     if real_homes:
         rows = np.isin(ds.home, [ds.home_ids.index(h.home_id) for h in real_homes])
         report["recorder_databases"] = evaluate(models, ds, rows, config)
+    real_dir = args.check_recorder_dir
+    if real_dir is not None and real_dir.is_dir():
+        report["real_recorder_check"] = real_recorder_check(models, sorted(real_dir.glob("*.db")), config)
     ok, failures = passes_gate(report["held_out_homes"])
 
     lineage = {
