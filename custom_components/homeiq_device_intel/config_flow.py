@@ -112,7 +112,7 @@ class HomeIQOptionsFlow(OptionsFlow):
                 ),
                 vol.Required(CONF_RISK_THRESHOLD): NumberSelector(
                     NumberSelectorConfig(
-                        min=5, max=95, step=1, mode=NumberSelectorMode.SLIDER, unit_of_measurement="%"
+                        min=0, max=95, step=1, mode=NumberSelectorMode.SLIDER, unit_of_measurement="%"
                     )
                 ),
                 vol.Optional(CONF_INCLUDE_DEVICES): device_selector,

@@ -39,7 +39,7 @@ from .ml.pipeline import SCORING_WINDOW_DAYS, DevicePrediction, home_grid, score
 from .ml.records import HomeHistory
 from .model_store import ActiveModel
 from .recorder_source import RecorderReadError, async_read_history
-from .risk import AtRiskTracker
+from .risk import AtRiskTracker, risk_scores
 from .settings import HomeIQSettings
 
 if TYPE_CHECKING:
@@ -176,10 +176,8 @@ class HomeIQCoordinator(DataUpdateCoordinator[HomeIQData]):
                 )
             )
             predictions = {p.device_id: p for p in scored if p.device_id in devices}
-        turned_on = self.risk.update(
-            {key: probability_percent(p) for key, p in predictions.items()},
-            self.settings.risk_threshold,
-        )
+        scores, threshold = risk_scores(predictions, self.model.bundle, self.settings.risk_threshold)
+        turned_on = self.risk.update(scores, threshold)
         self._risk_store.async_delay_save(self.risk.as_dict, RISK_SAVE_DELAY)
         for key in turned_on:
             self._fire_at_risk(devices[key], predictions[key])

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Final
+
+from .ml.bundle import ModelBundle
+from .ml.pipeline import DevicePrediction
+
+AUTOMATIC: Final = 0.0  # the at-risk threshold option value meaning "the model's own operating point"
 
 
 @dataclass(slots=True)
@@ -70,3 +75,26 @@ class AtRiskTracker:
             for key, value in data.items()
             if isinstance(value, Mapping)
         }
+
+
+def risk_scores(
+    predictions: Mapping[str, DevicePrediction], bundle: ModelBundle, threshold_percent: float
+) -> tuple[dict[str, float], float]:
+    """Scores for the tracker and the threshold they are compared with.
+
+    With a fixed threshold the score is the failure probability in percent.
+    Automatic: each failure type is measured against the operating threshold
+    the model was validated at (best F1 on held-out homes), so 100 means "at
+    the model's own alarm point" whatever the type's base rate.
+    """
+    if threshold_percent > AUTOMATIC:
+        return {key: 100.0 * p.probability for key, p in predictions.items()}, threshold_percent
+    scores: dict[str, float] = {}
+    for key, prediction in predictions.items():
+        ratios = [0.0]
+        for failure_type, probability in prediction.probabilities.items():
+            classifier = bundle.classifiers.get(failure_type)
+            alarm_at = classifier.threshold if classifier is not None and classifier.threshold > 0 else 0.5
+            ratios.append(100.0 * probability / alarm_at)
+        scores[key] = max(ratios)
+    return scores, 100.0
