@@ -7,9 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from awesomeversion import AwesomeVersion
 from homeassistant.const import PERCENTAGE, STATE_UNAVAILABLE, EntityCategory
-from homeassistant.const import __version__ as HA_VERSION
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import area_registry as ar
 from homeassistant.helpers import device_registry as dr
@@ -77,9 +75,9 @@ async def test_entities_are_named_after_the_source_device_which_stays_foreign(
     registered = er.async_get(hass).async_get("sensor.hall_door_failure_probability")
     assert registered is not None
     assert registered.unique_id == f"{device.id}_failure_probability"
-    # From HA 2025.8 the device_entry link is registered; older HA ignores it.
-    linked = AwesomeVersion(HA_VERSION) >= AwesomeVersion("2025.8.0")
-    assert registered.device_id == (device.id if linked else None)
+    # On the source device's page on every supported HA version (device_entry from
+    # 2025.8, our own registry entry's device_id before), without owning the device.
+    assert registered.device_id == device.id
     assert registered.translation_key == "failure_probability"
 
 

@@ -50,6 +50,17 @@ class HomeIQDeviceEntity(CoordinatorEntity[HomeIQCoordinator]):
             f"_{description.key}"
         )
 
+    async def async_added_to_hass(self) -> None:
+        """Show the entity on the source device's page on HA versions before 2025.8."""
+        await super().async_added_to_hass()
+        source = self.device_entry
+        entry = self.registry_entry
+        if source is not None and entry is not None and entry.device_id != source.id:
+            # Only our own registry entry changes; the foreign device is untouched.
+            self.registry_entry = er.async_get(self.hass).async_update_entity(
+                entry.entity_id, device_id=source.id
+            )
+
     @property
     def prediction(self) -> DevicePrediction | None:
         """Return the latest prediction for this device."""
