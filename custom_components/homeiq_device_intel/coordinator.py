@@ -39,7 +39,7 @@ from .ml.pipeline import SCORING_WINDOW_DAYS, DevicePrediction, home_grid, score
 from .ml.records import HomeHistory
 from .model_store import ActiveModel
 from .recorder_source import RecorderReadError, async_read_history
-from .risk import AtRiskTracker, risk_scores
+from .risk import AtRiskTracker, reason_texts, risk_scores
 from .settings import HomeIQSettings
 
 if TYPE_CHECKING:
@@ -205,7 +205,7 @@ class HomeIQCoordinator(DataUpdateCoordinator[HomeIQData]):
                 "device_name": device.name,
                 "failure_type": prediction.failure_type,
                 "probability": probability_percent(prediction),
-                "reasons": [reason.text for reason in prediction.reasons],
+                "reasons": reason_texts(prediction),
             },
         )
 

@@ -9,6 +9,10 @@ from typing import Any, Final
 from .ml.bundle import ModelBundle
 from .ml.pipeline import DevicePrediction
 
+# Reasons travel in attributes (recorded with every state) and events: keep them short,
+# whatever a model (possibly one learned or edited outside this code) puts out.
+MAX_REASONS: Final = 3
+MAX_TEXT_LENGTH: Final = 120
 AUTOMATIC: Final = 0.0  # the at-risk threshold option value meaning "the model's own operating point"
 
 
@@ -75,6 +79,16 @@ class AtRiskTracker:
             for key, value in data.items()
             if isinstance(value, Mapping)
         }
+
+
+def short_text(text: str) -> str:
+    """Cut a text to at most MAX_TEXT_LENGTH characters, ending in an ellipsis when cut."""
+    return text if len(text) <= MAX_TEXT_LENGTH else f"{text[: MAX_TEXT_LENGTH - 1]}…"
+
+
+def reason_texts(prediction: DevicePrediction) -> list[str]:
+    """The strongest reasons of a prediction, as short phrases."""
+    return [short_text(reason.text) for reason in prediction.reasons[:MAX_REASONS]]
 
 
 def risk_scores(

@@ -21,14 +21,13 @@ from .coordinator import HomeIQConfigEntry, HomeIQCoordinator, HomeIQRuntimeData
 from .discovery import WatchedDevice
 from .entity import HomeIQDeviceEntity, HomeIQServiceEntity, async_track_device_entities
 from .ml.pipeline import DevicePrediction
+from .risk import reason_texts, short_text
 from .training import TrainingStatus
 
 PARALLEL_UPDATES = 0
 
 # Attributes are recorded with every state: keep them far below the recorder's 16 KiB,
 # whatever a model (possibly one learned or edited outside this code) puts out.
-MAX_REASONS = 3
-MAX_TEXT_LENGTH = 120
 MAX_PROBABILITIES = 8
 
 
@@ -37,20 +36,15 @@ def _rounded(value: float | None, digits: int = 1) -> float | None:
     return None if value is None else round(value, digits)
 
 
-def _short(text: str) -> str:
-    """Cut a text to at most MAX_TEXT_LENGTH characters, ending in an ellipsis when cut."""
-    return text if len(text) <= MAX_TEXT_LENGTH else f"{text[: MAX_TEXT_LENGTH - 1]}…"
-
-
 def _probability_attributes(prediction: DevicePrediction) -> dict[str, Any]:
     """Return the explanation shown with the failure probability (kept small)."""
     probabilities = prediction.probabilities
     likeliest = set(sorted(probabilities, key=probabilities.__getitem__, reverse=True)[:MAX_PROBABILITIES])
     return {
-        "failure_type": _short(prediction.failure_type),
-        "reasons": [_short(reason.text) for reason in prediction.reasons[:MAX_REASONS]],
+        "failure_type": short_text(prediction.failure_type),
+        "reasons": reason_texts(prediction),
         "probabilities": {
-            _short(failure_type): round(100.0 * value, 1)
+            short_text(failure_type): round(100.0 * value, 1)
             for failure_type, value in probabilities.items()
             if failure_type in likeliest
         },

@@ -397,7 +397,8 @@ def train_home(
                 ensemble = residual
                 margin = ensemble.sigmoid * predict_raw(ensemble, X[train_rows])
         a, b = model.calibration_a, model.calibration_b
-        if positives[target] >= MIN_POSITIVES_TO_FIT or train_rows.sum() >= MIN_LABELLED_ROWS:
+        # Without failures to learn from, a refit only learns "nothing ever fails here".
+        if positives[target] >= MIN_POSITIVES_TO_FIT:
             # The prior's weight grows with the rows already learned from (incremental).
             prior_weight = float(weights.get(target, 0.0)) if mode == "incremental" else 0.0
             a, b = fit_platt(margin, y[train_rows], prior=(a, b), strength=10.0 + prior_weight)
