@@ -67,22 +67,32 @@ class ActiveModel:
     def metrics(self) -> dict[str, float]:
         """Return the evaluation metrics of this model (held-out home days for a home model)."""
         key = "metrics" if self.version_id is None else "home_metrics"
-        found = self.bundle.metadata.get(key)
-        if not isinstance(found, dict):
-            return {}
-        return {
-            str(name): float(value)
-            for name, value in found.items()
-            if isinstance(value, int | float) and not isinstance(value, bool)
-        }
+        return _numbers(self.bundle.metadata.get(key))
 
     def metric(self, name: str) -> float | None:
-        """Return one metric, or its mean over the failure types (``<type>_<name>``)."""
-        metrics = self.metrics
-        if name in metrics:
-            return metrics[name]
-        per_type = [value for key, value in metrics.items() if key.endswith(f"_{name}")]
-        return sum(per_type) / len(per_type) if per_type else None
+        """Return one metric, or its mean over the failure types (``<type>_<name>``).
+
+        A home model measured on recent days without failures has no PR-AUC of
+        its own; the held-out figure of the model it was learned from stands in.
+        """
+        for metrics in (self.metrics, _numbers(self.bundle.metadata.get("metrics"))):
+            if name in metrics:
+                return metrics[name]
+            per_type = [value for key, value in metrics.items() if key.endswith(f"_{name}")]
+            if per_type:
+                return sum(per_type) / len(per_type)
+        return None
+
+
+def _numbers(found: object) -> dict[str, float]:
+    """The numeric entries of a metrics mapping from a manifest."""
+    if not isinstance(found, dict):
+        return {}
+    return {
+        str(name): float(value)
+        for name, value in found.items()
+        if isinstance(value, int | float) and not isinstance(value, bool)
+    }
 
 
 def _write_json_atomic(path: Path, data: dict[str, Any]) -> None:

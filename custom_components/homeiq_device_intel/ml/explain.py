@@ -41,6 +41,9 @@ def describe(feature: str, value: float) -> str:
         "battery_low_flag": "device reports battery low" if value > 0.5 else "battery-low flag off",
         "days_since_swap": f"battery swapped {value:.0f} days ago",
         "reports_24h": f"{value:.0f} reports in the last 24 h",
+        "reports_baseline": f"usually {value:.0f} reports a day",
+        "silence_vs_usual": f"silent for {value:.0%} of its longest usual silence",
+        "stillness_vs_usual": f"value still for {value:.0%} of its longest usual stillness",
         "reports_ratio_24h": f"reporting at {value:.0%} of its usual rate",
         "hours_since_report": f"no report for {value:.0f} h",
         "silence_ratio": f"silent for {value:.1f}x its usual gap",
@@ -58,7 +61,7 @@ def describe(feature: str, value: float) -> str:
         "signal_delta_7d": f"link quality {value:+.0%} versus last week",
         "signal_slope_7d": f"link quality trend {value:+.1%}/day",
         "temperature_level": f"device temperature {value:.0f} °C",
-        "voltage_level": f"voltage {value:.2f}",
+        "voltage_level": f"voltage {value / 1000 if value > 100 else value:.2f} V",
         "voltage_slope_7d": f"voltage trend {value:+.3f}/day",
         "bridge_down_24h": f"its bridge was down {value:.0%} of the last day",
         "bridge_down_7d": f"its bridge was down {value:.0%} of the last week",
@@ -75,7 +78,8 @@ def describe(feature: str, value: float) -> str:
 
 def top_reasons(contributions: Float, row: Float, *, limit: int = 3) -> list[tuple[str, str, float]]:
     """The strongest positive contributions of one row: (feature, phrase, share)."""
-    usable = np.array([name not in _NOT_REASONS for name in FEATURE_NAMES])
+    # A feature the device does not have (NaN) explains nothing to its owner.
+    usable = np.array([name not in _NOT_REASONS for name in FEATURE_NAMES]) & np.isfinite(row)
     c = np.where(usable & (contributions > 0), contributions, 0.0)
     total = float(c.sum())
     if total <= 0:
