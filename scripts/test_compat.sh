@@ -17,4 +17,5 @@ fi
 # The HA-facing tests (the pure-ML tests do not depend on the HA version).
 "$VENV/bin/pytest" -q -p no:cacheprovider \
   tests/test_config_flow.py tests/test_init.py tests/test_sensor.py tests/test_binary_sensor.py \
-  tests/test_services.py tests/test_training.py tests/test_repairs.py tests/test_diagnostics.py
+  tests/test_services.py tests/test_training.py tests/test_repairs.py tests/test_diagnostics.py \
+  tests/test_faults.py tests/test_risk.py
