@@ -90,7 +90,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--homes", type=int, default=48, help="synthetic training homes")
+    parser.add_argument("--homes", type=int, default=120, help="synthetic training homes")
     parser.add_argument(
         "--eval-homes", type=int, default=12, help="homes from a varied generator, never trained on"
     )
