@@ -16,6 +16,8 @@ MIN_BUILT_TO_FAIL_IN_TOP_K: Final = 0.5
 TOP_K_SLACK: Final = 3
 # Of the devices flagged at risk, at least this share must really fail soon...
 MIN_AT_RISK_PRECISION: Final = 0.5
+# ...once enough are flagged for a share to mean something (the false-alarm bound always applies).
+MIN_FLAGGED_FOR_PRECISION: Final = 3
 # ...and at most this share of the healthy ones (or one device) may be flagged.
 MAX_HEALTHY_AT_RISK: Final = 0.1
 # The keys ending the unique ids of the integration's per-device entities.
@@ -201,7 +203,7 @@ def evaluate(predictions: list[Prediction], home: DemoHome) -> Verdict:
         len(false_alarms) <= allowed,
         f"{len(false_alarms)} of {len(healthy)} healthy devices flagged at risk (at most {allowed})",
     )
-    if at_risk:
+    if len(at_risk) >= MIN_FLAGGED_FOR_PRECISION:
         precision = len(real) / len(at_risk)
         verdict.expect(
             precision >= MIN_AT_RISK_PRECISION,
@@ -209,5 +211,9 @@ def evaluate(predictions: list[Prediction], home: DemoHome) -> Verdict:
             f"(precision {precision:.0%}, need {MIN_AT_RISK_PRECISION:.0%})",
         )
     else:
-        verdict.notes.append("no device is flagged at risk: every probability is below the risk threshold")
+        names = ", ".join(p.name for p in at_risk) or "none"
+        verdict.notes.append(
+            f"{len(real)} of {len(at_risk)} flagged at risk fail within the window ({names}); "
+            f"precision is judged from {MIN_FLAGGED_FOR_PRECISION} flags"
+        )
     return verdict
