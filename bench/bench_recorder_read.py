@@ -5,32 +5,35 @@ current schema, created from HA's own `db_schema` models: thousands of
 zigbee2mqtt/ESPHome-style entities, a few million state rows over the 10-day
 purge window, a year of hourly statistics for some numeric sensors, restarts
 and Battery Notes events. Then times (a) a raw `sqlite3` fetch of the same
-state and statistics rows and (b) `read_history` (plan, chunks, assembly).
+state and statistics rows, (b) `read_history` (plan, chunks, assembly) and
+(c) the feature extraction that follows it in the nightly run: the hourly
+grid and one feature row per device per day (`build_grid`, `build_features`).
+
+    .venv/bin/python bench/bench_recorder_read.py [--quick] [--repeats N] [--rebuild]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import sqlite3
 import statistics
-import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-# The ml package alone: no Home Assistant (the integration's __init__ imports it).
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "custom_components" / "homeiq_device_intel"))
-
+from _common import figure, load_average, machine, now_iso, timed, write_result
+from ml.features import FeatureFrame, build_features, default_eval_hours
+from ml.grid import build_grid
 from ml.recorder_db import ReadSummary, read_history
+from ml.records import HomeHistory
 
-RESULTS = Path(__file__).parent / "results" / "recorder_read.json"
+TARGET_RATIO = 1.5
+# --quick: a smaller database (built once, like the full one) and one timed pair.
+QUICK = {"entities": 1000, "rows": 400_000, "stat_entities": 100, "repeats": 1}
 END = datetime(2025, 6, 1, tzinfo=UTC).timestamp()
 DAY = 86400.0
 STATE_DAYS = 10
@@ -253,39 +256,62 @@ def raw_fetch(path: Path, start: float, end: float) -> int:
     return len(rows) + len(stats)
 
 
-def reader(path: Path, start: float, end: float, chunk_rows: int) -> ReadSummary:
+def reader(path: Path, start: float, end: float, chunk_rows: int, summary: ReadSummary) -> HomeHistory:
     """Read the same window with read_history."""
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    summary = ReadSummary()
-    read_history(
-        lambda sql, params: conn.execute(sql, params),
-        start=start,
-        end=end,
-        chunk_rows=chunk_rows,
-        summary=summary,
-    )
-    conn.close()
-    return summary
+    try:
+        return read_history(
+            lambda sql, params: conn.execute(sql, params),
+            start=start,
+            end=end,
+            chunk_rows=chunk_rows,
+            summary=summary,
+        )
+    finally:
+        conn.close()
 
 
-def timed(run: Callable[[], object]) -> tuple[float, float]:
-    """Wall and CPU seconds of one run (CPU time is steadier on shared cores)."""
+def extract_features(history: HomeHistory, end: float) -> FeatureFrame:
+    """The nightly run's next step: hourly grid, then a feature row per device per day."""
+    grid = build_grid(history, end=end)
+    return build_features(history, grid, default_eval_hours(grid))
+
+
+def timed_read(
+    path: Path, start: float, end: float, chunk_rows: int
+) -> tuple[tuple[float, float], HomeHistory]:
+    """(wall, cpu) seconds of one read_history call, and what it read."""
     wall, cpu = time.perf_counter(), time.process_time()
-    run()
-    return time.perf_counter() - wall, time.process_time() - cpu
+    history = reader(path, start, end, chunk_rows, ReadSummary())
+    return (time.perf_counter() - wall, time.process_time() - cpu), history
 
 
-def machine_info() -> dict[str, Any]:
-    return {
-        "platform": platform.platform(),
-        "machine": platform.machine(),
-        "processor": platform.processor(),
-        "cpu_count": os.cpu_count(),
-        "usable_cpus": len(os.sched_getaffinity(0)),
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "sqlite": sqlite3.sqlite_version,
-    }
+def figures(
+    ratio: float, features_ratio: float, raw_s: float, read_s: float, total_s: float
+) -> list[dict[str, Any]]:
+    """Summary rows: read and read + features, each against the raw sqlite3 fetch."""
+    return [
+        figure(
+            "Recorder read (read_history) vs raw sqlite3 fetch of the same rows",
+            read_s,
+            "s",
+            baseline=raw_s,
+            baseline_label="raw sqlite3 fetchall, same run",
+            target=f"<= {TARGET_RATIO}x",
+            met=ratio <= TARGET_RATIO,
+            note=f"median of per-pair ratios {ratio:.2f}x",
+        ),
+        figure(
+            "Recorder read + hourly grid + daily features vs raw sqlite3 fetch",
+            total_s,
+            "s",
+            baseline=raw_s,
+            baseline_label="raw sqlite3 fetchall, same run",
+            target=f"<= {TARGET_RATIO}x",
+            met=features_ratio <= TARGET_RATIO,
+            note=f"median of per-pair ratios {features_ratio:.2f}x",
+        ),
+    ]
 
 
 def main() -> None:
@@ -297,7 +323,11 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--db", type=Path, default=None)
     parser.add_argument("--rebuild", action="store_true")
+    parser.add_argument("--quick", action="store_true", help=f"smaller database and one pair: {QUICK}")
     args = parser.parse_args()
+    if args.quick:
+        for name, value in QUICK.items():
+            setattr(args, name, value)
 
     path = args.db or Path(f"/tmp/homeiq_bench_recorder_{args.entities}_{args.rows}_{args.stat_entities}.db")
     if args.rebuild or not path.exists():
@@ -306,36 +336,50 @@ def main() -> None:
         build_database(path, args.entities, args.rows, args.stat_entities, seed=0)
         print(f"built in {time.perf_counter() - begin:.1f} s ({path.stat().st_size / 1e6:.0f} MB)")
     start, end = END - STAT_DAYS * DAY, END
+    load_before = load_average()
 
     n_rows = raw_fetch(path, start, end)  # also warms the page cache
-    summary = reader(path, start, end, args.chunk_rows)
+    summary = ReadSummary()
+    extract_features(reader(path, start, end, args.chunk_rows, summary), end)
     # Alternate the two so that load from other processes hits both alike.
-    raw_runs, read_runs = [], []
+    raw_runs, read_runs, feature_runs = [], [], []
     for _ in range(args.repeats):
         raw_runs.append(timed(lambda: raw_fetch(path, start, end)))
-        read_runs.append(timed(lambda: reader(path, start, end, args.chunk_rows)))
-    raw_s, read_s = (statistics.median(r[0] for r in runs) for runs in (raw_runs, read_runs))
-    raw_cpu, read_cpu = (statistics.median(r[1] for r in runs) for runs in (raw_runs, read_runs))
-    ratio = statistics.median(b[0] / a[0] for a, b in zip(raw_runs, read_runs, strict=True))
-    cpu_ratio = statistics.median(b[1] / a[1] for a, b in zip(raw_runs, read_runs, strict=True))
+        read, history = timed_read(path, start, end, args.chunk_rows)
+        read_runs.append(read)
+        feature_runs.append(timed(lambda h=history: extract_features(h, end)))
+        del history
+    raw_s, read_s, features_s = (
+        statistics.median(r[0] for r in runs) for runs in (raw_runs, read_runs, feature_runs)
+    )
+    raw_cpu, read_cpu, features_cpu = (
+        statistics.median(r[1] for r in runs) for runs in (raw_runs, read_runs, feature_runs)
+    )
+    pairs = list(zip(raw_runs, read_runs, feature_runs, strict=True))
+    ratio = statistics.median(b[0] / a[0] for a, b, _ in pairs)
+    cpu_ratio = statistics.median(b[1] / a[1] for a, b, _ in pairs)
+    features_ratio = statistics.median((b[0] + c[0]) / a[0] for a, b, c in pairs)
+    features_cpu_ratio = statistics.median((b[1] + c[1]) / a[1] for a, b, c in pairs)
+    total_s = statistics.median(b[0] + c[0] for _, b, c in pairs)
+    total_cpu = statistics.median(b[1] + c[1] for _, b, c in pairs)
     print(
         f"{summary.entities} entities, {summary.state_rows:,} state rows, "
         f"{summary.statistics_rows:,} statistics rows (raw fetch {n_rows:,} rows), "
         f"chunk_rows={args.chunk_rows:,}, median of {args.repeats} alternating runs"
     )
-    print(f"{'case':<22} {'wall s':>8} {'cpu s':>8} {'cpu ns/row':>11} {'wall ratio':>11} {'cpu ratio':>10}")
+    print(f"{'case':<30} {'wall s':>8} {'cpu s':>8} {'cpu ns/row':>11} {'wall ratio':>11} {'cpu ratio':>10}")
     for label, wall, cpu, wall_ratio, ratio_cpu in (
         ("raw sqlite3 fetchall", raw_s, raw_cpu, 1.0, 1.0),
         ("read_history", read_s, read_cpu, ratio, cpu_ratio),
+        ("  + grid + daily features", total_s, total_cpu, features_ratio, features_cpu_ratio),
     ):
         print(
-            f"{label:<22} {wall:>8.3f} {cpu:>8.3f} {cpu / n_rows * 1e9:>11.0f} "
+            f"{label:<30} {wall:>8.3f} {cpu:>8.3f} {cpu / n_rows * 1e9:>11.0f} "
             f"{wall_ratio:>11.2f} {ratio_cpu:>10.2f}"
         )
 
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
     report = {
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "created": now_iso(),
         "database": {
             "schema": "Home Assistant current (db_schema.Base.metadata.create_all)",
             "size_mb": round(path.stat().st_size / 1e6, 1),
@@ -349,15 +393,21 @@ def main() -> None:
         "repeats": args.repeats,
         "raw_fetch_s": raw_s,
         "read_history_s": read_s,
+        "features_s": features_s,
+        "read_and_features_s": total_s,
         "raw_fetch_cpu_s": raw_cpu,
         "read_history_cpu_s": read_cpu,
+        "features_cpu_s": features_cpu,
         "ratio": ratio,  # median of per-pair wall-time ratios
         "cpu_ratio": cpu_ratio,  # median of per-pair CPU-time ratios
-        "runs_wall_cpu_s": {"raw_fetch": raw_runs, "read_history": read_runs},
-        "machine": machine_info(),
+        "features_ratio": features_ratio,  # (read + features) / raw, median of pairs
+        "features_cpu_ratio": features_cpu_ratio,
+        "runs_wall_cpu_s": {"raw_fetch": raw_runs, "read_history": read_runs, "features": feature_runs},
+        "load_average_1min": {"before": load_before, "after": load_average()},
+        "machine": machine(),
+        "figures": figures(ratio, features_ratio, raw_s, read_s, total_s),
     }
-    RESULTS.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"wrote {RESULTS}")
+    print(f"wrote {write_result('recorder_read', report)}")
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ integration's inference. Missing data is NaN, never an error.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -18,6 +18,9 @@ FEATURE_SCHEMA_VERSION = 1
 DAY = 24
 BATTERY_FLOOR = 5.0  # % at which a battery counts as empty
 LINEAR_DAYS_CAP = 365.0
+# Devices per pass of build_features: it holds some 30 (devices, hours) float64
+# temporaries, so 64 devices over 120 days take ~50 MB at any home size.
+FEATURE_BLOCK_DEVICES = 64
 USUAL_WINDOW_HOURS = 14 * DAY  # a device's own rhythm is judged on two weeks
 UNUSUAL_FACTOR = 2.0  # silent twice as long as its longest silence of two weeks
 UNUSUAL_MIN_HOURS = 24.0
@@ -226,9 +229,45 @@ def build_features(history: HomeHistory, grid: HourlyGrid, eval_hours: npt.NDArr
     """Compute the feature matrix for every device at every evaluation hour.
 
     eval_hours: int64 (m,), each in [1, n_hours]; a row at hour e sees only
-    grid hours < e. Returns n_devices * m rows, device-major.
+    grid hours < e. Returns n_devices * m rows, device-major. Every feature but
+    bridge_peers reads its own device only, so devices are computed
+    FEATURE_BLOCK_DEVICES at a time, which bounds the temporaries.
     """
     ends = np.asarray(eval_hours, dtype=np.int64)
+    n, m = len(grid.device_ids), ends.shape[0]
+    groups = bridge_groups(history, grid.device_ids)
+    peers = np.bincount(groups)[groups].astype(np.float64) - 1.0
+    X = np.empty((n * m, len(FEATURE_NAMES)))
+    for lo in range(0, n, FEATURE_BLOCK_DEVICES):
+        hi = min(lo + FEATURE_BLOCK_DEVICES, n)
+        X[lo * m : hi * m] = _block_features(history, _device_rows(grid, lo, hi), ends, peers[lo:hi])
+    return FeatureFrame(
+        X=X,
+        device_index=np.repeat(np.arange(n, dtype=np.int64), m),
+        eval_hour=np.tile(ends, n),
+        device_ids=list(grid.device_ids),
+    )
+
+
+def _device_rows(grid: HourlyGrid, lo: int, hi: int) -> HourlyGrid:
+    """The grid of devices lo..hi-1 (views, no copies)."""
+    return replace(
+        grid,
+        device_ids=grid.device_ids[lo:hi],
+        channels={name: channel[lo:hi] for name, channel in grid.channels.items()},
+        has_battery=grid.has_battery[lo:hi],
+        first_seen=grid.first_seen[lo:hi],
+        swap_hours=grid.swap_hours[lo:hi],
+        bridge_down=grid.bridge_down[lo:hi],
+        telemetry=None if grid.telemetry is None else grid.telemetry[lo:hi],
+        numeric_primary=None if grid.numeric_primary is None else grid.numeric_primary[lo:hi],
+    )
+
+
+def _block_features(
+    history: HomeHistory, grid: HourlyGrid, ends: npt.NDArray[np.int64], peers: npt.NDArray[np.float64]
+) -> npt.NDArray[np.float64]:
+    """Feature rows (n_devices * m, n_features) of the grid's devices; peers: bridge peers per device."""
     n, m = len(grid.device_ids), ends.shape[0]
     last = ends - 1
     cols: dict[str, npt.NDArray[np.float64]] = {}
@@ -321,8 +360,6 @@ def build_features(history: HomeHistory, grid: HourlyGrid, eval_hours: npt.NDArr
     p_bridge = _prefix(grid.bridge_down.astype(np.float64))
     cols["bridge_down_24h"] = _window(p_bridge, ends, DAY) / DAY
     cols["bridge_down_7d"] = _window(p_bridge, ends, 7 * DAY) / (7 * DAY)
-    groups = bridge_groups(history, grid.device_ids)
-    peers = np.bincount(groups)[groups].astype(np.float64) - 1.0
     cols["bridge_peers"] = np.repeat(peers[:, None], m, axis=1)
     cols["age_days"] = age_hours / DAY
 
@@ -335,9 +372,4 @@ def build_features(history: HomeHistory, grid: HourlyGrid, eval_hours: npt.NDArr
             col = np.where(unseen, np.nan, col)
         X[:, j] = col.reshape(n * m)
     X[~np.isfinite(X)] = np.nan
-    return FeatureFrame(
-        X=X,
-        device_index=np.repeat(np.arange(n, dtype=np.int64), m),
-        eval_hour=np.tile(ends, n),
-        device_ids=list(grid.device_ids),
-    )
+    return X

@@ -13,13 +13,18 @@ arrays of length `n_nodes`; tree `t` owns nodes `tree_offsets[t]` to
 `tree_offsets[t + 1] - 1` and its root is `tree_offsets[t]`. Children are global
 node indices and always greater than their parent's index. A leaf has
 `split_feature == -1` and `left_child == right_child == -1`.
+
+Forests of small trees (at most 32 leaves each, as LightGBM's defaults and
+ours) are evaluated without walking the trees: every split is compared for
+every row at once and each comparison rules leaves out with a bit mask (the
+QuickScorer idea); larger trees are walked level by level.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import IntEnum
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -37,6 +42,9 @@ LIGHTGBM_ZERO_THRESHOLD: Final = float(np.float32(1e-35))
 
 # Rows x trees evaluated at once; bounds the temporaries to a few MB.
 _BLOCK_PAIRS: Final = 1 << 16
+# Trees with at most this many leaves are scored with leaf masks (one bit per leaf).
+_MASK_MAX_LEAVES: Final = 32
+_MASK_DTYPES: Final = ((8, np.uint8), (16, np.uint16), (32, np.uint32))
 
 
 class MissingType(IntEnum):
@@ -137,6 +145,199 @@ def _build_forest(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _LeafMasks:
+    """Split tables of a forest of small trees, scored without traversal.
+
+    Each tree's leaves get one bit, numbered right to left in the tree's
+    in-order, and each tree has `n_slots` split slots (unused ones rule out
+    nothing). A split whose row goes left rules out every leaf of its right
+    subtree; the leaf a row reaches is then the lowest bit still standing.
+
+    Splits compare ranks, not values: a value's rank on a feature is the number
+    of that feature's split thresholds below it, so `x <= threshold` exactly
+    when `rank(x) <= rank(threshold)`, and ranks fit in one or two bytes.
+    Arrays are (n_slots, n_trees) unless stated.
+    """
+
+    features: tuple[int, ...]  # features some split reads
+    cuts: tuple[FloatArray, ...]  # per used feature, its sorted distinct thresholds
+    column: IndexArray  # row of the rank inputs (see _rank_inputs) the split reads
+    rank_limit: npt.NDArray[np.unsignedinteger]  # the split goes left when rank <= rank_limit
+    right_leaves: npt.NDArray[np.unsignedinteger]  # bits of the right subtree's leaves
+    leaf_value: FloatArray  # (n_trees * width,) value of leaf bit b of tree t at t * width + b
+    width: int  # bits per tree
+    zero_missing: bool  # some split treats zero as missing (needs inputs 2 and 3)
+    # Width 8 only: (n_trees * 256,) the leaf value each ruled-out pattern p of tree t leads to,
+    # at t * 256 + p (one lookup instead of counting bits).
+    exit_value: FloatArray | None
+
+
+def _leaf_masks(ensemble: TreeEnsemble) -> _LeafMasks | None:
+    """Leaf-mask tables of an ensemble, or None when a tree has more than 32 leaves."""
+    forest = ensemble._forest
+    left = forest.children[1::2]
+    right = forest.children[0::2]
+    internal = ~forest.is_leaf
+    # Leaves under each node (bottom-up), then each node's first leaf in in-order (top-down).
+    n_leaves = forest.is_leaf.astype(np.int64)
+    for level in range(forest.max_depth - 1, -1, -1):
+        nodes = np.flatnonzero(internal & (forest.depth == level))
+        n_leaves[nodes] = n_leaves[left[nodes]] + n_leaves[right[nodes]]
+    tree_leaves = n_leaves[forest.roots]
+    if int(tree_leaves.max()) > _MASK_MAX_LEAVES:
+        return None
+    first_leaf = np.zeros_like(n_leaves)
+    for level in range(forest.max_depth):
+        nodes = np.flatnonzero(internal & (forest.depth == level))
+        first_leaf[left[nodes]] = first_leaf[nodes]
+        first_leaf[right[nodes]] = first_leaf[nodes] + n_leaves[left[nodes]]
+    n_trees = forest.roots.shape[0]
+    tree = np.repeat(np.arange(n_trees), np.diff(ensemble.tree_offsets))
+    # Bit of a leaf: its in-order position counted from the right.
+    bit = tree_leaves[tree] - 1 - first_leaf
+    width, dtype = next((w, d) for w, d in _MASK_DTYPES if w >= int(tree_leaves.max()))
+
+    splits = np.flatnonzero(internal)
+    per_tree = np.bincount(tree[splits], minlength=n_trees)
+    slot = np.arange(splits.shape[0]) - (np.cumsum(per_tree) - per_tree)[tree[splits]]
+    n_slots = max(int(per_tree.max()), 1)
+    # The right subtree's leaves hold the lowest bits of the node's range.
+    lowest = tree_leaves[tree[splits]] - first_leaf[splits] - n_leaves[splits]
+    right_count = n_leaves[right[splits]]
+    bits = ((np.uint64(1) << right_count.astype(np.uint64)) - np.uint64(1)) << lowest.astype(np.uint64)
+
+    feature = forest.feature[splits]
+    features = tuple(int(f) for f in np.unique(feature))
+    cuts = tuple(np.unique(ensemble.threshold[splits][feature == f]) for f in features)
+    rank = np.zeros(splits.shape[0], dtype=np.int64)
+    for f, values in zip(features, cuts, strict=True):
+        on_f = feature == f
+        rank[on_f] = np.searchsorted(values, ensemble.threshold[splits][on_f])
+    # One more rank than thresholds (NaN's) and a larger one (missing that goes right).
+    most = max((c.shape[0] for c in cuts), default=0)
+    rank_dtype = next(d for d in (np.uint8, np.uint16, np.uint32) if most < np.iinfo(d).max)
+    # Inputs: 0 = ranks (NaN goes right), 1 = NaN goes left, 2 and 3 the same with zero
+    # missing too; LightGBM's rules per split pick one (see TreeEnsemble.__post_init__).
+    zero_missing = ensemble.missing_type[splits] == MissingType.ZERO
+    variant = 2 * zero_missing + ensemble._nan_left[splits]
+    column = np.zeros((n_slots, n_trees), dtype=np.intp)
+    rank_limit = np.zeros((n_slots, n_trees), dtype=rank_dtype)
+    right_leaves = np.zeros((n_slots, n_trees), dtype=dtype)
+    column[slot, tree[splits]] = variant * ensemble.n_features + feature
+    rank_limit[slot, tree[splits]] = rank
+    right_leaves[slot, tree[splits]] = bits.astype(dtype)
+    leaf_value = np.zeros(n_trees * width, dtype=np.float64)
+    leaves = np.flatnonzero(forest.is_leaf)
+    leaf_value[tree[leaves] * width + bit[leaves]] = ensemble.value[leaves]
+    exit_value = None
+    if width == 8:
+        patterns = np.arange(256, dtype=np.uint8)
+        exit_bit = _count_ones(patterns & ~(patterns + np.uint8(1)))  # lowest bit standing
+        exit_value = leaf_value.reshape(n_trees, width)[:, np.minimum(exit_bit, width - 1)].reshape(-1)
+    return _LeafMasks(
+        features=features,
+        cuts=cuts,
+        column=column,
+        rank_limit=rank_limit,
+        right_leaves=right_leaves,
+        leaf_value=leaf_value,
+        width=width,
+        zero_missing=bool(zero_missing.any()),
+        exit_value=exit_value,
+    )
+
+
+def _rank_inputs(masks: _LeafMasks, rows: FloatArray) -> npt.NDArray[np.unsignedinteger]:
+    """Ranks of X (n_rows, n_features), as (n_variants * n_features, n_rows), one block per missing rule.
+
+    Variant 0 ranks NaN above every threshold (it goes right), variant 1 below
+    (left); variants 2 and 3 do the same for NaN and zero.
+    """
+    columns = np.ascontiguousarray(rows.T)
+    dtype = masks.rank_limit.dtype
+    ranks = np.zeros(columns.shape, dtype=dtype)
+    for feature, cuts in zip(masks.features, masks.cuts, strict=True):
+        ranks[feature] = np.searchsorted(cuts, columns[feature])  # NaN: len(cuts)
+    missing = np.isnan(columns)
+    variants = [ranks, np.where(missing, dtype.type(0), ranks)]
+    if masks.zero_missing:
+        missing |= columns == 0.0
+        top = dtype.type(np.iinfo(dtype).max)
+        variants += [np.where(missing, top, ranks), np.where(missing, dtype.type(0), ranks)]
+    return np.concatenate(variants)
+
+
+def _count_ones(x: npt.NDArray[np.unsignedinteger]) -> IndexArray:
+    """Set bits per element of an unsigned array of at most 32 bits."""
+    kind = x.dtype.type
+    full = int(np.iinfo(x.dtype).max)
+
+    def const(value: int) -> np.unsignedinteger:
+        return kind(value & full)
+
+    x = x - ((x >> const(1)) & const(0x55555555))
+    x = (x & const(0x33333333)) + ((x >> const(2)) & const(0x33333333))
+    x = (x + (x >> const(4))) & const(0x0F0F0F0F)
+    for shift in (8, 16):
+        if shift < x.dtype.itemsize * 8:
+            x = x + (x >> const(shift))
+    return (x & const(0x3F)).astype(np.intp)
+
+
+class _Scratch:
+    """Arrays one prediction reuses block after block: no allocations in the loop.
+
+    Allocating in a large, fragmented heap (Home Assistant's) costs more than
+    the arithmetic on these small blocks.
+    """
+
+    def __init__(self, max_columns: int) -> None:
+        """Arrays of up to `max_columns` columns (rows of a block), created on first use."""
+        self._max_columns = max_columns
+        self._arrays: dict[str, npt.NDArray[Any]] = {}
+
+    def view(self, name: str, dtype: type[np.generic], shape: tuple[int, int]) -> npt.NDArray[Any]:
+        """The named array as a C-contiguous (shape) array; shape[1] <= max_columns."""
+        array = self._arrays.get(name)
+        if array is None:
+            array = self._arrays[name] = np.empty(shape[0] * self._max_columns, dtype=dtype)
+        return array[: shape[0] * shape[1]].reshape(shape)
+
+
+def _mask_leaf_values(
+    masks: _LeafMasks, ranks: npt.NDArray[np.unsignedinteger], scratch: _Scratch
+) -> FloatArray:
+    """Leaf value reached by every (tree, row) pair: (n_trees, n_rows) float64, in `scratch`.
+
+    `ranks` is a column block of `_rank_inputs`, C-contiguous (np.take copies others).
+    """
+    n_slots, n_trees = masks.column.shape
+    shape = (n_trees, ranks.shape[1])
+    kind = masks.right_leaves.dtype.type
+    rank = scratch.view("rank", masks.rank_limit.dtype.type, shape)
+    goes_left = scratch.view("goes_left", np.bool_, shape)
+    kill = scratch.view("kill", kind, shape)
+    ruled_out = scratch.view("ruled_out", kind, shape)
+    ruled_out.fill(0)
+    for slot in range(n_slots):
+        np.take(ranks, masks.column[slot], axis=0, out=rank, mode="wrap")  # wrap: no bounds copy
+        np.less_equal(rank, masks.rank_limit[slot][:, None], out=goes_left)
+        np.multiply(goes_left.view(np.uint8), masks.right_leaves[slot][:, None], out=kill)
+        np.bitwise_or(ruled_out, kill, out=ruled_out)
+    values: FloatArray = scratch.view("values", np.float64, shape)
+    if masks.exit_value is not None:
+        pattern = scratch.view("pattern", np.intp, shape)
+        np.add(ruled_out, (np.arange(n_trees, dtype=np.intp) * 256)[:, None], out=pattern)
+        np.take(masks.exit_value, pattern, out=values, mode="wrap")
+        return values
+    # The lowest standing bit is the number of trailing ones of ruled_out.
+    exit_bit = _count_ones(ruled_out & ~(ruled_out + kind(1)))
+    exit_bit += (np.arange(n_trees, dtype=np.intp) * masks.width)[:, None]
+    np.take(masks.leaf_value, exit_bit, out=values, mode="wrap")
+    return values
+
+
 def _check_rows(X: npt.ArrayLike, n_features: int) -> FloatArray:
     """Return X as a C-contiguous (n_rows, n_features) float64 array, or raise ValueError."""
     rows = np.ascontiguousarray(X, dtype=np.float64)
@@ -222,6 +423,7 @@ class TreeEnsemble:
     _forest: _Forest = field(init=False, repr=False)
     _nan_left: npt.NDArray[np.bool_] = field(init=False, repr=False)
     _zero_left: npt.NDArray[np.bool_] = field(init=False, repr=False)
+    _masks: _LeafMasks | None = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         """Validate the arrays and precompute traversal tables."""
@@ -274,6 +476,7 @@ class TreeEnsemble:
             "_zero_left",
             np.where(self.missing_type == MissingType.ZERO, self.default_left, zero_goes_left),
         )
+        object.__setattr__(self, "_masks", _leaf_masks(self))
 
     @property
     def n_trees(self) -> int:
@@ -295,6 +498,16 @@ def predict_raw(ensemble: TreeEnsemble, X: npt.ArrayLike) -> FloatArray:
     # LightGBM's dense-row reader drops |x| <= kZeroThreshold, i.e. reads them as 0.0.
     rows = np.where(np.abs(rows) <= LIGHTGBM_ZERO_THRESHOLD, 0.0, rows)
     raw = np.full(rows.shape[0], ensemble.base_score, dtype=np.float64)
+    masks = ensemble._masks
+    if masks is not None:
+        ranks = _rank_inputs(masks, rows)
+        blocks = _row_blocks(rows.shape[0], ensemble.n_trees)
+        scratch = _Scratch(max((b.stop - b.start for b in blocks), default=0))
+        for block in blocks:
+            block_ranks = scratch.view("ranks", ranks.dtype.type, (ranks.shape[0], block.stop - block.start))
+            np.copyto(block_ranks, ranks[:, block])
+            _add_in_tree_order(raw[block], _mask_leaf_values(masks, block_ranks, scratch))
+        return raw
     for block in _row_blocks(rows.shape[0], ensemble.n_trees):
         leaves = _find_leaves(
             ensemble._forest,
@@ -303,11 +516,23 @@ def predict_raw(ensemble: TreeEnsemble, X: npt.ArrayLike) -> FloatArray:
             ensemble._nan_left,
             ensemble._zero_left,
         )
-        leaf_values = ensemble.value[leaves]
-        total = raw[block]
-        for tree in range(ensemble.n_trees):
-            total += leaf_values[:, tree]
+        _add_in_tree_order(raw[block], np.ascontiguousarray(ensemble.value[leaves].T))
     return raw
+
+
+def _add_in_tree_order(total: FloatArray, leaf_values: FloatArray) -> None:
+    """Add leaf values (n_trees, n_rows), C-contiguous, to total (n_rows,) tree by tree.
+
+    This is LightGBM's float64 summation order. numpy sums pairwise only along
+    the contiguous axis, so along axis 0 of two or more rows it adds in order;
+    `total` joins the first tree's values (float addition is commutative).
+    """
+    if leaf_values.shape[1] < 2:
+        for tree_values in leaf_values:
+            total += tree_values
+        return
+    leaf_values[0] += total
+    np.add.reduce(leaf_values, axis=0, out=total)
 
 
 def sigmoid(z: FloatArray) -> FloatArray:
