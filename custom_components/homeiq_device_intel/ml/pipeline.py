@@ -10,7 +10,7 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
-from .aggregates import merge_grids
+from .aggregates import KEEP_DAYS, merge_grids
 from .bundle import BinaryClassifier, ModelBundle
 from .calibration import apply_platt, fit_platt, rescale_horizon
 from .explain import attributions, describe, top_reasons
@@ -214,8 +214,12 @@ def score_frame(
 
 
 def home_grid(history: HomeHistory, *, now: float, stored: HourlyGrid | None = None) -> HourlyGrid:
-    """The home's hourly grid up to `now`, extended back with stored aggregates."""
-    grid = build_grid(history, end=now)
+    """The home's hourly grid up to `now`, extended back with stored aggregates.
+
+    Only the last KEEP_DAYS are kept (and learned from), so older hours are not
+    even resampled.
+    """
+    grid = build_grid(history, start=max(history.start, now - KEEP_DAYS * 86400.0), end=now)
     if stored is None:
         return grid
     return merge_grids(stored, grid)
