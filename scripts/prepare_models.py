@@ -208,7 +208,7 @@ def export_bundle(models: TrainedModels, config: TrainConfig, metadata: dict[str
         regressors[name] = dataclasses.replace(
             regressors[name], base_score=regressors[name].base_score + sign * models.interval_shift
         )
-    anomaly = isolation_forest_from_sklearn(models.anomaly, models.anomaly_impute)
+    anomaly = isolation_forest_from_sklearn(models.anomaly, models.reference)
     metadata = {
         **metadata,
         "horizon_days": config.horizon_days,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -107,12 +107,9 @@ def build_dataset(
     *,
     horizon_days: float = 7.0,
     n_jobs: int = 1,
-    map_fn: Callable[..., list[Dataset]] | None = None,
 ) -> Dataset:
     """Features and labels for many homes, with globally unique device indices."""
-    if map_fn is not None:
-        parts = map_fn(_one_home, homes, horizon_days)
-    elif n_jobs != 1:
+    if n_jobs != 1:
         try:
             from joblib import Parallel, delayed
         except ImportError:

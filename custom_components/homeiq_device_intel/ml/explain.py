@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from .features import FEATURE_INDEX, FEATURE_NAMES, STATIC_FEATURES
+from .features import FEATURE_NAMES, STATIC_FEATURES
 from .trees import TreeEnsemble, predict_raw
 
 Float = npt.NDArray[np.float64]
@@ -90,8 +90,3 @@ def top_reasons(contributions: Float, row: Float, *, limit: int = 3) -> list[tup
         for j in order
         if c[j] > 0
     ]
-
-
-def feature_value(row: Float, name: str) -> float:
-    """One named feature of a row."""
-    return float(row[FEATURE_INDEX[name]])

@@ -28,24 +28,6 @@ def confusion_metrics(y: Array, p: Array, threshold: float) -> dict[str, float]:
     }
 
 
-def pr_auc(y: Array, p: Array) -> float:
-    """Area under the precision-recall curve (average precision, step-wise)."""
-    truth = y > 0.5
-    n_pos = int(truth.sum())
-    if n_pos == 0:
-        return float("nan")
-    order = np.argsort(-p, kind="mergesort")
-    p_sorted, t_sorted = p[order], truth[order]
-    tp = np.cumsum(t_sorted)
-    fp = np.cumsum(~t_sorted)
-    # Evaluate only at the last row of each run of tied scores.
-    last = np.r_[np.flatnonzero(np.diff(p_sorted)), p_sorted.size - 1]
-    precision = tp[last] / (tp[last] + fp[last])
-    recall = tp[last] / n_pos
-    recall_step = np.diff(np.r_[0.0, recall])
-    return float(np.sum(recall_step * precision))
-
-
 def precision_recall_curve(y: Array, p: Array) -> tuple[Array, Array, Array]:
     """Precision, recall and the threshold at each distinct score, descending."""
     truth = y > 0.5
@@ -56,6 +38,14 @@ def precision_recall_curve(y: Array, p: Array) -> tuple[Array, Array, Array]:
     last = np.r_[np.flatnonzero(np.diff(p_sorted)), p_sorted.size - 1]
     n_pos = max(int(truth.sum()), 1)
     return tp[last] / (tp[last] + fp[last]), tp[last] / n_pos, p_sorted[last]
+
+
+def pr_auc(y: Array, p: Array) -> float:
+    """Area under the precision-recall curve (average precision, step-wise); NaN without positives."""
+    if not np.any(y > 0.5):
+        return float("nan")
+    precision, recall, _ = precision_recall_curve(y, p)
+    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
 
 
 def brier(y: Array, p: Array) -> float:

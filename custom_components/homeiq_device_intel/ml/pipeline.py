@@ -310,11 +310,6 @@ def merge_ensembles(base: TreeEnsemble, extra: TreeEnsemble) -> TreeEnsemble:
     )
 
 
-def _holdout_score(y: Float, p: Float) -> float:
-    """Lower is better: log loss on the recent held-out rows."""
-    return log_loss(y, p)
-
-
 def train_home(
     history: HomeHistory,
     current: ModelBundle,
@@ -415,7 +410,8 @@ def train_home(
             y_test = y[test_rows]
             p_new = candidate.predict_proba(X[test_rows])
             p_old = model.predict_proba(X[test_rows])
-            new_score, old_score = _holdout_score(y_test, p_new), _holdout_score(y_test, p_old)
+            # Lower is better: log loss on the most recent held-out days.
+            new_score, old_score = log_loss(y_test, p_new), log_loss(y_test, p_old)
             candidate_total += new_score
             current_total += old_score
             metrics[f"{target}_log_loss"] = new_score

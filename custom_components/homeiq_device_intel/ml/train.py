@@ -6,7 +6,7 @@ nightly full retrain; the runtime never needs it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -21,6 +21,7 @@ from .metrics import (
     classification_report,
     interval_coverage,
     lead_times,
+    precision_recall_curve,
 )
 from .records import FailureType
 
@@ -68,10 +69,8 @@ class TrainedModels:
     thresholds: dict[str, float]
     regressors: dict[str, Any]  # "battery_days_q50" -> lightgbm.Booster (log1p days)
     anomaly: Any  # sklearn IsolationForest
-    anomaly_impute: Float
-    reference: Float  # per-feature healthy median, the baseline of explanations
+    reference: Float  # per-feature healthy median: baseline of explanations, anomaly imputation
     interval_shift: float = 0.0  # log1p-days widening of q10/q90 (conformal, on validation homes)
-    metrics: dict[str, Any] = field(default_factory=dict)
 
 
 def make_split(ds: Dataset, config: TrainConfig) -> Split:
@@ -187,7 +186,6 @@ def train_models(ds: Dataset, split: Split, config: TrainConfig) -> TrainedModel
         thresholds=thresholds,
         regressors=regressors,
         anomaly=anomaly,
-        anomaly_impute=impute,
         reference=impute,
         interval_shift=interval_shift,
     )
@@ -226,21 +224,18 @@ def predict_targets(models: TrainedModels, X: Float) -> dict[str, Float]:
     return out
 
 
-def baseline_scores(X: Float, horizon_days: float) -> dict[str, Float]:
+def baseline_scores(X: Float) -> dict[str, Float]:
     """Today's rules as scores: battery < 20 %, unavailable in the last 24 h, ..."""
     col = {name: X[:, i] for i, name in enumerate(FEATURE_NAMES)}
     return {
         FailureType.BATTERY_DEPLETED: (np.nan_to_num(col["battery_level"], nan=100.0) < 20).astype(float),
         FailureType.UNAVAILABLE: (np.nan_to_num(col["unavailable_hours_24h"]) > 0).astype(float),
         FailureType.STALE: (np.nan_to_num(col["hours_since_report"]) >= 12).astype(float),
-        "battery_linear": (np.nan_to_num(col["battery_days_linear"], nan=1e9) <= horizon_days).astype(float),
     }
 
 
 def _precision_matched_threshold(y: Float, p: Float, precision: float) -> float:
     """Lowest threshold whose precision is at least `precision` (or the best F1 one)."""
-    from .metrics import precision_recall_curve
-
     prec, _, thr = precision_recall_curve(y, p)
     ok = np.flatnonzero(prec >= precision)
     return float(thr[ok[-1]]) if ok.size else best_f1_threshold(y, p)
@@ -257,7 +252,7 @@ def evaluate(
     """Every figure of the model card on a set of held-out rows."""
     X = ds.X[rows]
     probs = predict_targets(models, X)
-    rules = baseline_scores(X, config.horizon_days)
+    rules = baseline_scores(X)
     horizon_hours = int(config.horizon_days * 24)
     report: dict[str, Any] = {}
     for target in TARGETS:
