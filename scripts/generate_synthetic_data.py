@@ -42,7 +42,7 @@ TABLES: dict[str, tuple[str, ...]] = {
     "entities": ("home_id", "entity_id", "device_id", "role", "device_class", "unit"),
     "states": ("home_id", "entity_id", "time", "state", "value", "code"),
     "statistics": ("home_id", "entity_id", "start", "mean", "min", "max"),
-    "ground_truth": ("home_id", "device_id", "kind", "start", "end"),
+    "ground_truth": ("home_id", "device_id", "kind", "start", "end", "warning"),
     "restarts": ("home_id", "time"),
 }  # fmt: skip
 
@@ -131,7 +131,7 @@ def home_rows(home: HomeHistory) -> Iterator[tuple[str, list[tuple[Any, ...]]]]:
     for entity_id, stats in home.statistics.items():
         columns = (stats.start.tolist(), stats.mean.tolist(), stats.min.tolist(), stats.max.tolist())
         yield "statistics", [(hid, entity_id, *values) for values in zip(*columns, strict=True)]
-    yield "ground_truth", [(hid, e.device_id, e.kind, e.start, e.end) for e in home.ground_truth]
+    yield "ground_truth", [(hid, e.device_id, e.kind, e.start, e.end, e.warning) for e in home.ground_truth]
     yield "restarts", [(hid, t) for t in home.restarts.tolist()]
 
 

@@ -94,6 +94,29 @@ def write_report(
         f"Passed: **{summary['gate']['passed']}**.",
     ]
     lines += [f"- {f}" for f in summary["gate"]["failures"]]
+    ceiling = report.get("ceiling", {})
+    if ceiling:
+        lines += [
+            "",
+            "### Best recall any model could reach",
+            "",
+            "A failure can only be foreseen once something in its history points at it. The generator knows",
+            "when each failure's warning signs begin (20 % of failures have none; lead times are log-normal,",
+            "median 5 days, so many start inside the 7-day horizon). The share of positive rows whose warning",
+            "has begun is an upper bound on the recall of *any* model at useful precision; the last column is",
+            "the shipped model's recall on those foreseeable rows.",
+            "",
+            "| rows | target | positives | foreseeable share (recall ceiling) | model recall on foreseeable rows |",
+            "|---|---|---|---|---|",
+        ]
+        for key, entry in ceiling.items():
+            for target in TARGETS:
+                c = entry.get(target, {})
+                if c.get("positives"):
+                    lines.append(
+                        f"| {key} | {target} | {int(c['positives'])} | {_fmt(c['observable_share'])} | "
+                        f"{_fmt(c.get('recall_on_observable'))} |"
+                    )
     for key, title in SECTIONS:
         if key in report:
             lines += ["", f"## {title}", "", *_metrics_table(report[key])]

@@ -25,6 +25,7 @@ class Dataset:
     home, device: (n,) int64 indices (device is unique across homes).
     hour: (n,) eval hour within its home's grid; day: hour // 24.
     family: (n,) scenario family of the device ("" when unknown).
+    home_ids[home], device_ids[device]: what the indices stand for.
     """
 
     X: Float
@@ -36,6 +37,7 @@ class Dataset:
     hour: Int
     family: npt.NDArray[np.str_]
     home_ids: list[str]
+    device_ids: list[str]
 
     def __len__(self) -> int:
         """Number of rows."""
@@ -53,6 +55,7 @@ class Dataset:
             hour=self.hour[mask],
             family=self.family[mask],
             home_ids=self.home_ids,
+            device_ids=self.device_ids,
         )
 
 
@@ -82,6 +85,7 @@ def concat(parts: Sequence[Dataset]) -> Dataset:
         hour=np.concatenate([p.hour for p in parts]),
         family=np.concatenate([p.family for p in parts]),
         home_ids=[h for p in parts for h in p.home_ids],
+        device_ids=[d for p in parts for d in p.device_ids],
     )
 
 
@@ -99,6 +103,7 @@ def _one_home(history: HomeHistory, home_index: int, horizon_days: float) -> Dat
         hour=frame.eval_hour,
         family=family[frame.device_index] if family.size else np.empty(0, dtype=np.str_),
         home_ids=[history.home_id],
+        device_ids=list(frame.device_ids),
     )
 
 
@@ -122,10 +127,9 @@ def build_dataset(
         parts = [_one_home(h, i, horizon_days) for i, h in enumerate(homes)]
     offset = 0
     for i, part in enumerate(parts):
-        n_devices = int(part.device.max()) + 1 if len(part) else 0
         part.home[:] = i
         part.device += offset
-        offset += n_devices
+        offset += len(part.device_ids)
     if not parts:
         return Dataset(
             X=np.empty((0, len(FEATURE_NAMES))),
@@ -137,5 +141,6 @@ def build_dataset(
             hour=np.empty(0, dtype=np.int64),
             family=np.empty(0, dtype=np.str_),
             home_ids=[],
+            device_ids=[],
         )
     return concat(parts)

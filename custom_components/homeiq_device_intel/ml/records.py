@@ -165,6 +165,10 @@ class FailureEvent:
     kind: str  # a FailureType value, or "bridge_outage", "swap", ...
     start: float
     end: float
+    # When the failure's precursor begins (None: it comes without warning). The
+    # generator's truth of what a perfect model could see; used only to measure
+    # the best recall any model can reach, never as a feature or label.
+    warning: float | None = None
 
 
 @dataclass(slots=True, kw_only=True)

@@ -64,7 +64,7 @@ IntArray = npt.NDArray[np.int32]
 BoolArray = npt.NDArray[np.bool_]
 Int64Array = npt.NDArray[np.int64]
 
-GENERATOR_VERSION: Final = "1.1.0"
+GENERATOR_VERSION: Final = "1.2.0"
 
 MINUTE: Final = 60.0
 HOUR: Final = 3600.0
@@ -1683,10 +1683,14 @@ def _failure_events(dev: _Device, home: _Home) -> None:
         return
     onset, family = failure.onset, failure.family
     recovery = min(failure.recovery, end)
+    warning = onset - failure.lead if failure.strength > 0 else None
 
-    def availability(at: float, timeout: float | None) -> None:
+    def failed(kind: str, start: float, stop: float, warn: float | None = warning) -> None:
+        events.append(FailureEvent(device_id=did, kind=kind, start=start, end=stop, warning=warn))
+
+    def availability(at: float, timeout: float | None, warn: float | None = warning) -> None:
         if timeout is None:
-            events.append(FailureEvent(device_id=did, kind=FailureType.STALE.value, start=at, end=recovery))
+            failed(FailureType.STALE.value, at, recovery, warn)
             return
         lo, hi = dev.unavailable
         probe = at + timeout + 20 * MINUTE
@@ -1695,23 +1699,22 @@ def _failure_events(dev: _Device, home: _Home) -> None:
             start, stop = float(lo[idx]), float(hi[idx])
         else:
             start, stop = at + timeout, recovery
-        events.append(FailureEvent(device_id=did, kind=FailureType.UNAVAILABLE.value, start=start, end=stop))
+        failed(FailureType.UNAVAILABLE.value, start, stop, warn)
 
     if family in ("battery_cliff", "battery_slope"):
-        events.append(
-            FailureEvent(device_id=did, kind=FailureType.BATTERY_DEPLETED.value, start=onset, end=recovery)
-        )
+        failed(FailureType.BATTERY_DEPLETED.value, onset, recovery)
         availability(onset, dev.timeout)
     elif family in ("sudden_death", "intermittent_dropouts", "signal_decay"):
         availability(onset, dev.timeout)
     elif family == "stale":
-        events.append(FailureEvent(device_id=did, kind=FailureType.STALE.value, start=onset, end=recovery))
+        failed(FailureType.STALE.value, onset, recovery)
     elif family == "stuck_value":
-        events.append(FailureEvent(device_id=did, kind="stuck", start=onset, end=recovery))
+        failed("stuck", onset, recovery)
     elif family == "flapping":
-        events.append(FailureEvent(device_id=did, kind="flapping", start=onset, end=failure.extra))
+        failed("flapping", onset, failure.extra)
         if math.isfinite(failure.recovery) and failure.extra < end:
-            availability(failure.extra, 0.0)  # the long outage is marked at once
+            # The long outage is marked at once; the flapping before it is its warning.
+            availability(failure.extra, 0.0, onset if warning is None else warning)
 
 
 # --------------------------------------------------------------------------- streams
@@ -2312,7 +2315,7 @@ def save_history(history: HomeHistory, stem: str | os.PathLike[str]) -> None:
         "stat_entities": stat_ids,
         "swap_devices": swap_ids,
         "ground_truth": [
-            {"device_id": e.device_id, "kind": e.kind, "start": e.start, "end": e.end}
+            {"device_id": e.device_id, "kind": e.kind, "start": e.start, "end": e.end, "warning": e.warning}
             for e in history.ground_truth
         ],
         "scenario": history.scenario,
