@@ -111,6 +111,46 @@ def lead_times(
     return out
 
 
+def alert_metrics(
+    alarm: npt.NDArray[np.bool_],
+    device: npt.NDArray[np.int64],
+    hour: npt.NDArray[np.int64],
+    y: Array,
+    event_hour: Array,
+    horizon_hours: int,
+) -> dict[str, float]:
+    """What an owner experiences: alerts that came true and failures that were warned of.
+
+    An alert is a run of consecutive alarmed rows of one device (rows a day apart
+    or closer); it came true when any of its rows is positive (a failure starts
+    within the horizon). A failure was warned of when at least one of the rows
+    within the horizon before it raised the alarm. Rows must be ordered by
+    device, then hour.
+    """
+    events = lead_times(alarm, device, hour, event_hour, horizon_hours)
+    warned = float(np.mean(events > 0)) if events.size else float("nan")
+    if alarm.size:
+        new_device = np.concatenate(([True], device[1:] != device[:-1]))
+        gap = np.concatenate(([True], np.diff(hour) > 24))
+        prev_alarm = np.concatenate(([False], alarm[:-1]))
+        starts = alarm & (new_device | gap | ~prev_alarm)
+        run_id = np.cumsum(starts) - 1
+        n_alerts = int(starts.sum())
+        true_runs = np.zeros(n_alerts, dtype=bool)
+        hit = alarm & (y == 1.0)
+        true_runs[np.unique(run_id[hit])] = True
+    else:
+        n_alerts, true_runs = 0, np.zeros(0, dtype=bool)
+    precision = float(true_runs.mean()) if n_alerts else float("nan")
+    both = precision + warned
+    return {
+        "alerts": float(n_alerts),
+        "alert_precision": precision,
+        "event_recall": warned,
+        "event_f1": 2 * precision * warned / both if both > 0 else float("nan"),
+    }
+
+
 def interval_coverage(y: Array, low: Array, high: Array) -> float:
     """Share of true values inside [low, high]."""
     if y.size == 0:

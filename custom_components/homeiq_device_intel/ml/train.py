@@ -17,6 +17,7 @@ from .dataset import Dataset
 from .features import FEATURE_INDEX, FEATURE_NAMES
 from .labels import TARGETS
 from .metrics import (
+    alert_metrics,
     best_f1_threshold,
     classification_report,
     interval_coverage,
@@ -272,6 +273,8 @@ def evaluate(
         )
         entry["model"]["lead_days_median"] = float(np.median(lead[lead > 0])) if (lead > 0).any() else 0.0
         entry["model"]["events"] = float(lead.size)
+        keys = (ds.device[rows][ok], ds.hour[rows][ok], y[ok], ds.next_event_hour[target][rows][ok])
+        entry["model"].update(alert_metrics(alarm, *keys, horizon_hours))
         if with_baselines:
             rule = rules[target][ok]
             entry["rule"] = classification_report(y[ok], rule, 0.5)
@@ -285,6 +288,7 @@ def evaluate(
             entry["rule"]["lead_days_median"] = (
                 float(np.median(rule_lead[rule_lead > 0])) if (rule_lead > 0).any() else 0.0
             )
+            entry["rule"].update(alert_metrics(rule >= 0.5, *keys, horizon_hours))
             # Warning time of the model at the rule's precision: a like-for-like comparison.
             thr = _precision_matched_threshold(y[ok], p, entry["rule"]["precision"])
             matched = lead_times(
