@@ -225,3 +225,19 @@ def test_in_place_re_reports_count_as_signs_of_life():
     )
     _, frame = _frame(history)
     assert _at(frame, 0, 7, "hours_since_report") == pytest.approx(47, abs=1)
+
+
+def test_rate_ratios_need_a_baseline_first():
+    # A device first seen on day 10: one day later it has no usual rate to compare against.
+    times, states = _hourly(30, lambda h: str(h % 2))
+    keep = [i for i, t in enumerate(times) if t >= T0 + 10 * DAY_S]
+    history = _home(
+        [_device("a", via=None, power=Power.MAINS)],
+        [EntityInfo(entity_id="sensor.a", device_id="a", role=EntityRole.PRIMARY)],
+        {"sensor.a": encode_states([times[i] for i in keep], [states[i] for i in keep])},
+    )
+    _, frame = _frame(history)
+    assert _at(frame, 0, 11, "reports_24h") == pytest.approx(24, abs=1)
+    assert np.isnan(_at(frame, 0, 11, "reports_ratio_24h"))
+    assert np.isnan(_at(frame, 0, 11, "changes_ratio_24h"))
+    assert _at(frame, 0, 20, "reports_ratio_24h") == pytest.approx(1.0, abs=0.05)

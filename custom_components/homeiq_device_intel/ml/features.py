@@ -309,7 +309,8 @@ def _block_features(
     with np.errstate(invalid="ignore", divide="ignore"):
         baseline = np.where(base_hours >= DAY, base_sum / base_hours * DAY, np.nan)
     cols["reports_baseline"] = baseline
-    cols["reports_ratio_24h"] = cols["reports_24h"] / np.fmax(baseline, 0.1)
+    # No baseline yet (under two days of history): no ratio, not a ratio against 0.1.
+    cols["reports_ratio_24h"] = cols["reports_24h"] / np.maximum(baseline, 0.1)
     last_report = _last_true(reports > 0)[:, last]
     since_report = np.where(last_report >= 0, last - last_report, age_hours).astype(np.float64)
     cols["hours_since_report"] = since_report
@@ -325,7 +326,7 @@ def _block_features(
     change_base = _window(p_changes, np.maximum(ends - DAY, 0), 14 * DAY)
     with np.errstate(invalid="ignore", divide="ignore"):
         change_baseline = np.where(base_hours >= DAY, change_base / base_hours * DAY, np.nan)
-    cols["changes_ratio_24h"] = cols["changes_24h"] / np.fmax(change_baseline, 0.1)
+    cols["changes_ratio_24h"] = cols["changes_24h"] / np.maximum(change_baseline, 0.1)
     last_change = _last_true(changes > 0)[:, last]
     cols["hours_since_change"] = np.where(last_change >= 0, last - last_change, age_hours).astype(np.float64)
     still = (changes == 0) & (grid["unavailable"] <= 0.5)
