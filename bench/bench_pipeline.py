@@ -67,7 +67,7 @@ def figures(run: dict[str, Any], quick: bool) -> list[dict[str, Any]]:
     timings = run["timings"]
     stages = ", ".join(
         f"{name.removesuffix('_s')} {timings[name]:.0f} s"
-        for name in ("generate_s", "features_s", "train_s")
+        for name in ("synthetic_s", "recorder_s", "train_s")
         if name in timings
     )
     config = "--quick config" if quick else "default config"

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
@@ -12,6 +14,7 @@ from .features import FEATURE_NAMES, FeatureFrame, build_features, default_eval_
 from .grid import build_grid
 from .labels import TARGETS, build_labels, find_events
 from .records import HomeHistory
+from .synthetic import GeneratorConfig, config_fingerprint, generate_home, load_history, save_history
 
 Float = npt.NDArray[np.float64]
 Int = npt.NDArray[np.int64]
@@ -107,6 +110,32 @@ def _one_home(history: HomeHistory, home_index: int, horizon_days: float) -> Dat
     )
 
 
+def _empty() -> Dataset:
+    return Dataset(
+        X=np.empty((0, len(FEATURE_NAMES))),
+        y={t: np.empty(0) for t in TARGETS},
+        battery_days=np.empty(0),
+        next_event_hour={t: np.empty(0) for t in TARGETS},
+        home=np.empty(0, dtype=np.int64),
+        device=np.empty(0, dtype=np.int64),
+        hour=np.empty(0, dtype=np.int64),
+        family=np.empty(0, dtype=np.str_),
+        home_ids=[],
+        device_ids=[],
+    )
+
+
+def combine(parts: Sequence[Dataset]) -> Dataset:
+    """Concatenate datasets of different homes, making home and device indices global."""
+    homes = devices = 0
+    shifted = []
+    for part in parts:
+        shifted.append(replace(part, home=part.home + homes, device=part.device + devices))
+        homes += len(part.home_ids)
+        devices += len(part.device_ids)
+    return concat(shifted) if shifted else _empty()
+
+
 def build_dataset(
     homes: Sequence[HomeHistory],
     *,
@@ -118,29 +147,60 @@ def build_dataset(
         try:
             from joblib import Parallel, delayed
         except ImportError:
-            parts = [_one_home(h, i, horizon_days) for i, h in enumerate(homes)]
+            parts = [_one_home(h, 0, horizon_days) for h in homes]
         else:
-            parts = Parallel(n_jobs=n_jobs)(
-                delayed(_one_home)(h, i, horizon_days) for i, h in enumerate(homes)
+            parts = Parallel(n_jobs=n_jobs)(delayed(_one_home)(h, 0, horizon_days) for h in homes)
+    else:
+        parts = [_one_home(h, 0, horizon_days) for h in homes]
+    return combine(parts)
+
+
+def _synthetic_home(
+    config: GeneratorConfig, index: int, horizon_days: float, folder: Path | None
+) -> tuple[Dataset, HomeHistory]:
+    """One synthetic home's rows, generated (or read from the cache) in this process.
+
+    Returns the rows and the home without its records (metadata and ground truth).
+    """
+    stem = folder / f"home_{index:05d}" if folder is not None else None
+    if stem is not None and stem.with_suffix(".json").exists() and stem.with_suffix(".npz").exists():
+        history = load_history(stem)
+    else:
+        history = generate_home(config, index)
+        if stem is not None:
+            save_history(history, stem)
+    part = _one_home(history, 0, horizon_days)
+    return part, replace(history, states={}, statistics={}, battery_swaps={})
+
+
+def synthetic_dataset(
+    config: GeneratorConfig,
+    *,
+    horizon_days: float = 7.0,
+    n_jobs: int = 1,
+    cache_dir: str | os.PathLike[str] | None = None,
+) -> tuple[Dataset, list[HomeHistory]]:
+    """Generate a config's homes and build their rows, each home in one worker.
+
+    Same rows as `build_dataset(generate_homes(config))`, but the bulky histories
+    never cross process boundaries: workers return rows and record-less homes
+    (metadata and ground truth). With `cache_dir`, homes are cached as in
+    `generate_homes` (same layout, shared).
+    """
+    folder = Path(cache_dir) / config_fingerprint(config) if cache_dir is not None else None
+    if folder is not None:
+        folder.mkdir(parents=True, exist_ok=True)
+    indices = range(config.n_homes)
+    results: list[tuple[Dataset, HomeHistory]]
+    if n_jobs != 1 and config.n_homes > 1:
+        try:
+            from joblib import Parallel, delayed
+        except ImportError:
+            results = [_synthetic_home(config, i, horizon_days, folder) for i in indices]
+        else:
+            results = Parallel(n_jobs=n_jobs)(
+                delayed(_synthetic_home)(config, i, horizon_days, folder) for i in indices
             )
     else:
-        parts = [_one_home(h, i, horizon_days) for i, h in enumerate(homes)]
-    offset = 0
-    for i, part in enumerate(parts):
-        part.home[:] = i
-        part.device += offset
-        offset += len(part.device_ids)
-    if not parts:
-        return Dataset(
-            X=np.empty((0, len(FEATURE_NAMES))),
-            y={t: np.empty(0) for t in TARGETS},
-            battery_days=np.empty(0),
-            next_event_hour={t: np.empty(0) for t in TARGETS},
-            home=np.empty(0, dtype=np.int64),
-            device=np.empty(0, dtype=np.int64),
-            hour=np.empty(0, dtype=np.int64),
-            family=np.empty(0, dtype=np.str_),
-            home_ids=[],
-            device_ids=[],
-        )
-    return concat(parts)
+        results = [_synthetic_home(config, i, horizon_days, folder) for i in indices]
+    return combine([r[0] for r in results]), [r[1] for r in results]

@@ -66,6 +66,15 @@ def describe(feature: str, value: float) -> str:
         "bridge_down_24h": f"its bridge was down {value:.0%} of the last day",
         "bridge_down_7d": f"its bridge was down {value:.0%} of the last week",
         "age_days": f"known for {value:.0f} days",
+        "reports_z_24h": f"reports today {value:+.1f} standard deviations from its usual day",
+        "reports_ratio_3d": f"reporting at {value:.0%} of its usual rate over 3 days",
+        "silent_hours_3d": f"silent {value:.0f} h in the last 3 days",
+        "still_3d_vs_14d": f"value still {value:.1f}x as often as in the two weeks before",
+        "drops_3d": f"dropped offline {value:.0f} times in 3 days",
+        "drops_1d_vs_6d": f"dropping offline {value:.1f}x as often as in the days before",
+        "battery_days_linear_min": f"battery empty in ~{value:.0f} days at its fastest recent rate",
+        "battery_drop_30d": f"battery {value:.0f}% below its level of the last 30 days",
+        "battery_hours_since_change": f"battery level unchanged for {value:.0f} h",
     }
     if feature.startswith("battery_slope_"):
         window = feature.rsplit("_", 1)[1]

@@ -14,7 +14,7 @@ import numpy.typing as npt
 from .grid import F32, HourlyGrid, bridge_groups
 from .records import Chemistry, HomeHistory, Power, Protocol
 
-FEATURE_SCHEMA_VERSION = 1
+FEATURE_SCHEMA_VERSION = 2
 DAY = 24
 BATTERY_FLOOR = 5.0  # % at which a battery counts as empty
 LINEAR_DAYS_CAP = 365.0
@@ -68,6 +68,16 @@ FEATURE_NAMES: tuple[str, ...] = (
     "bridge_down_7d",
     "bridge_peers",
     "age_days",
+    # Per-device normalised and short-vs-long trend features (schema 2).
+    "reports_z_24h",
+    "reports_ratio_3d",
+    "silent_hours_3d",
+    "still_3d_vs_14d",
+    "drops_3d",
+    "drops_1d_vs_6d",
+    "battery_days_linear_min",
+    "battery_drop_30d",
+    "battery_hours_since_change",
 )
 FEATURE_INDEX = {name: i for i, name in enumerate(FEATURE_NAMES)}
 # What a device is, rather than how it behaves: known even before its first record.
@@ -264,6 +274,94 @@ def _device_rows(grid: HourlyGrid, lo: int, hi: int) -> HourlyGrid:
     )
 
 
+TREND_DAYS = 14  # days of a device's own history its recent days are compared with
+
+
+def _daily_mean_std(
+    prefix: npt.NDArray[np.float64], ends: npt.NDArray[np.int64], first_seen: npt.NDArray[np.int64]
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Mean and std of the daily sums of the TREND_DAYS whole days before the last day."""
+    sums, seen = [], []
+    for k in range(TREND_DAYS):
+        e = ends - DAY - k * DAY
+        sums.append(_window(prefix, np.maximum(e, 0), DAY))
+        seen.append((e - DAY)[None, :] >= first_seen[:, None])
+    v, ok = np.stack(sums), np.stack(seen)
+    count = ok.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(count >= 3, (v * ok).sum(axis=0) / count, np.nan)
+        var = np.where(count >= 3, ((v - mean) ** 2 * ok).sum(axis=0) / np.maximum(count - 1, 1), np.nan)
+    return mean, np.sqrt(var)
+
+
+def _trend_features(
+    grid: HourlyGrid,
+    ends: npt.NDArray[np.int64],
+    battery: npt.NDArray[np.float64],
+    level: npt.NDArray[np.float64],
+) -> dict[str, npt.NDArray[np.float64]]:
+    """Recent behaviour against the device's own last two weeks, and robust battery outlooks."""
+    n, m = len(grid.device_ids), ends.shape[0]
+    last = ends - 1
+    cols: dict[str, npt.NDArray[np.float64]] = {}
+    unav = grid["unavailable"].astype(np.float64)
+    reports = grid["reports"].astype(np.float64)
+    p_reports = _prefix(reports)
+    mean, std = _daily_mean_std(p_reports, ends, grid.first_seen)
+    day = _window(p_reports, ends, DAY)
+    cols["reports_z_24h"] = (day - mean) / (std + 0.5 + 0.1 * np.fmax(mean, 0.0) ** 0.5)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cols["reports_ratio_3d"] = _window(p_reports, ends, 3 * DAY) / 3.0 / np.maximum(mean, 0.1)
+    p_silent = _prefix(((reports == 0) & (unav <= 0.5)).astype(np.float64))
+    cols["silent_hours_3d"] = _window(p_silent, ends, 3 * DAY)
+    p_still = _prefix(((grid["changes"] == 0) & (unav <= 0.5)).astype(np.float64))
+    before = _window(p_still, np.maximum(ends - 3 * DAY, 0), TREND_DAYS * DAY)
+    cols["still_3d_vs_14d"] = (_window(p_still, ends, 3 * DAY) + 0.5) / (before * 3.0 / TREND_DAYS + 0.5)
+    p_drops = _prefix(grid["drops"].astype(np.float64))
+    cols["drops_3d"] = _window(p_drops, ends, 3 * DAY)
+    previous = _window(p_drops, np.maximum(ends - DAY, 0), 6 * DAY)
+    cols["drops_1d_vs_6d"] = (_window(p_drops, ends, DAY) + 0.5) / (previous / 6.0 + 0.5)
+
+    # Days to empty by every slope at hand (least squares over 3..30 days, mean daily
+    # step over 7 and 14 days ignoring swaps): the most pessimistic one.
+    first = grid.first_seen
+    steps = []
+    for k in range(14):
+        a = battery[:, np.maximum(last - k * DAY, 0)]
+        b = battery[:, np.maximum(last - (k + 1) * DAY, 0)]
+        seen = (last - (k + 1) * DAY)[None, :] >= first[:, None]
+        step = np.where(seen, a - b, np.nan)
+        step[step > 5.0] = np.nan  # a swap or a recharge, not a drain
+        steps.append(step)
+    stacked = np.stack(steps)
+    slopes = [_Slopes(grid["battery"]).slope(ends, days * DAY) for days in (3, 7, 14, 30)]
+    for days in (7, 14):
+        part = stacked[:days]
+        count = np.isfinite(part).sum(axis=0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            slopes.append(np.where(count > 0, np.nansum(part, axis=0) / count, np.nan))
+    outlooks = []
+    for slope in slopes:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            days_left = np.where(slope < -1e-3, (level - BATTERY_FLOOR) / -slope, LINEAR_DAYS_CAP)
+        outlooks.append(np.clip(days_left, 0.0, LINEAR_DAYS_CAP))
+    cols["battery_days_linear_min"] = np.min(np.stack(outlooks), axis=0)
+    peak = np.full((n, m), np.nan)
+    for j, end in enumerate(ends):
+        window = battery[:, max(int(end) - 30 * DAY, 0) : end]
+        has = np.isfinite(window).any(axis=1)
+        peak[has, j] = np.nanmax(window[has], axis=1)
+    cols["battery_drop_30d"] = peak - level
+    moved = np.zeros(battery.shape, dtype=bool)
+    moved[:, 1:] = np.abs(np.diff(np.nan_to_num(battery, nan=-1.0), axis=1)) > 0
+    last_move = _last_true(moved)[:, last]
+    age_hours = np.maximum(ends[None, :] - first[:, None], 0).astype(np.float64)
+    cols["battery_hours_since_change"] = np.where(last_move >= 0, last - last_move, age_hours).astype(
+        np.float64
+    )
+    return cols
+
+
 def _block_features(
     history: HomeHistory, grid: HourlyGrid, ends: npt.NDArray[np.int64], peers: npt.NDArray[np.float64]
 ) -> npt.NDArray[np.float64]:
@@ -363,6 +461,7 @@ def _block_features(
     cols["bridge_down_7d"] = _window(p_bridge, ends, 7 * DAY) / (7 * DAY)
     cols["bridge_peers"] = np.repeat(peers[:, None], m, axis=1)
     cols["age_days"] = age_hours / DAY
+    cols.update(_trend_features(grid, ends, battery, cols["battery_level"]))
 
     # Before a device's first record nothing is known about it.
     unseen = age_hours <= 0
