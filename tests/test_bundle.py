@@ -316,9 +316,17 @@ def test_other_format_version_is_refused(saved: Path) -> None:
 
 
 def test_other_schema_version_is_a_schema_mismatch(saved: Path) -> None:
-    error = load_error(saved, expected_schema_version=SCHEMA_VERSION + 1)
+    error = load_error(saved, expected_schema_version=SCHEMA_VERSION - 1)
 
     assert error.reason == "schema_mismatch"
+
+
+def test_older_schema_version_is_outdated_not_damaged(saved: Path) -> None:
+    error = load_error(saved, expected_schema_version=SCHEMA_VERSION + 1)
+    assert error.reason == "outdated"
+    edit_manifest(saved, schema_version=SCHEMA_VERSION + 2)
+    # A newer schema than this code computes is a mismatch (a downgrade), not "outdated".
+    assert load_error(saved, expected_schema_version=SCHEMA_VERSION + 1).reason == "schema_mismatch"
 
 
 def test_other_feature_names_are_a_schema_mismatch(saved: Path) -> None:

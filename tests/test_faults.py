@@ -199,6 +199,33 @@ async def test_damaged_home_model_is_refused_and_the_previous_one_serves(
     assert sorted(p.name for p in (_home(config_dir) / "versions").iterdir()) == ["v0001"]
 
 
+async def test_home_model_of_an_earlier_release_is_set_aside_without_a_repair(
+    hass: HomeAssistant,
+    issue_registry: ir.IssueRegistry,
+    config_dir: Path,
+    shipped_model: Path,
+    make_bundle: Callable[..., ModelBundle],
+    add_battery_device: Any,
+    setup_integration: Setup,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    store = _good_home_model(config_dir, shipped_model, make_bundle)
+    _edit_manifest(
+        _home(config_dir) / "versions" / "v0001", lambda m: m.update(schema_version=m["schema_version"] - 1)
+    )
+    add_battery_device("Hall door", battery=10)
+
+    entry = await setup_integration()
+
+    assert entry.state is ConfigEntryState.LOADED
+    assert _state(hass, SOURCE) == "shipped"
+    assert issue_registry.async_get_issue(DOMAIN, "home_model_refused") is None
+    assert "learned by an earlier release" in caplog.text
+    assert "refused" not in caplog.text
+    assert (_home(config_dir) / "refused" / "v0001").is_dir()
+    assert store.versions() == []
+
+
 @pytest.mark.parametrize(
     ("damage", "message"),
     [

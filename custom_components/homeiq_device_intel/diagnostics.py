@@ -35,6 +35,7 @@ async def async_get_config_entry_diagnostics(hass: HomeAssistant, entry: HomeIQC
             "refused": [
                 {"version": r.version_id, "reason": r.reason, "detail": r.detail} for r in model.refused
             ],
+            "outdated": list(model.outdated),
         },
         "training": {
             "status": runtime.trainer.state.status.value,

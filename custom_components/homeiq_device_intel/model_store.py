@@ -46,6 +46,7 @@ class ActiveModel:
     bundle: ModelBundle
     version_id: str | None  # the home version directory, None for the shipped model
     refused: tuple[RefusedModel, ...] = field(default=())
+    outdated: tuple[str, ...] = field(default=())  # versions built by an earlier release, set aside
 
     @property
     def source(self) -> str:
@@ -170,22 +171,34 @@ class ModelStore:
         shipped = self.load_shipped()
         index = self._read_index()
         refused: list[RefusedModel] = []
+        outdated: list[str] = []
         while index["versions"]:
             version_id = index["versions"][-1]
             try:
                 bundle = _load(self._versions_dir / version_id)
             except ModelLoadError as err:
-                LOGGER.error("Home model %s refused (%s): %s", version_id, err.reason, err.detail)
-                refused.append(RefusedModel(version_id=version_id, reason=err.reason, detail=err.detail))
+                if err.reason == "outdated":
+                    LOGGER.info(
+                        "Home model %s was learned by an earlier release (%s); set aside, "
+                        "the next training learns a new one",
+                        version_id,
+                        err.detail,
+                    )
+                    outdated.append(version_id)
+                else:
+                    LOGGER.error("Home model %s refused (%s): %s", version_id, err.reason, err.detail)
+                    refused.append(RefusedModel(version_id=version_id, reason=err.reason, detail=err.detail))
                 index["versions"].pop()
                 self._set_aside(version_id)
                 continue
-            if refused:
+            if refused or outdated:
                 self._write_index(index)
-            return ActiveModel(bundle=bundle, version_id=version_id, refused=tuple(refused))
-        if refused:
+            return ActiveModel(
+                bundle=bundle, version_id=version_id, refused=tuple(refused), outdated=tuple(outdated)
+            )
+        if refused or outdated:
             self._write_index(index)
-        return ActiveModel(bundle=shipped, version_id=None, refused=tuple(refused))
+        return ActiveModel(bundle=shipped, version_id=None, refused=tuple(refused), outdated=tuple(outdated))
 
     def deploy(self, bundle: ModelBundle) -> ActiveModel:
         """Save a new home model version, make it current and prune old ones."""

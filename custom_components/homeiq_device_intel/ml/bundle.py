@@ -53,6 +53,7 @@ type LoadErrorReason = Literal[
     "checksum_mismatch",
     "format_version",
     "schema_mismatch",
+    "outdated",
     "corrupt",
 ]
 
@@ -451,6 +452,12 @@ def load_bundle(
     manifest = _read_manifest(path)
     feature_names = tuple(manifest["feature_names"])
     schema_version: int = manifest["schema_version"]
+    if expected_schema_version is not None and schema_version < expected_schema_version:
+        # Built by an earlier release for fewer or other features: expected after an update.
+        raise ModelLoadError(
+            "outdated",
+            f"built for feature schema {schema_version}, this release computes schema {expected_schema_version}",
+        )
     if expected_schema_version is not None and schema_version != expected_schema_version:
         raise ModelLoadError(
             "schema_mismatch",
