@@ -241,3 +241,21 @@ def test_rate_ratios_need_a_baseline_first():
     assert np.isnan(_at(frame, 0, 11, "reports_ratio_24h"))
     assert np.isnan(_at(frame, 0, 11, "changes_ratio_24h"))
     assert _at(frame, 0, 20, "reports_ratio_24h") == pytest.approx(1.0, abs=0.05)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_trailing_max_matches_a_plain_window_maximum(seed: int):
+    from ml.features import _trailing_max
+
+    rng = np.random.default_rng(seed)
+    values = rng.normal(size=(4, 24 * 40 + 7))
+    values[rng.random(values.shape) < 0.3] = np.nan
+    values[1] = np.nan  # a device with no readings at all
+    ends = np.array([1, 5, 24, 25, 24 * 10 + 3, 24 * 31, 24 * 40 + 7], dtype=np.int64)
+    got = _trailing_max(values, ends, 30 * 24)
+    for j, end in enumerate(ends):
+        for i in range(values.shape[0]):
+            window = values[i, max(end - 30 * 24, 0) : end]
+            finite = window[np.isfinite(window)]
+            expected = finite.max() if finite.size else np.nan
+            np.testing.assert_array_equal(got[i, j], expected)

@@ -456,7 +456,8 @@ def load_bundle(
         # Built by an earlier release for fewer or other features: expected after an update.
         raise ModelLoadError(
             "outdated",
-            f"built for feature schema {schema_version}, this release computes schema {expected_schema_version}",
+            f"built for feature schema {schema_version}, "
+            f"this release computes schema {expected_schema_version}",
         )
     if expected_schema_version is not None and schema_version != expected_schema_version:
         raise ModelLoadError(

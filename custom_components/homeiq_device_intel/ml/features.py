@@ -187,7 +187,7 @@ class _Slopes:
         self.sy = _prefix(y0)
         self.sxy = _prefix(x0 * y0)
         self.sxx = _prefix(x0 * x0)
-        self.sum_y = _prefix(y0)
+        self.sum_y = self.sy
 
     def slope(self, ends: npt.NDArray[np.int64], hours: int) -> npt.NDArray[np.float64]:
         """Slope in units per day over [end - hours, end): (n, m)."""
@@ -294,30 +294,65 @@ def _daily_mean_std(
     return mean, np.sqrt(var)
 
 
+def _trailing_max(
+    values: npt.NDArray[np.float64], ends: npt.NDArray[np.int64], hours: int
+) -> npt.NDArray[np.float64]:
+    """NaN-ignoring maximum over [end - hours, end) per row: (n, m), NaN where all are NaN.
+
+    Blocks of a day hold their maxima, so each window reads at most two partial
+    days hour by hour and the whole days between from the block maxima.
+    """
+    n, width = values.shape
+    n_blocks = -(-width // DAY)
+    padded = np.full((n, n_blocks * DAY), -np.inf)
+    padded[:, :width] = np.where(np.isfinite(values), values, -np.inf)
+    block_max = padded.reshape(n, n_blocks, DAY).max(axis=2)
+    out = np.full((n, ends.shape[0]), -np.inf)
+    for j, end in enumerate(int(e) for e in ends):
+        lo, hi = max(end - hours, 0), min(end, width)
+        if hi <= lo:
+            continue
+        first_whole, last_whole = -(-lo // DAY), hi // DAY
+        if first_whole < last_whole:
+            out[:, j] = np.maximum(
+                block_max[:, first_whole:last_whole].max(axis=1),
+                np.maximum(
+                    padded[:, lo : first_whole * DAY].max(axis=1, initial=-np.inf),
+                    padded[:, last_whole * DAY : hi].max(axis=1, initial=-np.inf),
+                ),
+            )
+        else:
+            out[:, j] = padded[:, lo:hi].max(axis=1)
+    out[~np.isfinite(out)] = np.nan
+    return out
+
+
 def _trend_features(
     grid: HourlyGrid,
     ends: npt.NDArray[np.int64],
     battery: npt.NDArray[np.float64],
-    level: npt.NDArray[np.float64],
+    known: dict[str, npt.NDArray[np.float64]],
+    prefixes: dict[str, npt.NDArray[np.float64]],
 ) -> dict[str, npt.NDArray[np.float64]]:
-    """Recent behaviour against the device's own last two weeks, and robust battery outlooks."""
-    n, m = len(grid.device_ids), ends.shape[0]
+    """Recent behaviour against the device's own last two weeks, and robust battery outlooks.
+
+    `known`: the block's features so far (battery level and slopes are reused);
+    `prefixes`: the block's hourly prefix sums of reports, drops, silent and still hours.
+    """
     last = ends - 1
+    level = known["battery_level"]
     cols: dict[str, npt.NDArray[np.float64]] = {}
-    unav = grid["unavailable"].astype(np.float64)
-    reports = grid["reports"].astype(np.float64)
-    p_reports = _prefix(reports)
+    p_reports = prefixes["reports"]
     mean, std = _daily_mean_std(p_reports, ends, grid.first_seen)
     day = _window(p_reports, ends, DAY)
     cols["reports_z_24h"] = (day - mean) / (std + 0.5 + 0.1 * np.fmax(mean, 0.0) ** 0.5)
     with np.errstate(invalid="ignore", divide="ignore"):
         cols["reports_ratio_3d"] = _window(p_reports, ends, 3 * DAY) / 3.0 / np.maximum(mean, 0.1)
-    p_silent = _prefix(((reports == 0) & (unav <= 0.5)).astype(np.float64))
-    cols["silent_hours_3d"] = _window(p_silent, ends, 3 * DAY)
-    p_still = _prefix(((grid["changes"] == 0) & (unav <= 0.5)).astype(np.float64))
+    cols["silent_hours_3d"] = _window(prefixes["silent"], ends, 3 * DAY)
+    p_still = prefixes["still"]
     before = _window(p_still, np.maximum(ends - 3 * DAY, 0), TREND_DAYS * DAY)
     cols["still_3d_vs_14d"] = (_window(p_still, ends, 3 * DAY) + 0.5) / (before * 3.0 / TREND_DAYS + 0.5)
-    p_drops = _prefix(grid["drops"].astype(np.float64))
+    p_drops = prefixes["drops"]
     cols["drops_3d"] = _window(p_drops, ends, 3 * DAY)
     previous = _window(p_drops, np.maximum(ends - DAY, 0), 6 * DAY)
     cols["drops_1d_vs_6d"] = (_window(p_drops, ends, DAY) + 0.5) / (previous / 6.0 + 0.5)
@@ -334,7 +369,7 @@ def _trend_features(
         step[step > 5.0] = np.nan  # a swap or a recharge, not a drain
         steps.append(step)
     stacked = np.stack(steps)
-    slopes = [_Slopes(grid["battery"]).slope(ends, days * DAY) for days in (3, 7, 14, 30)]
+    slopes = [known[f"battery_slope_{days}d"] for days in (3, 7, 14, 30)]
     for days in (7, 14):
         part = stacked[:days]
         count = np.isfinite(part).sum(axis=0)
@@ -346,12 +381,7 @@ def _trend_features(
             days_left = np.where(slope < -1e-3, (level - BATTERY_FLOOR) / -slope, LINEAR_DAYS_CAP)
         outlooks.append(np.clip(days_left, 0.0, LINEAR_DAYS_CAP))
     cols["battery_days_linear_min"] = np.min(np.stack(outlooks), axis=0)
-    peak = np.full((n, m), np.nan)
-    for j, end in enumerate(ends):
-        window = battery[:, max(int(end) - 30 * DAY, 0) : end]
-        has = np.isfinite(window).any(axis=1)
-        peak[has, j] = np.nanmax(window[has], axis=1)
-    cols["battery_drop_30d"] = peak - level
+    cols["battery_drop_30d"] = _trailing_max(battery, ends, 30 * DAY) - level
     moved = np.zeros(battery.shape, dtype=bool)
     moved[:, 1:] = np.abs(np.diff(np.nan_to_num(battery, nan=-1.0), axis=1)) > 0
     last_move = _last_true(moved)[:, last]
@@ -461,7 +491,8 @@ def _block_features(
     cols["bridge_down_7d"] = _window(p_bridge, ends, 7 * DAY) / (7 * DAY)
     cols["bridge_peers"] = np.repeat(peers[:, None], m, axis=1)
     cols["age_days"] = age_hours / DAY
-    cols.update(_trend_features(grid, ends, battery, cols["battery_level"]))
+    prefixes = {"reports": p_reports, "drops": p_drops, "silent": _prefix(silent), "still": _prefix(still)}
+    cols.update(_trend_features(grid, ends, battery, cols, prefixes))
 
     # Before a device's first record nothing is known about it.
     unseen = age_hours <= 0
