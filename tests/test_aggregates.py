@@ -100,3 +100,13 @@ def test_object_arrays_are_refused(tmp_path):
     np.savez(path, version=np.array([1]), device_ids=np.array([{"x": 1}], dtype=object))
     with pytest.raises(AggregatesError):
         load_grid(path)
+
+
+def test_consuming_merge_gives_the_same_grid_and_empties_the_new_one():
+    old, new = build_grid(_history(0, 20, outage_day=5)), build_grid(_history(10, 30))
+    expected = merge_grids(old, new)
+    merged = merge_grids(old, new, consume_new=True)
+    assert new.channels == {}
+    for name, channel in expected.channels.items():
+        np.testing.assert_array_equal(merged.channels[name], channel)
+    assert merged.n_hours == expected.n_hours and merged.start == expected.start

@@ -103,12 +103,16 @@ def load_grid(path: Path) -> HourlyGrid:
     return grid
 
 
-def merge_grids(old: HourlyGrid, new: HourlyGrid, *, keep_days: int = KEEP_DAYS) -> HourlyGrid:
+def merge_grids(
+    old: HourlyGrid, new: HourlyGrid, *, keep_days: int = KEEP_DAYS, consume_new: bool = False
+) -> HourlyGrid:
     """The new grid, extended back in time with what the old grid knew.
 
     Devices are the new grid's (removed devices drop out). Hours the new grid
     has state rows for come from it; earlier hours of state channels come from
     the old grid; level channels take the new value where it is known.
+    With `consume_new`, each channel of `new` is dropped once merged, so the two
+    grids never both sit whole in memory (`new` is left without channels).
     """
     start = min(old.start, new.start)
     end = max(old.start + old.n_hours * HOUR, new.start + new.n_hours * HOUR)
@@ -139,14 +143,14 @@ def merge_grids(old: HourlyGrid, new: HourlyGrid, *, keep_days: int = KEEP_DAYS)
     for name in CHANNELS:
         level = name not in STATE_CHANNELS and name != "battery_low"
         fill = np.nan if level else 0.0
-        fresh = place(new.channels[name], new_off, fill, None)
+        fresh = place(new.channels.pop(name) if consume_new else new.channels[name], new_off, fill, None)
         stored = place(old.channels[name], old_off, fill, rows)
         if level:
             channels[name] = np.where(np.isfinite(fresh), fresh, stored)
         else:
-            merged = fresh.copy()
-            merged[:, : max(cut, 0)] = stored[:, : max(cut, 0)]
-            channels[name] = merged
+            fresh[:, : max(cut, 0)] = stored[:, : max(cut, 0)]  # `fresh` is place()'s own array
+            channels[name] = fresh
+        del fresh, stored
     bridge = place(new.bridge_down, new_off, 0.0, None)
     bridge[:, : max(cut, 0)] = place(old.bridge_down, old_off, 0.0, rows)[:, : max(cut, 0)]
     first_new = new.first_seen + new_off

@@ -222,7 +222,7 @@ def home_grid(history: HomeHistory, *, now: float, stored: HourlyGrid | None = N
     grid = build_grid(history, start=max(history.start, now - KEEP_DAYS * 86400.0), end=now)
     if stored is None:
         return grid
-    return merge_grids(stored, grid)
+    return merge_grids(stored, grid, consume_new=True)
 
 
 def score_home(
