@@ -2,7 +2,7 @@
 
 Cases: LightGBM forests of 50/200/500 trees x 31 leaves and a scikit-learn
 isolation forest on random rows; a LightGBM model with the shipped models'
-hyper-parameters (`TrainConfig`: 150 trees, 7 leaves, depth 4) trained on
+hyper-parameters (`TrainConfig`: 300 trees, 7 leaves, depth 4) trained on
 synthetic features; and the shipped bundle on the feature rows of a synthetic
 1,000-device home (the three classifiers, every model, and the whole
 `score_frame` path with reasons).
@@ -153,9 +153,11 @@ def figures(shipped_case: dict[str, Any], bundle: dict[str, Any], rows: int) -> 
     three_lgb_ms = 3 * lgb_ms
     classifiers_ms = bundle["classifiers_s"] * 1e3
     all_models_ms = bundle["all_models_s"] * 1e3
+    config = TrainConfig()
     return [
         figure(
-            f"Inference, {rows:,} rows, 150 trees x 7 leaves: numpy predictor",
+            f"Inference, {rows:,} rows, {config.n_estimators} trees x {config.num_leaves} leaves: "
+            "numpy predictor",
             numpy_ms,
             "ms",
             baseline=lgb_ms,
