@@ -259,3 +259,47 @@ def test_trailing_max_matches_a_plain_window_maximum(seed: int):
             finite = window[np.isfinite(window)]
             expected = finite.max() if finite.size else np.nan
             np.testing.assert_array_equal(got[i, j], expected)
+
+
+def test_battery_outlook_features_on_a_steady_discharge():
+    # 2 %/day from 100 %, the level reported every hour; it stops moving after day 25.
+    times, states = _hourly(30, lambda h: str(round(100 - min(h, 25 * 24) / 24 * 2.0)))
+    history = _home(
+        [_device("a")],
+        [EntityInfo(entity_id="sensor.a_battery", device_id="a", role=EntityRole.BATTERY)],
+        {"sensor.a_battery": encode_states(times, states)},
+    )
+    _, frame = _frame(history)
+    level = _at(frame, 0, 20, "battery_level")
+    assert _at(frame, 0, 20, "battery_days_linear_min") == pytest.approx((level - 5) / 2.0, rel=0.1)
+    assert _at(frame, 0, 20, "battery_drop_30d") == pytest.approx(100 - level, abs=0.5)
+    assert _at(frame, 0, 20, "battery_hours_since_change") <= 12  # moves 1 % every 12 h
+    # Stuck at 50 % from day 25 on: on day 29 it has not moved since its last step.
+    last_step = max(h for h in range(1, len(states)) if states[h] != states[h - 1])
+    assert last_step <= 25 * 24
+    assert _at(frame, 0, 29, "battery_hours_since_change") == 29 * 24 - 1 - last_step
+
+
+def test_report_trend_features_see_a_quiet_day_and_dropouts():
+    # Reports every hour; on day 20 only every other hour, and three short outages on days 18-20.
+    def state(h: int) -> str:
+        day, hour = divmod(h, 24)
+        if day in (18, 19, 20) and hour == 4:
+            return "unavailable"
+        return str(h % 3)
+
+    times, states = _hourly(30, state)
+    keep = [i for i, t in enumerate(times) if not (20 * 24 <= i < 21 * 24 and i % 2)]
+    history = _home(
+        [_device("a", via=None, power=Power.MAINS)],
+        [EntityInfo(entity_id="sensor.a", device_id="a", role=EntityRole.PRIMARY)],
+        {"sensor.a": encode_states([times[i] for i in keep], [states[i] for i in keep])},
+    )
+    _, frame = _frame(history)
+    assert _at(frame, 0, 17, "drops_3d") == 0
+    assert _at(frame, 0, 21, "drops_3d") == 3
+    assert _at(frame, 0, 21, "drops_1d_vs_6d") > 1.0
+    assert _at(frame, 0, 21, "reports_z_24h") < -2.0  # far below its usual day
+    assert _at(frame, 0, 17, "reports_z_24h") == pytest.approx(0.0, abs=0.5)
+    assert _at(frame, 0, 21, "reports_ratio_3d") < _at(frame, 0, 17, "reports_ratio_3d")
+    assert _at(frame, 0, 17, "silent_hours_3d") == 0
