@@ -11,6 +11,7 @@ from .trees import TreeEnsemble, predict_raw
 Float = npt.NDArray[np.float64]
 # Features that describe what a device is rather than how it behaves explain nothing.
 _NOT_REASONS = STATIC_FEATURES
+_REASON_FEATURES = np.array([name not in _NOT_REASONS for name in FEATURE_NAMES])
 
 
 def attributions(ensemble: TreeEnsemble, X: Float, reference: Float) -> Float:
@@ -30,65 +31,74 @@ def attributions(ensemble: TreeEnsemble, X: Float, reference: Float) -> Float:
     return out
 
 
+# Phrase of each feature value; "{v...}" is the value (English fallback; the UI translates keys).
+_PHRASES: dict[str, str] = {
+    "battery_level": "battery at {v:.0f}%",
+    "battery_delta_24h": "battery changed {v:+.0f}% in 24 h",
+    "battery_days_linear": "battery empty in ~{v:.0f} days at the current rate",
+    "days_since_swap": "battery swapped {v:.0f} days ago",
+    "reports_24h": "{v:.0f} reports in the last 24 h",
+    "reports_baseline": "usually {v:.0f} reports a day",
+    "silence_vs_usual": "silent for {v:.0%} of its longest usual silence",
+    "stillness_vs_usual": "value still for {v:.0%} of its longest usual stillness",
+    "reports_ratio_24h": "reporting at {v:.0%} of its usual rate",
+    "hours_since_report": "no report for {v:.0f} h",
+    "silence_ratio": "silent for {v:.1f}x its usual gap",
+    "changes_24h": "{v:.0f} value changes in 24 h",
+    "changes_ratio_24h": "value changing at {v:.0%} of its usual rate",
+    "hours_since_change": "value unchanged for {v:.0f} h",
+    "unavailable_hours_24h": "unavailable {v:.1f} h in the last day",
+    "unavailable_hours_7d": "unavailable {v:.1f} h in the last week",
+    "drops_24h": "dropped offline {v:.0f} times today",
+    "drops_7d": "dropped offline {v:.0f} times this week",
+    "drops_trend": "{v:+.0f} dropouts versus the week before",
+    "longest_unavailable_7d": "longest outage this week {v:.0f} h",
+    "hours_unavailable_now": "unavailable for {v:.0f} h now",
+    "signal_level": "link quality {v:.0%}",
+    "signal_delta_7d": "link quality {v:+.0%} versus last week",
+    "signal_slope_7d": "link quality trend {v:+.1%}/day",
+    "temperature_level": "device temperature {v:.0f} °C",
+    "voltage_level": "voltage {v / 1000 if value > 100 else value:.2f} V",
+    "voltage_slope_7d": "voltage trend {v:+.3f}/day",
+    "bridge_down_24h": "its bridge was down {v:.0%} of the last day",
+    "bridge_down_7d": "its bridge was down {v:.0%} of the last week",
+    "age_days": "known for {v:.0f} days",
+    "reports_z_24h": "reports today {v:+.1f} standard deviations from its usual day",
+    "reports_ratio_3d": "reporting at {v:.0%} of its usual rate over 3 days",
+    "silent_hours_3d": "silent {v:.0f} h in the last 3 days",
+    "still_3d_vs_14d": "value still {v:.1f}x as often as in the two weeks before",
+    "drops_3d": "dropped offline {v:.0f} times in 3 days",
+    "drops_1d_vs_6d": "dropping offline {v:.1f}x as often as in the days before",
+    "battery_days_linear_min": "battery empty in ~{v:.0f} days at its fastest recent rate",
+    "battery_drop_30d": "battery {v:.0f}% below its level of the last 30 days",
+    "battery_hours_since_change": "battery level unchanged for {v:.0f} h",
+}
+
+
 def describe(feature: str, value: float) -> str:
     """A short English phrase for a feature value (English fallback; UI translates keys)."""
     if not np.isfinite(value):
         return f"{feature.replace('_', ' ')} unknown"
-    phrases = {
-        "battery_level": f"battery at {value:.0f}%",
-        "battery_delta_24h": f"battery changed {value:+.0f}% in 24 h",
-        "battery_days_linear": f"battery empty in ~{value:.0f} days at the current rate",
-        "battery_low_flag": "device reports battery low" if value > 0.5 else "battery-low flag off",
-        "days_since_swap": f"battery swapped {value:.0f} days ago",
-        "reports_24h": f"{value:.0f} reports in the last 24 h",
-        "reports_baseline": f"usually {value:.0f} reports a day",
-        "silence_vs_usual": f"silent for {value:.0%} of its longest usual silence",
-        "stillness_vs_usual": f"value still for {value:.0%} of its longest usual stillness",
-        "reports_ratio_24h": f"reporting at {value:.0%} of its usual rate",
-        "hours_since_report": f"no report for {value:.0f} h",
-        "silence_ratio": f"silent for {value:.1f}x its usual gap",
-        "changes_24h": f"{value:.0f} value changes in 24 h",
-        "changes_ratio_24h": f"value changing at {value:.0%} of its usual rate",
-        "hours_since_change": f"value unchanged for {value:.0f} h",
-        "unavailable_hours_24h": f"unavailable {value:.1f} h in the last day",
-        "unavailable_hours_7d": f"unavailable {value:.1f} h in the last week",
-        "drops_24h": f"dropped offline {value:.0f} times today",
-        "drops_7d": f"dropped offline {value:.0f} times this week",
-        "drops_trend": f"{value:+.0f} dropouts versus the week before",
-        "longest_unavailable_7d": f"longest outage this week {value:.0f} h",
-        "hours_unavailable_now": f"unavailable for {value:.0f} h now",
-        "signal_level": f"link quality {value:.0%}",
-        "signal_delta_7d": f"link quality {value:+.0%} versus last week",
-        "signal_slope_7d": f"link quality trend {value:+.1%}/day",
-        "temperature_level": f"device temperature {value:.0f} °C",
-        "voltage_level": f"voltage {value / 1000 if value > 100 else value:.2f} V",
-        "voltage_slope_7d": f"voltage trend {value:+.3f}/day",
-        "bridge_down_24h": f"its bridge was down {value:.0%} of the last day",
-        "bridge_down_7d": f"its bridge was down {value:.0%} of the last week",
-        "age_days": f"known for {value:.0f} days",
-        "reports_z_24h": f"reports today {value:+.1f} standard deviations from its usual day",
-        "reports_ratio_3d": f"reporting at {value:.0%} of its usual rate over 3 days",
-        "silent_hours_3d": f"silent {value:.0f} h in the last 3 days",
-        "still_3d_vs_14d": f"value still {value:.1f}x as often as in the two weeks before",
-        "drops_3d": f"dropped offline {value:.0f} times in 3 days",
-        "drops_1d_vs_6d": f"dropping offline {value:.1f}x as often as in the days before",
-        "battery_days_linear_min": f"battery empty in ~{value:.0f} days at its fastest recent rate",
-        "battery_drop_30d": f"battery {value:.0f}% below its level of the last 30 days",
-        "battery_hours_since_change": f"battery level unchanged for {value:.0f} h",
-    }
+    if feature == "battery_low_flag":
+        return "device reports battery low" if value > 0.5 else "battery-low flag off"
+    if feature == "voltage_level":
+        return f"voltage {value / 1000 if value > 100 else value:.2f} V"
     if feature.startswith("battery_slope_"):
         window = feature.rsplit("_", 1)[1]
         verb = "falling" if value < 0 else "rising"
         return f"battery {verb} {abs(value):.1f}%/day over {window}"
     if feature == "battery_curvature_7d":
         return "battery drain accelerating" if value < 0 else "battery drain slowing"
-    return phrases.get(feature, f"{feature.replace('_', ' ')} = {value:.3g}")
+    template = _PHRASES.get(feature)
+    if template is None:
+        return f"{feature.replace('_', ' ')} = {value:.3g}"
+    return template.format(v=value)
 
 
 def top_reasons(contributions: Float, row: Float, *, limit: int = 3) -> list[tuple[str, str, float]]:
     """The strongest positive contributions of one row: (feature, phrase, share)."""
     # A feature the device does not have (NaN) explains nothing to its owner.
-    usable = np.array([name not in _NOT_REASONS for name in FEATURE_NAMES]) & np.isfinite(row)
+    usable = _REASON_FEATURES & np.isfinite(row)
     c = np.where(usable & (contributions > 0), contributions, 0.0)
     total = float(c.sum())
     if total <= 0:
