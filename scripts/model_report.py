@@ -141,7 +141,9 @@ def write_report(
             "|---|---|---|---|---|",
         ]
         for name, e in report["real_recorder_check"].items():
-            rates = " / ".join(f"{e.get(f'{t}_alarm_rate', float('nan')):.1%}" for t in TARGETS)
+            rates = " / ".join(
+                f"{e[f'{t}_alarm_rate']:.1%}" if f"{t}_alarm_rate" in e else "–" for t in TARGETS
+            )
             seen = sum(e.get(f"{t}_positives", 0) for t in TARGETS)
             lines.append(f"| {name} | {e['devices']} | {e['device_days']} | {rates} | {seen} |")
     families = [k for k in report if k.startswith("held_out_family:")]
