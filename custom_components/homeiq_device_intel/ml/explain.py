@@ -14,15 +14,17 @@ _NOT_REASONS = STATIC_FEATURES
 _REASON_FEATURES = np.array([name not in _NOT_REASONS for name in FEATURE_NAMES])
 
 
-def attributions(ensemble: TreeEnsemble, X: Float, reference: Float) -> Float:
+def attributions(ensemble: TreeEnsemble, X: Float, reference: Float, base: Float | None = None) -> Float:
     """Margin lost when each feature is set back to its healthy reference value.
 
-    X: (n, n_features); reference: (n_features,). Returns (n, n_features):
-    positive entries are features pushing the margin up. Costs one batched
-    prediction of n * n_features rows.
+    X: (n, n_features); reference: (n_features,); base: the raw scores of X when
+    the caller has them already. Returns (n, n_features): positive entries are
+    features pushing the margin up. Costs one batched prediction of
+    n * n_features rows.
     """
     n, f = X.shape
-    base = predict_raw(ensemble, X)
+    if base is None:
+        base = predict_raw(ensemble, X)
     probe = np.repeat(X[:, None, :], f, axis=1)
     idx = np.arange(f)
     probe[:, idx, idx] = reference[None, :]

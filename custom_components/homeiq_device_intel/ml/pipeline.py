@@ -145,10 +145,10 @@ def score_frame(
     applicable = _applicable(frame)
     failing = _failing_now(frame)
     probs: dict[str, Float] = {}
-    margins: dict[str, Float] = {}
+    raw: dict[str, Float] = {}
     for target, classifier in bundle.classifiers.items():
-        margin = _classifier_margin(classifier, X)
-        margins[target] = margin
+        raw[target] = predict_raw(classifier.ensemble, X)
+        margin = classifier.ensemble.sigmoid * raw[target]
         p = apply_platt(margin, classifier.calibration_a, classifier.calibration_b)
         p = rescale_horizon(p, model_horizon, horizon_days)
         if target in failing:
@@ -164,7 +164,8 @@ def score_frame(
         rows = np.flatnonzero(best == k)
         if rows.size == 0:
             continue
-        contrib = attributions(bundle.classifiers[target].ensemble, X[rows], reference)
+        ensemble = bundle.classifiers[target].ensemble
+        contrib = attributions(ensemble, X[rows], reference, base=raw[target][rows])
         for r, row in enumerate(rows):
             if failing.get(target, np.zeros(n, dtype=bool))[row]:
                 feature = {
