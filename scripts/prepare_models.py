@@ -388,8 +388,17 @@ def _headline(report: dict[str, Any]) -> dict[str, float]:
     out: dict[str, float] = {}
     for target in TARGETS:
         model = report.get(target, {}).get("model", {})
-        for key in ("pr_auc", "f1", "precision", "recall", "accuracy", "brier"):
-            if key in model:
+        for key in (
+            "pr_auc",
+            "f1",
+            "precision",
+            "recall",
+            "accuracy",
+            "brier",
+            "alert_precision",
+            "event_recall",
+        ):
+            if isinstance(model.get(key), float) and np.isfinite(model[key]):
                 out[f"{target}_{key}"] = round(float(model[key]), 4)
     if "battery_days" in report:
         out["battery_days_mae"] = round(report["battery_days"]["mae"], 3)

@@ -123,7 +123,15 @@ def build_bundle(
             "horizon_days": 7.0,
             # A healthy device: reasons explain the distance from it.
             "reference": [100.0 if name == "battery_level" else 0.0 for name in FEATURE_NAMES],
-            "metrics": {"pr_auc": 0.9, "f1": 0.85, "precision": 0.86, "recall": 0.84, "brier": 0.05},
+            "metrics": {
+                "pr_auc": 0.9,
+                "f1": 0.85,
+                "precision": 0.86,
+                "recall": 0.84,
+                "brier": 0.05,
+                "battery_depleted_alert_precision": 0.5,
+                "unavailable_alert_precision": 0.3,
+            },
             **metadata,
         },
     )

@@ -153,6 +153,9 @@ async def test_integration_sensors(
     quality = hass.states.get("sensor.homeiq_device_intelligence_model_quality")
     assert quality is not None
     assert quality.attributes["f1"] == 0.85
+    # Per failure type in the manifest, averaged on the sensor; absent ones are left out.
+    assert quality.attributes["alert_precision"] == 0.4
+    assert "event_recall" not in quality.attributes
 
 
 async def test_devices_outside_the_filters_are_not_watched(

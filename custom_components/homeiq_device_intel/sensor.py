@@ -109,7 +109,7 @@ def _quality_attributes(runtime: HomeIQRuntimeData) -> dict[str, Any]:
     model = runtime.coordinator.model
     return {
         name: round(value, 4)
-        for name in ("f1", "precision", "recall", "brier")
+        for name in ("f1", "precision", "recall", "brier", "alert_precision", "event_recall")
         if (value := model.metric(name)) is not None
     }
 
