@@ -110,3 +110,19 @@ def test_consuming_merge_gives_the_same_grid_and_empties_the_new_one():
     for name, channel in expected.channels.items():
         np.testing.assert_array_equal(merged.channels[name], channel)
     assert merged.n_hours == expected.n_hours and merged.start == expected.start
+
+
+def test_a_failed_save_keeps_the_previous_file_and_leaves_no_temporary(tmp_path, monkeypatch):
+    path = tmp_path / "agg.npz"
+    grid = build_grid(_history(0, 20))
+    save_grid(grid, path)
+    before = path.read_bytes()
+
+    def broken(*_args, **_kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(np, "savez_compressed", broken)
+    with pytest.raises(OSError, match="disk full"):
+        save_grid(build_grid(_history(0, 25)), path)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []

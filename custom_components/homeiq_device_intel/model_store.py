@@ -9,9 +9,7 @@ only. Every method does file I/O: call them from an executor.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -19,6 +17,7 @@ from typing import Any, Final
 from .const import LOGGER
 from .ml.bundle import ModelBundle, ModelLoadError, load_bundle, save_bundle
 from .ml.features import FEATURE_NAMES, FEATURE_SCHEMA_VERSION
+from .ml.files import replace_atomically
 
 INDEX_FILE: Final = "index.json"
 VERSIONS_DIR: Final = "versions"
@@ -97,18 +96,8 @@ def _numbers(found: object) -> dict[str, float]:
 
 
 def _write_json_atomic(path: Path, data: dict[str, Any]) -> None:
-    """Write JSON to a temporary file beside ``path`` and rename it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=1)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Replace ``path`` with ``data`` as JSON, atomically."""
+    replace_atomically(path, lambda handle: json.dump(data, handle, indent=1), text=True)
 
 
 def _load(directory: Path) -> ModelBundle:

@@ -8,14 +8,13 @@ allow_pickle=False; written atomically.
 
 from __future__ import annotations
 
-import os
-import tempfile
 import zipfile
 from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 
+from .files import replace_atomically
 from .grid import CHANNELS, HOUR, HourlyGrid
 
 AGGREGATES_VERSION = 1
@@ -30,7 +29,6 @@ class AggregatesError(Exception):
 
 def save_grid(grid: HourlyGrid, path: Path) -> None:
     """Write a grid atomically (temp file in the same folder, fsync, rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     swaps = [np.asarray(s, dtype=np.int64) for s in grid.swap_hours]
     arrays: dict[str, npt.NDArray[np.generic]] = {
         "version": np.array([AGGREGATES_VERSION], dtype=np.int64),
@@ -47,16 +45,7 @@ def save_grid(grid: HourlyGrid, path: Path) -> None:
     }
     for name in CHANNELS:
         arrays[f"channel_{name}"] = grid.channels[name]
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".aggregates-", suffix=".npz")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            np.savez_compressed(handle, **arrays)  # type: ignore[arg-type]
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    replace_atomically(path, lambda handle: np.savez_compressed(handle, **arrays))  # type: ignore[arg-type]
 
 
 def load_grid(path: Path) -> HourlyGrid:

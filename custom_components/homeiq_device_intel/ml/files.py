@@ -1,0 +1,29 @@
+"""Durable file replacement shared by every file the integration keeps."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Any
+
+
+def replace_atomically(path: Path, write: Callable[[IO[Any]], object], *, text: bool = False) -> None:
+    """Write a new version of `path` through `write` into a temporary file beside it, fsync, rename.
+
+    `write` gets a binary handle, or a UTF-8 text one with `text`.
+    A crash leaves either the old file or the new one, never a torn one; the
+    temporary file (`.<name>.<random>.tmp`) is removed when writing fails.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w" if text else "wb", encoding="utf-8" if text else None) as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
