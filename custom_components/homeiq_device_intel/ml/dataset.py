@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -14,7 +15,7 @@ from .features import FEATURE_NAMES, FeatureFrame, build_features, default_eval_
 from .grid import build_grid
 from .labels import TARGETS, build_labels, find_events
 from .records import HomeHistory
-from .synthetic import GeneratorConfig, config_fingerprint, generate_home, load_history, save_history
+from .synthetic import GeneratorConfig, cached_home, config_fingerprint
 
 Float = npt.NDArray[np.float64]
 Int = npt.NDArray[np.int64]
@@ -92,8 +93,8 @@ def concat(parts: Sequence[Dataset]) -> Dataset:
     )
 
 
-def _one_home(history: HomeHistory, home_index: int, horizon_days: float) -> Dataset:
-    """Dataset rows of one home (device indices local, made global later)."""
+def _one_home(history: HomeHistory, horizon_days: float) -> Dataset:
+    """Dataset rows of one home (home and device indices local, made global by `combine`)."""
     frame, y, battery_days, nxt = home_rows(history, horizon_days=horizon_days)
     family = np.array([history.scenario.get(d, "") for d in frame.device_ids], dtype=np.str_)
     return Dataset(
@@ -101,7 +102,7 @@ def _one_home(history: HomeHistory, home_index: int, horizon_days: float) -> Dat
         y=y,
         battery_days=battery_days,
         next_event_hour=nxt,
-        home=np.full(frame.X.shape[0], home_index, dtype=np.int64),
+        home=np.zeros(frame.X.shape[0], dtype=np.int64),
         device=frame.device_index,
         hour=frame.eval_hour,
         family=family[frame.device_index] if family.size else np.empty(0, dtype=np.str_),
@@ -143,16 +144,19 @@ def build_dataset(
     n_jobs: int = 1,
 ) -> Dataset:
     """Features and labels for many homes, with globally unique device indices."""
-    if n_jobs != 1:
+    return combine(_map(_one_home, [(h, horizon_days) for h in homes], n_jobs))
+
+
+def _map[T](fn: Callable[..., T], calls: Sequence[tuple[Any, ...]], n_jobs: int) -> list[T]:
+    """`fn(*args)` for each args, in joblib workers when asked for and importable."""
+    if n_jobs != 1 and len(calls) > 1:
         try:
             from joblib import Parallel, delayed
         except ImportError:
-            parts = [_one_home(h, 0, horizon_days) for h in homes]
+            pass
         else:
-            parts = Parallel(n_jobs=n_jobs)(delayed(_one_home)(h, 0, horizon_days) for h in homes)
-    else:
-        parts = [_one_home(h, 0, horizon_days) for h in homes]
-    return combine(parts)
+            return list(Parallel(n_jobs=n_jobs)(delayed(fn)(*args) for args in calls))
+    return [fn(*args) for args in calls]
 
 
 def _synthetic_home(
@@ -162,14 +166,8 @@ def _synthetic_home(
 
     Returns the rows and the home without its records (metadata and ground truth).
     """
-    stem = folder / f"home_{index:05d}" if folder is not None else None
-    if stem is not None and stem.with_suffix(".json").exists() and stem.with_suffix(".npz").exists():
-        history = load_history(stem)
-    else:
-        history = generate_home(config, index)
-        if stem is not None:
-            save_history(history, stem)
-    part = _one_home(history, 0, horizon_days)
+    history = cached_home(config, index, folder)
+    part = _one_home(history, horizon_days)
     return part, replace(history, states={}, statistics={}, battery_swaps={})
 
 
@@ -190,17 +188,6 @@ def synthetic_dataset(
     folder = Path(cache_dir) / config_fingerprint(config) if cache_dir is not None else None
     if folder is not None:
         folder.mkdir(parents=True, exist_ok=True)
-    indices = range(config.n_homes)
-    results: list[tuple[Dataset, HomeHistory]]
-    if n_jobs != 1 and config.n_homes > 1:
-        try:
-            from joblib import Parallel, delayed
-        except ImportError:
-            results = [_synthetic_home(config, i, horizon_days, folder) for i in indices]
-        else:
-            results = Parallel(n_jobs=n_jobs)(
-                delayed(_synthetic_home)(config, i, horizon_days, folder) for i in indices
-            )
-    else:
-        results = [_synthetic_home(config, i, horizon_days, folder) for i in indices]
+    calls = [(config, i, horizon_days, folder) for i in range(config.n_homes)]
+    results = _map(_synthetic_home, calls, n_jobs)
     return combine([r[0] for r in results]), [r[1] for r in results]

@@ -2225,8 +2225,7 @@ def generate_homes(
     homes: dict[int, HomeHistory] = {}
     if folder is not None:
         for i in range(config.n_homes):
-            stem = folder / f"home_{i:05d}"
-            if stem.with_suffix(".json").exists() and stem.with_suffix(".npz").exists():
+            if _is_cached(stem := _cache_stem(folder, i)):
                 homes[i] = load_history(stem)
     todo = [i for i in range(config.n_homes) if i not in homes]
     with tempfile.TemporaryDirectory(prefix="homeiq-synthetic-") as scratch:
@@ -2235,9 +2234,30 @@ def generate_homes(
             results = _with_progress(results, len(todo))
         for i, history in zip(todo, results, strict=True):
             homes[i] = history
-            if folder is not None and not folder.joinpath(f"home_{i:05d}.json").exists():
-                save_history(history, folder / f"home_{i:05d}")
+            if folder is not None and not _cache_stem(folder, i).with_suffix(".json").exists():
+                save_history(history, _cache_stem(folder, i))
     return [homes[i] for i in range(config.n_homes)]
+
+
+def _cache_stem(folder: Path, home_index: int) -> Path:
+    """Where a home of a config's cache folder lives (`.npz` + `.json`)."""
+    return folder / f"home_{home_index:05d}"
+
+
+def _is_cached(stem: Path) -> bool:
+    return stem.with_suffix(".json").exists() and stem.with_suffix(".npz").exists()
+
+
+def cached_home(config: GeneratorConfig, home_index: int, folder: Path | None) -> HomeHistory:
+    """One home, read from `folder` (a config's cache folder) or generated and stored there."""
+    if folder is None:
+        return generate_home(config, home_index)
+    stem = _cache_stem(folder, home_index)
+    if _is_cached(stem):
+        return load_history(stem)
+    history = generate_home(config, home_index)
+    save_history(history, stem)
+    return history
 
 
 def _run(config: GeneratorConfig, todo: list[int], n_jobs: int, folder: Path) -> Iterator[HomeHistory]:
@@ -2260,7 +2280,7 @@ def _run(config: GeneratorConfig, todo: list[int], n_jobs: int, folder: Path) ->
 
 def _generate_into(config: GeneratorConfig, home_index: int, folder: Path) -> Path:
     """Generate one home into `<folder>/home_<index>.npz/.json` (a worker's task)."""
-    stem = folder / f"home_{home_index:05d}"
+    stem = _cache_stem(folder, home_index)
     save_history(generate_home(config, home_index), stem)
     return stem
 
