@@ -22,6 +22,7 @@ from .const import (
 from .coordinator import HomeIQConfigEntry, HomeIQCoordinator, HomeIQRuntimeData
 from .history_store import HistoryStore
 from .issues import async_raise_model_refused
+from .lifecycle import WorkGuard
 from .ml.bundle import ModelLoadError
 from .model_store import ModelStore
 from .services import async_setup_services
@@ -56,23 +57,26 @@ async def async_setup_entry(hass: HomeAssistant, entry: HomeIQConfigEntry) -> bo
     await hass.async_add_executor_job(history_store.load)
     if model.refused:
         async_raise_model_refused(hass, (r.version_id for r in model.refused), model.refused[0].reason)
+    guard = WorkGuard(hass)
     coordinator = HomeIQCoordinator(
-        hass, entry, HomeIQSettings.from_options(entry.options), model, history_store
+        hass, entry, HomeIQSettings.from_options(entry.options), model, history_store, guard
     )
     trainer = TrainingManager(hass, coordinator, store)
     await trainer.async_load()
-    entry.runtime_data = HomeIQRuntimeData(coordinator=coordinator, trainer=trainer, store=store)
+    runtime = HomeIQRuntimeData(coordinator=coordinator, trainer=trainer, store=store)
+    entry.runtime_data = runtime
+
+    async def _async_home_assistant_stopping(_: Event) -> None:
+        await _async_stop_work(runtime)
+
+    # Before the first read: Home Assistant may stop while the entry is still setting up.
+    entry.async_on_unload(hass.bus.async_listen(EVENT_HOMEASSISTANT_STOP, _async_home_assistant_stopping))
     await coordinator.async_config_entry_first_refresh()
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
 
     if (unsubscribe_nightly := trainer.async_schedule()) is not None:
         entry.async_on_unload(unsubscribe_nightly)
     entry.async_on_unload(coordinator.async_track_registries())
-
-    async def _async_stop_training(_: Event) -> None:
-        await trainer.async_shutdown()
-
-    entry.async_on_unload(hass.bus.async_listen(EVENT_HOMEASSISTANT_STOP, _async_stop_training))
     entry.async_on_unload(entry.add_update_listener(_async_options_updated))
     return True
 
@@ -82,7 +86,19 @@ async def _async_options_updated(hass: HomeAssistant, entry: HomeIQConfigEntry) 
     await hass.config_entries.async_reload(entry.entry_id)
 
 
+async def _async_stop_work(runtime: HomeIQRuntimeData) -> None:
+    """Start no new read, scoring or training; end the work in flight and wait for it.
+
+    Home Assistant's recorder closes its database at the final write: no read
+    of ours may still run then, or the process crashes.
+    """
+    guard = runtime.coordinator.guard
+    guard.stop()
+    await runtime.trainer.async_shutdown()
+    await guard.async_wait()
+
+
 async def async_unload_entry(hass: HomeAssistant, entry: HomeIQConfigEntry) -> bool:
-    """Stop any training run and unload the platforms."""
-    await entry.runtime_data.trainer.async_shutdown()
+    """Stop the work in flight, then unload the platforms."""
+    await _async_stop_work(entry.runtime_data)
     return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)

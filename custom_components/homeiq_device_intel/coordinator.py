@@ -33,10 +33,9 @@ from .const import (
 from .discovery import DeviceDiscovery, WatchedDevice
 from .history_store import HistoryStore
 from .issues import async_update_not_recorded, async_update_outages
-from .ml.bundle import ModelBundle
-from .ml.grid import BRIDGE_DOWN_SHARE, BRIDGE_MIN_DEVICES, HourlyGrid
+from .lifecycle import WorkGuard, WorkStopped
+from .ml.grid import BRIDGE_DOWN_SHARE, BRIDGE_MIN_DEVICES
 from .ml.pipeline import SCORING_WINDOW_DAYS, DevicePrediction, home_grid, score_home
-from .ml.records import HomeHistory
 from .model_store import ActiveModel
 from .recorder_source import RecorderReadError, async_read_history
 from .risk import AtRiskTracker, reason_texts, risk_scores
@@ -87,19 +86,6 @@ class HomeIQData:
     scored_at: datetime | None = None
 
 
-def _score(
-    history: HomeHistory,
-    bundle: ModelBundle,
-    *,
-    now: float,
-    horizon_days: float,
-    stored: HourlyGrid | None,
-) -> list[DevicePrediction]:
-    """Score the home on its recent history extended with the stored one (executor)."""
-    grid = home_grid(history, now=now, stored=stored)
-    return score_home(history, bundle, now=now, horizon_days=horizon_days, grid=grid)
-
-
 def probability_percent(prediction: DevicePrediction) -> float:
     """Return a prediction's failure probability in percent, rounded for display."""
     return round(100.0 * prediction.probability, 1)
@@ -117,6 +103,7 @@ class HomeIQCoordinator(DataUpdateCoordinator[HomeIQData]):
         settings: HomeIQSettings,
         model: ActiveModel,
         history_store: HistoryStore,
+        guard: WorkGuard,
     ) -> None:
         """Set up the coordinator with the model to score with."""
         super().__init__(
@@ -129,6 +116,7 @@ class HomeIQCoordinator(DataUpdateCoordinator[HomeIQData]):
         self.settings = settings
         self.model = model
         self.history_store = history_store
+        self.guard = guard
         self.discovery = DeviceDiscovery(hass)
         self.risk = AtRiskTracker(
             on_after=AT_RISK_ON_SCORINGS,
@@ -152,30 +140,52 @@ class HomeIQCoordinator(DataUpdateCoordinator[HomeIQData]):
         return self.discovery.discover(self.settings.device_filter)
 
     async def _async_update_data(self) -> HomeIQData:
-        """Read the recent history of every watched device and score it."""
+        """Read the recent history of every watched device and score it.
+
+        Once Home Assistant stops or the entry unloads, the scoring in flight
+        ends at its next chunk and the last predictions stay.
+        """
+        try:
+            async with self.guard.work():
+                return await self._async_score_home()
+        except WorkStopped:
+            if self.data is not None:
+                return self.data
+            raise UpdateFailed(translation_domain=DOMAIN, translation_key="stopping") from None
+
+    async def _async_predict(
+        self, devices: dict[str, WatchedDevice], now: datetime
+    ) -> dict[str, DevicePrediction]:
+        """Read the devices' recent history, extend it with the stored one and score it."""
+        try:
+            history = await async_read_history(
+                self.hass, devices, start=now - SCORE_WINDOW, end=now, guard=self.guard
+            )
+        except RecorderReadError as err:
+            raise UpdateFailed(
+                translation_domain=DOMAIN,
+                translation_key="recorder_read_failed",
+                translation_placeholders={"error": str(err)},
+            ) from err
+        run = partial(self.guard.async_run, self.hass.async_add_executor_job)
+        grid = await run(partial(home_grid, history, now=now.timestamp(), stored=self.history_store.grid))
+        scored = await run(
+            partial(
+                score_home,
+                history,
+                self.model.bundle,
+                now=now.timestamp(),
+                horizon_days=self.settings.horizon_days,
+                grid=grid,
+            )
+        )
+        return {p.device_id: p for p in scored if p.device_id in devices}
+
+    async def _async_score_home(self) -> HomeIQData:
+        """Score the watched devices and update the at-risk state and the issues."""
         devices = self.watched_devices()
         now = dt_util.utcnow()
-        predictions: dict[str, DevicePrediction] = {}
-        if devices:
-            try:
-                history = await async_read_history(self.hass, devices, start=now - SCORE_WINDOW, end=now)
-            except RecorderReadError as err:
-                raise UpdateFailed(
-                    translation_domain=DOMAIN,
-                    translation_key="recorder_read_failed",
-                    translation_placeholders={"error": str(err)},
-                ) from err
-            scored = await self.hass.async_add_executor_job(
-                partial(
-                    _score,
-                    history,
-                    self.model.bundle,
-                    now=now.timestamp(),
-                    horizon_days=self.settings.horizon_days,
-                    stored=self.history_store.grid,
-                )
-            )
-            predictions = {p.device_id: p for p in scored if p.device_id in devices}
+        predictions = await self._async_predict(devices, now) if devices else {}
         scores, threshold = risk_scores(predictions, self.model.bundle, self.settings.risk_threshold)
         turned_on = self.risk.update(scores, threshold)
         self._risk_store.async_delay_save(self.risk.as_dict, RISK_SAVE_DELAY)
@@ -257,6 +267,8 @@ class HomeIQCoordinator(DataUpdateCoordinator[HomeIQData]):
             immediate=False,
             function=self.async_refresh,
         )
+        # Not async_cancel(): a refresh still running would re-arm the cooldown timer.
+        self.guard.async_on_stop(debouncer.async_shutdown)
 
         @callback
         def _device_changed(event: Event[dr.EventDeviceRegistryUpdatedData]) -> None:
@@ -283,7 +295,7 @@ class HomeIQCoordinator(DataUpdateCoordinator[HomeIQData]):
         def _stop() -> None:
             for unsubscribe in unsubscribers:
                 unsubscribe()
-            debouncer.async_cancel()
+            debouncer.async_shutdown()
 
         return _stop
 

@@ -15,6 +15,7 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from .const import DOMAIN, LOGGER
 from .discovery import WatchedDevice
+from .lifecycle import WorkGuard
 from .ml.recorder_db import (
     ChunkResult,
     Dialect,
@@ -46,13 +47,16 @@ def _in_session[T](hass: HomeAssistant, read: Callable[[QueryFn], T]) -> T:
         return read(query)
 
 
-async def _async_read[T](hass: HomeAssistant, read: Callable[[QueryFn], T]) -> T:
-    """Run one bounded read on the recorder's executor, retrying transient errors."""
+async def _async_read[T](hass: HomeAssistant, guard: WorkGuard, read: Callable[[QueryFn], T]) -> T:
+    """Run one bounded read on the recorder's executor, retrying transient errors.
+
+    Raises WorkStopped instead of starting a read once Home Assistant stops.
+    """
     instance = get_instance(hass)
     delays = iter(RETRY_DELAYS)
     while True:
         try:
-            return await instance.async_add_executor_job(_in_session, hass, read)
+            return await guard.async_run(instance.async_add_executor_job, partial(_in_session, hass, read))
         except OperationalError as err:
             if (delay := next(delays, None)) is None:
                 raise RecorderReadError(str(err)) from err
@@ -73,8 +77,12 @@ async def async_read_history(
     *,
     start: datetime,
     end: datetime,
+    guard: WorkGuard,
 ) -> HomeHistory:
-    """Return the states, statistics and events of the watched devices in [start, end)."""
+    """Return the states, statistics and events of the watched devices in [start, end).
+
+    One short read per chunk; none starts once ``guard`` is stopped (WorkStopped).
+    """
     registry = {
         entity.entity_id: RegistryEntry(device.info, entity.role, entity.device_class, entity.unit)
         for device in devices.values()
@@ -94,11 +102,14 @@ async def async_read_history(
             dialect=dialect,
         )
 
-    read_plan = await _async_read(hass, plan)
+    read_plan = await _async_read(hass, guard, plan)
     results: list[ChunkResult] = [
-        await _async_read(hass, partial(_read_one, plan=read_plan, chunk=chunk)) for chunk in read_plan.chunks
+        await _async_read(hass, guard, partial(_read_one, plan=read_plan, chunk=chunk))
+        for chunk in read_plan.chunks
     ]
-    history = await hass.async_add_executor_job(assemble_history, read_plan, results)
+    history = await guard.async_run(
+        hass.async_add_executor_job, partial(assemble_history, read_plan, results)
+    )
     history.start = _observed_start(history)
     return history
 

@@ -21,6 +21,7 @@ from .const import (
 )
 from .coordinator import HomeIQConfigEntry
 from .issues import async_clear_model_refused, async_raise_model_refused
+from .lifecycle import WorkStopped
 from .ml.pipeline import TrainMode
 from .model_store import NothingToRollBack
 from .training import TrainingAlreadyRunning
@@ -86,6 +87,8 @@ async def _async_train(call: ServiceCall) -> ServiceResponse:
         raise ServiceValidationError(
             translation_domain=DOMAIN, translation_key="training_in_progress"
         ) from err
+    except WorkStopped as err:
+        raise HomeAssistantError(translation_domain=DOMAIN, translation_key="stopping") from err
     if not call.return_response:
         return None
     try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from datetime import time as dt_time
@@ -25,6 +25,7 @@ from .const import (
     TRAINING_FAILURES_FOR_ISSUE,
 )
 from .issues import async_clear_model_refused, async_update_training_failing
+from .lifecycle import WorkStopped
 from .ml.pipeline import (
     TrainingCancelled,
     TrainMode,
@@ -41,8 +42,6 @@ if TYPE_CHECKING:
 
 TRAINING_WINDOW: Final = timedelta(days=180)
 TRAINING_STORAGE_VERSION: Final = 1
-# A cancelled run's thread stops at its next check of should_stop; wait this long for it.
-TRAINING_STOP_TIMEOUT: Final = 30.0
 # Errors are shown as a state attribute: keep them well under the recorder's limit.
 MAX_ERROR_LENGTH: Final = 500
 
@@ -118,6 +117,7 @@ class TrainingManager:
         self._hass = hass
         self._coordinator = coordinator
         self._model_store = store
+        self._guard = coordinator.guard
         self._stop = threading.Event()
         self._task: asyncio.Task[dict[str, Any]] | None = None
         self._state_store: Store[dict[str, Any]] = Store(hass, TRAINING_STORAGE_VERSION, f"{DOMAIN}.training")
@@ -177,7 +177,11 @@ class TrainingManager:
     def async_start(
         self, mode: TrainMode, device_keys: Iterable[str] | None = None
     ) -> asyncio.Task[dict[str, Any]]:
-        """Start a run in the background; raise TrainingAlreadyRunning if one is going."""
+        """Start a run in the background.
+
+        Raises TrainingAlreadyRunning if one is going, WorkStopped once Home Assistant stops.
+        """
+        self._guard.check()
         if self.running:
             raise TrainingAlreadyRunning
         self._stop.clear()
@@ -189,12 +193,19 @@ class TrainingManager:
         return self._task
 
     async def async_shutdown(self) -> None:
-        """Stop a run that is going and wait for it to end."""
+        """Stop a run that is going, wait for it to end and save the state.
+
+        The run ends at its next step; the guard's stop waits for its thread.
+        """
         self._stop.set()
         if (task := self._task) is not None and not task.done():
             task.cancel()
             await asyncio.wait([task])
         await self._state_store.async_save(self.state.as_dict())
+
+    def _should_stop(self) -> bool:
+        """Return whether the run in its thread must end at its next step (thread-safe)."""
+        return self._stop.is_set() or self._guard.stopping
 
     @callback
     def _progress(self, fraction: float, step: str) -> None:
@@ -221,13 +232,14 @@ class TrainingManager:
         self._coordinator.async_update_listeners()
         log: dict[str, Any] = {"started": started.isoformat(), "mode": mode}
         try:
-            result = await self._async_train(mode, device_keys, started)
-            await self._async_apply(result, log)
+            async with self._guard.work():
+                result = await self._async_train(mode, device_keys, started)
+                await self._async_apply(result, log)
         except asyncio.CancelledError:
             self._cancelled(log)
             self._finish(log, clock)
             raise
-        except TrainingCancelled:
+        except (TrainingCancelled, WorkStopped):
             self._cancelled(log)
         except RecorderReadError as err:
             self._fail(log, f"Could not read the recorder: {err}")
@@ -254,16 +266,18 @@ class TrainingManager:
         devices = self._coordinator.watched_devices()
         if device_keys is not None:
             devices = {key: device for key, device in devices.items() if key in device_keys}
-        history = await async_read_history(self._hass, devices, start=started - TRAINING_WINDOW, end=started)
+        history = await async_read_history(
+            self._hass, devices, start=started - TRAINING_WINDOW, end=started, guard=self._guard
+        )
         history_store = self._coordinator.history_store
-        grid = await self._hass.async_add_executor_job(
+        grid = await self._in_executor(
             partial(home_grid, history, now=started.timestamp(), stored=history_store.grid)
         )
         if device_keys is None:
             # A run on some devices only must not drop the others' stored history.
-            await self._hass.async_add_executor_job(history_store.save, grid)
+            await self._in_executor(partial(history_store.save, grid))
         self._progress(0.1, "training")
-        job = self._hass.async_add_executor_job(
+        return await self._in_executor(
             partial(
                 train_home,
                 history,
@@ -272,18 +286,14 @@ class TrainingManager:
                 now=started.timestamp(),
                 horizon_days=self._coordinator.settings.horizon_days,
                 progress=self._progress_threadsafe,
-                should_stop=self._stop.is_set,
+                should_stop=self._should_stop,
                 grid=grid,
             )
         )
-        try:
-            return await asyncio.shield(job)
-        except asyncio.CancelledError:
-            # A thread cannot be interrupted: it ends at its next check of should_stop.
-            # Wait for it, so an unload or reload leaves no training thread behind.
-            self._stop.set()
-            await asyncio.wait([job], timeout=TRAINING_STOP_TIMEOUT)
-            raise
+
+    async def _in_executor[T](self, job: Callable[[], T]) -> T:
+        """Run one step in an executor, tracked so that stop and unload wait for its thread."""
+        return await self._guard.async_run(self._hass.async_add_executor_job, job)
 
     async def _async_apply(self, result: TrainResult, log: dict[str, Any]) -> None:
         """Deploy a better model and record how the run went."""
@@ -302,7 +312,7 @@ class TrainingManager:
             self.state.status = TrainingStatus.INSUFFICIENT_DATA
             return
         if result.status is TrainStatus.DEPLOYED and result.bundle is not None:
-            active = await self._hass.async_add_executor_job(self._model_store.deploy, result.bundle)
+            active = await self._in_executor(partial(self._model_store.deploy, result.bundle))
             self._coordinator.set_model(active)
             async_clear_model_refused(self._hass)
             log["deployed_version"] = active.version_id
