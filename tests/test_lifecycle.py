@@ -23,11 +23,12 @@ from homeassistant.components.recorder.core import Recorder
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import EVENT_HOMEASSISTANT_STOP
 from homeassistant.core import Event, HomeAssistant, callback
+from homeassistant.exceptions import HomeAssistantError
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
 
 from custom_components.homeiq_device_intel import coordinator as coordinator_module
 from custom_components.homeiq_device_intel import recorder_source
-from custom_components.homeiq_device_intel.const import DOMAIN, SERVICE_TRAIN
+from custom_components.homeiq_device_intel.const import DOMAIN, SERVICE_ROLLBACK_MODEL, SERVICE_TRAIN
 
 Setup = Callable[[], Awaitable[MockConfigEntry]]
 PROBABILITY = "sensor.door_0_failure_probability"
@@ -210,3 +211,17 @@ async def test_unloading_while_a_registry_refresh_runs_leaves_no_timer(
     assert gate.in_flight == 0, "the refresh outlived the entry"
     assert home.state is ConfigEntryState.NOT_LOADED
     # The test harness fails the test on a lingering Debouncer timer.
+
+
+@pytest.mark.parametrize(("action", "data"), [(SERVICE_TRAIN, {}), (SERVICE_ROLLBACK_MODEL, {})])
+async def test_actions_while_home_assistant_stops_start_nothing_and_say_why(
+    hass: HomeAssistant, home: MockConfigEntry, action: str, data: dict[str, Any]
+) -> None:
+    hass.bus.async_fire(EVENT_HOMEASSISTANT_STOP)
+    await hass.async_block_till_done()
+
+    with pytest.raises(HomeAssistantError) as err:
+        await hass.services.async_call(DOMAIN, action, data, blocking=True)
+
+    assert err.value.translation_key == "stopping"
+    assert not home.runtime_data.trainer.running

@@ -120,11 +120,15 @@ async def _async_rollback_model(call: ServiceCall) -> None:
     if runtime.trainer.running:
         raise ServiceValidationError(translation_domain=DOMAIN, translation_key="training_in_progress")
     try:
-        active = await call.hass.async_add_executor_job(runtime.store.rollback)
+        active = await runtime.coordinator.guard.async_run(
+            call.hass.async_add_executor_job, runtime.store.rollback
+        )
     except NothingToRollBack as err:
         raise ServiceValidationError(
             translation_domain=DOMAIN, translation_key="nothing_to_roll_back"
         ) from err
+    except WorkStopped as err:
+        raise HomeAssistantError(translation_domain=DOMAIN, translation_key="stopping") from err
     if active.refused:
         async_raise_model_refused(call.hass, (r.version_id for r in active.refused), active.refused[0].reason)
     else:
