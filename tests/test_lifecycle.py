@@ -150,7 +150,9 @@ async def test_stopping_mid_scoring_waits_for_the_scoring_and_keeps_the_predicti
     await hass.async_stop()
 
     _assert_stopped_cleanly(gate)
-    assert home.runtime_data.coordinator.data.predictions
+    after = hass.states.get(PROBABILITY)
+    assert after is not None
+    assert after.state == before.state  # the last predictions stay
 
 
 async def test_stopping_mid_training_ends_the_run_and_keeps_the_model(
