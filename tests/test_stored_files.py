@@ -10,12 +10,15 @@ from __future__ import annotations
 import logging
 import math
 import tempfile
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.core import HomeAssistant
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from ml.aggregates import (
@@ -27,12 +30,19 @@ from ml.aggregates import (
     save_grid,
 )
 from ml.grid import CHANNELS, HOUR, HourlyGrid, build_grid
+from pytest_homeassistant_custom_component.common import MockConfigEntry
 from test_aggregates import T0, _history
 
+from custom_components.homeiq_device_intel.const import AGGREGATES_FILE, DOMAIN
 from custom_components.homeiq_device_intel.history_store import HistoryStore
+from custom_components.homeiq_device_intel.risk import AtRiskTracker
+from custom_components.homeiq_device_intel.training import TrainingState, TrainingStatus
 
+Setup = Callable[[], Awaitable[MockConfigEntry]]
+PROBABILITY = "sensor.hall_door_failure_probability"
+TRAINING_STATUS = "sensor.homeiq_device_intelligence_training_status"
 PROPERTY = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-HOME = "homeiq_device_intel"
+HOME = DOMAIN
 DEVICES = ("a", "b", "c", "d", "e")
 LEVEL_CHANNELS = tuple(c for c in CHANNELS if c not in STATE_CHANNELS and c != "battery_low")
 # Channels whose hours before `states_from` are unknown, and which the merge fills from the old grid.
@@ -408,3 +418,161 @@ def test_history_restarts_when_unreadable_aggregates_cannot_be_moved(
     assert path.read_bytes() == b"garbage"
     [warning] = _warnings(caplog)
     assert "could not be set aside" in warning.getMessage()
+
+
+# ---------------------------------------------------------------- through Home Assistant
+
+
+def _state(hass: HomeAssistant, entity_id: str) -> str:
+    state = hass.states.get(entity_id)
+    assert state is not None, entity_id
+    return state.state
+
+
+def _stored(key: str, data: Any) -> dict[str, Any]:
+    """The envelope HA's Store writes around our data."""
+    return {"version": 1, "minor_version": 1, "key": key, "data": data}
+
+
+async def test_stored_aggregates_without_devices_let_the_entry_load_and_score(
+    hass: HomeAssistant, config_dir: Path, add_battery_device: Any, setup_integration: Setup
+) -> None:
+    """Regression: the entry stayed in SETUP_RETRY, every scoring raising IndexError."""
+    empty = build_grid(_history(0, 5, devices=()))
+    empty.home_id = DOMAIN
+    save_grid(empty, config_dir / ".storage" / DOMAIN / AGGREGATES_FILE)
+    add_battery_device("Hall door", battery=10)
+
+    entry = await setup_integration()
+
+    assert entry.state is ConfigEntryState.LOADED
+    assert float(_state(hass, PROBABILITY)) > 90
+
+
+DAMAGED_STORE_DATA = {
+    "a_list": [1, 2],
+    "a_string": "on",
+    "null": None,
+    "entries_of_wrong_types": {"x": [], "y": {"on": "yes", "streak": "2"}, "z": {"on": True, "streak": None}},
+}
+
+
+@pytest.mark.parametrize("data", DAMAGED_STORE_DATA.values(), ids=DAMAGED_STORE_DATA.keys())
+async def test_damaged_at_risk_state_lets_the_entry_load_and_score(
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    add_battery_device: Any,
+    setup_integration: Setup,
+    data: Any,
+) -> None:
+    hass_storage[f"{DOMAIN}.at_risk"] = _stored(f"{DOMAIN}.at_risk", data)
+    add_battery_device("Hall door", battery=10)
+
+    entry = await setup_integration()
+
+    assert entry.state is ConfigEntryState.LOADED
+    assert float(_state(hass, PROBABILITY)) > 90
+    assert _state(hass, "binary_sensor.hall_door_at_risk") == "off"
+
+
+@pytest.mark.parametrize("data", DAMAGED_STORE_DATA.values(), ids=DAMAGED_STORE_DATA.keys())
+async def test_damaged_training_state_lets_the_entry_load_idle(
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    add_battery_device: Any,
+    setup_integration: Setup,
+    data: Any,
+) -> None:
+    hass_storage[f"{DOMAIN}.training"] = _stored(f"{DOMAIN}.training", data)
+    add_battery_device("Hall door", battery=10)
+
+    entry = await setup_integration()
+
+    assert entry.state is ConfigEntryState.LOADED
+    assert _state(hass, TRAINING_STATUS) == "idle"
+
+
+# ---------------------------------------------------------------- the at-risk and training state
+
+
+def _tracker() -> AtRiskTracker:
+    return AtRiskTracker(on_after=2, off_after=3, hysteresis=5.0)
+
+
+def test_at_risk_state_restores_well_formed_devices_and_ignores_the_rest_with_one_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    tracker = _tracker()
+    tracker.restore({"good": {"on": True, "streak": 1}, "bad": {"on": "yes", "streak": "2"}, "worse": []})
+    assert tracker.at_risk == {"good"}
+    [warning] = _warnings(caplog)
+    assert "ignored 2 of 3" in warning.getMessage()
+
+
+@pytest.mark.parametrize("data", [[1, 2], "on", 3, None], ids=["list", "string", "number", "null"])
+def test_at_risk_state_of_another_type_starts_afresh_with_one_warning(
+    caplog: pytest.LogCaptureFixture, data: Any
+) -> None:
+    tracker = _tracker()
+    tracker.restore(data)
+    assert tracker.at_risk == frozenset()
+    assert len(_warnings(caplog)) == 1
+
+
+def test_at_risk_state_of_another_release_with_longer_streaks_does_not_flip_at_once() -> None:
+    tracker = _tracker()
+    tracker.restore({"door": {"on": False, "streak": 50}})
+    assert tracker.update({"door": 99.0}, 50.0) == ["door"]  # the streak's last step, not a jump
+    assert tracker.update({"door": 99.0}, 50.0) == []
+
+
+def test_well_formed_at_risk_state_restores_without_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+    saved = _tracker()
+    for _ in range(2):
+        saved.update({"door": 99.0, "lamp": 1.0}, 50.0)
+    tracker = _tracker()
+    tracker.restore(saved.as_dict())
+    assert tracker.at_risk == {"door"}
+    assert _warnings(caplog) == []
+
+
+DAMAGED_TRAINING_STATE = {
+    "status_unknown": ({"status": "exploded"}, "status"),
+    "status_a_list": ({"status": ["idle"]}, "status"),
+    "error_a_number": ({"error": 42}, "error"),
+    "time_not_a_time": ({"last_trained": "2024-13-45T00:00:00+00:00"}, "last_trained"),
+    "time_a_number": ({"last_trained": 1_700_000_000}, "last_trained"),
+    "failures_a_string": ({"consecutive_failures": "3"}, "consecutive_failures"),
+    "failures_negative": ({"consecutive_failures": -1}, "consecutive_failures"),
+    "last_run_a_list": ({"last_run": [1]}, "last_run"),
+}
+
+
+@pytest.mark.parametrize(
+    ("data", "field"), DAMAGED_TRAINING_STATE.values(), ids=DAMAGED_TRAINING_STATE.keys()
+)
+def test_training_state_keeps_good_fields_and_defaults_a_bad_one_with_one_warning(
+    caplog: pytest.LogCaptureFixture, data: dict[str, Any], field: str
+) -> None:
+    good = TrainingState(
+        status=TrainingStatus.FAILED,
+        error="boom",
+        last_trained=datetime(2025, 1, 1, tzinfo=UTC),
+        consecutive_failures=2,
+        last_run={"status": "failed"},
+    )
+    restored = TrainingState.from_dict({**good.as_dict(), **data})
+    default = TrainingState()
+    for name in ("status", "error", "last_trained", "consecutive_failures", "last_run"):
+        expected = getattr(default if name == field else good, name)
+        assert getattr(restored, name) == expected, name
+    [warning] = _warnings(caplog)
+    assert field in warning.getMessage()
+
+
+@pytest.mark.parametrize("data", [[1], "idle", 7, None], ids=["list", "string", "number", "null"])
+def test_training_state_of_another_type_starts_afresh_with_one_warning(
+    caplog: pytest.LogCaptureFixture, data: Any
+) -> None:
+    assert TrainingState.from_dict(data) == TrainingState()
+    assert len(_warnings(caplog)) == 1
