@@ -33,8 +33,10 @@ from ml.grid import CHANNELS, HOUR, HourlyGrid, build_grid
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from test_aggregates import T0, _history
 
-from custom_components.homeiq_device_intel.const import AGGREGATES_FILE, DOMAIN
+from custom_components.homeiq_device_intel.const import AGGREGATES_FILE, DOMAIN, HOME_MODELS_KEPT
 from custom_components.homeiq_device_intel.history_store import HistoryStore
+from custom_components.homeiq_device_intel.ml.bundle import ModelBundle
+from custom_components.homeiq_device_intel.model_store import ModelStore
 from custom_components.homeiq_device_intel.risk import AtRiskTracker
 from custom_components.homeiq_device_intel.training import TrainingState, TrainingStatus
 
@@ -576,3 +578,75 @@ def test_training_state_of_another_type_starts_afresh_with_one_warning(
 ) -> None:
     assert TrainingState.from_dict(data) == TrainingState()
     assert len(_warnings(caplog)) == 1
+
+
+# ---------------------------------------------------------------- the model index
+
+
+def _home_models(config_dir: Path, shipped: Path, make_bundle: Callable[..., ModelBundle]) -> ModelStore:
+    """A model store with one good home model, v0001, deployed the way the integration does."""
+    store = ModelStore(shipped, config_dir / "models", keep=HOME_MODELS_KEPT)
+    store.deploy(make_bundle(source="home"))
+    return store
+
+
+DAMAGED_INDEX: dict[str, str] = {
+    "empty_file": "",
+    "truncated": '{"versions": ["v00',
+    "random_bytes": "\udcff\udcfe garbage",
+    "a_list": '["v0001"]',
+    "null": "null",
+    "versions_a_string": '{"versions": "v0001", "next": 2}',
+    "versions_outside_the_folder": '{"versions": ["../../shipped"], "next": 2}',
+    "versions_repeat": '{"versions": ["v0001", "v0001"], "next": 2}',
+    "next_a_string": '{"versions": ["v0001"], "next": "2"}',
+    "next_missing": '{"versions": ["v0001"]}',
+}
+
+
+@pytest.mark.parametrize("content", DAMAGED_INDEX.values(), ids=DAMAGED_INDEX.keys())
+def test_damaged_model_index_is_set_aside_and_rebuilt_from_the_version_folders(
+    config_dir: Path,
+    shipped_model: Path,
+    make_bundle: Callable[..., ModelBundle],
+    caplog: pytest.LogCaptureFixture,
+    content: str,
+) -> None:
+    store = _home_models(config_dir, shipped_model, make_bundle)
+    index = config_dir / "models" / "index.json"
+    index.write_bytes(content.encode("utf-8", "surrogateescape"))
+
+    active = store.load_active()
+
+    assert active.version_id == "v0001"
+    assert (config_dir / "models" / "index.json.unreadable").exists()
+    assert len(_warnings(caplog)) == 1
+    assert store.versions() == ["v0001"]  # the rebuilt index was written: no second warning
+    assert len(_warnings(caplog)) == 1
+    assert (shipped_model / "manifest.json").exists()
+
+
+def test_a_listed_model_version_whose_folder_is_gone_is_refused_and_the_older_one_serves(
+    config_dir: Path,
+    shipped_model: Path,
+    make_bundle: Callable[..., ModelBundle],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    store = _home_models(config_dir, shipped_model, make_bundle)
+    (config_dir / "models" / "index.json").write_text('{"versions": ["v0001", "v0002"], "next": 3}')
+
+    active = store.load_active()
+
+    assert active.version_id == "v0001"
+    assert [r.version_id for r in active.refused] == ["v0002"]
+    assert len(_warnings(caplog)) == 1
+
+
+def test_an_index_counting_behind_its_versions_never_reuses_a_version_number(
+    config_dir: Path, shipped_model: Path, make_bundle: Callable[..., ModelBundle]
+) -> None:
+    store = _home_models(config_dir, shipped_model, make_bundle)
+    (config_dir / "models" / "index.json").write_text('{"versions": ["v0001"], "next": 1}')
+
+    assert store.deploy(make_bundle(source="home")).version_id == "v0002"
+    assert store.versions() == ["v0001", "v0002"]
