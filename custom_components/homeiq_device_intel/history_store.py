@@ -8,29 +8,48 @@ the recorder's state purge. File I/O: call ``load`` and ``save`` from an executo
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Final
 
-from .const import LOGGER
+from .const import DOMAIN, LOGGER
 from .ml.aggregates import AggregatesError, load_grid, save_grid
 from .ml.grid import HourlyGrid
+
+UNREADABLE_SUFFIX: Final = ".unreadable"
 
 
 class HistoryStore:
     """Load and save the stored hourly grid; keep the latest in memory."""
 
-    def __init__(self, path: Path) -> None:
-        """Remember where the grid lives."""
+    def __init__(self, path: Path, *, home_id: str = DOMAIN) -> None:
+        """Remember where the grid lives and whose home it must describe."""
         self._path = path
+        self._home_id = home_id
         self.grid: HourlyGrid | None = None
 
     def load(self) -> None:
-        """Read the stored grid; an unreadable one is set aside and history restarts."""
+        """Read the stored grid; one that is unreadable or not this home's is set aside.
+
+        History then restarts from what the recorder holds. Logs one warning,
+        also when the file cannot be moved (the next save replaces it).
+        """
         if not self._path.exists():
             return
         try:
-            self.grid = load_grid(self._path)
+            self.grid = load_grid(self._path, home_id=self._home_id)
         except AggregatesError as err:
-            LOGGER.warning("Stored history is unreadable (%s); starting it again", err)
-            self._path.replace(self._path.with_suffix(".unreadable"))
+            aside = self._path.with_suffix(UNREADABLE_SUFFIX)
+            try:
+                self._path.replace(aside)
+            except OSError as move_err:
+                LOGGER.warning(
+                    "Stored history is unreadable (%s) and could not be set aside (%s); starting it again",
+                    err,
+                    move_err,
+                )
+            else:
+                LOGGER.warning(
+                    "Stored history is unreadable (%s); set aside as %s, starting it again", err, aside
+                )
 
     def save(self, grid: HourlyGrid) -> None:
         """Write the grid atomically and keep it as the latest."""

@@ -9,6 +9,7 @@ only. Every method does file I/O: call them from an executor.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +24,7 @@ INDEX_FILE: Final = "index.json"
 VERSIONS_DIR: Final = "versions"
 REFUSED_DIR: Final = "refused"
 REFUSED_KEPT: Final = 3
+_VERSION: Final = re.compile(r"v[0-9]{4,9}")  # version folder names, as deploy writes them
 
 
 class NothingToRollBack(Exception):
@@ -95,6 +97,26 @@ def _numbers(found: object) -> dict[str, float]:
     }
 
 
+def _parse_index(index: object) -> dict[str, Any]:
+    """The versions and next number of a parsed index; ValueError unless it is as written."""
+    if not isinstance(index, dict):
+        raise ValueError(f"a {type(index).__name__}, not a mapping")
+    versions, next_number = index.get("versions"), index.get("next")
+    if not isinstance(versions, list) or not all(
+        isinstance(v, str) and _VERSION.fullmatch(v) for v in versions
+    ):
+        raise ValueError(f"versions {versions!r} are not version names")
+    if len(set(versions)) != len(versions):
+        raise ValueError("versions repeat")
+    if not isinstance(next_number, int) or isinstance(next_number, bool):
+        raise ValueError(f"next {next_number!r} is not a number")
+    # Never hand out a number already used by a listed version.
+    return {
+        "versions": versions,
+        "next": max(next_number, 1 + max((int(v[1:]) for v in versions), default=0)),
+    }
+
+
 def _write_json_atomic(path: Path, data: dict[str, Any]) -> None:
     """Replace ``path`` with ``data`` as JSON, atomically."""
     replace_atomically(path, lambda handle: json.dump(data, handle, indent=1), text=True)
@@ -124,19 +146,38 @@ class ModelStore:
         return self._home_dir / VERSIONS_DIR
 
     def _read_index(self) -> dict[str, Any]:
-        """Read the index, rebuilding it from the directories if it is unreadable."""
+        """Read the index; rebuild it from the version folders if it is missing or not understood.
+
+        A damaged index is set aside (``index.json.unreadable``) with one warning
+        and the rebuilt one written in its place.
+        """
+        path = self._home_dir / INDEX_FILE
+        if not path.exists():
+            return self._rebuilt_index()
         try:
-            index = json.loads((self._home_dir / INDEX_FILE).read_text(encoding="utf-8"))
-            versions = [str(v) for v in index["versions"]]
-            next_number = int(index["next"])
-        except FileNotFoundError:
-            return {"versions": [], "next": 1}
-        except (ValueError, KeyError, TypeError) as err:
-            LOGGER.warning("Model index is unreadable (%s); rebuilding it", err)
-            found = sorted(p.name for p in self._versions_dir.glob("v*") if p.is_dir())
-            versions = found
-            next_number = 1 + max((int(name[1:]) for name in found if name[1:].isdigit()), default=0)
-        return {"versions": versions, "next": next_number}
+            return _parse_index(json.loads(path.read_text(encoding="utf-8")))
+        except (OSError, ValueError) as err:
+            index = self._rebuilt_index()
+            aside = path.with_name(f"{INDEX_FILE}.unreadable")
+            try:
+                path.replace(aside)
+                self._write_index(index)
+            except OSError as move_err:
+                outcome = f"could not be set aside ({move_err})"
+            else:
+                outcome = f"set aside as {aside.name}"
+            LOGGER.warning(
+                "Model index is unreadable (%s); %s, rebuilt from the version folders", err, outcome
+            )
+            return index
+
+    def _rebuilt_index(self) -> dict[str, Any]:
+        """The index the version folders on disk describe, oldest first."""
+        found = sorted(
+            (p.name for p in self._versions_dir.glob("v*") if p.is_dir() and _VERSION.fullmatch(p.name)),
+            key=lambda name: int(name[1:]),
+        )
+        return {"versions": found, "next": 1 + max((int(name[1:]) for name in found), default=0)}
 
     def _write_index(self, index: dict[str, Any]) -> None:
         _write_json_atomic(self._home_dir / INDEX_FILE, index)

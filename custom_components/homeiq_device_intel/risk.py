@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, Final
 
+from .const import LOGGER
 from .ml.bundle import ModelBundle
 from .ml.pipeline import DevicePrediction
 
@@ -72,13 +73,35 @@ class AtRiskTracker:
         """Return the state for storage."""
         return {key: asdict(state) for key, state in self._states.items()}
 
-    def restore(self, data: Mapping[str, Any]) -> None:
-        """Load the state saved by ``as_dict``."""
-        self._states = {
-            str(key): RiskState(on=bool(value.get("on")), streak=int(value.get("streak", 0)))
-            for key, value in data.items()
-            if isinstance(value, Mapping)
-        }
+    def restore(self, data: object) -> None:
+        """Load the state saved by ``as_dict``; what is not well-formed is ignored with one warning."""
+        entries = data if isinstance(data, Mapping) else {}
+        self._states = {}
+        for key, value in entries.items():
+            state = self._restored(value)
+            if isinstance(key, str) and state is not None:
+                self._states[key] = state
+        ignored = len(entries) - len(self._states) if isinstance(data, Mapping) else None
+        if ignored is None:
+            LOGGER.warning(
+                "Stored at-risk state is a %s, not a mapping; starting afresh", type(data).__name__
+            )
+        elif ignored:
+            LOGGER.warning(
+                "Stored at-risk state: ignored %d of %d devices that were not understood",
+                ignored,
+                len(entries),
+            )
+
+    def _restored(self, value: object) -> RiskState | None:
+        """One device's stored state, or None unless it is as ``as_dict`` writes it."""
+        if not isinstance(value, Mapping):
+            return None
+        on, streak = value.get("on"), value.get("streak")
+        if not isinstance(on, bool) or not isinstance(streak, int) or isinstance(streak, bool) or streak < 0:
+            return None
+        # A streak long enough to flip would have flipped; a longer one (another release) would flip at once.
+        return RiskState(on=on, streak=min(streak, (self._off_after if on else self._on_after) - 1))
 
 
 def short_text(text: str) -> str:

@@ -97,15 +97,42 @@ class TrainingState:
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> TrainingState:
-        """Restore what ``as_dict`` saved."""
-        last_trained = data.get("last_trained")
+    def from_dict(cls, data: object) -> TrainingState:
+        """Restore what ``as_dict`` saved; fields that are not well-formed get defaults, with one warning."""
+        saved = data if isinstance(data, dict) else {}
+        status = saved.get("status", TrainingStatus.IDLE.value)
+        error = saved.get("error")
+        last_trained = saved.get("last_trained")
+        try:
+            trained_at = dt_util.parse_datetime(last_trained) if isinstance(last_trained, str) else None
+        except ValueError:  # shaped like a time, but not a real one (month 13)
+            trained_at = None
+        failures = saved.get("consecutive_failures", 0)
+        last_run = saved.get("last_run") or {}
+        checks = {
+            # A run never outlives a restart.
+            "status": isinstance(status, str) and status in set(TrainingStatus) - {TrainingStatus.RUNNING},
+            "error": error is None or isinstance(error, str),
+            "last_trained": last_trained is None
+            or (trained_at is not None and trained_at.tzinfo is not None),
+            "consecutive_failures": isinstance(failures, int)
+            and not isinstance(failures, bool)
+            and failures >= 0,
+            "last_run": isinstance(last_run, dict),
+        }
+        ignored = [name for name, ok in checks.items() if not ok]
+        if not isinstance(data, dict):
+            LOGGER.warning(
+                "Stored training state is a %s, not a mapping; starting afresh", type(data).__name__
+            )
+        elif ignored:
+            LOGGER.warning("Stored training state: ignored %s, not understood", ", ".join(ignored))
         return cls(
-            status=TrainingStatus(data.get("status", TrainingStatus.IDLE)),
-            error=data.get("error"),
-            last_trained=dt_util.parse_datetime(last_trained) if last_trained else None,
-            consecutive_failures=int(data.get("consecutive_failures", 0)),
-            last_run=dict(data.get("last_run") or {}),
+            status=TrainingStatus(status) if checks["status"] else TrainingStatus.IDLE,
+            error=error[:MAX_ERROR_LENGTH] if checks["error"] and error is not None else None,
+            last_trained=trained_at if checks["last_trained"] else None,
+            consecutive_failures=failures if checks["consecutive_failures"] else 0,
+            last_run=dict(last_run) if checks["last_run"] else {},
         )
 
 

@@ -8,11 +8,12 @@ allow_pickle=False; written atomically.
 
 from __future__ import annotations
 
-import zipfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from numpy.lib.npyio import NpzFile
 
 from .files import replace_atomically
 from .grid import CHANNELS, HOUR, HourlyGrid
@@ -48,48 +49,125 @@ def save_grid(grid: HourlyGrid, path: Path) -> None:
     replace_atomically(path, lambda handle: np.savez_compressed(handle, **arrays))  # type: ignore[arg-type]
 
 
-def load_grid(path: Path) -> HourlyGrid:
-    """Read a stored grid; raise AggregatesError when it is not one of ours."""
+def load_grid(path: Path, *, home_id: str | None = None) -> HourlyGrid:
+    """Read a stored grid; raise AggregatesError unless it is a well-formed grid of ours.
+
+    With `home_id`, a grid of another home is refused too. Only a grid that
+    passes every check is returned, so `merge_grids` never sees a damaged one.
+    """
     try:
         with np.load(path, allow_pickle=False) as data:
-            if int(data["version"][0]) != AGGREGATES_VERSION:
-                raise AggregatesError(f"aggregates version {int(data['version'][0])}")
-            ids = [str(d) for d in data["device_ids"]]
-            start, n_hours, states_from = (float(v) for v in data["scalars"])
-            channels = {name: data[f"channel_{name}"].astype(np.float32) for name in CHANNELS}
-            counts = data["swap_counts"]
-            flat = data["swap_hours"]
-            bounds = np.concatenate(([0], np.cumsum(counts)))
-            grid = HourlyGrid(
-                home_id=str(data["home_id"][0]),
-                device_ids=ids,
-                start=start,
-                n_hours=int(n_hours),
-                channels=channels,
-                has_battery=data["has_battery"].astype(bool),
-                first_seen=data["first_seen"].astype(np.int64),
-                swap_hours=[flat[bounds[i] : bounds[i + 1]].astype(np.int64) for i in range(len(ids))],
-                bridge_down=data["bridge_down"].astype(np.float32),
-                states_from=int(states_from),
-                telemetry=data["telemetry"].astype(bool),
-                numeric_primary=data["numeric_primary"].astype(bool),
-            )
+            if not isinstance(data, NpzFile):
+                raise AggregatesError("not an .npz archive")
+            arrays = {name: data[name] for name in data.files}
     except AggregatesError:
         raise
-    except (
-        OSError,
-        EOFError,
-        zipfile.BadZipFile,
-        ValueError,
-        KeyError,
-        IndexError,
-        TypeError,
-    ) as err:
+    # Bytes from disk can fail in zipfile, zlib or numpy in many ways; all mean "unreadable".
+    except Exception as err:
         raise AggregatesError(f"unreadable aggregates: {err}") from err
-    shape = (len(ids), grid.n_hours)
-    if any(c.shape != shape for c in channels.values()) or grid.bridge_down.shape != shape:
-        raise AggregatesError("aggregates arrays have inconsistent shapes")
+    grid = _grid_from_arrays(arrays)
+    if home_id is not None and grid.home_id != home_id:
+        raise AggregatesError(f"aggregates of another home ({grid.home_id!r})")
     return grid
+
+
+def _array(
+    arrays: dict[str, npt.NDArray[Any]], name: str, kinds: str, shape: tuple[int, ...]
+) -> npt.NDArray[Any]:
+    """Return `arrays[name]` if its dtype kind is one of `kinds` and its shape is `shape` (-1: any)."""
+    array = arrays.get(name)
+    if array is None:
+        raise AggregatesError(f"{name} is missing")
+    fits = array.ndim == len(shape) and all(
+        want in (-1, got) for want, got in zip(shape, array.shape, strict=True)
+    )
+    if array.dtype.kind not in kinds or not fits:
+        raise AggregatesError(f"{name} is a {array.dtype} array of shape {array.shape}")
+    return array
+
+
+def _grid_from_arrays(arrays: dict[str, npt.NDArray[Any]]) -> HourlyGrid:
+    """Check every array of a stored grid against the others and build the grid."""
+    version = int(_array(arrays, "version", "iu", (1,))[0])
+    if version != AGGREGATES_VERSION:
+        raise AggregatesError(f"aggregates version {version}, expected {AGGREGATES_VERSION}")
+    ids = [str(d) for d in _array(arrays, "device_ids", "U", (-1,))]
+    if len(set(ids)) != len(ids):
+        raise AggregatesError("device_ids repeat")
+    n = len(ids)
+    scalars = _array(arrays, "scalars", "f", (3,))
+    if not np.isfinite(scalars).all() or (scalars[1:] != np.round(scalars[1:])).any():
+        raise AggregatesError(f"scalars {scalars.tolist()} are not a start and two whole hour counts")
+    start, n_hours, states_from = float(scalars[0]), int(scalars[1]), int(scalars[2])
+    if not 0 <= states_from <= n_hours:
+        raise AggregatesError(f"states_from {states_from} is outside 0..{n_hours} hours")
+    channels = {
+        name: _array(arrays, f"channel_{name}", "f", (n, n_hours)).astype(np.float32) for name in CHANNELS
+    }
+    bridge_down = _array(arrays, "bridge_down", "f", (n, n_hours)).astype(np.float32)
+    _check_channel_values(channels, bridge_down)
+    first_seen = _array(arrays, "first_seen", "iu", (n,)).astype(np.int64)
+    if ((first_seen < 0) | (first_seen > n_hours)).any():
+        raise AggregatesError("first_seen is outside the grid")
+    return HourlyGrid(
+        home_id=str(_array(arrays, "home_id", "U", (1,))[0]),
+        device_ids=ids,
+        start=start,
+        n_hours=n_hours,
+        channels=channels,
+        has_battery=_array(arrays, "has_battery", "b", (n,)),
+        first_seen=first_seen,
+        swap_hours=_swap_hours(arrays, n, n_hours),
+        bridge_down=bridge_down,
+        states_from=states_from,
+        # Files written before these flags existed: the merge takes them from the fresh grid anyway.
+        telemetry=_array(arrays, "telemetry", "b", (n,)) if "telemetry" in arrays else None,
+        numeric_primary=(
+            _array(arrays, "numeric_primary", "b", (n,)) if "numeric_primary" in arrays else None
+        ),
+    )
+
+
+def _check_channel_values(
+    channels: dict[str, npt.NDArray[np.float32]], bridge_down: npt.NDArray[np.float32]
+) -> None:
+    """Raise AggregatesError for a value no grid built from records can hold."""
+    for name, channel in channels.items():
+        if np.isinf(channel).any():
+            raise AggregatesError(f"channel {name} holds infinities")
+    battery = channels["battery"]
+    checks = {
+        "battery": np.isnan(battery) | ((battery >= 0.0) & (battery <= 100.0)),
+        "battery_low": np.isin(channels["battery_low"], (0.0, 1.0)),
+        "unavailable": (channels["unavailable"] >= 0.0) & (channels["unavailable"] <= 1.0),
+        "bridge_down": np.isin(bridge_down, (0.0, 1.0)),
+    }
+    for name in ("reports", "changes", "drops"):
+        checks[name] = channels[name] >= 0.0
+    for name, ok in checks.items():
+        if not ok.all():
+            raise AggregatesError(f"{name} holds values out of range")
+
+
+def _swap_hours(arrays: dict[str, npt.NDArray[Any]], n: int, n_hours: int) -> list[npt.NDArray[np.int64]]:
+    """Split the flat swap hours per device, checking each run is increasing and inside the grid."""
+    counts = _array(arrays, "swap_counts", "iu", (n,)).astype(np.int64)
+    flat = _array(arrays, "swap_hours", "iu", (-1,)).astype(np.int64)
+    if (counts < 0).any() or int(counts.sum()) != flat.size:
+        raise AggregatesError("swap_counts do not add up to the swap hours")
+    if ((flat < 0) | (flat >= n_hours)).any():
+        raise AggregatesError("swap hours are outside the grid")
+    bounds = np.concatenate(([0], np.cumsum(counts)))
+    per_device = [flat[bounds[i] : bounds[i + 1]] for i in range(n)]
+    if any((np.diff(hours) <= 0).any() for hours in per_device):
+        raise AggregatesError("swap hours are not increasing")
+    return per_device
+
+
+def _hours_after(later: float, earlier: float, limit: int) -> int:
+    """Whole hours from `earlier` to `later` (nearest), clamped to [-limit, limit]."""
+    hours = (later - earlier) / HOUR  # may overflow to +-inf for starts far apart
+    return round(min(max(hours, -limit), limit))
 
 
 def merge_grids(
@@ -97,18 +175,27 @@ def merge_grids(
 ) -> HourlyGrid:
     """The new grid, extended back in time with what the old grid knew.
 
-    Devices are the new grid's (removed devices drop out). Hours the new grid
-    has state rows for come from it; earlier hours of state channels come from
-    the old grid; level channels take the new value where it is known.
-    With `consume_new`, each channel of `new` is dropped once merged, so the two
-    grids never both sit whole in memory (`new` is left without channels).
+    Both must be well-formed grids of the same home (as `build_grid` and
+    `load_grid` return). The result ends where the new grid ends and starts
+    with the earlier of the two, at most `keep_days` before the end, on the
+    new grid's hours (an old grid off by part of an hour lands on the nearest
+    hour; old hours after the new grid's end are dropped). Devices are the new
+    grid's, in its order (removed devices drop out). Hours the new grid has
+    state rows for come from it; earlier hours of state channels come from the
+    old grid (0 for devices it did not know); level channels take the new
+    value where it is known, else the old one (NaN when neither knows).
+    With `consume_new`, each channel of `new` is dropped once merged, so the
+    two grids never both sit whole in memory (`new` is left without channels).
     """
-    start = min(old.start, new.start)
-    end = max(old.start + old.n_hours * HOUR, new.start + new.n_hours * HOUR)
-    keep_start = max(start, end - keep_days * 24 * HOUR)
-    n_hours = round((end - keep_start) / HOUR)
-    new_off = round((new.start - keep_start) / HOUR)
-    old_off = round((old.start - keep_start) / HOUR)
+    if old.home_id != new.home_id:
+        raise ValueError(f"cannot merge grids of two homes ({old.home_id!r}, {new.home_id!r})")
+    keep_hours = keep_days * 24
+    # Offsets beyond this put the old grid wholly outside the result, whatever its size.
+    limit = old.n_hours + new.n_hours + keep_hours + 1
+    old_shift = _hours_after(old.start, new.start, limit)
+    first = max(min(old_shift, 0), new.n_hours - keep_hours)  # in hours after new.start
+    n_hours = new.n_hours - first
+    new_off, old_off = -first, old_shift - first
     old_row = {d: i for i, d in enumerate(old.device_ids)}
     rows = np.array([old_row.get(d, -1) for d in new.device_ids], dtype=np.int64)
     have = rows >= 0
@@ -142,27 +229,45 @@ def merge_grids(
         del fresh, stored
     bridge = place(new.bridge_down, new_off, 0.0, None)
     bridge[:, : max(cut, 0)] = place(old.bridge_down, old_off, 0.0, rows)[:, : max(cut, 0)]
-    first_new = new.first_seen + new_off
-    first_old = np.where(have, old.first_seen[np.maximum(rows, 0)] + old_off, np.iinfo(np.int64).max)
-    first_seen = np.clip(np.minimum(first_new, first_old), 0, n_hours)
-    swaps = []
-    for i, r in enumerate(rows):
-        hours = new.swap_hours[i] + new_off
-        if r >= 0:
-            hours = np.union1d(hours, old.swap_hours[r] + old_off)
-        swaps.append(hours[(hours >= 0) & (hours < n_hours)].astype(np.int64))
-    old_states = old_off + old.states_from
     return HourlyGrid(
         home_id=new.home_id,
         device_ids=list(new.device_ids),
-        start=keep_start,
+        start=new.start + first * HOUR,
         n_hours=n_hours,
         channels=channels,
         has_battery=new.has_battery.copy(),
         telemetry=None if new.telemetry is None else new.telemetry.copy(),
         numeric_primary=None if new.numeric_primary is None else new.numeric_primary.copy(),
-        first_seen=first_seen.astype(np.int64),
-        swap_hours=swaps,
+        first_seen=_merged_first_seen(old, new, rows, old_off, new_off, n_hours),
+        swap_hours=_merged_swaps(old, new, rows, old_off, new_off, n_hours),
         bridge_down=bridge,
-        states_from=max(min(old_states if have.any() else cut, cut), 0),
+        states_from=int(np.clip(min(old_off + old.states_from, cut) if have.any() else cut, 0, n_hours)),
     )
+
+
+def _merged_first_seen(
+    old: HourlyGrid, new: HourlyGrid, rows: npt.NDArray[np.int64], old_off: int, new_off: int, n_hours: int
+) -> npt.NDArray[np.int64]:
+    """First hour each new device was seen in either grid; n_hours for never (shape (n_new,))."""
+    never = np.iinfo(np.int64).max
+    first_new = np.where(new.first_seen < new.n_hours, new.first_seen + new_off, never)
+    first_old = np.full(rows.shape, never, dtype=np.int64)
+    have = rows >= 0
+    seen_old = old.first_seen[rows[have]]
+    first_old[have] = np.where(seen_old < old.n_hours, seen_old + old_off, never)
+    first_seen: npt.NDArray[np.int64] = np.clip(np.minimum(first_new, first_old), 0, n_hours).astype(np.int64)
+    return first_seen
+
+
+def _merged_swaps(
+    old: HourlyGrid, new: HourlyGrid, rows: npt.NDArray[np.int64], old_off: int, new_off: int, n_hours: int
+) -> list[npt.NDArray[np.int64]]:
+    """Known battery swap hours of each new device from both grids, sorted, inside the result."""
+    swaps = []
+    for i, r in enumerate(rows):
+        hours = new.swap_hours[i] + new_off
+        if r >= 0:
+            hours = np.concatenate((hours, old.swap_hours[r] + old_off))
+        hours = np.unique(hours)
+        swaps.append(hours[(hours >= 0) & (hours < n_hours)].astype(np.int64))
+    return swaps
