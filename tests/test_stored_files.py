@@ -494,6 +494,38 @@ async def test_damaged_training_state_lets_the_entry_load_idle(
     assert _state(hass, TRAINING_STATUS) == "idle"
 
 
+DAMAGED_STORE_ENVELOPES = {
+    "newer_release": {"version": 99, "minor_version": 1, "key": "k", "data": {}},
+    "no_data": {"version": 1, "minor_version": 1, "key": "k"},
+    "not_an_object": [1, 2, 3],
+}
+
+
+@pytest.mark.parametrize("store", ["at_risk", "training"])
+@pytest.mark.parametrize("envelope", DAMAGED_STORE_ENVELOPES.values(), ids=DAMAGED_STORE_ENVELOPES.keys())
+async def test_a_store_file_home_assistant_cannot_read_is_set_aside_and_the_entry_loads(
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    add_battery_device: Any,
+    setup_integration: Setup,
+    caplog: pytest.LogCaptureFixture,
+    store: str,
+    envelope: Any,
+) -> None:
+    """Regression: HA's Store raised on these (another release's version, no data), failing setup."""
+    hass_storage[f"{DOMAIN}.{store}"] = envelope
+    add_battery_device("Hall door", battery=10)
+
+    entry = await setup_integration()
+
+    assert entry.state is ConfigEntryState.LOADED
+    assert float(_state(hass, PROBABILITY)) > 90
+    assert _state(hass, TRAINING_STATUS) == "idle"
+    assert [r.getMessage().split(" is unreadable")[0] for r in _warnings(caplog)] == [
+        f"Stored state {DOMAIN}.{store}"
+    ]
+
+
 # ---------------------------------------------------------------- the at-risk and training state
 
 

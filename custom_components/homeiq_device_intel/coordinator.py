@@ -6,7 +6,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Final
 
 from homeassistant.components.recorder import is_entity_recorded
 from homeassistant.config_entries import ConfigEntry
@@ -15,7 +15,6 @@ from homeassistant.core import CALLBACK_TYPE, CoreState, Event, HomeAssistant, c
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.debounce import Debouncer
-from homeassistant.helpers.storage import Store
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 from homeassistant.util import dt as dt_util
 
@@ -40,6 +39,7 @@ from .model_store import ActiveModel
 from .recorder_source import RecorderReadError, async_read_history
 from .risk import AtRiskTracker, reason_texts, risk_scores
 from .settings import HomeIQSettings
+from .stored_state import StoredState
 
 if TYPE_CHECKING:
     from .model_store import ModelStore
@@ -48,7 +48,6 @@ if TYPE_CHECKING:
 type HomeIQConfigEntry = ConfigEntry[HomeIQRuntimeData]
 
 SCORE_WINDOW: Final = timedelta(days=SCORING_WINDOW_DAYS)
-RISK_STORAGE_VERSION: Final = 1
 RISK_SAVE_DELAY: Final = 30
 RELEVANT_DEVICE_CHANGES: Final = frozenset(
     {"area_id", "config_entries", "disabled_by", "entry_type", "name", "name_by_user", "via_device_id"}
@@ -123,7 +122,7 @@ class HomeIQCoordinator(DataUpdateCoordinator[HomeIQData]):
             off_after=AT_RISK_OFF_SCORINGS,
             hysteresis=AT_RISK_HYSTERESIS,
         )
-        self._risk_store: Store[dict[str, Any]] = Store(hass, RISK_STORAGE_VERSION, f"{DOMAIN}.at_risk")
+        self._risk_store = StoredState(hass, f"{DOMAIN}.at_risk")
 
     async def _async_setup(self) -> None:
         """Restore the at-risk state so a restart does not re-alert."""

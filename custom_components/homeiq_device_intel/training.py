@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any, Final
 
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.helpers.event import async_track_point_in_utc_time
-from homeassistant.helpers.storage import Store
 from homeassistant.util import dt as dt_util
 
 from .const import (
@@ -35,13 +34,13 @@ from .ml.pipeline import (
     train_home,
 )
 from .recorder_source import RecorderReadError, async_read_history
+from .stored_state import StoredState
 
 if TYPE_CHECKING:
     from .coordinator import HomeIQCoordinator
     from .model_store import ModelStore
 
 TRAINING_WINDOW: Final = timedelta(days=180)
-TRAINING_STORAGE_VERSION: Final = 1
 # Errors are shown as a state attribute: keep them well under the recorder's limit.
 MAX_ERROR_LENGTH: Final = 500
 
@@ -147,7 +146,7 @@ class TrainingManager:
         self._guard = coordinator.guard
         self._stop = threading.Event()
         self._task: asyncio.Task[dict[str, Any]] | None = None
-        self._state_store: Store[dict[str, Any]] = Store(hass, TRAINING_STORAGE_VERSION, f"{DOMAIN}.training")
+        self._state_store = StoredState(hass, f"{DOMAIN}.training")
         self.state = TrainingState()
 
     @property
