@@ -32,6 +32,7 @@ from pytest_homeassistant_custom_component.components.recorder.common import (
 from sqlalchemy import text
 
 from custom_components.homeiq_device_intel.ml.recorder_db import (
+    NEWEST_KNOWN_SCHEMA,
     Dialect,
     QueryFn,
     ReadSummary,
@@ -43,6 +44,7 @@ from custom_components.homeiq_device_intel.ml.recorder_db import (
     read_history,
 )
 from custom_components.homeiq_device_intel.ml.records import UNAVAILABLE, UNKNOWN, HomeHistory
+from custom_components.homeiq_device_intel.recorder_source import async_read_history, recorder_layout
 
 pytestmark = pytest.mark.database
 
@@ -100,6 +102,7 @@ async def test_the_schema_ha_created_is_read_from_the_catalog(hass: HomeAssistan
     assert schema.event_types
     assert schema.event_data
     assert schema.event_ts
+    assert schema.not_read == ()
 
 
 async def test_states_read_back_exactly_as_ha_wrote_them(
@@ -259,3 +262,35 @@ async def test_a_chunked_read_equals_a_one_shot_read(
         np.testing.assert_array_equal(pieces.states[entity_id].value, series.value)
         assert pieces.states[entity_id].labels == series.labels
     assert len(one.states["sensor.desk_plug_power"]) == 60
+
+
+async def test_a_newer_layout_is_warned_about_once_and_kept_for_diagnostics(
+    hass: HomeAssistant, caplog: pytest.LogCaptureFixture
+) -> None:
+    future = NEWEST_KNOWN_SCHEMA + 1
+
+    def migrate_to_the_future() -> None:
+        with session_scope(hass=hass) as session:
+            session.execute(
+                text("INSERT INTO schema_changes (schema_version, changed) VALUES (:v, :at)"),
+                {"v": future, "at": dt_util.utcnow()},
+            )
+
+    await get_instance(hass).async_add_executor_job(migrate_to_the_future)
+    assert recorder_layout(hass) is None
+    now = dt_util.utcnow()
+
+    for _ in range(2):
+        await async_read_history(hass, {}, start=now - timedelta(days=1), end=now)
+
+    warnings = [r for r in caplog.records if r.levelname == "WARNING" and "schema" in r.getMessage()]
+    assert len(warnings) == 1
+    assert f"schema {future}" in warnings[0].getMessage()
+    layout = recorder_layout(hass)
+    assert layout is not None
+    assert layout["schema_version"] == future
+    assert layout["newest_known_schema"] == NEWEST_KNOWN_SCHEMA
+    assert layout["not_read"] == [
+        f"recorder schema {future} is newer than the newest known ({NEWEST_KNOWN_SCHEMA}): "
+        "only the tables and columns found in the database catalog are read"
+    ]
