@@ -18,4 +18,5 @@ fi
 "$VENV/bin/pytest" -q -p no:cacheprovider \
   tests/test_config_flow.py tests/test_init.py tests/test_sensor.py tests/test_binary_sensor.py \
   tests/test_services.py tests/test_training.py tests/test_repairs.py tests/test_diagnostics.py \
-  tests/test_faults.py tests/test_risk.py tests/test_lifecycle.py tests/test_harness_checks.py
+  tests/test_faults.py tests/test_risk.py tests/test_lifecycle.py tests/test_harness_checks.py \
+  tests/test_recorder_servers.py tests/test_stored_files.py

@@ -119,6 +119,7 @@ def _assert_stopped_cleanly(gate: Gate) -> None:
     assert gate.started_after_stop == 0, "work of ours started after Home Assistant began stopping"
 
 
+@pytest.mark.database
 async def test_stopping_mid_read_waits_for_the_read_and_starts_no_other(
     hass: HomeAssistant, freezer: FrozenDateTimeFactory, gate: Gate, home: MockConfigEntry
 ) -> None:
@@ -155,6 +156,7 @@ async def test_stopping_mid_scoring_waits_for_the_scoring_and_keeps_the_predicti
     assert after.state == before.state  # the last predictions stay
 
 
+@pytest.mark.database
 async def test_stopping_mid_training_ends_the_run_and_keeps_the_model(
     hass: HomeAssistant, gate: Gate, home: MockConfigEntry, config_dir: Path
 ) -> None:

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from ml.recorder_db import (
     INFERRED_PREFIX,
+    NEWEST_KNOWN_SCHEMA,
     EntityRow,
     QueryFn,
     ReadSummary,
@@ -605,6 +606,101 @@ def test_reads_through_sqlalchemy_text_queries(rec: Recorder) -> None:
 def test_a_window_must_be_finite_and_forward(rec: Recorder) -> None:
     with pytest.raises(ValueError, match="start < end"):
         read_history(rec.query(), start=T0, end=T0)
+
+
+# ---------------------------------------------------------------- layouts newer than known
+
+
+def _future(rec: Recorder, version: int = NEWEST_KNOWN_SCHEMA + 7) -> None:
+    """Mark the database as migrated by a Home Assistant newer than the reader knows."""
+    rec.conn.execute(
+        "INSERT INTO schema_changes (schema_version, changed) VALUES (?, '2030-01-01 00:00:00.000000')",
+        (version,),
+    )
+
+
+def test_the_newest_known_schema_is_what_home_assistant_writes_or_newer() -> None:
+    from homeassistant.components.recorder.db_schema import SCHEMA_VERSION
+
+    assert SCHEMA_VERSION <= NEWEST_KNOWN_SCHEMA
+
+
+def test_a_newer_schema_with_the_known_columns_is_read_from_the_catalog(rec: Recorder) -> None:
+    _small_home(rec)
+    known = read_history(rec.query(), **WHOLE)
+    _future(rec)
+    query = rec.query()
+
+    schema = detect_schema(query)
+
+    assert schema.version == NEWEST_KNOWN_SCHEMA + 7
+    assert schema.newer_than_known
+    assert schema == detect_schema(query, "sqlite")  # the catalog, not the version, decides
+    assert schema.not_read == (
+        f"recorder schema {NEWEST_KNOWN_SCHEMA + 7} is newer than the newest known "
+        f"({NEWEST_KNOWN_SCHEMA}): only the tables and columns found in the database catalog are read",
+    )
+    future = read_history(query, **WHOLE)
+    assert future.states.keys() == known.states.keys()
+    for entity_id, series in known.states.items():
+        _series_equal(future.states[entity_id], series)
+    np.testing.assert_array_equal(
+        future.statistics["sensor.hall_motion_battery"].mean,
+        known.statistics["sensor.hall_motion_battery"].mean,
+    )
+    np.testing.assert_array_equal(future.restarts, known.restarts)
+
+
+def test_a_newer_schema_without_some_columns_reads_the_rest_and_says_what_not(rec: Recorder) -> None:
+    _small_home(rec)
+    _future(rec)
+    # A future HA that moved re-reports and the statistics' mean flags elsewhere,
+    # and dropped events' time column.
+    for table, column in (
+        ("states", "last_reported_ts"),
+        ("statistics_meta", "mean_type"),
+        ("statistics_meta", "has_mean"),
+        ("statistics_meta", "has_sum"),
+    ):
+        rec.conn.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
+    for (index,) in rec.conn.execute(
+        "SELECT name FROM sqlite_master "
+        "WHERE type = 'index' AND tbl_name = 'events' AND sql LIKE '%time_fired%'"
+    ).fetchall():
+        rec.conn.execute(f"DROP INDEX {index}")
+    rec.conn.execute("ALTER TABLE events DROP COLUMN time_fired_ts")
+    rec.conn.execute("ALTER TABLE events DROP COLUMN time_fired")
+    query = rec.query()
+
+    schema = detect_schema(query)
+    summary = ReadSummary()
+    history = read_history(query, **WHOLE, summary=summary)
+
+    assert schema.newer_than_known
+    assert not schema.last_reported
+    assert not schema.statistics_mean
+    assert not schema.events
+    assert schema.not_read[1:] == (
+        "not read, missing: states.last_reported_ts (re-reports of an unchanged state)",
+        "not read, missing: statistics_meta.mean_type (which statistics have a mean)",
+        "not read, missing: events (restarts, battery swaps)",
+    )
+    # What is there is read: every state row, without re-report times.
+    assert summary.state_rows == 40 + 7 + 30 + 3 + 500
+    assert all(series.last_reported is None for series in history.states.values())
+    assert history.statistics == {}
+    assert history.restarts.size == 0
+
+
+def test_an_older_schema_is_not_reported_as_missing_parts(rec: Recorder) -> None:
+    rec.conn.execute("ALTER TABLE states DROP COLUMN last_reported_ts")
+    rec.conn.execute(
+        "INSERT INTO schema_changes (schema_version, changed) VALUES (42, '2024-01-01 00:00:00.000000')"
+    )
+    schema = detect_schema(rec.query())
+    assert schema.version == 42
+    assert not schema.last_reported
+    assert schema.not_read == ()
 
 
 # ---------------------------------------------------------------- entities and devices

@@ -55,6 +55,7 @@ async def _train(hass: HomeAssistant, **data: Any) -> dict[str, Any]:
     return response
 
 
+@pytest.mark.database  # also run on MariaDB and PostgreSQL by scripts/test.sh
 async def test_training_deploys_a_better_home_model(
     hass: HomeAssistant,
     shipped_model: Path,

@@ -17,12 +17,14 @@ from .const import DOMAIN, LOGGER
 from .discovery import WatchedDevice
 from .lifecycle import WorkGuard
 from .ml.recorder_db import (
+    NEWEST_KNOWN_SCHEMA,
     ChunkResult,
     Dialect,
     QueryFn,
     ReadChunk,
     ReadPlan,
     RegistryEntry,
+    SchemaInfo,
     assemble_history,
     plan_read,
     read_chunk,
@@ -30,6 +32,8 @@ from .ml.recorder_db import (
 from .ml.records import HomeHistory
 
 CHUNK_ROWS: Final = 20_000
+# hass.data key: the recorder layout last read (see `recorder_layout`).
+DATA_RECORDER_LAYOUT: Final = f"{DOMAIN}_recorder_layout"
 RETRY_DELAYS: Final[tuple[float, ...]] = (2.0, 10.0, 30.0)
 
 
@@ -103,6 +107,7 @@ async def async_read_history(
         )
 
     read_plan = await _async_read(hass, guard, plan)
+    _note_layout(hass, read_plan.schema)
     results: list[ChunkResult] = [
         await _async_read(hass, guard, partial(_read_one, plan=read_plan, chunk=chunk))
         for chunk in read_plan.chunks
@@ -123,3 +128,27 @@ def _observed_start(history: HomeHistory) -> float:
     firsts = [float(s.time[0]) for s in history.states.values() if len(s)]
     firsts += [float(s.start[0]) for s in history.statistics.values() if len(s)]
     return max(history.start, min(firsts)) if firsts else history.start
+
+
+def _note_layout(hass: HomeAssistant, schema: SchemaInfo) -> None:
+    """Remember the recorder layout read; warn once per layout about what is not read."""
+    layout = {
+        "schema_version": schema.version,
+        "newest_known_schema": NEWEST_KNOWN_SCHEMA,
+        "not_read": list(schema.not_read),
+    }
+    if schema.not_read and hass.data.get(DATA_RECORDER_LAYOUT) != layout:
+        LOGGER.warning(
+            "Recorder database layout (schema %s) is not fully understood; %s",
+            schema.version,
+            "; ".join(schema.not_read),
+        )
+    hass.data[DATA_RECORDER_LAYOUT] = layout
+
+
+def recorder_layout(hass: HomeAssistant) -> dict[str, object] | None:
+    """The recorder layout last read: schema version, newest known, and what is not read.
+
+    None before the first read. For diagnostics and repairs to show.
+    """
+    return cast(dict[str, object] | None, hass.data.get(DATA_RECORDER_LAYOUT))

@@ -30,7 +30,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
 from itertools import compress, pairwise
 from operator import itemgetter
@@ -66,6 +66,10 @@ EVENT_BATTERY_REPLACED: Final = "battery_notes_battery_replaced"
 INFERRED_PREFIX: Final = "inferred:"
 # From this schema on, every column the reader uses exists (and legacy ones are empty).
 CURRENT_LAYOUT_SCHEMA: Final = 48
+# The newest schema the reader was checked against: HA 2025.4.4 writes 50,
+# HA 2026.2.3 writes 53 (51-53 add statistics_meta.unit_class and fix MySQL
+# collations: nothing read here). A newer version is read from the catalog only.
+NEWEST_KNOWN_SCHEMA: Final = 53
 # Bound parameters per IN list: far below every backend's limit.
 MAX_KEYS_PER_QUERY: Final = 500
 
@@ -112,6 +116,17 @@ class SchemaInfo:
     event_data: bool  # event_data + events.data_id (>= 28)
     legacy_event_data: bool  # events.event_data
     event_ts: bool  # events.time_fired_ts (>= 31), else time_fired datetimes
+    events: bool = True  # events with a type and a time column (restarts, battery swaps)
+    statistics_mean: bool = True  # statistics_meta says which statistics have a mean
+    statistics_sum: bool = True  # statistics_meta.has_sum
+    statistics_unit: bool = True  # statistics_meta.unit_of_measurement
+    # What this layout lacks that the reader would read, in words (see `unread_parts`).
+    not_read: tuple[str, ...] = ()
+
+    @property
+    def newer_than_known(self) -> bool:
+        """True for a schema version newer than the newest the reader was checked against."""
+        return self.version is not None and self.version > NEWEST_KNOWN_SCHEMA
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -240,12 +255,15 @@ def detect_schema(query: QueryFn, dialect: Dialect | None = None) -> SchemaInfo:
     """Detect the schema version and the recorder tables and columns present.
 
     With a dialect the database catalog is read. Without one, a database at
-    schema >= 48 (HA migrates a live database when it starts) is described by
-    its version, and an older one is read as SQLite (an offline copy).
+    schema 48 to `NEWEST_KNOWN_SCHEMA` (HA migrates a live database when it
+    starts) is described by its version, and any other is read as SQLite (an
+    offline copy). A version newer than the reader knows is never assumed to
+    look like the current one: only what the catalog shows is read, and
+    `SchemaInfo.not_read` says what that leaves out.
     """
     if dialect is None:
         version = _schema_version(query)
-        if version is not None and version >= CURRENT_LAYOUT_SCHEMA:
+        if version is not None and CURRENT_LAYOUT_SCHEMA <= version <= NEWEST_KNOWN_SCHEMA:
             return SchemaInfo(
                 version=version,
                 states=True,
@@ -271,7 +289,8 @@ def detect_schema(query: QueryFn, dialect: Dialect | None = None) -> SchemaInfo:
         return table in columns and all(n in columns[table] for n in names)
 
     version = _schema_version(query) if has("schema_changes", "schema_version", "change_id") else None
-    return SchemaInfo(
+    event_types = has("event_types", "event_type_id", "event_type") and has("events", "event_type_id")
+    found = SchemaInfo(
         version=version,
         states=has("states", "state_id", "state")
         and (has("states", "metadata_id") or has("states", "entity_id"))
@@ -283,14 +302,50 @@ def detect_schema(query: QueryFn, dialect: Dialect | None = None) -> SchemaInfo:
         and has("states", "attributes_id"),
         legacy_attributes=has("states", "attributes"),
         statistics=has("statistics", "metadata_id", "mean", "min", "max")
+        and (has("statistics", "start_ts") or has("statistics", "start"))
         and has("statistics_meta", "id", "statistic_id"),
         statistics_ts=has("statistics", "start_ts"),
         mean_type=has("statistics_meta", "mean_type"),
-        event_types=has("event_types", "event_type_id", "event_type") and has("events", "event_type_id"),
+        event_types=event_types,
         event_data=has("event_data", "data_id", "shared_data") and has("events", "data_id"),
         legacy_event_data=has("events", "event_data"),
         event_ts=has("events", "time_fired_ts"),
+        events=(event_types or has("events", "event_type"))
+        and (has("events", "time_fired_ts") or has("events", "time_fired")),
+        statistics_mean=has("statistics_meta", "mean_type") or has("statistics_meta", "has_mean"),
+        statistics_sum=has("statistics_meta", "has_sum"),
+        statistics_unit=has("statistics_meta", "unit_of_measurement"),
     )
+    return replace(found, not_read=unread_parts(found))
+
+
+def unread_parts(schema: SchemaInfo) -> tuple[str, ...]:
+    """What a database of this layout holds (or may hold) that the reader cannot read.
+
+    Only said of layouts at the current schema or newer, where every part has
+    existed: in older ones a missing part is simply what HA wrote then. A
+    layout newer than the reader knows is also named, since it may keep data
+    in places the reader does not look.
+    """
+    if schema.version is None or schema.version < CURRENT_LAYOUT_SCHEMA:
+        return ()
+    parts: list[str] = []
+    if schema.newer_than_known:
+        parts.append(
+            f"recorder schema {schema.version} is newer than the newest known ({NEWEST_KNOWN_SCHEMA}): "
+            "only the tables and columns found in the database catalog are read"
+        )
+    checks = (
+        (schema.states and schema.states_meta and schema.state_ts, "states (entities' state history)"),
+        (schema.last_reported, "states.last_reported_ts (re-reports of an unchanged state)"),
+        (schema.state_attributes, "state_attributes (device class and unit from attributes)"),
+        (schema.statistics and schema.statistics_ts, "statistics (long-term hourly mean/min/max)"),
+        (schema.statistics_mean, "statistics_meta.mean_type (which statistics have a mean)"),
+        (schema.events and schema.event_types and schema.event_ts, "events (restarts, battery swaps)"),
+        (schema.event_data, "event_data (battery-replaced event details)"),
+    )
+    parts += [f"not read, missing: {what}" for present, what in checks if not present]
+    return tuple(parts)
 
 
 def _states_source(schema: SchemaInfo) -> _Source:
@@ -609,8 +664,11 @@ def list_entities(
                 attributes_valid=valid,
             )
     if schema.statistics:
-        mean = "mean_type" if schema.mean_type else "has_mean"
-        meta_sql = f"SELECT id, statistic_id, unit_of_measurement, {mean}, has_sum FROM statistics_meta WHERE"
+        # Columns a newer layout may lack read as "no" (`unread_parts` says so).
+        mean = "mean_type" if schema.mean_type else "has_mean" if schema.statistics_mean else "0"
+        unit_col = "unit_of_measurement" if schema.statistics_unit else "NULL"
+        sum_col = "has_sum" if schema.statistics_sum else "0"
+        meta_sql = f"SELECT id, statistic_id, {unit_col}, {mean}, {sum_col} FROM statistics_meta WHERE"
         for stat_id, statistic_id, unit, has_mean, has_sum in _filtered(
             query, meta_sql, "statistic_id", wanted
         ):
@@ -1278,6 +1336,8 @@ def _read_events(query: QueryFn, plan: ReadPlan, chunk: ReadChunk) -> ChunkResul
     """Read HA restarts and Battery Notes battery-replaced events."""
     schema = plan.schema
     result = ChunkResult(chunk)
+    if not schema.events:
+        return result
     time_col = "e.time_fired_ts" if schema.event_ts else "e.time_fired"
     params: dict[str, object] = {
         "start": _db_time(schema.event_ts, chunk.start),
