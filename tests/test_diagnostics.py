@@ -43,6 +43,9 @@ async def test_diagnostics_report_the_state_without_private_details(
     assert "reference" not in diagnostics["model"]["metadata"]
     assert diagnostics["model"]["home_versions"] == []
     assert diagnostics["training"]["status"] == "idle"
+    layout = diagnostics["recorder_layout"]
+    assert layout["schema_version"] <= layout["newest_known_schema"]
+    assert layout["not_read"] == []
     assert diagnostics["scoring"]["devices_monitored"] == 1
     assert diagnostics["scoring"]["devices_predicted"] == 1
     assert diagnostics["scoring"]["by_integration"] == {"zha": 1}

@@ -31,6 +31,7 @@ from pytest_homeassistant_custom_component.components.recorder.common import (
 )
 from sqlalchemy import text
 
+from custom_components.homeiq_device_intel.lifecycle import WorkGuard
 from custom_components.homeiq_device_intel.ml.recorder_db import (
     NEWEST_KNOWN_SCHEMA,
     Dialect,
@@ -281,7 +282,7 @@ async def test_a_newer_layout_is_warned_about_once_and_kept_for_diagnostics(
     now = dt_util.utcnow()
 
     for _ in range(2):
-        await async_read_history(hass, {}, start=now - timedelta(days=1), end=now)
+        await async_read_history(hass, {}, start=now - timedelta(days=1), end=now, guard=WorkGuard(hass))
 
     warnings = [r for r in caplog.records if r.levelname == "WARNING" and "schema" in r.getMessage()]
     assert len(warnings) == 1

@@ -10,6 +10,7 @@ from homeassistant.core import HomeAssistant
 
 from .const import FILTER_OPTIONS
 from .coordinator import HomeIQConfigEntry
+from .recorder_source import recorder_layout
 
 TO_REDACT = set(FILTER_OPTIONS)
 # Per-feature arrays: long, and no help when reading a support case.
@@ -45,6 +46,7 @@ async def async_get_config_entry_diagnostics(hass: HomeAssistant, entry: HomeIQC
             "consecutive_failures": runtime.trainer.state.consecutive_failures,
             "last_run": runtime.trainer.state.last_run,
         },
+        "recorder_layout": recorder_layout(hass),
         "stored_history": {
             "days": round(coordinator.history_store.days, 1),
             "devices": len(grid.device_ids) if (grid := coordinator.history_store.grid) else 0,
