@@ -129,19 +129,7 @@ def alert_metrics(
     """
     events = lead_times(alarm, device, hour, event_hour, horizon_hours)
     warned = float(np.mean(events > 0)) if events.size else float("nan")
-    if alarm.size:
-        new_device = np.concatenate(([True], device[1:] != device[:-1]))
-        gap = np.concatenate(([True], np.diff(hour) > 24))
-        prev_alarm = np.concatenate(([False], alarm[:-1]))
-        starts = alarm & (new_device | gap | ~prev_alarm)
-        run_id = np.cumsum(starts) - 1
-        n_alerts = int(starts.sum())
-        true_runs = np.zeros(n_alerts, dtype=bool)
-        hit = alarm & (y == 1.0)
-        true_runs[np.unique(run_id[hit])] = True
-    else:
-        n_alerts, true_runs = 0, np.zeros(0, dtype=bool)
-    precision = float(true_runs.mean()) if n_alerts else float("nan")
+    n_alerts, precision = alert_precision(alarm, device, hour, y)
     both = precision + warned
     return {
         "alerts": float(n_alerts),
@@ -149,6 +137,113 @@ def alert_metrics(
         "event_recall": warned,
         "event_f1": 2 * precision * warned / both if both > 0 else float("nan"),
     }
+
+
+def alert_precision(
+    alarm: npt.NDArray[np.bool_],
+    device: npt.NDArray[np.int64],
+    hour: npt.NDArray[np.int64],
+    y: Array,
+) -> tuple[int, float]:
+    """Number of alerts and the share that came true (NaN without alerts); see `alert_metrics`.
+
+    All arrays (n_rows,), ordered by device, then hour.
+    """
+    if not alarm.size:
+        return 0, float("nan")
+    new_device = np.concatenate(([True], device[1:] != device[:-1]))
+    gap = np.concatenate(([True], np.diff(hour) > 24))
+    prev_alarm = np.concatenate(([False], alarm[:-1]))
+    starts = alarm & (new_device | gap | ~prev_alarm)
+    run_id = np.cumsum(starts) - 1
+    n_alerts = int(starts.sum())
+    true_runs = np.zeros(n_alerts, dtype=bool)
+    hit = alarm & (y == 1.0)
+    true_runs[np.unique(run_id[hit])] = True
+    return n_alerts, float(true_runs.mean()) if n_alerts else float("nan")
+
+
+def event_max_scores(
+    score: Array,
+    device: npt.NDArray[np.int64],
+    hour: npt.NDArray[np.int64],
+    event_hour: Array,
+    horizon_hours: int,
+) -> Array:
+    """Per failure, the highest score of its device's rows in the horizon before it: (n_events,).
+
+    The failures are those of `lead_times` (one per device and event hour with an
+    eligible row), in the same order; a failure is warned of at threshold t
+    exactly when its value is >= t.
+    """
+    ok = np.isfinite(event_hour) & (event_hour - hour < horizon_hours) & (event_hour >= hour)
+    if not ok.any():
+        return np.empty(0)
+    keys = np.stack([device[ok].astype(np.float64), event_hour[ok]])
+    _, inverse = np.unique(keys, axis=1, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    out = np.full(int(inverse.max()) + 1, -np.inf)
+    np.maximum.at(out, inverse, score[ok])
+    return out
+
+
+def _threshold_warning(event_max: Array, k: int) -> float:
+    """The highest threshold that warns of at least k failures (k >= 1)."""
+    return float(np.sort(event_max)[::-1][min(k, event_max.size) - 1])
+
+
+def matched_alerts(
+    model: Array,
+    model_threshold: float,
+    other: Array,
+    device: npt.NDArray[np.int64],
+    hour: npt.NDArray[np.int64],
+    y: Array,
+    event_hour: Array,
+    horizon_hours: int,
+) -> dict[str, float]:
+    """Alerts that came true of two scorers at equal failures warned of.
+
+    Starts from the failures the model warns of at its operating threshold (at
+    least one); each scorer then takes the highest threshold that warns of at
+    least that many, raised together until both warn of the same number (ties in
+    a score can only add failures). A failure only counts as warned of when its
+    score is above the scorer's lowest score: alarming on every row is no
+    warning (and one endless alert per device would make a poor rule look
+    precise), so the common number is capped at what both can reach that way;
+    NaN figures when one of them warns of none. Ties at that cap can leave the
+    two warning of different numbers: each scorer's own share is returned. Arrays (n_rows,) ordered by
+    device, then hour. Returns the common share of failures warned of, and per
+    scorer its threshold, alerts, alerts that came true and failures warned of.
+    """
+    em_model = event_max_scores(model, device, hour, event_hour, horizon_hours)
+    em_other = event_max_scores(other, device, hour, event_hour, horizon_hours)
+    nan = float("nan")
+    reachable = min(
+        int(np.sum(em_model > model.min(initial=np.inf))), int(np.sum(em_other > other.min(initial=np.inf)))
+    )
+    if em_model.size == 0 or reachable == 0:
+        return {
+            "failures_warned": nan if em_model.size == 0 else 0.0,
+            "model_alert_precision": nan,
+            "alert_precision": nan,
+        }
+    k = min(max(int(np.sum(em_model >= model_threshold)), 1), reachable)
+    for _ in range(4):
+        t_model = _threshold_warning(em_model, k)
+        t_other = _threshold_warning(em_other, k)
+        k_new = min(max(int(np.sum(em_model >= t_model)), int(np.sum(em_other >= t_other))), reachable)
+        if k_new == k:
+            break
+        k = k_new
+    out: dict[str, float] = {"failures_warned": k / em_model.size}
+    for prefix, score, thr, em in (("model_", model, t_model, em_model), ("", other, t_other, em_other)):
+        n_alerts, precision = alert_precision(score >= thr, device, hour, y)
+        out[f"{prefix}threshold"] = thr
+        out[f"{prefix}alerts"] = float(n_alerts)
+        out[f"{prefix}alert_precision"] = precision
+        out[f"{prefix}event_recall"] = float(np.mean(em >= thr))
+    return out
 
 
 def interval_coverage(y: Array, low: Array, high: Array) -> float:
