@@ -192,6 +192,19 @@ def test_matching_is_capped_at_what_the_heuristic_reaches():
     assert m["model_threshold"] == 0.9 and m["model_alert_precision"] == 1.0
 
 
+def test_a_coarse_heuristic_is_matched_at_its_nearest_level():
+    # Four failing devices, one day each in the horizon; a count-like heuristic ties three of them.
+    device = np.arange(4, dtype=np.int64)
+    hour = np.full(4, 24, dtype=np.int64)
+    event = np.full(4, 48.0)
+    y = np.ones(4)
+    model = np.array([0.9, 0.8, 0.3, 0.2])  # warns of 2 at its threshold 0.5
+    other = np.array([3.0, 1.0, 1.0, 1.0])  # can warn of 1 or of 4 (its floor), nothing between
+    m = matched_alerts(model, 0.5, other, device, hour, y, event, H)
+    assert m["failures_warned"] == 0.25  # 1 is the level nearest to 2 it reaches without alarming everywhere
+    assert m["model_threshold"] == 0.9 and m["threshold"] == 3.0
+
+
 def test_comparison_summary_names_the_best_heuristic_and_the_verdict():
     device, hour, event, y = _two_devices()
     model = np.where(y > 0, 0.9, 0.1)  # perfect ranking

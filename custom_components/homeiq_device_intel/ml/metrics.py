@@ -204,40 +204,39 @@ def matched_alerts(
 ) -> dict[str, float]:
     """Alerts that came true of two scorers at equal failures warned of.
 
-    Starts from the failures the model warns of at its operating threshold (at
-    least one); each scorer then takes the highest threshold that warns of at
-    least that many, raised together until both warn of the same number (ties in
-    a score can only add failures). A failure only counts as warned of when its
-    score is above the scorer's lowest score: alarming on every row is no
-    warning (and one endless alert per device would make a poor rule look
-    precise), so the common number is capped at what both can reach that way;
-    NaN figures when one of them warns of none. Ties at that cap can leave the
-    two warning of different numbers: each scorer's own share is returned. Arrays (n_rows,) ordered by
-    device, then hour. Returns the common share of failures warned of, and per
-    scorer its threshold, alerts, alerts that came true and failures warned of.
+    The model warns of k failures at its operating threshold (at least one). A
+    coarse score (a rule, a count) can only warn of certain numbers of failures,
+    one per distinct threshold; the one nearest to k is taken (the smaller on a
+    tie), and the model takes the highest threshold warning of as many. A failure
+    only counts as warned of when its score is above the scorer's lowest score:
+    alarming on every row is no warning (one endless alert per device would make
+    a poor rule look precise), so NaN figures when a scorer cannot warn of any
+    failure that way. Ties in the model's score can leave it warning of more:
+    each scorer's own share is returned. Arrays (n_rows,) ordered by device, then
+    hour. Returns the common share of failures warned of, and per scorer its
+    threshold, alerts, alerts that came true and failures warned of.
     """
     em_model = event_max_scores(model, device, hour, event_hour, horizon_hours)
     em_other = event_max_scores(other, device, hour, event_hour, horizon_hours)
     nan = float("nan")
-    reachable = min(
-        int(np.sum(em_model > model.min(initial=np.inf))), int(np.sum(em_other > other.min(initial=np.inf)))
-    )
-    if em_model.size == 0 or reachable == 0:
-        return {
-            "failures_warned": nan if em_model.size == 0 else 0.0,
-            "model_alert_precision": nan,
-            "alert_precision": nan,
-        }
-    k = min(max(int(np.sum(em_model >= model_threshold)), 1), reachable)
-    for _ in range(4):
-        t_model = _threshold_warning(em_model, k)
-        t_other = _threshold_warning(em_other, k)
-        k_new = min(max(int(np.sum(em_model >= t_model)), int(np.sum(em_other >= t_other))), reachable)
-        if k_new == k:
-            break
-        k = k_new
+    if em_model.size == 0:
+        return {"failures_warned": nan, "model_alert_precision": nan, "alert_precision": nan}
+    reachable_model = int(np.sum(em_model > model.min()))
+    levels = np.unique(em_other[em_other > other.min()])
+    counts = np.array([int(np.sum(em_other >= v)) for v in levels], dtype=np.int64)
+    usable = counts <= reachable_model
+    if not usable.any():
+        return {"failures_warned": 0.0, "model_alert_precision": nan, "alert_precision": nan}
+    levels, counts = levels[usable], counts[usable]
+    k = max(int(np.sum(em_model >= model_threshold)), 1)
+    pick = int(np.lexsort((counts, np.abs(counts - k)))[0])
+    k = int(counts[pick])
     out: dict[str, float] = {"failures_warned": k / em_model.size}
-    for prefix, score, thr, em in (("model_", model, t_model, em_model), ("", other, t_other, em_other)):
+    pairs = (
+        ("model_", model, _threshold_warning(em_model, k), em_model),
+        ("", other, float(levels[pick]), em_other),
+    )
+    for prefix, score, thr, em in pairs:
         n_alerts, precision = alert_precision(score >= thr, device, hour, y)
         out[f"{prefix}threshold"] = thr
         out[f"{prefix}alerts"] = float(n_alerts)
