@@ -63,6 +63,81 @@ def _metrics_table(section: dict[str, Any]) -> list[str]:
     return lines
 
 
+HEURISTIC_NOTES = {
+    "battery_below_20": "rule: battery below 20 %",
+    "battery_level_low": "lower battery level",
+    "days_to_empty_3d": "straight line to empty, 3-day fit",
+    "days_to_empty_7d": "straight line to empty, 7-day fit",
+    "days_to_empty_14d": "straight line to empty, 14-day fit",
+    "unavailable_24h": "rule: unavailable in the last 24 h",
+    "dropouts_7d": "dropouts in 7 days",
+    "dropout_trend": "dropouts this week minus last week",
+    "outage_growth": "last outage / median of earlier ones (30 d)",
+    "outage_slope": "slope of log outage durations, last 5 (30 d)",
+    "stale_12h": "rule: no report for 12 h",
+    "silence_vs_usual": "silence / device's longest usual gap",
+    "silence_vs_rate": "silence / device's expected gap (report rate)",
+    "quiet_vs_usual": "silence or stillness / device's usual",
+}
+
+
+def _yes_no(value: Any) -> str:
+    """A verdict cell."""
+    if value is None:
+        return "–"
+    return "**yes**" if value else "**no**"
+
+
+def _heuristics_table(section: dict[str, Any]) -> list[str]:
+    """Markdown rows: every heuristic beside the model, per target (same rows)."""
+    lines = [
+        "| target | heuristic | PR-AUC (model) | failures warned of (both) | alerts that came true, heuristic "
+        "| alerts that came true, model at the same failures warned of |",
+        "|---|---|---|---|---|---|",
+    ]
+    for target in TARGETS:
+        entry = section.get(target) or {}
+        model_pr = entry.get("model", {}).get("pr_auc")
+        if not (isinstance(model_pr, float) and np.isfinite(model_pr)):
+            continue  # no failure of this type among these rows
+        for name, h in entry.get("heuristics", {}).items():
+            note = HEURISTIC_NOTES.get(name, name)
+            lines.append(
+                f"| {target} | `{name}` ({note}) | {_fmt(h['pr_auc'])} ({_fmt(model_pr)}) | "
+                f"{_fmt(h.get('failures_warned'))} | {_fmt(h.get('alert_precision'))} ({int(h.get('alerts', 0))}) | "
+                f"{_fmt(h.get('model_alert_precision'))} ({int(h.get('model_alerts', 0))}) |"
+            )
+    return lines
+
+
+def _versus_table(report: dict[str, Any]) -> list[str]:
+    """Markdown rows: model vs the best heuristic per evaluation set and target."""
+    lines = [
+        "| evaluation set | target | PR-AUC model | best heuristic on PR-AUC | toughest heuristic at equal "
+        "failures warned of | failures warned of | alerts that came true, model / heuristic | beats the best heuristic |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for key, section in report.items():
+        if not isinstance(section, dict) or key in ("ceiling", "real_recorder_check"):
+            continue
+        for target in TARGETS:
+            v = (section.get(target) or {}).get("vs_heuristics")
+            if not v:
+                continue
+            verdict = _yes_no(v["beats_best_heuristic"])
+            if not v["beats_best_heuristic"]:
+                lost = [
+                    w for w, ok in (("PR-AUC", v["beats_pr_auc"]), ("alerts", v["beats_alerts"])) if not ok
+                ]
+                verdict += f" (loses on {' and '.join(lost)})"
+            lines.append(
+                f"| {key} | {target} | {_fmt(v['model_pr_auc'])} | `{v['best_pr_auc_heuristic']}` "
+                f"{_fmt(v['best_pr_auc'])} | `{v['toughest_at_equal_warnings']}` | {_fmt(v['failures_warned'])} | "
+                f"{_fmt(v['model_alert_precision'])} / {_fmt(v['heuristic_alert_precision'])} | {verdict} |"
+            )
+    return lines
+
+
 def write_report(
     out: Path,
     summary: dict[str, Any],
@@ -119,9 +194,26 @@ def write_report(
                         f"| {key} | {target} | {int(c['positives'])} | {_fmt(c['observable_share'])} | "
                         f"{_fmt(c.get('recall_on_observable'))} |"
                     )
+    versus = _versus_table(report)
+    if len(versus) > 2:
+        lines += [
+            "",
+            "## Model vs the best heuristic",
+            "",
+            "Beside the owners' rules, the heuristics a skeptical engineer would write in an afternoon",
+            "(`ml/heuristics.py`), scored on the same rows. The model beats the best heuristic of a failure",
+            "type when its PR-AUC is higher than every heuristic's AND, at equal failures warned of, more of",
+            "its alerts come true than each heuristic's (each heuristic and the model take the highest",
+            "threshold that warns of as many failures as the model does at its operating point). The",
+            "toughest heuristic is the one with the largest margin over the model at equal failures warned of.",
+            "",
+            *versus,
+        ]
     for key, title in SECTIONS:
         if key in report:
             lines += ["", f"## {title}", "", *_metrics_table(report[key])]
+            if any((report[key].get(t) or {}).get("heuristics") for t in TARGETS):
+                lines += ["", "Heuristics on the same rows:", "", *_heuristics_table(report[key])]
             if "battery_days" in report[key]:
                 b = report[key]["battery_days"]
                 lines += [
@@ -151,6 +243,8 @@ def write_report(
         lines += ["", "## Scenario families kept out of training", ""]
         for key in families:
             lines += [f"### {key.split(':', 1)[1]}", "", *_metrics_table(report[key]), ""]
+            if any((report[key].get(t) or {}).get("heuristics") for t in TARGETS):
+                lines += ["Heuristics on the same rows:", "", *_heuristics_table(report[key]), ""]
     lines += [
         "",
         "## Protocol",
@@ -165,7 +259,12 @@ def write_report(
         "- Row-level figures count device-days. *Alerts that came true*: runs of consecutive alarmed days of a",
         "  device (how many in brackets) during or after which the failure started within the horizon;",
         "  *failures warned of*: failures with at least one alarmed day in the horizon before them.",
-        "- Baselines measured on the same rows: battery below 20 %, unavailable in the last 24 h, no report for 12 h.",
+        "- Baselines measured on the same rows: battery below 20 %, unavailable in the last 24 h, no report for 12 h;",
+        "  and the heuristics of `ml/heuristics.py`: straight-line days to empty (3, 7, 14-day fits), battery level,",
+        "  dropouts in 7 days and their week-on-week trend, outage durations getting longer (last vs median of",
+        "  earlier, slope), silence against the device's own rhythm (longest usual gap, report rate, stillness).",
+        "- Scenario families: only the ones listed above are held out (one model); leave-one-family-out over",
+        "  all families (one model per family) is not run yet.",
         "",
         "## Lineage",
         "",

@@ -292,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
     report: dict[str, Any] = {"held_out_homes": evaluate(models, ds, split.test, config)}
     for family in config.holdout_families:
         rows = np.isin(ds.family, [family]) & ~split.train
-        report[f"held_out_family:{family}"] = evaluate(models, ds, rows, config, with_baselines=False)
+        report[f"held_out_family:{family}"] = evaluate(models, ds, rows, config)
     if eval_ds is not None and len(eval_ds):
         report["varied_generator"] = evaluate(models, eval_ds, np.ones(len(eval_ds), dtype=bool), config)
     report["ceiling"] = {"held_out_homes": _ceiling(models, [*homes, *real_homes], ds, split.test)}

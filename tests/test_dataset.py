@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from ml.dataset import build_dataset, combine, synthetic_dataset
+from ml.features import FEATURE_INDEX
+from ml.heuristics import GRID_HEURISTICS
 from ml.synthetic import GeneratorConfig, generate_homes
 
 CONFIG = GeneratorConfig(n_homes=3, days=30, devices_per_home=(8, 14), failure_rate=0.4, seed=21)
@@ -20,6 +22,7 @@ def _same(a, b) -> None:
     np.testing.assert_array_equal(a.hour, b.hour)
     np.testing.assert_array_equal(a.family, b.family)
     assert a.home_ids == b.home_ids and a.device_ids == b.device_ids
+    np.testing.assert_array_equal(a.heuristic_columns, b.heuristic_columns)
 
 
 @pytest.mark.parametrize("n_jobs", [1, 2])
@@ -53,3 +56,16 @@ def test_combine_makes_indices_global():
         ids = {d.device_id for d in home.devices}
         rows = both.home == home_index
         assert {both.device_ids[i] for i in np.unique(both.device[rows])} <= ids
+
+
+def test_heuristic_columns_follow_the_rows():
+    ds = build_dataset(generate_homes(CONFIG))
+    assert ds.heuristic_columns is not None
+    assert ds.heuristic_columns.shape == (len(ds), len(GRID_HEURISTICS))
+    growth = ds.heuristic_columns[:, GRID_HEURISTICS.index("outage_growth")]
+    # A duration trend needs two finished outages: never where the device never dropped out.
+    never = ds.X[:, FEATURE_INDEX["unavailable_hours_7d"]] == 0
+    seen = np.isfinite(growth)
+    assert seen.any() and not (seen & never & (ds.hour < 7 * 24)).any()
+    sub = ds.subset(seen)
+    np.testing.assert_array_equal(sub.heuristic_columns, ds.heuristic_columns[seen])

@@ -13,6 +13,7 @@ import numpy.typing as npt
 
 from .features import FEATURE_NAMES, FeatureFrame, build_features, default_eval_hours
 from .grid import build_grid
+from .heuristics import GRID_HEURISTICS, grid_heuristics
 from .labels import TARGETS, build_labels, find_events
 from .records import HomeHistory
 from .synthetic import GeneratorConfig, cached_home, config_fingerprint
@@ -30,6 +31,8 @@ class Dataset:
     hour: (n,) eval hour within its home's grid; day: hour // 24.
     family: (n,) scenario family of the device ("" when unknown).
     home_ids[home], device_ids[device]: what the indices stand for.
+    heuristic_columns: (n, len(GRID_HEURISTICS)) what the simple heuristics need
+    beyond the features (ml/heuristics.py), or None; never a model input.
     """
 
     X: Float
@@ -42,6 +45,7 @@ class Dataset:
     family: npt.NDArray[np.str_]
     home_ids: list[str]
     device_ids: list[str]
+    heuristic_columns: Float | None = None
 
     def __len__(self) -> int:
         """Number of rows."""
@@ -60,6 +64,7 @@ class Dataset:
             family=self.family[mask],
             home_ids=self.home_ids,
             device_ids=self.device_ids,
+            heuristic_columns=None if self.heuristic_columns is None else self.heuristic_columns[mask],
         )
 
 
@@ -70,15 +75,33 @@ def home_rows(
     eval_hours: Int | None = None,
 ) -> tuple[FeatureFrame, dict[str, Float], Float, dict[str, Float]]:
     """Features and labels of one home at daily evaluation points."""
+    frame, y, battery_days, nxt, _ = _home_rows_with_heuristics(
+        history, horizon_days=horizon_days, eval_hours=eval_hours
+    )
+    return frame, y, battery_days, nxt
+
+
+def _home_rows_with_heuristics(
+    history: HomeHistory,
+    *,
+    horizon_days: float = 7.0,
+    eval_hours: Int | None = None,
+) -> tuple[FeatureFrame, dict[str, Float], Float, dict[str, Float], Float]:
+    """`home_rows` plus the grid columns of the simple heuristics (same rows)."""
     grid = build_grid(history)
     hours = default_eval_hours(grid) if eval_hours is None else eval_hours
     frame = build_features(history, grid, hours)
     labels = build_labels(grid, frame, find_events(grid), horizon_days=horizon_days)
-    return frame, labels.y, labels.battery_days, labels.next_event_hour
+    extra = grid_heuristics(grid, hours)
+    return frame, labels.y, labels.battery_days, labels.next_event_hour, extra
 
 
 def concat(parts: Sequence[Dataset]) -> Dataset:
-    """Concatenate datasets (home indices are kept as they are)."""
+    """Concatenate datasets (home indices are kept as they are).
+
+    The heuristic columns are kept only when every part has them.
+    """
+    extras = [p.heuristic_columns for p in parts]
     return Dataset(
         X=np.concatenate([p.X for p in parts]),
         y={t: np.concatenate([p.y[t] for p in parts]) for t in TARGETS},
@@ -90,12 +113,17 @@ def concat(parts: Sequence[Dataset]) -> Dataset:
         family=np.concatenate([p.family for p in parts]),
         home_ids=[h for p in parts for h in p.home_ids],
         device_ids=[d for p in parts for d in p.device_ids],
+        heuristic_columns=(
+            np.concatenate([e for e in extras if e is not None])
+            if extras and all(e is not None for e in extras)
+            else None
+        ),
     )
 
 
 def _one_home(history: HomeHistory, horizon_days: float) -> Dataset:
     """Dataset rows of one home (home and device indices local, made global by `combine`)."""
-    frame, y, battery_days, nxt = home_rows(history, horizon_days=horizon_days)
+    frame, y, battery_days, nxt, extra = _home_rows_with_heuristics(history, horizon_days=horizon_days)
     family = np.array([history.scenario.get(d, "") for d in frame.device_ids], dtype=np.str_)
     return Dataset(
         X=frame.X,
@@ -108,6 +136,7 @@ def _one_home(history: HomeHistory, horizon_days: float) -> Dataset:
         family=family[frame.device_index] if family.size else np.empty(0, dtype=np.str_),
         home_ids=[history.home_id],
         device_ids=list(frame.device_ids),
+        heuristic_columns=extra,
     )
 
 
@@ -123,6 +152,7 @@ def _empty() -> Dataset:
         family=np.empty(0, dtype=np.str_),
         home_ids=[],
         device_ids=[],
+        heuristic_columns=np.empty((0, len(GRID_HEURISTICS))),
     )
 
 

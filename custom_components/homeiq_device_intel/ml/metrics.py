@@ -129,19 +129,7 @@ def alert_metrics(
     """
     events = lead_times(alarm, device, hour, event_hour, horizon_hours)
     warned = float(np.mean(events > 0)) if events.size else float("nan")
-    if alarm.size:
-        new_device = np.concatenate(([True], device[1:] != device[:-1]))
-        gap = np.concatenate(([True], np.diff(hour) > 24))
-        prev_alarm = np.concatenate(([False], alarm[:-1]))
-        starts = alarm & (new_device | gap | ~prev_alarm)
-        run_id = np.cumsum(starts) - 1
-        n_alerts = int(starts.sum())
-        true_runs = np.zeros(n_alerts, dtype=bool)
-        hit = alarm & (y == 1.0)
-        true_runs[np.unique(run_id[hit])] = True
-    else:
-        n_alerts, true_runs = 0, np.zeros(0, dtype=bool)
-    precision = float(true_runs.mean()) if n_alerts else float("nan")
+    n_alerts, precision = alert_precision(alarm, device, hour, y)
     both = precision + warned
     return {
         "alerts": float(n_alerts),
@@ -149,6 +137,112 @@ def alert_metrics(
         "event_recall": warned,
         "event_f1": 2 * precision * warned / both if both > 0 else float("nan"),
     }
+
+
+def alert_precision(
+    alarm: npt.NDArray[np.bool_],
+    device: npt.NDArray[np.int64],
+    hour: npt.NDArray[np.int64],
+    y: Array,
+) -> tuple[int, float]:
+    """Number of alerts and the share that came true (NaN without alerts); see `alert_metrics`.
+
+    All arrays (n_rows,), ordered by device, then hour.
+    """
+    if not alarm.size:
+        return 0, float("nan")
+    new_device = np.concatenate(([True], device[1:] != device[:-1]))
+    gap = np.concatenate(([True], np.diff(hour) > 24))
+    prev_alarm = np.concatenate(([False], alarm[:-1]))
+    starts = alarm & (new_device | gap | ~prev_alarm)
+    run_id = np.cumsum(starts) - 1
+    n_alerts = int(starts.sum())
+    true_runs = np.zeros(n_alerts, dtype=bool)
+    hit = alarm & (y == 1.0)
+    true_runs[np.unique(run_id[hit])] = True
+    return n_alerts, float(true_runs.mean()) if n_alerts else float("nan")
+
+
+def event_max_scores(
+    score: Array,
+    device: npt.NDArray[np.int64],
+    hour: npt.NDArray[np.int64],
+    event_hour: Array,
+    horizon_hours: int,
+) -> Array:
+    """Per failure, the highest score of its device's rows in the horizon before it: (n_events,).
+
+    The failures are those of `lead_times` (one per device and event hour with an
+    eligible row), in the same order; a failure is warned of at threshold t
+    exactly when its value is >= t.
+    """
+    ok = np.isfinite(event_hour) & (event_hour - hour < horizon_hours) & (event_hour >= hour)
+    if not ok.any():
+        return np.empty(0)
+    keys = np.stack([device[ok].astype(np.float64), event_hour[ok]])
+    _, inverse = np.unique(keys, axis=1, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    out = np.full(int(inverse.max()) + 1, -np.inf)
+    np.maximum.at(out, inverse, score[ok])
+    return out
+
+
+def _threshold_warning(event_max: Array, k: int) -> float:
+    """The highest threshold that warns of at least k failures (k >= 1)."""
+    return float(np.sort(event_max)[::-1][min(k, event_max.size) - 1])
+
+
+def matched_alerts(
+    model: Array,
+    model_threshold: float,
+    other: Array,
+    device: npt.NDArray[np.int64],
+    hour: npt.NDArray[np.int64],
+    y: Array,
+    event_hour: Array,
+    horizon_hours: int,
+) -> dict[str, float]:
+    """Alerts that came true of two scorers at equal failures warned of.
+
+    The model warns of k failures at its operating threshold (at least one). A
+    coarse score (a rule, a count) can only warn of certain numbers of failures,
+    one per distinct threshold; the one nearest to k is taken (the smaller on a
+    tie), and the model takes the highest threshold warning of as many. A failure
+    only counts as warned of when its score is above the scorer's lowest score:
+    alarming on every row is no warning (one endless alert per device would make
+    a poor rule look precise), so NaN figures when a scorer cannot warn of any
+    failure that way. Ties in the model's score can leave it warning of more:
+    each scorer's own share is returned. Arrays (n_rows,) ordered by device, then
+    hour. Returns the common share of failures warned of, and per scorer its
+    threshold, alerts, alerts that came true and failures warned of.
+    """
+    em_model = event_max_scores(model, device, hour, event_hour, horizon_hours)
+    em_other = event_max_scores(other, device, hour, event_hour, horizon_hours)
+    nan = float("nan")
+    if em_model.size == 0:
+        return {"failures_warned": nan, "model_alert_precision": nan, "alert_precision": nan}
+    reachable_model = int(np.sum(em_model > model.min()))
+    levels = np.unique(em_other[em_other > other.min()])
+    counts = np.array([int(np.sum(em_other >= v)) for v in levels], dtype=np.int64)
+    usable = counts <= reachable_model
+    if not usable.any():
+        return {"failures_warned": 0.0, "model_alert_precision": nan, "alert_precision": nan}
+    levels, counts = levels[usable], counts[usable]
+    k = max(int(np.sum(em_model >= model_threshold)), 1)
+    pick = int(np.lexsort((counts, np.abs(counts - k)))[0])
+    k = int(counts[pick])
+    out: dict[str, float] = {"failures_warned": k / em_model.size}
+    pairs = (
+        ("model_", model, _threshold_warning(em_model, k), em_model),
+        ("", other, float(levels[pick]), em_other),
+    )
+    for prefix, score, thr, em in pairs:
+        n_alerts, precision = alert_precision(score >= thr, device, hour, y)
+        out[f"{prefix}threshold"] = thr
+        out[f"{prefix}alerts"] = float(n_alerts)
+        out[f"{prefix}alert_precision"] = precision
+        out[f"{prefix}event_recall"] = float(np.mean(em >= thr))
+    return out
 
 
 def interval_coverage(y: Array, low: Array, high: Array) -> float:

@@ -15,6 +15,7 @@ import numpy.typing as npt
 from .calibration import apply_platt, fit_platt
 from .dataset import Dataset
 from .features import FEATURE_INDEX, FEATURE_NAMES
+from .heuristics import HEURISTICS, heuristic_scores
 from .labels import TARGETS
 from .metrics import (
     alert_metrics,
@@ -22,6 +23,8 @@ from .metrics import (
     classification_report,
     interval_coverage,
     lead_times,
+    matched_alerts,
+    pr_auc,
     precision_recall_curve,
 )
 from .records import FailureType
@@ -246,6 +249,67 @@ def _precision_matched_threshold(y: Float, p: Float, precision: float) -> float:
     return float(thr[ok[-1]]) if ok.size else best_f1_threshold(y, p)
 
 
+def compare_heuristics(
+    p: Float,
+    threshold: float,
+    scores: dict[str, Float],
+    y: Float,
+    device: npt.NDArray[np.int64],
+    hour: npt.NDArray[np.int64],
+    event_hour: Float,
+    horizon_hours: int,
+) -> dict[str, Any]:
+    """The model against every heuristic of one failure type on the same labelled rows.
+
+    p: (n,) model probabilities, `threshold` its operating point; scores: name ->
+    (n,) heuristic scores (ml/heuristics.py); rows ordered by device, then hour.
+    Per heuristic: PR-AUC and, at equal failures warned of, alerts that came
+    true of the heuristic and of the model. Summary: the best heuristic on
+    PR-AUC, the toughest at equal failures warned of (largest margin over the
+    model), and whether the model beats every heuristic on both.
+    """
+    model_pr_auc = pr_auc(y, p)
+    out: dict[str, dict[str, Any]] = {}
+    for name, score in scores.items():
+        out[name] = {
+            "pr_auc": pr_auc(y, score),
+            **matched_alerts(p, threshold, score, device, hour, y, event_hour, horizon_hours),
+        }
+    if not out:
+        return {"heuristics": out}
+
+    def pr_key(name: str) -> float:
+        value = out[name]["pr_auc"]
+        return float(value) if np.isfinite(value) else -np.inf
+
+    def margin(name: str) -> float:
+        diff = out[name]["alert_precision"] - out[name]["model_alert_precision"]
+        return float(diff) if np.isfinite(diff) else -np.inf
+
+    best_pr = max(out, key=pr_key)
+    toughest = max(out, key=margin)
+    beats_pr = bool(np.isfinite(model_pr_auc)) and all(
+        not np.isfinite(v["pr_auc"]) or model_pr_auc > v["pr_auc"] for v in out.values()
+    )
+    beats_alerts = all(
+        not np.isfinite(v["alert_precision"]) or v["model_alert_precision"] > v["alert_precision"]
+        for v in out.values()
+    )
+    summary = {
+        "model_pr_auc": model_pr_auc,
+        "best_pr_auc_heuristic": best_pr,
+        "best_pr_auc": out[best_pr]["pr_auc"],
+        "toughest_at_equal_warnings": toughest,
+        "failures_warned": out[toughest]["failures_warned"],
+        "heuristic_alert_precision": out[toughest]["alert_precision"],
+        "model_alert_precision": out[toughest]["model_alert_precision"],
+        "beats_pr_auc": beats_pr,
+        "beats_alerts": beats_alerts,
+        "beats_best_heuristic": beats_pr and beats_alerts,
+    }
+    return {"heuristics": out, "vs_heuristics": summary}
+
+
 def evaluate(
     models: TrainedModels,
     ds: Dataset,
@@ -258,6 +322,8 @@ def evaluate(
     X = ds.X[rows]
     probs = predict_targets(models, X)
     rules = baseline_scores(X)
+    extra = None if ds.heuristic_columns is None else ds.heuristic_columns[rows]
+    heuristics = heuristic_scores(X, extra, horizon_days=config.horizon_days)
     horizon_hours = int(config.horizon_days * 24)
     report: dict[str, Any] = {}
     for target in TARGETS:
@@ -311,6 +377,18 @@ def evaluate(
                     if k in ("precision", "recall", "f1")
                 },
             }
+            entry.update(
+                compare_heuristics(
+                    p,
+                    models.thresholds[target],
+                    {name: heuristics[name][ok] for name in HEURISTICS[target]},
+                    y[ok],
+                    keys[0],
+                    keys[1],
+                    keys[3],
+                    horizon_hours,
+                )
+            )
         report[target] = entry
 
     days = ds.battery_days[rows]
