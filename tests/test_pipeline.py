@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from ml import pipeline
 from ml.bundle import BinaryClassifier, ModelBundle
 from ml.calibration import fit_platt, rescale_horizon
 from ml.features import FEATURE_NAMES, FEATURE_SCHEMA_VERSION
@@ -11,6 +12,7 @@ from ml.grid import HOUR
 from ml.pipeline import (
     TrainingCancelled,
     TrainStatus,
+    first_trees,
     merge_ensembles,
     score_home,
     train_home,
@@ -26,6 +28,7 @@ from ml.records import (
     Protocol,
     encode_states,
 )
+from ml.synthetic import GeneratorConfig, generate_home
 from ml.trees import predict_raw
 
 lgb = pytest.importorskip("lightgbm")
@@ -227,3 +230,52 @@ def test_incremental_from_the_shipped_model_uses_all_history(bundle):
     full = train_home(_home(), bundle, mode="full", now=NOW)
     incremental = train_home(_home(), bundle, mode="incremental", now=NOW)
     assert incremental.n_rows == full.n_rows
+
+
+def _trees(model: ModelBundle) -> dict[str, int]:
+    return {target: c.ensemble.tree_offsets.shape[0] - 1 for target, c in model.classifiers.items()}
+
+
+def test_full_training_night_after_night_replaces_the_home_trees_instead_of_piling_them_up(
+    bundle, monkeypatch
+):
+    """Regression: each full run boosted 30 more trees on the last home model (found by the soak)."""
+    pytest.importorskip("lightgbm")
+    monkeypatch.setattr(pipeline, "RESIDUAL_MIN_POSITIVES", 1)
+    home = generate_home(
+        GeneratorConfig(n_homes=1, days=60, devices_per_home=(40, 40), failure_rate=0.8, seed=3), 0
+    )
+    now = home.end
+    first = train_home(home, bundle, mode="full", now=now)
+    assert first.bundle is not None, first.message
+    grown = {t for t, n in _trees(first.bundle).items() if n > _trees(bundle)[t]}
+    assert grown, f"no residual trees were boosted: {first.n_positive}"
+
+    boosted_on: list[int] = []
+    residual = pipeline._residual_ensemble
+
+    def spy(base, *args):
+        boosted_on.append(base.tree_offsets.shape[0] - 1)
+        return residual(base, *args)
+
+    monkeypatch.setattr(pipeline, "_residual_ensemble", spy)
+    train_home(home, first.bundle, mode="full", now=now)
+    incremental = train_home(home, first.bundle, mode="incremental", now=now)
+
+    # The second night boosts on the shipped forest again, not on the first night's trees.
+    assert boosted_on == [_trees(bundle)[t] for t in sorted(grown, key=list(bundle.classifiers).index)]
+    if incremental.bundle is not None:  # keeps the first night's trees and what they grew from
+        assert _trees(incremental.bundle) == _trees(first.bundle)
+        assert (
+            incremental.bundle.metadata[pipeline.BASE_TREES_KEY]
+            == first.bundle.metadata[pipeline.BASE_TREES_KEY]
+        )
+
+
+def test_first_trees_undo_a_merge(bundle):
+    a = bundle.classifiers["battery_depleted"].ensemble
+    b = bundle.classifiers["stale"].ensemble
+    merged = merge_ensembles(a, b)
+    X = np.random.default_rng(6).normal(size=(300, len(FEATURE_NAMES))) * 30
+    n_a = a.tree_offsets.shape[0] - 1
+    np.testing.assert_array_equal(predict_raw(first_trees(merged, n_a, a.base_score), X), predict_raw(a, X))

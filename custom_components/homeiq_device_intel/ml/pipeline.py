@@ -100,7 +100,12 @@ STALE_BASELINE_DAYS = (
 
 def _classifier_margin(classifier: BinaryClassifier, X: Float) -> Float:
     """Raw margin of a classifier, before calibration."""
-    return classifier.ensemble.sigmoid * predict_raw(classifier.ensemble, X)
+    return _margin(classifier.ensemble, X)
+
+
+def _margin(ensemble: TreeEnsemble, X: Float) -> Float:
+    """Raw margin of a forest, shape (n_rows,)."""
+    return ensemble.sigmoid * predict_raw(ensemble, X)
 
 
 def _applicable(frame: FeatureFrame) -> dict[str, npt.NDArray[np.bool_]]:
@@ -250,6 +255,8 @@ def score_home(
 # Nightly training on the home's own history
 
 MIN_HISTORY_DAYS = 14.0
+# Manifest key: per failure type, [trees, base score] of the forest home trees were boosted on.
+BASE_TREES_KEY = "base_trees"
 MIN_LABELLED_ROWS = 100
 HOLDOUT_DAYS = 7
 MIN_POSITIVES_TO_FIT = 3
@@ -286,6 +293,46 @@ def _residual_ensemble(base: TreeEnsemble, X: Float, y: Float, base_margin: Floa
     train_set = lgb.Dataset(X, y, init_score=base_margin)
     booster = lgb.train(params, train_set, num_boost_round=RESIDUAL_TREES)
     return merge_ensembles(base, ensemble_from_lightgbm(booster))
+
+
+def first_trees(ensemble: TreeEnsemble, n_trees: int, base_score: float) -> TreeEnsemble:
+    """The forest of the first `n_trees` trees of `ensemble`, with its own `base_score`.
+
+    Undoes `merge_ensembles`: the trees a home model boosted on top of the
+    model it was learned from are dropped.
+    """
+    end = int(ensemble.tree_offsets[n_trees])
+    return TreeEnsemble(
+        n_features=ensemble.n_features,
+        objective=ensemble.objective,
+        tree_offsets=ensemble.tree_offsets[: n_trees + 1].copy(),
+        split_feature=ensemble.split_feature[:end].copy(),
+        threshold=ensemble.threshold[:end].copy(),
+        left_child=ensemble.left_child[:end].copy(),
+        right_child=ensemble.right_child[:end].copy(),
+        default_left=ensemble.default_left[:end].copy(),
+        missing_type=ensemble.missing_type[:end].copy(),
+        value=ensemble.value[:end].copy(),
+        base_score=base_score,
+        sigmoid=ensemble.sigmoid,
+    )
+
+
+def _learned_from(ensemble: TreeEnsemble, kept: object) -> TreeEnsemble:
+    """The trees a home model started from (its `BASE_TREES_KEY` entry), or all of them.
+
+    The entry comes from a stored manifest: anything but [n_trees, base_score]
+    within the forest leaves the forest whole.
+    """
+    n_total = ensemble.tree_offsets.shape[0] - 1
+    if not (isinstance(kept, list) and len(kept) == 2):
+        return ensemble
+    n_trees, base_score = kept
+    if not (isinstance(n_trees, int) and 0 < n_trees < n_total and isinstance(base_score, int | float)):
+        return ensemble
+    if not np.isfinite(base_score):
+        return ensemble
+    return first_trees(ensemble, n_trees, float(base_score))
 
 
 def merge_ensembles(base: TreeEnsemble, extra: TreeEnsemble) -> TreeEnsemble:
@@ -379,6 +426,8 @@ def train_home(
     positives: dict[str, int] = {}
     candidate_total = current_total = 0.0
     weights = dict(current.metadata.get("calibration_weight", {}))
+    stored_base = current.metadata.get(BASE_TREES_KEY)
+    base_trees: dict[str, list[float]] = {}
     for k, (target, model) in enumerate(current.classifiers.items()):
         _check(should_stop)
         report(0.3 + 0.6 * k / max(len(current.classifiers), 1), f"fitting {target}")
@@ -392,10 +441,15 @@ def train_home(
         ensemble = model.ensemble
         margin = _classifier_margin(model, X[train_rows])
         if mode == "full" and positives[target] >= RESIDUAL_MIN_POSITIVES:
-            residual = _residual_ensemble(ensemble, X[train_rows], y[train_rows], margin)
+            # Residual trees replace the last home model's, never pile up night after night.
+            base = _learned_from(ensemble, stored_base.get(target) if isinstance(stored_base, dict) else None)
+            residual = _residual_ensemble(base, X[train_rows], y[train_rows], _margin(base, X[train_rows]))
             if residual is not None:
+                base_trees[target] = [base.tree_offsets.shape[0] - 1, base.base_score]
                 ensemble = residual
-                margin = ensemble.sigmoid * predict_raw(ensemble, X[train_rows])
+                margin = _margin(ensemble, X[train_rows])
+        if target not in base_trees and isinstance(stored_base, dict) and target in stored_base:
+            base_trees[target] = stored_base[target]  # the forest keeps its earlier home trees
         a, b = model.calibration_a, model.calibration_b
         # Without failures to learn from, a refit only learns "nothing ever fails here".
         if positives[target] >= MIN_POSITIVES_TO_FIT:
@@ -445,6 +499,7 @@ def train_home(
             "calibration_weight": weights,
             "home_metrics": metrics,
             "training_mode": mode,
+            BASE_TREES_KEY: base_trees,
         }
     )
     new_bundle = ModelBundle(
