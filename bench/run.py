@@ -43,6 +43,7 @@ BENCHES = (
     Bench("nightly", "bench_nightly.py"),
     Bench("inference", "bench_inference.py"),
     Bench("quality", "bench_quality.py", quick_args=()),
+    Bench("soak", "bench_soak.py"),
 )
 
 

@@ -395,3 +395,27 @@ async def test_registry_changes_that_matter_trigger_a_rescan(
     await hass.async_block_till_done(wait_background_tasks=True)
     assert coordinator.data.scored_at != scored_at
     assert [device.name for device in coordinator.data.devices.values()] == ["Thermostat"]
+
+
+async def test_renaming_a_watched_device_keeps_its_prediction_entities(
+    hass: HomeAssistant,
+    add_battery_device: Callable[..., dr.DeviceEntry],
+    setup_integration: Setup,
+    rescore: Callable[[], Awaitable[None]],
+) -> None:
+    """Home Assistant before 2025.8 drops our entities from a device's page when the device changes."""
+    device = add_battery_device("Hall door", battery=40.0)
+    entry = await setup_integration()
+
+    dr.async_get(hass).async_update_device(device.id, name_by_user="Front door")
+    await rescore()
+
+    ours = {e.unique_id for e in er.async_entries_for_config_entry(er.async_get(hass), entry.entry_id)}
+    assert f"{device.id}_failure_probability" in ours
+    assert f"{device.id}_at_risk" in ours
+    probabilities = [
+        state
+        for state in hass.states.async_all("sensor")
+        if state.entity_id.endswith("_failure_probability") and state.state != STATE_UNAVAILABLE
+    ]
+    assert len(probabilities) == 1

@@ -107,7 +107,10 @@ def async_track_device_entities(
     """Add entities for newly watched devices; remove those no longer wanted.
 
     Runs after every scoring, so a device that gains a battery sensor gains its
-    battery entity, and one that is excluded or deleted loses ours.
+    battery entity, and one that is excluded or deleted loses ours. An entity
+    whose registry entry went away is added again: Home Assistant before 2025.8
+    removes every entity of another config entry from a device's page whenever
+    that device changes (a rename, a new area), ours included.
     """
     coordinator = entry.runtime_data.coordinator
     registry = er.async_get(coordinator.hass)
@@ -122,14 +125,18 @@ def async_track_device_entities(
         last = coordinator.data
         candidates = [entity for device in coordinator.data.devices.values() for entity in build(device)]
         wanted = {str(entity.unique_id) for entity in candidates}
-        new = [entity for entity in candidates if entity.unique_id not in known]
+        registered = [
+            registry_entry
+            for registry_entry in er.async_entries_for_config_entry(registry, entry.entry_id)
+            if registry_entry.domain == platform_domain
+        ]
+        present = known.intersection(registry_entry.unique_id for registry_entry in registered)
+        new = [entity for entity in candidates if entity.unique_id not in present]
         known.clear()
         known.update(wanted)
-        for registered in er.async_entries_for_config_entry(registry, entry.entry_id):
-            if registered.domain == platform_domain and registered.unique_id not in (
-                wanted | keep_unique_ids
-            ):
-                registry.async_remove(registered.entity_id)
+        for registry_entry in registered:
+            if registry_entry.unique_id not in (wanted | keep_unique_ids):
+                registry.async_remove(registry_entry.entity_id)
         if new:
             add_entities(new)
 
