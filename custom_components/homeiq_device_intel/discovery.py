@@ -13,6 +13,7 @@ from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
 
 from .const import DOMAIN, PSEUDO_DEVICE_PREFIX
+from .ml.classify import device_kind, entity_role
 from .ml.records import DeviceInfo, EntityInfo, EntityRole, Power, Protocol
 from .settings import DeviceFilter
 
@@ -40,37 +41,6 @@ PROTOCOL_BY_INTEGRATION: Final[dict[str, Protocol]] = {
     "homekit_controller": Protocol.THREAD,
 }
 
-SIGNAL_MARKERS: Final = ("rssi", "lqi", "linkquality", "link_quality", "signal_strength")
-SIGNAL_UNITS: Final = frozenset({"dbm", "lqi"})
-
-# The device class of a device's main entity says what kind of device it is.
-KIND_BY_DEVICE_CLASS: Final[dict[str, str]] = {
-    "door": "door_window",
-    "window": "door_window",
-    "opening": "door_window",
-    "garage_door": "door_window",
-    "motion": "motion",
-    "occupancy": "motion",
-    "presence": "motion",
-    "moisture": "leak",
-    "smoke": "security",
-    "gas": "security",
-    "carbon_monoxide": "security",
-    "tamper": "security",
-    "temperature": "temperature",
-    "humidity": "temperature",
-    "illuminance": "light_sensor",
-}
-KIND_BY_DOMAIN: Final[dict[str, str]] = {
-    "lock": "lock",
-    "event": "button",
-    "light": "light",
-    "switch": "plug",
-    "climate": "climate",
-    "cover": "cover",
-    "siren": "security",
-}
-
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class WatchedDevice:
@@ -93,35 +63,31 @@ def protocol_for(integration: str, identifiers: Iterable[tuple[str, str]] = ()) 
     return PROTOCOL_BY_INTEGRATION.get(integration, Protocol.UNKNOWN)
 
 
-def role_for(entry: er.RegistryEntry, attributes: dict[str, object]) -> EntityRole:
-    """Return the role an entity plays for the features."""
+def _device_class(entry: er.RegistryEntry, attributes: dict[str, object]) -> str | None:
+    """The device class the user set, else the integration's, else the state's."""
     device_class = entry.device_class or entry.original_device_class or attributes.get(ATTR_DEVICE_CLASS)
-    diagnostic = entry.entity_category is not None
-    if device_class == "battery":
-        return EntityRole.BATTERY_LOW if entry.domain == "binary_sensor" else EntityRole.BATTERY
-    if entry.domain == "sensor":
-        names = f"{entry.entity_id} {entry.unique_id} {entry.translation_key or ''}".lower()
-        if (
-            device_class == "signal_strength"
-            or (entry.unit_of_measurement or "").lower() in SIGNAL_UNITS
-            or any(marker in names for marker in SIGNAL_MARKERS)
-        ):
-            return EntityRole.SIGNAL
-        if device_class == "voltage":
-            return EntityRole.VOLTAGE
-        if device_class == "temperature" and entry.entity_category is EntityCategory.DIAGNOSTIC:
-            return EntityRole.TEMPERATURE
-    return EntityRole.OTHER if diagnostic else EntityRole.PRIMARY
+    return device_class if isinstance(device_class, str) else None
+
+
+def role_for(entry: er.RegistryEntry, attributes: dict[str, object]) -> EntityRole:
+    """Return the role an entity plays for the features (the rule is `ml.classify`)."""
+    role = entity_role(
+        entry.entity_id,
+        _device_class(entry, attributes),
+        entry.unit_of_measurement,
+        diagnostic=entry.entity_category is EntityCategory.DIAGNOSTIC,
+        names=(entry.unique_id, entry.translation_key or ""),
+    )
+    if role is not None:
+        return role
+    return EntityRole.OTHER if entry.entity_category is not None else EntityRole.PRIMARY
 
 
 def _kind(entry: er.RegistryEntry | None, attributes: dict[str, object]) -> str:
     """Return the kind of device its main entity suggests."""
     if entry is None:
         return "other"
-    device_class = entry.device_class or entry.original_device_class or attributes.get(ATTR_DEVICE_CLASS)
-    if isinstance(device_class, str) and device_class in KIND_BY_DEVICE_CLASS:
-        return KIND_BY_DEVICE_CLASS[device_class]
-    return KIND_BY_DOMAIN.get(entry.domain, "other")
+    return device_kind(entry.domain, _device_class(entry, attributes))
 
 
 class DeviceDiscovery:

@@ -39,6 +39,7 @@ from typing import Final, Literal, NamedTuple
 import numpy as np
 import numpy.typing as npt
 
+from .classify import ROLE_SUFFIXES, device_kind, entity_role, words
 from .records import (
     UNAVAILABLE,
     UNKNOWN,
@@ -693,14 +694,9 @@ def list_entities(
     return sorted(rows.values(), key=lambda r: r.entity_id)
 
 
-def _words(text: str) -> frozenset[str]:
-    """The space-separated words of a vocabulary."""
-    return frozenset(text.split())
-
-
 # Domains whose entities are not parts of a physical device (helpers, automations,
 # services, HA itself, weather services): skipped when devices are inferred.
-NON_DEVICE_DOMAINS: Final = _words(
+NON_DEVICE_DOMAINS: Final = words(
     "ai_task automation calendar conversation counter group input_boolean input_button "
     "input_datetime input_number input_select input_text notify persistent_notification "
     "person plant proximity schedule scene script stt sun tag timer todo tts update "
@@ -725,52 +721,35 @@ def is_device_entity(entity_id: str) -> bool:
 
 # ---------------------------------------------------------------- device inference
 
-_BATTERY_SUFFIXES: Final = _words("battery battery_level battery_percentage")
-_BATTERY_LOW_SUFFIXES: Final = _words("battery_low low_battery low_battery_level")
-_SIGNAL_SUFFIXES: Final = _words(
-    "linkquality link_quality lqi rssi signal_strength wifi_signal wifi_strength wifi_signal_strength"
-)
-_VOLTAGE_SUFFIXES: Final = _words("voltage battery_voltage supply_voltage")
-_DEVICE_TEMPERATURE_SUFFIXES: Final = _words(
-    "device_temperature internal_temperature chip_temperature esp_temperature cpu_temperature"
-)
 # Other diagnostics: they name an entity of a device, never its primary one.
-_DIAGNOSTIC_SUFFIXES: Final = _words(
+_DIAGNOSTIC_SUFFIXES: Final = words(
     "battery_state battery_charging battery_health charger_type last_seen uptime status "
     "node_status ip ip_address ssid bssid mac mac_address firmware firmware_version "
     "update_state update_available power_outage_count restart reboot identify ping "
     "connection_type connectivity"
 )
 # What the device is for (zigbee2mqtt, ZHA, ESPHome, Shelly... entity names).
-_FEATURE_SUFFIXES: Final = _words(
+_FEATURE_SUFFIXES: Final = words(
     "temperature humidity pressure illuminance illuminance_lux occupancy motion presence "
     "contact opening door window water_leak leak moisture smoke gas co2 pm25 voc tamper "
     "vibration action click power energy current power_factor"
 )
-_STEM_SUFFIXES: Final = (
-    _BATTERY_SUFFIXES
-    | _BATTERY_LOW_SUFFIXES
-    | _SIGNAL_SUFFIXES
-    | _VOLTAGE_SUFFIXES
-    | _DEVICE_TEMPERATURE_SUFFIXES
-    | _DIAGNOSTIC_SUFFIXES
-    | _FEATURE_SUFFIXES
-)
+_STEM_SUFFIXES: Final = ROLE_SUFFIXES | _DIAGNOSTIC_SUFFIXES | _FEATURE_SUFFIXES
 # The lazy stem makes the longest known suffix win.
 _STEM: Final = re.compile(r"(.+?)_(" + "|".join(sorted(_STEM_SUFFIXES)) + ")")
-_RECHARGEABLE_SUFFIXES: Final = _words("battery_state battery_charging charger_type")
+_RECHARGEABLE_SUFFIXES: Final = words("battery_state battery_charging charger_type")
 # Domains of a device's parts, whose entity names end in a part suffix.
-_PART_DOMAINS: Final = _words("sensor binary_sensor button number select text event image")
+_PART_DOMAINS: Final = words("sensor binary_sensor button number select text event image")
 # Domains that configure or poke a device rather than report what it does.
-_CONFIG_DOMAINS: Final = _words("button number select text event image")
-_NOT_PRIMARY_CLASSES: Final = _words("connectivity update problem timestamp")
+_CONFIG_DOMAINS: Final = words("button number select text event image")
+_NOT_PRIMARY_CLASSES: Final = words("connectivity update problem timestamp")
 # Domains whose un-suffixed entity names a whole device, so that
 # `sensor.<its object_id>_<anything>` belongs to it (vacuum, phone, TV...).
-_ANCHOR_DOMAINS: Final = _words(
+_ANCHOR_DOMAINS: Final = words(
     "alarm_control_panel camera climate cover device_tracker fan humidifier lawn_mower "
     "lock media_player remote vacuum water_heater"
 )
-_MAINS_DOMAINS: Final = _words("light switch fan media_player water_heater humidifier remote")
+_MAINS_DOMAINS: Final = words("light switch fan media_player water_heater humidifier remote")
 # Preference orders for the primary entity of a device.
 _PRIMARY_DOMAINS: Final = (
     "lock",
@@ -802,24 +781,6 @@ _PRIMARY_SENSOR_CLASSES: Final = (
     "co2",
     "power",
 )
-_KIND_BY_CLASS: Final = {
-    **dict.fromkeys(("door", "window", "opening", "garage_door"), "door_window"),
-    **dict.fromkeys(("motion", "occupancy", "presence"), "motion"),
-    **dict.fromkeys(("smoke", "gas", "carbon_monoxide"), "smoke"),
-    **dict.fromkeys(("temperature", "humidity", "pressure"), "temperature"),
-    **dict.fromkeys(("power", "energy", "outlet"), "plug"),
-    "moisture": "leak",
-    "vibration": "vibration",
-    "illuminance": "illuminance",
-}
-_KIND_BY_DOMAIN: Final = {
-    **{d: d for d in _words("lock light switch climate cover vacuum lawn_mower fan valve")},
-    **{d: d for d in _words("media_player camera siren")},
-    "device_tracker": "phone",
-    "alarm_control_panel": "alarm",
-    "event": "button",
-    "button": "button",
-}
 
 
 def device_stem(entity_id: str) -> tuple[str, str | None]:
@@ -835,27 +796,6 @@ def device_stem(entity_id: str) -> tuple[str, str | None]:
     if match is None:
         return object_id, None
     return match.group(1), match.group(2)
-
-
-def entity_role(entity_id: str, device_class: str | None, unit: str | None) -> EntityRole | None:
-    """The diagnostic role an entity plays from its class, unit and name; None if none."""
-    domain = entity_id.partition(".")[0]
-    suffix = device_stem(entity_id)[1]
-    if domain == "binary_sensor":
-        if device_class == "battery" or suffix in _BATTERY_LOW_SUFFIXES:
-            return EntityRole.BATTERY_LOW
-        return None
-    if domain != "sensor":
-        return None
-    if device_class == "battery" or (suffix in _BATTERY_SUFFIXES and unit in ("%", None)):
-        return EntityRole.BATTERY
-    if device_class == "signal_strength" or unit in ("dBm", "dB", "lqi") or suffix in _SIGNAL_SUFFIXES:
-        return EntityRole.SIGNAL
-    if device_class == "voltage" or unit in ("V", "mV") or suffix in _VOLTAGE_SUFFIXES:
-        return EntityRole.VOLTAGE
-    if suffix in _DEVICE_TEMPERATURE_SUFFIXES:
-        return EntityRole.TEMPERATURE
-    return None
 
 
 def _group_entities(rows: Sequence[EntityRow]) -> dict[str, list[EntityRow]]:
@@ -936,7 +876,7 @@ def infer_devices(rows: Sequence[EntityRow]) -> tuple[list[DeviceInfo], list[Ent
        makes `mfc_l2710dw` an anchor for `sensor.mfc_l2710dw_drum_counter`.
        One-word anchors ("kitchen") would swallow whole rooms, so they don't.
     4. Everything else is a device of its own.
-    Roles come from device_class, unit and suffix (`entity_role`); PRIMARY is
+    Roles come from device_class, unit and name (`classify.entity_role`); PRIMARY is
     the best remaining entity (un-suffixed name first, then by domain).
     """
     devices: list[DeviceInfo] = []
@@ -956,9 +896,7 @@ def infer_devices(rows: Sequence[EntityRow]) -> tuple[list[DeviceInfo], list[Ent
             power = Power.UNKNOWN
         kind = "other"
         if primary is not None:
-            kind = _KIND_BY_CLASS.get(primary.device_class or "", "") or _KIND_BY_DOMAIN.get(
-                primary.entity_id.partition(".")[0], "other"
-            )
+            kind = device_kind(primary.entity_id.partition(".")[0], primary.device_class)
         named = next((m.friendly_name for m in members if m.entity_id.partition(".")[2] == stem), None)
         device = DeviceInfo(
             device_id=INFERRED_PREFIX + stem,

@@ -1,0 +1,156 @@
+"""Classify an entity: the role it plays for its device, and the kind of device it suggests.
+
+The one rule for both readers of a home: discovery (HA's registries, live) and
+the recorder reader (an offline database, no registries). Each passes what it
+knows; what a reader cannot know (an offline copy has no entity category or
+translation key) is simply not passed.
+
+Role, for a sensor, in this order:
+1. its device class, when it names a role (battery, signal_strength, voltage;
+   temperature only for a diagnostic or device-temperature entity); any other
+   device class means it measures something else (a dB sound level is no signal);
+2. without a device class, its unit: dBm, dB or lqi is a signal, V or mV a voltage;
+3. then its name: `*_battery` (in % or unitless), a signal marker anywhere
+   (`rssi`, `lqi`, `linkquality`...), `*_voltage`, `*_device_temperature`...
+A binary sensor is a battery-low flag by its battery class or its name
+(`*_battery_low`, `*_low_battery`, `*_low_battery_level`). Other domains play
+no diagnostic role.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Final
+
+from .records import EntityRole
+
+
+def words(text: str) -> frozenset[str]:
+    """The space-separated words of a vocabulary."""
+    return frozenset(text.split())
+
+
+BATTERY_SUFFIXES: Final = words("battery battery_level battery_percentage")
+BATTERY_LOW_SUFFIXES: Final = words("battery_low low_battery low_battery_level")
+SIGNAL_SUFFIXES: Final = words(
+    "linkquality link_quality lqi rssi signal_strength wifi_signal wifi_strength wifi_signal_strength"
+)
+VOLTAGE_SUFFIXES: Final = words("voltage battery_voltage supply_voltage")
+DEVICE_TEMPERATURE_SUFFIXES: Final = words(
+    "device_temperature internal_temperature chip_temperature esp_temperature cpu_temperature"
+)
+# Every entity-id ending that names a role (the recorder reader strips them to find devices).
+ROLE_SUFFIXES: Final = (
+    BATTERY_SUFFIXES | BATTERY_LOW_SUFFIXES | SIGNAL_SUFFIXES | VOLTAGE_SUFFIXES | DEVICE_TEMPERATURE_SUFFIXES
+)
+# Longest first, so `x_low_battery_level` ends in `low_battery_level`, not `battery_level`.
+_SUFFIXES_LONGEST_FIRST: Final = tuple(sorted(ROLE_SUFFIXES, key=lambda s: (-len(s), s)))
+
+_SIGNAL_UNITS: Final = frozenset({"dbm", "db", "lqi"})
+_VOLTAGE_UNITS: Final = frozenset({"V", "mV"})
+
+# The device class of a device's main entity says what kind of device it is;
+# the names follow the synthetic generator's kinds where it has them.
+KIND_BY_DEVICE_CLASS: Final[dict[str, str]] = {
+    **dict.fromkeys(("door", "window", "opening", "garage_door"), "door_window"),
+    **dict.fromkeys(("motion", "occupancy", "presence"), "motion"),
+    **dict.fromkeys(("smoke", "gas", "carbon_monoxide"), "smoke"),
+    **dict.fromkeys(("temperature", "humidity", "pressure"), "temperature"),
+    **dict.fromkeys(("power", "energy", "outlet"), "plug"),
+    "moisture": "leak",
+    "tamper": "security",
+    "vibration": "vibration",
+    "illuminance": "illuminance",
+}
+# Without a telling device class, its domain does.
+KIND_BY_DOMAIN: Final[dict[str, str]] = {
+    **{
+        d: d
+        for d in words(
+            "lock light switch climate cover vacuum lawn_mower fan valve media_player camera siren"
+        )
+    },
+    "device_tracker": "phone",
+    "alarm_control_panel": "alarm",
+    "event": "button",
+    "button": "button",
+}
+
+
+def role_suffix(object_id: str) -> str | None:
+    """The role-naming ending of an object id (`hall_battery_low` -> `battery_low`), if any."""
+    return next(
+        (
+            suffix
+            for suffix in _SUFFIXES_LONGEST_FIRST
+            if object_id.endswith("_" + suffix) and len(object_id) > len(suffix) + 1
+        ),
+        None,
+    )
+
+
+def entity_role(
+    entity_id: str,
+    device_class: str | None,
+    unit: str | None,
+    *,
+    diagnostic: bool = False,
+    names: Iterable[str] = (),
+) -> EntityRole | None:
+    """The diagnostic role an entity plays for its device; None when it plays none.
+
+    `device_class` is the user-set one, else the integration's; `diagnostic` is
+    True for an entity the registry files under the diagnostic category;
+    `names` are further names the registry gives it (translation key, unique
+    id), searched for signal markers. None means the entity reports
+    what the device does (a main-entity candidate) or nothing we read.
+    """
+    domain, _, object_id = entity_id.partition(".")
+    if domain == "binary_sensor":
+        if device_class == "battery" or role_suffix(object_id) in BATTERY_LOW_SUFFIXES:
+            return EntityRole.BATTERY_LOW
+        return None
+    if domain != "sensor":
+        return None
+    suffix = role_suffix(object_id)
+    if device_class is not None:
+        return _role_by_class(device_class, suffix, diagnostic)
+    if (unit or "").lower() in _SIGNAL_UNITS:
+        return EntityRole.SIGNAL
+    if unit in _VOLTAGE_UNITS:
+        return EntityRole.VOLTAGE
+    return _role_by_name(object_id, suffix, unit, names)
+
+
+def _role_by_class(device_class: str, suffix: str | None, diagnostic: bool) -> EntityRole | None:
+    """A sensor's role from its device class (a class that names no role means none)."""
+    if device_class == "battery":
+        return EntityRole.BATTERY
+    if device_class == "signal_strength":
+        return EntityRole.SIGNAL
+    if device_class == "voltage":
+        return EntityRole.VOLTAGE
+    if device_class == "temperature" and (diagnostic or suffix in DEVICE_TEMPERATURE_SUFFIXES):
+        return EntityRole.TEMPERATURE
+    return None
+
+
+def _role_by_name(
+    object_id: str, suffix: str | None, unit: str | None, names: Iterable[str]
+) -> EntityRole | None:
+    """A sensor's role from its names, when neither device class nor unit tells."""
+    if suffix in BATTERY_SUFFIXES and unit in ("%", None):
+        return EntityRole.BATTERY
+    texts = [object_id, *(name.lower() for name in names)]
+    if any(marker in text for text in texts for marker in SIGNAL_SUFFIXES):
+        return EntityRole.SIGNAL
+    if suffix in VOLTAGE_SUFFIXES:
+        return EntityRole.VOLTAGE
+    if suffix in DEVICE_TEMPERATURE_SUFFIXES:
+        return EntityRole.TEMPERATURE
+    return None
+
+
+def device_kind(domain: str, device_class: str | None) -> str:
+    """The kind of device ("motion", "lock", "smoke"...) its main entity suggests; "other" if none."""
+    return KIND_BY_DEVICE_CLASS.get(device_class or "") or KIND_BY_DOMAIN.get(domain, "other")
