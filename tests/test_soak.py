@@ -276,7 +276,8 @@ def _memory() -> tuple[int, int]:
     """
     # The harness's storage mock keeps every write it was called with (every at-risk and
     # training state ever saved): forget them, they are not the integration's.
-    if isinstance(write := Store._async_write_data, mock.Mock):
+    # (patched with autospec: a function carrying its mock)
+    if isinstance(write := getattr(Store._async_write_data, "mock", None), mock.Mock):
         write.reset_mock()
     gc.collect()
     harness = [tracemalloc.Filter(False, module.__file__) for module in (logging, mock, tracemalloc)]
