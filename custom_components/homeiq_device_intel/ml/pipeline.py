@@ -92,10 +92,8 @@ StopFn = Callable[[], bool]
 SCORING_WINDOW_DAYS = 45  # enough history for every feature window and baseline
 MODEL_HORIZON_KEY = "horizon_days"
 TRAINED_UNTIL_KEY = "trained_until"
-FAILED_OUTAGE_HOURS = 6.0
-STALE_BASELINE_DAYS = (
-    14.0  # a device's rhythm is known after two weeks  # unavailable this long: the device has failed already
-)
+FAILED_OUTAGE_HOURS = 6.0  # unavailable this long: the device has failed already
+STALE_BASELINE_DAYS = 14.0  # a device's rhythm is known after two weeks
 
 
 def _classifier_margin(classifier: BinaryClassifier, X: Float) -> Float:

@@ -527,16 +527,6 @@ def predict_raw(ensemble: TreeEnsemble, X: npt.ArrayLike) -> FloatArray:
             )
             _add_in_tree_order(out[block], np.ascontiguousarray(ensemble.value[leaves].T))
     return raw
-    for block in _row_blocks(rows.shape[0], ensemble.n_trees):
-        leaves = _find_leaves(
-            ensemble._forest,
-            rows[block],
-            ensemble.threshold,
-            ensemble._nan_left,
-            ensemble._zero_left,
-        )
-        _add_in_tree_order(raw[block], np.ascontiguousarray(ensemble.value[leaves].T))
-    return raw
 
 
 def _add_in_tree_order(total: FloatArray, leaf_values: FloatArray) -> None:
