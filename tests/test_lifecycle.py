@@ -28,7 +28,17 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry, async_
 
 from custom_components.homeiq_device_intel import coordinator as coordinator_module
 from custom_components.homeiq_device_intel import recorder_source
-from custom_components.homeiq_device_intel.const import DOMAIN, SERVICE_ROLLBACK_MODEL, SERVICE_TRAIN
+from custom_components.homeiq_device_intel import training as training_module
+from custom_components.homeiq_device_intel.const import (
+    AGGREGATES_FILE,
+    DOMAIN,
+    HOME_MODELS_KEPT,
+    HOME_MODELS_SUBDIR,
+    SERVICE_ROLLBACK_MODEL,
+    SERVICE_TRAIN,
+)
+from custom_components.homeiq_device_intel.history_store import HistoryStore
+from custom_components.homeiq_device_intel.model_store import ModelStore
 
 Setup = Callable[[], Awaitable[MockConfigEntry]]
 PROBABILITY = "sensor.door_0_failure_probability"
@@ -229,3 +239,41 @@ async def test_actions_while_home_assistant_stops_start_nothing_and_say_why(
 
     assert err.value.translation_key == "stopping"
     assert not home.runtime_data.trainer.running
+
+
+async def test_after_a_stop_mid_training_the_next_start_finds_the_last_good_model_and_history(
+    hass: HomeAssistant,
+    gate: Gate,
+    config_dir: Path,
+    shipped_model: Path,
+    make_bundle: Callable[..., Any],
+    seed_history: Callable[..., Awaitable[Any]],
+    setup_integration: Setup,
+) -> None:
+    """What a restart reads back from disk after HA stopped in the middle of fitting."""
+    storage = config_dir / ".storage" / DOMAIN
+    good = ModelStore(shipped_model, storage / HOME_MODELS_SUBDIR, keep=HOME_MODELS_KEPT).deploy(
+        make_bundle(source="home")
+    )
+    await seed_history(30)
+    home = await setup_integration()
+    fitting = training_module.train_home
+
+    def hold_fitting(*args: Any, **kwargs: Any) -> Any:
+        gate.armed = True
+        return gate.run(fitting, *args, **kwargs)
+
+    with patch.object(training_module, "train_home", hold_fitting):
+        await hass.services.async_call(DOMAIN, SERVICE_TRAIN, {"mode": "full"}, blocking=True)
+        await _entered(hass, gate)
+        gate.release_later()
+        await hass.async_stop()
+
+    _assert_stopped_cleanly(gate)
+    assert home.runtime_data.trainer.state.last_run["outcome"] == "cancelled"
+    restarted = ModelStore(shipped_model, storage / HOME_MODELS_SUBDIR, keep=HOME_MODELS_KEPT).load_active()
+    assert (restarted.version_id, restarted.refused) == (good.version_id, ())
+    history = HistoryStore(storage / AGGREGATES_FILE)
+    history.load()
+    assert history.grid is not None and history.grid.device_ids
+    assert not list(storage.rglob("*.tmp")) and not list(storage.rglob("*.unreadable"))
