@@ -11,8 +11,9 @@ from datetime import datetime, timedelta
 from datetime import time as dt_time
 from enum import StrEnum
 from functools import partial
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final, Protocol
 
+from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.helpers.event import async_track_point_in_utc_time
 from homeassistant.util import dt as dt_util
@@ -23,8 +24,10 @@ from .const import (
     LOGGER,
     TRAINING_FAILURES_FOR_ISSUE,
 )
+from .discovery import WatchedDevice
+from .history_store import HistoryStore
 from .issues import async_clear_model_refused, async_update_training_failing
-from .lifecycle import WorkStopped
+from .lifecycle import WorkGuard, WorkStopped
 from .ml.pipeline import (
     TrainingCancelled,
     TrainMode,
@@ -33,12 +36,10 @@ from .ml.pipeline import (
     home_grid,
     train_home,
 )
+from .model_store import ActiveModel, ModelStore
 from .recorder_source import RecorderReadError, async_read_history
+from .settings import HomeIQSettings
 from .stored_state import StoredState
-
-if TYPE_CHECKING:
-    from .coordinator import HomeIQCoordinator
-    from .model_store import ModelStore
 
 TRAINING_WINDOW: Final = timedelta(days=180)
 # Errors are shown as a state attribute: keep them well under the recorder's limit.
@@ -135,10 +136,35 @@ class TrainingState:
         )
 
 
+class HomeScoring(Protocol):
+    """What the trainer needs of the side that scores the home (the coordinator).
+
+    A narrow interface, so the trainer and the coordinator do not import each other.
+    """
+
+    config_entry: ConfigEntry[Any]
+    settings: HomeIQSettings
+    model: ActiveModel
+    history_store: HistoryStore
+    guard: WorkGuard
+
+    def watched_devices(self) -> dict[str, WatchedDevice]:
+        """Return the devices to watch."""
+
+    def set_model(self, model: ActiveModel) -> None:
+        """Score with another model from now on."""
+
+    async def async_refresh(self) -> None:
+        """Score the home now."""
+
+    def async_update_listeners(self) -> None:
+        """Let the entities show the trainer's new state."""
+
+
 class TrainingManager:
     """Run training on schedule or on request, and deploy what it produces."""
 
-    def __init__(self, hass: HomeAssistant, coordinator: HomeIQCoordinator, store: ModelStore) -> None:
+    def __init__(self, hass: HomeAssistant, coordinator: HomeScoring, store: ModelStore) -> None:
         """Set up an idle trainer."""
         self._hass = hass
         self._coordinator = coordinator
