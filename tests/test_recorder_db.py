@@ -14,11 +14,13 @@ import numpy as np
 import pytest
 from ml.recorder_db import (
     INFERRED_PREFIX,
+    MAX_KEYS_PER_QUERY,
     NEWEST_KNOWN_SCHEMA,
     EntityRow,
     QueryFn,
     ReadSummary,
     RegistryEntry,
+    _in_list,
     assemble_history,
     detect_schema,
     infer_devices,
@@ -909,3 +911,15 @@ def test_history_matches_the_records_contract(rec: Recorder) -> None:
         assert series.code.dtype == np.int32
         assert np.all(np.diff(series.time) > 0)
         assert series.code.max(initial=-1) < len(series.labels)
+
+
+def test_in_lists_of_any_length_share_a_few_statement_texts_and_bind_the_same_values():
+    """A home whose entity count changes must not compile a new statement at every change."""
+    texts = set()
+    for n in range(1, MAX_KEYS_PER_QUERY + 1):
+        values = [f"sensor.e{i}" for i in range(n)]
+        params: dict[str, object] = {}
+        texts.add(_in_list("k", values, params))
+        assert set(params.values()) == set(values)
+        assert len(params) <= MAX_KEYS_PER_QUERY
+    assert len(texts) <= MAX_KEYS_PER_QUERY.bit_length() + 1

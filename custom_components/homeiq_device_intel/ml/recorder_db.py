@@ -586,9 +586,19 @@ def _text(value: object) -> str | None:
 
 
 def _in_list(prefix: str, values: Sequence[object], params: dict[str, object]) -> str:
-    """Bind values as :prefix0, :prefix1, ... and return the placeholder list."""
+    """Bind values as :prefix0, :prefix1, ... and return the placeholder list for an IN (...).
+
+    The list is padded to a power of two (up to MAX_KEYS_PER_QUERY) by repeating
+    the last value, which an IN list ignores: the database driver and SQLAlchemy
+    cache one compiled statement per distinct text, and a home whose entity count
+    changes would otherwise add a new one at every change.
+    """
+    if not values:
+        return ""
+    size = max(len(values), min(1 << (len(values) - 1).bit_length(), MAX_KEYS_PER_QUERY))
+    padded = [*values, *([values[-1]] * (size - len(values)))]
     names = []
-    for i, value in enumerate(values):
+    for i, value in enumerate(padded):
         params[f"{prefix}{i}"] = value
         names.append(f":{prefix}{i}")
     return ", ".join(names)
