@@ -9,8 +9,10 @@ homes: a segmentation fault in sqlite).
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Awaitable, Callable, Generator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -38,6 +40,7 @@ from custom_components.homeiq_device_intel.const import (
     SERVICE_TRAIN,
 )
 from custom_components.homeiq_device_intel.history_store import HistoryStore
+from custom_components.homeiq_device_intel.lifecycle import WorkGuard
 from custom_components.homeiq_device_intel.model_store import ModelStore
 
 Setup = Callable[[], Awaitable[MockConfigEntry]]
@@ -277,3 +280,38 @@ async def test_after_a_stop_mid_training_the_next_start_finds_the_last_good_mode
     history.load()
     assert history.grid is not None and history.grid.device_ids
     assert not list(storage.rglob("*.tmp")) and not list(storage.rglob("*.unreadable"))
+
+
+async def test_a_job_cancelled_before_its_thread_took_it_is_not_waited_for(hass: HomeAssistant) -> None:
+    """HA cancels background tasks' executor futures at stop; one still queued never runs."""
+    guard = WorkGuard(hass)
+    busy, release = threading.Event(), threading.Event()
+    ran: list[str] = []
+    submitted: list[asyncio.Future[Any]] = []
+    with ThreadPoolExecutor(max_workers=1) as executor:
+        loop = asyncio.get_running_loop()
+
+        def submit(job: Callable[[], Any]) -> asyncio.Future[Any]:
+            submitted.append(loop.run_in_executor(executor, job))
+            return submitted[-1]
+
+        def hold() -> None:
+            busy.set()
+            release.wait(10)
+            ran.append("first")
+
+        first = asyncio.ensure_future(guard.async_run(submit, hold))
+        assert await hass.async_add_executor_job(busy.wait, 10)
+        queued = asyncio.ensure_future(guard.async_run(submit, lambda: ran.append("queued")))
+        await asyncio.sleep(0)
+        submitted[1].cancel()  # as Home Assistant does to a background task's executor job
+        with pytest.raises(asyncio.CancelledError):
+            await queued
+        assert len(guard._jobs) == 1, "the cancelled job, which will never run, is still waited for"
+        release.set()
+        await first
+        guard.stop()
+        await guard.async_wait()
+
+    assert ran == ["first"]
+    assert not guard._jobs

@@ -14,6 +14,7 @@ the thread does not.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
@@ -78,20 +79,11 @@ class WorkGuard:
         stops, and a cancelled future says nothing of the thread still running.
         """
         self.check()
-        loop = asyncio.get_running_loop()
-        finished: asyncio.Future[None] = loop.create_future()
-
-        def tracked() -> T:
-            try:
-                return job()
-            finally:
-                with suppress(RuntimeError):  # the loop is closed: nobody waits any more
-                    loop.call_soon_threadsafe(_set_done, finished)
-
-        self._jobs.add(finished)
-        finished.add_done_callback(self._jobs.discard)
+        tracked = _TrackedJob(asyncio.get_running_loop(), job)
         future = submit(tracked)
-        future.add_done_callback(_consume_outcome)
+        self._jobs.add(tracked.finished)
+        tracked.finished.add_done_callback(self._jobs.discard)
+        future.add_done_callback(tracked.future_done)
         return await asyncio.shield(future)
 
     @callback
@@ -119,16 +111,47 @@ class WorkGuard:
         await asyncio.sleep(0)
 
 
+class _TrackedJob[T]:
+    """One executor job, ``finished`` once its thread is done with it or it was cancelled unstarted."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, job: Callable[[], T]) -> None:
+        """Wrap ``job``; ``finished`` is a future of ``loop``."""
+        self._loop = loop
+        self._job = job
+        self._lock = threading.Lock()
+        self._started = False
+        self._abandoned = False
+        self.finished: asyncio.Future[None] = loop.create_future()
+
+    def __call__(self) -> T:
+        """Run the job (executor thread), unless it was given up before it started."""
+        with self._lock:
+            if self._abandoned:
+                raise concurrent.futures.CancelledError
+            self._started = True
+        try:
+            return self._job()
+        finally:
+            with suppress(RuntimeError):  # the loop is closed: nobody waits any more
+                self._loop.call_soon_threadsafe(_set_done, self.finished)
+
+    def future_done(self, future: asyncio.Future[Any]) -> None:
+        """See how the job's future ended (event loop).
+
+        Cancelled before its thread took it: it never runs, nothing to wait for.
+        Otherwise its exception is taken, so a job whose awaiting task was stopped on
+        purpose (stop or unload) is not reported as an unhandled error.
+        """
+        if not future.cancelled():
+            future.exception()
+            return
+        with self._lock:
+            if not self._started:
+                self._abandoned = True
+                _set_done(self.finished)
+
+
 def _set_done(future: asyncio.Future[None]) -> None:
     """Mark a job's thread as finished."""
     if not future.done():
         future.set_result(None)
-
-
-def _consume_outcome(future: asyncio.Future[Any]) -> None:
-    """Take a job's exception, so a job whose awaiting task was cancelled is not reported as unhandled.
-
-    That task was stopped on purpose (stop or unload): how the job ended no longer matters.
-    """
-    if not future.cancelled():
-        future.exception()
