@@ -12,6 +12,7 @@ from typing import Final
 
 from .const import DOMAIN, LOGGER
 from .ml.aggregates import AggregatesError, load_grid, save_grid
+from .ml.files import set_aside
 from .ml.grid import HourlyGrid
 
 UNREADABLE_SUFFIX: Final = ".unreadable"
@@ -38,9 +39,7 @@ class HistoryStore:
             self.grid = load_grid(self._path, home_id=self._home_id)
         except AggregatesError as err:
             aside = self._path.with_suffix(UNREADABLE_SUFFIX)
-            try:
-                self._path.replace(aside)
-            except OSError as move_err:
+            if (move_err := set_aside(self._path, aside)) is not None:
                 LOGGER.warning(
                     "Stored history is unreadable (%s) and could not be set aside (%s); starting it again",
                     err,

@@ -18,7 +18,7 @@ from typing import Any, Final
 from .const import LOGGER
 from .ml.bundle import ModelBundle, ModelLoadError, load_bundle, save_bundle
 from .ml.features import FEATURE_NAMES, FEATURE_SCHEMA_VERSION
-from .ml.files import replace_atomically
+from .ml.files import replace_atomically, set_aside
 
 INDEX_FILE: Final = "index.json"
 VERSIONS_DIR: Final = "versions"
@@ -159,13 +159,13 @@ class ModelStore:
         except (OSError, ValueError) as err:
             index = self._rebuilt_index()
             aside = path.with_name(f"{INDEX_FILE}.unreadable")
-            try:
-                path.replace(aside)
-                self._write_index(index)
-            except OSError as move_err:
-                outcome = f"could not be set aside ({move_err})"
-            else:
-                outcome = f"set aside as {aside.name}"
+            failed = set_aside(path, aside)
+            if failed is None:
+                try:
+                    self._write_index(index)
+                except OSError as write_err:
+                    failed = write_err
+            outcome = f"set aside as {aside.name}" if failed is None else f"could not be set aside ({failed})"
             LOGGER.warning(
                 "Model index is unreadable (%s); %s, rebuilt from the version folders", err, outcome
             )

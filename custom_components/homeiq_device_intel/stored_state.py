@@ -11,7 +11,6 @@ convenience, never a reason for the entry to fail.
 from __future__ import annotations
 
 from collections.abc import Callable
-from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -20,14 +19,9 @@ from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers.storage import Store
 
 from .const import LOGGER
+from .ml.files import set_aside
 
 STORE_VERSION = 1
-
-
-def _set_aside(path: str) -> None:
-    """Rename an unreadable storage file to ``<name>.unreadable`` (executor)."""
-    with suppress(OSError):
-        Path(path).replace(f"{path}.unreadable")
 
 
 class StoredState:
@@ -49,7 +43,10 @@ class StoredState:
                 type(err).__name__,
                 err,
             )
-            await self._hass.async_add_executor_job(_set_aside, self._store.path)
+            path = Path(self._store.path)
+            await self._hass.async_add_executor_job(
+                set_aside, path, path.with_name(f"{path.name}.unreadable")
+            )
             return None
 
     async def async_save(self, data: dict[str, Any]) -> None:

@@ -1,4 +1,4 @@
-"""Durable file replacement shared by every file the integration keeps."""
+"""Durable file replacement, and setting aside a file that cannot be used, for every file we keep."""
 
 from __future__ import annotations
 
@@ -27,3 +27,16 @@ def replace_atomically(path: Path, write: Callable[[IO[Any]], object], *, text: 
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def set_aside(path: Path, aside: Path) -> OSError | None:
+    """Move a stored file that cannot be used to `aside`, keeping it for support.
+
+    Returns the error when it cannot be moved (a read-only folder, say): the
+    caller logs one line either way, and the next save replaces the file.
+    """
+    try:
+        path.replace(aside)
+    except OSError as err:
+        return err
+    return None
