@@ -1,8 +1,7 @@
 """What every benchmark shares: paths, the machine description, timing and result files.
 
-The benchmarks import the pure-ML core as the top-level package `ml` (no Home
-Assistant): importing this module puts `custom_components/homeiq_device_intel`
-on `sys.path`.
+The benchmarks import the runtime core (`custom_components.homeiq_device_intel.ml`)
+and the lab (`homeiq_lab`) as installed by `pip install -e .`.
 """
 
 from __future__ import annotations
@@ -12,7 +11,6 @@ import os
 import platform
 import sqlite3
 import statistics
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -26,8 +24,6 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 ML_PATH = ROOT / "custom_components" / "homeiq_device_intel"
 SHIPPED_MODELS = ML_PATH / "models"
-if str(ML_PATH) not in sys.path:
-    sys.path.insert(0, str(ML_PATH))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -16,8 +16,9 @@ import time
 from typing import Any
 
 from _common import figure, load_average, machine, now_iso, write_result
-from ml.records import HomeHistory
-from ml.synthetic import GENERATOR_VERSION, GeneratorConfig, generate_homes
+
+from custom_components.homeiq_device_intel.ml.records import HomeHistory
+from homeiq_lab.synthetic import GENERATOR_VERSION, GeneratorConfig, generate_homes
 
 SEED_TARGET_SAMPLES = 1000
 SEED_TARGET_SECONDS = 30.0

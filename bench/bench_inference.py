@@ -20,16 +20,20 @@ from typing import Any
 
 import numpy as np
 from _common import SHIPPED_MODELS, figure, load_average, machine, median_seconds, now_iso, write_result
-from ml.bundle import load_bundle
-from ml.export import ensemble_from_lightgbm, isolation_forest_from_sklearn
-from ml.features import FeatureFrame, build_features, default_eval_hours
-from ml.grid import build_grid
-from ml.labels import build_labels, find_events
-from ml.pipeline import score_frame
-from ml.records import FailureType
-from ml.synthetic import GeneratorConfig, generate_home
-from ml.train import TrainConfig, _lgbm_params
-from ml.trees import TreeEnsemble, predict_raw, score_samples
+
+from custom_components.homeiq_device_intel.ml.bundle import load_bundle
+from custom_components.homeiq_device_intel.ml.export import (
+    ensemble_from_lightgbm,
+    isolation_forest_from_sklearn,
+)
+from custom_components.homeiq_device_intel.ml.features import FeatureFrame, build_features, default_eval_hours
+from custom_components.homeiq_device_intel.ml.grid import build_grid
+from custom_components.homeiq_device_intel.ml.labels import build_labels, find_events
+from custom_components.homeiq_device_intel.ml.pipeline import score_frame
+from custom_components.homeiq_device_intel.ml.records import FailureType
+from custom_components.homeiq_device_intel.ml.trees import TreeEnsemble, predict_raw, score_samples
+from homeiq_lab.synthetic import GeneratorConfig, generate_home
+from homeiq_lab.train import TrainConfig, _lgbm_params
 
 TARGET_MS = 20.0
 HOME_DEVICES = 1000

@@ -54,12 +54,19 @@ from typing import Any
 
 import numpy as np
 from _common import ROOT, SHIPPED_MODELS, figure, load_average, machine, now_iso, write_result
-from ml.aggregates import KEEP_DAYS, load_grid, save_grid
-from ml.bundle import ModelBundle, load_bundle
-from ml.grid import HourlyGrid, build_grid
-from ml.pipeline import SCORING_WINDOW_DAYS, TrainResult, home_grid, score_home, train_home
-from ml.records import HomeHistory, StateSeries, StatSeries
-from ml.synthetic import GENERATOR_VERSION, GeneratorConfig, generate_home, load_history, save_history
+
+from custom_components.homeiq_device_intel.ml.aggregates import KEEP_DAYS, load_grid, save_grid
+from custom_components.homeiq_device_intel.ml.bundle import ModelBundle, load_bundle
+from custom_components.homeiq_device_intel.ml.grid import HourlyGrid, build_grid
+from custom_components.homeiq_device_intel.ml.pipeline import (
+    SCORING_WINDOW_DAYS,
+    TrainResult,
+    home_grid,
+    score_home,
+    train_home,
+)
+from custom_components.homeiq_device_intel.ml.records import HomeHistory, StateSeries, StatSeries
+from homeiq_lab.synthetic import GENERATOR_VERSION, GeneratorConfig, generate_home, load_history, save_history
 
 DAY = 86400.0
 HOUR = 3600.0

@@ -26,10 +26,11 @@ from typing import Any
 
 import numpy as np
 from _common import figure, load_average, machine, now_iso, timed, write_result
-from ml.features import FeatureFrame, build_features, default_eval_hours
-from ml.grid import build_grid
-from ml.recorder_db import ReadSummary, read_history
-from ml.records import HomeHistory
+
+from custom_components.homeiq_device_intel.ml.features import FeatureFrame, build_features, default_eval_hours
+from custom_components.homeiq_device_intel.ml.grid import build_grid
+from custom_components.homeiq_device_intel.ml.recorder_db import ReadSummary, read_history
+from custom_components.homeiq_device_intel.ml.records import HomeHistory
 
 TARGET_RATIO = 1.5
 # --quick: a smaller database (built once, like the full one) and one timed pair.

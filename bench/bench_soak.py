@@ -1,6 +1,6 @@
 """A month in a test Home Assistant: per-night memory and wall time of the integration.
 
-Runs the soak scenario of `tests/test_soak.py` (the real recorder on SQLite,
+Runs the soak scenario of `tests/integration/test_soak.py` (the real recorder on SQLite,
 hourly scorings, nightly training, devices added, renamed, removed, re-paired
 and excluded, options changed, a reload mid-training, a recorder purge) for
 31 simulated days and 20 devices (`--quick`: the test's 12 days and 5
@@ -33,7 +33,7 @@ from typing import Any
 from _common import ROOT, figure, load_average, machine, now_iso, write_result
 
 MIB = 1024 * 1024
-# As tests/test_soak.py: the options flow (switching to full training) is on day
+# As tests/integration/test_soak.py: the options flow (switching to full training) is on day
 # round(days * 0.08); the nights up to the one after it are the warm-up.
 OPTIONS_FRACTION = 0.08
 
@@ -48,7 +48,15 @@ def run_soak(days: int, devices: int) -> dict[str, Any]:
             "HOMEIQ_SOAK_DEVICES": str(devices),
             "HOMEIQ_SOAK_REPORT": str(report),
         }
-        command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_soak.py"]
+        command = [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "tests/integration/test_soak.py",
+        ]
         done = subprocess.run(command, cwd=ROOT, env=env, check=False, capture_output=True, text=True)
         print(done.stdout[-2000:])
         if not report.exists():

@@ -32,22 +32,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-ROOT: Final = Path(__file__).resolve().parents[1]
-# The ml core is imported as the top-level package `ml`; the demo's own package sits beside this file.
-sys.path[:0] = [str(ROOT / "scripts"), str(ROOT / "custom_components" / "homeiq_device_intel")]
+from homeassistant.components.recorder.db_schema import SCHEMA_VERSION
 
-from demokit import check, home  # noqa: E402
-from demokit.browser import BrowserError, screenshot_dashboard  # noqa: E402
-from demokit.ha_client import HAClient, HAError, WebSocket  # noqa: E402
-from demokit.ha_config import (  # noqa: E402
+from homeiq_lab.demo import check, home
+from homeiq_lab.demo.browser import BrowserError, screenshot_dashboard
+from homeiq_lab.demo.ha_client import HAClient, HAError, WebSocket
+from homeiq_lab.demo.ha_config import (
     AUTOMATION_ID,
     DASHBOARD_URL,
     DB_NAME,
     ConfigOptions,
     build_config,
 )
-from demokit.recorder_db import write_recorder_db  # noqa: E402
-from homeassistant.components.recorder.db_schema import SCHEMA_VERSION  # noqa: E402
+from homeiq_lab.demo.recorder_db import write_recorder_db
+
+ROOT: Final = Path(__file__).resolve().parents[1]
 
 OWNER_NAME: Final = "Demo Owner"
 USERNAME: Final = "demo"

@@ -20,11 +20,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
-# ml/ is imported on its own: generating data needs no Home Assistant.
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "custom_components" / "homeiq_device_intel"))
-
-from ml.records import HomeHistory
-from ml.synthetic import (
+from custom_components.homeiq_device_intel.ml.records import HomeHistory
+from homeiq_lab.synthetic import (
     GENERATOR_VERSION,
     HOME_TYPES,
     SHIFTED_VARIATION,

@@ -15,7 +15,7 @@ echo "== ruff"
 "$PY/ruff" check .
 "$PY/ruff" format --check .
 echo "== mypy"
-"$PY/mypy" custom_components/homeiq_device_intel
+"$PY/mypy" custom_components/homeiq_device_intel homeiq_lab
 echo "== pytest"
 "$PY/pytest" -q -p no:cacheprovider "$@"
 if [ "$DB_TESTS" = 1 ]; then
@@ -26,7 +26,7 @@ if [ "$DB_TESTS" = 1 ]; then
   for url in "mysql://root@127.0.0.1/homeiq_test?charset=utf8mb4" "postgresql://postgres@127.0.0.1/homeiq_test"; do
     echo "== pytest on ${url%%:*}"
     "$PY/pytest" -q -p no:cacheprovider -m database --dburl "$url" \
-      tests/test_recorder_servers.py tests/test_training.py tests/test_lifecycle.py
+      tests/integration/test_recorder_servers.py tests/integration/test_training.py tests/integration/test_lifecycle.py
   done
 fi
 echo "== compatibility: Home Assistant 2026.2.3"

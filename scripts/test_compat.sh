@@ -16,7 +16,7 @@ if [ ! -f "$stamp" ]; then
 fi
 # The HA-facing tests (the pure-ML tests do not depend on the HA version).
 "$VENV/bin/pytest" -q -p no:cacheprovider \
-  tests/test_config_flow.py tests/test_init.py tests/test_sensor.py tests/test_binary_sensor.py \
-  tests/test_services.py tests/test_training.py tests/test_repairs.py tests/test_diagnostics.py \
-  tests/test_faults.py tests/test_risk.py tests/test_lifecycle.py tests/test_harness_checks.py \
-  tests/test_recorder_servers.py tests/test_stored_files.py
+  tests/integration/test_config_flow.py tests/integration/test_init.py tests/integration/test_sensor.py tests/integration/test_binary_sensor.py \
+  tests/integration/test_services.py tests/integration/test_training.py tests/integration/test_repairs.py tests/integration/test_diagnostics.py \
+  tests/integration/test_faults.py tests/integration/test_risk.py tests/integration/test_lifecycle.py tests/integration/test_harness_checks.py \
+  tests/integration/test_recorder_servers.py tests/integration/test_stored_files.py

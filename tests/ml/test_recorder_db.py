@@ -12,7 +12,8 @@ from typing import Any
 
 import numpy as np
 import pytest
-from ml.recorder_db import (
+
+from custom_components.homeiq_device_intel.ml.recorder_db import (
     INFERRED_PREFIX,
     MAX_KEYS_PER_QUERY,
     NEWEST_KNOWN_SCHEMA,
@@ -30,7 +31,7 @@ from ml.recorder_db import (
     read_chunk,
     read_history,
 )
-from ml.records import (
+from custom_components.homeiq_device_intel.ml.records import (
     UNAVAILABLE,
     UNKNOWN,
     DeviceInfo,
@@ -42,7 +43,7 @@ from ml.records import (
     encode_states,
 )
 
-REAL = Path(__file__).parents[1].parent / "shared" / "data" / "real-recorder"
+REAL = Path(__file__).parents[2].parent / "shared" / "data" / "real-recorder"
 REAL_DBS = {
     "konkonstantinidis__home-assistant-configuration.db": 29,
     "filipmaelbrancke__home-assistant.db": 30,
@@ -55,16 +56,6 @@ REAL_UNAVAILABLE = {
 }
 T0 = 1_700_000_000.0
 WHOLE = {"start": 0.0, "end": 4_000_000_000.0}
-
-
-@pytest.fixture(autouse=True)
-def auto_enable() -> None:
-    """These tests need no Home Assistant instance (overrides the conftest fixture)."""
-
-
-@pytest.fixture(autouse=True)
-def config_dir() -> None:
-    """These tests write no config (overrides the conftest fixture)."""
 
 
 # ---------------------------------------------------------------- helpers

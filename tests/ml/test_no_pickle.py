@@ -12,15 +12,34 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from ml.aggregates import AggregatesError, load_grid, merge_grids, save_grid
-from ml.bundle import MANIFEST_FILE, MODELS_FILE, ModelLoadError, load_bundle, save_bundle
-from ml.features import FEATURE_NAMES, FEATURE_SCHEMA_VERSION
-from ml.grid import build_grid
-from ml.pipeline import score_home
-from ml.records import DeviceInfo, EntityInfo, EntityRole, HomeHistory, Power, encode_states
-from tiny_models import tiny_bundle
 
-PACKAGE = Path(__file__).resolve().parents[1] / "custom_components" / "homeiq_device_intel"
+from custom_components.homeiq_device_intel.ml.aggregates import (
+    AggregatesError,
+    load_grid,
+    merge_grids,
+    save_grid,
+)
+from custom_components.homeiq_device_intel.ml.bundle import (
+    MANIFEST_FILE,
+    MODELS_FILE,
+    ModelLoadError,
+    load_bundle,
+    save_bundle,
+)
+from custom_components.homeiq_device_intel.ml.features import FEATURE_NAMES, FEATURE_SCHEMA_VERSION
+from custom_components.homeiq_device_intel.ml.grid import build_grid
+from custom_components.homeiq_device_intel.ml.pipeline import score_home
+from custom_components.homeiq_device_intel.ml.records import (
+    DeviceInfo,
+    EntityInfo,
+    EntityRole,
+    HomeHistory,
+    Power,
+    encode_states,
+)
+from tests.tiny_models import tiny_bundle
+
+PACKAGE = Path(__file__).resolve().parents[2] / "custom_components" / "homeiq_device_intel"
 SHIPPED = PACKAGE / "models"
 
 # Modules whose only purpose is (un)pickling: importing one at all is an offence.

@@ -17,10 +17,11 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
+from custom_components.homeiq_device_intel.ml.grid import HOUR, hour_start
+from custom_components.homeiq_device_intel.ml.labels import TARGETS
+from custom_components.homeiq_device_intel.ml.records import FailureEvent, FailureType, HomeHistory
+
 from .dataset import Dataset
-from .grid import HOUR, hour_start
-from .labels import TARGETS
-from .records import FailureEvent, FailureType, HomeHistory
 
 DAY_SECONDS = 24 * HOUR
 MATCH_SECONDS = 7 * DAY_SECONDS  # a detected start this close to a true failure is that failure

@@ -30,8 +30,8 @@ from typing import Any, Final
 
 import numpy as np
 from homeassistant.util import slugify
-from ml import synthetic
-from ml.records import (
+
+from custom_components.homeiq_device_intel.ml.records import (
     UNAVAILABLE,
     Chemistry,
     DeviceInfo,
@@ -43,6 +43,7 @@ from ml.records import (
     StateSeries,
     StatSeries,
 )
+from homeiq_lab import synthetic
 
 from .recorder_db import RecordedEntity
 

@@ -21,7 +21,11 @@ from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from ml.aggregates import (
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.homeiq_device_intel.const import AGGREGATES_FILE, DOMAIN, HOME_MODELS_KEPT
+from custom_components.homeiq_device_intel.history_store import HistoryStore
+from custom_components.homeiq_device_intel.ml.aggregates import (
     KEEP_DAYS,
     STATE_CHANNELS,
     AggregatesError,
@@ -29,16 +33,12 @@ from ml.aggregates import (
     merge_grids,
     save_grid,
 )
-from ml.grid import CHANNELS, HOUR, HourlyGrid, build_grid
-from pytest_homeassistant_custom_component.common import MockConfigEntry
-from test_aggregates import T0, _history
-
-from custom_components.homeiq_device_intel.const import AGGREGATES_FILE, DOMAIN, HOME_MODELS_KEPT
-from custom_components.homeiq_device_intel.history_store import HistoryStore
 from custom_components.homeiq_device_intel.ml.bundle import ModelBundle
+from custom_components.homeiq_device_intel.ml.grid import CHANNELS, HOUR, HourlyGrid, build_grid
 from custom_components.homeiq_device_intel.model_store import ModelStore
 from custom_components.homeiq_device_intel.risk import AtRiskTracker
 from custom_components.homeiq_device_intel.training import TrainingState, TrainingStatus
+from tests.ml.test_aggregates import T0, _history
 
 Setup = Callable[[], Awaitable[MockConfigEntry]]
 PROBABILITY = "sensor.hall_door_failure_probability"

@@ -9,11 +9,23 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from ml.features import FEATURE_NAMES, LINEAR_DAYS_CAP, FeatureFrame, build_features
-from ml.grid import CHANNELS, HOUR, HourlyGrid, build_grid
-from ml.labels import TARGETS, FailureEvents, Labels, build_labels, find_events
-from ml.pipeline import score_home
-from ml.records import (
+
+from custom_components.homeiq_device_intel.ml.features import (
+    FEATURE_NAMES,
+    LINEAR_DAYS_CAP,
+    FeatureFrame,
+    build_features,
+)
+from custom_components.homeiq_device_intel.ml.grid import CHANNELS, HOUR, HourlyGrid, build_grid
+from custom_components.homeiq_device_intel.ml.labels import (
+    TARGETS,
+    FailureEvents,
+    Labels,
+    build_labels,
+    find_events,
+)
+from custom_components.homeiq_device_intel.ml.pipeline import score_home
+from custom_components.homeiq_device_intel.ml.records import (
     UNAVAILABLE,
     UNKNOWN,
     Chemistry,
@@ -26,7 +38,7 @@ from ml.records import (
     StatSeries,
     encode_states,
 )
-from tiny_models import tiny_bundle
+from tests.tiny_models import tiny_bundle
 
 T0 = 1_700_000_000.0 - (1_700_000_000.0 % 86400)
 DAY_S = 86400.0

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,14 +10,10 @@ import pytest
 pytest.importorskip("lightgbm")
 pytest.importorskip("sklearn")
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from ml.bundle import load_bundle  # noqa: E402
-from ml.features import FEATURE_NAMES, FEATURE_SCHEMA_VERSION  # noqa: E402
-from ml.train import passes_gate  # noqa: E402
-
-from scripts import prepare_models  # noqa: E402
+from custom_components.homeiq_device_intel.ml.bundle import load_bundle
+from custom_components.homeiq_device_intel.ml.features import FEATURE_NAMES, FEATURE_SCHEMA_VERSION
+from homeiq_lab import prepare as prepare_models
+from homeiq_lab.train import passes_gate
 
 
 @pytest.fixture(scope="module")

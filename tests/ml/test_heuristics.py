@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from ml.features import FEATURE_INDEX, FEATURE_NAMES
-from ml.grid import HourlyGrid
-from ml.heuristics import (
+
+from custom_components.homeiq_device_intel.ml.features import FEATURE_INDEX, FEATURE_NAMES
+from custom_components.homeiq_device_intel.ml.grid import HourlyGrid
+from custom_components.homeiq_device_intel.ml.metrics import event_max_scores, matched_alerts
+from homeiq_lab.heuristics import (
     GRID_HEURISTICS,
     HEURISTICS,
     SCORE_CAP,
@@ -19,8 +21,7 @@ from ml.heuristics import (
     outage_trends,
     urgency,
 )
-from ml.metrics import event_max_scores, matched_alerts
-from ml.train import compare_heuristics
+from homeiq_lab.train import compare_heuristics
 
 H = 24 * 7
 

@@ -43,7 +43,7 @@ from typing import Any, Final, cast
 import numpy as np
 import numpy.typing as npt
 
-from .records import (
+from custom_components.homeiq_device_intel.ml.records import (
     UNAVAILABLE,
     UNKNOWN,
     Chemistry,

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from ml import pipeline
-from ml.bundle import BinaryClassifier, ModelBundle
-from ml.calibration import fit_platt, rescale_horizon
-from ml.features import FEATURE_NAMES, FEATURE_SCHEMA_VERSION
-from ml.grid import HOUR
-from ml.pipeline import (
+
+from custom_components.homeiq_device_intel.ml import pipeline
+from custom_components.homeiq_device_intel.ml.bundle import BinaryClassifier, ModelBundle
+from custom_components.homeiq_device_intel.ml.calibration import fit_platt, rescale_horizon
+from custom_components.homeiq_device_intel.ml.features import FEATURE_NAMES, FEATURE_SCHEMA_VERSION
+from custom_components.homeiq_device_intel.ml.grid import HOUR
+from custom_components.homeiq_device_intel.ml.pipeline import (
     TrainingCancelled,
     TrainStatus,
     first_trees,
@@ -17,7 +18,7 @@ from ml.pipeline import (
     score_home,
     train_home,
 )
-from ml.records import (
+from custom_components.homeiq_device_intel.ml.records import (
     Chemistry,
     DeviceInfo,
     EntityInfo,
@@ -28,11 +29,11 @@ from ml.records import (
     Protocol,
     encode_states,
 )
-from ml.synthetic import GeneratorConfig, generate_home
-from ml.trees import predict_raw
+from custom_components.homeiq_device_intel.ml.trees import predict_raw
+from homeiq_lab.synthetic import GeneratorConfig, generate_home
 
 lgb = pytest.importorskip("lightgbm")
-from ml.export import ensemble_from_lightgbm  # noqa: E402
+from custom_components.homeiq_device_intel.ml.export import ensemble_from_lightgbm  # noqa: E402
 
 T0 = 1_700_000_000.0 - (1_700_000_000.0 % 86400)
 DAYS = 40

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from tiny_models import stump
 
 from custom_components.homeiq_device_intel.ml.bundle import BinaryClassifier, ModelBundle
 from custom_components.homeiq_device_intel.ml.features import FEATURE_NAMES, FEATURE_SCHEMA_VERSION
 from custom_components.homeiq_device_intel.ml.pipeline import DevicePrediction
 from custom_components.homeiq_device_intel.risk import AUTOMATIC, AtRiskTracker, risk_scores
+from tests.tiny_models import stump
 
 
 def _bundle(thresholds: dict[str, float]) -> ModelBundle:

@@ -6,10 +6,9 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from ml.ceiling import observable_share, row_observable
-from ml.dataset import build_dataset
-from ml.grid import HOUR
-from ml.records import (
+
+from custom_components.homeiq_device_intel.ml.grid import HOUR
+from custom_components.homeiq_device_intel.ml.records import (
     DeviceInfo,
     EntityInfo,
     EntityRole,
@@ -19,7 +18,9 @@ from ml.records import (
     Power,
     encode_states,
 )
-from ml.synthetic import FAILURE_FAMILIES, GeneratorConfig, Variation, generate_home
+from homeiq_lab.ceiling import observable_share, row_observable
+from homeiq_lab.dataset import build_dataset
+from homeiq_lab.synthetic import FAILURE_FAMILIES, GeneratorConfig, Variation, generate_home
 
 T0 = 1_700_000_000.0 - (1_700_000_000.0 % 86400)
 DAY_S = 86400.0

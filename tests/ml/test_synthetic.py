@@ -14,7 +14,6 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from custom_components.homeiq_device_intel.ml import synthetic
 from custom_components.homeiq_device_intel.ml.records import (
     UNAVAILABLE,
     UNKNOWN,
@@ -26,7 +25,8 @@ from custom_components.homeiq_device_intel.ml.records import (
     StateSeries,
     encode_states,
 )
-from custom_components.homeiq_device_intel.ml.synthetic import (
+from homeiq_lab import synthetic
+from homeiq_lab.synthetic import (
     SCENARIO_FAMILIES,
     GeneratorConfig,
     Variation,
@@ -43,7 +43,7 @@ from custom_components.homeiq_device_intel.ml.synthetic import (
 FloatArray = npt.NDArray[np.float64]
 HOUR = 3600.0
 DAY = 86400.0
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 FAST = GeneratorConfig(n_homes=3, days=30, devices_per_home=(15, 25), failure_rate=0.3, seed=5)
 MIXED = GeneratorConfig(n_homes=6, days=60, devices_per_home=(35, 45), failure_rate=0.6, seed=11)

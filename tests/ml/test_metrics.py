@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from ml.metrics import alert_metrics, classification_report, lead_times
+
+from custom_components.homeiq_device_intel.ml.metrics import alert_metrics, classification_report, lead_times
 
 H = 24 * 7  # horizon in hours
 

@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from ml.aggregates import AggregatesError, load_grid, merge_grids, save_grid
-from ml.grid import HOUR, build_grid
-from ml.records import (
+
+from custom_components.homeiq_device_intel.ml.aggregates import (
+    AggregatesError,
+    load_grid,
+    merge_grids,
+    save_grid,
+)
+from custom_components.homeiq_device_intel.ml.grid import HOUR, build_grid
+from custom_components.homeiq_device_intel.ml.records import (
     DeviceInfo,
     EntityInfo,
     EntityRole,

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from ml.features import (
+
+from custom_components.homeiq_device_intel.ml.features import (
     FEATURE_NAMES,
     build_features,
     default_eval_hours,
 )
-from ml.grid import HOUR, build_grid
-from ml.labels import build_labels, find_events
-from ml.records import (
+from custom_components.homeiq_device_intel.ml.grid import HOUR, build_grid
+from custom_components.homeiq_device_intel.ml.labels import build_labels, find_events
+from custom_components.homeiq_device_intel.ml.records import (
     Chemistry,
     DeviceInfo,
     EntityInfo,
@@ -245,7 +246,7 @@ def test_rate_ratios_need_a_baseline_first():
 
 @pytest.mark.parametrize("seed", range(5))
 def test_trailing_max_matches_a_plain_window_maximum(seed: int):
-    from ml.features import _trailing_max
+    from custom_components.homeiq_device_intel.ml.features import _trailing_max
 
     rng = np.random.default_rng(seed)
     values = rng.normal(size=(4, 24 * 40 + 7))

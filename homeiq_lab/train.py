@@ -12,12 +12,10 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from .calibration import apply_platt, fit_platt
-from .dataset import Dataset
-from .features import FEATURE_INDEX, FEATURE_NAMES
-from .heuristics import HEURISTICS, heuristic_scores
-from .labels import TARGETS
-from .metrics import (
+from custom_components.homeiq_device_intel.ml.calibration import apply_platt, fit_platt
+from custom_components.homeiq_device_intel.ml.features import FEATURE_INDEX, FEATURE_NAMES
+from custom_components.homeiq_device_intel.ml.labels import TARGETS
+from custom_components.homeiq_device_intel.ml.metrics import (
     alert_metrics,
     best_f1_threshold,
     classification_report,
@@ -27,7 +25,10 @@ from .metrics import (
     pr_auc,
     precision_recall_curve,
 )
-from .records import FailureType
+from custom_components.homeiq_device_intel.ml.records import FailureType
+
+from .dataset import Dataset
+from .heuristics import HEURISTICS, heuristic_scores
 
 Float = npt.NDArray[np.float64]
 QUANTILES: tuple[float, ...] = (0.1, 0.5, 0.9)

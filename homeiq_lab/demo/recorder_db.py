@@ -43,9 +43,10 @@ from homeassistant.components.recorder.db_schema import (
 )
 from homeassistant.helpers.json import json_bytes
 from homeassistant.util.ulid import ulid_at_time, ulid_to_bytes
-from ml.records import FloatArray, StatSeries
 from sqlalchemy import create_engine, insert
 from sqlalchemy.orm import Session
+
+from custom_components.homeiq_device_intel.ml.records import FloatArray, StatSeries
 
 EVENT_START: Final = "homeassistant_start"
 EVENT_STOP: Final = "homeassistant_stop"

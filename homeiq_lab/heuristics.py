@@ -15,9 +15,14 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from .features import BATTERY_FLOOR, DAY, FEATURE_INDEX, completed_runs
-from .grid import HourlyGrid
-from .records import FailureType
+from custom_components.homeiq_device_intel.ml.features import (
+    BATTERY_FLOOR,
+    DAY,
+    FEATURE_INDEX,
+    completed_runs,
+)
+from custom_components.homeiq_device_intel.ml.grid import HourlyGrid
+from custom_components.homeiq_device_intel.ml.records import FailureType
 
 Float = npt.NDArray[np.float64]
 Int = npt.NDArray[np.int64]

@@ -11,11 +11,17 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from .features import FEATURE_NAMES, FeatureFrame, build_features, default_eval_hours
-from .grid import build_grid
+from custom_components.homeiq_device_intel.ml.features import (
+    FEATURE_NAMES,
+    FeatureFrame,
+    build_features,
+    default_eval_hours,
+)
+from custom_components.homeiq_device_intel.ml.grid import build_grid
+from custom_components.homeiq_device_intel.ml.labels import TARGETS, build_labels, find_events
+from custom_components.homeiq_device_intel.ml.records import HomeHistory
+
 from .heuristics import GRID_HEURISTICS, grid_heuristics
-from .labels import TARGETS, build_labels, find_events
-from .records import HomeHistory
 from .synthetic import GeneratorConfig, cached_home, config_fingerprint
 
 Float = npt.NDArray[np.float64]

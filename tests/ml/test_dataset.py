@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from ml.dataset import build_dataset, combine, synthetic_dataset
-from ml.features import FEATURE_INDEX
-from ml.heuristics import GRID_HEURISTICS
-from ml.synthetic import GeneratorConfig, generate_homes
+
+from custom_components.homeiq_device_intel.ml.features import FEATURE_INDEX
+from homeiq_lab.dataset import build_dataset, combine, synthetic_dataset
+from homeiq_lab.heuristics import GRID_HEURISTICS
+from homeiq_lab.synthetic import GeneratorConfig, generate_homes
 
 CONFIG = GeneratorConfig(n_homes=3, days=30, devices_per_home=(8, 14), failure_rate=0.4, seed=21)
 

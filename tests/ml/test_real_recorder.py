@@ -15,15 +15,21 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from ml.features import FEATURE_NAMES, FeatureFrame, build_features, default_eval_hours
-from ml.grid import HOUR, HourlyGrid, build_grid
-from ml.labels import TARGETS, Labels, build_labels, find_events
-from ml.pipeline import score_home
-from ml.recorder_db import ReadSummary, read_history
-from ml.records import UNAVAILABLE, EntityRole, HomeHistory
-from tiny_models import tiny_bundle
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "real-recorder"
+from custom_components.homeiq_device_intel.ml.features import (
+    FEATURE_NAMES,
+    FeatureFrame,
+    build_features,
+    default_eval_hours,
+)
+from custom_components.homeiq_device_intel.ml.grid import HOUR, HourlyGrid, build_grid
+from custom_components.homeiq_device_intel.ml.labels import TARGETS, Labels, build_labels, find_events
+from custom_components.homeiq_device_intel.ml.pipeline import score_home
+from custom_components.homeiq_device_intel.ml.recorder_db import ReadSummary, read_history
+from custom_components.homeiq_device_intel.ml.records import UNAVAILABLE, EntityRole, HomeHistory
+from tests.tiny_models import tiny_bundle
+
+DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "real-recorder"
 DATABASES = sorted(DATA.glob("*.db")) if DATA.is_dir() else []
 
 if not DATABASES:

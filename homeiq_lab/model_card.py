@@ -6,11 +6,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from ml.dataset import Dataset
-from ml.features import FEATURE_NAMES
-from ml.labels import TARGETS
-from ml.metrics import lead_times, precision_recall_curve
-from ml.train import (
+
+from custom_components.homeiq_device_intel.ml.features import FEATURE_NAMES
+from custom_components.homeiq_device_intel.ml.labels import TARGETS
+from custom_components.homeiq_device_intel.ml.metrics import lead_times, precision_recall_curve
+from homeiq_lab.dataset import Dataset
+from homeiq_lab.train import (
     Split,
     TrainConfig,
     TrainedModels,

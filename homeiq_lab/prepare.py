@@ -1,0 +1,420 @@
+"""Generate synthetic homes, train, validate against the shipping gate, export, report.
+
+    .venv/bin/python scripts/prepare_models.py            # the shipped models
+    .venv/bin/python scripts/prepare_models.py --quick    # a small smoke run
+
+Writes the portable bundle into custom_components/homeiq_device_intel/models/
+and the model card with plots into models/. Exits 1 with the metrics when the
+held-out quality is below the seed's thresholds, unless --allow-low-quality.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import json
+import platform
+import sys
+import time
+from dataclasses import asdict, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from custom_components.homeiq_device_intel.ml.bundle import (
+    BinaryClassifier,
+    ModelBundle,
+    load_bundle,
+    save_bundle,
+)
+from custom_components.homeiq_device_intel.ml.export import (
+    ensemble_from_lightgbm,
+    isolation_forest_from_sklearn,
+)
+from custom_components.homeiq_device_intel.ml.features import (
+    FEATURE_NAMES,
+    FEATURE_SCHEMA_VERSION,
+)
+from custom_components.homeiq_device_intel.ml.labels import TARGETS
+from homeiq_lab import synthetic
+from homeiq_lab.ceiling import observable_share
+from homeiq_lab.dataset import (
+    Dataset,
+    build_dataset,
+    combine,
+    synthetic_dataset,
+)
+from homeiq_lab.train import (
+    TrainConfig,
+    TrainedModels,
+    battery_days_quantiles,
+    evaluate,
+    make_split,
+    passes_gate,
+    predict_targets,
+    train_models,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+
+PACKAGE_MODELS = ROOT / "custom_components" / "homeiq_device_intel" / "models"
+REPORT_DIR = ROOT / "models"
+MODEL_VERSION_PREFIX = "shipped"
+
+
+def varied_config(base: synthetic.GeneratorConfig, *, n_homes: int, seed: int) -> synthetic.GeneratorConfig:
+    """A generator with other parameters than training: fewer reports, fainter, shorter warnings."""
+    variation = synthetic.Variation(
+        report_rate=0.7,
+        activity=1.3,
+        noise=1.5,
+        precursor_strength=0.8,
+        no_precursor_fraction=0.3,
+        lead_time_days=4.0,
+        lead_time_spread=1.0,
+        battery_life=0.8,
+        dropout_rate=1.5,
+        restart_rate=2.0,
+        bridge_outage_rate=1.5,
+        decoy_rate=1.5,
+        home_spread=0.35,
+    )
+    return replace(base, n_homes=n_homes, seed=seed, variation=variation)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Command line."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--homes", type=int, default=200, help="synthetic training homes")
+    parser.add_argument(
+        "--eval-homes", type=int, default=12, help="homes from a varied generator, never trained on"
+    )
+    parser.add_argument("--days", type=int, default=75)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=PACKAGE_MODELS)
+    parser.add_argument("--report", type=Path, default=REPORT_DIR)
+    parser.add_argument(
+        "--recorder-db",
+        type=Path,
+        action="append",
+        default=[],
+        help="a recorder database copy to add to training (repeatable)",
+    )
+    parser.add_argument(
+        "--holdout-family",
+        action="append",
+        default=None,
+        help="scenario family kept out of training (repeatable)",
+    )
+    parser.add_argument("--allow-low-quality", action="store_true")
+    parser.add_argument("--no-plots", action="store_true")
+    parser.add_argument("--quick", action="store_true", help="tiny configuration for smoke tests")
+    parser.add_argument("--cache-dir", type=Path, default=ROOT / ".cache" / "synthetic")
+    parser.add_argument(
+        "--check-recorder-dir",
+        type=Path,
+        default=ROOT.parent / "shared" / "data" / "real-recorder",
+        help="real recorder databases to score as a sanity check (never trained on)",
+    )
+    return parser.parse_args(argv)
+
+
+def _dataset_hash(ds: Dataset) -> str:
+    """Content hash of the training rows and labels."""
+    digest = hashlib.sha256(np.ascontiguousarray(ds.X).tobytes())
+    for target in TARGETS:
+        digest.update(np.ascontiguousarray(ds.y[target]).tobytes())
+    return digest.hexdigest()
+
+
+def _library_versions() -> dict[str, str]:
+    """Versions of the training toolkit."""
+    import lightgbm
+    import sklearn
+
+    return {
+        "numpy": np.__version__,
+        "lightgbm": lightgbm.__version__,
+        "scikit-learn": sklearn.__version__,
+        "python": platform.python_version(),
+    }
+
+
+def load_recorder_homes(paths: list[Path]) -> list[Any]:
+    """Histories of real recorder database copies (read-only)."""
+    import sqlite3
+
+    from custom_components.homeiq_device_intel.ml import recorder_db
+
+    homes = []
+    for path in paths:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            history = recorder_db.read_history(
+                lambda sql, params, c=conn: c.execute(sql, params),
+                start=0.0,
+                end=time.time(),
+                home_id=path.stem,
+            )
+        finally:
+            conn.close()
+        # The read window is everything; the home's history is what was recorded.
+        times = [s.time for s in history.states.values() if len(s)]
+        times += [s.start for s in history.statistics.values() if len(s)]
+        if times:
+            history.start = float(min(t.min() for t in times))
+            history.end = float(max(t.max() for t in times)) + 1.0
+        history.home_id = f"recorder:{path.name}"
+        homes.append(history)
+    return homes
+
+
+def real_recorder_check(models: TrainedModels, paths: list[Path], config: TrainConfig) -> dict[str, Any]:
+    """Score real recorder databases: how often each model raises an alarm, failures seen."""
+    out: dict[str, Any] = {}
+    for history, path in zip(load_recorder_homes(paths), paths, strict=True):
+        ds = build_dataset([history], horizon_days=config.horizon_days)
+        entry: dict[str, Any] = {"devices": len(history.devices), "device_days": len(ds)}
+        if len(ds):
+            probs = predict_targets(models, ds.X)
+            for target in TARGETS:
+                entry[f"{target}_alarm_rate"] = float(np.mean(probs[target] >= models.thresholds[target]))
+                entry[f"{target}_labelled_rows"] = int(np.isfinite(ds.y[target]).sum())
+                entry[f"{target}_positives"] = int(np.nansum(ds.y[target]))
+        out[path.name] = entry
+    return out
+
+
+def export_bundle(models: TrainedModels, config: TrainConfig, metadata: dict[str, Any]) -> ModelBundle:
+    """Portable bundle of everything trained."""
+    classifiers = {
+        target: BinaryClassifier(
+            ensemble=ensemble_from_lightgbm(models.classifiers[target]),
+            calibration_a=models.platt[target][0],
+            calibration_b=models.platt[target][1],
+            threshold=float(np.clip(models.thresholds[target], 0.0, 1.0)),
+        )
+        for target in TARGETS
+    }
+    regressors = {name: ensemble_from_lightgbm(booster) for name, booster in models.regressors.items()}
+    # The conformal widening lives in the trees' base score, so the runtime needs nothing new.
+    for name, sign in (("battery_days_q10", -1.0), ("battery_days_q90", 1.0)):
+        regressors[name] = dataclasses.replace(
+            regressors[name], base_score=regressors[name].base_score + sign * models.interval_shift
+        )
+    anomaly = isolation_forest_from_sklearn(models.anomaly, models.reference)
+    metadata = {
+        **metadata,
+        "horizon_days": config.horizon_days,
+        "reference": [float(v) for v in models.reference],
+    }
+    return ModelBundle(
+        feature_names=FEATURE_NAMES,
+        schema_version=FEATURE_SCHEMA_VERSION,
+        classifiers=classifiers,
+        regressors=regressors,
+        target_transform="log1p",
+        anomaly=anomaly,
+        metadata=metadata,
+    )
+
+
+def parity(bundle: ModelBundle, models: TrainedModels, X: np.ndarray) -> float:
+    """Largest difference between the numpy predictor and the libraries on X."""
+    ours = bundle.predict_proba(X)
+    theirs = predict_targets(models, X)
+    worst = max(float(np.max(np.abs(ours[t] - theirs[t]))) for t in TARGETS)
+    days = battery_days_quantiles(models, X)
+    for name in models.regressors:
+        diff = np.log1p(bundle.predict_regression(name, X)) - np.log1p(days[name])
+        worst = max(worst, float(np.max(np.abs(diff))))
+    return worst
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the whole pipeline; return the exit code."""
+    args = parse_args(argv)
+    t0 = time.perf_counter()
+    if args.quick:
+        args.homes, args.eval_homes, args.days = (
+            min(args.homes, 10),
+            min(args.eval_homes, 3),
+            min(args.days, 60),
+        )
+    holdout = tuple(args.holdout_family) if args.holdout_family else TrainConfig().holdout_families
+    config = TrainConfig(
+        seed=args.seed,
+        n_jobs=args.jobs,
+        holdout_families=holdout,
+        n_estimators=60 if args.quick else TrainConfig().n_estimators,
+    )
+    gen = synthetic.GeneratorConfig(n_homes=args.homes, days=args.days, seed=args.seed)
+    varied = varied_config(gen, n_homes=args.eval_homes, seed=args.seed + 1000)
+    status: dict[str, Any] = {"synthetic": "ok"}
+    # Rows are built where each home is generated: histories never cross processes.
+    homes: list[Any] = []
+    eval_homes: list[Any] = []
+    syn_ds = eval_ds = None
+    try:
+        syn_ds, homes = synthetic_dataset(
+            gen, horizon_days=config.horizon_days, n_jobs=args.jobs, cache_dir=args.cache_dir
+        )
+        eval_ds, eval_homes = synthetic_dataset(
+            varied, horizon_days=config.horizon_days, n_jobs=args.jobs, cache_dir=args.cache_dir
+        )
+    except Exception as err:
+        print(f"synthetic generation failed: {err!r}", file=sys.stderr)
+        status["synthetic"] = f"failed: {err!r}"
+        if not args.recorder_db:
+            print("no --recorder-db to fall back to; stopping", file=sys.stderr)
+            return 2
+        syn_ds = eval_ds = None
+        homes, eval_homes = [], []
+    t_gen = time.perf_counter() - t0
+    real_homes = load_recorder_homes(args.recorder_db) if args.recorder_db else []
+    real_ds = build_dataset(real_homes, horizon_days=config.horizon_days, n_jobs=args.jobs)
+    ds = combine([d for d in (syn_ds, real_ds) if d is not None])
+    t_features = time.perf_counter() - t0 - t_gen
+    split = make_split(ds, config)
+    models = train_models(ds, split, config)
+    t_train = time.perf_counter() - t0 - t_gen - t_features
+
+    report: dict[str, Any] = {"held_out_homes": evaluate(models, ds, split.test, config)}
+    for family in config.holdout_families:
+        rows = np.isin(ds.family, [family]) & ~split.train
+        report[f"held_out_family:{family}"] = evaluate(models, ds, rows, config)
+    if eval_ds is not None and len(eval_ds):
+        report["varied_generator"] = evaluate(models, eval_ds, np.ones(len(eval_ds), dtype=bool), config)
+    report["ceiling"] = {"held_out_homes": _ceiling(models, [*homes, *real_homes], ds, split.test)}
+    if eval_ds is not None and len(eval_ds):
+        report["ceiling"]["varied_generator"] = _ceiling(
+            models, eval_homes, eval_ds, np.ones(len(eval_ds), dtype=bool)
+        )
+    if real_homes:
+        rows = np.isin(ds.home, [ds.home_ids.index(h.home_id) for h in real_homes])
+        report["recorder_databases"] = evaluate(models, ds, rows, config)
+    real_dir = args.check_recorder_dir
+    if real_dir is not None and real_dir.is_dir():
+        report["real_recorder_check"] = real_recorder_check(models, sorted(real_dir.glob("*.db")), config)
+    ok, failures = passes_gate(report["held_out_homes"])
+
+    lineage = {
+        "generator_version": synthetic.GENERATOR_VERSION,
+        "generator_config": _jsonable(asdict(gen)),
+        "evaluation_generator_config": _jsonable(asdict(varied)),
+        "train_config": _jsonable(asdict(config)),
+        "dataset_sha256": _dataset_hash(ds),
+        "dataset_rows": len(ds),
+        "dataset_homes": len(ds.home_ids),
+        "train_rows": int(split.train.sum()),
+        "positives": {t: int(np.nansum(ds.y[t][split.train])) for t in TARGETS},
+        "recorder_databases": [p.name for p in args.recorder_db],
+        "synthetic_status": status["synthetic"],
+        "libraries": _library_versions(),
+    }
+    created = datetime.now(UTC).replace(microsecond=0)
+    metadata = {
+        "version": f"{MODEL_VERSION_PREFIX}-{created:%Y%m%d}-{_dataset_hash(ds)[:8]}",
+        "source": "shipped",
+        "created": created.isoformat(),
+        "metrics": _headline(report["held_out_homes"]),
+        "quality_gate": {"passed": ok, "failures": failures},
+        "lineage": lineage,
+    }
+    bundle = export_bundle(models, config, metadata)
+    test_X = ds.X[split.test][:20_000]
+    worst = parity(bundle, models, test_X)
+    total = time.perf_counter() - t0
+    # synthetic_s: generating the homes and building their rows (one step, per worker).
+    timings = {"synthetic_s": t_gen, "recorder_s": t_features, "train_s": t_train, "total_s": total}
+    summary = {
+        "report": report,
+        "gate": {"passed": ok, "failures": failures},
+        "parity_max_abs_diff": worst,
+        "timings": timings,
+        "lineage": lineage,
+        "version": metadata["version"],
+    }
+    print(
+        json.dumps(
+            {"gate": summary["gate"], "headline": metadata["metrics"], "timings": timings, "parity": worst},
+            indent=2,
+        )
+    )
+    if not ok and not args.allow_low_quality:
+        print(
+            "quality gate failed; nothing exported (use --allow-low-quality to export anyway)",
+            file=sys.stderr,
+        )
+        return 1
+    save_bundle(bundle, args.out)
+    load_bundle(
+        args.out, expected_feature_names=FEATURE_NAMES, expected_schema_version=FEATURE_SCHEMA_VERSION
+    )
+    args.report.mkdir(parents=True, exist_ok=True)
+    (args.report / "evaluation.json").write_text(
+        json.dumps(_jsonable(summary), indent=2, sort_keys=True) + "\n"
+    )
+    from homeiq_lab.model_card import write_report
+
+    write_report(args.report, summary, models, ds, split, config, eval_plots=not args.no_plots)
+    print(f"exported {metadata['version']} to {args.out} in {total:.1f} s")
+    return 0
+
+
+def _ceiling(
+    models: TrainedModels, homes: list[Any], ds: Dataset, rows: npt.NDArray[np.bool_]
+) -> dict[str, dict[str, float]]:
+    """Share of positives with a visible warning (best possible recall) and the model's recall on them."""
+    probs = predict_targets(models, ds.X[rows])
+    alarms = {t: np.zeros(len(ds), dtype=bool) for t in TARGETS}
+    for t in TARGETS:
+        alarms[t][rows] = probs[t] >= models.thresholds[t]
+    return observable_share(homes, ds, rows, alarms)
+
+
+def _headline(report: dict[str, Any]) -> dict[str, float]:
+    """The few numbers shown on the model-quality sensor."""
+    out: dict[str, float] = {}
+    for target in TARGETS:
+        model = report.get(target, {}).get("model", {})
+        for key in (
+            "pr_auc",
+            "f1",
+            "precision",
+            "recall",
+            "accuracy",
+            "brier",
+            "alert_precision",
+            "event_recall",
+        ):
+            if isinstance(model.get(key), float) and np.isfinite(model[key]):
+                out[f"{target}_{key}"] = round(float(model[key]), 4)
+    if "battery_days" in report:
+        out["battery_days_mae"] = round(report["battery_days"]["mae"], 3)
+        out["battery_days_coverage_80"] = round(report["battery_days"]["coverage_80"], 3)
+    return out
+
+
+def _jsonable(value: Any) -> Any:
+    """Plain JSON types (numpy scalars and tuples converted)."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
+
+
+if __name__ == "__main__":
+    sys.exit(main())
