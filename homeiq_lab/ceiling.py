@@ -42,7 +42,7 @@ def _truth_index(
         for event in home.ground_truth:
             for target, kinds in TRUE_KINDS.items():
                 if event.kind in kinds:
-                    index.setdefault((home.home_id, event.device_id, target), []).append(event)
+                    index.setdefault((home.home_id, event.device_key, target), []).append(event)
     return index
 
 
@@ -69,11 +69,11 @@ def row_observable(
     out = np.ones(picked.size, dtype=bool)
     for k, r in enumerate(picked):
         home_id = ds.home_ids[int(ds.home[r])]
-        device_id = ds.device_ids[int(ds.device[r])]
+        device_key = ds.device_keys[int(ds.device[r])]
         origin = starts[home_id]
         row_time = origin + float(ds.hour[r]) * HOUR
         event_time = origin + float(ds.next_event_hour[target][r]) * HOUR
-        events = truth.get((home_id, device_id, target), [])
+        events = truth.get((home_id, device_key, target), [])
         if not events:
             continue
         nearest = min(events, key=lambda e: abs(e.start - event_time))
@@ -81,7 +81,7 @@ def row_observable(
             continue
         if nearest.warning is None:
             out[k] = False
-        elif scenario[home_id].get(device_id) == "battery_slope":
+        elif scenario[home_id].get(device_key) == "battery_slope":
             out[k] = True  # the level falls towards the death (and the outage it causes)
         else:
             out[k] = row_time >= nearest.warning

@@ -36,7 +36,7 @@ class Dataset:
     home, device: (n,) int64 indices (device is unique across homes).
     hour: (n,) eval hour within its home's grid; day: hour // 24.
     family: (n,) scenario family of the device ("" when unknown).
-    home_ids[home], device_ids[device]: what the indices stand for.
+    home_ids[home], device_keys[device]: what the indices stand for.
     heuristic_columns: (n, len(GRID_HEURISTICS)) what the simple heuristics need
     beyond the features (ml/heuristics.py), or None; never a model input.
     """
@@ -50,7 +50,7 @@ class Dataset:
     hour: Int
     family: npt.NDArray[np.str_]
     home_ids: list[str]
-    device_ids: list[str]
+    device_keys: list[str]
     heuristic_columns: Float | None = None
 
     def __len__(self) -> int:
@@ -69,7 +69,7 @@ class Dataset:
             hour=self.hour[mask],
             family=self.family[mask],
             home_ids=self.home_ids,
-            device_ids=self.device_ids,
+            device_keys=self.device_keys,
             heuristic_columns=None if self.heuristic_columns is None else self.heuristic_columns[mask],
         )
 
@@ -118,7 +118,7 @@ def concat(parts: Sequence[Dataset]) -> Dataset:
         hour=np.concatenate([p.hour for p in parts]),
         family=np.concatenate([p.family for p in parts]),
         home_ids=[h for p in parts for h in p.home_ids],
-        device_ids=[d for p in parts for d in p.device_ids],
+        device_keys=[d for p in parts for d in p.device_keys],
         heuristic_columns=(
             np.concatenate([e for e in extras if e is not None])
             if extras and all(e is not None for e in extras)
@@ -130,7 +130,7 @@ def concat(parts: Sequence[Dataset]) -> Dataset:
 def _one_home(history: HomeHistory, horizon_days: float) -> Dataset:
     """Dataset rows of one home (home and device indices local, made global by `combine`)."""
     frame, y, battery_days, nxt, extra = _home_rows_with_heuristics(history, horizon_days=horizon_days)
-    family = np.array([history.scenario.get(d, "") for d in frame.device_ids], dtype=np.str_)
+    family = np.array([history.scenario.get(d, "") for d in frame.device_keys], dtype=np.str_)
     return Dataset(
         X=frame.X,
         y=y,
@@ -141,7 +141,7 @@ def _one_home(history: HomeHistory, horizon_days: float) -> Dataset:
         hour=frame.eval_hour,
         family=family[frame.device_index] if family.size else np.empty(0, dtype=np.str_),
         home_ids=[history.home_id],
-        device_ids=list(frame.device_ids),
+        device_keys=list(frame.device_keys),
         heuristic_columns=extra,
     )
 
@@ -157,7 +157,7 @@ def _empty() -> Dataset:
         hour=np.empty(0, dtype=np.int64),
         family=np.empty(0, dtype=np.str_),
         home_ids=[],
-        device_ids=[],
+        device_keys=[],
         heuristic_columns=np.empty((0, len(GRID_HEURISTICS))),
     )
 
@@ -169,7 +169,7 @@ def combine(parts: Sequence[Dataset]) -> Dataset:
     for part in parts:
         shifted.append(replace(part, home=part.home + homes, device=part.device + devices))
         homes += len(part.home_ids)
-        devices += len(part.device_ids)
+        devices += len(part.device_keys)
     return concat(shifted) if shifted else _empty()
 
 

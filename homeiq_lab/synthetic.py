@@ -47,8 +47,8 @@ from custom_components.homeiq_device_intel.ml.records import (
     UNAVAILABLE,
     UNKNOWN,
     Chemistry,
-    DeviceInfo,
-    EntityInfo,
+    DeviceRecord,
+    EntityRecord,
     EntityRole,
     FailureEvent,
     FailureType,
@@ -65,6 +65,8 @@ BoolArray = npt.NDArray[np.bool_]
 Int64Array = npt.NDArray[np.int64]
 
 GENERATOR_VERSION: Final = "1.2.0"
+# The stored history files' field names (2: `device_key` for the watch key); part of the cache key.
+HISTORY_FILE_FORMAT: Final = 2
 
 MINUTE: Final = 60.0
 HOUR: Final = 3600.0
@@ -182,7 +184,11 @@ class GeneratorConfig:
 
 def config_fingerprint(config: GeneratorConfig) -> str:
     """Return a hash of the config and the generator version (the cache key)."""
-    payload = {"generator_version": GENERATOR_VERSION, **_config_dict(config)}
+    payload = {
+        "generator_version": GENERATOR_VERSION,
+        "file_format": HISTORY_FILE_FORMAT,
+        **_config_dict(config),
+    }
     text = json.dumps(payload, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 
@@ -545,7 +551,7 @@ class _Home:
 
 @dataclass(frozen=True, slots=True)
 class _EntitySpec:
-    info: EntityInfo
+    info: EntityRecord
     stream: str
     numeric: bool
     statistics: bool
@@ -589,7 +595,7 @@ class _Failure:
 
 @dataclass(slots=True, kw_only=True)
 class _Device:
-    info: DeviceInfo
+    info: DeviceRecord
     rng: np.random.Generator
     slug: str
     model: _Model
@@ -1190,9 +1196,9 @@ def _plan_devices(config: GeneratorConfig, home: _Home) -> list[_Device]:
         _add_entities(dev, home, entity_ids)
         devices.append(dev)
         if kind == "zigbee_coordinator":
-            coordinators[integration] = dev.info.device_id
+            coordinators[integration] = dev.info.device_key
         elif kind == "zwave_controller":
-            coordinators["zwave_js"] = dev.info.device_id
+            coordinators["zwave_js"] = dev.info.device_key
     return devices
 
 
@@ -1241,15 +1247,15 @@ def _make_device(
     if not bridge and rng.random() < 0.05:  # added to the home during the history
         t_create = created = home.start + float(rng.uniform(0.0, 0.5)) * (home.end - home.start)
     via = coordinators.get(integration) if model.protocol in (_Z, _ZW) and not bridge else None
-    info = DeviceInfo(
-        device_id=rng.bytes(16).hex(),
+    info = DeviceRecord(
+        device_key=rng.bytes(16).hex(),
         name=name,
         integration=integration,
         protocol=model.protocol,
         kind=kind,
         power=model.power,
         chemistry=model.chemistry,
-        via_device_id=via,
+        via_device_key=via,
         manufacturer=model.manufacturer,
         model=model.model,
         area_id=_slug(area),
@@ -1427,9 +1433,9 @@ def _add_entities(dev: _Device, home: _Home, taken: set[str]) -> None:
         while entity_id in taken:
             entity_id, n = f"{base}_{n}", n + 1
         taken.add(entity_id)
-        info = EntityInfo(
+        info = EntityRecord(
             entity_id=entity_id,
-            device_id=dev.info.device_id,
+            device_key=dev.info.device_key,
             role=role,
             device_class=device_class,
             unit=unit,
@@ -1633,11 +1639,11 @@ def _plan_bridge_outages(devices: list[_Device], home: _Home) -> None:
         elif bridge.kind == "border_router":
             members = [d for d in devices if d.info.protocol is Protocol.THREAD and not d.bridge]
         else:
-            members = [d for d in devices if d.info.via_device_id == bridge.info.device_id]
+            members = [d for d in devices if d.info.via_device_key == bridge.info.device_key]
         for a, b in _spans(lo, hi):
             bridge.own_outages.append((a, b))
             bridge.events.append(
-                FailureEvent(device_id=bridge.info.device_id, kind="bridge_outage", start=a, end=b)
+                FailureEvent(device_key=bridge.info.device_key, kind="bridge_outage", start=a, end=b)
             )
             for member in members:
                 if member.t_create >= a:
@@ -1675,10 +1681,10 @@ def _failure_events(dev: _Device, home: _Home) -> None:
     """Record the ground truth of a device's failure, consistent with its rows."""
     failure = dev.failure
     events = dev.events
-    did = dev.info.device_id
+    did = dev.info.device_key
     end = home.end
     for t in _floats(dev.swaps):
-        events.append(FailureEvent(device_id=did, kind="swap", start=t, end=t))
+        events.append(FailureEvent(device_key=did, kind="swap", start=t, end=t))
     if failure is None:
         return
     onset, family = failure.onset, failure.family
@@ -1686,7 +1692,7 @@ def _failure_events(dev: _Device, home: _Home) -> None:
     warning = onset - failure.lead if failure.strength > 0 else None
 
     def failed(kind: str, start: float, stop: float, warn: float | None = warning) -> None:
-        events.append(FailureEvent(device_id=did, kind=kind, start=start, end=stop, warning=warn))
+        events.append(FailureEvent(device_key=did, kind=kind, start=start, end=stop, warning=warn))
 
     def availability(at: float, timeout: float | None, warn: float | None = warning) -> None:
         if timeout is None:
@@ -2193,7 +2199,7 @@ def generate_home(config: GeneratorConfig, home_index: int) -> HomeHistory:
             if spec.statistics:
                 statistics[spec.info.entity_id] = hourly_statistics(series, home.start, home.end)
         dev.battery_rows = None
-    events = sorted((e for d in devices for e in d.events), key=lambda e: (e.start, e.device_id, e.kind))
+    events = sorted((e for d in devices for e in d.events), key=lambda e: (e.start, e.device_key, e.kind))
     return HomeHistory(
         home_id=home.home_id,
         start=home.start,
@@ -2202,10 +2208,10 @@ def generate_home(config: GeneratorConfig, home_index: int) -> HomeHistory:
         entities=[s.info for d in devices for s in d.entities],
         states=states,
         statistics=statistics,
-        battery_swaps={d.info.device_id: d.swaps for d in devices if d.battery is not None},
+        battery_swaps={d.info.device_key: d.swaps for d in devices if d.battery is not None},
         restarts=home.restarts.copy(),
         ground_truth=events,
-        scenario={d.info.device_id: d.scenario for d in devices},
+        scenario={d.info.device_key: d.scenario for d in devices},
     )
 
 
@@ -2335,7 +2341,7 @@ def save_history(history: HomeHistory, stem: str | os.PathLike[str]) -> None:
         "stat_entities": stat_ids,
         "swap_devices": swap_ids,
         "ground_truth": [
-            {"device_id": e.device_id, "kind": e.kind, "start": e.start, "end": e.end, "warning": e.warning}
+            {"device_key": e.device_key, "kind": e.kind, "start": e.start, "end": e.end, "warning": e.warning}
             for e in history.ground_truth
         ],
         "scenario": history.scenario,
@@ -2380,8 +2386,8 @@ def load_history(stem: str | os.PathLike[str]) -> HomeHistory:
         for entity_id, (a, b) in zip(meta["stat_entities"], stat_bounds, strict=True)
     }
     swaps = {
-        device_id: arrays["swap_time"][a:b]
-        for device_id, (a, b) in zip(meta["swap_devices"], swap_bounds, strict=True)
+        device_key: arrays["swap_time"][a:b]
+        for device_key, (a, b) in zip(meta["swap_devices"], swap_bounds, strict=True)
     }
     return HomeHistory(
         home_id=meta["home_id"],
@@ -2413,11 +2419,11 @@ def _pairs(offsets: npt.NDArray[Any]) -> list[tuple[int, int]]:
     return list(itertools.pairwise(cast("list[int]", offsets.tolist())))
 
 
-def _device_dict(device: DeviceInfo) -> dict[str, Any]:
+def _device_dict(device: DeviceRecord) -> dict[str, Any]:
     return {f.name: _plain(getattr(device, f.name)) for f in fields(device)}
 
 
-def _entity_dict(entity: EntityInfo) -> dict[str, Any]:
+def _entity_dict(entity: EntityRecord) -> dict[str, Any]:
     return {f.name: _plain(getattr(entity, f.name)) for f in fields(entity)}
 
 
@@ -2425,8 +2431,8 @@ def _plain(value: object) -> object:
     return value.value if isinstance(value, Protocol | Power | Chemistry | EntityRole) else value
 
 
-def _device_from(data: Mapping[str, Any]) -> DeviceInfo:
-    return DeviceInfo(
+def _device_from(data: Mapping[str, Any]) -> DeviceRecord:
+    return DeviceRecord(
         **{
             **data,
             "protocol": Protocol(data["protocol"]),
@@ -2436,11 +2442,11 @@ def _device_from(data: Mapping[str, Any]) -> DeviceInfo:
     )
 
 
-def _entity_from(data: Mapping[str, Any]) -> EntityInfo:
-    return EntityInfo(**{**data, "role": EntityRole(data["role"])})
+def _entity_from(data: Mapping[str, Any]) -> EntityRecord:
+    return EntityRecord(**{**data, "role": EntityRole(data["role"])})
 
 
-def state_strings(entity: EntityInfo, series: StateSeries) -> list[str]:
+def state_strings(entity: EntityRecord, series: StateSeries) -> list[str]:
     """Return the state strings of an entity's rows (for export and display)."""
     labels = series.labels
     out: list[str] = []

@@ -147,7 +147,7 @@ def prepare(args: argparse.Namespace, paths: Paths, port: int) -> home.DemoHome 
             when = home.days_from_now(demo, truth.failure.start)
             say(f"  built to fail: {truth.name}: {truth.way.title} ({truth.failure.kind} in {when:.1f} days)")
     outage = demo.bridge_outage
-    bridge = demo.truth[outage.device_id].name
+    bridge = demo.truth[outage.device_key].name
     hours = (outage.end - outage.start) / 3600
     ago = -home.days_from_now(demo, outage.start)
     say(f"  bridge outage: {bridge} down {hours:.1f} h, {ago:.1f} days ago")

@@ -33,13 +33,13 @@ from homeiq_lab.synthetic import (
 
 TABLES: dict[str, tuple[str, ...]] = {
     "devices": (
-        "home_id", "device_id", "name", "kind", "integration", "protocol", "power",
-        "chemistry", "via_device_id", "manufacturer", "model", "area_id", "created", "scenario",
+        "home_id", "device_key", "name", "kind", "integration", "protocol", "power",
+        "chemistry", "via_device_key", "manufacturer", "model", "area_id", "created", "scenario",
     ),
-    "entities": ("home_id", "entity_id", "device_id", "role", "device_class", "unit"),
+    "entities": ("home_id", "entity_id", "device_key", "role", "device_class", "unit"),
     "states": ("home_id", "entity_id", "time", "state", "value", "code"),
     "statistics": ("home_id", "entity_id", "start", "mean", "min", "max"),
-    "ground_truth": ("home_id", "device_id", "kind", "start", "end", "warning"),
+    "ground_truth": ("home_id", "device_key", "kind", "start", "end", "warning"),
     "restarts": ("home_id", "time"),
 }  # fmt: skip
 
@@ -110,15 +110,15 @@ def home_rows(home: HomeHistory) -> Iterator[tuple[str, list[tuple[Any, ...]]]]:
     hid = home.home_id
     yield "devices", [
         (
-            hid, d.device_id, d.name, d.kind, d.integration, _enum(d.protocol), _enum(d.power),
-            _enum(d.chemistry), d.via_device_id, d.manufacturer, d.model, d.area_id, d.created,
-            home.scenario.get(d.device_id, "healthy"),
+            hid, d.device_key, d.name, d.kind, d.integration, _enum(d.protocol), _enum(d.power),
+            _enum(d.chemistry), d.via_device_key, d.manufacturer, d.model, d.area_id, d.created,
+            home.scenario.get(d.device_key, "healthy"),
         )
         for d in home.devices
     ]  # fmt: skip
     yield (
         "entities",
-        [(hid, e.entity_id, e.device_id, _enum(e.role), e.device_class, e.unit) for e in home.entities],
+        [(hid, e.entity_id, e.device_key, _enum(e.role), e.device_class, e.unit) for e in home.entities],
     )
     for info in home.entities:
         series = home.states[info.entity_id]
@@ -128,7 +128,7 @@ def home_rows(home: HomeHistory) -> Iterator[tuple[str, list[tuple[Any, ...]]]]:
     for entity_id, stats in home.statistics.items():
         columns = (stats.start.tolist(), stats.mean.tolist(), stats.min.tolist(), stats.max.tolist())
         yield "statistics", [(hid, entity_id, *values) for values in zip(*columns, strict=True)]
-    yield "ground_truth", [(hid, e.device_id, e.kind, e.start, e.end, e.warning) for e in home.ground_truth]
+    yield "ground_truth", [(hid, e.device_key, e.kind, e.start, e.end, e.warning) for e in home.ground_truth]
     yield "restarts", [(hid, t) for t in home.restarts.tolist()]
 
 

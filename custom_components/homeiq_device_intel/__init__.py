@@ -10,6 +10,7 @@ from homeassistant.exceptions import ConfigEntryError
 from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers.typing import ConfigType
 
+from .aggregates_store import AggregatesStore
 from .const import (
     AGGREGATES_FILE,
     DOMAIN,
@@ -20,7 +21,6 @@ from .const import (
     STORAGE_SUBDIR,
 )
 from .coordinator import HomeIQConfigEntry, HomeIQCoordinator, HomeIQRuntimeData
-from .history_store import HistoryStore
 from .issues import async_raise_model_refused
 from .lifecycle import WorkGuard
 from .ml.bundle import ModelLoadError
@@ -53,13 +53,13 @@ async def async_setup_entry(hass: HomeAssistant, entry: HomeIQConfigEntry) -> bo
             translation_key="shipped_model_invalid",
             translation_placeholders={"reason": err.reason, "detail": err.detail},
         ) from err
-    history_store = HistoryStore(Path(hass.config.path(".storage", STORAGE_SUBDIR, AGGREGATES_FILE)))
-    await hass.async_add_executor_job(history_store.load)
+    aggregates_store = AggregatesStore(Path(hass.config.path(".storage", STORAGE_SUBDIR, AGGREGATES_FILE)))
+    await hass.async_add_executor_job(aggregates_store.load)
     if model.refused:
         async_raise_model_refused(hass, (r.version_id for r in model.refused), model.refused[0].reason)
     guard = WorkGuard(hass)
     coordinator = HomeIQCoordinator(
-        hass, entry, HomeIQSettings.from_options(entry.options), model, history_store, guard
+        hass, entry, HomeIQSettings.from_options(entry.options), model, aggregates_store, guard
     )
     trainer = TrainingManager(hass, coordinator, store)
     await trainer.async_load()

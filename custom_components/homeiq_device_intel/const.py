@@ -19,7 +19,9 @@ SHIPPED_MODEL_DIR: Final = Path(__file__).parent / "models"
 STORAGE_SUBDIR: Final = DOMAIN
 HOME_MODELS_SUBDIR: Final = "models"
 HOME_MODELS_KEPT: Final = 5
-AGGREGATES_FILE: Final = "history.npz"
+AGGREGATES_FILE: Final = "aggregates.npz"
+# Its name before 0.2; moved to AGGREGATES_FILE on the first load.
+LEGACY_AGGREGATES_FILE: Final = "history.npz"
 
 SCORE_INTERVAL: Final = timedelta(hours=1)
 REGISTRY_DEBOUNCE_SECONDS: Final = 10.0

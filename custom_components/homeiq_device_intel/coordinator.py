@@ -18,6 +18,7 @@ from homeassistant.helpers.debounce import Debouncer
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 from homeassistant.util import dt as dt_util
 
+from .aggregates_store import AggregatesStore
 from .const import (
     AT_RISK_HYSTERESIS,
     AT_RISK_OFF_SCORINGS,
@@ -30,7 +31,6 @@ from .const import (
     SCORE_INTERVAL,
 )
 from .discovery import DeviceDiscovery, WatchedDevice
-from .history_store import HistoryStore
 from .issues import async_update_not_recorded, async_update_outages
 from .lifecycle import WorkGuard, WorkStopped
 from .ml.grid import BRIDGE_DOWN_SHARE, BRIDGE_MIN_DEVICES
@@ -101,7 +101,7 @@ class HomeIQCoordinator(DataUpdateCoordinator[HomeIQData]):
         entry: HomeIQConfigEntry,
         settings: HomeIQSettings,
         model: ActiveModel,
-        history_store: HistoryStore,
+        aggregates_store: AggregatesStore,
         guard: WorkGuard,
     ) -> None:
         """Set up the coordinator with the model to score with."""
@@ -114,7 +114,7 @@ class HomeIQCoordinator(DataUpdateCoordinator[HomeIQData]):
         )
         self.settings = settings
         self.model = model
-        self.history_store = history_store
+        self.aggregates_store = aggregates_store
         self.guard = guard
         self.discovery = DeviceDiscovery(hass)
         self.risk = AtRiskTracker(
@@ -167,7 +167,7 @@ class HomeIQCoordinator(DataUpdateCoordinator[HomeIQData]):
                 translation_placeholders={"error": str(err)},
             ) from err
         run = partial(self.guard.async_run, self.hass.async_add_executor_job)
-        grid = await run(partial(home_grid, history, now=now.timestamp(), stored=self.history_store.grid))
+        grid = await run(partial(home_grid, history, now=now.timestamp(), stored=self.aggregates_store.grid))
         scored = await run(
             partial(
                 score_home,
@@ -178,7 +178,7 @@ class HomeIQCoordinator(DataUpdateCoordinator[HomeIQData]):
                 grid=grid,
             )
         )
-        return {p.device_id: p for p in scored if p.device_id in devices}
+        return {p.device_key: p for p in scored if p.device_key in devices}
 
     async def _async_score_home(self) -> HomeIQData:
         """Score the watched devices and update the at-risk state and the issues."""

@@ -48,8 +48,8 @@ async def async_get_config_entry_diagnostics(hass: HomeAssistant, entry: HomeIQC
         },
         "recorder_layout": recorder_layout(hass),
         "stored_history": {
-            "days": round(coordinator.history_store.days, 1),
-            "devices": len(grid.device_ids) if (grid := coordinator.history_store.grid) else 0,
+            "days": round(coordinator.aggregates_store.days, 1),
+            "devices": len(grid.device_keys) if (grid := coordinator.aggregates_store.grid) else 0,
         },
         "scoring": {
             "last_update_success": coordinator.last_update_success,

@@ -14,7 +14,7 @@ from homeassistant.helpers import entity_registry as er
 
 from .const import DOMAIN, PSEUDO_DEVICE_PREFIX
 from .ml.classify import device_kind, entity_role
-from .ml.records import DeviceInfo, EntityInfo, EntityRole, Power, Protocol
+from .ml.records import DeviceRecord, EntityRecord, EntityRole, Power, Protocol
 from .settings import DeviceFilter
 
 ATTR_BATTERY_LEVEL: Final = "battery_level"
@@ -52,8 +52,8 @@ class WatchedDevice:
     has_battery: bool
     group: str  # the bridge (via device) or integration outages are grouped by
     group_name: str
-    info: DeviceInfo
-    entities: tuple[EntityInfo, ...]
+    info: DeviceRecord
+    entities: tuple[EntityRecord, ...]
 
 
 def protocol_for(integration: str, identifiers: Iterable[tuple[str, str]] = ()) -> Protocol:
@@ -183,23 +183,23 @@ class DeviceDiscovery:
             if via is not None
             else (f"integration:{integration}", integration)
         )
-        info = DeviceInfo(
-            device_id=device.id,
+        info = DeviceRecord(
+            device_key=device.id,
             name=name,
             integration=integration,
             protocol=protocol,
             kind=_kind(primary, self._attributes(primary.entity_id) if primary else {}),
             power=Power.BATTERY if has_battery else Power.UNKNOWN,
-            via_device_id=device.via_device_id,
+            via_device_key=device.via_device_id,
             manufacturer=device.manufacturer,
             model=device.model,
             area_id=device.area_id,
             created=device.created_at.timestamp(),
         )
         entities = tuple(
-            EntityInfo(
+            EntityRecord(
                 entity_id=entry.entity_id,
-                device_id=device.id,
+                device_key=device.id,
                 role=role,
                 device_class=entry.device_class or entry.original_device_class,
                 unit=entry.unit_of_measurement,
@@ -265,8 +265,8 @@ def _lone_battery(entity_id: str, name: str, integration: str, unit: object) -> 
         has_battery=True,
         group=f"integration:{integration}",
         group_name=integration,
-        info=DeviceInfo(
-            device_id=key,
+        info=DeviceRecord(
+            device_key=key,
             name=name,
             integration=integration,
             protocol=protocol_for(integration),
@@ -274,9 +274,9 @@ def _lone_battery(entity_id: str, name: str, integration: str, unit: object) -> 
             power=Power.BATTERY,
         ),
         entities=(
-            EntityInfo(
+            EntityRecord(
                 entity_id=entity_id,
-                device_id=key,
+                device_key=key,
                 role=EntityRole.BATTERY,
                 device_class="battery",
                 unit=unit if isinstance(unit, str) else None,

@@ -23,7 +23,7 @@ from .ml.recorder_db import (
     QueryFn,
     ReadChunk,
     ReadPlan,
-    RegistryEntry,
+    RegisteredEntity,
     SchemaInfo,
     assemble_history,
     plan_read,
@@ -88,7 +88,7 @@ async def async_read_history(
     One short read per chunk; none starts once ``guard`` is stopped (WorkStopped).
     """
     registry = {
-        entity.entity_id: RegistryEntry(device.info, entity.role, entity.device_class, entity.unit)
+        entity.entity_id: RegisteredEntity(device.info, entity.role, entity.device_class, entity.unit)
         for device in devices.values()
         for entity in device.entities
     }

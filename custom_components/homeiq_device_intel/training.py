@@ -18,6 +18,7 @@ from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.helpers.event import async_track_point_in_utc_time
 from homeassistant.util import dt as dt_util
 
+from .aggregates_store import AggregatesStore
 from .const import (
     DOMAIN,
     EVENT_TRAINING_FINISHED,
@@ -25,7 +26,6 @@ from .const import (
     TRAINING_FAILURES_FOR_ISSUE,
 )
 from .discovery import WatchedDevice
-from .history_store import HistoryStore
 from .issues import async_clear_model_refused, async_update_training_failing
 from .lifecycle import WorkGuard, WorkStopped
 from .ml.pipeline import (
@@ -145,7 +145,7 @@ class HomeScoring(Protocol):
     config_entry: ConfigEntry[Any]
     settings: HomeIQSettings
     model: ActiveModel
-    history_store: HistoryStore
+    aggregates_store: AggregatesStore
     guard: WorkGuard
 
     def watched_devices(self) -> dict[str, WatchedDevice]:
@@ -321,13 +321,13 @@ class TrainingManager:
         history = await async_read_history(
             self._hass, devices, start=started - TRAINING_WINDOW, end=started, guard=self._guard
         )
-        history_store = self._coordinator.history_store
+        aggregates_store = self._coordinator.aggregates_store
         grid = await self._in_executor(
-            partial(home_grid, history, now=started.timestamp(), stored=history_store.grid)
+            partial(home_grid, history, now=started.timestamp(), stored=aggregates_store.grid)
         )
         if device_keys is None:
             # A run on some devices only must not drop the others' stored history.
-            await self._in_executor(partial(history_store.save, grid))
+            await self._in_executor(partial(aggregates_store.save, grid))
         self._progress(0.1, "training")
         return await self._in_executor(
             partial(

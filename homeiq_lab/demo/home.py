@@ -34,8 +34,8 @@ from homeassistant.util import slugify
 from custom_components.homeiq_device_intel.ml.records import (
     UNAVAILABLE,
     Chemistry,
-    DeviceInfo,
-    EntityInfo,
+    DeviceRecord,
+    EntityRecord,
     EntityRole,
     FailureEvent,
     HomeHistory,
@@ -104,21 +104,21 @@ class Way:
     key: str
     family: str  # the generator's scenario family
     title: str
-    accepts: Callable[[DeviceInfo], bool]
+    accepts: Callable[[DeviceRecord], bool]
     # Whether the device's history shows a warning sign by a time: a failure
     # that gives none cannot be foreseen, by a model or by anyone.
     warns: Callable[[HomeHistory, str, float], bool]
 
 
-def _series(history: HomeHistory, device_id: str, role: EntityRole) -> StateSeries | None:
+def _series(history: HomeHistory, device_key: str, role: EntityRole) -> StateSeries | None:
     """Return the state rows of a device's first entity in a role."""
-    entity = next((e for e in history.entities_of(device_id) if e.role is role), None)
+    entity = next((e for e in history.entities_of(device_key) if e.role is role), None)
     return None if entity is None else history.states.get(entity.entity_id)
 
 
-def _battery_warns(history: HomeHistory, device_id: str, at: float) -> bool:
+def _battery_warns(history: HomeHistory, device_key: str, at: float) -> bool:
     """A low battery, or one that fell fast over the last week."""
-    series = _series(history, device_id, EntityRole.BATTERY)
+    series = _series(history, device_key, EntityRole.BATTERY)
     if series is None:
         return False
     known = np.isfinite(series.value) & (series.time <= at)
@@ -129,9 +129,9 @@ def _battery_warns(history: HomeHistory, device_id: str, at: float) -> bool:
     return bool(levels[-1] <= BATTERY_WARNING_LEVEL or week_ago - levels[-1] >= BATTERY_WARNING_DROP)
 
 
-def _dropouts_warn(history: HomeHistory, device_id: str, at: float) -> bool:
+def _dropouts_warn(history: HomeHistory, device_key: str, at: float) -> bool:
     """Several short outages over the last week."""
-    series = _series(history, device_id, EntityRole.PRIMARY)
+    series = _series(history, device_key, EntityRole.PRIMARY)
     if series is None:
         return False
     recent = (series.time > at - 7 * DAY) & (series.time <= at)
@@ -140,9 +140,9 @@ def _dropouts_warn(history: HomeHistory, device_id: str, at: float) -> bool:
     return int(went_down.sum()) >= DROPOUT_WARNING_COUNT
 
 
-def _hold_warns(history: HomeHistory, device_id: str, at: float) -> bool:
+def _hold_warns(history: HomeHistory, device_key: str, at: float) -> bool:
     """A reading held far longer than it usually is over the last days."""
-    series = _series(history, device_id, EntityRole.PRIMARY)
+    series = _series(history, device_key, EntityRole.PRIMARY)
     if series is None:
         return False
     times = series.time[np.isfinite(series.value) & (series.time <= at)]
@@ -191,7 +191,7 @@ WAYS: Final[tuple[Way, ...]] = (
 class Truth:
     """What really happens to one device (times shifted like the history)."""
 
-    device_id: str
+    device_key: str
     name: str
     way: Way | None
     family: str
@@ -250,7 +250,7 @@ def _failures(history: HomeHistory) -> dict[str, list[FailureEvent]]:
     out: dict[str, list[FailureEvent]] = {}
     for event in history.ground_truth:
         if event.kind in FAILURE_KINDS:
-            out.setdefault(event.device_id, []).append(event)
+            out.setdefault(event.device_key, []).append(event)
     for events in out.values():
         events.sort(key=lambda e: e.start)
     return out
@@ -258,7 +258,7 @@ def _failures(history: HomeHistory) -> dict[str, list[FailureEvent]]:
 
 def _same_devices(a: HomeHistory, b: HomeHistory) -> bool:
     """Return whether two variants of a home hold the same devices and entities."""
-    return [d.device_id for d in a.devices] == [d.device_id for d in b.devices] and [
+    return [d.device_key for d in a.devices] == [d.device_key for d in b.devices] and [
         e.entity_id for e in a.entities
     ] == [e.entity_id for e in b.entities]
 
@@ -267,26 +267,26 @@ def _onsets(variant: HomeHistory, way: Way) -> list[tuple[float, str]]:
     """Return (first failure start, device id) of the variant's devices that fail this way, in time order."""
     failures = _failures(variant)
     return sorted(
-        (failures[d.device_id][0].start, d.device_id)
+        (failures[d.device_key][0].start, d.device_key)
         for d in variant.devices
-        if d.device_id in failures
+        if d.device_key in failures
         and d.kind not in SKIPPED_KINDS
-        and variant.scenario.get(d.device_id) == way.family
+        and variant.scenario.get(d.device_key) == way.family
         and way.accepts(d)
     )
 
 
-def _behind(history: HomeHistory, bridge_id: str) -> list[DeviceInfo]:
+def _behind(history: HomeHistory, bridge_id: str) -> list[DeviceRecord]:
     """Return the devices that go down with a bridge (a router takes the Wi-Fi devices)."""
-    bridge = next(d for d in history.devices if d.device_id == bridge_id)
+    bridge = next(d for d in history.devices if d.device_key == bridge_id)
     return [
         d
         for d in history.devices
         if d.kind not in SKIPPED_KINDS | BRIDGE_KINDS
         and (
-            d.via_device_id == bridge_id
+            d.via_device_key == bridge_id
             if bridge.kind != "router"
-            else d.protocol is Protocol.WIFI and d.via_device_id is None
+            else d.protocol is Protocol.WIFI and d.via_device_key is None
         )
     ]
 
@@ -298,27 +298,27 @@ def _outages(healthy: HomeHistory) -> list[FailureEvent]:
         for event in healthy.ground_truth
         if event.kind == "bridge_outage"
         and event.end - event.start >= MIN_OUTAGE_SECONDS
-        and len(_behind(healthy, event.device_id)) >= MIN_OUTAGE_DEVICES
+        and len(_behind(healthy, event.device_key)) >= MIN_OUTAGE_DEVICES
     ]
 
 
 def _keep(healthy: HomeHistory, choice: HomeChoice) -> set[str]:
     """Pick the devices of the demo home: bridges, the built to fail, some behind the outage, then a mix."""
     candidates = [d for d in healthy.devices if d.kind not in SKIPPED_KINDS]
-    kept = [d.device_id for d in candidates if d.kind in BRIDGE_KINDS]
+    kept = [d.device_key for d in candidates if d.kind in BRIDGE_KINDS]
     kept += list(choice.chosen.values())
-    kept += [d.device_id for d in _behind(healthy, choice.outage.device_id)][:OUTAGE_DEVICES_KEPT]
+    kept += [d.device_key for d in _behind(healthy, choice.outage.device_key)][:OUTAGE_DEVICES_KEPT]
     by_kind: dict[str, list[str]] = {}
     for device in candidates:
-        by_kind.setdefault(device.kind, []).append(device.device_id)
+        by_kind.setdefault(device.kind, []).append(device.device_key)
     # Round-robin over kinds, in the generator's order, so every kind shows.
     queues = [iter(ids) for ids in by_kind.values()]
     while queues and len(set(kept)) < MAX_DEVICES:
         for queue in list(queues):
-            if (device_id := next(queue, None)) is None:
+            if (device_key := next(queue, None)) is None:
                 queues.remove(queue)
-            elif device_id not in kept and len(set(kept)) < MAX_DEVICES:
-                kept.append(device_id)
+            elif device_key not in kept and len(set(kept)) < MAX_DEVICES:
+                kept.append(device_key)
     return set(kept)
 
 
@@ -345,7 +345,7 @@ def _fit(
         lo, hi = day_start + FAILURE_WINDOW[0] * DAY, day_start + FAILURE_WINDOW[1] * DAY
         chosen: dict[str, str] = {}
         for way in WAYS:
-            device_id = next(
+            device_key = next(
                 (
                     d
                     for t, d in onsets[way.key]
@@ -355,9 +355,9 @@ def _fit(
                 ),
                 None,
             )
-            if device_id is None:
+            if device_key is None:
                 break
-            chosen[way.key] = device_id
+            chosen[way.key] = device_key
         else:
             return day, chosen, outage
     return None
@@ -436,26 +436,26 @@ def compose(choice: HomeChoice, now: float) -> DemoHome:
     devices = [
         replace(d, created=None if d.created is None else d.created + shift)
         for d in healthy.devices
-        if d.device_id in kept
+        if d.device_key in kept
     ]
-    entities = [e for e in healthy.entities if e.device_id in kept]
+    entities = [e for e in healthy.entities if e.device_key in kept]
     states: dict[str, StateSeries] = {}
     statistics: dict[str, StatSeries] = {}
     for entity in entities:
-        origin = source.get(entity.device_id, healthy)
+        origin = source.get(entity.device_key, healthy)
         states[entity.entity_id] = _cut_series(origin.states[entity.entity_id], cut, shift)
         if (stats := origin.statistics.get(entity.entity_id)) is not None:
             statistics[entity.entity_id] = _cut_stats(stats, cut, shift)
     ground_truth: list[FailureEvent] = []
     scenario: dict[str, str] = {}
     swaps: dict[str, Any] = {}
-    for device_id in kept:
-        origin = source.get(device_id, healthy)
-        scenario[device_id] = origin.scenario.get(device_id, "healthy")
-        ground_truth += [_shift_event(e, shift) for e in origin.ground_truth if e.device_id == device_id]
-        if (swapped := origin.battery_swaps.get(device_id)) is not None:
-            swaps[device_id] = swapped[swapped <= cut] + shift
-    ground_truth.sort(key=lambda e: (e.start, e.device_id))
+    for device_key in kept:
+        origin = source.get(device_key, healthy)
+        scenario[device_key] = origin.scenario.get(device_key, "healthy")
+        ground_truth += [_shift_event(e, shift) for e in origin.ground_truth if e.device_key == device_key]
+        if (swapped := origin.battery_swaps.get(device_key)) is not None:
+            swaps[device_key] = swapped[swapped <= cut] + shift
+    ground_truth.sort(key=lambda e: (e.start, e.device_key))
     restarts = healthy.restarts[healthy.restarts <= cut] + shift
     history = HomeHistory(
         home_id=f"demo-{healthy.home_id}",
@@ -493,17 +493,17 @@ def _truth(history: HomeHistory, way_of: dict[str, Way]) -> dict[str, Truth]:
     failures = _failures(history)
     truth: dict[str, Truth] = {}
     for device in history.devices:
-        events = failures.get(device.device_id, [])
+        events = failures.get(device.device_key, [])
         upcoming = next((e for e in events if now < e.start <= horizon), None)
         under_way = any(e.start <= now < e.end for e in events)
         swaps = [
-            e.start for e in history.ground_truth if e.device_id == device.device_id and e.kind == "swap"
+            e.start for e in history.ground_truth if e.device_key == device.device_key and e.kind == "swap"
         ]
-        truth[device.device_id] = Truth(
-            device_id=device.device_id,
+        truth[device.device_key] = Truth(
+            device_key=device.device_key,
             name=device.name,
-            way=way_of.get(device.device_id),
-            family=history.scenario.get(device.device_id, "healthy"),
+            way=way_of.get(device.device_key),
+            family=history.scenario.get(device.device_key, "healthy"),
             failure=upcoming,
             failing_now=under_way,
             swap_soon=next((t for t in sorted(swaps) if now < t <= horizon), None),
@@ -522,7 +522,7 @@ def _entity_name(entity_id: str, device_name: str) -> str | None:
     return ENTITY_NAMES.get(suffix, suffix.replace("_", " ").capitalize())
 
 
-def _attributes(entity: EntityInfo, name: str | None, device_name: str, numeric: bool) -> dict[str, Any]:
+def _attributes(entity: EntityRecord, name: str | None, device_name: str, numeric: bool) -> dict[str, Any]:
     """Return the state attributes the entity reports, in the order HA writes them."""
     attributes: dict[str, Any] = {}
     if numeric:
@@ -535,9 +535,9 @@ def _attributes(entity: EntityInfo, name: str | None, device_name: str, numeric:
     return attributes
 
 
-def _connections(device: DeviceInfo) -> list[list[str]]:
+def _connections(device: DeviceRecord) -> list[list[str]]:
     """Return the radio address a real integration would register for the device."""
-    octets = [device.device_id[i : i + 2] for i in range(0, 16, 2)]
+    octets = [device.device_key[i : i + 2] for i in range(0, 16, 2)]
     if device.protocol is Protocol.ZIGBEE:
         return [["zigbee", ":".join(octets)]]
     if device.protocol is Protocol.BLE:
@@ -549,11 +549,11 @@ def _connections(device: DeviceInfo) -> list[list[str]]:
 
 def _describe(history: HomeHistory) -> tuple[dict[str, RecordedEntity], dict[str, Any]]:
     """Return the recorder rows of every entity and the demo integration's description."""
-    by_id = {d.device_id: d for d in history.devices}
+    by_id = {d.device_key: d for d in history.devices}
     recorded: dict[str, RecordedEntity] = {}
     described_entities: list[dict[str, Any]] = []
     for entity in history.entities:
-        device = by_id[entity.device_id]
+        device = by_id[entity.device_key]
         series = history.states[entity.entity_id]
         if len(series) == 0:
             continue
@@ -570,7 +570,7 @@ def _describe(history: HomeHistory) -> tuple[dict[str, RecordedEntity], dict[str
         described_entities.append(
             {
                 "entity_id": entity.entity_id,
-                "device": entity.device_id,
+                "device": entity.device_key,
                 "name": name,
                 "device_class": entity.device_class,
                 "unit": entity.unit,
@@ -580,15 +580,15 @@ def _describe(history: HomeHistory) -> tuple[dict[str, RecordedEntity], dict[str
             }
         )
     # Bridges first: a device's via_device must exist before the device.
-    devices = sorted(history.devices, key=lambda d: d.via_device_id is not None)
+    devices = sorted(history.devices, key=lambda d: d.via_device_key is not None)
     description = {
         "devices": [
             {
-                "id": d.device_id,
+                "id": d.device_key,
                 "name": d.name,
                 "manufacturer": d.manufacturer,
                 "model": d.model,
-                "via_device": d.via_device_id,
+                "via_device": d.via_device_key,
                 "area": (d.area_id or "").replace("_", " ").capitalize() or None,
                 "connections": _connections(d),
             }

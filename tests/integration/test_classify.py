@@ -218,9 +218,9 @@ async def test_discovery_and_the_offline_reader_classify_a_home_alike(hass: Home
     ]
     devices, entities = infer_devices(rows)
     offline_roles = {e.entity_id: e.role for e in entities if e.role is not EntityRole.OTHER}
-    device_of = {e.entity_id: e.device_id for e in entities}
+    device_of = {e.entity_id: e.device_key for e in entities}
     offline_kinds = {
-        frozenset(e for e in offline_roles if device_of[e] == d.device_id): d.kind for d in devices
+        frozenset(e for e in offline_roles if device_of[e] == d.device_key): d.kind for d in devices
     }
 
     assert offline_roles == live_roles

@@ -633,7 +633,7 @@ async def test_device_attributes_stay_small_whatever_the_model_explains(
     def verbose_score_home(history: Any, *args: Any, **kwargs: Any) -> list[DevicePrediction]:
         return [
             DevicePrediction(
-                device_id=device.device_id,
+                device_key=device.device_key,
                 probability=0.99,
                 failure_type=max(types, key=types.__getitem__),
                 probabilities=types,

@@ -31,6 +31,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry, async_
 from custom_components.homeiq_device_intel import coordinator as coordinator_module
 from custom_components.homeiq_device_intel import recorder_source
 from custom_components.homeiq_device_intel import training as training_module
+from custom_components.homeiq_device_intel.aggregates_store import AggregatesStore
 from custom_components.homeiq_device_intel.const import (
     AGGREGATES_FILE,
     DOMAIN,
@@ -39,7 +40,6 @@ from custom_components.homeiq_device_intel.const import (
     SERVICE_ROLLBACK_MODEL,
     SERVICE_TRAIN,
 )
-from custom_components.homeiq_device_intel.history_store import HistoryStore
 from custom_components.homeiq_device_intel.lifecycle import WorkGuard
 from custom_components.homeiq_device_intel.model_store import ModelStore
 
@@ -276,9 +276,9 @@ async def test_after_a_stop_mid_training_the_next_start_finds_the_last_good_mode
     assert home.runtime_data.trainer.state.last_run["outcome"] == "cancelled"
     restarted = ModelStore(shipped_model, storage / HOME_MODELS_SUBDIR, keep=HOME_MODELS_KEPT).load_active()
     assert (restarted.version_id, restarted.refused) == (good.version_id, ())
-    history = HistoryStore(storage / AGGREGATES_FILE)
+    history = AggregatesStore(storage / AGGREGATES_FILE)
     history.load()
-    assert history.grid is not None and history.grid.device_ids
+    assert history.grid is not None and history.grid.device_keys
     assert not list(storage.rglob("*.tmp")) and not list(storage.rglob("*.unreadable"))
 
 

@@ -28,7 +28,7 @@ def _bundle(thresholds: dict[str, float]) -> ModelBundle:
 def _prediction(**probabilities: float) -> DevicePrediction:
     best = max(probabilities, key=probabilities.__getitem__)
     return DevicePrediction(
-        device_id="d",
+        device_key="d",
         probability=probabilities[best],
         failure_type=best,
         probabilities=probabilities,

@@ -66,6 +66,7 @@ from pytest_homeassistant_custom_component.components.recorder.common import (
 )
 
 from custom_components.homeiq_device_intel import training
+from custom_components.homeiq_device_intel.aggregates_store import AggregatesStore
 from custom_components.homeiq_device_intel.const import (
     AGGREGATES_FILE,
     CONF_EXCLUDE_DEVICES,
@@ -78,7 +79,6 @@ from custom_components.homeiq_device_intel.const import (
     HOME_MODELS_SUBDIR,
     SHIPPED_MODEL_DIR,
 )
-from custom_components.homeiq_device_intel.history_store import HistoryStore
 from custom_components.homeiq_device_intel.ml.bundle import ModelBundle, save_bundle
 from custom_components.homeiq_device_intel.ml.pipeline import TrainingCancelled
 from custom_components.homeiq_device_intel.model_store import ModelStore
@@ -352,7 +352,7 @@ def check_predictions_match_watched_devices(
 async def check_stored_files_load(hass: HomeAssistant, entry: MockConfigEntry, config_dir: Path) -> None:
     """The stored aggregates and the home model index exist and load; the model is the last deployed."""
     storage = config_dir / ".storage" / DOMAIN
-    aggregates = HistoryStore(storage / AGGREGATES_FILE)
+    aggregates = AggregatesStore(storage / AGGREGATES_FILE)
     await hass.async_add_executor_job(aggregates.load)
     assert aggregates.grid is not None, "the stored aggregates did not load"
     assert not list(storage.rglob("*.unreadable")), "a stored file was set aside as unreadable"

@@ -23,8 +23,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
+from custom_components.homeiq_device_intel.aggregates_store import AggregatesStore
 from custom_components.homeiq_device_intel.const import AGGREGATES_FILE, DOMAIN, HOME_MODELS_KEPT
-from custom_components.homeiq_device_intel.history_store import HistoryStore
 from custom_components.homeiq_device_intel.ml.aggregates import (
     KEEP_DAYS,
     STATE_CHANNELS,
@@ -55,12 +55,12 @@ FROM_STATES = tuple(c for c in CHANNELS if c not in LEVEL_CHANNELS)
 
 
 @st.composite
-def grids(draw: st.DrawFn, *, start: float, device_ids: list[str] | None = None) -> HourlyGrid:
+def grids(draw: st.DrawFn, *, start: float, device_keys: list[str] | None = None) -> HourlyGrid:
     """A well-formed grid as build_grid makes them: random devices, hours and channel contents.
 
     State channels are 0 before `states_from`, as no state row was seen then.
     """
-    ids = draw(st.lists(st.sampled_from(DEVICES), unique=True)) if device_ids is None else device_ids
+    ids = draw(st.lists(st.sampled_from(DEVICES), unique=True)) if device_keys is None else device_keys
     n, n_hours = len(ids), draw(st.integers(1, 96))
     states_from = draw(st.integers(0, n_hours))
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
@@ -88,7 +88,7 @@ def grids(draw: st.DrawFn, *, start: float, device_ids: list[str] | None = None)
     }
     return HourlyGrid(
         home_id=HOME,
-        device_ids=ids,
+        device_keys=ids,
         start=start,
         n_hours=n_hours,
         channels=channels,
@@ -136,7 +136,7 @@ def _copy(grid: HourlyGrid) -> HourlyGrid:
     """A deep copy (merge_grids must not change its inputs)."""
     return HourlyGrid(
         home_id=grid.home_id,
-        device_ids=list(grid.device_ids),
+        device_keys=list(grid.device_keys),
         start=grid.start,
         n_hours=grid.n_hours,
         channels={k: v.copy() for k, v in grid.channels.items()},
@@ -155,7 +155,7 @@ def _copy(grid: HourlyGrid) -> HourlyGrid:
 def test_merged_grid_has_the_new_devices_and_ends_where_the_new_grid_ends(pair):
     old, new, keep_days = pair
     merged = merge_grids(old, new, keep_days=keep_days)
-    assert merged.device_ids == new.device_ids
+    assert merged.device_keys == new.device_keys
     assert merged.start + merged.n_hours * HOUR == new.start + new.n_hours * HOUR
     assert min(new.n_hours, keep_days * 24) <= merged.n_hours <= keep_days * 24
     assert (merged.start - new.start) / HOUR == round((merged.start - new.start) / HOUR)
@@ -167,7 +167,7 @@ def test_merged_grid_has_the_new_devices_and_ends_where_the_new_grid_ends(pair):
 def test_merged_grid_is_well_formed_and_survives_a_round_trip(pair):
     old, new, keep_days = pair
     merged = merge_grids(old, new, keep_days=keep_days)
-    shape = (len(new.device_ids), merged.n_hours)
+    shape = (len(new.device_keys), merged.n_hours)
     assert set(merged.channels) == set(CHANNELS)
     assert all(c.shape == shape and c.dtype == np.float32 for c in merged.channels.values())
     assert merged.bridge_down.shape == shape
@@ -204,10 +204,10 @@ def test_state_hours_before_the_new_grid_come_from_the_old_grid(pair):
     cut = _shift(merged, new) + new.states_from
     cols, src = _columns(merged.n_hours, old, _shift(merged, old))
     before = cols < cut
-    for i, device in enumerate(new.device_ids):
-        if device not in old.device_ids:
+    for i, device in enumerate(new.device_keys):
+        if device not in old.device_keys:
             continue
-        row = old.device_ids.index(device)
+        row = old.device_keys.index(device)
         for name in FROM_STATES:
             np.testing.assert_array_equal(merged[name][i, cols[before]], old[name][row, src[before]])
 
@@ -219,8 +219,8 @@ def test_devices_the_old_grid_did_not_know_get_the_new_values_and_fill_elsewhere
     merged = merge_grids(old, new, keep_days=keep_days)
     cols, src = _columns(merged.n_hours, new, _shift(merged, new))
     elsewhere = np.setdiff1d(np.arange(merged.n_hours), cols)
-    for i, device in enumerate(new.device_ids):
-        if device in old.device_ids:
+    for i, device in enumerate(new.device_keys):
+        if device in old.device_keys:
             continue
         for name in LEVEL_CHANNELS:
             np.testing.assert_array_equal(merged[name][i, cols], new[name][i, src])
@@ -232,7 +232,7 @@ def test_devices_the_old_grid_did_not_know_get_the_new_values_and_fill_elsewhere
 
 
 @PROPERTY
-@given(grids(start=T0), grids(start=T0, device_ids=[]), offsets, keep)
+@given(grids(start=T0), grids(start=T0, device_keys=[]), offsets, keep)
 def test_merging_into_an_empty_old_grid_gives_the_new_grid_on_its_hours(new, empty, offset, keep_days):
     empty.start = T0 + offset
     merged = merge_grids(empty, new, keep_days=keep_days)
@@ -249,7 +249,7 @@ def test_merging_leaves_both_grids_as_they_were(pair):
     old_before, new_before = _copy(old), _copy(new)
     merge_grids(old, new, keep_days=keep_days)
     for before, after in ((old_before, old), (new_before, new)):
-        assert after.device_ids == before.device_ids
+        assert after.device_keys == before.device_keys
         for name in CHANNELS:
             np.testing.assert_array_equal(after[name], before[name])
         np.testing.assert_array_equal(after.first_seen, before.first_seen)
@@ -259,17 +259,17 @@ def test_a_stored_grid_without_devices_merges_into_a_fresh_one():
     """Regression: an empty stored grid crashed every scoring with an IndexError."""
     fresh = build_grid(_history(5, 10), start=T0, end=T0 + 10 * 86400)
     empty = build_grid(_history(0, 5, devices=()))
-    assert empty.device_ids == []
+    assert empty.device_keys == []
 
     merged = merge_grids(empty, fresh)
 
-    assert merged.device_ids == fresh.device_ids
+    assert merged.device_keys == fresh.device_keys
     np.testing.assert_array_equal(merged.first_seen, fresh.first_seen)
 
 
 def test_a_fresh_grid_without_devices_merges_to_a_grid_without_devices():
     merged = merge_grids(build_grid(_history(0, 5)), build_grid(_history(0, 10, devices=())))
-    assert merged.device_ids == []
+    assert merged.device_keys == []
     assert all(c.shape == (0, merged.n_hours) for c in merged.channels.values())
 
 
@@ -368,9 +368,9 @@ def _warnings(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
 def test_damaged_aggregates_are_set_aside_and_history_restarts(
     tmp_path: Path, caplog: pytest.LogCaptureFixture, damage: Callable[[Path], Any]
 ) -> None:
-    path = tmp_path / "history.npz"
+    path = tmp_path / "aggregates.npz"
     damage(path)
-    store = HistoryStore(path)
+    store = AggregatesStore(path)
 
     store.load()
 
@@ -384,35 +384,46 @@ def test_damaged_aggregates_are_set_aside_and_history_restarts(
 def test_load_grid_refuses_damaged_aggregates_with_its_own_error(
     tmp_path: Path, damage: Callable[[Path], Any]
 ) -> None:
-    path = tmp_path / "history.npz"
+    path = tmp_path / "aggregates.npz"
     damage(path)
     with pytest.raises(AggregatesError):
         load_grid(path, home_id=HOME)
 
 
 def test_aggregates_written_before_the_device_flags_existed_still_load(tmp_path: Path) -> None:
-    path = _saved_grid(tmp_path / "history.npz", telemetry=None, numeric_primary=None)
+    path = _saved_grid(tmp_path / "aggregates.npz", telemetry=None, numeric_primary=None)
     grid = load_grid(path, home_id=HOME)
-    assert grid.device_ids == ["a", "b"]
+    assert grid.device_keys == ["a", "b"]
     assert grid.telemetry is not None and not grid.telemetry.any()
 
 
+def test_aggregates_under_their_old_name_are_moved_and_loaded(tmp_path: Path) -> None:
+    old = _saved_grid(tmp_path / "history.npz")
+    store = AggregatesStore(tmp_path / "aggregates.npz")
+
+    store.load()
+
+    assert store.grid is not None and store.grid.device_keys == ["a", "b"]
+    assert not old.exists()
+    assert (tmp_path / "aggregates.npz").exists()
+
+
 def test_stored_aggregates_without_devices_load(tmp_path: Path) -> None:
-    save_grid(build_grid(_history(0, 5, devices=())), tmp_path / "history.npz")
-    assert load_grid(tmp_path / "history.npz").device_ids == []
+    save_grid(build_grid(_history(0, 5, devices=())), tmp_path / "aggregates.npz")
+    assert load_grid(tmp_path / "aggregates.npz").device_keys == []
 
 
 def test_history_restarts_when_unreadable_aggregates_cannot_be_moved(
     tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    path = tmp_path / "history.npz"
+    path = tmp_path / "aggregates.npz"
     path.write_bytes(b"garbage")
 
     def read_only(*_args: Any) -> None:
         raise PermissionError("read-only file system")
 
     monkeypatch.setattr(Path, "replace", read_only)
-    store = HistoryStore(path)
+    store = AggregatesStore(path)
 
     store.load()
 

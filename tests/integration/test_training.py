@@ -327,7 +327,7 @@ async def test_stored_history_outlives_the_recorder_purge(
     await seed_history(30)
     entry = await setup_integration()
     await _train(hass)
-    stored = entry.runtime_data.coordinator.history_store
+    stored = entry.runtime_data.coordinator.aggregates_store
     assert (config_dir / ".storage" / DOMAIN / "history.npz").is_file()
     assert stored.grid is not None
     early = slice(0, 24 * 10)  # the first ten days
@@ -356,6 +356,6 @@ async def test_unreadable_stored_history_is_set_aside(
     add_battery_device("Hall door")
     entry = await setup_integration()
 
-    assert entry.runtime_data.coordinator.history_store.grid is None
+    assert entry.runtime_data.coordinator.aggregates_store.grid is None
     assert history.with_suffix(".unreadable").read_bytes() == b"not a grid"
     assert "Stored history is unreadable" in caplog.text

@@ -13,8 +13,8 @@ from custom_components.homeiq_device_intel.ml.aggregates import (
 )
 from custom_components.homeiq_device_intel.ml.grid import HOUR, build_grid
 from custom_components.homeiq_device_intel.ml.records import (
-    DeviceInfo,
-    EntityInfo,
+    DeviceRecord,
+    EntityRecord,
     EntityRole,
     HomeHistory,
     Power,
@@ -33,8 +33,8 @@ def _history(first_day: int, last_day: int, *, devices=("a", "b"), outage_day: i
         values = [
             "unavailable" if outage_day is not None and h // 24 == outage_day else str(h % 2) for h in hours
         ]
-        entities.append(EntityInfo(entity_id=f"sensor.{d}", device_id=d, role=EntityRole.PRIMARY))
-        entities.append(EntityInfo(entity_id=f"sensor.{d}_battery", device_id=d, role=EntityRole.BATTERY))
+        entities.append(EntityRecord(entity_id=f"sensor.{d}", device_key=d, role=EntityRole.PRIMARY))
+        entities.append(EntityRecord(entity_id=f"sensor.{d}_battery", device_key=d, role=EntityRole.BATTERY))
         states[f"sensor.{d}"] = encode_states(times, values)
         all_hours = np.arange(0, last_day * 24)
         level = 100 - all_hours / 24
@@ -45,7 +45,7 @@ def _history(first_day: int, last_day: int, *, devices=("a", "b"), outage_day: i
         home_id="h",
         start=T0 + first_day * 86400 if first_day else T0,
         end=T0 + last_day * 86400,
-        devices=[DeviceInfo(device_id=d, name=d, integration="zha", power=Power.BATTERY) for d in devices],
+        devices=[DeviceRecord(device_key=d, name=d, integration="zha", power=Power.BATTERY) for d in devices],
         entities=entities,
         states=states,
         statistics=stats,
@@ -56,7 +56,7 @@ def test_round_trip_is_exact(tmp_path):
     grid = build_grid(_history(0, 20, outage_day=5))
     save_grid(grid, tmp_path / "agg.npz")
     loaded = load_grid(tmp_path / "agg.npz")
-    assert loaded.device_ids == grid.device_ids
+    assert loaded.device_keys == grid.device_keys
     assert loaded.n_hours == grid.n_hours and loaded.start == grid.start
     for name, channel in grid.channels.items():
         np.testing.assert_array_equal(loaded.channels[name], channel)
@@ -81,7 +81,7 @@ def test_merge_drops_removed_devices_and_adds_new_ones():
     old = build_grid(_history(0, 10, devices=("a", "gone")))
     new = build_grid(_history(5, 12, devices=("a", "fresh")), start=T0, end=T0 + 12 * 86400)
     merged = merge_grids(old, new)
-    assert merged.device_ids == ["a", "fresh"]
+    assert merged.device_keys == ["a", "fresh"]
     assert merged.channels["reports"][1, : 5 * 24].sum() == 0
 
 
@@ -103,7 +103,7 @@ def test_unreadable_file_is_a_clear_error(tmp_path, content):
 
 def test_object_arrays_are_refused(tmp_path):
     path = tmp_path / "agg.npz"
-    np.savez(path, version=np.array([1]), device_ids=np.array([{"x": 1}], dtype=object))
+    np.savez(path, version=np.array([1]), device_keys=np.array([{"x": 1}], dtype=object))
     with pytest.raises(AggregatesError):
         load_grid(path)
 

@@ -9,8 +9,8 @@ import pytest
 
 from custom_components.homeiq_device_intel.ml.grid import HOUR
 from custom_components.homeiq_device_intel.ml.records import (
-    DeviceInfo,
-    EntityInfo,
+    DeviceRecord,
+    EntityRecord,
     EntityRole,
     FailureEvent,
     FailureType,
@@ -36,8 +36,8 @@ def _home(truth: list[FailureEvent], scenario: str = "sudden_death") -> HomeHist
         home_id="test",
         start=T0,
         end=T0 + 30 * DAY_S,
-        devices=[DeviceInfo(device_id="a", name="a", integration="shelly", power=Power.MAINS)],
-        entities=[EntityInfo(entity_id="sensor.a", device_id="a", role=EntityRole.PRIMARY)],
+        devices=[DeviceRecord(device_key="a", name="a", integration="shelly", power=Power.MAINS)],
+        entities=[EntityRecord(entity_id="sensor.a", device_key="a", role=EntityRole.PRIMARY)],
         states={"sensor.a": encode_states(times, states)},
         statistics={},
         ground_truth=truth,
@@ -47,7 +47,7 @@ def _home(truth: list[FailureEvent], scenario: str = "sudden_death") -> HomeHist
 
 def _outage(warning_day: float | None) -> FailureEvent:
     return FailureEvent(
-        device_id="a",
+        device_key="a",
         kind=UNAVAILABLE,
         start=T0 + OUTAGE_HOUR * HOUR,
         end=T0 + (OUTAGE_HOUR + 10) * HOUR,
@@ -108,10 +108,10 @@ def test_generator_records_when_warnings_begin(fraction: float, expect_none: boo
     home = generate_home(config, 0)
     kinds = (*(t.value for t in FailureType), "stuck")
     failing = {d for d, family in home.scenario.items() if family in FAILURE_FAMILIES}
-    failures = [e for e in home.ground_truth if e.kind in kinds and e.device_id in failing]
+    failures = [e for e in home.ground_truth if e.kind in kinds and e.device_key in failing]
     assert failures
     if expect_none:
         # Flapping itself warns of the long outage after it; nothing else does.
-        assert all(e.warning is None for e in failures if home.scenario[e.device_id] != "flapping")
+        assert all(e.warning is None for e in failures if home.scenario[e.device_key] != "flapping")
     else:
         assert all(e.warning is not None and e.warning < e.start for e in failures)

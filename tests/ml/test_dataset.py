@@ -22,7 +22,7 @@ def _same(a, b) -> None:
     np.testing.assert_array_equal(a.device, b.device)
     np.testing.assert_array_equal(a.hour, b.hour)
     np.testing.assert_array_equal(a.family, b.family)
-    assert a.home_ids == b.home_ids and a.device_ids == b.device_ids
+    assert a.home_ids == b.home_ids and a.device_keys == b.device_keys
     np.testing.assert_array_equal(a.heuristic_columns, b.heuristic_columns)
 
 
@@ -51,12 +51,12 @@ def test_combine_makes_indices_global():
     first, second = build_dataset(homes[:1]), build_dataset(homes[1:])
     both = combine([first, second])
     _same(both, build_dataset(homes))
-    assert both.device.max() + 1 == len(both.device_ids)
+    assert both.device.max() + 1 == len(both.device_keys)
     # Every device index points at a device of the row's own home.
     for home_index, home in enumerate(homes):
-        ids = {d.device_id for d in home.devices}
+        ids = {d.device_key for d in home.devices}
         rows = both.home == home_index
-        assert {both.device_ids[i] for i in np.unique(both.device[rows])} <= ids
+        assert {both.device_keys[i] for i in np.unique(both.device[rows])} <= ids
 
 
 def test_heuristic_columns_follow_the_rows():

@@ -14,8 +14,8 @@ from custom_components.homeiq_device_intel.ml.grid import HOUR, build_grid
 from custom_components.homeiq_device_intel.ml.labels import build_labels, find_events
 from custom_components.homeiq_device_intel.ml.records import (
     Chemistry,
-    DeviceInfo,
-    EntityInfo,
+    DeviceRecord,
+    EntityRecord,
     EntityRole,
     FailureType,
     HomeHistory,
@@ -29,15 +29,15 @@ T0 = 1_700_000_000.0 - (1_700_000_000.0 % 86400)
 DAY_S = 86400.0
 
 
-def _device(device_id: str, *, via: str | None = "bridge", power: Power = Power.BATTERY) -> DeviceInfo:
-    return DeviceInfo(
-        device_id=device_id,
-        name=device_id,
+def _device(device_key: str, *, via: str | None = "bridge", power: Power = Power.BATTERY) -> DeviceRecord:
+    return DeviceRecord(
+        device_key=device_key,
+        name=device_key,
         integration="zha",
         protocol=Protocol.ZIGBEE,
         power=power,
         chemistry=Chemistry.COIN if power is Power.BATTERY else Chemistry.NONE,
-        via_device_id=via,
+        via_device_key=via,
     )
 
 
@@ -74,7 +74,7 @@ def test_battery_slope_matches_a_linear_discharge():
     times, states = _hourly(30, lambda h: str(round(100 - h / 24 * 2.0)))
     history = _home(
         [_device("a")],
-        [EntityInfo(entity_id="sensor.a_battery", device_id="a", role=EntityRole.BATTERY)],
+        [EntityRecord(entity_id="sensor.a_battery", device_key="a", role=EntityRole.BATTERY)],
         {"sensor.a_battery": encode_states(times, states)},
     )
     _, frame = _frame(history)
@@ -91,7 +91,7 @@ def test_battery_from_statistics_when_states_were_purged():
     stats = StatSeries(start=T0 + hours * HOUR, mean=mean, min=mean - 0.5, max=mean + 0.5)
     history = _home(
         [_device("a")],
-        [EntityInfo(entity_id="sensor.a_battery", device_id="a", role=EntityRole.BATTERY)],
+        [EntityRecord(entity_id="sensor.a_battery", device_key="a", role=EntityRole.BATTERY)],
         {},
         statistics={"sensor.a_battery": stats},
     )
@@ -102,7 +102,7 @@ def test_battery_from_statistics_when_states_were_purged():
 def test_missing_data_is_nan_not_an_error():
     history = _home(
         [_device("a"), _device("b", power=Power.MAINS)],
-        [EntityInfo(entity_id="switch.b", device_id="b", role=EntityRole.PRIMARY)],
+        [EntityRecord(entity_id="switch.b", device_key="b", role=EntityRole.PRIMARY)],
         {"switch.b": encode_states([T0 + 10], ["on"])},
     )
     _, frame = _frame(history)
@@ -117,7 +117,7 @@ def test_unavailable_episode_counts_and_long_outage_label():
     times, states = _hourly(30, lambda h: "unavailable" if h in down else str(h % 2))
     history = _home(
         [_device("a", via=None, power=Power.MAINS)],
-        [EntityInfo(entity_id="sensor.a", device_id="a", role=EntityRole.PRIMARY)],
+        [EntityRecord(entity_id="sensor.a", device_key="a", role=EntityRole.PRIMARY)],
         {"sensor.a": encode_states(times, states)},
     )
     grid, frame = _frame(history)
@@ -141,7 +141,7 @@ def test_restart_replays_and_reconnects_are_not_failures():
     states += ["unavailable", "20.5", "20.5"]
     history = _home(
         [_device("a", via=None, power=Power.MAINS)],
-        [EntityInfo(entity_id="sensor.a", device_id="a", role=EntityRole.PRIMARY)],
+        [EntityRecord(entity_id="sensor.a", device_key="a", role=EntityRole.PRIMARY)],
         {"sensor.a": encode_states(times, states)},
         restarts=[restart],
     )
@@ -158,7 +158,7 @@ def test_bridge_outage_is_flagged_and_kept_out_of_device_labels():
     entities, states = [], {}
     for i in range(4):
         times, values = _hourly(30, lambda h: "unavailable" if h in down else str(20 + h % 3))
-        entities.append(EntityInfo(entity_id=f"sensor.d{i}", device_id=f"d{i}", role=EntityRole.PRIMARY))
+        entities.append(EntityRecord(entity_id=f"sensor.d{i}", device_key=f"d{i}", role=EntityRole.PRIMARY))
         states[f"sensor.d{i}"] = encode_states(times, values)
     history = _home(devices, entities, states)
     grid, frame = _frame(history)
@@ -173,7 +173,7 @@ def test_battery_depletion_label_and_days_remaining():
     times, states = _hourly(30, lambda h: str(max(round(60 - h / 24 * 2.0), 0)))
     history = _home(
         [_device("a")],
-        [EntityInfo(entity_id="sensor.a_battery", device_id="a", role=EntityRole.BATTERY)],
+        [EntityRecord(entity_id="sensor.a_battery", device_key="a", role=EntityRole.BATTERY)],
         {"sensor.a_battery": encode_states(times, states)},
     )
     grid, frame = _frame(history)
@@ -191,7 +191,7 @@ def test_stale_device_that_stops_reporting_is_labelled():
     cut = 22 * 24
     history = _home(
         [_device("a", via=None)],
-        [EntityInfo(entity_id="sensor.a_t", device_id="a", role=EntityRole.PRIMARY)],
+        [EntityRecord(entity_id="sensor.a_t", device_key="a", role=EntityRole.PRIMARY)],
         {"sensor.a_t": encode_states(times[:cut], states[:cut])},
     )
     grid, frame = _frame(history)
@@ -207,7 +207,7 @@ def test_detected_battery_swap_resets_days_since_swap():
     times, states = _hourly(30, lambda h: str(100 if h >= 10 * 24 else 40))
     history = _home(
         [_device("a")],
-        [EntityInfo(entity_id="sensor.a_battery", device_id="a", role=EntityRole.BATTERY)],
+        [EntityRecord(entity_id="sensor.a_battery", device_key="a", role=EntityRole.BATTERY)],
         {"sensor.a_battery": encode_states(times, states)},
     )
     _, frame = _frame(history)
@@ -220,7 +220,7 @@ def test_in_place_re_reports_count_as_signs_of_life():
     series.last_reported = np.array([T0 + 5 * DAY_S + 60])
     history = _home(
         [_device("a", via=None)],
-        [EntityInfo(entity_id="sensor.a", device_id="a", role=EntityRole.PRIMARY)],
+        [EntityRecord(entity_id="sensor.a", device_key="a", role=EntityRole.PRIMARY)],
         {"sensor.a": series},
         days=8,
     )
@@ -234,7 +234,7 @@ def test_rate_ratios_need_a_baseline_first():
     keep = [i for i, t in enumerate(times) if t >= T0 + 10 * DAY_S]
     history = _home(
         [_device("a", via=None, power=Power.MAINS)],
-        [EntityInfo(entity_id="sensor.a", device_id="a", role=EntityRole.PRIMARY)],
+        [EntityRecord(entity_id="sensor.a", device_key="a", role=EntityRole.PRIMARY)],
         {"sensor.a": encode_states([times[i] for i in keep], [states[i] for i in keep])},
     )
     _, frame = _frame(history)
@@ -267,7 +267,7 @@ def test_battery_outlook_features_on_a_steady_discharge():
     times, states = _hourly(30, lambda h: str(round(100 - min(h, 25 * 24) / 24 * 2.0)))
     history = _home(
         [_device("a")],
-        [EntityInfo(entity_id="sensor.a_battery", device_id="a", role=EntityRole.BATTERY)],
+        [EntityRecord(entity_id="sensor.a_battery", device_key="a", role=EntityRole.BATTERY)],
         {"sensor.a_battery": encode_states(times, states)},
     )
     _, frame = _frame(history)
@@ -293,7 +293,7 @@ def test_report_trend_features_see_a_quiet_day_and_dropouts():
     keep = [i for i, t in enumerate(times) if not (20 * 24 <= i < 21 * 24 and i % 2)]
     history = _home(
         [_device("a", via=None, power=Power.MAINS)],
-        [EntityInfo(entity_id="sensor.a", device_id="a", role=EntityRole.PRIMARY)],
+        [EntityRecord(entity_id="sensor.a", device_key="a", role=EntityRole.PRIMARY)],
         {"sensor.a": encode_states([times[i] for i in keep], [states[i] for i in keep])},
     )
     _, frame = _frame(history)

@@ -114,7 +114,7 @@ def test_grid_columns_are_device_major():
     unav[1, [30, 60, 61, 62]] = 1.0  # device 1: 1 h then 3 h outages
     grid = HourlyGrid(
         home_id="h",
-        device_ids=["a", "b"],
+        device_keys=["a", "b"],
         start=0.0,
         n_hours=n_hours,
         channels={"unavailable": unav},

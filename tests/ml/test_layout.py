@@ -154,7 +154,7 @@ from custom_components.homeiq_device_intel.ml.bundle import load_bundle
 from custom_components.homeiq_device_intel.ml.features import FEATURE_NAMES, FEATURE_SCHEMA_VERSION
 from custom_components.homeiq_device_intel.ml.pipeline import score_home
 from custom_components.homeiq_device_intel.ml.records import (
-    DeviceInfo, EntityInfo, EntityRole, HomeHistory, Power, encode_states,
+    DeviceRecord, EntityRecord, EntityRole, HomeHistory, Power, encode_states,
 )
 import custom_components.homeiq_device_intel.ml as core
 assert core.__file__.startswith({folder!r}), core.__file__
@@ -165,8 +165,8 @@ bundle = load_bundle(
 t0, hours = 1_699_920_000.0, np.arange(20 * 24)
 history = HomeHistory(
     home_id="home", start=t0, end=t0 + 20 * 86400.0,
-    devices=[DeviceInfo(device_id="d", name="d", integration="zha", power=Power.BATTERY)],
-    entities=[EntityInfo(entity_id="sensor.d_battery", device_id="d", role=EntityRole.BATTERY)],
+    devices=[DeviceRecord(device_key="d", name="d", integration="zha", power=Power.BATTERY)],
+    entities=[EntityRecord(entity_id="sensor.d_battery", device_key="d", role=EntityRole.BATTERY)],
     states={{
         "sensor.d_battery": encode_states(t0 + hours * 3600.0 + 30, [f"{{60 - h / 12:.1f}}" for h in hours])
     }},

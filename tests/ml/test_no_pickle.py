@@ -30,8 +30,8 @@ from custom_components.homeiq_device_intel.ml.features import FEATURE_NAMES, FEA
 from custom_components.homeiq_device_intel.ml.grid import build_grid
 from custom_components.homeiq_device_intel.ml.pipeline import score_home
 from custom_components.homeiq_device_intel.ml.records import (
-    DeviceInfo,
-    EntityInfo,
+    DeviceRecord,
+    EntityRecord,
     EntityRole,
     HomeHistory,
     Power,
@@ -191,8 +191,8 @@ def _history(days: int) -> HomeHistory:
         home_id="home",
         start=T0,
         end=T0 + days * 86400.0,
-        devices=[DeviceInfo(device_id="d", name="d", integration="zha", power=Power.BATTERY)],
-        entities=[EntityInfo(entity_id="sensor.d_battery", device_id="d", role=EntityRole.BATTERY)],
+        devices=[DeviceRecord(device_key="d", name="d", integration="zha", power=Power.BATTERY)],
+        entities=[EntityRecord(entity_id="sensor.d_battery", device_key="d", role=EntityRole.BATTERY)],
         states={"sensor.d_battery": encode_states(times, [f"{90 - h / 24:.1f}" for h in hours])},
     )
 
@@ -218,7 +218,7 @@ def test_written_bundle_and_aggregates_load_and_predict_without_pickle(pickle_ca
     now = old.end + 86400.0
     grid = merge_grids(stored, build_grid(old, end=now))
     predictions = score_home(old, bundle, now=now, grid=grid)
-    assert [p.device_id for p in predictions] == ["d"]
+    assert [p.device_key for p in predictions] == ["d"]
     assert pickle_calls == []
 
 

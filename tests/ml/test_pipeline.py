@@ -20,8 +20,8 @@ from custom_components.homeiq_device_intel.ml.pipeline import (
 )
 from custom_components.homeiq_device_intel.ml.records import (
     Chemistry,
-    DeviceInfo,
-    EntityInfo,
+    DeviceRecord,
+    EntityRecord,
     EntityRole,
     FailureType,
     HomeHistory,
@@ -83,10 +83,10 @@ def bundle() -> ModelBundle:
     )
 
 
-def _device(device_id: str, power: Power) -> DeviceInfo:
-    return DeviceInfo(
-        device_id=device_id,
-        name=device_id,
+def _device(device_key: str, power: Power) -> DeviceRecord:
+    return DeviceRecord(
+        device_key=device_key,
+        name=device_key,
         integration="zha",
         protocol=Protocol.ZIGBEE,
         power=power,
@@ -99,15 +99,15 @@ def _home() -> HomeHistory:
     times = T0 + hours * HOUR + 30
     states, entities = {}, []
     # low battery, draining
-    entities.append(EntityInfo(entity_id="sensor.low_battery", device_id="low", role=EntityRole.BATTERY))
+    entities.append(EntityRecord(entity_id="sensor.low_battery", device_key="low", role=EntityRole.BATTERY))
     states["sensor.low_battery"] = encode_states(times, [str(round(40 - h / 24)) for h in hours])
     # a plug that has been unavailable for the last 10 hours
-    entities.append(EntityInfo(entity_id="switch.plug", device_id="plug", role=EntityRole.PRIMARY))
+    entities.append(EntityRecord(entity_id="switch.plug", device_key="plug", role=EntityRole.PRIMARY))
     states["switch.plug"] = encode_states(
         times, ["unavailable" if h >= DAYS * 24 - 10 else ("on" if h % 5 else "off") for h in hours]
     )
     # a healthy mains sensor
-    entities.append(EntityInfo(entity_id="sensor.ok", device_id="ok", role=EntityRole.PRIMARY))
+    entities.append(EntityRecord(entity_id="sensor.ok", device_key="ok", role=EntityRole.PRIMARY))
     states["sensor.ok"] = encode_states(times, [str(h % 3) for h in hours])
     return HomeHistory(
         home_id="home",
@@ -120,7 +120,7 @@ def _home() -> HomeHistory:
 
 
 def test_every_device_gets_one_prediction(bundle):
-    predictions = {p.device_id: p for p in score_home(_home(), bundle, now=NOW)}
+    predictions = {p.device_key: p for p in score_home(_home(), bundle, now=NOW)}
     assert set(predictions) == {"low", "plug", "ok"}
     for p in predictions.values():
         assert 0.0 <= p.probability <= 1.0
@@ -128,7 +128,7 @@ def test_every_device_gets_one_prediction(bundle):
 
 
 def test_battery_days_only_where_there_is_a_battery(bundle):
-    predictions = {p.device_id: p for p in score_home(_home(), bundle, now=NOW)}
+    predictions = {p.device_key: p for p in score_home(_home(), bundle, now=NOW)}
     low = predictions["low"]
     assert low.battery_days is not None
     assert low.battery_days_low <= low.battery_days <= low.battery_days_high
@@ -137,7 +137,7 @@ def test_battery_days_only_where_there_is_a_battery(bundle):
 
 
 def test_a_device_already_down_is_failing_now_with_its_reason(bundle):
-    plug = {p.device_id: p for p in score_home(_home(), bundle, now=NOW)}["plug"]
+    plug = {p.device_key: p for p in score_home(_home(), bundle, now=NOW)}["plug"]
     assert plug.failing_now
     assert plug.failure_type == FailureType.UNAVAILABLE.value
     assert plug.probability == 1.0
@@ -146,15 +146,15 @@ def test_a_device_already_down_is_failing_now_with_its_reason(bundle):
 
 
 def test_reasons_name_the_feature_that_drives_the_score(bundle):
-    low = {p.device_id: p for p in score_home(_home(), bundle, now=NOW)}["low"]
+    low = {p.device_key: p for p in score_home(_home(), bundle, now=NOW)}["low"]
     assert low.failure_type == FailureType.BATTERY_DEPLETED.value
     assert low.reasons and low.reasons[0].feature == "battery_level"
     assert sum(r.weight for r in low.reasons) <= 1.0 + 1e-9
 
 
 def test_longer_horizon_never_lowers_a_probability(bundle):
-    short = {p.device_id: p.probabilities for p in score_home(_home(), bundle, now=NOW, horizon_days=3)}
-    long = {p.device_id: p.probabilities for p in score_home(_home(), bundle, now=NOW, horizon_days=14)}
+    short = {p.device_key: p.probabilities for p in score_home(_home(), bundle, now=NOW, horizon_days=3)}
+    long = {p.device_key: p.probabilities for p in score_home(_home(), bundle, now=NOW, horizon_days=14)}
     for device, probs in short.items():
         for target, p in probs.items():
             assert long[device][target] >= p - 1e-12

@@ -107,13 +107,13 @@ def test_devices_entities_and_rows_are_read(home: Home):
     assert home.history.devices
     assert home.history.entities
     assert home.summary.state_rows > 0
-    owned = {e.device_id for e in home.history.entities}
-    assert owned == {d.device_id for d in home.history.devices}
+    owned = {e.device_key for e in home.history.entities}
+    assert owned == {d.device_key for d in home.history.devices}
 
 
 def test_features_are_one_row_per_device_and_hour_and_finite_or_nan(home: Home):
     n_devices = len(home.history.devices)
-    assert home.grid.device_ids == [d.device_id for d in home.history.devices]
+    assert home.grid.device_keys == [d.device_key for d in home.history.devices]
     assert home.frame.X.shape[0] == n_devices * np.unique(home.frame.eval_hour).size
     assert home.frame.X.shape[1] == len(FEATURE_NAMES)
     assert not np.any(np.isinf(home.frame.X))
@@ -129,7 +129,7 @@ def test_labels_are_binary_or_missing(home: Home):
 
 def test_scoring_gives_one_prediction_per_device(home: Home):
     predictions = score_home(home.history, tiny_bundle(), now=home.history.end)
-    assert [p.device_id for p in predictions] == [d.device_id for d in home.history.devices]
+    assert [p.device_key for p in predictions] == [d.device_key for d in home.history.devices]
     assert all(0.0 <= p.probability <= 1.0 for p in predictions)
 
 
@@ -146,10 +146,10 @@ def test_every_unavailable_spell_in_the_database_is_read(home: Home):
 def test_grid_availability_agrees_with_the_database(home: Home):
     grid = home.grid
     end = grid.start + grid.n_hours * HOUR
-    primary = {e.device_id: e.entity_id for e in home.history.entities if e.role is EntityRole.PRIMARY}
+    primary = {e.device_key: e.entity_id for e in home.history.entities if e.role is EntityRole.PRIMARY}
     sql_spells = sql_hours = grid_drops = grid_hours = 0.0
-    for row, device_id in enumerate(grid.device_ids):
-        entity_id = primary.get(device_id)
+    for row, device_key in enumerate(grid.device_keys):
+        entity_id = primary.get(device_key)
         if entity_id is None or entity_id not in home.rows:
             continue
         spells = _spells(home.rows[entity_id])

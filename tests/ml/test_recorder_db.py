@@ -20,7 +20,7 @@ from custom_components.homeiq_device_intel.ml.recorder_db import (
     EntityRow,
     QueryFn,
     ReadSummary,
-    RegistryEntry,
+    RegisteredEntity,
     _in_list,
     assemble_history,
     detect_schema,
@@ -34,7 +34,7 @@ from custom_components.homeiq_device_intel.ml.recorder_db import (
 from custom_components.homeiq_device_intel.ml.records import (
     UNAVAILABLE,
     UNKNOWN,
-    DeviceInfo,
+    DeviceRecord,
     EntityRole,
     HomeHistory,
     Power,
@@ -708,10 +708,10 @@ def test_entity_ids_limit_the_read(rec: Recorder) -> None:
 
 def test_registry_mapping_is_applied(rec: Recorder) -> None:
     _small_home(rec)
-    hall = DeviceInfo(device_id="d1", name="Hall motion", integration="zha", protocol=Protocol.ZIGBEE)
+    hall = DeviceRecord(device_key="d1", name="Hall motion", integration="zha", protocol=Protocol.ZIGBEE)
     registry = {
-        "binary_sensor.hall_motion_occupancy": RegistryEntry(hall, EntityRole.PRIMARY, "occupancy", None),
-        "sensor.hall_motion_battery": RegistryEntry(hall, EntityRole.BATTERY, None, None),
+        "binary_sensor.hall_motion_occupancy": RegisteredEntity(hall, EntityRole.PRIMARY, "occupancy", None),
+        "sensor.hall_motion_battery": RegisteredEntity(hall, EntityRole.BATTERY, None, None),
     }
     history = read_history(rec.query(), **WHOLE, registry=registry)
     assert history.devices == [hall]
@@ -738,9 +738,9 @@ def _rows(*entities: tuple[str, str | None, str | None]) -> list[EntityRow]:
 
 def _devices(rows: list[EntityRow]) -> dict[str, dict[str, EntityRole]]:
     devices, entities = infer_devices(rows)
-    out: dict[str, dict[str, EntityRole]] = {d.device_id.removeprefix(INFERRED_PREFIX): {} for d in devices}
+    out: dict[str, dict[str, EntityRole]] = {d.device_key.removeprefix(INFERRED_PREFIX): {} for d in devices}
     for e in entities:
-        out[e.device_id.removeprefix(INFERRED_PREFIX)][e.entity_id] = e.role
+        out[e.device_key.removeprefix(INFERRED_PREFIX)][e.entity_id] = e.role
     return out
 
 
@@ -791,7 +791,7 @@ def test_groups_a_zha_device_and_its_light() -> None:
     }
     assert devices["lumi_lumi_weather"]["sensor.lumi_lumi_weather_temperature"] is EntityRole.PRIMARY
     assert devices["lumi_lumi_weather"]["sensor.lumi_lumi_weather_humidity"] is EntityRole.OTHER
-    info = {d.device_id: d for d in infer_devices(rows)[0]}
+    info = {d.device_key: d for d in infer_devices(rows)[0]}
     assert info[INFERRED_PREFIX + "desk_lamp"].power is Power.MAINS
     assert info[INFERRED_PREFIX + "desk_lamp"].integration == "zha"
     assert info[INFERRED_PREFIX + "lumi_lumi_weather"].kind == "temperature"
@@ -894,8 +894,8 @@ def test_history_matches_the_records_contract(rec: Recorder) -> None:
     _small_home(rec)
     history = read_history(rec.query(), **WHOLE)
     assert isinstance(history, HomeHistory)
-    device_ids = {d.device_id for d in history.devices}
-    assert {e.device_id for e in history.entities} <= device_ids
+    device_keys = {d.device_key for d in history.devices}
+    assert {e.device_key for e in history.entities} <= device_keys
     assert history.states.keys() == {e.entity_id for e in history.entities}
     for series in history.states.values():
         assert series.time.dtype == np.float64

@@ -29,8 +29,8 @@ from custom_components.homeiq_device_intel.ml.records import (
     UNAVAILABLE,
     UNKNOWN,
     Chemistry,
-    DeviceInfo,
-    EntityInfo,
+    DeviceRecord,
+    EntityRecord,
     EntityRole,
     HomeHistory,
     Power,
@@ -42,7 +42,7 @@ from tests.tiny_models import tiny_bundle
 
 T0 = 1_700_000_000.0 - (1_700_000_000.0 % 86400)
 DAY_S = 86400.0
-GHOST = "ghost"  # a device id no DeviceInfo describes
+GHOST = "ghost"  # a device id no DeviceRecord describes
 
 PROPERTY = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -107,25 +107,25 @@ def stat_series(draw: st.DrawFn) -> StatSeries:
 def histories(draw: st.DrawFn) -> HomeHistory:
     """A home whose every record may be garbage."""
     devices = [
-        DeviceInfo(
-            device_id=f"d{i}",
+        DeviceRecord(
+            device_key=f"d{i}",
             name=f"d{i}",
             integration=draw(st.sampled_from(["zha", "mqtt"])),
             protocol=draw(st.sampled_from(Protocol)),
             power=draw(st.sampled_from(Power)),
             chemistry=draw(st.sampled_from(Chemistry)),
-            via_device_id=draw(st.sampled_from([None, "bridge"])),
+            via_device_key=draw(st.sampled_from([None, "bridge"])),
         )
         for i in range(draw(st.integers(0, 4)))
     ]
-    owners = [d.device_id for d in devices] + [GHOST]
+    owners = [d.device_key for d in devices] + [GHOST]
     entities, states, statistics = [], {}, {}
     for k in range(draw(st.integers(0, 8))):
         entity_id = f"sensor.e{k}"
         entities.append(
-            EntityInfo(
+            EntityRecord(
                 entity_id=entity_id,
-                device_id=draw(st.sampled_from(owners)),
+                device_key=draw(st.sampled_from(owners)),
                 role=draw(st.sampled_from(EntityRole)),
             )
         )
@@ -202,7 +202,7 @@ def test_grid_channels_are_well_formed_for_any_history(history):
     grid = build_grid(history)
     n, hours = len(history.devices), grid.n_hours
     assert hours >= 1
-    assert grid.device_ids == [d.device_id for d in history.devices]
+    assert grid.device_keys == [d.device_key for d in history.devices]
     assert set(grid.channels) == set(CHANNELS)
     for name, channel in grid.channels.items():
         assert channel.shape == (n, hours), name
@@ -256,7 +256,7 @@ def test_events_and_labels_are_well_formed_for_any_history(history):
     grid, frame, events, labels = _pipeline(history)
     n_rows = frame.X.shape[0]
     for target in TARGETS:
-        assert len(events.starts[target]) == len(grid.device_ids)
+        assert len(events.starts[target]) == len(grid.device_keys)
         for starts in events.starts[target]:
             assert starts.dtype == np.int64
             assert np.all(np.diff(starts) > 0)
@@ -273,7 +273,7 @@ def test_events_and_labels_are_well_formed_for_any_history(history):
 @given(histories(), st.floats(-DAY_S, 8 * DAY_S))
 def test_score_home_predicts_every_device_with_probabilities_in_unit_interval(history, offset):
     predictions = score_home(history, tiny_bundle(), now=T0 + offset)
-    assert [p.device_id for p in predictions] == [d.device_id for d in history.devices]
+    assert [p.device_key for p in predictions] == [d.device_key for d in history.devices]
     for p in predictions:
         assert 0.0 <= p.probability <= 1.0
         assert all(0.0 <= v <= 1.0 for v in p.probabilities.values())
@@ -331,11 +331,11 @@ def _battery_home(times: list[float], states: list[str], *, days: int = 10) -> H
         start=T0,
         end=T0 + days * DAY_S,
         devices=[
-            DeviceInfo(
-                device_id="d", name="d", integration="zha", power=Power.BATTERY, protocol=Protocol.ZIGBEE
+            DeviceRecord(
+                device_key="d", name="d", integration="zha", power=Power.BATTERY, protocol=Protocol.ZIGBEE
             )
         ],
-        entities=[EntityInfo(entity_id="sensor.battery", device_id="d", role=EntityRole.BATTERY)],
+        entities=[EntityRecord(entity_id="sensor.battery", device_key="d", role=EntityRole.BATTERY)],
         states={"sensor.battery": encode_states(times, states)},
     )
 
@@ -397,8 +397,8 @@ def test_an_outage_that_spans_restarts_is_one_episode():
         home_id="restarts",
         start=T0,
         end=T0 + 6 * HOUR,
-        devices=[DeviceInfo(device_id="d", name="d", integration="zha")],
-        entities=[EntityInfo(entity_id="light.d", device_id="d", role=EntityRole.PRIMARY)],
+        devices=[DeviceRecord(device_key="d", name="d", integration="zha")],
+        entities=[EntityRecord(entity_id="light.d", device_key="d", role=EntityRole.PRIMARY)],
         states={"light.d": encode_states(times, states)},
         restarts=np.array(restarts),
     )
@@ -426,11 +426,13 @@ def test_bad_battery_readings_are_logged_once_per_entity_per_call(caplog):
 
 def test_an_entity_of_an_unknown_device_is_skipped_and_logged_once(caplog):
     history = _battery_home([T0 + 60], ["50"], days=1)
-    history.entities.append(EntityInfo(entity_id="sensor.orphan", device_id=GHOST, role=EntityRole.PRIMARY))
+    history.entities.append(
+        EntityRecord(entity_id="sensor.orphan", device_key=GHOST, role=EntityRole.PRIMARY)
+    )
     history.states["sensor.orphan"] = encode_states([T0 + 60, T0 + 120], ["1", "2"])
     caplog.set_level(logging.DEBUG, logger=build_grid.__module__)
     grid = build_grid(history)
-    assert grid.device_ids == ["d"]
+    assert grid.device_keys == ["d"]
     assert [r.getMessage() for r in caplog.records if "sensor.orphan" in r.getMessage()] == [
         f"sensor.orphan: ignored, its device {GHOST} is unknown"
     ]

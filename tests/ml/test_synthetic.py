@@ -96,8 +96,8 @@ def after_restart(home: HomeHistory, t: FloatArray) -> npt.NDArray[np.bool_]:
     return result
 
 
-def entity(home: HomeHistory, device_id: str, role: EntityRole) -> str | None:
-    for e in home.entities_of(device_id):
+def entity(home: HomeHistory, device_key: str, role: EntityRole) -> str | None:
+    for e in home.entities_of(device_key):
         if e.role is role:
             return e.entity_id
     return None
@@ -107,8 +107,8 @@ def devices_with(homes: list[HomeHistory], scenario: str) -> list[tuple[HomeHist
     return [(h, d) for h in homes for d, s in h.scenario.items() if s == scenario]
 
 
-def events_of(home: HomeHistory, device_id: str, kind: str) -> list[tuple[float, float]]:
-    return [(e.start, e.end) for e in home.ground_truth if e.device_id == device_id and e.kind == kind]
+def events_of(home: HomeHistory, device_key: str, kind: str) -> list[tuple[float, float]]:
+    return [(e.start, e.end) for e in home.ground_truth if e.device_key == device_key and e.kind == kind]
 
 
 def assert_same_history(a: HomeHistory, b: HomeHistory) -> None:
@@ -133,8 +133,8 @@ def assert_same_history(a: HomeHistory, b: HomeHistory) -> None:
         for name in ("start", "mean", "min", "max"):
             assert np.array_equal(getattr(st, name), getattr(ot, name))
     assert list(a.battery_swaps) == list(b.battery_swaps)
-    for device_id, swaps in a.battery_swaps.items():
-        assert np.array_equal(swaps, b.battery_swaps[device_id])
+    for device_key, swaps in a.battery_swaps.items():
+        assert np.array_equal(swaps, b.battery_swaps[device_key])
 
 
 # --------------------------------------------------------------------------- determinism
@@ -146,13 +146,13 @@ def test_same_config_and_seed_give_bit_identical_homes(fast_homes: list[HomeHist
 
 def test_different_seeds_give_different_homes(fast_homes: list[HomeHistory]) -> None:
     other = generate_home(replace(FAST, seed=6), 1)
-    assert [d.device_id for d in other.devices] != [d.device_id for d in fast_homes[1].devices]
+    assert [d.device_key for d in other.devices] != [d.device_key for d in fast_homes[1].devices]
 
 
 def test_homes_of_one_config_differ(fast_homes: list[HomeHistory]) -> None:
     assert len({h.home_id for h in fast_homes}) == len(fast_homes)
     assert len({len(h.devices) for h in fast_homes} | {h.home_id for h in fast_homes}) > 1
-    assert fast_homes[0].devices[0].device_id != fast_homes[1].devices[0].device_id
+    assert fast_homes[0].devices[0].device_key != fast_homes[1].devices[0].device_key
 
 
 def test_fingerprint_changes_with_the_config() -> None:
@@ -251,11 +251,11 @@ def test_entity_ids_are_valid_and_unique_in_a_home(mixed_homes: list[HomeHistory
         ids = [e.entity_id for e in home.entities]
         assert len(ids) == len(set(ids))
         assert all(is_valid_entity_id(i) for i in ids)
-        device_ids = {d.device_id for d in home.devices}
-        assert len(device_ids) == len(home.devices)
-        assert {e.device_id for e in home.entities} <= device_ids
+        device_keys = {d.device_key for d in home.devices}
+        assert len(device_keys) == len(home.devices)
+        assert {e.device_key for e in home.entities} <= device_keys
         for device in home.devices:
-            roles = [e.role for e in home.entities_of(device.device_id)]
+            roles = [e.role for e in home.entities_of(device.device_key)]
             assert roles.count(EntityRole.PRIMARY) == 1
 
 
@@ -264,7 +264,7 @@ def test_battery_devices_have_a_battery_entity_and_chemistry(
 ) -> None:
     for home in mixed_homes:
         for device in home.devices:
-            battery = [e for e in home.entities_of(device.device_id) if e.role is EntityRole.BATTERY]
+            battery = [e for e in home.entities_of(device.device_key) if e.role is EntityRole.BATTERY]
             if device.power is Power.MAINS:
                 assert device.chemistry is Chemistry.NONE
                 assert not battery
@@ -274,18 +274,18 @@ def test_battery_devices_have_a_battery_entity_and_chemistry(
                 assert battery[0].unit == "%"
                 assert battery[0].device_class == "battery"
                 assert battery[0].entity_id.endswith("_battery")
-                assert device.device_id in home.battery_swaps
+                assert device.device_key in home.battery_swaps
 
 
 def test_signal_entities_are_rssi_in_dbm_or_zigbee_lqi(mixed_homes: list[HomeHistory]) -> None:
     for home in mixed_homes:
-        protocols = {d.device_id: d.protocol for d in home.devices}
+        protocols = {d.device_key: d.protocol for d in home.devices}
         for info in home.entities:
             if info.role is not EntityRole.SIGNAL:
                 continue
             values = home.states[info.entity_id].value
             values = values[np.isfinite(values)]
-            if protocols[info.device_id] is Protocol.ZIGBEE:
+            if protocols[info.device_key] is Protocol.ZIGBEE:
                 assert info.unit in (None, "lqi")
                 assert np.all((values >= 0) & (values <= 255))
             else:
@@ -297,12 +297,12 @@ def test_zigbee_and_zwave_devices_hang_off_their_coordinator(
     mixed_homes: list[HomeHistory],
 ) -> None:
     for home in mixed_homes:
-        by_id = {d.device_id: d for d in home.devices}
+        by_id = {d.device_key: d for d in home.devices}
         for device in home.devices:
             if device.kind in ("zigbee_coordinator", "zwave_controller", "router"):
-                assert device.via_device_id is None
+                assert device.via_device_key is None
             elif device.protocol in (Protocol.ZIGBEE, Protocol.ZWAVE):
-                bridge = by_id[device.via_device_id or ""]
+                bridge = by_id[device.via_device_key or ""]
                 assert bridge.protocol is device.protocol
                 assert bridge.integration == device.integration
 
@@ -361,9 +361,9 @@ def test_each_failing_device_has_its_ground_truth(mixed_homes: list[HomeHistory]
         kinds: dict[str, set[str]] = {}
         for e in home.ground_truth:
             assert home.start <= e.start <= e.end <= home.end
-            kinds.setdefault(e.device_id, set()).add(e.kind)
-        for device_id, scenario in home.scenario.items():
-            found = kinds.get(device_id, set()) - {"swap"}
+            kinds.setdefault(e.device_key, set()).add(e.kind)
+        for device_key, scenario in home.scenario.items():
+            found = kinds.get(device_key, set()) - {"swap"}
             if scenario == "healthy":
                 assert not found
             else:
@@ -376,7 +376,7 @@ def test_unavailable_events_show_as_unavailable(mixed_homes: list[HomeHistory]) 
         for e in home.ground_truth:
             if e.kind != "unavailable":
                 continue
-            for info in home.entities_of(e.device_id):
+            for info in home.entities_of(e.device_key):
                 series = home.states[info.entity_id]
                 if series.time[0] >= e.start:
                     continue
@@ -392,15 +392,15 @@ def test_battery_cliff_falls_to_zero_then_the_device_dies(
     devices = devices_with(strong_homes, "battery_cliff")
     assert len(devices) >= 3
     last_levels = []
-    for home, device_id in devices:
-        (start, _), *_ = events_of(home, device_id, "battery_depleted")
-        battery = home.states[entity(home, device_id, EntityRole.BATTERY) or ""]
+    for home, device_key in devices:
+        (start, _), *_ = events_of(home, device_key, "battery_depleted")
+        battery = home.states[entity(home, device_key, EntityRole.BATTERY) or ""]
         before = battery.time < start
         levels = battery.value[before][np.isfinite(battery.value[before])]
         assert levels.max() >= 70.0  # it read high on its plateau
         last_levels.append(levels[-1])
-        primary = home.states[entity(home, device_id, EntityRole.PRIMARY) or ""]
-        gone = events_of(home, device_id, "unavailable") or events_of(home, device_id, "stale")
+        primary = home.states[entity(home, device_key, EntityRole.PRIMARY) or ""]
+        gone = events_of(home, device_key, "unavailable") or events_of(home, device_key, "stale")
         (gone_start, gone_end), *_ = gone
         assert gone_start >= start
         inside = (primary.time > gone_start + 1.0) & (primary.time < gone_end)
@@ -424,11 +424,11 @@ def test_coin_cells_stay_high_until_the_cliff_and_alkaline_cells_slope(
 ) -> None:
     share_high: dict[str, list[float]] = {"battery_cliff": [], "battery_slope": []}
     for family, shares in share_high.items():
-        for home, device_id in devices_with(strong_homes, family):
-            if home.battery_swaps[device_id].size:
+        for home, device_key in devices_with(strong_homes, family):
+            if home.battery_swaps[device_key].size:
                 continue  # one battery's life only
-            (start, _), *_ = events_of(home, device_id, "battery_depleted")
-            battery = entity(home, device_id, EntityRole.BATTERY) or ""
+            (start, _), *_ = events_of(home, device_key, "battery_depleted")
+            battery = entity(home, device_key, EntityRole.BATTERY) or ""
             levels = hourly_levels(home, battery, home.start, start)
             levels = levels[np.isfinite(levels)]
             shares.append(float(np.mean(levels > 75.0)))
@@ -448,9 +448,9 @@ def test_failures_without_precursor_die_at_a_normal_level() -> None:
     homes = [generate_home(config, i) for i in range(config.n_homes)]
     devices = devices_with(homes, "battery_cliff")
     assert len(devices) >= 5
-    for home, device_id in devices:
-        (start, _), *_ = events_of(home, device_id, "battery_depleted")
-        battery = home.states[entity(home, device_id, EntityRole.BATTERY) or ""]
+    for home, device_key in devices:
+        (start, _), *_ = events_of(home, device_key, "battery_depleted")
+        battery = home.states[entity(home, device_key, EntityRole.BATTERY) or ""]
         before = battery.value[battery.time < start]
         assert before[np.isfinite(before)][-1] >= 25.0
 
@@ -460,11 +460,11 @@ def test_bridge_outage_takes_all_its_devices_down_together(
 ) -> None:
     checked = 0
     for home in mixed_homes:
-        by_id = {d.device_id: d for d in home.devices}
+        by_id = {d.device_key: d for d in home.devices}
         for e in home.ground_truth:
             if e.kind != "bridge_outage":
                 continue
-            bridge = by_id[e.device_id]
+            bridge = by_id[e.device_key]
             if bridge.kind == "router":
                 members = [d for d in home.devices if d.protocol is Protocol.WIFI and d is not bridge]
                 delay = 125.0
@@ -472,20 +472,20 @@ def test_bridge_outage_takes_all_its_devices_down_together(
                 members = [d for d in home.devices if d.protocol is Protocol.THREAD and d is not bridge]
                 delay = 5.0
             else:
-                members = [d for d in home.devices if d.via_device_id == bridge.device_id]
+                members = [d for d in home.devices if d.via_device_key == bridge.device_key]
                 delay = 5.0
-            own = home.states[entity(home, bridge.device_id, EntityRole.PRIMARY) or ""]
+            own = home.states[entity(home, bridge.device_key, EntityRole.PRIMARY) or ""]
             assert state_at(own, e.start + 1.0) == 0  # "off"
             for member in members:
                 if member.created is not None and member.created >= e.start:
                     continue
-                for info in home.entities_of(member.device_id):
+                for info in home.entities_of(member.device_key):
                     series = home.states[info.entity_id]
                     assert state_at(series, e.start + delay) == UNAVAILABLE
                     assert state_at(series, e.end - 1.0) == UNAVAILABLE
                     checked += 1
             # an outage of the bridge is not a failure of its devices
-            assert all(home.scenario[m.device_id] != "bridge_outage" for m in members)
+            assert all(home.scenario[m.device_key] != "bridge_outage" for m in members)
     assert checked > 20
 
 
@@ -494,9 +494,9 @@ def test_stale_device_writes_nothing_after_it_goes_stale(
 ) -> None:
     devices = devices_with(strong_homes, "stale")
     assert len(devices) >= 3
-    for home, device_id in devices:
-        (start, end), *_ = events_of(home, device_id, "stale")
-        for info in home.entities_of(device_id):
+    for home, device_key in devices:
+        (start, end), *_ = events_of(home, device_key, "stale")
+        for info in home.entities_of(device_key):
             series = home.states[info.entity_id]
             assert not np.any((series.time > start) & (series.time < end))
             if series.time[0] < start:
@@ -513,9 +513,9 @@ def test_stale_device_rows_after_it_goes_stale_are_restart_replays() -> None:
     )
     homes = [generate_home(config, i) for i in range(config.n_homes)]
     checked = 0
-    for home, device_id in devices_with(homes, "stale"):
-        (start, end), *_ = events_of(home, device_id, "stale")
-        for info in home.entities_of(device_id):
+    for home, device_key in devices_with(homes, "stale"):
+        (start, end), *_ = events_of(home, device_key, "stale")
+        for info in home.entities_of(device_key):
             series = home.states[info.entity_id]
             late = (series.time > start) & (series.time < end)
             assert np.all(after_restart(home, series.time[late]))
@@ -529,9 +529,9 @@ def test_stuck_sensor_holds_one_value_while_the_device_keeps_reporting(
     strong_homes: list[HomeHistory],
 ) -> None:
     checked = 0
-    for home, device_id in devices_with(strong_homes, "stuck_value"):
-        (start, end), *_ = events_of(home, device_id, "stuck")
-        primary = home.states[entity(home, device_id, EntityRole.PRIMARY) or ""]
+    for home, device_key in devices_with(strong_homes, "stuck_value"):
+        (start, end), *_ = events_of(home, device_key, "stuck")
+        primary = home.states[entity(home, device_key, EntityRole.PRIMARY) or ""]
         late = (primary.time >= start) & (primary.time < end) & (primary.code >= 0)
         if np.isfinite(primary.value).any():  # a temperature sensor
             assert len(set(floats(primary.value[late]))) <= 1
@@ -539,7 +539,7 @@ def test_stuck_sensor_holds_one_value_while_the_device_keeps_reporting(
             assert late.sum() <= 4
         # the device itself keeps reporting: its other entities' reports go on
         others = [
-            home.states[e.entity_id] for e in home.entities_of(device_id) if e.role is not EntityRole.PRIMARY
+            home.states[e.entity_id] for e in home.entities_of(device_key) if e.role is not EntityRole.PRIMARY
         ]
         if others and end - start > 3 * DAY:
             latest = max(float(np.max(s.last_reported)) for s in others if s.last_reported is not None)
@@ -550,12 +550,12 @@ def test_stuck_sensor_holds_one_value_while_the_device_keeps_reporting(
 
 def test_flapping_toggles_availability_quickly(mixed_homes: list[HomeHistory]) -> None:
     checked = 0
-    for home, device_id in devices_with(mixed_homes, "flapping"):
-        (start, end), *_ = events_of(home, device_id, "flapping")
+    for home, device_key in devices_with(mixed_homes, "flapping"):
+        (start, end), *_ = events_of(home, device_key, "flapping")
         outages = [e for e in home.ground_truth if e.kind == "bridge_outage"]
         if end - start < 2 * HOUR or any(e.start < end and e.end > start for e in outages):
             continue  # too short to count, or blurred by a bridge outage
-        primary = home.states[entity(home, device_id, EntityRole.PRIMARY) or ""]
+        primary = home.states[entity(home, device_key, EntityRole.PRIMARY) or ""]
         window = (primary.time >= start) & (primary.time <= end)
         drops = np.flatnonzero(window & (primary.code == UNAVAILABLE))
         assert drops.size >= max(3.0, (end - start) / HOUR)  # at least one an hour
@@ -567,9 +567,9 @@ def test_flapping_toggles_availability_quickly(mixed_homes: list[HomeHistory]) -
 
 def test_signal_decays_before_the_outage(strong_homes: list[HomeHistory]) -> None:
     drops = []
-    for home, device_id in devices_with(strong_homes, "signal_decay"):
-        (start, _), *_ = events_of(home, device_id, "unavailable")
-        signal = home.states[entity(home, device_id, EntityRole.SIGNAL) or ""]
+    for home, device_key in devices_with(strong_homes, "signal_decay"):
+        (start, _), *_ = events_of(home, device_key, "unavailable")
+        signal = home.states[entity(home, device_key, EntityRole.SIGNAL) or ""]
         before = signal.value[(signal.time < start) & np.isfinite(signal.value)]
         if before.size < 30:
             continue
@@ -581,8 +581,8 @@ def test_signal_decays_before_the_outage(strong_homes: list[HomeHistory]) -> Non
 def test_intermittent_dropouts_come_before_the_long_outage(
     strong_homes: list[HomeHistory],
 ) -> None:
-    def episodes(home: HomeHistory, device_id: str, lo: float, hi: float) -> int:
-        primary = home.states[entity(home, device_id, EntityRole.PRIMARY) or ""]
+    def episodes(home: HomeHistory, device_key: str, lo: float, hi: float) -> int:
+        primary = home.states[entity(home, device_key, EntityRole.PRIMARY) or ""]
         t = primary.time[primary.code == UNAVAILABLE]
         t = t[(t >= lo) & (t < hi)]
         return int(np.sum(~after_restart(home, t)))
@@ -592,13 +592,13 @@ def test_intermittent_dropouts_come_before_the_long_outage(
         for device in home.devices:
             if device.protocol is not Protocol.WIFI or device.power is not Power.MAINS:
                 continue
-            scenario = home.scenario[device.device_id]
+            scenario = home.scenario[device.device_key]
             if scenario == "intermittent_dropouts":
-                (start, _), *_ = events_of(home, device.device_id, "unavailable")
-                failing.append(episodes(home, device.device_id, start - 7 * DAY, start - HOUR))
+                (start, _), *_ = events_of(home, device.device_key, "unavailable")
+                failing.append(episodes(home, device.device_key, start - 7 * DAY, start - HOUR))
             elif scenario == "healthy":
                 mid = (home.start + home.end) / 2
-                healthy.append(episodes(home, device.device_id, mid - 7 * DAY, mid))
+                healthy.append(episodes(home, device.device_key, mid - 7 * DAY, mid))
     assert failing
     assert healthy
     assert np.mean(failing) > 2 * np.mean(healthy) + 1
@@ -607,12 +607,12 @@ def test_intermittent_dropouts_come_before_the_long_outage(
 def test_swaps_raise_the_battery_level(mixed_homes: list[HomeHistory]) -> None:
     checked = 0
     for home in mixed_homes:
-        for device_id, swaps in home.battery_swaps.items():
+        for device_key, swaps in home.battery_swaps.items():
             swap_events = [
-                e.start for e in home.ground_truth if e.device_id == device_id and e.kind == "swap"
+                e.start for e in home.ground_truth if e.device_key == device_key and e.kind == "swap"
             ]
             assert np.array_equal(np.asarray(swap_events), swaps)
-            battery = home.states[entity(home, device_id, EntityRole.BATTERY) or ""]
+            battery = home.states[entity(home, device_key, EntityRole.BATTERY) or ""]
             reported = (battery.code >= 0) & ~after_restart(home, battery.time)
             for t in floats(swaps):
                 if t + 2 * DAY > home.end:
@@ -634,7 +634,7 @@ def test_rechargeable_batteries_report_coarse_steps(mixed_homes: list[HomeHistor
     for home in mixed_homes:
         for device in home.devices:
             if device.power is Power.RECHARGEABLE:
-                series = home.states[entity(home, device.device_id, EntityRole.BATTERY) or ""]
+                series = home.states[entity(home, device.device_key, EntityRole.BATTERY) or ""]
                 levels.append(series.value[np.isfinite(series.value)])
     values = np.concatenate(levels)
     assert values.size > 0
@@ -670,8 +670,8 @@ def test_healthy_coin_cells_read_high_and_alkaline_cells_spread(
     shares: dict[Chemistry, list[float]] = {Chemistry.COIN: [], Chemistry.ALKALINE: []}
     for home in mixed_homes:
         for device in home.devices:
-            if device.chemistry in shares and home.scenario[device.device_id] == "healthy":
-                series = home.states[entity(home, device.device_id, EntityRole.BATTERY) or ""]
+            if device.chemistry in shares and home.scenario[device.device_key] == "healthy":
+                series = home.states[entity(home, device.device_key, EntityRole.BATTERY) or ""]
                 values = series.value[np.isfinite(series.value)]
                 shares[device.chemistry].append(float(np.mean(values >= 80.0)))
     assert np.mean(shares[Chemistry.COIN]) > 0.75
@@ -683,7 +683,7 @@ def test_usage_follows_the_time_of_day_and_the_week(mixed_homes: list[HomeHistor
         on_times = []
         for device in home.devices:
             if device.kind in ("motion", "door_window"):
-                series = home.states[entity(home, device.device_id, EntityRole.PRIMARY) or ""]
+                series = home.states[entity(home, device.device_key, EntityRole.PRIMARY) or ""]
                 on_times.append(series.time[1:][series.code[1:] == 1])
         times = np.concatenate(on_times)
         hours = np.bincount(((times % DAY) // HOUR).astype(int), minlength=24)
@@ -716,7 +716,7 @@ def test_devices_added_during_the_history_start_with_it() -> None:
         for device in home.devices:
             if device.created is None or device.created <= home.start:
                 continue
-            for info in home.entities_of(device.device_id):
+            for info in home.entities_of(device.device_key):
                 series = home.states[info.entity_id]
                 assert series.time[0] == device.created
                 if info.role is EntityRole.BATTERY:
@@ -797,7 +797,7 @@ def test_no_statistics_while_unavailable_for_a_whole_hour(
         for e in home.ground_truth:
             if e.kind != "unavailable" or e.end - e.start < 4 * HOUR:
                 continue
-            for info in home.entities_of(e.device_id):
+            for info in home.entities_of(e.device_key):
                 stats = home.statistics.get(info.entity_id)
                 if stats is None:
                     continue

@@ -33,7 +33,7 @@ def save_grid(grid: HourlyGrid, path: Path) -> None:
     swaps = [np.asarray(s, dtype=np.int64) for s in grid.swap_hours]
     arrays: dict[str, npt.NDArray[np.generic]] = {
         "version": np.array([AGGREGATES_VERSION], dtype=np.int64),
-        "device_ids": np.array(grid.device_ids, dtype=np.str_),
+        "device_ids": np.array(grid.device_keys, dtype=np.str_),
         "home_id": np.array([grid.home_id], dtype=np.str_),
         "scalars": np.array([grid.start, grid.n_hours, grid.states_from], dtype=np.float64),
         "has_battery": grid.has_battery,
@@ -111,7 +111,7 @@ def _grid_from_arrays(arrays: dict[str, npt.NDArray[Any]]) -> HourlyGrid:
         raise AggregatesError("first_seen is outside the grid")
     return HourlyGrid(
         home_id=str(_array(arrays, "home_id", "U", (1,))[0]),
-        device_ids=ids,
+        device_keys=ids,
         start=start,
         n_hours=n_hours,
         channels=channels,
@@ -196,14 +196,14 @@ def merge_grids(
     first = max(min(old_shift, 0), new.n_hours - keep_hours)  # in hours after new.start
     n_hours = new.n_hours - first
     new_off, old_off = -first, old_shift - first
-    old_row = {d: i for i, d in enumerate(old.device_ids)}
-    rows = np.array([old_row.get(d, -1) for d in new.device_ids], dtype=np.int64)
+    old_row = {d: i for i, d in enumerate(old.device_keys)}
+    rows = np.array([old_row.get(d, -1) for d in new.device_keys], dtype=np.int64)
     have = rows >= 0
 
     def place(
         src: npt.NDArray[np.float32], offset: int, fill: float, sel: npt.NDArray[np.int64] | None
     ) -> npt.NDArray[np.float32]:
-        out = np.full((len(new.device_ids), n_hours), fill, dtype=np.float32)
+        out = np.full((len(new.device_keys), n_hours), fill, dtype=np.float32)
         lo, hi = max(offset, 0), min(offset + src.shape[1], n_hours)
         if hi <= lo:
             return out
@@ -231,7 +231,7 @@ def merge_grids(
     bridge[:, : max(cut, 0)] = place(old.bridge_down, old_off, 0.0, rows)[:, : max(cut, 0)]
     return HourlyGrid(
         home_id=new.home_id,
-        device_ids=list(new.device_ids),
+        device_keys=list(new.device_keys),
         start=new.start + first * HOUR,
         n_hours=n_hours,
         channels=channels,

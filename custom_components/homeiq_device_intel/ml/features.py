@@ -112,7 +112,7 @@ class FeatureFrame:
     X: npt.NDArray[np.float64]
     device_index: npt.NDArray[np.int64]  # (n_rows,) row of the device in the grid
     eval_hour: npt.NDArray[np.int64]  # (n_rows,) grid hour the row describes (exclusive)
-    device_ids: list[str]
+    device_keys: list[str]
     feature_names: tuple[str, ...] = FEATURE_NAMES
 
     def column(self, name: str) -> npt.NDArray[np.float64]:
@@ -214,14 +214,14 @@ def _normalise_signal(signal: F32) -> F32:
     return np.where(signal < 0, rssi, lqi).astype(np.float32)
 
 
-def _static_codes(history: HomeHistory, device_ids: list[str]) -> dict[str, npt.NDArray[np.float64]]:
+def _static_codes(history: HomeHistory, device_keys: list[str]) -> dict[str, npt.NDArray[np.float64]]:
     """Per-device categorical codes (NaN where unknown)."""
-    info = {d.device_id: d for d in history.devices}
-    chem = np.full(len(device_ids), np.nan)
-    power = np.full(len(device_ids), np.nan)
-    proto = np.full(len(device_ids), np.nan)
-    for i, device_id in enumerate(device_ids):
-        d = info.get(device_id)
+    info = {d.device_key: d for d in history.devices}
+    chem = np.full(len(device_keys), np.nan)
+    power = np.full(len(device_keys), np.nan)
+    proto = np.full(len(device_keys), np.nan)
+    for i, device_key in enumerate(device_keys):
+        d = info.get(device_key)
         if d is None:
             continue
         chem[i] = CHEMISTRY_CODE.get(d.chemistry, np.nan)
@@ -244,8 +244,8 @@ def build_features(history: HomeHistory, grid: HourlyGrid, eval_hours: npt.NDArr
     FEATURE_BLOCK_DEVICES at a time, which bounds the temporaries.
     """
     ends = np.asarray(eval_hours, dtype=np.int64)
-    n, m = len(grid.device_ids), ends.shape[0]
-    groups = bridge_groups(history, grid.device_ids)
+    n, m = len(grid.device_keys), ends.shape[0]
+    groups = bridge_groups(history, grid.device_keys)
     peers = np.bincount(groups)[groups].astype(np.float64) - 1.0
     X = np.empty((n * m, len(FEATURE_NAMES)))
     for lo in range(0, n, FEATURE_BLOCK_DEVICES):
@@ -255,7 +255,7 @@ def build_features(history: HomeHistory, grid: HourlyGrid, eval_hours: npt.NDArr
         X=X,
         device_index=np.repeat(np.arange(n, dtype=np.int64), m),
         eval_hour=np.tile(ends, n),
-        device_ids=list(grid.device_ids),
+        device_keys=list(grid.device_keys),
     )
 
 
@@ -263,7 +263,7 @@ def _device_rows(grid: HourlyGrid, lo: int, hi: int) -> HourlyGrid:
     """The grid of devices lo..hi-1 (views, no copies)."""
     return replace(
         grid,
-        device_ids=grid.device_ids[lo:hi],
+        device_keys=grid.device_keys[lo:hi],
         channels={name: channel[lo:hi] for name, channel in grid.channels.items()},
         has_battery=grid.has_battery[lo:hi],
         first_seen=grid.first_seen[lo:hi],
@@ -396,7 +396,7 @@ def _block_features(
     history: HomeHistory, grid: HourlyGrid, ends: npt.NDArray[np.int64], peers: npt.NDArray[np.float64]
 ) -> npt.NDArray[np.float64]:
     """Feature rows (n_devices * m, n_features) of the grid's devices; peers: bridge peers per device."""
-    n, m = len(grid.device_ids), ends.shape[0]
+    n, m = len(grid.device_keys), ends.shape[0]
     last = ends - 1
     cols: dict[str, npt.NDArray[np.float64]] = {}
 
@@ -425,7 +425,7 @@ def _block_features(
     cols["has_battery"] = np.repeat(grid.has_battery.astype(np.float64)[:, None], m, axis=1)
     telemetry = np.asarray(grid.telemetry, dtype=np.float64)
     cols["has_telemetry"] = np.repeat(telemetry[:, None], m, axis=1)
-    for name, codes in _static_codes(history, grid.device_ids).items():
+    for name, codes in _static_codes(history, grid.device_keys).items():
         cols[name] = np.repeat(codes[:, None], m, axis=1)
 
     age_hours = np.maximum(ends[None, :] - grid.first_seen[:, None], 0).astype(np.float64)

@@ -16,7 +16,7 @@ import numpy.typing as npt
 
 from .records import (
     UNAVAILABLE,
-    EntityInfo,
+    EntityRecord,
     EntityRole,
     FloatArray,
     HomeHistory,
@@ -66,7 +66,7 @@ class HourlyGrid:
     """
 
     home_id: str
-    device_ids: list[str]
+    device_keys: list[str]
     start: float
     n_hours: int
     channels: dict[str, F32]
@@ -80,7 +80,7 @@ class HourlyGrid:
 
     def __post_init__(self) -> None:
         """Default the device flags to False."""
-        n = len(self.device_ids)
+        n = len(self.device_keys)
         if self.telemetry is None:
             self.telemetry = np.zeros(n, dtype=bool)
         if self.numeric_primary is None:
@@ -134,7 +134,7 @@ def _in_range(values: FloatArray, bounds: tuple[float, float]) -> FloatArray:
 
 def _level_channel(
     history: HomeHistory,
-    entity: EntityInfo | None,
+    entity: EntityRecord | None,
     start: float,
     n_hours: int,
     bounds: tuple[float, float] = LEVEL_RANGE,
@@ -230,7 +230,7 @@ def _count_per_hour(times: FloatArray, start: float, n_hours: int) -> FloatArray
     return np.bincount(_hours_of(times, start, n_hours), minlength=n_hours).astype(np.float64)
 
 
-def _pick(entities: list[EntityInfo], role: EntityRole) -> EntityInfo | None:
+def _pick(entities: list[EntityRecord], role: EntityRole) -> EntityRecord | None:
     """First entity with a role."""
     return next((e for e in entities if e.role is role), None)
 
@@ -250,20 +250,20 @@ def build_grid(
     *,
     start: float | None = None,
     end: float | None = None,
-    device_ids: list[str] | None = None,
+    device_keys: list[str] | None = None,
 ) -> HourlyGrid:
     """Resample a home's history onto an hourly grid (one row per device)."""
     grid_start = hour_start(history.start if start is None else start)
     grid_end = history.end if end is None else end
     n_hours = max(int(np.ceil((grid_end - grid_start) / HOUR)), 1)
-    ids = [d.device_id for d in history.devices] if device_ids is None else device_ids
-    by_device: dict[str, list[EntityInfo]] = {i: [] for i in ids}
-    known = {d.device_id for d in history.devices}
+    ids = [d.device_key for d in history.devices] if device_keys is None else device_keys
+    by_device: dict[str, list[EntityRecord]] = {i: [] for i in ids}
+    known = {d.device_key for d in history.devices}
     for entity in history.entities:
-        if entity.device_id in by_device:
-            by_device[entity.device_id].append(entity)
-        elif entity.device_id not in known:
-            _LOGGER.debug("%s: ignored, its device %s is unknown", entity.entity_id, entity.device_id)
+        if entity.device_key in by_device:
+            by_device[entity.device_key].append(entity)
+        elif entity.device_key not in known:
+            _LOGGER.debug("%s: ignored, its device %s is unknown", entity.entity_id, entity.device_key)
     n = len(ids)
     channels: dict[str, F32] = {name: np.zeros((n, n_hours), dtype=np.float32) for name in CHANNELS}
     has_battery = np.zeros(n, dtype=bool)
@@ -273,12 +273,12 @@ def build_grid(
     states_from = n_hours
     telemetry = np.zeros(n, dtype=bool)
     numeric_primary = np.zeros(n, dtype=bool)
-    power = {d.device_id: d.power for d in history.devices}
-    for row, device_id in enumerate(ids):
-        entities = by_device[device_id]
+    power = {d.device_key: d.power for d in history.devices}
+    for row, device_key in enumerate(ids):
+        entities = by_device[device_key]
         battery_entity = _pick(entities, EntityRole.BATTERY)
         battery = _level_channel(history, battery_entity, grid_start, n_hours, BATTERY_RANGE)
-        has_battery[row] = battery_entity is not None or power.get(device_id) in (
+        has_battery[row] = battery_entity is not None or power.get(device_key) in (
             Power.BATTERY,
             Power.RECHARGEABLE,
         )
@@ -341,13 +341,13 @@ def build_grid(
             changed = np.ones(codes.shape[0], dtype=bool)
             changed[1:] = codes[1:] != codes[:-1]
             channels["changes"][row] = _count_per_hour(series.time[valid][changed], grid_start, n_hours)
-        known_swaps = history.battery_swaps.get(device_id, np.empty(0))
+        known_swaps = history.battery_swaps.get(device_key, np.empty(0))
         swaps = np.union1d(_hours_of(known_swaps, grid_start, n_hours), _detected_swaps(battery))
         swap_hours.append(swaps.astype(np.int64))
     bridge_down = _bridge_down(history, ids, channels["unavailable"])
     return HourlyGrid(
         home_id=history.home_id,
-        device_ids=list(ids),
+        device_keys=list(ids),
         start=grid_start,
         n_hours=n_hours,
         channels=channels,
@@ -361,14 +361,14 @@ def build_grid(
     )
 
 
-def bridge_groups(history: HomeHistory, device_ids: list[str]) -> npt.NDArray[np.int64]:
+def bridge_groups(history: HomeHistory, device_keys: list[str]) -> npt.NDArray[np.int64]:
     """Group index per device: its bridge (via device), else its integration."""
-    info = {d.device_id: d for d in history.devices}
+    info = {d.device_key: d for d in history.devices}
     keys: dict[str, int] = {}
-    out = np.empty(len(device_ids), dtype=np.int64)
-    for i, device_id in enumerate(device_ids):
-        d = info.get(device_id)
-        key = "?" if d is None else (d.via_device_id or f"integration:{d.integration}")
+    out = np.empty(len(device_keys), dtype=np.int64)
+    for i, device_key in enumerate(device_keys):
+        d = info.get(device_key)
+        key = "?" if d is None else (d.via_device_key or f"integration:{d.integration}")
         out[i] = keys.setdefault(key, len(keys))
     return out
 

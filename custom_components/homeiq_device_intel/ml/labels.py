@@ -92,7 +92,7 @@ def find_events(grid: HourlyGrid) -> FailureEvents:
         changes.sum(axis=1) / np.maximum(grid.n_hours / DAY, 1.0) >= STUCK_MIN_DAILY_CHANGES
     ) & np.asarray(grid.numeric_primary, dtype=bool)
     telemetry = np.asarray(grid.telemetry, dtype=bool)
-    for i in range(len(grid.device_ids)):
+    for i in range(len(grid.device_keys)):
         down = unav_all[i]
         bridge = grid.bridge_down[i] > 0.5
         run_start, run_len = _runs(down)

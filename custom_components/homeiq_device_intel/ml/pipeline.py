@@ -56,7 +56,7 @@ class Reason:
 class DevicePrediction:
     """The model's view of one device at one moment."""
 
-    device_id: str
+    device_key: str
     probability: float  # 0..1, highest over the failure types that apply
     failure_type: str  # the FailureType value with that probability
     probabilities: dict[str, float]  # per applicable failure type
@@ -202,7 +202,7 @@ def score_frame(
         battery = bool(applicable[FailureType.BATTERY_DEPLETED][i]) and len(days) == 3
         out.append(
             DevicePrediction(
-                device_id=frame.device_ids[int(frame.device_index[i])],
+                device_key=frame.device_keys[int(frame.device_index[i])],
                 probability=max(per_type.values(), default=0.0),
                 failure_type=targets[int(best[i])] if per_type else FailureType.UNAVAILABLE.value,
                 probabilities=per_type,
@@ -413,7 +413,7 @@ def train_home(
             status=TrainStatus.INSUFFICIENT_DATA,
             bundle=None,
             message=f"{labelled} labelled device-days; {MIN_LABELLED_ROWS} needed",
-            n_devices=len(grid.device_ids),
+            n_devices=len(grid.device_keys),
             n_rows=labelled,
         )
 
@@ -484,7 +484,7 @@ def train_home(
             metrics=metrics,
             current_metrics=current_metrics,
             message="the home model was worse than the current one on the most recent days",
-            n_devices=len(grid.device_ids),
+            n_devices=len(grid.device_keys),
             n_rows=n_rows,
             n_positive=positives,
         )
@@ -516,7 +516,7 @@ def train_home(
         metrics=metrics,
         current_metrics=current_metrics,
         message="deployed",
-        n_devices=len(grid.device_ids),
+        n_devices=len(grid.device_keys),
         n_rows=n_rows,
         n_positive=positives,
     )

@@ -43,8 +43,8 @@ from .classify import ROLE_SUFFIXES, device_kind, entity_role, words
 from .records import (
     UNAVAILABLE,
     UNKNOWN,
-    DeviceInfo,
-    EntityInfo,
+    DeviceRecord,
+    EntityRecord,
     EntityRole,
     FloatArray,
     HomeHistory,
@@ -60,7 +60,7 @@ Key = int | str  # states_meta/statistics_meta id, or entity_id in schemas < 38
 Dialect = Literal["sqlite", "mysql", "postgresql"]
 
 # An entity registry entry as the HA layer passes it: device, role, device_class, unit.
-type RegistryValue = tuple[DeviceInfo, EntityRole, str | None, str | None]
+type RegistryValue = tuple[DeviceRecord, EntityRole, str | None, str | None]
 
 EVENT_RESTART: Final = "homeassistant_start"
 EVENT_BATTERY_REPLACED: Final = "battery_notes_battery_replaced"
@@ -90,10 +90,10 @@ _FOURTH = itemgetter(3)
 _FIFTH = itemgetter(4)
 
 
-class RegistryEntry(NamedTuple):
+class RegisteredEntity(NamedTuple):
     """What the HA registries say about one entity."""
 
-    device: DeviceInfo
+    device: DeviceRecord
     role: EntityRole
     device_class: str | None = None
     unit: str | None = None
@@ -190,8 +190,8 @@ class ReadPlan:
     start: float
     end: float
     schema: SchemaInfo
-    devices: tuple[DeviceInfo, ...]
-    entities: tuple[EntityInfo, ...]
+    devices: tuple[DeviceRecord, ...]
+    entities: tuple[EntityRecord, ...]
     state_keys: Mapping[Key, str]  # states key -> entity_id
     statistic_keys: Mapping[Key, str]  # statistics_meta id -> entity_id
     start_states: Mapping[str, tuple[object, float]]  # entity_id -> (state, reported)
@@ -207,7 +207,7 @@ class ChunkResult:
     states: list[tuple[str, StateSeries]] = field(default_factory=list)
     statistics: list[tuple[str, StatSeries]] = field(default_factory=list)
     restarts: list[float] = field(default_factory=list)
-    # (device_id, source_entity_id, time) of battery-replaced events
+    # (device_key, source_entity_id, time) of battery-replaced events
     swaps: list[tuple[str | None, str | None, float]] = field(default_factory=list)
     summary: ReadSummary = field(default_factory=ReadSummary)
 
@@ -871,7 +871,7 @@ def _protocol(suffixes: set[str | None]) -> tuple[Protocol, str]:
     return Protocol.UNKNOWN, "unknown"
 
 
-def infer_devices(rows: Sequence[EntityRow]) -> tuple[list[DeviceInfo], list[EntityInfo]]:
+def infer_devices(rows: Sequence[EntityRow]) -> tuple[list[DeviceRecord], list[EntityRecord]]:
     """Group entities into devices by their entity ids when no registry is at hand.
 
     1. The device stem of an object_id is what is left after stripping the
@@ -889,8 +889,8 @@ def infer_devices(rows: Sequence[EntityRow]) -> tuple[list[DeviceInfo], list[Ent
     Roles come from device_class, unit and name (`classify.entity_role`); PRIMARY is
     the best remaining entity (un-suffixed name first, then by domain).
     """
-    devices: list[DeviceInfo] = []
-    entities: list[EntityInfo] = []
+    devices: list[DeviceRecord] = []
+    entities: list[EntityRecord] = []
     for stem, members in sorted(_group_entities(rows).items()):
         roles = {m.entity_id: entity_role(m.entity_id, m.device_class, m.unit) for m in members}
         candidates = [m for m in members if _can_be_primary(m, roles[m.entity_id])]
@@ -908,8 +908,8 @@ def infer_devices(rows: Sequence[EntityRow]) -> tuple[list[DeviceInfo], list[Ent
         if primary is not None:
             kind = device_kind(primary.entity_id.partition(".")[0], primary.device_class)
         named = next((m.friendly_name for m in members if m.entity_id.partition(".")[2] == stem), None)
-        device = DeviceInfo(
-            device_id=INFERRED_PREFIX + stem,
+        device = DeviceRecord(
+            device_key=INFERRED_PREFIX + stem,
             name=named or " ".join(w.capitalize() for w in stem.split("_")),
             integration=integration,
             protocol=protocol,
@@ -922,9 +922,9 @@ def infer_devices(rows: Sequence[EntityRow]) -> tuple[list[DeviceInfo], list[Ent
             if role is None:
                 role = EntityRole.PRIMARY if m is primary else EntityRole.OTHER
             entities.append(
-                EntityInfo(
+                EntityRecord(
                     entity_id=m.entity_id,
-                    device_id=device.device_id,
+                    device_key=device.device_key,
                     role=role,
                     device_class=m.device_class,
                     unit=m.unit,
@@ -935,17 +935,17 @@ def infer_devices(rows: Sequence[EntityRow]) -> tuple[list[DeviceInfo], list[Ent
 
 def _apply_registry(
     rows: Sequence[EntityRow], registry: Mapping[str, RegistryValue]
-) -> tuple[list[DeviceInfo], list[EntityInfo]]:
+) -> tuple[list[DeviceRecord], list[EntityRecord]]:
     """Devices and entities as the HA registries describe them."""
-    devices: dict[str, DeviceInfo] = {}
-    entities: list[EntityInfo] = []
+    devices: dict[str, DeviceRecord] = {}
+    entities: list[EntityRecord] = []
     for row in rows:
         device, role, device_class, unit = registry[row.entity_id]
-        devices.setdefault(device.device_id, device)
+        devices.setdefault(device.device_key, device)
         entities.append(
-            EntityInfo(
+            EntityRecord(
                 entity_id=row.entity_id,
-                device_id=device.device_id,
+                device_key=device.device_key,
                 role=role,
                 device_class=device_class or row.device_class,
                 unit=unit or row.unit,
@@ -1317,12 +1317,12 @@ def _read_events(query: QueryFn, plan: ReadPlan, chunk: ReadChunk) -> ChunkResul
             result.restarts.append(t)
         else:
             payload, valid = _attributes(raw)
-            device_id = _text(payload.get("device_id"))
+            device_key = _text(payload.get("device_id"))
             source = _text(payload.get("source_entity_id"))
-            if not valid or (device_id is None and source is None):
+            if not valid or (device_key is None and source is None):
                 result.summary.bad_events += 1
                 continue
-            result.swaps.append((device_id, source, t))
+            result.swaps.append((device_key, source, t))
     return result
 
 
@@ -1339,17 +1339,17 @@ def read_chunk(query: QueryFn, plan: ReadPlan, chunk: ReadChunk) -> ChunkResult:
 
 
 def _swap_device(
-    device_id: str | None,
+    device_key: str | None,
     source: str | None,
     devices: set[str],
     device_of_entity: Mapping[str, str],
 ) -> str:
     """The device a battery-replaced event is about, in this history's device ids."""
-    if device_id is not None and device_id in devices:
-        return device_id
+    if device_key is not None and device_key in devices:
+        return device_key
     if source is not None and source in device_of_entity:
         return device_of_entity[source]
-    return device_id or f"{INFERRED_PREFIX}{source}"
+    return device_key or f"{INFERRED_PREFIX}{source}"
 
 
 def assemble_history(plan: ReadPlan, results: Iterable[ChunkResult]) -> HomeHistory:
@@ -1391,11 +1391,11 @@ def assemble_history(plan: ReadPlan, results: Iterable[ChunkResult]) -> HomeHist
             min=np.concatenate([s.min for s in ordered]),
             max=np.concatenate([s.max for s in ordered]),
         )
-    device_ids = {d.device_id for d in plan.devices}
-    device_of = {e.entity_id: e.device_id for e in plan.entities}
+    device_keys = {d.device_key for d in plan.devices}
+    device_of = {e.entity_id: e.device_key for e in plan.entities}
     swap_times: dict[str, list[float]] = {}
-    for device_id, source, t in swaps:
-        swap_times.setdefault(_swap_device(device_id, source, device_ids, device_of), []).append(t)
+    for device_key, source, t in swaps:
+        swap_times.setdefault(_swap_device(device_key, source, device_keys, device_of), []).append(t)
     return HomeHistory(
         home_id=plan.home_id,
         start=plan.start,

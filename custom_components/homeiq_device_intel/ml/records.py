@@ -78,17 +78,17 @@ class FailureType(StrEnum):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class DeviceInfo:
+class DeviceRecord:
     """A device as the device registry (or the generator) describes it."""
 
-    device_id: str
+    device_key: str
     name: str
     integration: str  # e.g. "zha", "zwave_js", "shelly", "mqtt"
     protocol: Protocol = Protocol.UNKNOWN
     kind: str = "other"  # door_window, motion, temperature, leak, lock, ...
     power: Power = Power.UNKNOWN
     chemistry: Chemistry = Chemistry.UNKNOWN
-    via_device_id: str | None = None  # the bridge/coordinator it hangs off
+    via_device_key: str | None = None  # the bridge/coordinator it hangs off
     manufacturer: str | None = None
     model: str | None = None
     area_id: str | None = None
@@ -96,11 +96,11 @@ class DeviceInfo:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class EntityInfo:
+class EntityRecord:
     """An entity of a device, with the role it plays for the features."""
 
     entity_id: str
-    device_id: str
+    device_key: str
     role: EntityRole
     device_class: str | None = None
     unit: str | None = None
@@ -161,7 +161,7 @@ class StatSeries:
 class FailureEvent:
     """A ground-truth event of the synthetic generator (not used as features)."""
 
-    device_id: str
+    device_key: str
     kind: str  # a FailureType value, or "bridge_outage", "swap", ...
     start: float
     end: float
@@ -178,18 +178,18 @@ class HomeHistory:
     home_id: str
     start: float
     end: float
-    devices: list[DeviceInfo]
-    entities: list[EntityInfo]
+    devices: list[DeviceRecord]
+    entities: list[EntityRecord]
     states: dict[str, StateSeries] = field(default_factory=dict)
     statistics: dict[str, StatSeries] = field(default_factory=dict)
     battery_swaps: dict[str, FloatArray] = field(default_factory=dict)
     restarts: FloatArray = field(default_factory=lambda: np.empty(0, dtype=np.float64))
     ground_truth: list[FailureEvent] = field(default_factory=list)
-    scenario: dict[str, str] = field(default_factory=dict)  # device_id -> family
+    scenario: dict[str, str] = field(default_factory=dict)  # device_key -> family
 
-    def entities_of(self, device_id: str) -> list[EntityInfo]:
+    def entities_of(self, device_key: str) -> list[EntityRecord]:
         """Return the entities of one device."""
-        return [e for e in self.entities if e.device_id == device_id]
+        return [e for e in self.entities if e.device_key == device_key]
 
 
 def encode_states(times: FloatArray | list[float], states: list[str]) -> StateSeries:

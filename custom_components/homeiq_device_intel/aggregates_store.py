@@ -1,4 +1,4 @@
-"""The home's compact hourly history, kept on disk beyond the recorder's purge window.
+"""The home's hourly aggregates, kept on disk beyond the recorder's purge window.
 
 The grid is merged with what the recorder still holds on every read, and
 saved after each nightly read, so availability and rhythm history outlive
@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Final
 
-from .const import DOMAIN, LOGGER
+from .const import DOMAIN, LEGACY_AGGREGATES_FILE, LOGGER
 from .ml.aggregates import AggregatesError, load_grid, save_grid
 from .ml.files import set_aside
 from .ml.grid import HourlyGrid
@@ -18,8 +18,8 @@ from .ml.grid import HourlyGrid
 UNREADABLE_SUFFIX: Final = ".unreadable"
 
 
-class HistoryStore:
-    """Load and save the stored hourly grid; keep the latest in memory."""
+class AggregatesStore:
+    """Load and save the stored hourly grid (the aggregates); keep the latest in memory."""
 
     def __init__(self, path: Path, *, home_id: str = DOMAIN) -> None:
         """Remember where the grid lives and whose home it must describe."""
@@ -33,6 +33,10 @@ class HistoryStore:
         History then restarts from what the recorder holds. Logs one warning,
         also when the file cannot be moved (the next save replaces it).
         """
+        legacy = self._path.with_name(LEGACY_AGGREGATES_FILE)
+        if not self._path.exists() and legacy.exists() and (err := set_aside(legacy, self._path)):
+            LOGGER.warning("Stored history %s could not be renamed (%s); reading it in place", legacy, err)
+            self._path = legacy
         if not self._path.exists():
             return
         try:
