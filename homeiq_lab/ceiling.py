@@ -33,7 +33,7 @@ TRUE_KINDS: dict[str, tuple[str, ...]] = {
 }
 
 
-def _truth_index(
+def truth_index(
     homes: Sequence[HomeHistory],
 ) -> dict[tuple[str, str, str], list[FailureEvent]]:
     """(home id, device id, target) -> its true failures."""
@@ -64,7 +64,7 @@ def row_observable(
     """
     starts = {h.home_id: hour_start(h.start) for h in homes}
     scenario = {h.home_id: h.scenario for h in homes}
-    truth = _truth_index(homes)
+    truth = truth_index(homes)
     picked = np.flatnonzero(rows & (ds.y[target] == 1.0))
     out = np.ones(picked.size, dtype=bool)
     for k, r in enumerate(picked):

@@ -28,6 +28,7 @@ from custom_components.homeiq_device_intel.ml.metrics import (
 from custom_components.homeiq_device_intel.ml.records import FailureType
 
 from .dataset import Dataset
+from .gate import owner_metrics
 from .heuristics import HEURISTICS, heuristic_scores
 
 Float = npt.NDArray[np.float64]
@@ -318,8 +319,13 @@ def evaluate(
     config: TrainConfig,
     *,
     with_baselines: bool = True,
+    foreseeable: dict[str, Float] | None = None,
 ) -> dict[str, Any]:
-    """Every figure of the model card on a set of held-out rows."""
+    """Every figure of the model card on a set of held-out rows.
+
+    `foreseeable` (per target, over all of ds's rows; `gate.foreseeable_rows`)
+    says which failures the gate's recall counts; without it, all of them.
+    """
     X = ds.X[rows]
     probs = predict_targets(models, X)
     rules = baseline_scores(X)
@@ -346,6 +352,8 @@ def evaluate(
         entry["model"]["events"] = float(lead.size)
         keys = (ds.device[rows][ok], ds.hour[rows][ok], y[ok], ds.next_event_hour[target][rows][ok])
         entry["model"].update(alert_metrics(alarm, *keys, horizon_hours))
+        seen = np.ones(len(ds)) if foreseeable is None else foreseeable[target]
+        entry["gate"] = owner_metrics(alarm, *keys, seen[rows][ok], horizon_hours)
         if with_baselines:
             rule = rules[target][ok]
             entry["rule"] = classification_report(y[ok], rule, 0.5)
@@ -404,21 +412,3 @@ def evaluate(
             "linear_mae": float(np.mean(np.abs(np.minimum(linear, BATTERY_DAYS_CAP) - days[ok]))),
         }
     return report
-
-
-def passes_gate(
-    report: dict[str, Any], *, accuracy: float = 0.85, floor: float = 0.80
-) -> tuple[bool, list[str]]:
-    """The seed's shipping thresholds on every classifier; returns failures too."""
-    failures = []
-    for target in TARGETS:
-        model = report.get(target, {}).get("model")
-        if model is None:
-            failures.append(f"{target}: no held-out rows")
-            continue
-        if model["accuracy"] < accuracy:
-            failures.append(f"{target}: accuracy {model['accuracy']:.3f} < {accuracy}")
-        for name in ("precision", "recall", "f1"):
-            if model[name] < floor:
-                failures.append(f"{target}: {name} {model[name]:.3f} < {floor}")
-    return not failures, failures

@@ -328,7 +328,7 @@ async def test_stored_history_outlives_the_recorder_purge(
     entry = await setup_integration()
     await _train(hass)
     stored = entry.runtime_data.coordinator.aggregates_store
-    assert (config_dir / ".storage" / DOMAIN / "history.npz").is_file()
+    assert (config_dir / ".storage" / DOMAIN / "aggregates.npz").is_file()
     assert stored.grid is not None
     early = slice(0, 24 * 10)  # the first ten days
     reports_before = float(stored.grid["reports"][:, early].sum())
@@ -350,7 +350,7 @@ async def test_unreadable_stored_history_is_set_aside(
     config_dir: Path,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    history = config_dir / ".storage" / DOMAIN / "history.npz"
+    history = config_dir / ".storage" / DOMAIN / "aggregates.npz"
     history.parent.mkdir(parents=True)
     history.write_bytes(b"not a grid")
     add_battery_device("Hall door")

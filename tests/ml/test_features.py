@@ -304,3 +304,71 @@ def test_report_trend_features_see_a_quiet_day_and_dropouts():
     assert _at(frame, 0, 17, "reports_z_24h") == pytest.approx(0.0, abs=0.5)
     assert _at(frame, 0, 21, "reports_ratio_3d") < _at(frame, 0, 17, "reports_ratio_3d")
     assert _at(frame, 0, 17, "silent_hours_3d") == 0
+
+
+# ---------------------------------------------------------------- battery target (DESIGN decision 6)
+
+
+def _battery_labels(levels):
+    """Labels of one battery device whose hourly level is levels(h) over 40 days."""
+    times, states = _hourly(40, lambda h: str(levels(h)))
+    history = _home(
+        [_device("a")],
+        [EntityRecord(entity_id="sensor.a_battery", device_key="a", role=EntityRole.BATTERY)],
+        {"sensor.a_battery": encode_states(times, states)},
+        days=40,
+    )
+    grid, frame = _frame(history)
+    events = find_events(grid)
+    labels = build_labels(grid, frame, events)
+    return events, labels, frame
+
+
+def _day_row(frame, day: int) -> int:
+    return int(np.flatnonzero(frame.device_index == 0)[day - 1])
+
+
+def test_a_battery_swapped_at_a_low_level_needed_replacing():
+    # 2 %/day from 50 %: 12 % on day 19, swapped for a fresh one on day 20 (never reaches 5 %).
+    events, labels, frame = _battery_labels(lambda h: 100 if h >= 20 * 24 else round(50 - h / 24 * 2.0))
+    y = labels.y[FailureType.BATTERY_DEPLETED]
+    (start,) = events.starts[FailureType.BATTERY_DEPLETED][0]
+    assert start == 20 * 24
+    assert y[_day_row(frame, 16)] == 1.0  # replaced within 7 days
+    assert y[_day_row(frame, 8)] == 0.0  # not within 7 days
+    # It never ran out: no days-remaining target for the battery it replaced.
+    assert np.isnan(labels.battery_days[_day_row(frame, 16)])
+
+
+def test_a_swap_at_a_high_level_censors_the_old_battery():
+    # 1 %/day from 80 %: swapped at 60 % on day 20; the old battery's end is unknown.
+    events, labels, frame = _battery_labels(lambda h: 100 if h >= 20 * 24 else round(80 - h / 24))
+    y = labels.y[FailureType.BATTERY_DEPLETED]
+    assert events.starts[FailureType.BATTERY_DEPLETED][0].size == 0
+    assert list(events.censors[0]) == [20 * 24]
+    assert np.isnan(y[_day_row(frame, 15)])  # its horizon holds the swap: neither 1 nor 0
+    assert y[_day_row(frame, 10)] == 0.0  # its horizon ends before the swap: a true negative
+    assert y[_day_row(frame, 25)] == 0.0  # the new battery is labelled as usual
+
+
+def test_a_battery_that_ran_out_then_was_swapped_is_one_failure_with_days_remaining():
+    # 3 %/day from 60 %: reaches 5 % on day ~18.3, swapped two days later.
+    events, labels, frame = _battery_labels(
+        lambda h: 100 if h >= 20 * 24 else max(round(60 - h / 24 * 3.0), 0)
+    )
+    (start,) = events.starts[FailureType.BATTERY_DEPLETED][0]
+    assert list(events.depletions[0]) == [start]
+    assert start / 24 == pytest.approx(18.3, abs=0.3)
+    assert labels.y[FailureType.BATTERY_DEPLETED][_day_row(frame, 14)] == 1.0
+    assert labels.battery_days[_day_row(frame, 10)] == pytest.approx(start / 24 - 10, abs=0.01)
+
+
+def test_days_remaining_are_not_labelled_across_a_swap():
+    # Swapped at 60 % on day 10, the new battery (100 %, 5 %/day) runs out on day ~29.
+    def levels(h: int) -> int:
+        return round(80 - h / 24) if h < 10 * 24 else max(round(100 - (h / 24 - 10) * 5.0), 0)
+
+    events, labels, frame = _battery_labels(levels)
+    (depleted,) = events.depletions[0]
+    assert np.isnan(labels.battery_days[_day_row(frame, 5)])  # that battery was swapped, not run out
+    assert labels.battery_days[_day_row(frame, 20)] == pytest.approx(depleted / 24 - 20, abs=0.01)

@@ -13,7 +13,7 @@ pytest.importorskip("sklearn")
 from custom_components.homeiq_device_intel.ml.bundle import load_bundle
 from custom_components.homeiq_device_intel.ml.features import FEATURE_NAMES, FEATURE_SCHEMA_VERSION
 from homeiq_lab import prepare as prepare_models
-from homeiq_lab.train import passes_gate
+from homeiq_lab.gate import passes_gate
 
 
 @pytest.fixture(scope="module")
@@ -105,7 +105,7 @@ def test_export_follows_the_quality_gate(tmp_path, quick_run):
 
 
 def _report(accuracy=0.9, precision=0.9, recall=0.9, f1=0.9):
-    entry = {"model": {"accuracy": accuracy, "precision": precision, "recall": recall, "f1": f1}}
+    entry = {"gate": {"accuracy": accuracy, "precision": precision, "recall": recall, "f1": f1}}
     return {"battery_depleted": entry, "unavailable": entry, "stale": entry}
 
 

@@ -3,6 +3,14 @@
 Labels come from the observed history itself (never from generator ground
 truth), so a real home's recorder and a synthetic home are labelled alike:
 features at hour e, label = a failure of that type *starts* in [e, e + horizon).
+
+The battery target is what the owner acts on (DESIGN decision 6): the battery
+*needs replacing* within the horizon — its level reaches the depletion floor
+(or the device dies on a low battery), or it is swapped at or below
+LOW_SWAP_LEVEL. A swap above that level censors the old battery's future: a
+row whose horizon holds such a swap before any depletion is neither positive
+nor negative. Days remaining are labelled only up to a battery that ran out
+with no swap before it.
 """
 
 from __future__ import annotations
@@ -28,6 +36,9 @@ from .records import FailureType
 UNAVAILABLE_MIN_HOURS = 6  # an outage this long is a failure the user must fix
 DEAD_BATTERY_LEVEL = 25.0  # unavailable for a day with a battery this low = dead battery
 DEAD_BATTERY_HOURS = 24
+LOW_SWAP_LEVEL = 15.0  # a battery swapped at or below this needed replacing (decision 6)
+SWAP_LOOKBACK_HOURS = 48  # the level a swap replaced: the last reading this far back
+SAME_DISCHARGE_HOURS = 7 * 24  # a swap this soon after a depletion ends that same battery
 STUCK_MIN_DAILY_CHANGES = 12.0  # only sensors that normally change often can be stuck
 TARGETS: tuple[str, ...] = tuple(t.value for t in FailureType)
 
@@ -39,6 +50,10 @@ class FailureEvents:
     """Start hours of each failure type, per device of a grid."""
 
     starts: dict[str, list[IntArray]]  # target -> per device sorted start hours
+    # Per device: hours the battery ran out (floor or dead; days-remaining targets end here) and
+    # hours of swaps above LOW_SWAP_LEVEL or of unknown level (they censor the battery target).
+    depletions: list[IntArray]
+    censors: list[IntArray]
 
 
 @dataclass(slots=True, kw_only=True)
@@ -92,6 +107,8 @@ def find_events(grid: HourlyGrid) -> FailureEvents:
         changes.sum(axis=1) / np.maximum(grid.n_hours / DAY, 1.0) >= STUCK_MIN_DAILY_CHANGES
     ) & np.asarray(grid.numeric_primary, dtype=bool)
     telemetry = np.asarray(grid.telemetry, dtype=bool)
+    depletions: list[IntArray] = []
+    censors: list[IntArray] = []
     for i in range(len(grid.device_keys)):
         down = unav_all[i]
         bridge = grid.bridge_down[i] > 0.5
@@ -103,21 +120,19 @@ def find_events(grid: HourlyGrid) -> FailureEvents:
         long_outage = run_start[(run_len >= UNAVAILABLE_MIN_HOURS) & own]
         starts[FailureType.UNAVAILABLE].append(long_outage)
 
-        battery_events: IntArray = np.empty(0, dtype=np.int64)
+        empty_run: IntArray = np.empty(0, dtype=np.int64)
+        depleted: IntArray = empty_run
+        replaced: IntArray = empty_run
+        censor: IntArray = empty_run
         if grid.has_battery[i]:
             level = grid["battery"][i].astype(np.float64)
-            empty = level <= BATTERY_FLOOR
-            before = np.concatenate(([False], empty[:-1]))
-            crossing = np.flatnonzero(empty & ~before)
             dead = run_start[(run_len >= DEAD_BATTERY_HOURS) & own]
-            prior = level[np.maximum(dead - 1, 0)]
-            dead = dead[(dead > 0) & (prior <= DEAD_BATTERY_LEVEL)]
-            battery_events = np.union1d(crossing, dead).astype(np.int64)
-            # One depletion per discharge: drop starts within a day of the previous.
-            if battery_events.size > 1:
-                keep = np.concatenate(([True], np.diff(battery_events) > DAY))
-                battery_events = battery_events[keep]
-        starts[FailureType.BATTERY_DEPLETED].append(battery_events)
+            depleted = _depletions(level, dead)
+            replaced, censor = _swaps_by_level(level, np.asarray(grid.swap_hours[i], dtype=np.int64))
+            replaced = _new_failures(replaced, depleted)
+        starts[FailureType.BATTERY_DEPLETED].append(np.union1d(depleted, replaced).astype(np.int64))
+        depletions.append(depleted)
+        censors.append(censor)
 
         first = int(grid.first_seen[i])
         starts[FailureType.STALE].append(
@@ -126,7 +141,60 @@ def find_events(grid: HourlyGrid) -> FailureEvents:
                 _unusual_runs(still_all[i], still_done[i], first, need_rate=change_rate_ok[i]),
             ).astype(np.int64)
         )
-    return FailureEvents(starts=starts)
+    return FailureEvents(starts=starts, depletions=depletions, censors=censors)
+
+
+def _depletions(level: npt.NDArray[np.float64], dead: IntArray) -> IntArray:
+    """Hours a battery ran out: its level reaches the floor, or the device dies on a low battery.
+
+    `dead` are the starts of day-long outages of the device; one depletion per
+    discharge (starts within a day of the previous are dropped).
+    """
+    empty = level <= BATTERY_FLOOR
+    before = np.concatenate(([False], empty[:-1]))
+    crossing = np.flatnonzero(empty & ~before)
+    prior = level[np.maximum(dead - 1, 0)]
+    dead = dead[(dead > 0) & (prior <= DEAD_BATTERY_LEVEL)]
+    events = np.union1d(crossing, dead).astype(np.int64)
+    if events.size > 1:
+        events = events[np.concatenate(([True], np.diff(events) > DAY))]
+    return events
+
+
+def _new_failures(replaced: IntArray, depleted: IntArray) -> IntArray:
+    """Low-level swaps that are failures of their own: not soon after the battery ran out."""
+    if depleted.size == 0 or replaced.size == 0:
+        return replaced
+    prior = np.searchsorted(depleted, replaced, side="right") - 1
+    same = (prior >= 0) & (replaced - depleted[np.maximum(prior, 0)] <= SAME_DISCHARGE_HOURS)
+    kept: IntArray = replaced[~same]
+    return kept
+
+
+def _swaps_by_level(level: npt.NDArray[np.float64], swaps: IntArray) -> tuple[IntArray, IntArray]:
+    """Split swap hours into (replaced at or below LOW_SWAP_LEVEL, the rest).
+
+    The level a swap replaced is the last reading in the SWAP_LOOKBACK_HOURS
+    before it; a swap with no reading there is of unknown level and censors.
+    """
+    if swaps.size == 0:
+        return swaps, swaps
+    hours = np.arange(level.size)
+    last_seen = np.fmax.accumulate(np.where(np.isfinite(level), hours, -1))
+    before = last_seen[np.maximum(swaps - 1, 0)]
+    known = (swaps > 0) & (before >= 0) & (swaps - before <= SWAP_LOOKBACK_HOURS)
+    low = known & (level[np.maximum(before, 0)] <= LOW_SWAP_LEVEL)
+    return swaps[low], swaps[~low]
+
+
+def _next_after(starts: IntArray, hours: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
+    """For each hour, the first of `starts` at or after it (NaN when none)."""
+    out = np.full(hours.size, np.nan)
+    if starts.size:
+        k = np.searchsorted(starts, hours, side="left")
+        has = k < starts.size
+        out[has] = starts[k[has]]
+    return out
 
 
 def build_labels(
@@ -143,20 +211,12 @@ def build_labels(
     end of the data with no event seen (censored).
     """
     horizon = round(horizon_days * DAY)
-    n_rows = frame.X.shape[0]
     e = frame.eval_hour
     dev = frame.device_index
     y: dict[str, npt.NDArray[np.float64]] = {}
     nxt: dict[str, npt.NDArray[np.float64]] = {}
     for target in TARGETS:
-        next_hour = np.full(n_rows, np.nan)
-        for i, starts in enumerate(events.starts[target]):
-            rows = np.flatnonzero(dev == i)
-            if starts.size == 0 or rows.size == 0:
-                continue
-            k = np.searchsorted(starts, e[rows], side="left")
-            has = k < starts.size
-            next_hour[rows[has]] = starts[k[has]]
+        next_hour = _per_device_next(events.starts[target], dev, e)
         nxt[target] = next_hour
         positive = (next_hour - e) < horizon
         label = np.where(positive, 1.0, 0.0)
@@ -178,6 +238,36 @@ def build_labels(
     no_telemetry = col("has_telemetry") < 0.5
     y[FailureType.STALE][young | down_now | stale_now | no_telemetry] = np.nan
 
-    battery_days = (nxt[FailureType.BATTERY_DEPLETED] - e) / DAY
-    battery_days[~battery_ok] = np.nan
+    battery = FailureType.BATTERY_DEPLETED
+    next_censor = _per_device_next(events.censors, dev, e)
+    next_depletion = _per_device_next(events.depletions, dev, e)
+    # A swap above the low level before any failure in the horizon: the old battery's end is unknown.
+    first_event = np.fmin(nxt[battery], e + horizon)
+    y[battery][next_censor < first_event] = np.nan
+
+    battery_days = (next_depletion - e) / DAY
+    any_swap = np.fmin(next_censor, _per_device_next(_swap_starts(events), dev, e))
+    battery_days[~battery_ok | (any_swap < next_depletion)] = np.nan
     return Labels(y=y, battery_days=battery_days, next_event_hour=nxt)
+
+
+def _per_device_next(
+    per_device: list[IntArray], dev: npt.NDArray[np.int64], e: npt.NDArray[np.int64]
+) -> npt.NDArray[np.float64]:
+    """Per row, the device's first hour of `per_device` at or after the row's hour (NaN when none)."""
+    out = np.full(e.size, np.nan)
+    for i, starts in enumerate(per_device):
+        rows = np.flatnonzero(dev == i)
+        if rows.size:
+            out[rows] = _next_after(starts, e[rows])
+    return out
+
+
+def _swap_starts(events: FailureEvents) -> list[IntArray]:
+    """Battery-target starts that are not depletions: the swaps at a low level."""
+    return [
+        np.setdiff1d(starts, depleted).astype(np.int64)
+        for starts, depleted in zip(
+            events.starts[FailureType.BATTERY_DEPLETED], events.depletions, strict=True
+        )
+    ]

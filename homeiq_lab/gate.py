@@ -1,0 +1,138 @@
+"""The shipping gate, measured where an owner feels it (DESIGN decision 6).
+
+Per failure type, at the model's operating threshold:
+
+- precision: the share of alerts (runs of alarmed days of one device) after
+  which the failure did start within the horizon;
+- recall: the share of *foreseeable* failures warned of at least a day before
+  they started. Foreseeable: the generator's truth says the warning signs began
+  at least a day before the start; a failure with no true failure behind it (a
+  battery the owner swapped low, a home from a real recorder) counts as
+  foreseeable. Failures without any warning sign are reported (recall over all
+  failures) but not gated;
+- F1 of those two; accuracy over device-days.
+
+Offline evaluation only: the generator's truth is never a feature or a label.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from custom_components.homeiq_device_intel.ml.grid import HOUR, hour_start
+from custom_components.homeiq_device_intel.ml.labels import TARGETS
+from custom_components.homeiq_device_intel.ml.metrics import alert_precision, confusion_metrics
+from custom_components.homeiq_device_intel.ml.records import HomeHistory
+
+from .ceiling import MATCH_SECONDS, truth_index
+from .dataset import Dataset
+
+Float = npt.NDArray[np.float64]
+ACCURACY = 0.85
+FLOOR = 0.80
+MIN_WARNING_DAYS = 1.0
+
+
+def foreseeable_rows(homes: Sequence[HomeHistory], ds: Dataset, target: str) -> Float:
+    """Per row of `ds`: 1.0 when the row's next failure of `target` was foreseeable, 0.0 when not.
+
+    NaN for rows without a next failure. A detected failure is matched to its
+    device's nearest true failure of the target within MATCH_SECONDS.
+    """
+    out = np.full(len(ds), np.nan)
+    event_hour = ds.next_event_hour[target]
+    has = np.flatnonzero(np.isfinite(event_hour))
+    if has.size == 0:
+        return out
+    origin = {h.home_id: hour_start(h.start) for h in homes}
+    truth = truth_index(homes)
+    keys = np.stack([ds.home[has], ds.device[has], event_hour[has]]).astype(np.float64)
+    unique, inverse = np.unique(keys, axis=1, return_inverse=True)
+    verdict = np.ones(unique.shape[1])
+    for k in range(unique.shape[1]):
+        home_id = ds.home_ids[int(unique[0, k])]
+        events = truth.get((home_id, ds.device_keys[int(unique[1, k])], target), [])
+        if not events or home_id not in origin:
+            continue
+        start = origin[home_id] + unique[2, k] * HOUR
+        nearest = min(events, key=lambda e: abs(e.start - start))
+        if abs(nearest.start - start) > MATCH_SECONDS:
+            continue
+        verdict[k] = float(
+            nearest.warning is not None and nearest.start - nearest.warning >= MIN_WARNING_DAYS * 86400.0
+        )
+    out[has] = verdict[inverse.reshape(-1)]
+    return out
+
+
+def owner_metrics(
+    alarm: npt.NDArray[np.bool_],
+    device: npt.NDArray[np.int64],
+    hour: npt.NDArray[np.int64],
+    y: Float,
+    event_hour: Float,
+    foreseeable: Float,
+    horizon_hours: int,
+) -> dict[str, float]:
+    """The gated figures of one failure type; arrays (n_rows,) ordered by device, then hour.
+
+    `y` is the row label (1/0; rows not eligible already removed), `event_hour`
+    the hour of the row's next failure (NaN when none) and `foreseeable` its
+    verdict from `foreseeable_rows`.
+    """
+    n_alerts, precision = alert_precision(alarm, device, hour, y)
+    in_horizon = np.isfinite(event_hour) & (event_hour >= hour) & (event_hour - hour < horizon_hours)
+    keys = np.stack([device[in_horizon].astype(np.float64), event_hour[in_horizon]])
+    nan = float("nan")
+    if keys.shape[1] == 0:
+        recall = recall_all = nan
+        n_failures = n_foreseeable = 0
+    else:
+        _, inverse = np.unique(keys, axis=1, return_inverse=True)
+        inverse = inverse.reshape(-1)
+        n_failures = int(inverse.max()) + 1
+        # Earliest alarmed hour per failure; warned when at least a day before its start.
+        first_alarm = np.full(n_failures, np.inf)
+        rows = alarm[in_horizon]
+        np.minimum.at(first_alarm, inverse[rows], hour[in_horizon][rows].astype(np.float64))
+        start = np.zeros(n_failures)
+        start[inverse] = event_hour[in_horizon]
+        warned = (start - first_alarm) >= MIN_WARNING_DAYS * 24
+        seen = np.zeros(n_failures, dtype=bool)
+        seen[inverse] = foreseeable[in_horizon] == 1.0
+        n_foreseeable = int(seen.sum())
+        recall = float(warned[seen].mean()) if n_foreseeable else nan
+        recall_all = float(warned.mean())
+    both = precision + recall
+    return {
+        "precision": precision,
+        "recall": recall,
+        "f1": 2 * precision * recall / both if both > 0 else nan,
+        "accuracy": confusion_metrics(y, alarm.astype(np.float64), 0.5)["accuracy"],
+        "recall_all_failures": recall_all,
+        "alerts": float(n_alerts),
+        "failures": float(n_failures),
+        "foreseeable_failures": float(n_foreseeable),
+    }
+
+
+def passes_gate(
+    report: dict[str, Any], *, accuracy: float = ACCURACY, floor: float = FLOOR
+) -> tuple[bool, list[str]]:
+    """The seed's thresholds on each failure type's owner-level figures; returns the failures too."""
+    failures = []
+    for target in TARGETS:
+        gate = report.get(target, {}).get("gate")
+        if gate is None:
+            failures.append(f"{target}: no held-out rows")
+            continue
+        if not gate["accuracy"] >= accuracy:
+            failures.append(f"{target}: accuracy {gate['accuracy']:.3f} < {accuracy}")
+        for name in ("precision", "recall", "f1"):
+            if not gate[name] >= floor:
+                failures.append(f"{target}: {name} {gate[name]:.3f} < {floor}")
+    return not failures, failures

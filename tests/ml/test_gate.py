@@ -1,0 +1,65 @@
+"""The shipping gate of DESIGN decision 6, on hand-built rows."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from homeiq_lab.gate import owner_metrics, passes_gate
+
+H = 7 * 24
+
+
+def _rows(days: int, event_day: float | None, alarm_days: set[int], device: int = 0):
+    hours = np.arange(days) * 24
+    event = np.full(days, np.nan if event_day is None else event_day * 24)
+    y = ((event - hours >= 0) & (event - hours < H)).astype(float)
+    alarm = np.array([d in alarm_days for d in range(days)])
+    return np.full(days, device), hours, y, event, alarm
+
+
+def _metrics(*devices, foreseeable=None):
+    parts = [_rows(*d[:3], device=k) for k, d in enumerate(devices)]
+    device, hour, y, event, alarm = (np.concatenate([p[i] for p in parts]) for i in range(5))
+    seen = (
+        np.ones(device.size)
+        if foreseeable is None
+        else np.concatenate([np.full(p[0].size, f) for p, f in zip(parts, foreseeable, strict=True)])
+    )
+    return owner_metrics(alarm, device, hour, y, event, seen, H)
+
+
+def test_a_failure_warned_of_two_days_ahead_by_one_true_alert_is_caught():
+    m = _metrics((20, 15.0, {13, 14}))
+    assert m["precision"] == 1.0 and m["recall"] == 1.0 and m["f1"] == 1.0
+    assert m["alerts"] == 1.0 and m["failures"] == 1.0
+
+
+def test_a_warning_less_than_a_day_ahead_does_not_count():
+    m = _metrics((20, 15.0, {15}), (20, 15.0, {14}))
+    # Device 1 alarms on day 14 (24 h before the start: caught); device 0 only on its day 15.
+    assert m["recall"] == 0.5
+    assert m["failures"] == 2.0
+
+
+def test_an_alert_on_a_healthy_device_lowers_precision_not_recall():
+    m = _metrics((20, 15.0, {12}), (20, None, {3, 4, 10}))
+    assert m["alerts"] == 3.0  # device 1: days 3-4 are one alert, day 10 another
+    assert m["precision"] == pytest.approx(1 / 3)
+    assert m["recall"] == 1.0
+
+
+def test_only_foreseeable_failures_are_gated_all_are_reported():
+    m = _metrics((20, 15.0, set()), (20, 15.0, {12}), foreseeable=[0.0, 1.0])
+    assert m["recall"] == 1.0
+    assert m["recall_all_failures"] == 0.5
+    assert m["foreseeable_failures"] == 1.0
+
+
+def test_the_gate_reads_the_owner_level_figures():
+    good = {"gate": {"accuracy": 0.9, "precision": 0.85, "recall": 0.8, "f1": 0.82}}
+    report = {"battery_depleted": good, "unavailable": good, "stale": good}
+    assert passes_gate(report) == (True, [])
+    report["stale"] = {"gate": {**good["gate"], "recall": float("nan")}}
+    ok, failures = passes_gate(report)
+    assert not ok and failures == ["stale: recall nan < 0.8"]
