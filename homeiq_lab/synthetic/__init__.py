@@ -31,7 +31,8 @@ The package, module by module (each imports only the ones above it):
 - `catalog`: device kinds, models, chemistries, names, home types;
 - `plans`: the plan types (a home and its rhythms, devices, batteries, failures);
 - `batteries`: discharge curves, swaps and recharges, battery readings;
-- `household`: drawing a home; `devices`: drawing its devices and entities;
+- `household`: drawing a home; `devices`: drawing its devices;
+- `entities`: a device's entities, named as HA names them;
 - `failures`: failure scenarios, outages and the ground truth;
 - `streams`: what each kind of entity reports; `rows`: what the recorder writes;
 - `storage`: a history on disk and the cache; `homes`: `generate_home(s)`.
@@ -60,7 +61,7 @@ from .config import (
     Variation,
     config_fingerprint,
 )
-from .devices import is_valid_entity_id
+from .entities import is_valid_entity_id
 from .homes import cached_home, generate_home, generate_homes
 from .rows import hourly_statistics, state_strings
 from .storage import load_history, save_history

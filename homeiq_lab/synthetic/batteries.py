@@ -12,15 +12,16 @@ from typing import Final
 
 import numpy as np
 
-from custom_components.homeiq_device_intel.ml.records import (
-    Chemistry,
-    Power,
-)
+from custom_components.homeiq_device_intel.ml.records import Chemistry, Power
 
 from .arrays import FloatArray, _quantize, _report_times, _smooth_noise
 from .catalog import _BLE_INTEGRATIONS
 from .config import DAY, HOUR, MINUTE, YEAR
-from .plans import _INDOOR, _ambient, _Battery, _Device, _Home
+from .plans import _INDOOR, _ambient, _Battery, _Device, _Failure, _Home
+
+# A battery (or charge): when it starts, its state of charge once charged, how
+# long charging takes (0 for a swap) and the charge it starts from.
+_Cycle = tuple[float, float, float, float]
 
 _CURVE_DEFAULTS: Final[dict[Chemistry, tuple[float, float, float]]] = {
     # knee (state of charge where the cliff starts), shape, plateau level at the knee
@@ -97,50 +98,33 @@ def _soc(battery: _Battery, t: FloatArray) -> FloatArray:
     return result
 
 
+_COLD_COEF: Final[dict[Chemistry, tuple[float, float]]] = {
+    # how much the level sags per °C below 15 °C (drawn within the range)
+    Chemistry.ALKALINE: (0.3, 0.6),
+    Chemistry.COIN: (0.1, 0.3),
+}
+_VOLTS: Final[dict[Chemistry, tuple[float, float]]] = {
+    # voltage when empty and when full
+    Chemistry.COIN: (2.1, 3.05),
+    Chemistry.LITHIUM: (2.2, 3.6),
+    Chemistry.ALKALINE: (2.0, 3.2),
+    Chemistry.LI_ION: (3.3, 4.2),
+    Chemistry.NIMH: (2.0, 2.8),
+}
+
+
 def _plan_battery(dev: _Device, home: _Home) -> _Battery:
     """Draw a device's battery: curve, reporting, and its consumption over time."""
     rng, model = dev.rng, dev.model
     chem = model.chemistry
-    knee, shape, plateau = _CURVE_DEFAULTS[chem]
-    if chem in (Chemistry.COIN, Chemistry.LITHIUM):
-        knee = float(rng.uniform(0.01, 0.08))
-        shape = float(rng.uniform(1.5, 3.5))
-        plateau = float(rng.uniform(0.8, 0.95))
-    elif chem is Chemistry.NIMH:
-        knee, plateau = float(rng.uniform(0.08, 0.2)), float(rng.uniform(0.4, 0.7))
-    else:
-        shape = float(rng.uniform(0.75, 1.3))
+    knee, shape, plateau = _draw_curve(rng, chem)
     life = float(rng.uniform(*model.life_days)) * home.var.battery_life * DAY
     rechargeable = model.power is Power.RECHARGEABLE
-    if rechargeable:
-        step, ceil_steps = (25.0, True) if rng.random() < 0.5 else (10.0, False)
-    else:
-        step = float(rng.choice([1.0, 1.0, 1.0, 1.0, 5.0, 10.0]))
-        ceil_steps = False
-    if dev.info.integration == "zwave_js":
-        interval = float(rng.uniform(6.0, 24.0)) * HOUR
-    elif dev.info.integration in _BLE_INTEGRATIONS:
-        interval = float(rng.uniform(10.0, 40.0)) * MINUTE
-    elif dev.info.integration == "mqtt":
-        interval = float(rng.uniform(0.8, 1.5)) * HOUR
-    else:
-        interval = float(rng.uniform(1.0, 6.0)) * HOUR
-    cold = {Chemistry.ALKALINE: (0.3, 0.6), Chemistry.COIN: (0.1, 0.3)}.get(chem, (0.05, 0.15))
-    volts = {
-        Chemistry.COIN: (2.1, 3.05),
-        Chemistry.LITHIUM: (2.2, 3.6),
-        Chemistry.ALKALINE: (2.0, 3.2),
-        Chemistry.LI_ION: (3.3, 4.2),
-        Chemistry.NIMH: (2.0, 2.8),
-    }[chem]
-    # Hourly consumption: usage follows activity, aging accelerates, days vary.
-    t0 = dev.t_create
-    grid_t = np.arange(t0, home.end + 2 * DAY, HOUR, dtype=np.float64)
-    usage = 1.0 + float(rng.uniform(0.0, 0.4)) * (home.activity(grid_t, _INDOOR) - 1.0)
-    aging = 1.0 + float(rng.uniform(0.0, 0.5)) * (grid_t - t0) / YEAR
-    days = np.exp(_smooth_noise(rng, t0, float(grid_t[-1]) + DAY, DAY, 0.1, grid_t))
-    per_hour = HOUR / life * usage * aging * days
-    grid_w = np.concatenate([[0.0], np.cumsum(per_hour[:-1])])
+    step, ceil_steps = _draw_steps(rng, rechargeable)
+    interval = _draw_interval(rng, dev.info.integration)
+    cold = _COLD_COEF.get(chem, (0.05, 0.15))
+    volts = _VOLTS[chem]
+    grid_t, grid_w = _consumption(rng, home, dev.t_create, life)
     return _Battery(
         chemistry=chem,
         knee=knee,
@@ -161,67 +145,131 @@ def _plan_battery(dev: _Device, home: _Home) -> _Battery:
     )
 
 
+def _draw_curve(rng: np.random.Generator, chem: Chemistry) -> tuple[float, float, float]:
+    """Draw a battery's discharge curve: knee, shape and plateau (around its chemistry's)."""
+    knee, shape, plateau = _CURVE_DEFAULTS[chem]
+    if chem in (Chemistry.COIN, Chemistry.LITHIUM):
+        knee = float(rng.uniform(0.01, 0.08))
+        shape = float(rng.uniform(1.5, 3.5))
+        plateau = float(rng.uniform(0.8, 0.95))
+    elif chem is Chemistry.NIMH:
+        knee, plateau = float(rng.uniform(0.08, 0.2)), float(rng.uniform(0.4, 0.7))
+    else:
+        shape = float(rng.uniform(0.75, 1.3))
+    return knee, shape, plateau
+
+
+def _draw_steps(rng: np.random.Generator, rechargeable: bool) -> tuple[float, bool]:
+    """Draw the level's display step (%), and whether it is rounded up to it."""
+    if rechargeable:
+        return (25.0, True) if rng.random() < 0.5 else (10.0, False)
+    return float(rng.choice([1.0, 1.0, 1.0, 1.0, 5.0, 10.0])), False
+
+
+def _draw_interval(rng: np.random.Generator, integration: str) -> float:
+    """Draw how often (s) a battery reports its level, by integration."""
+    if integration == "zwave_js":
+        return float(rng.uniform(6.0, 24.0)) * HOUR
+    if integration in _BLE_INTEGRATIONS:
+        return float(rng.uniform(10.0, 40.0)) * MINUTE
+    if integration == "mqtt":
+        return float(rng.uniform(0.8, 1.5)) * HOUR
+    return float(rng.uniform(1.0, 6.0)) * HOUR
+
+
+def _consumption(
+    rng: np.random.Generator, home: _Home, t0: float, life: float
+) -> tuple[FloatArray, FloatArray]:
+    """Return hourly times and the charge used up by then: usage follows activity, aging accelerates."""
+    grid_t = np.arange(t0, home.end + 2 * DAY, HOUR, dtype=np.float64)
+    usage = 1.0 + float(rng.uniform(0.0, 0.4)) * (home.activity(grid_t, _INDOOR) - 1.0)
+    aging = 1.0 + float(rng.uniform(0.0, 0.5)) * (grid_t - t0) / YEAR
+    days = np.exp(_smooth_noise(rng, t0, float(grid_t[-1]) + DAY, DAY, 0.1, grid_t))
+    per_hour = HOUR / life * usage * aging * days
+    grid_w = np.concatenate([[0.0], np.cumsum(per_hour[:-1])])
+    return grid_t, grid_w
+
+
+def _new_charge(rng: np.random.Generator, rechargeable: bool) -> tuple[float, float]:
+    """Draw a fresh battery's (or a recharge's) state of charge and how long charging takes."""
+    ramp = float(rng.uniform(2.0, 5.0)) * HOUR if rechargeable else 0.0
+    return (1.0 if rechargeable else float(rng.uniform(0.93, 1.0))), ramp
+
+
 def _plan_cycles(dev: _Device, home: _Home, battery: _Battery) -> None:
     """Place battery swaps/recharges; a battery failure dies exactly at its onset."""
     rng = dev.rng
     t0 = dev.t_create
-    rechargeable = dev.model.power is Power.RECHARGEABLE
     failure = dev.failure
-    cycles: list[tuple[float, float, float, float]] = []
-
-    def new_charge() -> tuple[float, float]:
-        ramp = float(rng.uniform(2.0, 5.0)) * HOUR if rechargeable else 0.0
-        return (1.0 if rechargeable else float(rng.uniform(0.93, 1.0))), ramp
-
     if failure is not None and failure.family in ("battery_cliff", "battery_slope"):
-        # Work backwards from the death so the charge hits `s_die` at the onset.
-        if failure.family == "battery_cliff":
-            dead_level = (1 - failure.strength) * rng.uniform(35.0, 95.0) + failure.strength * (
-                rng.uniform(0.0, 4.0)
-            )
-            life_days = float(np.mean(dev.model.life_days)) * home.var.battery_life
-            battery.knee = float(np.clip(failure.lead / DAY / life_days, 0.004, 0.3))
-        else:
-            dead_level = (1 - failure.strength) * rng.uniform(25.0, 70.0) + failure.strength * (
-                rng.uniform(0.0, 6.0)
-            )
-        s_end = _soc_for_level(battery, float(dead_level))
-        t_end = failure.onset
-        if t0 > home.start:
-            # A device added during the history starts on a fresh battery: one
-            # that dies this soon drains faster than its model's usual life.
-            fresh = float(rng.uniform(0.95, 1.0))
-            need = _w_at(battery, t_end) - _w_at(battery, t0)
-            if need < fresh - s_end:
-                battery.grid_w = battery.grid_w * ((fresh - s_end) / need)
-        reverse: list[tuple[float, float, float, float]] = []
-        for _ in range(200):
-            need = _w_at(battery, t_end) - _w_at(battery, t0)
-            if s_end + need <= 1.0:
-                break
-            s_new, ramp = new_charge()
-            begin = _t_at(battery, _w_at(battery, t_end) - (s_new - s_end)) - ramp
-            s_before = float(rng.uniform(0.02, 0.25))
-            if begin <= t0 + HOUR:
-                break
-            reverse.append((begin, s_new, ramp, s_before))
-            t_end, s_end = begin, s_before
-        need = _w_at(battery, t_end) - _w_at(battery, t0)
-        s0 = min(1.0, s_end + need)
-        cycles.append((t0, s0, 0.0, s0))
-        cycles.extend(reversed(reverse))
+        cycles = _cycles_until_death(dev, home, battery, failure)
         if failure.recovery >= home.end:
             _store_cycles(dev, home, battery, cycles)
             return
-        s_new, ramp = new_charge()
+        s_new, ramp = _new_charge(rng, dev.model.power is Power.RECHARGEABLE)
         cycles.append((failure.recovery, s_new, ramp, 0.0))
     else:
         s0 = float(rng.uniform(0.95, 1.0)) if t0 > home.start else float(rng.uniform(0.08, 1.0))
-        cycles.append((t0, s0, 0.0, s0))
+        cycles = [(t0, s0, 0.0, s0)]
+    _add_swaps(dev, home, battery, cycles)
+    _store_cycles(dev, home, battery, cycles)
+
+
+def _cycles_until_death(dev: _Device, home: _Home, battery: _Battery, failure: _Failure) -> list[_Cycle]:
+    """Work backwards from the death so the charge hits its dead level at the onset."""
+    rng = dev.rng
+    t0 = dev.t_create
+    rechargeable = dev.model.power is Power.RECHARGEABLE
+    s_end = _soc_for_level(battery, _dead_level(dev, home, battery, failure))
+    t_end = failure.onset
+    if t0 > home.start:
+        # A device added during the history starts on a fresh battery: one
+        # that dies this soon drains faster than its model's usual life.
+        fresh = float(rng.uniform(0.95, 1.0))
+        need = _w_at(battery, t_end) - _w_at(battery, t0)
+        if need < fresh - s_end:
+            battery.grid_w = battery.grid_w * ((fresh - s_end) / need)
+    reverse: list[_Cycle] = []
+    for _ in range(200):
+        need = _w_at(battery, t_end) - _w_at(battery, t0)
+        if s_end + need <= 1.0:
+            break
+        s_new, ramp = _new_charge(rng, rechargeable)
+        begin = _t_at(battery, _w_at(battery, t_end) - (s_new - s_end)) - ramp
+        s_before = float(rng.uniform(0.02, 0.25))
+        if begin <= t0 + HOUR:
+            break
+        reverse.append((begin, s_new, ramp, s_before))
+        t_end, s_end = begin, s_before
+    need = _w_at(battery, t_end) - _w_at(battery, t0)
+    s0 = min(1.0, s_end + need)
+    return [(t0, s0, 0.0, s0), *reversed(reverse)]
+
+
+def _dead_level(dev: _Device, home: _Home, battery: _Battery, failure: _Failure) -> float:
+    """Draw the level (%) a failing battery dies at; a cliff's knee is set by the lead time."""
+    rng = dev.rng
+    if failure.family == "battery_cliff":
+        dead_level = (1 - failure.strength) * rng.uniform(35.0, 95.0) + failure.strength * (
+            rng.uniform(0.0, 4.0)
+        )
+        life_days = float(np.mean(dev.model.life_days)) * home.var.battery_life
+        battery.knee = float(np.clip(failure.lead / DAY / life_days, 0.004, 0.3))
+    else:
+        dead_level = (1 - failure.strength) * rng.uniform(25.0, 70.0) + failure.strength * (
+            rng.uniform(0.0, 6.0)
+        )
+    return float(dead_level)
+
+
+def _add_swaps(dev: _Device, home: _Home, battery: _Battery, cycles: list[_Cycle]) -> None:
+    """Forward from the last cycle: the user swaps/recharges after the level gets low."""
+    rng = dev.rng
+    rechargeable = dev.model.power is Power.RECHARGEABLE
+    failure = dev.failure
     dead_lo, dead_hi = math.inf, math.inf
     if failure is not None and failure.family in ("sudden_death", "stale"):
         dead_lo, dead_hi = failure.onset, failure.recovery
-    # Forward from the last cycle: the user swaps/recharges after the level gets low.
     s_notice = _soc_for_level(battery, battery.notice_level)
     mean_delay = (0.5 if rechargeable else 2.0) * DAY
     for _ in range(200):
@@ -239,14 +287,11 @@ def _plan_cycles(dev: _Device, home: _Home, battery: _Battery) -> None:
         if t_swap >= home.end:
             break
         s_at = max(s - (_w_at(battery, t_swap) - w_base), 0.0)
-        s_new, ramp_new = new_charge()
+        s_new, ramp_new = _new_charge(rng, rechargeable)
         cycles.append((t_swap, s_new, ramp_new, s_at))
-    _store_cycles(dev, home, battery, cycles)
 
 
-def _store_cycles(
-    dev: _Device, home: _Home, battery: _Battery, cycles: list[tuple[float, float, float, float]]
-) -> None:
+def _store_cycles(dev: _Device, home: _Home, battery: _Battery, cycles: list[_Cycle]) -> None:
     table = np.asarray(cycles, dtype=np.float64)
     battery.cycle_t, battery.cycle_s = table[:, 0].copy(), table[:, 1].copy()
     battery.cycle_ramp, battery.cycle_from = table[:, 2].copy(), table[:, 3].copy()

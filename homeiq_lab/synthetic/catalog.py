@@ -12,11 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
 
-from custom_components.homeiq_device_intel.ml.records import (
-    Chemistry,
-    Power,
-    Protocol,
-)
+from custom_components.homeiq_device_intel.ml.records import Chemistry, Power, Protocol
 
 # Token of each state string of the non-numeric domains (code == index).
 STATE_SYMBOLS: Final[Mapping[str, tuple[str, ...]]] = {

@@ -14,9 +14,7 @@ from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from custom_components.homeiq_device_intel.ml.records import (
-    FailureType,
-)
+from custom_components.homeiq_device_intel.ml.records import FailureType
 
 GENERATOR_VERSION: Final = "1.2.0"
 

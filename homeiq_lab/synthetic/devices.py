@@ -7,18 +7,11 @@ each device draws from its own seeded stream (stream 2 + its index).
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Sequence
 
 import numpy as np
 
-from custom_components.homeiq_device_intel.ml.records import (
-    DeviceRecord,
-    EntityRecord,
-    EntityRole,
-    Power,
-    Protocol,
-)
+from custom_components.homeiq_device_intel.ml.records import DeviceRecord, Power, Protocol
 
 from .arrays import _pick, _rng, _slug
 from .catalog import (
@@ -31,20 +24,13 @@ from .catalog import (
     _MODELS,
     _OUTDOOR_AREAS,
     _T,
-    _WIFI_INTEGRATIONS,
     _Z,
     _ZW,
     _Model,
 )
 from .config import DAY, HOUR, MINUTE, GeneratorConfig
-from .plans import _EVENING, _FLAT, _INDOOR, _OUTDOOR, _Device, _EntitySpec, _Home
-
-_ENTITY_ID = re.compile(r"^[a-z_]+\.[a-z0-9_]+$")
-
-
-def is_valid_entity_id(entity_id: str) -> bool:
-    """Return whether a string is a valid Home Assistant entity id."""
-    return bool(_ENTITY_ID.match(entity_id)) and "__" not in entity_id
+from .entities import _add_entities
+from .plans import _EVENING, _FLAT, _INDOOR, _OUTDOOR, _Device, _Home
 
 
 def _timeout(integration: str, power: Power, home: _Home, rng: np.random.Generator) -> float | None:
@@ -131,32 +117,9 @@ def _make_device(
     """Draw one device: name, area, timeout and the parameters of its behaviour."""
     rng = _rng(config, home.index, 2 + index)
     bridge = kind in _BRIDGE_KINDS
-    outdoor_chance = {"camera": 0.7, "motion": 0.2, "temperature": 0.2, "light": 0.1}
-    outdoor = rng.random() < outdoor_chance.get(kind, 0.0)
-    areas: tuple[str, ...] = _OUTDOOR_AREAS if outdoor else _INDOOR_AREAS
-    if home.home_type == "apartment":
-        areas = ("Balcony",) if outdoor else _INDOOR_AREAS[:9]
-    area = areas[int(rng.integers(len(areas)))]
-    if bridge:
-        label = {
-            "router": "Router",
-            "zigbee_coordinator": "Zigbee2MQTT Bridge" if integration == "mqtt" else "Zigbee Coordinator",
-            "zwave_controller": "Z-Wave Controller",
-            "border_router": "Thread Border Router",
-        }[kind]
-        name, area = label, "Utility Room"
-    else:
-        labels = _LABELS[kind]
-        label = labels[int(rng.integers(len(labels)))]
-        name = f"{area} {label}"
-    base, n = name, 2
-    while name in names:
-        name, n = f"{base} {n}", n + 1
-    names.add(name)
-    t_create = home.start
-    created = home.start - float(rng.uniform(30.0, 1000.0)) * DAY
-    if not bridge and rng.random() < 0.05:  # added to the home during the history
-        t_create = created = home.start + float(rng.uniform(0.0, 0.5)) * (home.end - home.start)
+    outdoor, area = _draw_place(rng, home, kind)
+    name, label, area = _draw_name(rng, kind, integration, area, bridge, names)
+    t_create, created = _draw_dates(rng, home, bridge)
     via = coordinators.get(integration) if model.protocol in (_Z, _ZW) and not bridge else None
     info = DeviceRecord(
         device_key=rng.bytes(16).hex(),
@@ -187,10 +150,65 @@ def _make_device(
     )
 
 
+def _draw_place(rng: np.random.Generator, home: _Home, kind: str) -> tuple[bool, str]:
+    """Draw whether a device is outdoors, and its area."""
+    outdoor_chance = {"camera": 0.7, "motion": 0.2, "temperature": 0.2, "light": 0.1}
+    outdoor = rng.random() < outdoor_chance.get(kind, 0.0)
+    areas: tuple[str, ...] = _OUTDOOR_AREAS if outdoor else _INDOOR_AREAS
+    if home.home_type == "apartment":
+        areas = ("Balcony",) if outdoor else _INDOOR_AREAS[:9]
+    return outdoor, areas[int(rng.integers(len(areas)))]
+
+
+def _draw_name(
+    rng: np.random.Generator, kind: str, integration: str, area: str, bridge: bool, names: set[str]
+) -> tuple[str, str, str]:
+    """Draw a device's label and unique name; return the name, label and area (bridges move)."""
+    if bridge:
+        label = {
+            "router": "Router",
+            "zigbee_coordinator": "Zigbee2MQTT Bridge" if integration == "mqtt" else "Zigbee Coordinator",
+            "zwave_controller": "Z-Wave Controller",
+            "border_router": "Thread Border Router",
+        }[kind]
+        name, area = label, "Utility Room"
+    else:
+        labels = _LABELS[kind]
+        label = labels[int(rng.integers(len(labels)))]
+        name = f"{area} {label}"
+    base, n = name, 2
+    while name in names:
+        name, n = f"{base} {n}", n + 1
+    names.add(name)
+    return name, label, area
+
+
+def _draw_dates(rng: np.random.Generator, home: _Home, bridge: bool) -> tuple[float, float]:
+    """Draw when a device's history starts and when it was created (some join mid-history)."""
+    t_create = home.start
+    created = home.start - float(rng.uniform(30.0, 1000.0)) * DAY
+    if not bridge and rng.random() < 0.05:  # added to the home during the history
+        t_create = created = home.start + float(rng.uniform(0.0, 0.5)) * (home.end - home.start)
+    return t_create, created
+
+
 def _behaviour(kind: str, label: str, model: _Model, rng: np.random.Generator) -> dict[str, float]:
     """Draw how a device is used and reports (rates per day, durations in s)."""
+    p = _common_behaviour(rng)
+    _radio_behaviour(p, model, rng)
+    usage = _usage(kind, rng)
+    if usage is not None:
+        p["rate"], p["duration"], p["duration_sigma"], p["profile"] = (float(x) for x in usage)
+    _kind_behaviour(p, kind, label, rng)
+    p["heat_below"] = float(rng.uniform(-0.2, 0.35))
+    p["cooling"] = float(rng.random() < 0.35)
+    return p
+
+
+def _common_behaviour(rng: np.random.Generator) -> dict[str, float]:
+    """Draw the parameters every device has: climate, reporting, signal, self-heating."""
     u = rng.uniform
-    p: dict[str, float] = {
+    return {
         "temp_base": float(u(19.0, 23.0)),
         "temp_amp": float(u(0.3, 1.5)),
         "temp_peak": float(u(16.0, 21.0)),
@@ -207,6 +225,11 @@ def _behaviour(kind: str, label: str, model: _Model, rng: np.random.Generator) -
         "profile": float(_INDOOR),
         "inverted": 0.0,
     }
+
+
+def _radio_behaviour(p: dict[str, float], model: _Model, rng: np.random.Generator) -> None:
+    """Redraw the signal level, noise and interval of Zigbee (LQI), BLE and Wi-Fi devices."""
+    u = rng.uniform
     if model.protocol is Protocol.ZIGBEE:
         p["signal_base"] = float(np.clip(rng.normal(150.0, 55.0), 15.0, 255.0))
         p["signal_noise"] = float(u(4.0, 15.0))
@@ -215,7 +238,15 @@ def _behaviour(kind: str, label: str, model: _Model, rng: np.random.Generator) -
         p["signal_interval"] = float(u(10.0, 45.0)) * MINUTE
     elif model.protocol is Protocol.WIFI:
         p["signal_interval"] = float(u(5.0, 30.0)) * MINUTE
-    usage = {
+
+
+def _usage(kind: str, rng: np.random.Generator) -> tuple[float, float, float, int] | None:
+    """Draw (rate per day, duration, its sigma, profile) of a used kind (None: not used).
+
+    Every kind's draws are made whatever the kind, so the stream stays in step.
+    """
+    u = rng.uniform
+    return {
         "door_window": (u(2.0, 25.0), u(8.0, 60.0), 1.0, _INDOOR),
         "motion": (u(15.0, 60.0), u(60.0, 240.0), 0.6, _INDOOR),
         "leak": (u(0.002, 0.02), u(60.0, 900.0), 0.8, _FLAT),
@@ -226,8 +257,11 @@ def _behaviour(kind: str, label: str, model: _Model, rng: np.random.Generator) -
         "camera": (u(2.0, 25.0), u(15.0, 90.0), 0.6, _OUTDOOR),
         "remote": (u(0.5, 8.0), 0.0, 0.0, _INDOOR),
     }.get(kind)
-    if usage is not None:
-        p["rate"], p["duration"], p["duration_sigma"], p["profile"] = (float(x) for x in usage)
+
+
+def _kind_behaviour(p: dict[str, float], kind: str, label: str, rng: np.random.Generator) -> None:
+    """Redraw what windows, plugs (loads, fridges), TRVs and bridges do differently."""
+    u = rng.uniform
     if kind == "door_window" and label in ("Window", "Skylight"):
         p["rate"], p["duration"] = float(u(0.2, 3.0)), float(u(600.0, 7200.0))
     if kind == "plug":
@@ -243,112 +277,3 @@ def _behaviour(kind: str, label: str, model: _Model, rng: np.random.Generator) -
         p["threshold"], p["sample_s"] = float(u(0.3, 0.6)), float(u(300.0, 900.0))
     if kind in ("router", "zigbee_coordinator", "zwave_controller", "border_router"):
         p["self_heat"] = float(u(15.0, 35.0))
-    p["heat_below"] = float(u(-0.2, 0.35))
-    p["cooling"] = float(rng.random() < 0.35)
-    return p
-
-
-def _add_entities(dev: _Device, home: _Home, taken: set[str]) -> None:
-    """Give a device its entities: primary, battery, signal, voltage, temperature..."""
-    rng, slug, integration = dev.rng, dev.slug, dev.info.integration
-    kind = dev.kind
-    specs: list[tuple[str, EntityRole, str | None, str | None, str, bool, bool]] = []
-
-    def add(
-        entity_id: str,
-        role: EntityRole,
-        device_class: str | None,
-        unit: str | None,
-        stream: str,
-        numeric: bool = False,
-        statistics: bool = False,
-    ) -> None:
-        specs.append((entity_id, role, device_class, unit, stream, numeric, statistics))
-
-    prim = EntityRole.PRIMARY
-    if kind == "door_window":
-        label_class = "window" if "window" in slug or "skylight" in slug else "door"
-        suffix = {"mqtt": "contact", "zha": "opening"}.get(integration, label_class)
-        add(f"binary_sensor.{slug}_{suffix}", prim, label_class, None, "sessions")
-    elif kind == "motion":
-        suffix = "occupancy" if integration in ("mqtt", "matter") else "motion"
-        add(f"binary_sensor.{slug}_{suffix}", prim, suffix, None, "sessions")
-    elif kind == "leak":
-        suffix = {"mqtt": "water_leak", "zha": "moisture", "shelly": "flood"}.get(integration, "leak")
-        add(f"binary_sensor.{slug}_{suffix}", prim, "moisture", None, "sessions")
-    elif kind == "temperature":
-        add(f"sensor.{slug}_temperature", prim, "temperature", "°C", "temperature", True, True)
-        if rng.random() < 0.75:
-            add(f"sensor.{slug}_humidity", EntityRole.OTHER, "humidity", "%", "humidity", True, True)
-    elif kind == "lock":
-        add(f"lock.{slug}", prim, None, None, "sessions")
-    elif kind == "remote":
-        add(f"event.{slug}_action", prim, "button", None, "events")
-    elif kind in ("trv", "thermostat"):
-        add(f"climate.{slug}", prim, None, None, "climate")
-    elif kind in ("plug", "switch"):
-        add(f"switch.{slug}", prim, "outlet" if kind == "plug" else None, None, "sessions")
-        if kind == "plug" and rng.random() < 0.85:
-            add(f"sensor.{slug}_power", EntityRole.OTHER, "power", "W", "power", True, True)
-    elif kind == "light":
-        add(f"light.{slug}", prim, None, None, "sessions")
-    elif kind == "camera":
-        add(f"camera.{slug}", prim, None, None, "sessions")
-    elif kind == "router":
-        add(f"binary_sensor.{slug}_wan_status", prim, "connectivity", None, "connectivity")
-    else:
-        add(f"binary_sensor.{slug}_connection_state", prim, "connectivity", None, "connectivity")
-
-    battery_powered = dev.model.power is not Power.MAINS
-    if battery_powered:
-        add(f"sensor.{slug}_battery", EntityRole.BATTERY, "battery", "%", "battery", True, True)
-        low_chance = {"mqtt": 0.5, "zwave_js": 0.5}.get(integration, 0.1)
-        if rng.random() < low_chance:
-            suffix = "low_battery_level" if integration == "zwave_js" else "battery_low"
-            add(f"binary_sensor.{slug}_{suffix}", EntityRole.BATTERY_LOW, "battery", None, "battery_low")
-    signal: tuple[float, str, str | None, str | None] | None = None
-    if integration == "zha":
-        signal = (0.4, "lqi", None, None)
-    elif integration == "mqtt":
-        signal = (0.9, "linkquality", "lqi", None)
-    elif integration in ("shelly", "tplink"):
-        signal = (0.6, "signal_strength", "dBm", "signal_strength")
-    elif integration == "esphome":
-        signal = (0.7, "wifi_signal", "dBm", "signal_strength")
-    elif integration in _BLE_INTEGRATIONS:
-        signal = (0.5, "signal_strength", "dBm", "signal_strength")
-    elif integration in _WIFI_INTEGRATIONS and not dev.bridge:
-        signal = (0.2, "rssi", "dBm", "signal_strength")
-    if signal is not None and rng.random() < signal[0]:
-        _, suffix, unit, device_class = signal
-        add(f"sensor.{slug}_{suffix}", EntityRole.SIGNAL, device_class, unit, "signal", True, True)
-    if battery_powered:
-        volt_chance = {"mqtt": 0.7, "zha": 0.3, "bthome": 0.4}.get(integration, 0.05)
-        if rng.random() < volt_chance:
-            unit = "mV" if integration == "mqtt" else "V"
-            add(f"sensor.{slug}_voltage", EntityRole.VOLTAGE, "voltage", unit, "battery_voltage", True, True)
-    elif kind == "plug" and rng.random() < 0.5:
-        add(f"sensor.{slug}_voltage", EntityRole.VOLTAGE, "voltage", "V", "supply_voltage", True, True)
-    temp_chance = 0.4 if integration == "mqtt" and dev.model.manufacturer == "Aqara" else 0.0
-    if kind == "plug":
-        temp_chance = 0.7 if integration == "shelly" else 0.3
-    elif kind == "router":
-        temp_chance = 0.4
-    if rng.random() < temp_chance:
-        add(
-            f"sensor.{slug}_device_temperature",
-            EntityRole.TEMPERATURE, "temperature", "°C", "device_temperature", True, True,
-        )  # fmt: skip
-    for entity_id, role, device_class, unit, stream, numeric, statistics in specs:
-        base, n = entity_id, 2
-        while entity_id in taken:
-            entity_id, n = f"{base}_{n}", n + 1
-        taken.add(entity_id)
-        info = EntityRecord(
-            entity_id=entity_id,
-            device_key=dev.info.device_key,
-            role=role,
-            device_class=device_class,
-            unit=unit,
-        )
-        dev.entities.append(_EntitySpec(info, stream, numeric, statistics))

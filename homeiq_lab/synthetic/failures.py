@@ -13,12 +13,7 @@ import math
 
 import numpy as np
 
-from custom_components.homeiq_device_intel.ml.records import (
-    Chemistry,
-    FailureEvent,
-    FailureType,
-    Protocol,
-)
+from custom_components.homeiq_device_intel.ml.records import Chemistry, FailureEvent, FailureType, Protocol
 
 from .arrays import FloatArray, _floats, _intervals, _pick, _shift_out, _spans, _times_between, _union
 from .config import DAY, DEFAULT_SCENARIO_WEIGHTS, HOUR, MINUTE, GeneratorConfig

@@ -11,12 +11,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from custom_components.homeiq_device_intel.ml.records import (
-    HomeHistory,
-    Power,
-    StateSeries,
-    StatSeries,
-)
+from custom_components.homeiq_device_intel.ml.records import HomeHistory, Power, StateSeries, StatSeries
 
 from .batteries import _plan_battery, _plan_cycles
 from .config import GeneratorConfig, _validate, config_fingerprint

@@ -7,7 +7,8 @@ hourly long-term statistics of a numeric series.
 from __future__ import annotations
 
 import math
-from typing import cast
+from dataclasses import dataclass
+from typing import NamedTuple, cast
 
 import numpy as np
 
@@ -25,85 +26,151 @@ from .plans import _UNAVAILABLE_KEY, _UNKNOWN_KEY, _Device, _EntitySpec, _Home
 from .streams import _stream
 
 
+class _Rows(NamedTuple):
+    """Rows being assembled: times, row keys, attributes, and which are written anyway."""
+
+    t: FloatArray
+    key: FloatArray
+    attr: FloatArray
+    forced: BoolArray
+
+
+@dataclass(frozen=True, slots=True)
+class _Replays:
+    """HA's restarts after an entity exists, and how its integration replays the entity."""
+
+    restarts: FloatArray
+    downtime: FloatArray  # how long HA was down before each restart
+    at: FloatArray  # when the integration replays the entity
+    end: FloatArray  # when the replay is over
+    flicker: bool  # whether the entity shows `unavailable` first
+    unavailable_for: float  # for how long
+
+
 def _insert(
-    t: FloatArray, key: FloatArray, attr: FloatArray, forced: BoolArray,
-    ins_t: FloatArray, ins_key: FloatArray, ins_attr: FloatArray, ins_forced: bool,
-) -> tuple[FloatArray, FloatArray, FloatArray, BoolArray]:  # fmt: skip
+    rows: _Rows, ins_t: FloatArray, ins_key: FloatArray, ins_attr: FloatArray, ins_forced: bool
+) -> _Rows:
     """Insert rows (kept in their given order at equal times) into sorted rows."""
     if ins_t.size == 0:
-        return t, key, attr, forced
+        return rows
     order = np.argsort(ins_t, kind="stable")
     ins_t, ins_key, ins_attr = ins_t[order], ins_key[order], ins_attr[order]
-    pos = np.searchsorted(t, ins_t, side="right")
-    return (
-        np.insert(t, pos, ins_t),
-        np.insert(key, pos, ins_key),
-        np.insert(attr, pos, ins_attr),
-        np.insert(forced, pos, np.full(ins_t.size, ins_forced)),
+    pos = np.searchsorted(rows.t, ins_t, side="right")
+    return _Rows(
+        np.insert(rows.t, pos, ins_t),
+        np.insert(rows.key, pos, ins_key),
+        np.insert(rows.attr, pos, ins_attr),
+        np.insert(rows.forced, pos, np.full(ins_t.size, ins_forced)),
     )
 
 
 def _entity_series(spec: _EntitySpec, dev: _Device, home: _Home) -> StateSeries:
     """Build one entity's recorder rows: availability, restarts, change-only writes."""
     stream = _stream(spec, dev, home)
-    rng = dev.rng
     t_org, key_org = stream.time, stream.key
     attr_org = stream.attr if stream.attr is not None else np.zeros_like(t_org)
-    t0 = float(t_org[0])
-    # Restarts after the entity exists: HA is down, then replays the entity.
+    replays = _replays(dev, home, float(t_org[0]))
+    # 1. what the device got through to its integration, then what HA recorded
+    sent = _sent(dev, t_org)
+    t_dev, key_dev, attr_dev = t_org[sent], key_org[sent], attr_org[sent]
+    rows = _recorded(t_dev, key_dev, attr_dev, replays)
+    # 2. unavailable episodes, and the state HA gets when the device is back
+    rows = _with_unavailable(rows, dev, home, t_org, key_org, attr_org)
+    # 3. restart replays of the state the integration holds for the device
+    if replays.restarts.size:
+        rows = _with_replays(rows, dev, replays, t_dev, key_dev, attr_dev)
+    # 4. the recorder writes a row only when the state or its attributes change
+    return _written(spec, home, rows, stream.labels)
+
+
+def _replays(dev: _Device, home: _Home, t0: float) -> _Replays:
+    """Restarts after the entity exists: HA is down, then replays the entity."""
     use = home.restarts > t0 + 1.0
     restarts, downtime = home.restarts[use], home.downtime[use]
     flicker, delay, unavailable_for = home.restart_mode[dev.info.integration]
-    delays = delay + rng.uniform(0.0, 2.0, restarts.size)
+    delays = delay + dev.rng.uniform(0.0, 2.0, restarts.size)
     replay_end = restarts + delays + (unavailable_for if flicker else 0.0)
-    # 1. what the device got through to its integration, then what HA recorded
+    return _Replays(
+        restarts=restarts,
+        downtime=downtime,
+        at=restarts + delays,
+        end=replay_end,
+        flicker=flicker,
+        unavailable_for=unavailable_for,
+    )
+
+
+def _sent(dev: _Device, t_org: FloatArray) -> BoolArray:
+    """Return which of a stream's rows the device got through (not silent, not dropped)."""
     silent_lo, silent_hi = dev.silent
     sent = ~_inside(t_org, silent_lo, silent_hi)
     for knots_t, knots_p in dev.drops:
-        sent &= rng.random(t_org.size) >= np.interp(t_org, knots_t, knots_p)
+        sent &= dev.rng.random(t_org.size) >= np.interp(t_org, knots_t, knots_p)
     sent[0] = True
-    t_dev, key_dev, attr_dev = t_org[sent], key_org[sent], attr_org[sent]
-    keep = ~_inside(t_dev, restarts - downtime, replay_end)
+    return sent
+
+
+def _recorded(t_dev: FloatArray, key_dev: FloatArray, attr_dev: FloatArray, replays: _Replays) -> _Rows:
+    """Return the rows HA recorded: none while it is down or replaying after a restart."""
+    keep = ~_inside(t_dev, replays.restarts - replays.downtime, replays.end)
     keep[0] = True
     t, key, attr = t_dev[keep], key_dev[keep], attr_dev[keep]
     forced: BoolArray = np.zeros(t.size, dtype=np.bool_)
     forced[0] = True
-    # 2. unavailable episodes, and the state HA gets when the device is back
+    return _Rows(t, key, attr, forced)
+
+
+def _with_unavailable(
+    rows: _Rows, dev: _Device, home: _Home, t_org: FloatArray, key_org: FloatArray, attr_org: FloatArray
+) -> _Rows:
+    """Add the device's unavailable episodes, and the state HA gets when it is back."""
+    t0 = float(t_org[0])
     u_lo, u_hi = dev.unavailable
     starts = u_lo[u_lo >= t0]
     back = u_hi[(u_hi > t0) & (u_hi < home.end)]
     idx = np.searchsorted(t_org, back, side="right") - 1
-    t, key, attr, forced = _insert(
-        t, key, attr, forced,
+    return _insert(
+        rows,
         np.concatenate([starts, back]),
         np.concatenate([np.full(starts.size, _UNAVAILABLE_KEY), key_org[idx]]),
         np.concatenate([np.zeros(starts.size), attr_org[idx]]),
         False,
-    )  # fmt: skip
-    # 3. restart replays of the state the integration holds for the device
-    if restarts.size:
-        at = restarts + delays
-        latest = np.searchsorted(t_dev, at, side="right") - 1
-        down = _inside(at, u_lo, u_hi)
-        held = np.where(down, _UNAVAILABLE_KEY, key_dev[latest])
-        held_attr = np.where(down, 0.0, attr_dev[latest])
-        if flicker:
-            up = held != _UNAVAILABLE_KEY
-            ins_t = np.concatenate([at, (at + unavailable_for)[up]])
-            ins_key = np.concatenate([np.full(at.size, _UNAVAILABLE_KEY), held[up]])
-            ins_attr = np.concatenate([np.zeros(at.size), held_attr[up]])
-        else:
-            ins_t, ins_key, ins_attr = at, held, held_attr
-        t, key, attr, forced = _insert(t, key, attr, forced, ins_t, ins_key, ins_attr, True)
-    # 4. the recorder writes a row only when the state or its attributes change;
-    # an unchanged report only moves the row's last_reported (HA >= 2024.3).
-    inside = t <= home.end
-    t, key, attr, forced = t[inside], key[inside], attr[inside], forced[inside]
+    )
+
+
+def _with_replays(
+    rows: _Rows, dev: _Device, replays: _Replays, t_dev: FloatArray, key_dev: FloatArray, attr_dev: FloatArray
+) -> _Rows:
+    """Add the restart replays of the state the integration holds for the device."""
+    at = replays.at
+    u_lo, u_hi = dev.unavailable
+    latest = np.searchsorted(t_dev, at, side="right") - 1
+    down = _inside(at, u_lo, u_hi)
+    held = np.where(down, _UNAVAILABLE_KEY, key_dev[latest])
+    held_attr = np.where(down, 0.0, attr_dev[latest])
+    if replays.flicker:
+        up = held != _UNAVAILABLE_KEY
+        ins_t = np.concatenate([at, (at + replays.unavailable_for)[up]])
+        ins_key = np.concatenate([np.full(at.size, _UNAVAILABLE_KEY), held[up]])
+        ins_attr = np.concatenate([np.zeros(at.size), held_attr[up]])
+    else:
+        ins_t, ins_key, ins_attr = at, held, held_attr
+    return _insert(rows, ins_t, ins_key, ins_attr, True)
+
+
+def _written(spec: _EntitySpec, home: _Home, rows: _Rows, labels: tuple[str, ...]) -> StateSeries:
+    """Keep the rows the recorder writes and encode them.
+
+    A row is written only when the state or its attributes change; an unchanged
+    report only moves the row's last_reported (HA >= 2024.3).
+    """
+    inside = rows.t <= home.end
+    t, key, attr, forced = rows.t[inside], rows.key[inside], rows.attr[inside], rows.forced[inside]
     write = forced.copy()
     write[1:] |= (key[1:] != key[:-1]) | (attr[1:] != attr[:-1])
-    rows = np.flatnonzero(write)
-    last_reported = t[np.append(rows[1:] - 1, t.size - 1)]
-    return _encode(spec, t[rows], key[rows], last_reported, stream.labels)
+    kept = np.flatnonzero(write)
+    last_reported = t[np.append(kept[1:] - 1, t.size - 1)]
+    return _encode(spec, t[kept], key[kept], last_reported, labels)
 
 
 def _encode(

@@ -37,13 +37,21 @@ def save_history(history: HomeHistory, stem: str | os.PathLike[str]) -> None:
     """Store a history as `<stem>.npz` (arrays, no pickle) and `<stem>.json` (metadata)."""
     stem = Path(stem)
     stem.parent.mkdir(parents=True, exist_ok=True)
-    state_ids = list(history.states)
-    stat_ids = list(history.statistics)
-    swap_ids = list(history.battery_swaps)
-    states = [history.states[e] for e in state_ids]
-    stats = [history.statistics[e] for e in stat_ids]
-    swaps = [history.battery_swaps[d] for d in swap_ids]
-    arrays: dict[str, npt.NDArray[Any]] = {
+    npz_tmp = stem.with_name(stem.name + ".npz.tmp")
+    json_tmp = stem.with_name(stem.name + ".json.tmp")
+    with npz_tmp.open("wb") as handle:
+        np.savez(handle, allow_pickle=False, **_arrays(history))
+    json_tmp.write_text(json.dumps(_meta(history)), encoding="utf-8")
+    os.replace(npz_tmp, stem.with_suffix(".npz"))
+    os.replace(json_tmp, stem.with_suffix(".json"))
+
+
+def _arrays(history: HomeHistory) -> dict[str, npt.NDArray[Any]]:
+    """Return a history's arrays, each kind concatenated over entities with its offsets."""
+    states = list(history.states.values())
+    stats = list(history.statistics.values())
+    swaps = list(history.battery_swaps.values())
+    return {
         "state_time": _concat([s.time for s in states]),
         "state_value": _concat([s.value for s in states]),
         "state_code": np.concatenate([s.code for s in states]) if states else np.empty(0, np.int32),
@@ -60,30 +68,27 @@ def save_history(history: HomeHistory, stem: str | os.PathLike[str]) -> None:
         "swap_offsets": _offsets([s.size for s in swaps]),
         "restarts": np.asarray(history.restarts, dtype=np.float64),
     }
-    meta = {
+
+
+def _meta(history: HomeHistory) -> dict[str, Any]:
+    """Return a history's metadata: records, which entity each array slice is, ground truth."""
+    return {
         "generator_version": GENERATOR_VERSION,
         "home_id": history.home_id,
         "start": history.start,
         "end": history.end,
         "devices": [_device_dict(d) for d in history.devices],
         "entities": [_entity_dict(e) for e in history.entities],
-        "state_entities": state_ids,
-        "state_labels": [list(s.labels) for s in states],
-        "stat_entities": stat_ids,
-        "swap_devices": swap_ids,
+        "state_entities": list(history.states),
+        "state_labels": [list(s.labels) for s in history.states.values()],
+        "stat_entities": list(history.statistics),
+        "swap_devices": list(history.battery_swaps),
         "ground_truth": [
             {"device_key": e.device_key, "kind": e.kind, "start": e.start, "end": e.end, "warning": e.warning}
             for e in history.ground_truth
         ],
         "scenario": history.scenario,
     }
-    npz_tmp = stem.with_name(stem.name + ".npz.tmp")
-    json_tmp = stem.with_name(stem.name + ".json.tmp")
-    with npz_tmp.open("wb") as handle:
-        np.savez(handle, allow_pickle=False, **arrays)
-    json_tmp.write_text(json.dumps(meta), encoding="utf-8")
-    os.replace(npz_tmp, stem.with_suffix(".npz"))
-    os.replace(json_tmp, stem.with_suffix(".json"))
 
 
 def load_history(stem: str | os.PathLike[str]) -> HomeHistory:

@@ -12,9 +12,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from custom_components.homeiq_device_intel.ml.records import (
-    Protocol,
-)
+from custom_components.homeiq_device_intel.ml.records import Protocol
 
 from .arrays import (
     BoolArray,
