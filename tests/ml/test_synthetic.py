@@ -39,6 +39,7 @@ from homeiq_lab.synthetic import (
     load_history,
     state_strings,
 )
+from homeiq_lab.synthetic import homes as synthetic_homes
 
 FloatArray = npt.NDArray[np.float64]
 HOUR = 3600.0
@@ -904,7 +905,7 @@ def test_cache_round_trips_without_pickle(
     def fail(*_: object) -> HomeHistory:
         raise AssertionError("the cache should have been used")
 
-    monkeypatch.setattr(synthetic, "generate_home", fail)
+    monkeypatch.setattr(synthetic_homes, "generate_home", fail)
     cached = generate_homes(config, cache_dir=tmp_path)
     for a, b, c in zip(homes, cached, fast_homes, strict=False):
         assert_same_history(a, b)
