@@ -31,15 +31,9 @@ from typing import Any, Final, Literal
 import numpy as np
 import numpy.typing as npt
 
-from .trees import (
-    OBJECTIVES,
-    FloatArray,
-    IsolationForestModel,
-    TreeEnsemble,
-    predict_raw,
-    score_samples,
-    sigmoid,
-)
+from .trees.isolation import IsolationForestModel, score_samples
+from .trees.layout import OBJECTIVES, FloatArray, TreeEnsemble
+from .trees.predict import predict_raw, sigmoid
 
 FORMAT: Final = "homeiq-model-bundle"
 FORMAT_VERSION: Final = 1

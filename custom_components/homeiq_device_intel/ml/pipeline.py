@@ -25,7 +25,8 @@ from .grid import HourlyGrid, build_grid
 from .labels import build_labels, find_events
 from .metrics import brier, log_loss, pr_auc
 from .records import FailureType, HomeHistory
-from .trees import TreeEnsemble, predict_raw
+from .trees.layout import TreeEnsemble
+from .trees.predict import predict_raw
 
 Float = npt.NDArray[np.float64]
 TrainMode = Literal["full", "incremental"]
