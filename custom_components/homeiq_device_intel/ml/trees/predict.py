@@ -86,37 +86,26 @@ def leaf_masks(
     n_trees = forest.roots.shape[0]
     tree = np.repeat(np.arange(n_trees), np.diff(tree_offsets))
     width, dtype = next((w, d) for w, d in _MASK_DTYPES if w >= int(tree_leaves.max()))
-
     splits = np.flatnonzero(~forest.is_leaf)
     split_tree = tree[splits]
-    per_tree = np.bincount(split_tree, minlength=n_trees)
-    slot = np.arange(splits.shape[0]) - (np.cumsum(per_tree) - per_tree)[split_tree]
-    n_slots = max(int(per_tree.max()), 1)
-    # The right subtree's leaves hold the lowest bits of the node's range.
-    lowest = tree_leaves[split_tree] - first_leaf[splits] - n_leaves[splits]
-    right_count = n_leaves[forest.children[0::2][splits]]
-    bits = ((np.uint64(1) << right_count.astype(np.uint64)) - np.uint64(1)) << lowest.astype(np.uint64)
+    bits = _right_subtree_bits(forest, splits, n_leaves, first_leaf, tree_leaves[split_tree])
     feature = forest.feature[splits]
     features, cuts, rank = _split_ranks(feature, threshold[splits])
-    # One more rank than thresholds (NaN's) and a larger one (missing that goes right).
-    most = max((c.shape[0] for c in cuts), default=0)
-    rank_dtype = next(d for d in (np.uint8, np.uint16, np.uint32) if most < np.iinfo(d).max)
     # Inputs: 0 = ranks (NaN goes right), 1 = NaN goes left, 2 and 3 the same with zero
     # missing too; LightGBM's rules per split pick one (see TreeEnsemble.__post_init__).
     variant = 2 * zero_missing[splits] + nan_left[splits]
-
-    def per_slot(values: npt.NDArray[Any], kind: type[np.generic]) -> npt.NDArray[Any]:
-        table = np.zeros((n_slots, n_trees), dtype=kind)
-        table[slot, split_tree] = values
-        return table
-
+    column, rank_limit, right_leaves = _slot_tables(
+        split_tree,
+        n_trees,
+        ((variant * n_features + feature, np.intp), (rank, _rank_dtype(cuts)), (bits.astype(dtype), dtype)),
+    )
     leaf_value = _leaf_values(forest, tree, tree_leaves[tree] - 1 - first_leaf, value, n_trees, width)
     return LeafMasks(
         features=features,
         cuts=cuts,
-        column=per_slot(variant * n_features + feature, np.intp),
-        rank_limit=per_slot(rank, rank_dtype),
-        right_leaves=per_slot(bits.astype(dtype), dtype),
+        column=column,
+        rank_limit=rank_limit,
+        right_leaves=right_leaves,
         leaf_value=leaf_value,
         width=width,
         zero_missing=bool(zero_missing[splits].any()),
@@ -149,6 +138,43 @@ def _first_leaf(forest: Forest, n_leaves: npt.NDArray[np.int64]) -> npt.NDArray[
     return first_leaf
 
 
+def _right_subtree_bits(
+    forest: Forest,
+    splits: IndexArray,
+    n_leaves: npt.NDArray[np.int64],
+    first_leaf: npt.NDArray[np.int64],
+    split_tree_leaves: npt.NDArray[np.int64],
+) -> npt.NDArray[np.uint64]:
+    """Per split, the leaf bits of its right subtree: the lowest bits of the node's range."""
+    lowest = split_tree_leaves - first_leaf[splits] - n_leaves[splits]
+    right_count = n_leaves[forest.children[0::2][splits]]
+    bits: npt.NDArray[np.uint64] = (
+        (np.uint64(1) << right_count.astype(np.uint64)) - np.uint64(1)
+    ) << lowest.astype(np.uint64)
+    return bits
+
+
+def _slot_tables(
+    split_tree: npt.NDArray[np.int64],
+    n_trees: int,
+    columns: tuple[tuple[npt.NDArray[Any], type[np.generic]], ...],
+) -> list[npt.NDArray[Any]]:
+    """Per-split values as (n_slots, n_trees) tables, one per (values, dtype) column.
+
+    Slot s of tree t holds the tree's s-th split in node order; slots beyond a
+    tree's splits hold 0.
+    """
+    per_tree = np.bincount(split_tree, minlength=n_trees)
+    slot = np.arange(split_tree.shape[0]) - (np.cumsum(per_tree) - per_tree)[split_tree]
+    n_slots = max(int(per_tree.max()), 1)
+    tables = []
+    for values, kind in columns:
+        table = np.zeros((n_slots, n_trees), dtype=kind)
+        table[slot, split_tree] = values
+        tables.append(table)
+    return tables
+
+
 def _split_ranks(
     feature: IndexArray, threshold: FloatArray
 ) -> tuple[tuple[int, ...], tuple[FloatArray, ...], npt.NDArray[np.int64]]:
@@ -160,6 +186,13 @@ def _split_ranks(
         on_f = feature == f
         rank[on_f] = np.searchsorted(values, threshold[on_f])
     return features, cuts, rank
+
+
+def _rank_dtype(cuts: tuple[FloatArray, ...]) -> type[np.unsignedinteger]:
+    """The smallest unsigned type for the ranks of these thresholds."""
+    # One more rank than thresholds (NaN's) and a larger one (missing that goes right).
+    most = max((c.shape[0] for c in cuts), default=0)
+    return next(d for d in (np.uint8, np.uint16, np.uint32) if most < np.iinfo(d).max)
 
 
 def _leaf_values(
