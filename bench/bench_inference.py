@@ -31,7 +31,9 @@ from custom_components.homeiq_device_intel.ml.grid import build_grid
 from custom_components.homeiq_device_intel.ml.labels import build_labels, find_events
 from custom_components.homeiq_device_intel.ml.pipeline import score_frame
 from custom_components.homeiq_device_intel.ml.records import FailureType
-from custom_components.homeiq_device_intel.ml.trees import TreeEnsemble, predict_raw, score_samples
+from custom_components.homeiq_device_intel.ml.trees.isolation import score_samples
+from custom_components.homeiq_device_intel.ml.trees.layout import TreeEnsemble
+from custom_components.homeiq_device_intel.ml.trees.predict import predict_raw
 from homeiq_lab.synthetic import GeneratorConfig, generate_home
 from homeiq_lab.train import TrainConfig, _lgbm_params
 

@@ -7,7 +7,7 @@ import numpy as np
 from custom_components.homeiq_device_intel.ml.bundle import BinaryClassifier, ModelBundle
 from custom_components.homeiq_device_intel.ml.features import FEATURE_NAMES, FEATURE_SCHEMA_VERSION
 from custom_components.homeiq_device_intel.ml.records import FailureType
-from custom_components.homeiq_device_intel.ml.trees import MissingType, TreeEnsemble
+from custom_components.homeiq_device_intel.ml.trees.layout import MissingType, TreeEnsemble
 
 # Each classifier splits once on the feature that drives its failure type.
 SPLITS: dict[str, tuple[str, float]] = {

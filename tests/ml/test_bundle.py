@@ -23,13 +23,9 @@ from custom_components.homeiq_device_intel.ml.bundle import (
     load_bundle,
     save_bundle,
 )
-from custom_components.homeiq_device_intel.ml.trees import (
-    IsolationForestModel,
-    TreeEnsemble,
-    predict_binary_proba,
-    predict_raw,
-    score_samples,
-)
+from custom_components.homeiq_device_intel.ml.trees.isolation import IsolationForestModel, score_samples
+from custom_components.homeiq_device_intel.ml.trees.layout import TreeEnsemble
+from custom_components.homeiq_device_intel.ml.trees.predict import predict_binary_proba, predict_raw
 
 FEATURES = ("battery_pct", "battery_slope_7d", "rssi_mean", "unavailable_hours_7d", "report_gap_h")
 SCHEMA_VERSION = 3

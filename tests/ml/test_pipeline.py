@@ -29,7 +29,7 @@ from custom_components.homeiq_device_intel.ml.records import (
     Protocol,
     encode_states,
 )
-from custom_components.homeiq_device_intel.ml.trees import predict_raw
+from custom_components.homeiq_device_intel.ml.trees.predict import predict_raw
 from homeiq_lab.synthetic import GeneratorConfig, generate_home
 
 lgb = pytest.importorskip("lightgbm")

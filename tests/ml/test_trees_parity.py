@@ -11,14 +11,12 @@ from custom_components.homeiq_device_intel.ml.export import (
     ensemble_from_lightgbm,
     isolation_forest_from_sklearn,
 )
-from custom_components.homeiq_device_intel.ml.trees import (
+from custom_components.homeiq_device_intel.ml.trees.isolation import IsolationForestModel, score_samples
+from custom_components.homeiq_device_intel.ml.trees.layout import MissingType, TreeEnsemble
+from custom_components.homeiq_device_intel.ml.trees.predict import (
     LIGHTGBM_ZERO_THRESHOLD,
-    IsolationForestModel,
-    MissingType,
-    TreeEnsemble,
     predict_binary_proba,
     predict_raw,
-    score_samples,
 )
 
 N_FEATURES = 8

@@ -31,15 +31,9 @@ from typing import Any, Final, Literal
 import numpy as np
 import numpy.typing as npt
 
-from .trees import (
-    OBJECTIVES,
-    FloatArray,
-    IsolationForestModel,
-    TreeEnsemble,
-    predict_raw,
-    score_samples,
-    sigmoid,
-)
+from .trees.isolation import IsolationForestModel, score_samples
+from .trees.layout import OBJECTIVES, FloatArray, TreeEnsemble
+from .trees.predict import predict_raw, sigmoid
 
 FORMAT: Final = "homeiq-model-bundle"
 FORMAT_VERSION: Final = 1
@@ -441,17 +435,13 @@ def _load_anomaly(arrays: dict[str, npt.NDArray[Any]], scalars: Any) -> Isolatio
     return model
 
 
-def load_bundle(
-    directory: str | os.PathLike[str],
-    *,
-    expected_feature_names: tuple[str, ...] | None = None,
-    expected_schema_version: int | None = None,
-) -> ModelBundle:
-    """Load and verify the bundle in `directory`; raise ModelLoadError on any problem."""
-    path = Path(directory)
-    manifest = _read_manifest(path)
-    feature_names = tuple(manifest["feature_names"])
-    schema_version: int = manifest["schema_version"]
+def _check_schema(
+    schema_version: int,
+    feature_names: tuple[str, ...],
+    expected_schema_version: int | None,
+    expected_feature_names: tuple[str, ...] | None,
+) -> None:
+    """Raise ModelLoadError unless the bundle reads the features this release computes."""
     if expected_schema_version is not None and schema_version < expected_schema_version:
         # Built by an earlier release for fewer or other features: expected after an update.
         raise ModelLoadError(
@@ -466,21 +456,40 @@ def load_bundle(
         )
     if expected_feature_names is not None and feature_names != tuple(expected_feature_names):
         raise ModelLoadError("schema_mismatch", "feature names differ from the expected ones")
+
+
+def _load_classifier(arrays: dict[str, npt.NDArray[Any]], target: str, scalars: Any) -> BinaryClassifier:
+    """Rebuild one classifier from its arrays and manifest entry."""
+    ensemble = _load_ensemble(arrays, f"classifiers/{target}", scalars)
+    try:
+        return BinaryClassifier(
+            ensemble=ensemble,
+            calibration_a=_number(scalars, "calibration_a"),
+            calibration_b=_number(scalars, "calibration_b"),
+            threshold=_number(scalars, "threshold"),
+        )
+    except ValueError as err:
+        raise ModelLoadError("corrupt", f"classifiers/{target}: {err}") from err
+
+
+def load_bundle(
+    directory: str | os.PathLike[str],
+    *,
+    expected_feature_names: tuple[str, ...] | None = None,
+    expected_schema_version: int | None = None,
+) -> ModelBundle:
+    """Load and verify the bundle in `directory`; raise ModelLoadError on any problem."""
+    path = Path(directory)
+    manifest = _read_manifest(path)
+    feature_names = tuple(manifest["feature_names"])
+    schema_version: int = manifest["schema_version"]
+    _check_schema(schema_version, feature_names, expected_schema_version, expected_feature_names)
     contents = _read_checked_files(path, manifest["files"])
     arrays = _load_arrays(contents[MODELS_FILE])
-
-    classifiers: dict[str, BinaryClassifier] = {}
-    for target, scalars in manifest["classifiers"].items():
-        ensemble = _load_ensemble(arrays, f"classifiers/{target}", scalars)
-        try:
-            classifiers[target] = BinaryClassifier(
-                ensemble=ensemble,
-                calibration_a=_number(scalars, "calibration_a"),
-                calibration_b=_number(scalars, "calibration_b"),
-                threshold=_number(scalars, "threshold"),
-            )
-        except ValueError as err:
-            raise ModelLoadError("corrupt", f"classifiers/{target}: {err}") from err
+    classifiers = {
+        target: _load_classifier(arrays, target, scalars)
+        for target, scalars in manifest["classifiers"].items()
+    }
     regressors = {
         name: _load_ensemble(arrays, f"regressors/{name}", scalars)
         for name, scalars in manifest["regressors"].items()

@@ -11,7 +11,8 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 
-from .trees import LEAF, IsolationForestModel, MissingType, Objective, TreeEnsemble
+from .trees.isolation import IsolationForestModel
+from .trees.layout import LEAF, MissingType, Objective, TreeEnsemble
 
 _MISSING_TYPES: Final[dict[str, MissingType]] = {
     "None": MissingType.NONE,

@@ -120,7 +120,7 @@ class FeatureFrame:
         return self.X[:, FEATURE_INDEX[name]]
 
 
-def _prefix(a: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+def _prefix(a: npt.NDArray[np.float64] | npt.NDArray[np.bool_]) -> npt.NDArray[np.float64]:
     """Cumulative sum along hours with a leading zero column: (n, H+1)."""
     out = np.zeros((a.shape[0], a.shape[1] + 1))
     np.cumsum(a, axis=1, out=out[:, 1:])
@@ -327,20 +327,13 @@ def _trailing_max(
     return out
 
 
-def _trend_features(
-    grid: HourlyGrid,
-    ends: npt.NDArray[np.int64],
-    battery: npt.NDArray[np.float64],
-    known: dict[str, npt.NDArray[np.float64]],
-    prefixes: dict[str, npt.NDArray[np.float64]],
+def _behaviour_trends(
+    grid: HourlyGrid, ends: npt.NDArray[np.int64], prefixes: dict[str, npt.NDArray[np.float64]]
 ) -> dict[str, npt.NDArray[np.float64]]:
-    """Recent behaviour against the device's own last two weeks, and robust battery outlooks.
+    """Reports, silence, stillness and drops of the last days against the device's own two weeks.
 
-    `known`: the block's features so far (battery level and slopes are reused);
     `prefixes`: the block's hourly prefix sums of reports, drops, silent and still hours.
     """
-    last = ends - 1
-    level = known["battery_level"]
     cols: dict[str, npt.NDArray[np.float64]] = {}
     p_reports = prefixes["reports"]
     mean, std = _daily_mean_std(p_reports, ends, grid.first_seen)
@@ -356,25 +349,27 @@ def _trend_features(
     cols["drops_3d"] = _window(p_drops, ends, 3 * DAY)
     previous = _window(p_drops, np.maximum(ends - DAY, 0), 6 * DAY)
     cols["drops_1d_vs_6d"] = (_window(p_drops, ends, DAY) + 0.5) / (previous / 6.0 + 0.5)
+    return cols
 
+
+def _battery_outlooks(
+    grid: HourlyGrid,
+    ends: npt.NDArray[np.int64],
+    battery: npt.NDArray[np.float64],
+    known: dict[str, npt.NDArray[np.float64]],
+) -> dict[str, npt.NDArray[np.float64]]:
+    """The most pessimistic days to empty, the 30-day drop and the hours since the level moved.
+
+    `known`: the block's features so far (battery level and slopes are reused).
+    """
+    last = ends - 1
+    level = known["battery_level"]
+    first = grid.first_seen
+    cols: dict[str, npt.NDArray[np.float64]] = {}
     # Days to empty by every slope at hand (least squares over 3..30 days, mean daily
     # step over 7 and 14 days ignoring swaps): the most pessimistic one.
-    first = grid.first_seen
-    steps = []
-    for k in range(14):
-        a = battery[:, np.maximum(last - k * DAY, 0)]
-        b = battery[:, np.maximum(last - (k + 1) * DAY, 0)]
-        seen = (last - (k + 1) * DAY)[None, :] >= first[:, None]
-        step = np.where(seen, a - b, np.nan)
-        step[step > 5.0] = np.nan  # a swap or a recharge, not a drain
-        steps.append(step)
-    stacked = np.stack(steps)
     slopes = [known[f"battery_slope_{days}d"] for days in (3, 7, 14, 30)]
-    for days in (7, 14):
-        part = stacked[:days]
-        count = np.isfinite(part).sum(axis=0)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            slopes.append(np.where(count > 0, np.nansum(part, axis=0) / count, np.nan))
+    slopes += _mean_daily_steps(battery, last, first)
     outlooks = []
     for slope in slopes:
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -392,15 +387,58 @@ def _trend_features(
     return cols
 
 
+def _mean_daily_steps(
+    battery: npt.NDArray[np.float64], last: npt.NDArray[np.int64], first: npt.NDArray[np.int64]
+) -> list[npt.NDArray[np.float64]]:
+    """Mean day-to-day level change over the last 7 and 14 days, rises (swaps) left out: (n, m) each."""
+    steps = []
+    for k in range(14):
+        a = battery[:, np.maximum(last - k * DAY, 0)]
+        b = battery[:, np.maximum(last - (k + 1) * DAY, 0)]
+        seen = (last - (k + 1) * DAY)[None, :] >= first[:, None]
+        step = np.where(seen, a - b, np.nan)
+        step[step > 5.0] = np.nan  # a swap or a recharge, not a drain
+        steps.append(step)
+    stacked = np.stack(steps)
+    means = []
+    for days in (7, 14):
+        part = stacked[:days]
+        count = np.isfinite(part).sum(axis=0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            means.append(np.where(count > 0, np.nansum(part, axis=0) / count, np.nan))
+    return means
+
+
 def _block_features(
     history: HomeHistory, grid: HourlyGrid, ends: npt.NDArray[np.int64], peers: npt.NDArray[np.float64]
 ) -> npt.NDArray[np.float64]:
     """Feature rows (n_devices * m, n_features) of the grid's devices; peers: bridge peers per device."""
-    n, m = len(grid.device_keys), ends.shape[0]
+    m = ends.shape[0]
+    age_hours = np.maximum(ends[None, :] - grid.first_seen[:, None], 0).astype(np.float64)
+    base_hours = np.clip(age_hours - DAY, 0, 14 * DAY)
+    battery = grid["battery"].astype(np.float64)
+    cols = _battery_features(grid, ends, battery)
+    cols |= _device_features(history, grid, m, peers)
+    report_cols, p_reports, silent = _report_features(grid, ends, age_hours, base_hours)
+    change_cols, still = _change_features(grid, ends, age_hours, base_hours)
+    availability_cols, p_drops = _availability_features(grid, ends)
+    cols |= report_cols | change_cols | availability_cols | _link_features(grid, ends)
+    cols |= _bridge_features(grid, ends)
+    cols["age_days"] = age_hours / DAY
+    prefixes = {"reports": p_reports, "drops": p_drops, "silent": _prefix(silent), "still": _prefix(still)}
+    # Recent behaviour against the device's own last two weeks, and robust battery outlooks
+    # (reusing the battery level and slopes above).
+    cols |= _behaviour_trends(grid, ends, prefixes) | _battery_outlooks(grid, ends, battery, cols)
+    # Before a device's first record nothing is known about it.
+    return _feature_rows(cols, unseen=age_hours <= 0)
+
+
+def _battery_features(
+    grid: HourlyGrid, ends: npt.NDArray[np.int64], battery: npt.NDArray[np.float64]
+) -> dict[str, npt.NDArray[np.float64]]:
+    """Battery level, its slopes and linear outlook, the low flag and the days since a swap."""
     last = ends - 1
     cols: dict[str, npt.NDArray[np.float64]] = {}
-
-    battery = grid["battery"].astype(np.float64)
     slopes = _Slopes(grid["battery"])
     cols["battery_level"] = battery[:, last]
     cols["battery_delta_24h"] = battery[:, last] - battery[:, np.maximum(last - DAY, 0)]
@@ -416,23 +454,50 @@ def _block_features(
         np.isfinite(cols["battery_level"]), np.clip(linear, 0.0, LINEAR_DAYS_CAP), np.nan
     )
     cols["battery_low_flag"] = grid["battery_low"].astype(np.float64)[:, last]
-    since_swap = np.full((n, m), np.nan)
+    cols["days_since_swap"] = _days_since_swap(grid, last)
+    return cols
+
+
+def _days_since_swap(grid: HourlyGrid, last: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
+    """Days from each device's latest known swap to each evaluation hour: (n, m), NaN before any."""
+    since_swap = np.full((len(grid.device_keys), last.shape[0]), np.nan)
     for i, swaps in enumerate(grid.swap_hours):
         if swaps.size:
             k = np.searchsorted(swaps, last, side="right") - 1
             since_swap[i] = np.where(k >= 0, (last - swaps[np.maximum(k, 0)]) / DAY, np.nan)
-    cols["days_since_swap"] = since_swap
+    return since_swap
+
+
+def _device_features(
+    history: HomeHistory, grid: HourlyGrid, m: int, peers: npt.NDArray[np.float64]
+) -> dict[str, npt.NDArray[np.float64]]:
+    """What each device is (the same at every evaluation hour): (n, m) each."""
+    cols: dict[str, npt.NDArray[np.float64]] = {}
     cols["has_battery"] = np.repeat(grid.has_battery.astype(np.float64)[:, None], m, axis=1)
     telemetry = np.asarray(grid.telemetry, dtype=np.float64)
     cols["has_telemetry"] = np.repeat(telemetry[:, None], m, axis=1)
     for name, codes in _static_codes(history, grid.device_keys).items():
         cols[name] = np.repeat(codes[:, None], m, axis=1)
+    cols["bridge_peers"] = np.repeat(peers[:, None], m, axis=1)
+    return cols
 
-    age_hours = np.maximum(ends[None, :] - grid.first_seen[:, None], 0).astype(np.float64)
+
+def _report_features(
+    grid: HourlyGrid,
+    ends: npt.NDArray[np.int64],
+    age_hours: npt.NDArray[np.float64],
+    base_hours: npt.NDArray[np.float64],
+) -> tuple[dict[str, npt.NDArray[np.float64]], npt.NDArray[np.float64], npt.NDArray[np.bool_]]:
+    """Report counts against the device's baseline, and silence.
+
+    Also returns, for the trend features, the reports' prefix sums and the
+    silent hours (no reports while available), (n, H).
+    """
+    last = ends - 1
+    cols: dict[str, npt.NDArray[np.float64]] = {}
     reports = grid["reports"].astype(np.float64)
     p_reports = _prefix(reports)
     cols["reports_24h"] = _window(p_reports, ends, DAY)
-    base_hours = np.clip(age_hours - DAY, 0, 14 * DAY)
     base_sum = _window(p_reports, np.maximum(ends - DAY, 0), 14 * DAY)
     with np.errstate(invalid="ignore", divide="ignore"):
         baseline = np.where(base_hours >= DAY, base_sum / base_hours * DAY, np.nan)
@@ -447,7 +512,22 @@ def _block_features(
     silent = (reports == 0) & (grid["unavailable"] <= 0.5)
     usual_silence = usual_longest(completed_runs(silent), ends)
     cols["silence_vs_usual"] = since_report / unusual_limit(usual_silence)
+    return cols, p_reports, silent
 
+
+def _change_features(
+    grid: HourlyGrid,
+    ends: npt.NDArray[np.int64],
+    age_hours: npt.NDArray[np.float64],
+    base_hours: npt.NDArray[np.float64],
+) -> tuple[dict[str, npt.NDArray[np.float64]], npt.NDArray[np.bool_]]:
+    """Changes of the main entity against its baseline, and stillness.
+
+    Also returns, for the trend features, the still hours (no changes while
+    available), (n, H).
+    """
+    last = ends - 1
+    cols: dict[str, npt.NDArray[np.float64]] = {}
     changes = grid["changes"].astype(np.float64)
     p_changes = _prefix(changes)
     cols["changes_24h"] = _window(p_changes, ends, DAY)
@@ -460,7 +540,15 @@ def _block_features(
     still = (changes == 0) & (grid["unavailable"] <= 0.5)
     usual_still = usual_longest(completed_runs(still), ends)
     cols["stillness_vs_usual"] = cols["hours_since_change"] / unusual_limit(usual_still)
+    return cols, still
 
+
+def _availability_features(
+    grid: HourlyGrid, ends: npt.NDArray[np.int64]
+) -> tuple[dict[str, npt.NDArray[np.float64]], npt.NDArray[np.float64]]:
+    """Unavailable hours, drops and outages; also the drops' prefix sums for the trend features."""
+    last = ends - 1
+    cols: dict[str, npt.NDArray[np.float64]] = {}
     unav = grid["unavailable"].astype(np.float64)
     p_unav = _prefix(unav)
     cols["unavailable_hours_24h"] = _window(p_unav, ends, DAY)
@@ -472,11 +560,17 @@ def _block_features(
     down = unav > 0.5
     run = run_lengths(down)
     cols["hours_unavailable_now"] = run[:, last]
-    longest = np.empty((n, m))
+    longest = np.empty((len(grid.device_keys), ends.shape[0]))
     for j, end in enumerate(ends):
         longest[:, j] = run[:, max(end - 7 * DAY, 0) : end].max(axis=1)
     cols["longest_unavailable_7d"] = longest
+    return cols, p_drops
 
+
+def _link_features(grid: HourlyGrid, ends: npt.NDArray[np.int64]) -> dict[str, npt.NDArray[np.float64]]:
+    """Signal level and trend, temperature, voltage level and slope."""
+    last = ends - 1
+    cols: dict[str, npt.NDArray[np.float64]] = {}
     signal = _Slopes(_normalise_signal(grid["signal"]))
     sig = _normalise_signal(grid["signal"]).astype(np.float64)
     cols["signal_level"] = sig[:, last]
@@ -485,17 +579,26 @@ def _block_features(
     cols["temperature_level"] = grid["temperature"].astype(np.float64)[:, last]
     cols["voltage_level"] = grid["voltage"].astype(np.float64)[:, last]
     cols["voltage_slope_7d"] = _Slopes(grid["voltage"]).slope(ends, 7 * DAY)
+    return cols
 
+
+def _bridge_features(grid: HourlyGrid, ends: npt.NDArray[np.int64]) -> dict[str, npt.NDArray[np.float64]]:
+    """Share of the last day and week the device's bridge was down."""
     p_bridge = _prefix(grid.bridge_down.astype(np.float64))
-    cols["bridge_down_24h"] = _window(p_bridge, ends, DAY) / DAY
-    cols["bridge_down_7d"] = _window(p_bridge, ends, 7 * DAY) / (7 * DAY)
-    cols["bridge_peers"] = np.repeat(peers[:, None], m, axis=1)
-    cols["age_days"] = age_hours / DAY
-    prefixes = {"reports": p_reports, "drops": p_drops, "silent": _prefix(silent), "still": _prefix(still)}
-    cols.update(_trend_features(grid, ends, battery, cols, prefixes))
+    return {
+        "bridge_down_24h": _window(p_bridge, ends, DAY) / DAY,
+        "bridge_down_7d": _window(p_bridge, ends, 7 * DAY) / (7 * DAY),
+    }
 
-    # Before a device's first record nothing is known about it.
-    unseen = age_hours <= 0
+
+def _feature_rows(
+    cols: dict[str, npt.NDArray[np.float64]], *, unseen: npt.NDArray[np.bool_]
+) -> npt.NDArray[np.float64]:
+    """The columns (n, m) as rows (n * m, n_features), device-major, in FEATURE_NAMES order.
+
+    Behaviour features are NaN where `unseen` (n, m) holds, and so is every non-finite value.
+    """
+    n, m = unseen.shape
     X = np.empty((n * m, len(FEATURE_NAMES)))
     for j, name in enumerate(FEATURE_NAMES):
         col: npt.NDArray[np.float64] = np.asarray(cols[name], dtype=np.float64)

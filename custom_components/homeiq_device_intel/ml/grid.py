@@ -257,6 +257,45 @@ def build_grid(
     grid_end = history.end if end is None else end
     n_hours = max(int(np.ceil((grid_end - grid_start) / HOUR)), 1)
     ids = [d.device_key for d in history.devices] if device_keys is None else device_keys
+    by_device = _entities_by_device(history, ids)
+    channels: dict[str, F32] = {name: np.zeros((len(ids), n_hours), dtype=np.float32) for name in CHANNELS}
+    restarts = np.sort(history.restarts[np.isfinite(history.restarts)])
+    power = {d.device_key: d.power for d in history.devices}
+    rows = [
+        _device_row(
+            history,
+            device_key,
+            by_device[device_key],
+            power.get(device_key),
+            {name: channel[row] for name, channel in channels.items()},
+            restarts,
+            grid_start,
+            n_hours,
+        )
+        for row, device_key in enumerate(ids)
+    ]
+    first_seen = np.full(len(ids), n_hours, dtype=np.int64)
+    for row, device in enumerate(rows):
+        if device.first_seen is not None:
+            first_seen[row] = device.first_seen
+    return HourlyGrid(
+        home_id=history.home_id,
+        device_keys=list(ids),
+        start=grid_start,
+        n_hours=n_hours,
+        channels=channels,
+        has_battery=np.array([device.has_battery for device in rows], dtype=bool),
+        first_seen=first_seen,
+        swap_hours=[device.swap_hours for device in rows],
+        bridge_down=_bridge_down(history, ids, channels["unavailable"]),
+        states_from=min([n_hours, *(device.states_from for device in rows)]),
+        telemetry=np.array([device.telemetry for device in rows], dtype=bool),
+        numeric_primary=np.array([device.numeric_primary for device in rows], dtype=bool),
+    )
+
+
+def _entities_by_device(history: HomeHistory, ids: list[str]) -> dict[str, list[EntityRecord]]:
+    """The entities of each listed device; those of unknown devices are logged and dropped."""
     by_device: dict[str, list[EntityRecord]] = {i: [] for i in ids}
     known = {d.device_key for d in history.devices}
     for entity in history.entities:
@@ -264,101 +303,143 @@ def build_grid(
             by_device[entity.device_key].append(entity)
         elif entity.device_key not in known:
             _LOGGER.debug("%s: ignored, its device %s is unknown", entity.entity_id, entity.device_key)
-    n = len(ids)
-    channels: dict[str, F32] = {name: np.zeros((n, n_hours), dtype=np.float32) for name in CHANNELS}
-    has_battery = np.zeros(n, dtype=bool)
-    first_seen = np.full(n, n_hours, dtype=np.int64)
-    swap_hours: list[npt.NDArray[np.int64]] = []
-    restarts = np.sort(history.restarts[np.isfinite(history.restarts)])
-    states_from = n_hours
-    telemetry = np.zeros(n, dtype=bool)
-    numeric_primary = np.zeros(n, dtype=bool)
-    power = {d.device_key: d.power for d in history.devices}
-    for row, device_key in enumerate(ids):
-        entities = by_device[device_key]
-        battery_entity = _pick(entities, EntityRole.BATTERY)
-        battery = _level_channel(history, battery_entity, grid_start, n_hours, BATTERY_RANGE)
-        has_battery[row] = battery_entity is not None or power.get(device_key) in (
-            Power.BATTERY,
-            Power.RECHARGEABLE,
-        )
-        channels["battery"][row] = battery
-        for name, role in (
-            ("signal", EntityRole.SIGNAL),
-            ("temperature", EntityRole.TEMPERATURE),
-            ("voltage", EntityRole.VOLTAGE),
-        ):
-            channels[name][row] = _level_channel(history, _pick(entities, role), grid_start, n_hours)
-        low = _pick(entities, EntityRole.BATTERY_LOW)
-        if low is not None and low.entity_id in history.states:
-            s = history.states[low.entity_id]
-            on = np.where(s.code >= 0, 0.0, np.nan)
-            # A battery_low binary sensor is "on" when low; tokens are per entity.
-            on[s.value == 1.0] = 1.0
-            on_token = s.token("on")
-            if on_token is not None:
-                on[s.code == on_token] = 1.0
-            bounds = grid_start + HOUR * np.arange(1, n_hours + 1)
-            channels["battery_low"][row] = np.nan_to_num(_carry_forward(s.time, on, bounds))
-        primary = _pick(entities, EntityRole.PRIMARY) or battery_entity or (entities[0] if entities else None)
-        reports = np.zeros(n_hours)
-        first = np.inf
-        for entity in entities:
-            series = history.states.get(entity.entity_id)
-            if series is None or len(series) == 0:
-                continue
-            first = min(first, float(series.time[0]))
-            states_from = min(states_from, max(int((series.time[0] - grid_start) // HOUR), 0))
-            alive = (series.code != UNAVAILABLE) & ~_replay_mask(series, restarts)
-            reports += _count_per_hour(series.time[alive], grid_start, n_hours)
-            if series.last_reported is not None:
-                # HA >= 2024.3 re-reports an unchanged state in place: still a sign of life.
-                again = series.last_reported[alive]
-                again = again[np.isfinite(again) & (again > series.time[alive] + 1.0)]
-                reports += _count_per_hour(again, grid_start, n_hours)
-        for entity in entities:
-            stat = history.statistics.get(entity.entity_id)
-            if stat is not None and np.isfinite(stat.start).any():
-                first = min(first, float(stat.start[np.isfinite(stat.start)].min()))
-        if np.isfinite(first):
-            first_seen[row] = int(np.clip((first - grid_start) // HOUR, 0, n_hours))
-        channels["reports"][row] = reports
-        telemetry[row] = any(
-            e.role in TELEMETRY_ROLES and (e.entity_id in history.states or e.entity_id in history.statistics)
-            for e in entities
-        )
-        if primary is not None and primary.entity_id in history.states:
-            series = history.states[primary.entity_id]
-            valid_rows = series.code >= 0
-            if valid_rows.any() and primary.role is EntityRole.PRIMARY:
-                numeric_primary[row] = bool(np.isfinite(series.value[valid_rows]).mean() >= 0.8)
-                telemetry[row] |= numeric_primary[row]
-            share, drops = _unavailable_share(series, restarts, grid_start, n_hours)
-            channels["unavailable"][row] = share
-            channels["drops"][row] = drops
-            valid = series.code >= 0
-            codes = series.code[valid]
-            changed = np.ones(codes.shape[0], dtype=bool)
-            changed[1:] = codes[1:] != codes[:-1]
-            channels["changes"][row] = _count_per_hour(series.time[valid][changed], grid_start, n_hours)
-        known_swaps = history.battery_swaps.get(device_key, np.empty(0))
-        swaps = np.union1d(_hours_of(known_swaps, grid_start, n_hours), _detected_swaps(battery))
-        swap_hours.append(swaps.astype(np.int64))
-    bridge_down = _bridge_down(history, ids, channels["unavailable"])
-    return HourlyGrid(
-        home_id=history.home_id,
-        device_keys=list(ids),
-        start=grid_start,
-        n_hours=n_hours,
-        channels=channels,
-        has_battery=has_battery,
-        first_seen=first_seen,
-        swap_hours=swap_hours,
-        bridge_down=bridge_down,
+    return by_device
+
+
+@dataclass(frozen=True, slots=True)
+class _DeviceRow:
+    """What one device adds to the grid besides its channels."""
+
+    has_battery: bool
+    first_seen: int | None  # hour of its first record, None without records
+    states_from: int  # first hour its state rows cover (n_hours without state rows)
+    telemetry: bool
+    numeric_primary: bool
+    swap_hours: npt.NDArray[np.int64]
+
+
+def _device_row(
+    history: HomeHistory,
+    device_key: str,
+    entities: list[EntityRecord],
+    power: Power | None,
+    channels: dict[str, F32],
+    restarts: FloatArray,
+    start: float,
+    n_hours: int,
+) -> _DeviceRow:
+    """Fill one device's channels (rows of the grid's, (n_hours,) each) and describe the device."""
+    battery_entity = _pick(entities, EntityRole.BATTERY)
+    battery = _level_channel(history, battery_entity, start, n_hours, BATTERY_RANGE)
+    channels["battery"][:] = battery
+    for name, role in (
+        ("signal", EntityRole.SIGNAL),
+        ("temperature", EntityRole.TEMPERATURE),
+        ("voltage", EntityRole.VOLTAGE),
+    ):
+        channels[name][:] = _level_channel(history, _pick(entities, role), start, n_hours)
+    battery_low = _battery_low_channel(history, _pick(entities, EntityRole.BATTERY_LOW), start, n_hours)
+    if battery_low is not None:
+        channels["battery_low"][:] = battery_low
+    primary = _pick(entities, EntityRole.PRIMARY) or battery_entity or (entities[0] if entities else None)
+    channels["reports"][:], states_from = _reports(history, entities, restarts, start, n_hours)
+    first = _first_record(history, entities)
+    numeric_primary = False
+    if primary is not None and primary.entity_id in history.states:
+        series = history.states[primary.entity_id]
+        numeric_primary = _is_numeric(primary, series)
+        share, drops = _unavailable_share(series, restarts, start, n_hours)
+        channels["unavailable"][:] = share
+        channels["drops"][:] = drops
+        channels["changes"][:] = _changes_per_hour(series, start, n_hours)
+    known_swaps = history.battery_swaps.get(device_key, np.empty(0))
+    swaps = np.union1d(_hours_of(known_swaps, start, n_hours), _detected_swaps(battery))
+    return _DeviceRow(
+        has_battery=battery_entity is not None or power in (Power.BATTERY, Power.RECHARGEABLE),
+        first_seen=int(np.clip((first - start) // HOUR, 0, n_hours)) if np.isfinite(first) else None,
         states_from=states_from,
-        telemetry=telemetry,
+        telemetry=_has_telemetry(history, entities) or numeric_primary,
         numeric_primary=numeric_primary,
+        swap_hours=swaps.astype(np.int64),
     )
+
+
+def _battery_low_channel(
+    history: HomeHistory, entity: EntityRecord | None, start: float, n_hours: int
+) -> FloatArray | None:
+    """Carried-forward battery-low flag, 0/1 (0 before the first reading), or None without states."""
+    if entity is None or entity.entity_id not in history.states:
+        return None
+    s = history.states[entity.entity_id]
+    on = np.where(s.code >= 0, 0.0, np.nan)
+    # A battery_low binary sensor is "on" when low; tokens are per entity.
+    on[s.value == 1.0] = 1.0
+    on_token = s.token("on")
+    if on_token is not None:
+        on[s.code == on_token] = 1.0
+    bounds = start + HOUR * np.arange(1, n_hours + 1)
+    flag: FloatArray = np.nan_to_num(_carry_forward(s.time, on, bounds))
+    return flag
+
+
+def _reports(
+    history: HomeHistory, entities: list[EntityRecord], restarts: FloatArray, start: float, n_hours: int
+) -> tuple[FloatArray, int]:
+    """Signs of life per hour of a device's entities, and the first hour their state rows cover."""
+    reports = np.zeros(n_hours)
+    states_from = n_hours
+    for entity in entities:
+        series = history.states.get(entity.entity_id)
+        if series is None or len(series) == 0:
+            continue
+        states_from = min(states_from, max(int((series.time[0] - start) // HOUR), 0))
+        alive = (series.code != UNAVAILABLE) & ~_replay_mask(series, restarts)
+        reports += _count_per_hour(series.time[alive], start, n_hours)
+        if series.last_reported is not None:
+            # HA >= 2024.3 re-reports an unchanged state in place: still a sign of life.
+            again = series.last_reported[alive]
+            again = again[np.isfinite(again) & (again > series.time[alive] + 1.0)]
+            reports += _count_per_hour(again, start, n_hours)
+    return reports, states_from
+
+
+def _first_record(history: HomeHistory, entities: list[EntityRecord]) -> float:
+    """Time of a device's first state row or statistics hour (inf without any)."""
+    first = np.inf
+    for entity in entities:
+        series = history.states.get(entity.entity_id)
+        if series is not None and len(series) > 0:
+            first = min(first, float(series.time[0]))
+    for entity in entities:
+        stat = history.statistics.get(entity.entity_id)
+        if stat is not None and np.isfinite(stat.start).any():
+            first = min(first, float(stat.start[np.isfinite(stat.start)].min()))
+    return float(first)
+
+
+def _has_telemetry(history: HomeHistory, entities: list[EntityRecord]) -> bool:
+    """Whether the device has a telemetry entity with any record."""
+    return any(
+        e.role in TELEMETRY_ROLES and (e.entity_id in history.states or e.entity_id in history.statistics)
+        for e in entities
+    )
+
+
+def _is_numeric(primary: EntityRecord, series: StateSeries) -> bool:
+    """Whether a main entity reports numbers (at least 80 % of its valid states)."""
+    valid_rows = series.code >= 0
+    if valid_rows.any() and primary.role is EntityRole.PRIMARY:
+        return bool(np.isfinite(series.value[valid_rows]).mean() >= 0.8)
+    return False
+
+
+def _changes_per_hour(series: StateSeries, start: float, n_hours: int) -> FloatArray:
+    """Changes of an entity's valid state per hour (its first valid state counts as one)."""
+    valid = series.code >= 0
+    codes = series.code[valid]
+    changed = np.ones(codes.shape[0], dtype=bool)
+    changed[1:] = codes[1:] != codes[:-1]
+    return _count_per_hour(series.time[valid][changed], start, n_hours)
 
 
 def bridge_groups(history: HomeHistory, device_keys: list[str]) -> npt.NDArray[np.int64]:

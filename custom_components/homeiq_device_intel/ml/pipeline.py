@@ -25,7 +25,8 @@ from .grid import HourlyGrid, build_grid
 from .labels import build_labels, find_events
 from .metrics import brier, log_loss, pr_auc
 from .records import FailureType, HomeHistory
-from .trees import TreeEnsemble, predict_raw
+from .trees.layout import TreeEnsemble
+from .trees.predict import predict_raw
 
 Float = npt.NDArray[np.float64]
 TrainMode = Literal["full", "incremental"]
@@ -144,9 +145,47 @@ def score_frame(
     """Predictions for the rows of a feature frame (one row per device)."""
     X = frame.X
     n = X.shape[0]
-    model_horizon = float(bundle.metadata.get(MODEL_HORIZON_KEY, 7.0))
     applicable = _applicable(frame)
     failing = _failing_now(frame)
+    probs, raw = _probabilities(X, bundle, horizon_days, applicable, failing)
+    targets = list(probs)
+    stacked = np.stack([probs[t] for t in probs], axis=1) if probs else np.zeros((n, 0))
+    best = np.argmax(np.nan_to_num(stacked, nan=-1.0), axis=1) if targets else np.zeros(n, dtype=int)
+    reasons = _reasons(X, bundle, targets, best, raw, failing)
+    q = _battery_days(X, bundle, failing)
+    anomaly = bundle.anomaly_score(X) if bundle.anomaly is not None else np.full(n, np.nan)
+
+    out: list[DevicePrediction] = []
+    for i in range(n):
+        per_type = {t: float(probs[t][i]) for t in targets if np.isfinite(probs[t][i])}
+        days = q[:, i] if q is not None and applicable[FailureType.BATTERY_DEPLETED][i] else None
+        out.append(
+            DevicePrediction(
+                device_key=frame.device_keys[int(frame.device_index[i])],
+                probability=max(per_type.values(), default=0.0),
+                failure_type=targets[int(best[i])] if per_type else FailureType.UNAVAILABLE.value,
+                probabilities=per_type,
+                reasons=reasons[i],
+                battery_days=None if days is None else float(days[1]),
+                battery_days_low=None if days is None else float(days[0]),
+                battery_days_high=None if days is None else float(days[2]),
+                anomaly=float(anomaly[i]) if np.isfinite(anomaly[i]) else None,
+                failing_now=bool(any(failing[t][i] for t in failing if t in per_type)),
+            )
+        )
+    return out
+
+
+def _probabilities(
+    X: Float,
+    bundle: ModelBundle,
+    horizon_days: float,
+    applicable: dict[str, npt.NDArray[np.bool_]],
+    failing: dict[str, npt.NDArray[np.bool_]],
+) -> tuple[dict[str, Float], dict[str, Float]]:
+    """Per target, calibrated probabilities over the horizon (NaN where it does not apply) and raw scores."""
+    n = X.shape[0]
+    model_horizon = float(bundle.metadata.get(MODEL_HORIZON_KEY, 7.0))
     probs: dict[str, Float] = {}
     raw: dict[str, Float] = {}
     for target, classifier in bundle.classifiers.items():
@@ -157,10 +196,27 @@ def score_frame(
         if target in failing:
             p = np.where(failing[target], 1.0, p)
         probs[target] = np.where(applicable.get(target, np.ones(n, dtype=bool)), p, np.nan)
-    stacked = np.stack([probs[t] for t in probs], axis=1) if probs else np.zeros((n, 0))
-    targets = list(probs)
-    best = np.argmax(np.nan_to_num(stacked, nan=-1.0), axis=1) if targets else np.zeros(n, dtype=int)
+    return probs, raw
 
+
+# The feature that says why a failure already under way is certain.
+_FAILING_FEATURE = {
+    FailureType.BATTERY_DEPLETED: "battery_level",
+    FailureType.UNAVAILABLE: "hours_unavailable_now",
+    FailureType.STALE: "hours_since_report",
+}
+
+
+def _reasons(
+    X: Float,
+    bundle: ModelBundle,
+    targets: list[str],
+    best: npt.NDArray[np.intp],
+    raw: dict[str, Float],
+    failing: dict[str, npt.NDArray[np.bool_]],
+) -> list[tuple[Reason, ...]]:
+    """Per row, the reasons for its most likely failure type (targets[best[row]])."""
+    n = X.shape[0]
     reference = _reference(bundle)
     reasons: list[tuple[Reason, ...]] = [() for _ in range(n)]
     for k, target in enumerate(targets):
@@ -171,50 +227,34 @@ def score_frame(
         contrib = attributions(ensemble, X[rows], reference, base=raw[target][rows])
         for r, row in enumerate(rows):
             if failing.get(target, np.zeros(n, dtype=bool))[row]:
-                feature = {
-                    FailureType.BATTERY_DEPLETED: "battery_level",
-                    FailureType.UNAVAILABLE: "hours_unavailable_now",
-                    FailureType.STALE: "hours_since_report",
-                }[FailureType(target)]
+                feature = _FAILING_FEATURE[FailureType(target)]
                 value = float(X[row, FEATURE_NAMES.index(feature)])
                 reasons[row] = (Reason(feature=feature, text=describe(feature, value), weight=1.0),)
                 continue
             reasons[row] = tuple(
                 Reason(feature=f, text=t, weight=w) for f, t, w in top_reasons(contrib[r], X[row])
             )
+    return reasons
 
+
+def _battery_days(X: Float, bundle: ModelBundle, failing: dict[str, npt.NDArray[np.bool_]]) -> Float | None:
+    """Days to an empty battery, (3, n_rows): 10th, 50th, 90th percentile (0 when empty now).
+
+    None unless the bundle has all three quantile regressors.
+    """
     days: dict[str, Float] = {}
     for name in ("battery_days_q10", "battery_days_q50", "battery_days_q90"):
         if name in bundle.regressors:
             days[name] = np.clip(bundle.predict_regression(name, X), 0.0, None)
-    if len(days) == 3:
-        q = np.sort(
-            np.stack([days["battery_days_q10"], days["battery_days_q50"], days["battery_days_q90"]]),
-            axis=0,
-        )
-        empty = failing[FailureType.BATTERY_DEPLETED]
-        q[:, empty] = 0.0
-    anomaly = bundle.anomaly_score(X) if bundle.anomaly is not None else np.full(n, np.nan)
-
-    out: list[DevicePrediction] = []
-    for i in range(n):
-        per_type = {t: float(probs[t][i]) for t in targets if np.isfinite(probs[t][i])}
-        battery = bool(applicable[FailureType.BATTERY_DEPLETED][i]) and len(days) == 3
-        out.append(
-            DevicePrediction(
-                device_key=frame.device_keys[int(frame.device_index[i])],
-                probability=max(per_type.values(), default=0.0),
-                failure_type=targets[int(best[i])] if per_type else FailureType.UNAVAILABLE.value,
-                probabilities=per_type,
-                reasons=reasons[i],
-                battery_days=float(q[1, i]) if battery else None,
-                battery_days_low=float(q[0, i]) if battery else None,
-                battery_days_high=float(q[2, i]) if battery else None,
-                anomaly=float(anomaly[i]) if np.isfinite(anomaly[i]) else None,
-                failing_now=bool(any(failing[t][i] for t in failing if t in per_type)),
-            )
-        )
-    return out
+    if len(days) != 3:
+        return None
+    q = np.sort(
+        np.stack([days["battery_days_q10"], days["battery_days_q50"], days["battery_days_q90"]]),
+        axis=0,
+    )
+    empty = failing[FailureType.BATTERY_DEPLETED]
+    q[:, empty] = 0.0
+    return q
 
 
 def home_grid(history: HomeHistory, *, now: float, stored: HourlyGrid | None = None) -> HourlyGrid:
@@ -378,6 +418,36 @@ def train_home(
     report(0.0, "reading")
     if grid is None:
         grid = build_grid(history, end=now)
+    if (too_short := _too_short(grid, horizon_days)) is not None:
+        return too_short
+    _check(should_stop)
+    report(0.2, "features")
+    data = _training_data(history, grid, current, mode=mode, horizon_days=horizon_days)
+    _check(should_stop)
+    labelled = data.labelled
+    # An incremental update of a home model may be small; learning from scratch may not.
+    if labelled < (MIN_LABELLED_ROWS if data.since < 0 else 1):
+        return TrainResult(
+            status=TrainStatus.INSUFFICIENT_DATA,
+            bundle=None,
+            message=f"{labelled} labelled device-days; {MIN_LABELLED_ROWS} needed",
+            n_devices=len(grid.device_keys),
+            n_rows=labelled,
+        )
+    fit = _fit_classifiers(current, data, mode=mode, report=report, should_stop=should_stop)
+    _check(should_stop)
+    report(0.95, "evaluating")
+    n_devices, n_rows = len(grid.device_keys), int((data.is_train | data.is_holdout).sum())
+    if fit.candidate_total > fit.current_total + 1e-9:
+        message = "the home model was worse than the current one on the most recent days"
+        return fit.result(TrainStatus.KEPT_CURRENT, None, message, n_devices=n_devices, n_rows=n_rows)
+    new_bundle = _home_bundle(current, fit, mode=mode, now=now)
+    report(1.0, "done")
+    return fit.result(TrainStatus.DEPLOYED, new_bundle, "deployed", n_devices=n_devices, n_rows=n_rows)
+
+
+def _too_short(grid: HourlyGrid, horizon_days: float) -> TrainResult | None:
+    """The result of a run on too little history, or None when there is enough."""
     span_days = grid.n_hours / 24.0
     if span_days < MIN_HISTORY_DAYS + horizon_days:
         return TrainResult(
@@ -385,8 +455,33 @@ def train_home(
             bundle=None,
             message=f"{span_days:.1f} days of history; need {MIN_HISTORY_DAYS + horizon_days:.0f}",
         )
-    _check(should_stop)
-    report(0.2, "features")
+    return None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _TrainingData:
+    """Feature rows of a training run, their labels and which rows train or test."""
+
+    X: Float  # (n_rows, n_features)
+    y: dict[str, Float]  # per failure type, (n_rows,) 0/1 or NaN where unknown
+    is_train: npt.NDArray[np.bool_]  # rows learned from
+    is_holdout: npt.NDArray[np.bool_]  # rows of the most recent resolved days, for the verdict
+    since: int  # grid hour after which training rows are new (-1: all rows)
+
+    @property
+    def labelled(self) -> int:
+        """Labelled (row, failure type) pairs among the training and held-out rows."""
+        return sum(int(np.isfinite(y[self.is_train | self.is_holdout]).sum()) for y in self.y.values())
+
+
+def _training_data(
+    history: HomeHistory, grid: HourlyGrid, current: ModelBundle, *, mode: TrainMode, horizon_days: float
+) -> _TrainingData:
+    """Rows whose labels have resolved: the held-out days, and the training days before them.
+
+    An incremental run of a home model trains only on days whose labels resolved
+    since its last run.
+    """
     horizon_hours = int(horizon_days * 24)
     holdout_start = grid.n_hours - horizon_hours - HOLDOUT_DAYS * 24
     since = -1
@@ -403,120 +498,138 @@ def train_home(
     hours = hours[holdout_hours | ((hours <= holdout_start) & (hours > since))]
     frame = build_features(history, grid, hours)
     labels = build_labels(grid, frame, find_events(grid), horizon_days=horizon_days)
-    _check(should_stop)
-    is_holdout = (frame.eval_hour > holdout_start) & (frame.eval_hour <= grid.n_hours - horizon_hours)
-    is_train = frame.eval_hour <= holdout_start
-    labelled = sum(int(np.isfinite(labels.y[t][is_train | is_holdout]).sum()) for t in labels.y)
-    # An incremental update of a home model may be small; learning from scratch may not.
-    if labelled < (MIN_LABELLED_ROWS if since < 0 else 1):
+    return _TrainingData(
+        X=frame.X,
+        y=labels.y,
+        is_train=frame.eval_hour <= holdout_start,
+        is_holdout=(frame.eval_hour > holdout_start) & (frame.eval_hour <= grid.n_hours - horizon_hours),
+        since=since,
+    )
+
+
+@dataclass(slots=True)
+class _Candidate:
+    """The classifiers of a training run and how they and the current ones did on the held-out days."""
+
+    weights: dict[str, float]  # calibration prior weight per failure type
+    classifiers: dict[str, BinaryClassifier] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+    current_metrics: dict[str, float] = field(default_factory=dict)
+    positives: dict[str, int] = field(default_factory=dict)
+    base_trees: dict[str, list[float]] = field(default_factory=dict)
+    candidate_total: float = 0.0  # summed held-out log loss
+    current_total: float = 0.0
+
+    def result(
+        self, status: TrainStatus, bundle: ModelBundle | None, message: str, *, n_devices: int, n_rows: int
+    ) -> TrainResult:
+        """The outcome of a run that got as far as fitting."""
         return TrainResult(
-            status=TrainStatus.INSUFFICIENT_DATA,
-            bundle=None,
-            message=f"{labelled} labelled device-days; {MIN_LABELLED_ROWS} needed",
-            n_devices=len(grid.device_keys),
-            n_rows=labelled,
+            status=status,
+            bundle=bundle,
+            metrics=self.metrics,
+            current_metrics=self.current_metrics,
+            message=message,
+            n_devices=n_devices,
+            n_rows=n_rows,
+            n_positive=self.positives,
         )
 
-    X = frame.X
-    classifiers: dict[str, BinaryClassifier] = {}
-    metrics: dict[str, float] = {}
-    current_metrics: dict[str, float] = {}
-    positives: dict[str, int] = {}
-    candidate_total = current_total = 0.0
-    weights = dict(current.metadata.get("calibration_weight", {}))
+    def score(self, target: str, y_test: Float, p_new: Float, p_old: Float) -> None:
+        """Record the held-out metrics of one failure type, new model and current one."""
+        # Lower is better: log loss on the most recent held-out days.
+        new_score, old_score = log_loss(y_test, p_new), log_loss(y_test, p_old)
+        self.candidate_total += new_score
+        self.current_total += old_score
+        self.metrics[f"{target}_log_loss"] = new_score
+        self.current_metrics[f"{target}_log_loss"] = old_score
+        self.metrics[f"{target}_brier"] = brier(y_test, p_new)
+        self.current_metrics[f"{target}_brier"] = brier(y_test, p_old)
+        if np.any(y_test > 0.5):
+            self.metrics[f"{target}_pr_auc"] = pr_auc(y_test, p_new)
+            self.current_metrics[f"{target}_pr_auc"] = pr_auc(y_test, p_old)
+
+
+def _fit_classifiers(
+    current: ModelBundle,
+    data: _TrainingData,
+    *,
+    mode: TrainMode,
+    report: ProgressFn,
+    should_stop: StopFn | None,
+) -> _Candidate:
+    """Refit every classifier that has labels, in the current bundle's order, and score both."""
+    fit = _Candidate(weights=dict(current.metadata.get("calibration_weight", {})))
     stored_base = current.metadata.get(BASE_TREES_KEY)
-    base_trees: dict[str, list[float]] = {}
+    X = data.X
     for k, (target, model) in enumerate(current.classifiers.items()):
         _check(should_stop)
         report(0.3 + 0.6 * k / max(len(current.classifiers), 1), f"fitting {target}")
-        y = labels.y.get(target)
+        y = data.y.get(target)
         if y is None:
-            classifiers[target] = model
+            fit.classifiers[target] = model
             continue
-        train_rows = is_train & np.isfinite(y)
-        test_rows = is_holdout & np.isfinite(y)
-        positives[target] = int(np.sum(y[train_rows] > 0.5))
+        train_rows = data.is_train & np.isfinite(y)
+        test_rows = data.is_holdout & np.isfinite(y)
+        fit.positives[target] = int(np.sum(y[train_rows] > 0.5))
         ensemble = model.ensemble
         margin = _classifier_margin(model, X[train_rows])
-        if mode == "full" and positives[target] >= RESIDUAL_MIN_POSITIVES:
+        if mode == "full" and fit.positives[target] >= RESIDUAL_MIN_POSITIVES:
             # Residual trees replace the last home model's, never pile up night after night.
             base = _learned_from(ensemble, stored_base.get(target) if isinstance(stored_base, dict) else None)
             residual = _residual_ensemble(base, X[train_rows], y[train_rows], _margin(base, X[train_rows]))
             if residual is not None:
-                base_trees[target] = [base.tree_offsets.shape[0] - 1, base.base_score]
+                fit.base_trees[target] = [base.tree_offsets.shape[0] - 1, base.base_score]
                 ensemble = residual
                 margin = _margin(ensemble, X[train_rows])
-        if target not in base_trees and isinstance(stored_base, dict) and target in stored_base:
-            base_trees[target] = stored_base[target]  # the forest keeps its earlier home trees
-        a, b = model.calibration_a, model.calibration_b
-        # Without failures to learn from, a refit only learns "nothing ever fails here".
-        if positives[target] >= MIN_POSITIVES_TO_FIT:
-            # The prior's weight grows with the rows already learned from (incremental).
-            prior_weight = float(weights.get(target, 0.0)) if mode == "incremental" else 0.0
-            a, b = fit_platt(margin, y[train_rows], prior=(a, b), strength=10.0 + prior_weight)
-            weights[target] = prior_weight + float(train_rows.sum())
+        if target not in fit.base_trees and isinstance(stored_base, dict) and target in stored_base:
+            fit.base_trees[target] = stored_base[target]  # the forest keeps its earlier home trees
+        a, b = _refit_calibration(fit, target, model, margin, y[train_rows], mode=mode)
         candidate = BinaryClassifier(
             ensemble=ensemble, calibration_a=a, calibration_b=b, threshold=model.threshold
         )
-        classifiers[target] = candidate
+        fit.classifiers[target] = candidate
         if test_rows.any():
-            y_test = y[test_rows]
-            p_new = candidate.predict_proba(X[test_rows])
-            p_old = model.predict_proba(X[test_rows])
-            # Lower is better: log loss on the most recent held-out days.
-            new_score, old_score = log_loss(y_test, p_new), log_loss(y_test, p_old)
-            candidate_total += new_score
-            current_total += old_score
-            metrics[f"{target}_log_loss"] = new_score
-            current_metrics[f"{target}_log_loss"] = old_score
-            metrics[f"{target}_brier"] = brier(y_test, p_new)
-            current_metrics[f"{target}_brier"] = brier(y_test, p_old)
-            if np.any(y_test > 0.5):
-                metrics[f"{target}_pr_auc"] = pr_auc(y_test, p_new)
-                current_metrics[f"{target}_pr_auc"] = pr_auc(y_test, p_old)
-    _check(should_stop)
-    report(0.95, "evaluating")
-    n_rows = int((is_train | is_holdout).sum())
-    if candidate_total > current_total + 1e-9:
-        return TrainResult(
-            status=TrainStatus.KEPT_CURRENT,
-            bundle=None,
-            metrics=metrics,
-            current_metrics=current_metrics,
-            message="the home model was worse than the current one on the most recent days",
-            n_devices=len(grid.device_keys),
-            n_rows=n_rows,
-            n_positive=positives,
-        )
+            fit.score(
+                target, y[test_rows], candidate.predict_proba(X[test_rows]), model.predict_proba(X[test_rows])
+            )
+    return fit
+
+
+def _refit_calibration(
+    fit: _Candidate, target: str, model: BinaryClassifier, margin: Float, y: Float, *, mode: TrainMode
+) -> tuple[float, float]:
+    """Platt parameters for a target's training rows (margin, y), pulled towards the current ones."""
+    a, b = model.calibration_a, model.calibration_b
+    # Without failures to learn from, a refit only learns "nothing ever fails here".
+    if fit.positives[target] >= MIN_POSITIVES_TO_FIT:
+        # The prior's weight grows with the rows already learned from (incremental).
+        prior_weight = float(fit.weights.get(target, 0.0)) if mode == "incremental" else 0.0
+        a, b = fit_platt(margin, y, prior=(a, b), strength=10.0 + prior_weight)
+        fit.weights[target] = prior_weight + float(y.shape[0])
+    return a, b
+
+
+def _home_bundle(current: ModelBundle, fit: _Candidate, *, mode: TrainMode, now: float) -> ModelBundle:
+    """The current bundle with the refitted classifiers and the home model's lineage."""
     metadata = dict(current.metadata)
     metadata.update(
         {
             "source": "home",
             "base_version": current.metadata.get("version"),
             TRAINED_UNTIL_KEY: float(now),
-            "calibration_weight": weights,
-            "home_metrics": metrics,
+            "calibration_weight": fit.weights,
+            "home_metrics": fit.metrics,
             "training_mode": mode,
-            BASE_TREES_KEY: base_trees,
+            BASE_TREES_KEY: fit.base_trees,
         }
     )
-    new_bundle = ModelBundle(
+    return ModelBundle(
         feature_names=current.feature_names,
         schema_version=current.schema_version,
-        classifiers=classifiers,
+        classifiers=fit.classifiers,
         regressors=current.regressors,
         target_transform=current.target_transform,
         anomaly=current.anomaly,
         metadata=metadata,
-    )
-    report(1.0, "done")
-    return TrainResult(
-        status=TrainStatus.DEPLOYED,
-        bundle=new_bundle,
-        metrics=metrics,
-        current_metrics=current_metrics,
-        message="deployed",
-        n_devices=len(grid.device_keys),
-        n_rows=n_rows,
-        n_positive=positives,
     )
