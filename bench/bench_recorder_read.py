@@ -29,7 +29,8 @@ from _common import figure, load_average, machine, now_iso, timed, write_result
 
 from custom_components.homeiq_device_intel.ml.features import FeatureFrame, build_features, default_eval_hours
 from custom_components.homeiq_device_intel.ml.grid import build_grid
-from custom_components.homeiq_device_intel.ml.recorder_db import ReadSummary, read_history
+from custom_components.homeiq_device_intel.ml.recorder.reading import read_history
+from custom_components.homeiq_device_intel.ml.recorder.summary import ReadSummary
 from custom_components.homeiq_device_intel.ml.records import HomeHistory
 
 TARGET_RATIO = 1.5

@@ -151,13 +151,13 @@ def load_recorder_homes(paths: list[Path]) -> list[Any]:
     """Histories of real recorder database copies (read-only)."""
     import sqlite3
 
-    from custom_components.homeiq_device_intel.ml import recorder_db
+    from custom_components.homeiq_device_intel.ml.recorder.reading import read_history
 
     homes = []
     for path in paths:
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
         try:
-            history = recorder_db.read_history(
+            history = read_history(
                 lambda sql, params, c=conn: c.execute(sql, params),
                 start=0.0,
                 end=time.time(),

@@ -16,19 +16,11 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from .const import DOMAIN, LOGGER
 from .discovery import WatchedDevice
 from .lifecycle import WorkGuard
-from .ml.recorder_db import (
-    NEWEST_KNOWN_SCHEMA,
-    ChunkResult,
-    Dialect,
-    QueryFn,
-    ReadChunk,
-    ReadPlan,
-    RegisteredEntity,
-    SchemaInfo,
-    assemble_history,
-    plan_read,
-    read_chunk,
-)
+from .ml.recorder.devices import RegisteredEntity
+from .ml.recorder.planning import ReadChunk, ReadPlan, plan_read
+from .ml.recorder.reading import ChunkResult, assemble_history, read_chunk
+from .ml.recorder.schema import NEWEST_KNOWN_SCHEMA, Dialect, SchemaInfo
+from .ml.recorder.sql import QueryFn
 from .ml.records import HomeHistory
 
 CHUNK_ROWS: Final = 20_000

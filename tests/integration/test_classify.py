@@ -13,7 +13,8 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.homeiq_device_intel.discovery import DeviceDiscovery
 from custom_components.homeiq_device_intel.ml.classify import device_kind, entity_role, role_suffix
-from custom_components.homeiq_device_intel.ml.recorder_db import EntityRow, infer_devices
+from custom_components.homeiq_device_intel.ml.recorder.catalog import EntityRow
+from custom_components.homeiq_device_intel.ml.recorder.devices import infer_devices
 from custom_components.homeiq_device_intel.ml.records import EntityRole
 from custom_components.homeiq_device_intel.settings import DeviceFilter
 

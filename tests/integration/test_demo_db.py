@@ -16,7 +16,7 @@ from homeassistant.components.recorder.db_schema import SCHEMA_VERSION
 from homeassistant.components.recorder.migration import LIVE_DATA_MIGRATORS, NON_LIVE_DATA_MIGRATORS
 from homeassistant.core import HomeAssistant
 
-from custom_components.homeiq_device_intel.ml.recorder_db import read_history
+from custom_components.homeiq_device_intel.ml.recorder.reading import read_history
 from custom_components.homeiq_device_intel.ml.records import StatSeries
 from homeiq_lab.demo.home import HORIZON_DAYS, WAYS, DemoHome, build_demo_home, history_days
 from homeiq_lab.demo.recorder_db import RecordedEntity, collapse_reports, write_recorder_db

@@ -32,18 +32,20 @@ from pytest_homeassistant_custom_component.components.recorder.common import (
 from sqlalchemy import text
 
 from custom_components.homeiq_device_intel.lifecycle import WorkGuard
-from custom_components.homeiq_device_intel.ml.recorder_db import (
-    NEWEST_KNOWN_SCHEMA,
-    Dialect,
-    QueryFn,
-    ReadSummary,
-    SchemaInfo,
+from custom_components.homeiq_device_intel.ml.recorder.planning import plan_read
+from custom_components.homeiq_device_intel.ml.recorder.reading import (
     assemble_history,
-    detect_schema,
-    plan_read,
     read_chunk,
     read_history,
 )
+from custom_components.homeiq_device_intel.ml.recorder.schema import (
+    NEWEST_KNOWN_SCHEMA,
+    Dialect,
+    SchemaInfo,
+    detect_schema,
+)
+from custom_components.homeiq_device_intel.ml.recorder.sql import QueryFn
+from custom_components.homeiq_device_intel.ml.recorder.summary import ReadSummary
 from custom_components.homeiq_device_intel.ml.records import UNAVAILABLE, UNKNOWN, HomeHistory
 from custom_components.homeiq_device_intel.recorder_source import async_read_history, recorder_layout
 

@@ -13,24 +13,22 @@ from typing import Any
 import numpy as np
 import pytest
 
-from custom_components.homeiq_device_intel.ml.recorder_db import (
+from custom_components.homeiq_device_intel.ml.recorder.catalog import EntityRow, list_entities
+from custom_components.homeiq_device_intel.ml.recorder.devices import (
     INFERRED_PREFIX,
-    MAX_KEYS_PER_QUERY,
-    NEWEST_KNOWN_SCHEMA,
-    EntityRow,
-    QueryFn,
-    ReadSummary,
     RegisteredEntity,
-    _in_list,
-    assemble_history,
-    detect_schema,
     infer_devices,
     is_device_entity,
-    list_entities,
-    plan_read,
+)
+from custom_components.homeiq_device_intel.ml.recorder.planning import plan_read
+from custom_components.homeiq_device_intel.ml.recorder.reading import (
+    assemble_history,
     read_chunk,
     read_history,
 )
+from custom_components.homeiq_device_intel.ml.recorder.schema import NEWEST_KNOWN_SCHEMA, detect_schema
+from custom_components.homeiq_device_intel.ml.recorder.sql import MAX_KEYS_PER_QUERY, QueryFn, in_list
+from custom_components.homeiq_device_intel.ml.recorder.summary import ReadSummary
 from custom_components.homeiq_device_intel.ml.records import (
     UNAVAILABLE,
     UNKNOWN,
@@ -910,7 +908,7 @@ def test_in_lists_of_any_length_share_a_few_statement_texts_and_bind_the_same_va
     for n in range(1, MAX_KEYS_PER_QUERY + 1):
         values = [f"sensor.e{i}" for i in range(n)]
         params: dict[str, object] = {}
-        texts.add(_in_list("k", values, params))
+        texts.add(in_list("k", values, params))
         assert set(params.values()) == set(values)
         assert len(params) <= MAX_KEYS_PER_QUERY
     assert len(texts) <= MAX_KEYS_PER_QUERY.bit_length() + 1

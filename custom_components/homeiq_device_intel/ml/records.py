@@ -10,9 +10,10 @@ sorted by time.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Final
+from typing import Final, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -23,6 +24,16 @@ IntArray = npt.NDArray[np.int32]
 # State codes: >= 0 is a token for the state string, unique within one entity.
 UNAVAILABLE: Final = -1
 UNKNOWN: Final = -2
+# State strings that carry no value, and their codes (None: a NULL state column).
+SPECIAL_STATES: Final[dict[object, int]] = {
+    None: UNKNOWN,
+    "unavailable": UNAVAILABLE,
+    "unknown": UNKNOWN,
+    "": UNKNOWN,
+    "None": UNKNOWN,
+}
+# Every ASCII character float() accepts ("1_000.5e-3", " inf ", "NaN", "Infinity").
+_NUMBER_CHARS: Final = "0123456789+-._eE \t\n\r\x0b\x0cinfatyINFATY"
 
 
 class Protocol(StrEnum):
@@ -192,40 +203,86 @@ class HomeHistory:
         return [e for e in self.entities if e.device_key == device_key]
 
 
+class StateTokens(NamedTuple):
+    """State strings encoded row by row: what `StateSeries` holds besides times."""
+
+    code: IntArray  # int32 (n,): token (>= 0, by first appearance) or UNAVAILABLE / UNKNOWN
+    value: FloatArray  # float64 (n,): numeric value, NaN when not a finite number
+    labels: tuple[str, ...]  # the state string of each token
+
+
+def tokenize_states(states: Sequence[object]) -> StateTokens:
+    """Encode state strings, in the order given: the one encoder of `StateSeries` codes.
+
+    Equal states share a token, numbered by first appearance; 'unavailable'
+    gets UNAVAILABLE and 'unknown', '', 'None' and None (a NULL state column)
+    get UNKNOWN. A value is the state as `float()` reads it, NaN unless finite.
+    Non-string states (a database may return numbers) are labelled by `str()`.
+    """
+    first = list(dict.fromkeys(states))
+    token_of = dict(zip(first, range(len(first)), strict=True))
+    position = np.fromiter(map(token_of.__getitem__, states), dtype=np.intp, count=len(states))
+    special = [(token_of[s], c) for s, c in SPECIAL_STATES.items() if s in token_of]
+    if not special:
+        code_of = np.arange(len(first), dtype=np.int32)
+        value_of = _numbers(first)
+    else:
+        is_special = np.zeros(len(first), dtype=bool)
+        for at, _ in special:
+            is_special[at] = True
+        code_of = (np.cumsum(~is_special) - 1).astype(np.int32)
+        for at, c in special:
+            code_of[at] = c
+        for at, _ in sorted(special, reverse=True):
+            del first[at]
+        value_of = np.full(code_of.shape[0], np.nan)
+        value_of[~is_special] = _numbers(first)
+    return StateTokens(code=code_of[position], value=value_of[position], labels=tuple(map(str, first)))
+
+
+def _could_be_number(raw: object) -> bool:
+    """False for strings `float()` surely rejects (cheaper than the exception)."""
+    if not isinstance(raw, str):
+        return True
+    rest = raw.strip(_NUMBER_CHARS)
+    return not rest or not rest.isascii()
+
+
+def _numbers(labels: list[object]) -> FloatArray:
+    """Numeric value of each state string as `float()` reads it; NaN if not finite."""
+    try:
+        out = np.array(labels, dtype=np.float64)
+    except (TypeError, ValueError, OverflowError):
+        out = np.full(len(labels), np.nan)
+        for i, raw in enumerate(labels):
+            if not _could_be_number(raw):
+                continue
+            try:
+                out[i] = float(raw)  # type: ignore[arg-type]
+            except (TypeError, ValueError, OverflowError):
+                continue
+    out[~np.isfinite(out)] = np.nan
+    return out
+
+
 def encode_states(times: FloatArray | list[float], states: list[str]) -> StateSeries:
     """Build a StateSeries from raw state strings, as the recorder stores them.
 
     Rows are sorted by time (stable) and rows without a finite time dropped.
-    Non-numeric, NaN and infinite values get value NaN; 'unavailable',
-    'unknown', '' and 'None' get their special codes. Raises ValueError when
-    `times` and `states` differ in length.
+    States are encoded by `tokenize_states` in the order given (so a dropped
+    row's state still has its token). Raises ValueError when `times` and
+    `states` differ in length.
     """
     time = np.asarray(times, dtype=np.float64)
     n = time.shape[0]
     if len(states) != n:
         raise ValueError(f"{n} times but {len(states)} states")
-    value = np.full(n, np.nan)
-    code = np.empty(n, dtype=np.int32)
-    tokens: dict[str, int] = {}
-    for i, raw in enumerate(states):
-        if raw == "unavailable":
-            code[i] = UNAVAILABLE
-            continue
-        if raw in ("unknown", "", "None"):
-            code[i] = UNKNOWN
-            continue
-        code[i] = tokens.setdefault(raw, len(tokens))
-        try:
-            number = float(raw)
-        except ValueError:
-            continue
-        if np.isfinite(number):
-            value[i] = number
+    tokens = tokenize_states(states)
     keep = np.isfinite(time)
     order = np.argsort(time[keep], kind="stable")
     return StateSeries(
         time=time[keep][order],
-        value=value[keep][order],
-        code=code[keep][order],
-        labels=tuple(tokens),
+        value=tokens.value[keep][order],
+        code=tokens.code[keep][order],
+        labels=tokens.labels,
     )

@@ -1,0 +1,326 @@
+"""Planning a read: which entities and devices, and which bounded chunks of rows.
+
+`plan_read` detects the layout, selects the entities, counts each one's rows
+in the window and packs entities (or time slices of one busy entity) into
+`ReadChunk`s of about `chunk_rows` rows, all before any state row is read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from itertools import pairwise
+from typing import Literal
+
+import numpy as np
+
+from ..records import DeviceRecord, EntityRecord
+from .catalog import EntityRow, list_entities
+from .decoding import parse_floats, parse_times
+from .devices import RegistryValue, infer_devices, is_device_entity, registry_devices
+from .schema import Dialect, Key, SchemaInfo, TableSource, detect_schema, states_source, statistics_source
+from .sql import MAX_KEYS_PER_QUERY, QueryFn, batches, db_time, fetch, in_list
+from .summary import ReadSummary
+
+
+@dataclass(frozen=True, slots=True)
+class ReadChunk:
+    """One bounded read: some entities' rows in [start, end)."""
+
+    kind: Literal["states", "statistics", "events"]
+    keys: tuple[Key, ...]
+    start: float
+    end: float
+    rows: int  # rows expected when planned
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReadPlan:
+    """Everything decided before reading rows: entities, devices and chunks."""
+
+    home_id: str
+    start: float
+    end: float
+    schema: SchemaInfo
+    devices: tuple[DeviceRecord, ...]
+    entities: tuple[EntityRecord, ...]
+    state_keys: Mapping[Key, str]  # states key -> entity_id
+    statistic_keys: Mapping[Key, str]  # statistics_meta id -> entity_id
+    start_states: Mapping[str, tuple[object, float]]  # entity_id -> (state, reported)
+    chunks: tuple[ReadChunk, ...]
+    summary: ReadSummary
+
+
+@dataclass(frozen=True, slots=True)
+class _Found:
+    """What the window holds for the selected entities, by their keys."""
+
+    key_of: Mapping[str, Key | None]  # entity_id -> states key
+    counts: Mapping[Key, int]  # states rows per key
+    starts: Mapping[Key, tuple[object, float]]  # last state before the window
+    started: set[Key]  # keys with a (non-empty) state at the window start
+    stat_counts: Mapping[Key, int]  # statistics rows per statistics_meta id
+
+    def has_data(self, row: EntityRow) -> bool:
+        """True for an entity with rows in the window, a state at its start, or statistics."""
+        key = self.key_of[row.entity_id]
+        return (
+            key is not None and (self.counts.get(key, 0) > 0 or key in self.started)
+        ) or self.stat_counts.get(row.statistic_id if row.statistic_id is not None else -1, 0) > 0
+
+
+def plan_read(
+    query: QueryFn,
+    *,
+    start: float,
+    end: float,
+    entity_ids: Iterable[str] | None = None,
+    registry: Mapping[str, RegistryValue] | None = None,
+    chunk_rows: int = 50_000,
+    home_id: str = "recorder",
+    dialect: Dialect | None = None,
+) -> ReadPlan:
+    """Choose the entities, devices and bounded chunks of one read of [start, end).
+
+    Entities read: `entity_ids` if given; else the registry's entities if a
+    registry is given; else every entity `is_device_entity` accepts. Entities
+    the registry does not cover get inferred devices. Only entities with rows
+    in the window, a state at its start, or statistics in it are kept.
+    """
+    _check_request(start, end, chunk_rows)
+    schema = detect_schema(query, dialect)
+    if not schema.states:
+        raise ValueError("not a Home Assistant recorder database: no usable states table")
+    summary = ReadSummary()
+    selected = _select_entities(query, schema, entity_ids, registry, summary)
+    found = _find_rows(query, schema, selected, start, end)
+    kept = [row for row in selected if found.has_data(row)]
+    summary.bad_attributes = sum(not row.attributes_valid for row in kept)
+    devices, entities = _devices(kept, registry)
+    state_map, stat_map = _key_maps(found, kept)
+    start_states = {state_map[key]: found.starts[key] for key in found.started if key in state_map}
+    _count_unusable(query, schema, summary)
+    chunks = _plan_chunks(query, schema, found, state_map, (start, end), chunk_rows)
+    summary.entities = len(entities)
+    return ReadPlan(
+        home_id=home_id,
+        start=float(start),
+        end=float(end),
+        schema=schema,
+        devices=tuple(devices),
+        entities=tuple(entities),
+        state_keys=state_map,
+        statistic_keys=stat_map,
+        start_states=start_states,
+        chunks=tuple(chunks),
+        summary=summary,
+    )
+
+
+def _check_request(start: float, end: float, chunk_rows: int) -> None:
+    """Raise ValueError for a window or chunk size no read can have."""
+    if not (np.isfinite(start) and np.isfinite(end)) or end <= start:
+        raise ValueError(f"need finite start < end, got {start}, {end}")
+    if chunk_rows < 1:
+        raise ValueError(f"chunk_rows must be positive, got {chunk_rows}")
+
+
+def _select_entities(
+    query: QueryFn,
+    schema: SchemaInfo,
+    entity_ids: Iterable[str] | None,
+    registry: Mapping[str, RegistryValue] | None,
+    summary: ReadSummary,
+) -> list[EntityRow]:
+    """The entities asked for, else the registry's, else every device entity."""
+    wanted = None if entity_ids is None else set(entity_ids)
+    selected: list[EntityRow] = []
+    for row in list_entities(query, schema, wanted):
+        if wanted is not None:
+            take = row.entity_id in wanted
+        elif registry is not None:
+            take = row.entity_id in registry
+        else:
+            take = is_device_entity(row.entity_id)
+            summary.skipped_entities += not take
+        if take:
+            selected.append(row)
+    return selected
+
+
+def _find_rows(
+    query: QueryFn, schema: SchemaInfo, selected: list[EntityRow], start: float, end: float
+) -> _Found:
+    """Count the selected entities' rows in the window and find their start states."""
+    key_of = {row.entity_id: (row.metadata_id if schema.states_meta else row.entity_id) for row in selected}
+    state_keys = [k for k in key_of.values() if k is not None]
+    counts = _count_rows(query, states_source(schema), state_keys, start, end)
+    starts = _start_states(query, schema, state_keys, start)
+    stat_ids = [
+        r.statistic_id
+        for r in selected
+        if r.has_mean_statistics and r.statistic_id is not None and schema.statistics
+    ]
+    stat_counts = _count_rows(query, statistics_source(schema), stat_ids, start, end) if stat_ids else {}
+    started = {k for k, (state, _) in starts.items() if state not in (None, "")}
+    return _Found(key_of, counts, starts, started, stat_counts)
+
+
+def _devices(
+    kept: list[EntityRow], registry: Mapping[str, RegistryValue] | None
+) -> tuple[list[DeviceRecord], list[EntityRecord]]:
+    """Registry devices for the entities it covers, inferred devices for the others."""
+    known = registry if registry is not None else {}
+    devices, entities = registry_devices([r for r in kept if r.entity_id in known], known)
+    inferred = infer_devices([row for row in kept if row.entity_id not in known])
+    return devices + inferred[0], entities + inferred[1]
+
+
+def _key_maps(found: _Found, kept: list[EntityRow]) -> tuple[dict[Key, str], dict[Key, str]]:
+    """States keys and statistics ids of the kept entities, each to its entity_id."""
+    kept_ids = {row.entity_id for row in kept}
+    state_map: dict[Key, str] = {
+        key: eid for eid, key in found.key_of.items() if key is not None and eid in kept_ids
+    }
+    stat_map: dict[Key, str] = {
+        row.statistic_id: row.entity_id
+        for row in kept
+        if row.statistic_id is not None and row.statistic_id in found.stat_counts
+    }
+    return state_map, stat_map
+
+
+def _plan_chunks(
+    query: QueryFn,
+    schema: SchemaInfo,
+    found: _Found,
+    state_map: Mapping[Key, str],
+    window: tuple[float, float],
+    chunk_rows: int,
+) -> list[ReadChunk]:
+    """The states chunks of the kept entities, the statistics chunks, and the events chunk."""
+    start, end = window
+    state_counts = {k: c for k, c in found.counts.items() if k in state_map}
+    return [
+        *_pack_chunks(query, "states", states_source(schema), state_counts, window, chunk_rows),
+        *_pack_chunks(query, "statistics", statistics_source(schema), found.stat_counts, window, chunk_rows),
+        ReadChunk("events", (), start, end, 0),
+    ]
+
+
+def _count_rows(
+    query: QueryFn, src: TableSource, keys: Sequence[Key], start: float, end: float
+) -> dict[Key, int]:
+    """Rows per key in [start, end)."""
+    counts: dict[Key, int] = {}
+    for batch in batches(keys):
+        params: dict[str, object] = {
+            "start": db_time(src.numeric_time, start),
+            "end": db_time(src.numeric_time, end),
+        }
+        sql = (
+            f"SELECT {src.key}, COUNT(*) FROM {src.table} "
+            f"WHERE {src.key} IN ({in_list('k', batch, params)}) "
+            f"AND {src.time} >= :start AND {src.time} < :end GROUP BY {src.key}"
+        )
+        for key, count in fetch(query, sql, params):
+            if isinstance(key, int | str) and isinstance(count, int):
+                counts[key] = count
+    return counts
+
+
+def _start_states(
+    query: QueryFn, schema: SchemaInfo, keys: Sequence[Key], start: float
+) -> dict[Key, tuple[object, float]]:
+    """Each key's last state before `start` (HA history's start-time state)."""
+    src = states_source(schema)
+    reported = "s.last_reported_ts" if schema.last_reported else "NULL"
+    out: dict[Key, tuple[object, float]] = {}
+    for batch in batches(keys):
+        params: dict[str, object] = {"start": db_time(src.numeric_time, start)}
+        placeholders = in_list("k", batch, params)
+        if schema.states_meta:
+            keys_sql = (
+                f"SELECT metadata_id AS entity_key FROM states_meta WHERE metadata_id IN ({placeholders})"
+            )
+        else:
+            keys_sql = (
+                f"SELECT DISTINCT entity_id AS entity_key FROM states WHERE entity_id IN ({placeholders})"
+            )
+        sql = (
+            f"SELECT e.entity_key, s.state, {reported} FROM ({keys_sql}) e "
+            f"JOIN states s ON s.state_id = (SELECT s2.state_id FROM states s2 "
+            f"WHERE s2.{src.key} = e.entity_key AND s2.{src.time} < :start "
+            f"ORDER BY s2.{src.time} DESC LIMIT 1)"
+        )
+        for key, state, last_reported in fetch(query, sql, params):
+            if isinstance(key, int | str):
+                value = parse_floats([last_reported])[0]
+                out[key] = (state, float(value))
+    return out
+
+
+def _count_unusable(query: QueryFn, schema: SchemaInfo, summary: ReadSummary) -> None:
+    """Count states rows no window can hold: no time, or not yet migrated to metadata_id."""
+    src = states_source(schema)
+    rows = fetch(query, f"SELECT COUNT(*) FROM states WHERE {src.time} IS NULL", {})
+    summary.null_time_rows += int(rows[0][0]) if rows and isinstance(rows[0][0], int) else 0
+    if schema.states_meta:
+        rows = fetch(query, "SELECT COUNT(*) FROM states WHERE metadata_id IS NULL", {})
+        summary.unmigrated_rows += int(rows[0][0]) if rows and isinstance(rows[0][0], int) else 0
+
+
+def _split_times(
+    query: QueryFn, src: TableSource, key: Key, window: tuple[float, float], size: int
+) -> list[float]:
+    """Times that cut one key's rows in [start, end) into slices of `size` rows."""
+    start, end = window
+    params: dict[str, object] = {
+        "key": key,
+        "start": db_time(src.numeric_time, start),
+        "end": db_time(src.numeric_time, end),
+        "size": size,
+    }
+    sql = (
+        f"SELECT t FROM (SELECT {src.time} AS t, ROW_NUMBER() OVER (ORDER BY {src.time}) AS rn "
+        f"FROM {src.table} WHERE {src.key} = :key AND {src.time} >= :start "
+        f"AND {src.time} < :end) w WHERE rn > 1 AND (rn - 1) % :size = 0"
+    )
+    cuts = parse_times([r[0] for r in fetch(query, sql, params)], src.numeric_time)
+    return sorted({float(c) for c in cuts if start < c < end})
+
+
+def _pack_chunks(
+    query: QueryFn,
+    kind: Literal["states", "statistics"],
+    src: TableSource,
+    counts: Mapping[Key, int],
+    window: tuple[float, float],
+    chunk_rows: int,
+) -> list[ReadChunk]:
+    """Pack keys (in key order) into chunks of about `chunk_rows` rows."""
+    start, end = window
+    chunks: list[ReadChunk] = []
+    batch: list[Key] = []
+    rows = 0
+
+    def flush() -> None:
+        nonlocal batch, rows
+        if batch:
+            chunks.append(ReadChunk(kind, tuple(batch), start, end, rows))
+        batch, rows = [], 0
+
+    for key in sorted(counts, key=lambda k: (isinstance(k, str), k)):
+        count = counts[key]
+        if count > chunk_rows:
+            flush()
+            bounds = [start, *_split_times(query, src, key, window, chunk_rows), end]
+            for lo, hi in pairwise(bounds):
+                chunks.append(ReadChunk(kind, (key,), lo, hi, min(count, chunk_rows)))
+            continue
+        if rows + count > chunk_rows or len(batch) >= MAX_KEYS_PER_QUERY:
+            flush()
+        batch.append(key)
+        rows += count
+    flush()
+    return chunks
