@@ -126,6 +126,7 @@ SERVICE_SENSORS: tuple[HomeIQServiceSensorDescription, ...] = (
         attributes_fn=lambda runtime: {
             "progress": runtime.trainer.state.progress,
             "step": runtime.trainer.state.step,
+            "fitting": runtime.trainer.state.fitting,
             "error": runtime.trainer.state.error,
         },
     ),

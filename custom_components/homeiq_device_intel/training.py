@@ -30,6 +30,7 @@ from .issues import async_clear_model_refused, async_update_training_failing
 from .lifecycle import WorkGuard, WorkStopped
 from .ml.pipeline import (
     TrainingCancelled,
+    TrainingStep,
     TrainMode,
     TrainResult,
     TrainStatus,
@@ -74,13 +75,18 @@ class TrainingAlreadyRunning(Exception):
     """Raised when a run is requested while another one is going."""
 
 
+# The share of a run's progress bar spent reading the recorder, before train_home reports.
+READING_SHARE = 0.1
+
+
 @dataclass(slots=True, kw_only=True)
 class TrainingState:
     """The trainer's progress and history, as shown and stored."""
 
     status: TrainingStatus = TrainingStatus.IDLE
-    progress: float | None = None  # 0..100 while running
-    step: str | None = None
+    progress: float | None = None  # 0..100 while running, never going back
+    step: TrainingStep | None = None
+    fitting: str | None = None  # the failure type being fitted, during TrainingStep.FITTING
     error: str | None = None
     last_trained: datetime | None = None
     consecutive_failures: int = 0
@@ -260,18 +266,20 @@ class TrainingManager:
         return self._stop.is_set() or self._guard.stopping
 
     @callback
-    def _progress(self, fraction: float, step: str) -> None:
-        """Show the progress reported by the training thread."""
+    def _progress(self, fraction: float, step: TrainingStep, fitting: str | None = None) -> None:
+        """Show the progress of the run (fraction of the whole run, 0..1)."""
         percent = round(100.0 * min(max(fraction, 0.0), 1.0))
-        if percent == self.state.progress and step == self.state.step:
+        if percent == self.state.progress and (step, fitting) == (self.state.step, self.state.fitting):
             return
-        self.state.progress = percent
+        self.state.progress = max(percent, self.state.progress or 0)
         self.state.step = step
+        self.state.fitting = fitting
         self._coordinator.async_update_listeners()
 
-    def _progress_threadsafe(self, fraction: float, step: str) -> None:
-        """Hand progress from the training thread to the event loop."""
-        self._hass.loop.call_soon_threadsafe(self._progress, fraction, step)
+    def _progress_threadsafe(self, fraction: float, step: TrainingStep, fitting: str | None) -> None:
+        """Hand train_home's progress to the event loop, after the share reading the history took."""
+        whole = READING_SHARE + (1.0 - READING_SHARE) * fraction
+        self._hass.loop.call_soon_threadsafe(self._progress, whole, step, fitting)
 
     async def _async_run(self, mode: TrainMode, device_keys: set[str] | None) -> dict[str, Any]:
         """Read the history, train, deploy when better, and report."""
@@ -279,7 +287,8 @@ class TrainingManager:
         clock = time.monotonic()
         self.state.status = TrainingStatus.RUNNING
         self.state.progress = 0
-        self.state.step = "reading_history"
+        self.state.step = TrainingStep.READING_HISTORY
+        self.state.fitting = None
         self.state.error = None
         self._coordinator.async_update_listeners()
         log: dict[str, Any] = {"started": started.isoformat(), "mode": mode}
@@ -328,7 +337,7 @@ class TrainingManager:
         if device_keys is None:
             # A run on some devices only must not drop the others' stored history.
             await self._in_executor(partial(aggregates_store.save, grid))
-        self._progress(0.1, "training")
+        self._progress(READING_SHARE, TrainingStep.BUILDING_FEATURES)
         return await self._in_executor(
             partial(
                 train_home,
@@ -394,6 +403,7 @@ class TrainingManager:
         log["duration_s"] = round(time.monotonic() - clock, 1)
         self.state.progress = None
         self.state.step = None
+        self.state.fitting = None
         self.state.last_run = log
         async_update_training_failing(
             self._hass, self.state.consecutive_failures, TRAINING_FAILURES_FOR_ISSUE

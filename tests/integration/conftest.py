@@ -39,7 +39,7 @@ from custom_components.homeiq_device_intel.ml.features import (
     FEATURE_NAMES,
     FEATURE_SCHEMA_VERSION,
 )
-from custom_components.homeiq_device_intel.ml.pipeline import TrainingCancelled
+from custom_components.homeiq_device_intel.ml.pipeline import TrainingCancelled, TrainingStep
 from custom_components.homeiq_device_intel.ml.trees.layout import MissingType, TreeEnsemble
 
 SHIPPED_VERSION = "test-1"
@@ -331,8 +331,8 @@ def blocking_train_home() -> Generator[tuple[threading.Event, threading.Event]]:
     stopped = threading.Event()
 
     def train_home(*args: Any, progress: Any, should_stop: Any, **kwargs: Any) -> Any:
-        progress(0.5, "fitting unavailable")
-        progress(0.501, "fitting unavailable")  # the same whole percent: shown once
+        progress(0.5, TrainingStep.FITTING, "unavailable")
+        progress(0.501, TrainingStep.FITTING, "unavailable")  # the same whole percent: shown once
         started.set()
         while not should_stop():
             stopped.wait(0.01)

@@ -43,6 +43,7 @@ from custom_components.homeiq_device_intel.ml.pipeline import (
     DevicePrediction,
     Reason,
     TrainingCancelled,
+    TrainingStep,
     TrainResult,
     TrainStatus,
 )
@@ -294,7 +295,7 @@ async def test_an_error_inside_training_keeps_the_good_model_and_writes_nothing(
     steps: list[str] = []
 
     def failing_train_home(*args: Any, progress: Any, **kwargs: Any) -> TrainResult:
-        progress(0.4, "fitting battery_depleted")
+        progress(0.4, TrainingStep.FITTING, "battery_depleted")
         steps.append("fitting battery_depleted")
         raise FloatingPointError("overflow in the gradient")
 
@@ -360,7 +361,7 @@ def slow_to_stop_train_home(
     result = _deployable(make_bundle)
 
     def train_home(*args: Any, progress: Any, should_stop: Any, **kwargs: Any) -> TrainResult:
-        progress(0.5, "fitting unavailable")
+        progress(0.5, TrainingStep.FITTING, "unavailable")
         started.set()
         while not should_stop():
             threading.Event().wait(0.01)

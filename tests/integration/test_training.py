@@ -35,6 +35,7 @@ from custom_components.homeiq_device_intel.const import (
     SERVICE_TRAIN,
 )
 from custom_components.homeiq_device_intel.ml.bundle import ModelBundle, save_bundle
+from custom_components.homeiq_device_intel.ml.pipeline import TrainingStep
 
 Setup = Callable[[], Awaitable[MockConfigEntry]]
 Seed = Callable[[int], Awaitable[list[Any]]]
@@ -90,6 +91,35 @@ async def test_training_deploys_a_better_home_model(
     last_run = entry.runtime_data.trainer.state.last_run
     assert last_run["devices"] == 6
     assert last_run["deployed_version"] == "v0001"
+
+
+async def test_a_run_shows_each_step_once_in_order_and_its_progress_never_goes_back(
+    hass: HomeAssistant,
+    shipped_model: Path,
+    make_bundle: Callable[..., ModelBundle],
+    seed_history: Seed,
+    setup_integration: Setup,
+) -> None:
+    save_bundle(make_bundle(unavailable_margin=2.0), shipped_model)
+    await seed_history(30)
+    await setup_integration()
+    changes = async_capture_events(hass, "state_changed")
+
+    response = await _train(hass, mode="full")
+
+    assert response["status"] == "deployed"
+    shown = [
+        (e.data["new_state"].attributes["progress"], e.data["new_state"].attributes["step"])
+        for e in changes
+        if e.data["entity_id"] == STATUS and e.data["new_state"].state == "running"
+    ]
+    progress = [p for p, _ in shown]
+    assert progress == sorted(progress) and progress[0] == 0 and progress[-1] == 100
+    steps = [step for _, step in shown]
+    order = [s.value for s in TrainingStep]
+    assert steps[0] == TrainingStep.READING_HISTORY
+    assert {TrainingStep.FITTING, TrainingStep.EVALUATING, TrainingStep.DONE} <= set(steps)
+    assert [order.index(s) for s in steps] == sorted(order.index(s) for s in steps)
 
 
 async def test_training_keeps_the_current_model_when_not_better(
@@ -251,8 +281,10 @@ async def test_progress_is_shown_and_unload_cancels_the_run(
     state = hass.states.get(STATUS)
     assert state is not None
     assert state.state == "running"
-    assert state.attributes["progress"] == 50
-    assert state.attributes["step"] == "fitting unavailable"
+    # train_home's half-way comes after the share of the run spent reading the history.
+    assert state.attributes["progress"] == 55
+    assert state.attributes["step"] == "fitting"
+    assert state.attributes["fitting"] == "unavailable"
 
     assert await hass.config_entries.async_unload(entry.entry_id)
     await hass.async_block_till_done()

@@ -6,7 +6,8 @@ import numpy as np
 import numpy.typing as npt
 
 from .features import FEATURE_NAMES, STATIC_FEATURES
-from .trees import TreeEnsemble, predict_raw
+from .trees.layout import TreeEnsemble
+from .trees.predict import predict_raw
 
 Float = npt.NDArray[np.float64]
 # Features that describe what a device is rather than how it behaves explain nothing.

@@ -83,7 +83,18 @@ class TrainResult:
     n_positive: dict[str, int] = field(default_factory=dict)
 
 
-ProgressFn = Callable[[float, str], None]  # (fraction 0..1, step name)
+class TrainingStep(StrEnum):
+    """What a training run is doing: the one list the nightly run and the status sensor share."""
+
+    READING_HISTORY = "reading_history"  # the integration reads the recorder (before train_home)
+    BUILDING_FEATURES = "building_features"
+    FITTING = "fitting"  # with the failure type being fitted
+    EVALUATING = "evaluating"
+    DONE = "done"
+
+
+# (fraction of train_home done 0..1, step, the failure type being fitted or None)
+ProgressFn = Callable[[float, TrainingStep, str | None], None]
 StopFn = Callable[[], bool]
 
 
@@ -414,14 +425,14 @@ def train_home(
     little); in full mode, where LightGBM is importable and the home has
     enough failures, also boosts residual trees on top of the current trees.
     """
-    report = progress or (lambda _f, _s: None)
-    report(0.0, "reading")
+    report = progress or (lambda _f, _s, _t: None)
+    report(0.0, TrainingStep.BUILDING_FEATURES, None)
     if grid is None:
         grid = build_grid(history, end=now)
     if (too_short := _too_short(grid, horizon_days)) is not None:
         return too_short
     _check(should_stop)
-    report(0.2, "features")
+    report(0.2, TrainingStep.BUILDING_FEATURES, None)
     data = _training_data(history, grid, current, mode=mode, horizon_days=horizon_days)
     _check(should_stop)
     labelled = data.labelled
@@ -436,13 +447,13 @@ def train_home(
         )
     fit = _fit_classifiers(current, data, mode=mode, report=report, should_stop=should_stop)
     _check(should_stop)
-    report(0.95, "evaluating")
+    report(0.95, TrainingStep.EVALUATING, None)
     n_devices, n_rows = len(grid.device_keys), int((data.is_train | data.is_holdout).sum())
     if fit.candidate_total > fit.current_total + 1e-9:
         message = "the home model was worse than the current one on the most recent days"
         return fit.result(TrainStatus.KEPT_CURRENT, None, message, n_devices=n_devices, n_rows=n_rows)
     new_bundle = _home_bundle(current, fit, mode=mode, now=now)
-    report(1.0, "done")
+    report(1.0, TrainingStep.DONE, None)
     return fit.result(TrainStatus.DEPLOYED, new_bundle, "deployed", n_devices=n_devices, n_rows=n_rows)
 
 
@@ -564,7 +575,7 @@ def _fit_classifiers(
     X = data.X
     for k, (target, model) in enumerate(current.classifiers.items()):
         _check(should_stop)
-        report(0.3 + 0.6 * k / max(len(current.classifiers), 1), f"fitting {target}")
+        report(0.3 + 0.6 * k / max(len(current.classifiers), 1), TrainingStep.FITTING, target)
         y = data.y.get(target)
         if y is None:
             fit.classifiers[target] = model
