@@ -31,8 +31,9 @@ from typing import Any, Final, Literal
 import numpy as np
 import numpy.typing as npt
 
+from .trees.forest import FloatArray
 from .trees.isolation import IsolationForestModel, score_samples
-from .trees.layout import OBJECTIVES, FloatArray, TreeEnsemble
+from .trees.layout import OBJECTIVES, TreeEnsemble
 from .trees.predict import predict_raw, sigmoid
 
 FORMAT: Final = "homeiq-model-bundle"

@@ -11,8 +11,9 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 
+from .trees.forest import LEAF
 from .trees.isolation import IsolationForestModel
-from .trees.layout import LEAF, MissingType, Objective, TreeEnsemble
+from .trees.layout import MissingType, Objective, TreeEnsemble
 
 _MISSING_TYPES: Final[dict[str, MissingType]] = {
     "None": MissingType.NONE,

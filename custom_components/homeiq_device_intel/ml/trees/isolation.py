@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from .layout import FloatArray, Forest, build_forest, check_dtypes, check_node_arrays
+from .forest import FloatArray, Forest, build_forest
+from .layout import check_dtypes, check_node_arrays
 from .predict import check_rows, find_leaves, row_blocks
 
 

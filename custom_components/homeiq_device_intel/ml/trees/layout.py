@@ -19,23 +19,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import IntEnum
-from typing import TYPE_CHECKING, Final, Literal
+from typing import Final, Literal
 
 import numpy as np
 import numpy.typing as npt
 
-from .predict import leaf_masks
-
-if TYPE_CHECKING:
-    from .predict import LeafMasks
-
-FloatArray = npt.NDArray[np.float64]
-IndexArray = npt.NDArray[np.intp]
+from .forest import LEAF, FloatArray, Forest, build_forest
+from .masks import LeafMasks, leaf_masks
 
 type Objective = Literal["binary", "quantile", "regression"]
 
 OBJECTIVES: Final[frozenset[str]] = frozenset({"binary", "quantile", "regression"})
-LEAF: Final = -1
 
 
 class MissingType(IntEnum):
@@ -44,18 +38,6 @@ class MissingType(IntEnum):
     NONE = 0
     ZERO = 1
     NAN = 2
-
-
-@dataclass(frozen=True, slots=True)
-class Forest:
-    """Traversal arrays derived from a validated node layout (leaves loop to themselves)."""
-
-    roots: IndexArray  # (n_trees,)
-    feature: IndexArray  # (n_nodes,) split feature, 0 at leaves
-    children: IndexArray  # (2 * n_nodes,) [2 * node] right child, [2 * node + 1] left child
-    is_leaf: npt.NDArray[np.bool_]  # (n_nodes,)
-    depth: IndexArray  # (n_nodes,) root has depth 0
-    max_depth: int
 
 
 def check_node_arrays(
@@ -104,36 +86,6 @@ def check_node_arrays(
     expected[tree_offsets[:-1]] = 0
     if not np.array_equal(parents, expected):
         raise ValueError("every node except a root must have exactly one parent")
-
-
-def build_forest(
-    tree_offsets: npt.NDArray[np.int32],
-    split_feature: npt.NDArray[np.int32],
-    left_child: npt.NDArray[np.int32],
-    right_child: npt.NDArray[np.int32],
-) -> Forest:
-    """Derive traversal arrays and node depths from a validated layout."""
-    n_nodes = split_feature.shape[0]
-    nodes = np.arange(n_nodes, dtype=np.intp)
-    is_leaf = split_feature == LEAF
-    left = np.where(is_leaf, nodes, left_child).astype(np.intp)
-    right = np.where(is_leaf, nodes, right_child).astype(np.intp)
-    depth = np.zeros(n_nodes, dtype=np.intp)
-    frontier = tree_offsets[:-1].astype(np.intp)
-    level = 0
-    while frontier.size:
-        depth[frontier] = level
-        frontier = frontier[~is_leaf[frontier]]
-        frontier = np.concatenate((left[frontier], right[frontier]))
-        level += 1
-    return Forest(
-        roots=tree_offsets[:-1].astype(np.intp),
-        feature=np.where(is_leaf, 0, split_feature).astype(np.intp),
-        children=np.stack((right, left), axis=1).reshape(-1),
-        is_leaf=is_leaf,
-        depth=depth,
-        max_depth=int(depth.max()),
-    )
 
 
 def check_dtypes(model: object, **expected: type[np.generic]) -> None:
