@@ -13,11 +13,9 @@ from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
 
 from .const import DOMAIN, PSEUDO_DEVICE_PREFIX
-from .ml.classify import device_kind, entity_role
+from .ml.classify import battery_attribute, device_kind, entity_role
 from .ml.records import DeviceRecord, EntityRecord, EntityRole, Power, Protocol
 from .settings import DeviceFilter
-
-ATTR_BATTERY_LEVEL: Final = "battery_level"
 
 PROTOCOL_BY_INTEGRATION: Final[dict[str, Protocol]] = {
     "zha": Protocol.ZIGBEE,
@@ -146,21 +144,21 @@ class DeviceDiscovery:
             return None
         roles: list[tuple[er.RegistryEntry, EntityRole]] = []
         primary_seen = False
-        battery_attribute = False
         for entry in entries:
-            attributes = self._attributes(entry.entity_id)
-            role = role_for(entry, attributes)
+            role = role_for(entry, self._attributes(entry.entity_id))
             if role is EntityRole.PRIMARY:
                 if primary_seen:
                     continue
                 primary_seen = True
-                battery_attribute = isinstance(attributes.get(ATTR_BATTERY_LEVEL), int | float)
             if role is not EntityRole.OTHER:
                 roles.append((entry, role))
         if not roles:
             return None
         role_set = {role for _, role in roles}
-        has_battery = battery_attribute or bool(role_set & {EntityRole.BATTERY, EntityRole.BATTERY_LOW})
+        level_attribute = None if EntityRole.BATTERY in role_set else self._level_attribute(roles)
+        has_battery = level_attribute is not None or bool(
+            role_set & {EntityRole.BATTERY, EntityRole.BATTERY_LOW}
+        )
         protocol = protocol_for(integration, device.identifiers)
         has_radio = bool(role_set & {EntityRole.SIGNAL, EntityRole.VOLTAGE})
         was_unavailable = any(
@@ -206,6 +204,8 @@ class DeviceDiscovery:
             )
             for entry, role in roles
         )
+        if level_attribute is not None:
+            entities += (level_attribute,)
         return WatchedDevice(
             key=device.id,
             device_id=device.id,
@@ -216,6 +216,24 @@ class DeviceDiscovery:
             info=info,
             entities=entities,
         )
+
+    def _level_attribute(self, roles: list[tuple[er.RegistryEntry, EntityRole]]) -> EntityRecord | None:
+        """The battery level a device without a battery sensor keeps in a state attribute, if any.
+
+        Its main entity is asked first (`vacuum.x`'s `battery_level`), then the others.
+        """
+        ordered = sorted(roles, key=lambda pair: pair[1] is not EntityRole.PRIMARY)
+        for entry, _ in ordered:
+            if (name := battery_attribute(entry.entity_id, self._attributes(entry.entity_id))) is not None:
+                return EntityRecord(
+                    entity_id=entry.entity_id,
+                    device_key=entry.device_id or entry.entity_id,
+                    role=EntityRole.BATTERY,
+                    device_class="battery",
+                    unit="%",
+                    attribute=name,
+                )
+        return None
 
     def _lone_entity(self, entry: er.RegistryEntry, device_filter: DeviceFilter) -> WatchedDevice | None:
         """Describe a battery entity that has no device, or return None."""

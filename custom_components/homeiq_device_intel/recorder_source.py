@@ -83,6 +83,14 @@ async def async_read_history(
         entity.entity_id: RegisteredEntity(device.info, entity.role, entity.device_class, entity.unit)
         for device in devices.values()
         for entity in device.entities
+        if entity.attribute is None
+    }
+    # Batteries known only as a state attribute, read from the stored attributes.
+    level_attributes = {
+        entity.entity_id: entity.attribute
+        for device in devices.values()
+        for entity in device.entities
+        if entity.attribute is not None
     }
     dialect = cast(Dialect, str(get_instance(hass).dialect_name or "sqlite"))
 
@@ -91,8 +99,9 @@ async def async_read_history(
             query,
             start=start.timestamp(),
             end=end.timestamp(),
-            entity_ids=list(registry),
+            entity_ids=[*registry, *level_attributes],
             registry=registry,
+            level_attributes=level_attributes,
             chunk_rows=CHUNK_ROWS,
             home_id=DOMAIN,
             dialect=dialect,

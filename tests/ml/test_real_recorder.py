@@ -136,8 +136,13 @@ def test_scoring_gives_one_prediction_per_device(home: Home):
 
 def test_every_unavailable_spell_in_the_database_is_read(home: Home):
     read = {
-        entity_id: int(np.count_nonzero(np.diff(np.r_[0, series.code == UNAVAILABLE].astype(int)) == 1))
-        for entity_id, series in home.history.states.items()
+        e.entity_id: int(
+            np.count_nonzero(
+                np.diff(np.r_[0, home.history.states[e.entity_id].code == UNAVAILABLE].astype(int)) == 1
+            )
+        )
+        for e in home.history.entities
+        if e.attribute is None
     }
     in_database = {entity_id: _spells(home.rows[entity_id]) for entity_id in read}
     assert read == in_database

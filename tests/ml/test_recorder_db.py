@@ -324,7 +324,11 @@ def test_real_database_unavailable_episodes_are_found(
     assert len(counts) == REAL_UNAVAILABLE.get(name, len(counts))
     assert counts
     history = read_history(query, **WHOLE, entity_ids=counts)
-    found = {e: int((s.code == UNAVAILABLE).sum()) for e, s in history.states.items()}
+    found = {
+        e.entity_id: int((history.states[e.entity_id].code == UNAVAILABLE).sum())
+        for e in history.entities
+        if e.attribute is None
+    }
     assert found == counts
 
 

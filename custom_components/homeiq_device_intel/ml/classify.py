@@ -15,11 +15,15 @@ Role, for a sensor, in this order:
 A binary sensor is a battery-low flag by its battery class or its name
 (`*_battery_low`, `*_low_battery`, `*_low_battery_level`). Other domains play
 no diagnostic role.
+
+A device without a battery sensor may still report its level as a state
+attribute of one of its entities (`battery_level` on a vacuum, a lock, a
+remote, or `battery`): `battery_attribute` names it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Final
 
 from .records import EntityRole
@@ -45,6 +49,9 @@ ROLE_SUFFIXES: Final = (
 )
 # Longest first, so `x_low_battery_level` ends in `low_battery_level`, not `battery_level`.
 _SUFFIXES_LONGEST_FIRST: Final = tuple(sorted(ROLE_SUFFIXES, key=lambda s: (-len(s), s)))
+
+# State attributes that hold a battery level in % (first found wins).
+BATTERY_ATTRIBUTES: Final = ("battery_level", "battery")
 
 _SIGNAL_UNITS: Final = frozenset({"dbm", "db", "lqi"})
 _VOLTAGE_UNITS: Final = frozenset({"V", "mV"})
@@ -149,6 +156,37 @@ def _role_by_name(
     if suffix in DEVICE_TEMPERATURE_SUFFIXES:
         return EntityRole.TEMPERATURE
     return None
+
+
+def attribute_level(value: object) -> float | None:
+    """A battery level in % read from an attribute value (a number or numeric text), else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        try:
+            value = float(value.strip().removesuffix("%"))
+        except ValueError:
+            return None
+    if not isinstance(value, int | float):
+        return None
+    level = float(value)
+    return level if 0.0 <= level <= 100.0 else None
+
+
+def battery_attribute(entity_id: str, attributes: Mapping[str, object]) -> str | None:
+    """The attribute of an entity's state that holds its device's battery level, if any.
+
+    Only a level in % counts (a number from 0 to 100, or such a number as
+    text); "low"/"ok" texts and battery sensors' own attributes do not.
+    """
+    if (
+        entity_id.partition(".")[0] in ("sensor", "binary_sensor")
+        and attributes.get("device_class") == "battery"
+    ):
+        return None
+    return next(
+        (name for name in BATTERY_ATTRIBUTES if attribute_level(attributes.get(name)) is not None), None
+    )
 
 
 def device_kind(domain: str, device_class: str | None) -> str:

@@ -12,6 +12,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .grid import F32, HourlyGrid, bridge_groups
+from .recharge import rechargeable_prior, recharges_routinely
 from .records import Chemistry, HomeHistory, Power, Protocol
 
 FEATURE_SCHEMA_VERSION = 2
@@ -114,6 +115,21 @@ class FeatureFrame:
     eval_hour: npt.NDArray[np.int64]  # (n_rows,) grid hour the row describes (exclusive)
     device_keys: list[str]
     feature_names: tuple[str, ...] = FEATURE_NAMES
+    # (n_rows,) the device recharged routinely before the row's hour (`recharge`): no depletion.
+    recharging: npt.NDArray[np.bool_] | None = None
+
+    def depletion_applies(self) -> npt.NDArray[np.bool_]:
+        """(n_rows,) rows where a depleted battery can be predicted (labels and scoring agree).
+
+        A battery device whose level (or battery-low flag) we read, unless it
+        recharges routinely (`recharge`): a phone charged every night is never
+        "depleting".
+        """
+        readable = np.isfinite(self.column("battery_level")) | (self.column("battery_low_flag") > 0)
+        applies: npt.NDArray[np.bool_] = (self.column("has_battery") > 0) & readable
+        if self.recharging is not None:
+            applies &= ~self.recharging
+        return applies
 
     def column(self, name: str) -> npt.NDArray[np.float64]:
         """Return one feature column."""
@@ -251,11 +267,15 @@ def build_features(history: HomeHistory, grid: HourlyGrid, eval_hours: npt.NDArr
     for lo in range(0, n, FEATURE_BLOCK_DEVICES):
         hi = min(lo + FEATURE_BLOCK_DEVICES, n)
         X[lo * m : hi * m] = _block_features(history, _device_rows(grid, lo, hi), ends, peers[lo:hi])
+    recharging = recharges_routinely(
+        grid["battery"], ends, rechargeable_prior(history, grid.device_keys)
+    ).reshape(-1)
     return FeatureFrame(
         X=X,
         device_index=np.repeat(np.arange(n, dtype=np.int64), m),
         eval_hour=np.tile(ends, n),
         device_keys=list(grid.device_keys),
+        recharging=recharging,
     )
 
 

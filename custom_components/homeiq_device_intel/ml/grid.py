@@ -148,12 +148,12 @@ def _level_channel(
     if entity is None:
         return out
     rejected = 0
-    stat = history.statistics.get(entity.entity_id)
+    stat = history.statistics.get(entity.series_key)
     if stat is not None and len(stat):
         mean = _in_range(stat.mean, bounds)
         rejected += int(np.count_nonzero(np.isfinite(mean) != np.isfinite(stat.mean)))
         out = _stat_hourly(StatSeries(stat.start, mean, stat.min, stat.max), start, n_hours)
-    series = history.states.get(entity.entity_id)
+    series = history.states.get(entity.series_key)
     if series is not None and len(series):
         bounds_hours = start + HOUR * np.arange(1, n_hours + 1)
         value = _in_range(series.value, bounds)
@@ -389,7 +389,8 @@ def _reports(
     reports = np.zeros(n_hours)
     states_from = n_hours
     for entity in entities:
-        series = history.states.get(entity.entity_id)
+        # A level kept in an attribute comes from its entity's rows, already counted.
+        series = None if entity.attribute is not None else history.states.get(entity.entity_id)
         if series is None or len(series) == 0:
             continue
         states_from = min(states_from, max(int((series.time[0] - start) // HOUR), 0))

@@ -228,7 +228,7 @@ def build_labels(
     young = col("age_days") < 1.0
     down_now = col("hours_unavailable_now") > 0
     bridge_now = col("bridge_down_24h") > 0.5
-    battery_ok = (frame.X[:, 0] > BATTERY_FLOOR) & (col("has_battery") > 0)
+    battery_ok = (col("battery_level") > BATTERY_FLOOR) & frame.depletion_applies()
     y[FailureType.BATTERY_DEPLETED][
         ~battery_ok | young | (col("hours_unavailable_now") >= DEAD_BATTERY_HOURS)
     ] = np.nan

@@ -122,7 +122,7 @@ def _applicable(frame: FeatureFrame) -> dict[str, npt.NDArray[np.bool_]]:
     """Which failure types make sense for each row's device."""
     col = frame.column
     return {
-        FailureType.BATTERY_DEPLETED: col("has_battery") > 0,
+        FailureType.BATTERY_DEPLETED: frame.depletion_applies(),
         FailureType.UNAVAILABLE: np.ones(frame.X.shape[0], dtype=bool),
         FailureType.STALE: (col("age_days") >= STALE_BASELINE_DAYS) & (col("has_telemetry") > 0.5),
     }
@@ -132,7 +132,7 @@ def _failing_now(frame: FeatureFrame) -> dict[str, npt.NDArray[np.bool_]]:
     """Failures already under way: shown as certain, not predicted."""
     col = frame.column
     return {
-        FailureType.BATTERY_DEPLETED: (col("has_battery") > 0)
+        FailureType.BATTERY_DEPLETED: frame.depletion_applies()
         & (np.nan_to_num(col("battery_level"), nan=100.0) <= BATTERY_FLOOR),
         FailureType.UNAVAILABLE: col("hours_unavailable_now") >= FAILED_OUTAGE_HOURS,
         FailureType.STALE: (col("age_days") >= STALE_BASELINE_DAYS)
@@ -164,12 +164,14 @@ def score_frame(
     best = np.argmax(np.nan_to_num(stacked, nan=-1.0), axis=1) if targets else np.zeros(n, dtype=int)
     reasons = _reasons(X, bundle, targets, best, raw, failing)
     q = _battery_days(X, bundle, failing)
+    # Days remaining only from a level we read, never a guess from the other signals.
+    level_known = applicable[FailureType.BATTERY_DEPLETED] & np.isfinite(frame.column("battery_level"))
     anomaly = bundle.anomaly_score(X) if bundle.anomaly is not None else np.full(n, np.nan)
 
     out: list[DevicePrediction] = []
     for i in range(n):
         per_type = {t: float(probs[t][i]) for t in targets if np.isfinite(probs[t][i])}
-        days = q[:, i] if q is not None and applicable[FailureType.BATTERY_DEPLETED][i] else None
+        days = q[:, i] if q is not None and level_known[i] else None
         out.append(
             DevicePrediction(
                 device_key=frame.device_keys[int(frame.device_index[i])],

@@ -115,6 +115,20 @@ class EntityRecord:
     role: EntityRole
     device_class: str | None = None
     unit: str | None = None
+    # The state attribute that holds the value (a lock's `battery_level`); None: the state itself.
+    attribute: str | None = None
+
+    @property
+    def series_key(self) -> str:
+        """The key of this record's rows in `HomeHistory.states` / `statistics`."""
+        return (
+            self.entity_id if self.attribute is None else attribute_series_key(self.entity_id, self.attribute)
+        )
+
+
+def attribute_series_key(entity_id: str, attribute: str) -> str:
+    """The `HomeHistory.states` key of one attribute's values (`lock.door@battery_level`)."""
+    return f"{entity_id}@{attribute}"
 
 
 @dataclass(slots=True)
@@ -191,7 +205,7 @@ class HomeHistory:
     end: float
     devices: list[DeviceRecord]
     entities: list[EntityRecord]
-    states: dict[str, StateSeries] = field(default_factory=dict)
+    states: dict[str, StateSeries] = field(default_factory=dict)  # by EntityRecord.series_key
     statistics: dict[str, StatSeries] = field(default_factory=dict)
     battery_swaps: dict[str, FloatArray] = field(default_factory=dict)
     restarts: FloatArray = field(default_factory=lambda: np.empty(0, dtype=np.float64))

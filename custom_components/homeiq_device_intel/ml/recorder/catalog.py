@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
+from ..classify import battery_attribute
 from .decoding import parse_attributes, text_value
 from .schema import SchemaInfo, states_source
 from .sql import QueryFn, batches, fetch, filtered, in_list
@@ -29,6 +30,7 @@ class EntityRow:
     has_mean_statistics: bool = False  # hourly mean/min/max (measurements)
     has_sum_statistics: bool = False  # hourly sum/state (meters); not read
     attributes_valid: bool = True  # False when its attributes JSON was unreadable
+    battery_attribute: str | None = None  # the attribute holding a battery level (`battery_level`)
 
 
 def list_entities(
@@ -101,6 +103,7 @@ def _entity_row(row: Sequence[object], schema: SchemaInfo) -> EntityRow | None:
         state_class=text_value(attrs.get("state_class")),
         friendly_name=text_value(attrs.get("friendly_name")),
         attributes_valid=valid,
+        battery_attribute=battery_attribute(entity_id, attrs),
     )
 
 

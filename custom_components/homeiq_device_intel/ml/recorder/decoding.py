@@ -19,6 +19,7 @@ from typing import NamedTuple, cast
 import numpy as np
 import numpy.typing as npt
 
+from ..classify import attribute_level
 from ..records import FloatArray, IntArray, StateSeries, tokenize_states
 from .summary import ReadSummary
 
@@ -231,6 +232,27 @@ def parse_attributes(raw: object) -> tuple[dict[str, object], bool]:
     if not isinstance(parsed, dict):
         return {}, False
     return parsed, True
+
+
+def attribute_levels(raws: Sequence[object], name: str, summary: ReadSummary) -> list[str]:
+    """Per row, the battery level in attribute `name` of its attributes JSON, as a state string.
+
+    Rows without the attribute, or with one that is not a level in %, read
+    "unknown"; unreadable JSON reads "unknown" too and is counted in `summary`.
+    Equal JSON texts (HA shares them between rows) are parsed once.
+    """
+    parsed: dict[str | bytes | None, tuple[str, bool]] = {}
+    out: list[str] = []
+    for raw in raws:
+        key = raw if isinstance(raw, str | bytes) else None
+        if key not in parsed:
+            attrs, valid = parse_attributes(key)
+            level = attribute_level(attrs.get(name))
+            parsed[key] = ("unknown" if level is None else repr(level), valid)
+        text, valid = parsed[key]
+        summary.bad_attribute_rows += not valid
+        out.append(text)
+    return out
 
 
 def text_value(value: object) -> str | None:

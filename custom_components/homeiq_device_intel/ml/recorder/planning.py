@@ -3,6 +3,11 @@
 `plan_read` detects the layout, selects the entities, counts each one's rows
 in the window and packs entities (or time slices of one busy entity) into
 `ReadChunk`s of about `chunk_rows` rows, all before any state row is read.
+
+A device whose battery level exists only as a state attribute of one of its
+entities (`level_attributes`, or, without a registry, the attribute the
+catalog found) gets a battery `EntityRecord` with that `attribute`, and its
+entity's rows are planned a second time as "attributes" chunks.
 """
 
 from __future__ import annotations
@@ -14,11 +19,20 @@ from typing import Literal
 
 import numpy as np
 
-from ..records import DeviceRecord, EntityRecord
+from ..records import DeviceRecord, EntityRecord, EntityRole
 from .catalog import EntityRow, list_entities
 from .decoding import parse_floats, parse_times
 from .devices import RegistryValue, infer_devices, is_device_entity, registry_devices
-from .schema import Dialect, Key, SchemaInfo, TableSource, detect_schema, states_source, statistics_source
+from .schema import (
+    Dialect,
+    Key,
+    SchemaInfo,
+    TableSource,
+    attributes_column,
+    detect_schema,
+    states_source,
+    statistics_source,
+)
 from .sql import MAX_KEYS_PER_QUERY, QueryFn, batches, db_time, fetch, in_list
 from .summary import ReadSummary
 
@@ -27,7 +41,7 @@ from .summary import ReadSummary
 class ReadChunk:
     """One bounded read: some entities' rows in [start, end)."""
 
-    kind: Literal["states", "statistics", "events"]
+    kind: Literal["states", "attributes", "statistics", "events"]
     keys: tuple[Key, ...]
     start: float
     end: float
@@ -45,8 +59,10 @@ class ReadPlan:
     devices: tuple[DeviceRecord, ...]
     entities: tuple[EntityRecord, ...]
     state_keys: Mapping[Key, str]  # states key -> entity_id
+    attribute_keys: Mapping[Key, EntityRecord]  # states key -> its battery-attribute record
     statistic_keys: Mapping[Key, str]  # statistics_meta id -> entity_id
     start_states: Mapping[str, tuple[object, float]]  # entity_id -> (state, reported)
+    start_attributes: Mapping[str, tuple[object, float]]  # series_key -> (attributes JSON, reported)
     chunks: tuple[ReadChunk, ...]
     summary: ReadSummary
 
@@ -79,6 +95,7 @@ def plan_read(
     chunk_rows: int = 50_000,
     home_id: str = "recorder",
     dialect: Dialect | None = None,
+    level_attributes: Mapping[str, str] | None = None,
 ) -> ReadPlan:
     """Choose the entities, devices and bounded chunks of one read of [start, end).
 
@@ -86,6 +103,9 @@ def plan_read(
     registry is given; else every entity `is_device_entity` accepts. Entities
     the registry does not cover get inferred devices. Only entities with rows
     in the window, a state at its start, or statistics in it are kept.
+    `level_attributes` (entity_id -> attribute) names batteries known only as
+    a state attribute; without it and without a registry, the attribute the
+    catalog found on an inferred device that has no battery sensor is used.
     """
     _check_request(start, end, chunk_rows)
     schema = detect_schema(query, dialect)
@@ -98,9 +118,23 @@ def plan_read(
     summary.bad_attributes = sum(not row.attributes_valid for row in kept)
     devices, entities = _devices(kept, registry)
     state_map, stat_map = _key_maps(found, kept)
+    attributes = _attribute_batteries(entities, kept, registry, level_attributes, schema)
+    attribute_map: dict[Key, EntityRecord] = {}
+    for record in attributes:
+        if (key := found.key_of[record.entity_id]) is not None:
+            attribute_map[key] = record
     start_states = {state_map[key]: found.starts[key] for key in found.started if key in state_map}
     _count_unusable(query, schema, summary)
     chunks = _plan_chunks(query, schema, found, state_map, (start, end), chunk_rows)
+    chunks[-1:-1] = _pack_chunks(
+        query,
+        "attributes",
+        states_source(schema),
+        {k: c for k, c in found.counts.items() if k in attribute_map},
+        (start, end),
+        chunk_rows,
+    )
+    entities += attributes
     summary.entities = len(entities)
     return ReadPlan(
         home_id=home_id,
@@ -110,6 +144,13 @@ def plan_read(
         devices=tuple(devices),
         entities=tuple(entities),
         state_keys=state_map,
+        attribute_keys=attribute_map,
+        start_attributes={
+            attribute_map[key].series_key: begin
+            for key, begin in _start_states(
+                query, schema, list(attribute_map), start, attributes=True
+            ).items()
+        },
         statistic_keys=stat_map,
         start_states=start_states,
         chunks=tuple(chunks),
@@ -176,6 +217,43 @@ def _devices(
     return devices + inferred[0], entities + inferred[1]
 
 
+def _attribute_batteries(
+    entities: list[EntityRecord],
+    kept: list[EntityRow],
+    registry: Mapping[str, RegistryValue] | None,
+    requested: Mapping[str, str] | None,
+    schema: SchemaInfo,
+) -> list[EntityRecord]:
+    """Battery records of devices whose level is a state attribute (one per device, none with a sensor)."""
+    if not (schema.state_attributes or schema.legacy_attributes):
+        return []
+    if requested is None:
+        requested = (
+            {}
+            if registry is not None
+            else {row.entity_id: row.battery_attribute for row in kept if row.battery_attribute is not None}
+        )
+    with_sensor = {e.device_key for e in entities if e.role is EntityRole.BATTERY}
+    device_of = {e.entity_id: e.device_key for e in entities}
+    out: list[EntityRecord] = []
+    for entity_id, attribute in sorted(requested.items()):
+        device_key = device_of.get(entity_id)
+        if device_key is None or device_key in with_sensor:
+            continue
+        with_sensor.add(device_key)
+        out.append(
+            EntityRecord(
+                entity_id=entity_id,
+                device_key=device_key,
+                role=EntityRole.BATTERY,
+                device_class="battery",
+                unit="%",
+                attribute=attribute,
+            )
+        )
+    return out
+
+
 def _key_maps(found: _Found, kept: list[EntityRow]) -> tuple[dict[Key, str], dict[Key, str]]:
     """States keys and statistics ids of the kept entities, each to its entity_id."""
     kept_ids = {row.entity_id for row in kept}
@@ -230,11 +308,12 @@ def _count_rows(
 
 
 def _start_states(
-    query: QueryFn, schema: SchemaInfo, keys: Sequence[Key], start: float
+    query: QueryFn, schema: SchemaInfo, keys: Sequence[Key], start: float, *, attributes: bool = False
 ) -> dict[Key, tuple[object, float]]:
-    """Each key's last state before `start` (HA history's start-time state)."""
+    """Each key's last state (or its attributes JSON) before `start` (HA history's start-time state)."""
     src = states_source(schema)
     reported = "s.last_reported_ts" if schema.last_reported else "NULL"
+    column, join = attributes_column(schema) if attributes else ("s.state", "")
     out: dict[Key, tuple[object, float]] = {}
     for batch in batches(keys):
         params: dict[str, object] = {"start": db_time(src.numeric_time, start)}
@@ -248,10 +327,10 @@ def _start_states(
                 f"SELECT DISTINCT entity_id AS entity_key FROM states WHERE entity_id IN ({placeholders})"
             )
         sql = (
-            f"SELECT e.entity_key, s.state, {reported} FROM ({keys_sql}) e "
+            f"SELECT e.entity_key, {column}, {reported} FROM ({keys_sql}) e "
             f"JOIN states s ON s.state_id = (SELECT s2.state_id FROM states s2 "
             f"WHERE s2.{src.key} = e.entity_key AND s2.{src.time} < :start "
-            f"ORDER BY s2.{src.time} DESC LIMIT 1)"
+            f"ORDER BY s2.{src.time} DESC LIMIT 1){join}"
         )
         for key, state, last_reported in fetch(query, sql, params):
             if isinstance(key, int | str):
@@ -292,7 +371,7 @@ def _split_times(
 
 def _pack_chunks(
     query: QueryFn,
-    kind: Literal["states", "statistics"],
+    kind: Literal["states", "attributes", "statistics"],
     src: TableSource,
     counts: Mapping[Key, int],
     window: tuple[float, float],

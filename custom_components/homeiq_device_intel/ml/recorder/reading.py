@@ -1,7 +1,8 @@
 """Reading a plan's chunks (states, statistics, events) and joining them into a HomeHistory.
 
 `read_chunk` reads one planned chunk (one recorder executor job in HA):
-states, hourly statistics, or the events of the window (HA restarts and
+states, battery levels kept in state attributes, hourly statistics, or the
+events of the window (HA restarts and
 Battery Notes battery-replaced events). `assemble_history` joins the results;
 `read_history` plans, reads every chunk in turn and assembles.
 """
@@ -15,8 +16,9 @@ from typing import Final
 
 import numpy as np
 
-from ..records import FloatArray, HomeHistory, StateSeries, StatSeries
+from ..records import EntityRecord, FloatArray, HomeHistory, StateSeries, StatSeries
 from .decoding import (
+    attribute_levels,
     column_floats,
     empty_series,
     encode_rows,
@@ -28,7 +30,7 @@ from .decoding import (
 )
 from .devices import INFERRED_PREFIX, RegistryValue
 from .planning import ReadChunk, ReadPlan, plan_read
-from .schema import Dialect, SchemaInfo, states_source, statistics_source
+from .schema import Dialect, SchemaInfo, attributes_column, states_source, statistics_source
 from .sql import QueryFn, db_time, fetch, in_list
 from .summary import ReadSummary
 
@@ -69,6 +71,7 @@ def read_history(
     home_id: str = "recorder",
     dialect: Dialect | None = None,
     summary: ReadSummary | None = None,
+    level_attributes: Mapping[str, str] | None = None,
 ) -> HomeHistory:
     """Read states, hourly statistics, restarts and battery swaps of [start, end).
 
@@ -87,6 +90,7 @@ def read_history(
         chunk_rows=chunk_rows,
         home_id=home_id,
         dialect=dialect,
+        level_attributes=level_attributes,
     )
     results = [read_chunk(query, plan, chunk) for chunk in plan.chunks]
     if summary is not None:
@@ -98,6 +102,8 @@ def read_chunk(query: QueryFn, plan: ReadPlan, chunk: ReadChunk) -> ChunkResult:
     """Read one planned chunk (one recorder executor job)."""
     if chunk.kind == "states":
         return _read_states(query, plan, chunk)
+    if chunk.kind == "attributes":
+        return _read_attributes(query, plan, chunk)
     if chunk.kind == "statistics":
         return _read_statistics(query, plan, chunk)
     return _read_events(query, plan, chunk)
@@ -138,6 +144,42 @@ def _read_states(query: QueryFn, plan: ReadPlan, chunk: ReadChunk) -> ChunkResul
         )
         result.summary.state_rows += len(series)
         result.states.append((entity_id, series))
+    return result
+
+
+def _read_attributes(query: QueryFn, plan: ReadPlan, chunk: ReadChunk) -> ChunkResult:
+    """Read one chunk of battery levels kept in a state attribute (`battery_level`).
+
+    HA writes a state row whenever an attribute changes, each pointing at its
+    (shared, deduplicated) attributes JSON; the level is read from that JSON.
+    """
+    src = states_source(plan.schema)
+    result = ChunkResult(chunk)
+    params: dict[str, object] = {
+        "start": db_time(src.numeric_time, chunk.start),
+        "end": db_time(src.numeric_time, chunk.end),
+    }
+    column, join = attributes_column(plan.schema)
+    sql = (
+        f"SELECT s.{src.key}, s.{src.time}, {column} FROM states s{join} "
+        f"WHERE s.{src.key} IN ({in_list('k', chunk.keys, params)}) "
+        f"AND s.{src.time} >= :start AND s.{src.time} < :end "
+        f"ORDER BY s.{src.key}, s.{src.time}, s.state_id"
+    )
+    rows = fetch(query, sql, params)
+    if not rows:
+        return result
+    times = column_floats(rows, _SECOND, src.numeric_time)
+    raws = list(map(_THIRD, rows))
+    for key, a, b in key_runs(rows):
+        record = plan.attribute_keys.get(key)  # type: ignore[call-overload]
+        if record is None or record.attribute is None:
+            continue
+        levels = attribute_levels(raws[a:b], record.attribute, result.summary)
+        # Row repairs are the states chunk's to count: these are the same rows.
+        series = encode_rows(times[a:b], list(levels), None, ReadSummary())
+        result.summary.attribute_rows += len(series)
+        result.states.append((record.series_key, series))
     return result
 
 
@@ -270,27 +312,39 @@ def assemble_history(plan: ReadPlan, results: Iterable[ChunkResult]) -> HomeHist
         end=plan.end,
         devices=list(plan.devices),
         entities=list(plan.entities),
-        states={
-            e.entity_id: _entity_states(plan, e.entity_id, pieces.get(e.entity_id, [])) for e in plan.entities
-        },
+        states={e.series_key: _entity_states(plan, e, pieces.get(e.series_key, [])) for e in plan.entities},
         statistics={entity_id: _join_statistics(found) for entity_id, found in stats.items()},
         battery_swaps=_battery_swaps(plan, swaps),
         restarts=np.unique(np.asarray(restarts, dtype=np.float64)),
     )
 
 
-def _entity_states(plan: ReadPlan, entity_id: str, pieces: list[tuple[float, StateSeries]]) -> StateSeries:
+def _entity_states(
+    plan: ReadPlan, entity: EntityRecord, pieces: list[tuple[float, StateSeries]]
+) -> StateSeries:
     """One entity's series: its chunks in time order, opened by its state at the window start."""
     parts = [s for _, s in sorted(pieces, key=_FIRST)]
     parts = [p for p in parts if len(p)]
-    begin = plan.start_states.get(entity_id)
+    begin = _start_state(plan, entity)
     if begin is not None and not (parts and parts[0].time[0] <= plan.start):
-        parts.insert(0, _start_row(plan, *begin))
-    return merge_series(parts) if parts else empty_series(plan.schema.last_reported)
+        parts.insert(0, begin)
+    if parts:
+        return merge_series(parts)
+    return empty_series(plan.schema.last_reported and entity.attribute is None)
 
 
-def _start_row(plan: ReadPlan, state: object, reported: float) -> StateSeries:
-    """A one-row series of the state an entity had at the window start."""
+def _start_state(plan: ReadPlan, entity: EntityRecord) -> StateSeries | None:
+    """A one-row series of the state (or attribute level) an entity had at the window start."""
+    if entity.attribute is not None:
+        found = plan.start_attributes.get(entity.series_key)
+        if found is None:
+            return None
+        levels = attribute_levels([found[0]], entity.attribute, ReadSummary())
+        return encode_rows(np.array([plan.start]), list(levels), None, ReadSummary())
+    begin = plan.start_states.get(entity.entity_id)
+    if begin is None:
+        return None
+    state, reported = begin
     return encode_rows(
         np.array([plan.start]),
         [state],

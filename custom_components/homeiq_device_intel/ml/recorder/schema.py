@@ -217,3 +217,19 @@ def statistics_source(schema: SchemaInfo) -> TableSource:
         "start_ts" if schema.statistics_ts else "start",
         schema.statistics_ts,
     )
+
+
+def attributes_column(schema: SchemaInfo) -> tuple[str, str]:
+    """SQL of a `states s` row's attributes JSON, and the join it needs (shared or legacy column)."""
+    columns = [
+        *(["a.shared_attrs"] if schema.state_attributes else []),
+        *(["s.attributes"] if schema.legacy_attributes else []),
+    ]
+    join = (
+        " LEFT JOIN state_attributes a ON a.attributes_id = s.attributes_id"
+        if schema.state_attributes
+        else ""
+    )
+    if not columns:
+        return "NULL", ""
+    return (columns[0] if len(columns) == 1 else f"COALESCE({', '.join(columns)})"), join

@@ -20,6 +20,8 @@ class ReadSummary:
     unordered_rows: int = 0  # rows of entities that needed sorting by time
     null_states: int = 0  # NULL state (HA wrote none): read as UNKNOWN
     bad_attributes: int = 0  # entities whose attributes JSON was unreadable
+    attribute_rows: int = 0  # rows a battery level was read from a state attribute
+    bad_attribute_rows: int = 0  # such rows whose attributes JSON was unreadable: no level
     bad_events: int = 0  # restart/battery events without a usable time or data
     restarts: int = 0
     battery_swaps: int = 0

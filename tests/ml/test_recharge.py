@@ -1,0 +1,100 @@
+"""Routine recharging (`ml.recharge`) and which rows a battery depletion applies to."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from custom_components.homeiq_device_intel.ml.bundle import load_bundle
+from custom_components.homeiq_device_intel.ml.features import FEATURE_NAMES, FEATURE_SCHEMA_VERSION
+from custom_components.homeiq_device_intel.ml.pipeline import score_home
+from custom_components.homeiq_device_intel.ml.recharge import (
+    RECHARGE_DAYS,
+    recharge_starts,
+    recharges_routinely,
+)
+from custom_components.homeiq_device_intel.ml.records import (
+    DeviceRecord,
+    EntityRecord,
+    EntityRole,
+    HomeHistory,
+    Power,
+    encode_states,
+)
+from tests.ml.test_predictions_unchanged import SHIPPED
+
+DAY = 24
+
+
+def _nightly(days: int) -> np.ndarray:
+    """A phone level: 100 % at 07:00, about 18 % at 23:00, back to 100 % overnight."""
+    hours = np.arange(days * DAY) % DAY
+    return np.where(hours < 7, 100.0, 100.0 - 82.0 * (hours - 7) / 16)[None, :]
+
+
+def _draining(days: int) -> np.ndarray:
+    """A primary battery: 90 % down to 20 % with sensor noise, never charged."""
+    rng = np.random.default_rng(0)
+    return (np.linspace(90.0, 20.0, days * DAY) + rng.normal(0, 2, days * DAY))[None, :]
+
+
+def test_each_nightly_charge_counts_once():
+    starts = recharge_starts(_nightly(10))
+    assert int(starts.sum()) == 9  # the first morning has no evening before it
+
+
+def test_a_draining_battery_with_noise_never_recharges():
+    assert not recharge_starts(_draining(30)).any()
+
+
+def test_a_battery_swap_is_one_recharge_and_not_a_routine():
+    level = np.concatenate([np.linspace(60, 5, 10 * DAY), np.full(4 * DAY, 100.0)])[None, :]
+    assert int(recharge_starts(level).sum()) == 1
+    ends = np.array([level.shape[1]])
+    assert not recharges_routinely(level, ends, np.array([False]))[0, 0]
+
+
+def test_daily_charging_is_routine_without_any_prior():
+    level = _nightly(RECHARGE_DAYS)
+    ends = np.array([2 * DAY, level.shape[1]])
+    routine = recharges_routinely(level, ends, np.array([False]))
+    assert routine.tolist() == [[False, True]]  # one charge in two days is not yet a routine
+
+
+def test_a_known_rechargeable_needs_two_charges_in_two_weeks():
+    level = _nightly(3)
+    ends = np.array([DAY + 8, 2 * DAY + 8])
+    assert recharges_routinely(level, ends, np.array([True])).tolist() == [[False, True]]
+
+
+def test_unknown_levels_never_recharge():
+    level = np.full((1, 5 * DAY), np.nan)
+    assert not recharges_routinely(level, np.array([5 * DAY]), np.array([True])).any()
+
+
+def test_a_battery_device_whose_level_cannot_be_read_shows_no_battery_outlook():
+    start, hours = 1_700_000_000.0, 10 * DAY
+    times = [start + 3600.0 * h for h in range(hours)]
+    lock = EntityRecord(entity_id="lock.door", device_key="lock", role=EntityRole.PRIMARY)
+    level = EntityRecord(
+        entity_id="lock.door", device_key="lock", role=EntityRole.BATTERY, attribute="battery_level"
+    )
+    history = HomeHistory(
+        home_id="h",
+        start=start,
+        end=times[-1] + 3600.0,
+        devices=[
+            DeviceRecord(device_key="lock", name="Door", integration="zha", kind="lock", power=Power.BATTERY)
+        ],
+        entities=[lock, level],
+        states={
+            lock.series_key: encode_states(times, ["locked" if h % 12 else "unlocked" for h in range(hours)]),
+            level.series_key: encode_states(times, ["unknown"] * hours),
+        },
+    )
+    bundle = load_bundle(
+        SHIPPED, expected_feature_names=FEATURE_NAMES, expected_schema_version=FEATURE_SCHEMA_VERSION
+    )
+    (prediction,) = score_home(history, bundle, now=history.end)
+    assert prediction.battery_days is None
+    assert "battery_depleted" not in prediction.probabilities
+    assert not any(reason.feature.startswith("battery") for reason in prediction.reasons)
