@@ -26,7 +26,8 @@ if [ "$DB_TESTS" = 1 ]; then
   for url in "mysql://root@127.0.0.1/homeiq_test?charset=utf8mb4" "postgresql://postgres@127.0.0.1/homeiq_test"; do
     echo "== pytest on ${url%%:*}"
     "$PY/pytest" -q -p no:cacheprovider -m database --dburl "$url" \
-      tests/integration/test_recorder_servers.py tests/integration/test_training.py tests/integration/test_lifecycle.py
+      tests/integration/test_recorder_servers.py tests/integration/test_attribute_batteries.py \
+      tests/integration/test_training.py tests/integration/test_lifecycle.py
   done
 fi
 echo "== compatibility: Home Assistant 2026.2.3"
