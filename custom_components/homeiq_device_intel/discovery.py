@@ -13,7 +13,7 @@ from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
 
 from .const import DOMAIN, PSEUDO_DEVICE_PREFIX
-from .ml.classify import battery_attribute, device_kind, entity_role
+from .ml.classify import battery_attribute, device_kind, entity_role, primary_rank
 from .ml.records import DeviceRecord, EntityRecord, EntityRole, Power, Protocol
 from .settings import DeviceFilter
 
@@ -65,6 +65,11 @@ def _device_class(entry: er.RegistryEntry, attributes: dict[str, object]) -> str
     """The device class the user set, else the integration's, else the state's."""
     device_class = entry.device_class or entry.original_device_class or attributes.get(ATTR_DEVICE_CLASS)
     return device_class if isinstance(device_class, str) else None
+
+
+def _primary_rank(entry: er.RegistryEntry) -> tuple[int, int, int, str]:
+    """The offline reader's preference among a device's candidate main entities."""
+    return primary_rank(entry.entity_id, entry.device_class or entry.original_device_class)
 
 
 def role_for(entry: er.RegistryEntry, attributes: dict[str, object]) -> EntityRole:
@@ -142,16 +147,15 @@ class DeviceDiscovery:
         integration = self._integration(device)
         if not device_filter.accepts(device.id, device.area_id, integration):
             return None
-        roles: list[tuple[er.RegistryEntry, EntityRole]] = []
-        primary_seen = False
-        for entry in entries:
-            role = role_for(entry, self._attributes(entry.entity_id))
-            if role is EntityRole.PRIMARY:
-                if primary_seen:
-                    continue
-                primary_seen = True
-            if role is not EntityRole.OTHER:
-                roles.append((entry, role))
+        found = [(entry, role_for(entry, self._attributes(entry.entity_id))) for entry in entries]
+        candidates = [entry for entry, role in found if role is EntityRole.PRIMARY]
+        # One main entity per device, chosen as the offline reader chooses it (classify.primary_rank).
+        main = min(candidates, key=_primary_rank) if candidates else None
+        roles: list[tuple[er.RegistryEntry, EntityRole]] = [
+            (entry, role)
+            for entry, role in found
+            if role is not EntityRole.OTHER and (role is not EntityRole.PRIMARY or entry is main)
+        ]
         if not roles:
             return None
         role_set = {role for _, role in roles}

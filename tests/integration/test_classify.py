@@ -178,6 +178,15 @@ _HOME: dict[str, list[tuple[str, str, dict[str, Any]]]] = {
     "Cellar climate": [("sensor", "cellar_climate_pressure", {"original_device_class": "pressure"})],
     "Safe guard": [("binary_sensor", "safe_guard_tamper", {"original_device_class": "tamper"})],
     "Shed door": [("binary_sensor", "shed_door_vibration", {"original_device_class": "vibration"})],
+    # Two candidate main entities, the less telling one registered first: both readers pick the same.
+    "Bedroom climate": [
+        ("sensor", "bedroom_climate_humidity", {"original_device_class": "humidity"}),
+        ("sensor", "bedroom_climate_temperature", {"original_device_class": "temperature"}),
+    ],
+    "Front lock": [
+        ("binary_sensor", "front_lock_door", {"original_device_class": "door"}),
+        ("lock", "front_lock", {}),
+    ],
 }
 
 
@@ -245,6 +254,8 @@ async def test_discovery_and_the_offline_reader_classify_a_home_alike(hass: Home
         "sensor.cellar_climate_pressure": EntityRole.PRIMARY,
         "binary_sensor.safe_guard_tamper": EntityRole.PRIMARY,
         "binary_sensor.shed_door_vibration": EntityRole.PRIMARY,
+        "sensor.bedroom_climate_temperature": EntityRole.PRIMARY,
+        "lock.front_lock": EntityRole.PRIMARY,
     }
     assert sorted(live_kinds.values()) == sorted(
         [
@@ -257,5 +268,7 @@ async def test_discovery_and_the_offline_reader_classify_a_home_alike(hass: Home
             "temperature",
             "security",
             "vibration",
+            "temperature",
+            "lock",
         ]
     )

@@ -23,7 +23,7 @@ remote, or `battery`): `battery_attribute` names it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Final
 
 from .records import EntityRole
@@ -192,3 +192,57 @@ def battery_attribute(entity_id: str, attributes: Mapping[str, object]) -> str |
 def device_kind(domain: str, device_class: str | None) -> str:
     """The kind of device ("motion", "lock", "smoke"...) its main entity suggests; "other" if none."""
     return KIND_BY_DEVICE_CLASS.get(device_class or "") or KIND_BY_DOMAIN.get(domain, "other")
+
+
+# Preference orders for the primary entity of a device.
+PRIMARY_DOMAINS: Final = (
+    "lock",
+    "climate",
+    "cover",
+    "vacuum",
+    "lawn_mower",
+    "valve",
+    "light",
+    "switch",
+    "fan",
+    "water_heater",
+    "humidifier",
+    "media_player",
+    "alarm_control_panel",
+    "siren",
+    "camera",
+    "binary_sensor",
+    "sensor",
+    "device_tracker",
+    "remote",
+)
+PRIMARY_SENSOR_CLASSES: Final = (
+    "temperature",
+    "humidity",
+    "moisture",
+    "pressure",
+    "illuminance",
+    "co2",
+    "power",
+)
+
+
+def _rank(order: Sequence[str], value: str | None) -> int:
+    """Position of a value in a preference order; unknown values go last."""
+    return order.index(value) if value in order else len(order)
+
+
+def primary_rank(entity_id: str, device_class: str | None) -> tuple[int, int, int, str]:
+    """Sort key among a device's candidate main entities: the smallest is its primary entity.
+
+    The same order for discovery (registry devices) and the offline reader
+    (devices inferred from entity names): by domain, then sensor device class,
+    then the shortest object id.
+    """
+    domain, _, object_id = entity_id.partition(".")
+    return (
+        _rank(PRIMARY_DOMAINS, domain),
+        _rank(PRIMARY_SENSOR_CLASSES, device_class),
+        len(object_id),
+        object_id,
+    )

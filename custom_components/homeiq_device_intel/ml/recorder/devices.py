@@ -11,7 +11,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Final, NamedTuple
 
-from ..classify import ROLE_SUFFIXES, device_kind, entity_role, words
+from ..classify import ROLE_SUFFIXES, device_kind, entity_role, primary_rank, words
 from ..records import DeviceRecord, EntityRecord, EntityRole, Power, Protocol
 from .catalog import EntityRow
 
@@ -75,37 +75,6 @@ _ANCHOR_DOMAINS: Final = words(
     "lock media_player remote vacuum water_heater"
 )
 _MAINS_DOMAINS: Final = words("light switch fan media_player water_heater humidifier remote")
-# Preference orders for the primary entity of a device.
-_PRIMARY_DOMAINS: Final = (
-    "lock",
-    "climate",
-    "cover",
-    "vacuum",
-    "lawn_mower",
-    "valve",
-    "light",
-    "switch",
-    "fan",
-    "water_heater",
-    "humidifier",
-    "media_player",
-    "alarm_control_panel",
-    "siren",
-    "camera",
-    "binary_sensor",
-    "sensor",
-    "device_tracker",
-    "remote",
-)
-_PRIMARY_SENSOR_CLASSES: Final = (
-    "temperature",
-    "humidity",
-    "moisture",
-    "pressure",
-    "illuminance",
-    "co2",
-    "power",
-)
 
 
 def is_device_entity(entity_id: str) -> bool:
@@ -240,21 +209,10 @@ def _infer_device(stem: str, members: list[EntityRow]) -> tuple[DeviceRecord, li
     return device, entities
 
 
-def _rank(order: Sequence[str], value: str | None) -> int:
-    """Position of a value in a preference order; unknown values go last."""
-    return order.index(value) if value in order else len(order)
-
-
 def _primary_rank(row: EntityRow, stem: str) -> tuple[int, int, int, int, str]:
-    """Sort key: the device's main entity first."""
-    domain, _, object_id = row.entity_id.partition(".")
-    return (
-        0 if object_id == stem else 1,
-        _rank(_PRIMARY_DOMAINS, domain),
-        _rank(_PRIMARY_SENSOR_CLASSES, row.device_class),
-        len(object_id),
-        object_id,
-    )
+    """Sort key: the device's main entity first (the one named after the device, then `primary_rank`)."""
+    object_id = row.entity_id.partition(".")[2]
+    return (0 if object_id == stem else 1, *primary_rank(row.entity_id, row.device_class))
 
 
 def _can_be_primary(row: EntityRow, role: EntityRole | None) -> bool:
