@@ -2,15 +2,8 @@
 
 - `layout`: the node arrays of a forest (`TreeEnsemble`, from LightGBM) and their validation.
 - `predict`: numpy prediction reproducing LightGBM bit for bit (`predict_raw`, `predict_binary_proba`).
+- `contributions`: what each feature added to a raw score along the tree paths (`path_contributions`).
 - `isolation`: the isolation forest from scikit-learn (`IsolationForestModel`, `score_samples`).
 
-Import each name from the module that defines it. The one exception below is
-kept only for `ml/explain.py`, which is being changed elsewhere at the moment:
-once that change lands, import these two from `layout` and `predict` there and
-delete them here.
+Import each name from the module that defines it.
 """
-
-from .layout import TreeEnsemble
-from .predict import predict_raw
-
-__all__ = ["TreeEnsemble", "predict_raw"]
