@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import json
@@ -470,3 +471,58 @@ def test_save_replaces_an_existing_bundle(saved: Path) -> None:
 
     assert load_bundle(saved).metadata == {"version": "home-2"}
     assert [p.name for p in saved.parent.iterdir()] == [saved.name]
+
+
+def with_node_values(ensemble: TreeEnsemble) -> TreeEnsemble:
+    """The ensemble with an expected value at every internal node, as export writes them."""
+    internal = ensemble.split_feature != -1
+    values = np.where(internal, np.linspace(-1.0, 1.0, internal.size), ensemble.value)
+    return dataclasses.replace(ensemble, value=values, node_values=True)
+
+
+def edit_classifier_entries(directory: Path, edit: Any) -> None:
+    """Apply `edit` to every classifier entry of manifest.json."""
+    path = directory / MANIFEST_FILE
+    manifest = json.loads(path.read_text())
+    for entry in manifest["classifiers"].values():
+        edit(entry)
+    path.write_text(json.dumps(manifest))
+
+
+def test_node_values_survive_a_round_trip(models_dir: Path) -> None:
+    original = make_bundle()
+    unavailable = BinaryClassifier(ensemble=with_node_values(original.classifiers["unavailable"].ensemble))
+    bundle = dataclasses.replace(original, classifiers={**original.classifiers, "unavailable": unavailable})
+    save_bundle(bundle, models_dir / "bundle")
+
+    loaded = load_bundle(models_dir / "bundle")
+
+    assert loaded.classifiers["unavailable"].ensemble.node_values
+    assert np.array_equal(loaded.classifiers["unavailable"].ensemble.value, unavailable.ensemble.value)
+    assert not loaded.classifiers["battery_depleted"].ensemble.node_values
+
+
+def test_a_bundle_written_before_node_values_loads_without_them(saved: Path) -> None:
+    edit_classifier_entries(saved, lambda entry: entry.pop("node_values"))
+
+    loaded = load_bundle(saved)
+
+    assert not any(model.ensemble.node_values for model in loaded.classifiers.values())
+
+
+def test_node_values_flag_must_be_a_bool(saved: Path) -> None:
+    edit_classifier_entries(saved, lambda entry: entry.update(node_values=1))
+
+    assert load_error(saved).reason == "manifest_invalid"
+
+
+def test_internal_values_without_the_flag_are_corrupt(saved: Path) -> None:
+    arrays = saved_arrays(saved)
+    values = arrays["classifiers/unavailable/value"].copy()
+    values[arrays["classifiers/unavailable/split_feature"] != -1] = 0.5
+    replace_models(saved, {**arrays, "classifiers/unavailable/value": values})
+
+    error = load_error(saved)
+
+    assert error.reason == "corrupt"
+    assert "node_values" in error.detail

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import numpy as np
@@ -11,6 +12,8 @@ from custom_components.homeiq_device_intel.ml.export import (
     ensemble_from_lightgbm,
     isolation_forest_from_sklearn,
 )
+from custom_components.homeiq_device_intel.ml.pipeline import merge_ensembles
+from custom_components.homeiq_device_intel.ml.trees.contributions import path_contributions
 from custom_components.homeiq_device_intel.ml.trees.isolation import IsolationForestModel, score_samples
 from custom_components.homeiq_device_intel.ml.trees.layout import MissingType, TreeEnsemble
 from custom_components.homeiq_device_intel.ml.trees.predict import (
@@ -195,7 +198,7 @@ def stump(missing_type: MissingType, default_left: bool, threshold: float) -> Tr
     )
 
 
-@pytest.mark.parametrize(
+MISSING_RULES = pytest.mark.parametrize(
     ("missing_type", "default_left", "threshold", "x", "goes_left"),
     [
         (MissingType.NONE, False, 0.5, np.nan, True),  # NaN read as 0.0 <= 0.5
@@ -212,12 +215,101 @@ def stump(missing_type: MissingType, default_left: bool, threshold: float) -> Tr
         (MissingType.NAN, False, 0.5, -np.inf, True),
     ],
 )
+
+
+@MISSING_RULES
 def test_split_follows_lightgbm_missing_value_rules(
     missing_type: MissingType, default_left: bool, threshold: float, x: float, goes_left: bool
 ) -> None:
     raw = predict_raw(stump(missing_type, default_left, threshold), np.array([[x]]))
 
     assert raw.tolist() == [-1.0 if goes_left else 1.0]
+
+
+@MISSING_RULES
+def test_contributions_follow_the_missing_value_rules_of_the_predictor(
+    missing_type: MissingType, default_left: bool, threshold: float, x: float, goes_left: bool
+) -> None:
+    with_root = dataclasses.replace(
+        stump(missing_type, default_left, threshold), value=np.array([0.25, -1.0, 1.0]), node_values=True
+    )
+
+    contributions, bias = path_contributions(with_root, np.array([[x]]))
+
+    assert bias == 0.25
+    assert contributions.tolist() == [[(-1.0 if goes_left else 1.0) - 0.25]]
+
+
+def contributions_add_up(ensemble: TreeEnsemble, rows: np.ndarray) -> float:
+    """Largest |bias + sum of contributions - raw score| over the rows."""
+    contributions, bias = path_contributions(ensemble, rows)
+    assert contributions.shape == rows.shape
+    return float(np.max(np.abs(bias + contributions.sum(axis=1) - predict_raw(ensemble, rows))))
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        pytest.param({}, id="nan-as-missing"),
+        pytest.param({"zero_as_missing": True}, id="zero-as-missing"),
+        pytest.param({"use_missing": False}, id="missing-ignored"),
+    ],
+)
+def test_path_contributions_add_up_to_the_raw_score(
+    training_set: tuple[np.ndarray, np.ndarray], params: dict[str, Any]
+) -> None:
+    X, y = training_set
+    booster = train_lightgbm(X, y, objective="binary", **params)
+    ensemble = ensemble_from_lightgbm(booster)
+    rows = stress_rows(np.random.default_rng(10), ensemble.split_feature, ensemble.threshold)[:20_000]
+
+    assert contributions_add_up(ensemble, rows) <= TOLERANCE
+    contributions, _ = path_contributions(ensemble, rows)
+    # Only features some split reads contribute.
+    unread = np.setdiff1d(np.arange(N_FEATURES), ensemble.split_feature)
+    assert ALL_NAN_FEATURE in unread
+    assert not contributions[:, unread].any()
+
+
+def test_path_contributions_add_up_on_quantile_and_merged_forests(
+    training_set: tuple[np.ndarray, np.ndarray],
+) -> None:
+    X, y = training_set
+    target = 30.0 + 10.0 * np.nan_to_num(X[:, 0]) + X[:, OBSERVED_FEATURE]
+    quantile = ensemble_from_lightgbm(train_lightgbm(X, target, objective="quantile", alpha=0.9))
+    base = ensemble_from_lightgbm(train_lightgbm(X, y, n_trees=20, objective="binary"))
+    residual = ensemble_from_lightgbm(train_lightgbm(X, y, n_trees=10, objective="binary", num_leaves=7))
+    merged = merge_ensembles(base, residual)
+    rows = stress_rows(np.random.default_rng(11), merged.split_feature, merged.threshold)[:20_000]
+
+    assert merged.node_values
+    assert contributions_add_up(quantile, rows) <= TOLERANCE
+    assert contributions_add_up(merged, rows) <= TOLERANCE
+
+
+def test_export_keeps_each_split_s_expected_value_and_predictions_unchanged(
+    training_set: tuple[np.ndarray, np.ndarray],
+) -> None:
+    X, y = training_set
+    booster = train_lightgbm(X, y, n_trees=5, objective="binary")
+    ensemble = ensemble_from_lightgbm(booster)
+    roots = [tree["tree_structure"]["internal_value"] for tree in booster.dump_model()["tree_info"]]
+
+    assert ensemble.node_values
+    assert ensemble.value[ensemble.tree_offsets[:-1]].tolist() == roots
+    leaves_only = dataclasses.replace(
+        ensemble, value=np.where(ensemble.split_feature == -1, ensemble.value, 0.0), node_values=False
+    )
+    assert np.array_equal(predict_raw(ensemble, X), predict_raw(leaves_only, X))
+
+
+def test_old_forests_have_no_node_values_and_must_hold_zero_at_splits() -> None:
+    old = stump(MissingType.NONE, False, 0.5)
+    assert not old.node_values
+    with pytest.raises(ValueError, match="node values"):
+        path_contributions(old, np.zeros((1, 1)))
+    with pytest.raises(ValueError, match="node_values is false"):
+        dataclasses.replace(old, value=np.array([0.25, -1.0, 1.0]))
 
 
 @pytest.fixture(scope="module")

@@ -181,6 +181,7 @@ def _ensemble_scalars(ensemble: TreeEnsemble) -> dict[str, Any]:
         "n_trees": ensemble.n_trees,
         "base_score": ensemble.base_score,
         "sigmoid": ensemble.sigmoid,
+        "node_values": ensemble.node_values,
     }
 
 
@@ -405,6 +406,8 @@ def _load_ensemble(arrays: dict[str, npt.NDArray[Any]], prefix: str, scalars: An
     n_features = _require(scalars, "n_features", int)
     base_score = _number(scalars, "base_score")
     scale = _number(scalars, "sigmoid")
+    # Absent in bundles written before internal nodes kept their values: they hold 0.0.
+    node_values = _require(scalars, "node_values", bool) if "node_values" in scalars else False
     parts = _take_arrays(arrays, prefix, _ENSEMBLE_ARRAYS)
     try:
         ensemble = TreeEnsemble(
@@ -412,6 +415,7 @@ def _load_ensemble(arrays: dict[str, npt.NDArray[Any]], prefix: str, scalars: An
             objective=objective,
             base_score=base_score,
             sigmoid=scale,
+            node_values=node_values,
             **parts,
         )
     except ValueError as err:

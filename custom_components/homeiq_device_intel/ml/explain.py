@@ -1,18 +1,61 @@
-"""Why a device scores high: feature attributions and the phrases users see."""
+"""Why a device scores high: which features may explain a failure type, and the phrases users see.
+
+The contributions themselves come from the forest: `trees.contributions`
+(along the tree paths) for forests with node values, `attributions` below
+(occlusion) for older ones.
+"""
 
 from __future__ import annotations
+
+from typing import Final
 
 import numpy as np
 import numpy.typing as npt
 
 from .features import FEATURE_NAMES, STATIC_FEATURES
+from .records import FailureType
 from .trees.layout import TreeEnsemble
 from .trees.predict import predict_raw
 
 Float = npt.NDArray[np.float64]
-# Features that describe what a device is rather than how it behaves explain nothing.
-_NOT_REASONS = STATIC_FEATURES
-_REASON_FEATURES = np.array([name not in _NOT_REASONS for name in FEATURE_NAMES])
+
+# The one table of which features may explain which failure type: a feature
+# explains a type when its name is, or starts with, one of the type's entries.
+# A feature no entry matches (what a device is, its age, its temperature)
+# explains nothing; no feature matches two types (tests check both).
+EXPLAINS: Final[dict[str, tuple[str, ...]]] = {
+    FailureType.BATTERY_DEPLETED: ("battery_", "days_since_swap", "voltage_"),
+    FailureType.UNAVAILABLE: (
+        "unavailable_",
+        "hours_unavailable_",
+        "longest_unavailable_",
+        "drops_",
+        "outage",
+        "bridge_down_",
+        "signal_",
+    ),
+    FailureType.STALE: (
+        "reports_",
+        "hours_since_report",
+        "silence_",
+        "silent_",
+        "changes_",
+        "hours_since_change",
+        "stillness_",
+        "still_",
+    ),
+}
+
+
+def may_explain(failure_type: str, names: tuple[str, ...] = FEATURE_NAMES) -> npt.NDArray[np.bool_]:
+    """(len(names),) which features may explain `failure_type` (none for an unknown type)."""
+    prefixes = EXPLAINS.get(failure_type, ())
+    return np.array(
+        [name not in STATIC_FEATURES and name.startswith(prefixes) for name in names], dtype=np.bool_
+    )
+
+
+_MAY_EXPLAIN: Final = {str(t): may_explain(t) for t in EXPLAINS}
 
 
 def attributions(ensemble: TreeEnsemble, X: Float, reference: Float, base: Float | None = None) -> Float:
@@ -98,10 +141,19 @@ def describe(feature: str, value: float) -> str:
     return template.format(v=value)
 
 
-def top_reasons(contributions: Float, row: Float, *, limit: int = 3) -> list[tuple[str, str, float]]:
-    """The strongest positive contributions of one row: (feature, phrase, share)."""
+def top_reasons(
+    contributions: Float, row: Float, *, failure_type: str, limit: int = 3
+) -> list[tuple[str, str, float]]:
+    """The strongest positive contributions to one row's `failure_type` score: (feature, phrase, share).
+
+    contributions and row are (n_features,). Only features that may explain
+    the type (`EXPLAINS`) count, and shares are of their positive total.
+    """
+    allowed = _MAY_EXPLAIN.get(failure_type)
+    if allowed is None:
+        return []
     # A feature the device does not have (NaN) explains nothing to its owner.
-    usable = _REASON_FEATURES & np.isfinite(row)
+    usable = allowed & np.isfinite(row)
     c = np.where(usable & (contributions > 0), contributions, 0.0)
     total = float(c.sum())
     if total <= 0:

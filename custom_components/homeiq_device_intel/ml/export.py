@@ -93,7 +93,8 @@ def _flatten_tree(
         nodes["threshold"].append(threshold)
         nodes["default_left"].append(bool(node["default_left"]))
         nodes["missing_type"].append(_MISSING_TYPES[node["missing_type"]])
-        nodes["value"].append(0.0)
+        # The node's expected output: explains predictions (trees.contributions), never scores.
+        nodes["value"].append(float(node["internal_value"]))
         nodes["left_child"].append(LEAF)
         nodes["right_child"].append(LEAF)
         stack.append((node["right_child"], index, "right_child"))
@@ -104,7 +105,8 @@ def ensemble_from_lightgbm(booster_or_model: Any) -> TreeEnsemble:
     """Export a fitted LightGBM `Booster` or scikit-learn-API model to a `TreeEnsemble`.
 
     Uses `dump_model()` and `model_to_string()` (for exact thresholds), which
-    honour `best_iteration` like `Booster.predict`.
+    honour `best_iteration` like `Booster.predict`. Internal nodes keep their
+    `internal_value` (`node_values=True`), for `trees.contributions`.
     Rejects multiclass, random-forest mode, linear trees and categorical splits.
     """
     booster = getattr(booster_or_model, "booster_", booster_or_model)
@@ -148,6 +150,7 @@ def ensemble_from_lightgbm(booster_or_model: Any) -> TreeEnsemble:
         missing_type=np.array(nodes["missing_type"], dtype=np.int8),
         value=np.array(nodes["value"], dtype=np.float64),
         sigmoid=sigmoid,
+        node_values=True,
     )
 
 

@@ -25,6 +25,7 @@ from .grid import HourlyGrid, build_grid
 from .labels import build_labels, find_events
 from .metrics import brier, log_loss, pr_auc
 from .records import FailureType, HomeHistory
+from .trees.contributions import path_contributions
 from .trees.layout import TreeEnsemble
 from .trees.predict import predict_raw
 
@@ -228,7 +229,12 @@ def _reasons(
     raw: dict[str, Float],
     failing: dict[str, npt.NDArray[np.bool_]],
 ) -> list[tuple[Reason, ...]]:
-    """Per row, the reasons for its most likely failure type (targets[best[row]])."""
+    """Per row, the reasons for its most likely failure type (targets[best[row]]).
+
+    Reasons are the features allowed to explain that type (`explain.top_reasons`)
+    that pushed its score up: contributions along the tree paths where the
+    forest has node values, the margin lost to a healthy reference otherwise.
+    """
     n = X.shape[0]
     reference = _reference(bundle)
     reasons: list[tuple[Reason, ...]] = [() for _ in range(n)]
@@ -237,7 +243,10 @@ def _reasons(
         if rows.size == 0:
             continue
         ensemble = bundle.classifiers[target].ensemble
-        contrib = attributions(ensemble, X[rows], reference, base=raw[target][rows])
+        if ensemble.node_values:
+            contrib, _ = path_contributions(ensemble, X[rows])
+        else:
+            contrib = attributions(ensemble, X[rows], reference, base=raw[target][rows])
         for r, row in enumerate(rows):
             if failing.get(target, np.zeros(n, dtype=bool))[row]:
                 feature = _FAILING_FEATURE[FailureType(target)]
@@ -245,7 +254,8 @@ def _reasons(
                 reasons[row] = (Reason(feature=feature, text=describe(feature, value), weight=1.0),)
                 continue
             reasons[row] = tuple(
-                Reason(feature=f, text=t, weight=w) for f, t, w in top_reasons(contrib[r], X[row])
+                Reason(feature=f, text=t, weight=w)
+                for f, t, w in top_reasons(contrib[r], X[row], failure_type=target)
             )
     return reasons
 
@@ -366,6 +376,7 @@ def first_trees(ensemble: TreeEnsemble, n_trees: int, base_score: float) -> Tree
         value=ensemble.value[:end].copy(),
         base_score=base_score,
         sigmoid=ensemble.sigmoid,
+        node_values=ensemble.node_values,
     )
 
 
@@ -387,7 +398,10 @@ def _learned_from(ensemble: TreeEnsemble, kept: object) -> TreeEnsemble:
 
 
 def merge_ensembles(base: TreeEnsemble, extra: TreeEnsemble) -> TreeEnsemble:
-    """One forest whose raw score is the sum of two (extra's trees appended)."""
+    """One forest whose raw score is the sum of two (extra's trees appended).
+
+    It has node values only if both have (else its reasons come from occlusion).
+    """
     shift = base.split_feature.shape[0]
 
     def moved(children: npt.NDArray[np.int32]) -> npt.NDArray[np.int32]:
@@ -406,6 +420,7 @@ def merge_ensembles(base: TreeEnsemble, extra: TreeEnsemble) -> TreeEnsemble:
         value=np.concatenate([base.value, extra.value]),
         base_score=base.base_score + extra.base_score,
         sigmoid=base.sigmoid,
+        node_values=base.node_values and extra.node_values,
     )
 
 

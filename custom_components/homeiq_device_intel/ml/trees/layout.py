@@ -101,7 +101,10 @@ class TreeEnsemble:
     """A LightGBM forest as flat node arrays; validated on construction.
 
     Arrays have shape (n_nodes,) except `tree_offsets` (n_trees + 1,).
-    `value` holds leaf outputs (0 at internal nodes); `missing_type` uses
+    `value` holds leaf outputs and, when `node_values` is true, each internal
+    node's expected output (LightGBM's `internal_value`, used only to explain
+    a prediction, see `contributions`); when it is false (bundles exported
+    before node values were kept) internal nodes hold 0.0. `missing_type` uses
     `MissingType`; `default_left` is where missing values go. The raw score of
     a row is `base_score` plus the leaf values of every tree, summed in tree
     order in float64. For "binary", probability = 1 / (1 + exp(-sigmoid * raw)).
@@ -119,6 +122,7 @@ class TreeEnsemble:
     value: FloatArray
     base_score: float = 0.0
     sigmoid: float = 1.0
+    node_values: bool = False
     _forest: Forest = field(init=False, repr=False)
     _nan_left: npt.NDArray[np.bool_] = field(init=False, repr=False)
     _zero_left: npt.NDArray[np.bool_] = field(init=False, repr=False)
@@ -185,7 +189,11 @@ class TreeEnsemble:
         if not np.all(np.isin(self.missing_type, [int(kind) for kind in MissingType])):
             raise ValueError("missing_type must be 0 (none), 1 (zero) or 2 (nan)")
         if not np.all(np.isfinite(self.value)):
-            raise ValueError("leaf values must be finite")
+            raise ValueError("node values must be finite")
+        if not isinstance(self.node_values, bool):
+            raise ValueError("node_values must be a bool")
+        if not self.node_values and np.any(self.value[self.split_feature != LEAF] != 0.0):
+            raise ValueError("internal nodes hold values but node_values is false")
 
     @property
     def n_trees(self) -> int:

@@ -143,18 +143,42 @@ def find_leaves(
             leaves[pair[done]] = node[done]
             keep = ~done
             node, pair, row_base = node[keep], pair[keep], row_base[keep]
-        x = flat_x[row_base + forest.feature[node]]
-        go_left = x <= threshold[node]
-        if nan_left is not None and zero_left is not None:
-            is_nan = np.isnan(x)
-            if is_nan.any():
-                go_left[is_nan] = nan_left[node[is_nan]]
-            is_zero = x == 0.0
-            if is_zero.any():
-                go_left[is_zero] = zero_left[node[is_zero]]
-        node = forest.children[2 * node + go_left]
+        node = step_down(
+            forest, node, flat_x[row_base + forest.feature[node]], threshold, nan_left, zero_left
+        )
     leaves[pair] = node
     return leaves.reshape(n_rows, n_trees)
+
+
+def step_down(
+    forest: Forest,
+    node: IndexArray,
+    x: FloatArray,
+    threshold: FloatArray,
+    nan_left: npt.NDArray[np.bool_] | None,
+    zero_left: npt.NDArray[np.bool_] | None,
+) -> IndexArray:
+    """The child each split in `node` sends its value in `x` to (a leaf stays put).
+
+    `node` and `x` are (n_pairs,): a node and the value of its split feature.
+    The rules are `find_leaves`'s.
+    """
+    go_left = x <= threshold[node]
+    if nan_left is not None and zero_left is not None:
+        is_nan = np.isnan(x)
+        if is_nan.any():
+            go_left[is_nan] = nan_left[node[is_nan]]
+        is_zero = x == 0.0
+        if is_zero.any():
+            go_left[is_zero] = zero_left[node[is_zero]]
+    child: IndexArray = forest.children[2 * node + go_left]
+    return child
+
+
+def read_as_lightgbm(rows: FloatArray) -> FloatArray:
+    """Rows as LightGBM's dense-row reader sees them: |x| <= kZeroThreshold becomes 0.0."""
+    read: FloatArray = np.where(np.abs(rows) <= LIGHTGBM_ZERO_THRESHOLD, 0.0, rows)
+    return read
 
 
 def row_blocks(n_rows: int, n_trees: int) -> list[slice]:
@@ -193,9 +217,7 @@ def predict_raw(ensemble: TreeEnsemble, X: npt.ArrayLike) -> FloatArray:
     blocks = row_blocks(min(rows.shape[0], _CHUNK_ROWS), ensemble.n_trees)
     scratch = _Scratch(max((b.stop - b.start for b in blocks), default=0))
     for lo in range(0, rows.shape[0], _CHUNK_ROWS):
-        chunk = rows[lo : lo + _CHUNK_ROWS]
-        # LightGBM's dense-row reader drops |x| <= kZeroThreshold, i.e. reads them as 0.0.
-        chunk = np.where(np.abs(chunk) <= LIGHTGBM_ZERO_THRESHOLD, 0.0, chunk)
+        chunk = read_as_lightgbm(rows[lo : lo + _CHUNK_ROWS])
         out = raw[lo : lo + chunk.shape[0]]
         if ensemble._masks is not None:
             _add_by_masks(out, ensemble._masks, chunk, ensemble.n_trees, scratch)

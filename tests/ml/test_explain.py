@@ -1,0 +1,161 @@
+"""Reasons belong to the prediction: path contributions, and only features that explain the failure type."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from custom_components.homeiq_device_intel.ml.bundle import BinaryClassifier, ModelBundle
+from custom_components.homeiq_device_intel.ml.explain import EXPLAINS, may_explain, top_reasons
+from custom_components.homeiq_device_intel.ml.features import (
+    FEATURE_NAMES,
+    FEATURE_SCHEMA_VERSION,
+    STATIC_FEATURES,
+    FeatureFrame,
+)
+from custom_components.homeiq_device_intel.ml.pipeline import score_frame
+from custom_components.homeiq_device_intel.ml.records import FailureType
+from custom_components.homeiq_device_intel.ml.trees.contributions import path_contributions
+from custom_components.homeiq_device_intel.ml.trees.layout import MissingType, TreeEnsemble
+from custom_components.homeiq_device_intel.ml.trees.predict import predict_raw
+
+BATTERY = FEATURE_NAMES.index("battery_level")
+SLOPE = FEATURE_NAMES.index("battery_slope_7d")
+OUTAGE = FEATURE_NAMES.index("unavailable_hours_7d")
+
+
+def test_every_failure_type_has_features_and_no_feature_explains_two() -> None:
+    masks = {t: may_explain(t) for t in FailureType}
+
+    assert set(EXPLAINS) == set(FailureType)
+    assert all(mask.any() for mask in masks.values())
+    assert int(np.max(sum(mask.astype(int) for mask in masks.values()))) == 1
+    static = np.array([name in STATIC_FEATURES for name in FEATURE_NAMES])
+    assert not any((mask & static).any() for mask in masks.values())
+    battery = np.array([name.startswith("battery_") for name in FEATURE_NAMES])
+    assert np.array_equal(masks[FailureType.BATTERY_DEPLETED] & battery, battery)
+    assert not (masks[FailureType.UNAVAILABLE] & battery).any()
+    assert not (masks[FailureType.STALE] & battery).any()
+
+
+def two_split_tree() -> TreeEnsemble:
+    """battery_level <= 20 (expected 1.0, else -0.5), then battery_slope_7d <= -1 (2.0, else 0.5)."""
+    n = len(FEATURE_NAMES)
+    return TreeEnsemble(
+        n_features=n,
+        objective="binary",
+        tree_offsets=np.array([0, 5], dtype=np.int32),
+        split_feature=np.array([BATTERY, SLOPE, -1, -1, -1], dtype=np.int32),
+        threshold=np.array([20.0, -1.0, 0.0, 0.0, 0.0]),
+        left_child=np.array([1, 2, -1, -1, -1], dtype=np.int32),
+        right_child=np.array([4, 3, -1, -1, -1], dtype=np.int32),
+        default_left=np.zeros(5, dtype=bool),
+        missing_type=np.array([MissingType.NAN, MissingType.NAN, 0, 0, 0], dtype=np.int8),
+        value=np.array([0.25, 1.0, 2.0, 0.5, -0.5]),
+        node_values=True,
+    )
+
+
+def test_contributions_agree_in_sign_with_a_hand_built_two_split_tree() -> None:
+    tree = two_split_tree()
+    X = np.full((3, len(FEATURE_NAMES)), np.nan)
+    X[:, BATTERY] = [10.0, 10.0, 80.0]
+    X[:, SLOPE] = [-2.0, 0.0, -2.0]
+
+    contributions, bias = path_contributions(tree, X)
+
+    assert bias == 0.25
+    # Low and falling: both push up. Low but flat: the level pushes up, the flat slope down.
+    # High: the level pushes down and the slope, never reached, says nothing.
+    assert contributions[:, [BATTERY, SLOPE]].tolist() == [[0.75, 1.0], [0.75, -0.5], [-0.75, 0.0]]
+    assert np.count_nonzero(contributions) == 5
+    assert np.allclose(bias + contributions.sum(axis=1), predict_raw(tree, X), rtol=0, atol=1e-12)
+    first = top_reasons(contributions[0], X[0], failure_type=FailureType.BATTERY_DEPLETED)
+    assert [feature for feature, _, _ in first] == ["battery_slope_7d", "battery_level"]
+    assert sum(share for _, _, share in first) == pytest.approx(1.0)
+    assert top_reasons(contributions[2], X[2], failure_type=FailureType.BATTERY_DEPLETED) == []
+
+
+def test_features_that_do_not_belong_to_the_type_are_never_its_reasons() -> None:
+    contributions = np.zeros(len(FEATURE_NAMES))
+    contributions[BATTERY] = 5.0
+    contributions[OUTAGE] = 1.0
+    row = np.ones(len(FEATURE_NAMES))
+
+    offline = top_reasons(contributions, row, failure_type=FailureType.UNAVAILABLE)
+    battery = top_reasons(contributions, row, failure_type=FailureType.BATTERY_DEPLETED)
+
+    assert offline == [("unavailable_hours_7d", "unavailable 1.0 h in the last week", 1.0)]
+    assert [feature for feature, _, _ in battery] == ["battery_level"]
+    assert top_reasons(contributions, row, failure_type="not_a_failure_type") == []
+
+
+@pytest.fixture(scope="module")
+def offline_forest() -> TreeEnsemble:
+    """An `unavailable` forest that learned low batteries go offline (it splits on battery_level)."""
+    lgb = pytest.importorskip("lightgbm")
+    from custom_components.homeiq_device_intel.ml.export import ensemble_from_lightgbm
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(3000, len(FEATURE_NAMES)))
+    X[:, BATTERY] = rng.uniform(0, 100, 3000)
+    X[:, OUTAGE] = rng.exponential(3.0, 3000)
+    y = ((X[:, BATTERY] < 25) | (X[:, OUTAGE] > 6)).astype(float)
+    booster = lgb.train(
+        {"objective": "binary", "verbose": -1, "num_leaves": 7, "seed": 0, "deterministic": True},
+        lgb.Dataset(X, y),
+        num_boost_round=30,
+    )
+    return ensemble_from_lightgbm(booster)
+
+
+def offline_frame() -> FeatureFrame:
+    """Mains-less battery devices, most of them low, some with outages; none down now."""
+    rng = np.random.default_rng(1)
+    n = 200
+    X = np.zeros((n, len(FEATURE_NAMES)))
+    X[:, BATTERY] = rng.uniform(0, 40, n)
+    X[:, OUTAGE] = np.where(rng.random(n) < 0.3, rng.uniform(6, 20, n), 0.0)
+    X[:, FEATURE_NAMES.index("has_battery")] = 1.0
+    return FeatureFrame(
+        X=X,
+        device_index=np.arange(n),
+        eval_hour=np.zeros(n, dtype=np.int64),
+        device_keys=[f"device{i}" for i in range(n)],
+    )
+
+
+@pytest.mark.parametrize("node_values", [True, False], ids=["path-contributions", "occlusion"])
+def test_a_forest_that_splits_on_battery_level_never_blames_it_for_going_offline(
+    offline_forest: TreeEnsemble, node_values: bool
+) -> None:
+    forest = offline_forest
+    if not node_values:  # as an old bundle: leaf values only
+        leaves = np.where(forest.split_feature == -1, forest.value, 0.0)
+        forest = dataclasses.replace(forest, value=leaves, node_values=False)
+    assert BATTERY in forest.split_feature
+    bundle = ModelBundle(
+        feature_names=FEATURE_NAMES,
+        schema_version=FEATURE_SCHEMA_VERSION,
+        classifiers={FailureType.UNAVAILABLE.value: BinaryClassifier(ensemble=forest)},
+    )
+    frame = offline_frame()
+
+    predictions = score_frame(frame, bundle)
+
+    assert all(p.failure_type == FailureType.UNAVAILABLE for p in predictions)
+    low = frame.X[:, BATTERY] < 25
+    if node_values:  # the forest does credit low batteries with going offline...
+        contributions, _ = path_contributions(forest, frame.X)
+        assert np.all(contributions[low, BATTERY] > 0)
+    # ...but the reasons shown for going offline never say so.
+    reasons = [r for p in predictions for r in p.reasons]
+    assert reasons
+    assert {r.feature for r in reasons} <= {"unavailable_hours_7d"}
+    assert not any("battery" in r.text for r in reasons)
+    # A device whose outages alone make it likely to go offline is told so.
+    outage_only = (frame.X[:, OUTAGE] > 6) & ~low
+    assert outage_only.any()
+    assert all(p.reasons for p, alone in zip(predictions, outage_only, strict=True) if alone)
