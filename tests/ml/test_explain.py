@@ -159,3 +159,25 @@ def test_a_forest_that_splits_on_battery_level_never_blames_it_for_going_offline
     outage_only = (frame.X[:, OUTAGE] > 6) & ~low
     assert outage_only.any()
     assert all(p.reasons for p, alone in zip(predictions, outage_only, strict=True) if alone)
+
+
+def test_a_device_scored_below_the_forests_starting_value_gets_no_reasons(
+    offline_forest: TreeEnsemble,
+) -> None:
+    bundle = ModelBundle(
+        feature_names=FEATURE_NAMES,
+        schema_version=FEATURE_SCHEMA_VERSION,
+        classifiers={FailureType.UNAVAILABLE.value: BinaryClassifier(ensemble=offline_forest)},
+    )
+    frame = offline_frame()
+    frame.X[:, BATTERY] = 90.0  # healthy batteries
+    frame.X[:, OUTAGE] = 0.0  # and no outages: every device is below the average one
+    frame.X[:3, OUTAGE] = 15.0  # but these three
+
+    predictions = score_frame(frame, bundle)
+    contributions, _ = path_contributions(offline_forest, frame.X)
+
+    below = contributions.sum(axis=1) <= 0
+    assert below[3:].all() and not below[:3].any()
+    assert all(not p.reasons for p in predictions[3:])
+    assert all(p.reasons for p in predictions[:3])

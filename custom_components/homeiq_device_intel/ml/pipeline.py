@@ -233,7 +233,8 @@ def _reasons(
 
     Reasons are the features allowed to explain that type (`explain.top_reasons`)
     that pushed its score up: contributions along the tree paths where the
-    forest has node values, the margin lost to a healthy reference otherwise.
+    forest has node values (none when the score is not above the forest's
+    starting value), the margin lost to a healthy reference otherwise.
     """
     n = X.shape[0]
     reference = _reference(bundle)
@@ -245,6 +246,8 @@ def _reasons(
         ensemble = bundle.classifiers[target].ensemble
         if ensemble.node_values:
             contrib, _ = path_contributions(ensemble, X[rows])
+            # A score at or below the forest's starting value (its average device): nothing stands out.
+            contrib[contrib.sum(axis=1) <= 0] = 0.0
         else:
             contrib = attributions(ensemble, X[rows], reference, base=raw[target][rows])
         for r, row in enumerate(rows):
