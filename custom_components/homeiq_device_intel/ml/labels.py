@@ -211,44 +211,49 @@ def build_labels(
     end of the data with no event seen (censored).
     """
     horizon = round(horizon_days * DAY)
-    e = frame.eval_hour
-    dev = frame.device_index
-    y: dict[str, npt.NDArray[np.float64]] = {}
-    nxt: dict[str, npt.NDArray[np.float64]] = {}
-    for target in TARGETS:
-        next_hour = _per_device_next(events.starts[target], dev, e)
-        nxt[target] = next_hour
-        positive = (next_hour - e) < horizon
-        label = np.where(positive, 1.0, 0.0)
-        censored = ~positive & (e + horizon > grid.n_hours)
-        label[censored] = np.nan
-        y[target] = label
-
-    col = frame.column
-    young = col("age_days") < 1.0
-    down_now = col("hours_unavailable_now") > 0
-    bridge_now = col("bridge_down_24h") > 0.5
-    battery_ok = (col("battery_level") > BATTERY_FLOOR) & frame.depletion_applies()
-    y[FailureType.BATTERY_DEPLETED][
-        ~battery_ok | young | (col("hours_unavailable_now") >= DEAD_BATTERY_HOURS)
-    ] = np.nan
-    y[FailureType.UNAVAILABLE][young | down_now | bridge_now] = np.nan
-    # Already silent or still for unusually long: failing now, not a prediction.
-    stale_now = (col("silence_vs_usual") >= 1.0) | (col("stillness_vs_usual") >= 1.0)
-    no_telemetry = col("has_telemetry") < 0.5
-    y[FailureType.STALE][young | down_now | stale_now | no_telemetry] = np.nan
-
+    e, dev = frame.eval_hour, frame.device_index
+    nxt = {target: _per_device_next(events.starts[target], dev, e) for target in TARGETS}
+    y = {target: _within_horizon(nxt[target], e, horizon, grid.n_hours) for target in TARGETS}
+    battery_ok = _mark_ineligible(frame, y)
     battery = FailureType.BATTERY_DEPLETED
     next_censor = _per_device_next(events.censors, dev, e)
     next_depletion = _per_device_next(events.depletions, dev, e)
     # A swap above the low level before any failure in the horizon: the old battery's end is unknown.
-    first_event = np.fmin(nxt[battery], e + horizon)
-    y[battery][next_censor < first_event] = np.nan
-
+    y[battery][next_censor < np.fmin(nxt[battery], e + horizon)] = np.nan
     battery_days = (next_depletion - e) / DAY
     any_swap = np.fmin(next_censor, _per_device_next(_swap_starts(events), dev, e))
     battery_days[~battery_ok | (any_swap < next_depletion)] = np.nan
     return Labels(y=y, battery_days=battery_days, next_event_hour=nxt)
+
+
+def _within_horizon(
+    next_hour: npt.NDArray[np.float64], e: npt.NDArray[np.int64], horizon: int, n_hours: int
+) -> npt.NDArray[np.float64]:
+    """1 when the next failure starts within the horizon, 0 when not, NaN when the data ends first."""
+    positive = (next_hour - e) < horizon
+    label = np.where(positive, 1.0, 0.0)
+    label[~positive & (e + horizon > n_hours)] = np.nan
+    return label
+
+
+def _mark_ineligible(frame: FeatureFrame, y: dict[str, npt.NDArray[np.float64]]) -> npt.NDArray[np.bool_]:
+    """Set NaN where a row cannot be a prediction of a type; return where the battery target applies.
+
+    Too new a device; a failure already under way (down now, its bridge down,
+    already silent or still for unusually long); a battery already at the floor,
+    dead, unreadable or recharged routinely; no telemetry for staleness.
+    """
+    col = frame.column
+    young = col("age_days") < 1.0
+    down_now = col("hours_unavailable_now") > 0
+    battery_ok = (col("battery_level") > BATTERY_FLOOR) & frame.depletion_applies()
+    dead = col("hours_unavailable_now") >= DEAD_BATTERY_HOURS
+    y[FailureType.BATTERY_DEPLETED][~battery_ok | young | dead] = np.nan
+    y[FailureType.UNAVAILABLE][young | down_now | (col("bridge_down_24h") > 0.5)] = np.nan
+    stale_now = (col("silence_vs_usual") >= 1.0) | (col("stillness_vs_usual") >= 1.0)
+    y[FailureType.STALE][young | down_now | stale_now | (col("has_telemetry") < 0.5)] = np.nan
+    ok: npt.NDArray[np.bool_] = battery_ok
+    return ok
 
 
 def _per_device_next(
