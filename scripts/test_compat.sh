@@ -19,4 +19,5 @@ fi
   tests/integration/test_config_flow.py tests/integration/test_init.py tests/integration/test_sensor.py tests/integration/test_binary_sensor.py \
   tests/integration/test_services.py tests/integration/test_training.py tests/integration/test_repairs.py tests/integration/test_diagnostics.py \
   tests/integration/test_faults.py tests/integration/test_risk.py tests/integration/test_lifecycle.py tests/integration/test_harness_checks.py \
-  tests/integration/test_recorder_servers.py tests/integration/test_stored_files.py
+  tests/integration/test_recorder_servers.py tests/integration/test_stored_files.py tests/integration/test_snooze.py \
+  tests/integration/test_link_quality.py

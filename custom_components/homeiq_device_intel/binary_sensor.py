@@ -14,6 +14,7 @@ from homeassistant.components.binary_sensor import (
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+from homeassistant.util import dt as dt_util
 
 from .coordinator import HomeIQConfigEntry, HomeIQCoordinator, HomeIQData
 from .discovery import WatchedDevice
@@ -54,7 +55,7 @@ async def async_setup_entry(
 
 
 class HomeIQAtRiskBinarySensor(HomeIQDeviceEntity, BinarySensorEntity):
-    """On while a device is at risk of failing within the horizon."""
+    """On while a device is at risk of failing within the horizon (and not snoozed)."""
 
     entity_description: HomeIQBinarySensorDescription
 
@@ -74,6 +75,12 @@ class HomeIQAtRiskBinarySensor(HomeIQDeviceEntity, BinarySensorEntity):
 
     @property
     def extra_state_attributes(self) -> dict[str, Any] | None:
-        """Return the failure the device is most at risk of."""
+        """Return the failure the device is most at risk of, and until when its alerts are snoozed."""
         prediction = self.prediction
-        return None if prediction is None else {"failure_type": prediction.failure_type}
+        if prediction is None:
+            return None
+        snooze = self.coordinator.snoozes.get(self.device_key, dt_util.utcnow())
+        return {
+            "failure_type": prediction.failure_type,
+            "snoozed_until": None if snooze is None else snooze.until.isoformat(),
+        }

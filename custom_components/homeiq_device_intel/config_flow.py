@@ -26,6 +26,7 @@ from homeassistant.helpers.selector import (
 from homeassistant.loader import async_get_integrations
 
 from .const import (
+    CONF_ALERT_GRACE_HOURS,
     CONF_EXCLUDE_AREAS,
     CONF_EXCLUDE_DEVICES,
     CONF_EXCLUDE_INTEGRATIONS,
@@ -39,6 +40,7 @@ from .const import (
     CONF_TRAINING_TIME,
     DEFAULT_OPTIONS,
     DOMAIN,
+    MAX_ALERT_GRACE_HOURS,
     TITLE,
     TRAINING_MODES,
 )
@@ -113,6 +115,15 @@ class HomeIQOptionsFlow(OptionsFlow):
                 vol.Required(CONF_RISK_THRESHOLD): NumberSelector(
                     NumberSelectorConfig(
                         min=0, max=95, step=1, mode=NumberSelectorMode.SLIDER, unit_of_measurement="%"
+                    )
+                ),
+                vol.Required(CONF_ALERT_GRACE_HOURS): NumberSelector(
+                    NumberSelectorConfig(
+                        min=0,
+                        max=MAX_ALERT_GRACE_HOURS,
+                        step=1,
+                        mode=NumberSelectorMode.BOX,
+                        unit_of_measurement="h",
                     )
                 ),
                 vol.Optional(CONF_INCLUDE_DEVICES): device_selector,

@@ -13,7 +13,7 @@ DOMAIN: Final = "homeiq_device_intel"
 LOGGER: Final = logging.getLogger(__package__)
 TITLE: Final = "HomeIQ Device Intelligence"
 
-PLATFORMS: Final = (Platform.BINARY_SENSOR, Platform.SENSOR)
+PLATFORMS: Final = (Platform.BINARY_SENSOR, Platform.SELECT, Platform.SENSOR)
 
 SHIPPED_MODEL_DIR: Final = Path(__file__).parent / "models"
 STORAGE_SUBDIR: Final = DOMAIN
@@ -32,6 +32,7 @@ CONF_TRAINING_TIME: Final = "training_time"
 CONF_TRAINING_MODE: Final = "training_mode"
 CONF_HORIZON_DAYS: Final = "horizon_days"
 CONF_RISK_THRESHOLD: Final = "risk_threshold"
+CONF_ALERT_GRACE_HOURS: Final = "alert_grace_hours"
 CONF_INCLUDE_DEVICES: Final = "include_devices"
 CONF_EXCLUDE_DEVICES: Final = "exclude_devices"
 CONF_INCLUDE_AREAS: Final = "include_areas"
@@ -48,6 +49,9 @@ DEFAULT_TRAINING_TIME: Final = "02:00:00"
 DEFAULT_TRAINING_MODE: Final = TRAINING_MODE_INCREMENTAL
 DEFAULT_HORIZON_DAYS: Final = 7
 DEFAULT_RISK_THRESHOLD: Final = 0  # automatic: the model's operating point
+# 0: only the two-scorings-in-a-row rule below (about an hour) confirms an alert.
+DEFAULT_ALERT_GRACE_HOURS: Final = 0
+MAX_ALERT_GRACE_HOURS: Final = 168
 
 FILTER_OPTIONS: Final = (
     CONF_INCLUDE_DEVICES,
@@ -64,6 +68,7 @@ DEFAULT_OPTIONS: Final[dict[str, object]] = {
     CONF_TRAINING_MODE: DEFAULT_TRAINING_MODE,
     CONF_HORIZON_DAYS: DEFAULT_HORIZON_DAYS,
     CONF_RISK_THRESHOLD: DEFAULT_RISK_THRESHOLD,
+    CONF_ALERT_GRACE_HOURS: DEFAULT_ALERT_GRACE_HOURS,
     **{key: [] for key in FILTER_OPTIONS},
 }
 
@@ -87,8 +92,24 @@ EVENT_DEVICE_AT_RISK: Final = f"{DOMAIN}_device_at_risk"
 SERVICE_TRAIN: Final = "train"
 SERVICE_REFRESH_PREDICTIONS: Final = "refresh_predictions"
 SERVICE_ROLLBACK_MODEL: Final = "rollback_model"
+SERVICE_SNOOZE: Final = "snooze"
+SERVICE_UNSNOOZE: Final = "unsnooze"
 ATTR_MODE: Final = "mode"
 ATTR_DEVICES: Final = "devices"
+ATTR_DURATION: Final = "duration"
+
+# Snoozing a device: the presets its Snooze select offers, and the longest snooze the action takes.
+SNOOZE_OFF: Final = "off"
+SNOOZE_CUSTOM: Final = "custom"  # a time chosen with the snooze action
+SNOOZE_PRESETS: Final[dict[str, timedelta]] = {
+    "1_day": timedelta(days=1),
+    "3_days": timedelta(days=3),
+    "1_week": timedelta(weeks=1),
+    "2_weeks": timedelta(weeks=2),
+    "4_weeks": timedelta(weeks=4),
+}
+MAX_SNOOZE: Final = timedelta(days=365)
+SNOOZE_SAVE_DELAY: Final = 1
 
 # A device watched only through one of its entities (no device in the registry).
 PSEUDO_DEVICE_PREFIX: Final = "entity:"

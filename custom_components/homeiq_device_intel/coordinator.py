@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import partial
 from typing import TYPE_CHECKING, Final
@@ -15,6 +15,7 @@ from homeassistant.core import CALLBACK_TYPE, CoreState, Event, HomeAssistant, c
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.debounce import Debouncer
+from homeassistant.helpers.event import async_track_point_in_utc_time
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 from homeassistant.util import dt as dt_util
 
@@ -29,16 +30,20 @@ from .const import (
     OUTAGE_MIN_DURATION,
     REGISTRY_DEBOUNCE_SECONDS,
     SCORE_INTERVAL,
+    SNOOZE_CUSTOM,
+    SNOOZE_SAVE_DELAY,
 )
 from .discovery import DeviceDiscovery, WatchedDevice
 from .issues import async_update_not_recorded, async_update_outages
 from .lifecycle import WorkGuard, WorkStopped
 from .ml.grid import BRIDGE_DOWN_SHARE, BRIDGE_MIN_DEVICES
+from .ml.link import LinkQuality, link_quality
 from .ml.pipeline import SCORING_WINDOW_DAYS, DevicePrediction, home_grid, score_home
 from .model_store import ActiveModel
 from .recorder_source import RecorderReadError, async_read_history
 from .risk import AtRiskTracker, reason_texts, risk_scores
 from .settings import HomeIQSettings
+from .snooze import SnoozeBook
 from .stored_state import StoredState
 
 if TYPE_CHECKING:
@@ -81,7 +86,8 @@ class HomeIQData:
 
     devices: dict[str, WatchedDevice] = field(default_factory=dict)
     predictions: dict[str, DevicePrediction] = field(default_factory=dict)
-    at_risk: frozenset[str] = frozenset()
+    links: dict[str, LinkQuality] = field(default_factory=dict)
+    at_risk: frozenset[str] = frozenset()  # at risk and not snoozed
     scored_at: datetime | None = None
 
 
@@ -121,18 +127,28 @@ class HomeIQCoordinator(DataUpdateCoordinator[HomeIQData]):
             on_after=AT_RISK_ON_SCORINGS,
             off_after=AT_RISK_OFF_SCORINGS,
             hysteresis=AT_RISK_HYSTERESIS,
+            grace_seconds=3600.0 * settings.alert_grace_hours,
         )
         self._risk_store = StoredState(hass, f"{DOMAIN}.at_risk")
+        self.snoozes = SnoozeBook()
+        self._snooze_store = StoredState(hass, f"{DOMAIN}.snoozes")
+        self._cancel_snooze_end: CALLBACK_TYPE | None = None
 
     async def _async_setup(self) -> None:
-        """Restore the at-risk state so a restart does not re-alert."""
+        """Restore the at-risk state and the snoozes so a restart does not re-alert."""
         if (saved := await self._risk_store.async_load()) is not None:
             self.risk.restore(saved)
+        if (snoozes := await self._snooze_store.async_load()) is not None:
+            self.snoozes.restore(snoozes)
+        self.snoozes.expire(dt_util.utcnow())
+        self._schedule_snooze_end()
 
     async def async_shutdown(self) -> None:
-        """Save the at-risk state now rather than after the save delay."""
+        """Save the at-risk state and the snoozes now rather than after the save delay."""
+        self.async_cancel_snooze_end()
         await super().async_shutdown()
         await self._risk_store.async_save(self.risk.as_dict())
+        await self._snooze_store.async_save(self.snoozes.as_dict())
 
     def watched_devices(self) -> dict[str, WatchedDevice]:
         """Return the devices to watch under the current options."""
@@ -154,8 +170,8 @@ class HomeIQCoordinator(DataUpdateCoordinator[HomeIQData]):
 
     async def _async_predict(
         self, devices: dict[str, WatchedDevice], now: datetime
-    ) -> dict[str, DevicePrediction]:
-        """Read the devices' recent history, extend it with the stored one and score it."""
+    ) -> tuple[dict[str, DevicePrediction], dict[str, LinkQuality]]:
+        """Read the devices' recent history, extend it with the stored one, score it and rate the links."""
         try:
             history = await async_read_history(
                 self.hass, devices, start=now - SCORE_WINDOW, end=now, guard=self.guard
@@ -178,25 +194,81 @@ class HomeIQCoordinator(DataUpdateCoordinator[HomeIQData]):
                 grid=grid,
             )
         )
-        return {p.device_key: p for p in scored if p.device_key in devices}
+        links = await run(partial(link_quality, grid))
+        return (
+            {p.device_key: p for p in scored if p.device_key in devices},
+            {key: link for key, link in links.items() if key in devices},
+        )
 
     async def _async_score_home(self) -> HomeIQData:
         """Score the watched devices and update the at-risk state and the issues."""
         devices = self.watched_devices()
         now = dt_util.utcnow()
-        predictions = await self._async_predict(devices, now) if devices else {}
+        predictions, links = await self._async_predict(devices, now) if devices else ({}, {})
         scores, threshold = risk_scores(predictions, self.model.bundle, self.settings.risk_threshold)
-        turned_on = self.risk.update(scores, threshold)
+        turned_on = self.risk.update(scores, threshold, now=now.timestamp())
         self._risk_store.async_delay_save(self.risk.as_dict, RISK_SAVE_DELAY)
+        snoozed = self.snoozes.snoozed(now)
         for key in turned_on:
-            self._fire_at_risk(devices[key], predictions[key])
+            if key not in snoozed:
+                self._fire_at_risk(devices[key], predictions[key])
         self._update_issues(devices)
         return HomeIQData(
             devices=devices,
             predictions=predictions,
-            at_risk=self.risk.at_risk,
+            links=links,
+            at_risk=self.risk.at_risk - snoozed,
             scored_at=now,
         )
+
+    @callback
+    def async_snooze(self, keys: list[str], until: datetime, preset: str = SNOOZE_CUSTOM) -> None:
+        """Snooze devices until a time: no at-risk alert for them until then."""
+        self.snoozes.snooze(keys, until, preset)
+        self._snoozes_changed()
+
+    @callback
+    def async_unsnooze(self, keys: list[str]) -> None:
+        """End the snooze of devices; one still at risk is alerted at once."""
+        self.snoozes.unsnooze(keys)
+        self._snoozes_changed()
+
+    @callback
+    def _snoozes_changed(self) -> None:
+        """Save the snoozes, move the timer of the next snooze end and show the new at-risk state."""
+        self._snooze_store.async_delay_save(self.snoozes.as_dict, SNOOZE_SAVE_DELAY)
+        self._schedule_snooze_end()
+        data = self.data
+        if data is None:
+            return
+        at_risk = self.risk.at_risk.intersection(data.devices) - self.snoozes.snoozed(dt_util.utcnow())
+        for key in at_risk - data.at_risk:
+            if (prediction := data.predictions.get(key)) is not None:
+                self._fire_at_risk(data.devices[key], prediction)
+        self.data = replace(data, at_risk=at_risk)
+        self.async_update_listeners()
+
+    @callback
+    def _schedule_snooze_end(self) -> None:
+        """Wake up when the first snooze ends (never once the entry stops)."""
+        self.async_cancel_snooze_end()
+        if (end := self.snoozes.next_end()) is None or self.guard.stopping:
+            return
+        self._cancel_snooze_end = async_track_point_in_utc_time(self.hass, self._async_snooze_ended, end)
+
+    @callback
+    def _async_snooze_ended(self, now: datetime) -> None:
+        """Forget the snoozes that ended and alert the devices still at risk."""
+        self._cancel_snooze_end = None
+        self.snoozes.expire(dt_util.utcnow())
+        self._snoozes_changed()
+
+    @callback
+    def async_cancel_snooze_end(self) -> None:
+        """Cancel the timer of the next snooze end."""
+        if self._cancel_snooze_end is not None:
+            self._cancel_snooze_end()
+            self._cancel_snooze_end = None
 
     def _fire_at_risk(self, device: WatchedDevice, prediction: DevicePrediction) -> None:
         """Tell automations a device has just become at risk."""

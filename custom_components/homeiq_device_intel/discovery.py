@@ -53,6 +53,11 @@ class WatchedDevice:
     info: DeviceRecord
     entities: tuple[EntityRecord, ...]
 
+    @property
+    def has_signal(self) -> bool:
+        """Return whether the device reports its radio link (RSSI or LQI)."""
+        return any(entity.role is EntityRole.SIGNAL for entity in self.entities)
+
 
 def protocol_for(integration: str, identifiers: Iterable[tuple[str, str]] = ()) -> Protocol:
     """Guess the radio a device uses from its integration."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
+from math import isfinite
 from typing import Any, Final
 
 from .const import LOGGER
@@ -23,16 +24,24 @@ class RiskState:
 
     on: bool = False
     streak: int = 0
+    above_since: float | None = None  # POSIX time of the first scoring of the current run up
 
 
 class AtRiskTracker:
-    """Turn a device on after N scorings at/above the threshold, off after M well below it."""
+    """Turn a device on after N scorings at/above the threshold, off after M well below it.
 
-    def __init__(self, *, on_after: int, off_after: int, hysteresis: float) -> None:
-        """Set the number of scorings needed and the margin below the threshold."""
+    With a grace period, the scorings at/above the threshold must also span that
+    long before the device turns on.
+    """
+
+    def __init__(
+        self, *, on_after: int, off_after: int, hysteresis: float, grace_seconds: float = 0.0
+    ) -> None:
+        """Set the number of scorings needed, the margin below the threshold and the grace period."""
         self._on_after = on_after
         self._off_after = off_after
         self._hysteresis = hysteresis
+        self._grace = grace_seconds
         self._states: dict[str, RiskState] = {}
 
     def is_on(self, key: str) -> bool:
@@ -45,8 +54,8 @@ class AtRiskTracker:
         """Return the devices at risk."""
         return frozenset(key for key, state in self._states.items() if state.on)
 
-    def update(self, probabilities: Mapping[str, float], threshold: float) -> list[str]:
-        """Record one scoring (percent probabilities); return the devices that turned on.
+    def update(self, probabilities: Mapping[str, float], threshold: float, *, now: float = 0.0) -> list[str]:
+        """Record one scoring (percent probabilities) made at ``now``; return the devices that turned on.
 
         Devices missing from ``probabilities`` are forgotten.
         """
@@ -62,12 +71,21 @@ class AtRiskTracker:
                 pushing = percent >= threshold
                 needed = self._on_after
             state.streak = state.streak + 1 if pushing else 0
-            if state.streak >= needed:
+            if state.on or not pushing:
+                state.above_since = None
+            elif state.above_since is None:
+                state.above_since = now
+            if state.streak >= needed and self._waited(state, now):
                 state.on = not state.on
                 state.streak = 0
+                state.above_since = None
                 if state.on:
                     turned_on.append(key)
         return turned_on
+
+    def _waited(self, state: RiskState, now: float) -> bool:
+        """Return whether a device's run up has lasted the grace period (turning off never waits)."""
+        return state.on or state.above_since is None or now - state.above_since >= self._grace
 
     def as_dict(self) -> dict[str, Any]:
         """Return the state for storage."""
@@ -97,11 +115,22 @@ class AtRiskTracker:
         """One device's stored state, or None unless it is as ``as_dict`` writes it."""
         if not isinstance(value, Mapping):
             return None
-        on, streak = value.get("on"), value.get("streak")
+        on, streak, above_since = value.get("on"), value.get("streak"), value.get("above_since")
         if not isinstance(on, bool) or not isinstance(streak, int) or isinstance(streak, bool) or streak < 0:
             return None
+        if (
+            not isinstance(above_since, (int, float))
+            or isinstance(above_since, bool)
+            or on
+            or not isfinite(above_since)
+        ):
+            above_since = None  # none stored (an older release): the grace period starts again
         # A streak long enough to flip would have flipped; a longer one (another release) would flip at once.
-        return RiskState(on=on, streak=min(streak, (self._off_after if on else self._on_after) - 1))
+        return RiskState(
+            on=on,
+            streak=min(streak, (self._off_after if on else self._on_after) - 1),
+            above_since=None if above_since is None else float(above_since),
+        )
 
 
 def short_text(text: str) -> str:

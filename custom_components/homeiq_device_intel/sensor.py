@@ -1,4 +1,4 @@
-"""Sensors: failure probability and battery days per device, and the integration's state."""
+"""Sensors: failure probability, battery days and link quality per device, and the integration's state."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from .coordinator import HomeIQConfigEntry, HomeIQCoordinator, HomeIQRuntimeData, probability_percent
 from .discovery import WatchedDevice
 from .entity import HomeIQDeviceEntity, HomeIQServiceEntity, async_track_device_entities
+from .ml.link import LinkQuality, LinkTrend
 from .ml.pipeline import DevicePrediction
 from .risk import reason_texts, short_text
 from .training import TrainingStatus
@@ -84,6 +85,34 @@ DEVICE_SENSORS: tuple[HomeIQDeviceSensorDescription, ...] = (
         attributes_fn=lambda prediction: {
             "interval_low": _rounded(prediction.battery_days_low),
             "interval_high": _rounded(prediction.battery_days_high),
+        },
+    ),
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class HomeIQLinkSensorDescription(SensorEntityDescription):
+    """A sensor about one watched device's radio link."""
+
+    value_fn: Callable[[LinkQuality], float | str | None]
+    attributes_fn: Callable[[LinkQuality], dict[str, Any]]
+
+
+LINK_SENSORS: tuple[HomeIQLinkSensorDescription, ...] = (
+    HomeIQLinkSensorDescription(
+        key="link_quality",
+        translation_key="link_quality",
+        native_unit_of_measurement=PERCENTAGE,
+        state_class=SensorStateClass.MEASUREMENT,
+        suggested_display_precision=0,
+        value_fn=lambda link: round(link.level, 1),
+        attributes_fn=lambda link: {
+            "trend": link.trend.value,
+            "weakening": link.trend is LinkTrend.WEAKENING,
+            "usual_level": _rounded(link.usual),
+            "change_vs_usual": _rounded(link.change_vs_usual),
+            "change_vs_last_week": _rounded(link.change_vs_last_week),
+            "trend_per_day": _rounded(link.trend_per_day, 2),
         },
     ),
 )
@@ -194,11 +223,16 @@ async def async_setup_entry(
     async_add_entities(service_entities)
 
     def build(device: WatchedDevice) -> list[HomeIQDeviceEntity]:
-        return [
+        entities: list[HomeIQDeviceEntity] = [
             HomeIQDeviceSensor(coordinator, device, description)
             for description in DEVICE_SENSORS
             if description.exists_fn(device)
         ]
+        if device.has_signal:
+            entities.extend(
+                HomeIQLinkSensor(coordinator, device, description) for description in LINK_SENSORS
+            )
+        return entities
 
     async_track_device_entities(
         entry,
@@ -234,6 +268,43 @@ class HomeIQDeviceSensor(HomeIQDeviceEntity, SensorEntity):
         """Return the explanation of the prediction."""
         prediction = self.prediction
         return None if prediction is None else self.entity_description.attributes_fn(prediction)
+
+
+class HomeIQLinkSensor(HomeIQDeviceEntity, SensorEntity):
+    """One device's radio link against its own history."""
+
+    entity_description: HomeIQLinkSensorDescription
+
+    def __init__(
+        self,
+        coordinator: HomeIQCoordinator,
+        device: WatchedDevice,
+        description: HomeIQLinkSensorDescription,
+    ) -> None:
+        """Create the sensor for one device."""
+        super().__init__(coordinator, device, description, Platform.SENSOR)
+
+    @property
+    def link(self) -> LinkQuality | None:
+        """Return the device's link from the latest scoring."""
+        return self.coordinator.data.links.get(self.device_key)
+
+    @property
+    def available(self) -> bool:
+        """Return whether the latest scoring read a signal for this device."""
+        return self.coordinator.last_update_success and self.link is not None
+
+    @property
+    def native_value(self) -> float | str | None:
+        """Return the link quality."""
+        link = self.link
+        return None if link is None else self.entity_description.value_fn(link)
+
+    @property
+    def extra_state_attributes(self) -> dict[str, Any] | None:
+        """Return the trend against the device's own history."""
+        link = self.link
+        return None if link is None else self.entity_description.attributes_fn(link)
 
 
 class HomeIQServiceSensor(HomeIQServiceEntity, SensorEntity):

@@ -1,22 +1,28 @@
-"""Actions: train now, refresh predictions, roll the model back."""
+"""Actions: train now, refresh predictions, roll the model back, snooze and unsnooze devices."""
 
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from typing import Any, cast
 
 import voluptuous as vol
 from homeassistant.core import HomeAssistant, ServiceCall, ServiceResponse, SupportsResponse, callback
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import config_validation as cv
+from homeassistant.util import dt as dt_util
 
 from .const import (
     ATTR_DEVICES,
+    ATTR_DURATION,
     ATTR_MODE,
     DOMAIN,
+    MAX_SNOOZE,
     SERVICE_REFRESH_PREDICTIONS,
     SERVICE_ROLLBACK_MODEL,
+    SERVICE_SNOOZE,
     SERVICE_TRAIN,
+    SERVICE_UNSNOOZE,
     TRAINING_MODES,
 )
 from .coordinator import HomeIQConfigEntry
@@ -57,6 +63,18 @@ TRAIN_SCHEMA = _translated(
 )
 REFRESH_PREDICTIONS_SCHEMA = _translated(SERVICE_REFRESH_PREDICTIONS, vol.Schema({}))
 ROLLBACK_MODEL_SCHEMA = _translated(SERVICE_ROLLBACK_MODEL, vol.Schema({}))
+SNOOZE_SCHEMA = _translated(
+    SERVICE_SNOOZE,
+    vol.Schema(
+        {
+            vol.Required(ATTR_DEVICES): vol.All(cv.ensure_list, [cv.string]),
+            vol.Required(ATTR_DURATION): cv.time_period,
+        }
+    ),
+)
+UNSNOOZE_SCHEMA = _translated(
+    SERVICE_UNSNOOZE, vol.Schema({vol.Optional(ATTR_DEVICES): vol.All(cv.ensure_list, [cv.string])})
+)
 
 
 def _loaded_entry(hass: HomeAssistant) -> HomeIQConfigEntry:
@@ -67,6 +85,18 @@ def _loaded_entry(hass: HomeAssistant) -> HomeIQConfigEntry:
     return cast(HomeIQConfigEntry, entries[0])
 
 
+def _watched(entry: HomeIQConfigEntry, device_keys: list[str]) -> list[str]:
+    """Return the devices (registry ids or watch keys) if HomeIQ watches them all, else tell which not."""
+    unknown = set(device_keys) - set(entry.runtime_data.coordinator.data.devices)
+    if unknown:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="devices_not_watched",
+            translation_placeholders={"devices": ", ".join(sorted(unknown))},
+        )
+    return device_keys
+
+
 async def _async_train(call: ServiceCall) -> ServiceResponse:
     """Start a training run; wait for it and report when a response is wanted."""
     entry = _loaded_entry(call.hass)
@@ -74,13 +104,7 @@ async def _async_train(call: ServiceCall) -> ServiceResponse:
     mode = cast(TrainMode, call.data.get(ATTR_MODE, runtime.coordinator.settings.training_mode))
     device_keys: list[str] | None = call.data.get(ATTR_DEVICES)
     if device_keys is not None:
-        unknown = set(device_keys) - set(runtime.coordinator.data.devices)
-        if unknown:
-            raise ServiceValidationError(
-                translation_domain=DOMAIN,
-                translation_key="devices_not_watched",
-                translation_placeholders={"devices": ", ".join(sorted(unknown))},
-            )
+        _watched(entry, device_keys)
     try:
         task = runtime.trainer.async_start(mode, device_keys)
     except TrainingAlreadyRunning as err:
@@ -137,6 +161,31 @@ async def _async_rollback_model(call: ServiceCall) -> None:
     await runtime.coordinator.async_refresh()
 
 
+async def _async_snooze(call: ServiceCall) -> None:
+    """Snooze devices for a time: no at-risk alert for them until it ends."""
+    entry = _loaded_entry(call.hass)
+    device_keys = _watched(entry, call.data[ATTR_DEVICES])
+    duration: timedelta = call.data[ATTR_DURATION]
+    if not timedelta(0) < duration <= MAX_SNOOZE:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="snooze_duration_invalid",
+            translation_placeholders={"duration": str(duration), "max_days": str(MAX_SNOOZE.days)},
+        )
+    entry.runtime_data.coordinator.async_snooze(device_keys, dt_util.utcnow() + duration)
+
+
+async def _async_unsnooze(call: ServiceCall) -> None:
+    """End the snooze of devices (of every device when none is named)."""
+    entry = _loaded_entry(call.hass)
+    coordinator = entry.runtime_data.coordinator
+    device_keys: list[str] | None = call.data.get(ATTR_DEVICES)
+    if device_keys is None:
+        coordinator.async_unsnooze(list(coordinator.snoozes.snoozed(dt_util.utcnow())))
+    else:
+        coordinator.async_unsnooze(_watched(entry, device_keys))
+
+
 @callback
 def async_setup_services(hass: HomeAssistant) -> None:
     """Register the integration's actions."""
@@ -156,3 +205,5 @@ def async_setup_services(hass: HomeAssistant) -> None:
     hass.services.async_register(
         DOMAIN, SERVICE_ROLLBACK_MODEL, _async_rollback_model, schema=ROLLBACK_MODEL_SCHEMA
     )
+    hass.services.async_register(DOMAIN, SERVICE_SNOOZE, _async_snooze, schema=SNOOZE_SCHEMA)
+    hass.services.async_register(DOMAIN, SERVICE_UNSNOOZE, _async_unsnooze, schema=UNSNOOZE_SCHEMA)

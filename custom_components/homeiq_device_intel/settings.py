@@ -10,6 +10,7 @@ from typing import Any
 from homeassistant.util import dt as dt_util
 
 from .const import (
+    CONF_ALERT_GRACE_HOURS,
     CONF_EXCLUDE_AREAS,
     CONF_EXCLUDE_DEVICES,
     CONF_EXCLUDE_INTEGRATIONS,
@@ -63,6 +64,7 @@ class HomeIQSettings:
     training_mode: TrainMode
     horizon_days: float
     risk_threshold: float  # percent
+    alert_grace_hours: float  # hours a device stays above the threshold before it is at risk
     device_filter: DeviceFilter
 
     @classmethod
@@ -75,6 +77,7 @@ class HomeIQSettings:
             training_mode="full" if merged[CONF_TRAINING_MODE] == "full" else "incremental",
             horizon_days=float(merged[CONF_HORIZON_DAYS]),
             risk_threshold=float(merged[CONF_RISK_THRESHOLD]),
+            alert_grace_hours=float(merged[CONF_ALERT_GRACE_HOURS]),
             device_filter=DeviceFilter(
                 include_devices=frozenset(merged[CONF_INCLUDE_DEVICES]),
                 exclude_devices=frozenset(merged[CONF_EXCLUDE_DEVICES]),

@@ -11,6 +11,7 @@ from homeassistant.data_entry_flow import FlowResultType
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.homeiq_device_intel.const import (
+    CONF_ALERT_GRACE_HOURS,
     CONF_EXCLUDE_DEVICES,
     CONF_EXCLUDE_INTEGRATIONS,
     CONF_HORIZON_DAYS,
@@ -30,6 +31,7 @@ BASE_INPUT: dict[str, Any] = {
     CONF_TRAINING_MODE: "full",
     CONF_HORIZON_DAYS: 14,
     CONF_RISK_THRESHOLD: 75,
+    CONF_ALERT_GRACE_HOURS: 6,
 }
 
 

@@ -26,7 +26,9 @@ from custom_components.homeiq_device_intel.const import (
     HOME_MODELS_KEPT,
     SERVICE_REFRESH_PREDICTIONS,
     SERVICE_ROLLBACK_MODEL,
+    SERVICE_SNOOZE,
     SERVICE_TRAIN,
+    SERVICE_UNSNOOZE,
     SHIPPED_MODEL_DIR,
 )
 from custom_components.homeiq_device_intel.ml.bundle import ModelBundle
@@ -265,7 +267,17 @@ async def test_cancelling_a_waiting_caller_leaves_the_run_going(
 async def test_actions_are_described_for_the_ui(hass: HomeAssistant, setup_integration: Setup) -> None:
     await setup_integration()
     descriptions = (await async_get_all_descriptions(hass))[DOMAIN]
-    assert set(descriptions) == {SERVICE_TRAIN, SERVICE_REFRESH_PREDICTIONS, SERVICE_ROLLBACK_MODEL}
+    assert set(descriptions) == {
+        SERVICE_TRAIN,
+        SERVICE_REFRESH_PREDICTIONS,
+        SERVICE_ROLLBACK_MODEL,
+        SERVICE_SNOOZE,
+        SERVICE_UNSNOOZE,
+    }
+    snooze = descriptions[SERVICE_SNOOZE]
+    assert snooze["fields"]["devices"]["required"] is True
+    assert snooze["fields"]["duration"]["selector"] == {"duration": {"enable_day": True}}
+    assert descriptions[SERVICE_UNSNOOZE]["fields"]["devices"]["required"] is False
     train = descriptions[SERVICE_TRAIN]
     assert train["response"] == {"optional": True}
     assert train["fields"]["mode"]["selector"]["select"]["options"] == ["full", "incremental"]

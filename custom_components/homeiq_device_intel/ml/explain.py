@@ -101,8 +101,6 @@ _PHRASES: dict[str, str] = {
     "longest_unavailable_7d": "longest outage this week {v:.0f} h",
     "hours_unavailable_now": "unavailable for {v:.0f} h now",
     "signal_level": "link quality {v:.0%}",
-    "signal_delta_7d": "link quality {v:+.0%} versus last week",
-    "signal_slope_7d": "link quality trend {v:+.1%}/day",
     "temperature_level": "device temperature {v:.0f} °C",
     "voltage_level": "voltage {v / 1000 if value > 100 else value:.2f} V",
     "voltage_slope_7d": "voltage trend {v:+.3f}/day",
@@ -133,6 +131,12 @@ def describe(feature: str, value: float) -> str:
         window = feature.rsplit("_", 1)[1]
         verb = "falling" if value < 0 else "rising"
         return f"battery {verb} {abs(value):.1f}%/day over {window}"
+    if feature == "signal_delta_7d":  # the 0-1 scale's change, said in points of 100
+        side = "below" if value < 0 else "above"
+        return f"link quality {abs(value) * 100:.0f} points {side} last week"
+    if feature == "signal_slope_7d":
+        verb = "falling" if value < 0 else "rising"
+        return f"link quality {verb} {abs(value) * 100:.1f} points a day"
     if feature == "battery_curvature_7d":
         return "battery drain accelerating" if value < 0 else "battery drain slowing"
     template = _PHRASES.get(feature)

@@ -223,7 +223,7 @@ class _Slopes:
             return np.where(n > 0, _window(self.sum_y, ends, hours) / n, np.nan)
 
 
-def _normalise_signal(signal: F32) -> F32:
+def normalise_signal(signal: F32) -> F32:
     """Map RSSI (dBm, negative) and LQI (0..255) onto one 0..1 link-quality scale."""
     rssi = np.clip((signal + 100.0) / 70.0, 0.0, 1.0)
     lqi = np.clip(signal / 255.0, 0.0, 1.0)
@@ -587,15 +587,24 @@ def _availability_features(
     return cols, p_drops
 
 
+def signal_features(grid: HourlyGrid, ends: npt.NDArray[np.int64]) -> dict[str, npt.NDArray[np.float64]]:
+    """Link quality (0..1) at each end, its last day versus the week before, and its 7-day slope per day.
+
+    Each column is (n_devices, m), NaN where the device has no signal reading.
+    """
+    signal = _Slopes(normalise_signal(grid["signal"]))
+    level = normalise_signal(grid["signal"]).astype(np.float64)
+    return {
+        "signal_level": level[:, ends - 1],
+        "signal_delta_7d": signal.mean(ends, DAY) - signal.mean(np.maximum(ends - DAY, 0), 7 * DAY),
+        "signal_slope_7d": signal.slope(ends, 7 * DAY),
+    }
+
+
 def _link_features(grid: HourlyGrid, ends: npt.NDArray[np.int64]) -> dict[str, npt.NDArray[np.float64]]:
     """Signal level and trend, temperature, voltage level and slope."""
     last = ends - 1
-    cols: dict[str, npt.NDArray[np.float64]] = {}
-    signal = _Slopes(_normalise_signal(grid["signal"]))
-    sig = _normalise_signal(grid["signal"]).astype(np.float64)
-    cols["signal_level"] = sig[:, last]
-    cols["signal_delta_7d"] = signal.mean(ends, DAY) - signal.mean(np.maximum(ends - DAY, 0), 7 * DAY)
-    cols["signal_slope_7d"] = signal.slope(ends, 7 * DAY)
+    cols = signal_features(grid, ends)
     cols["temperature_level"] = grid["temperature"].astype(np.float64)[:, last]
     cols["voltage_level"] = grid["voltage"].astype(np.float64)[:, last]
     cols["voltage_slope_7d"] = _Slopes(grid["voltage"]).slope(ends, 7 * DAY)
