@@ -13,11 +13,15 @@ from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
 
 from .const import DOMAIN, PSEUDO_DEVICE_PREFIX
+from .ml.battery_life import chemistry_for_battery_type
 from .ml.classify import device_kind, entity_role
-from .ml.records import DeviceRecord, EntityRecord, EntityRole, Power, Protocol
+from .ml.records import Chemistry, DeviceRecord, EntityRecord, EntityRole, Power, Protocol
 from .settings import DeviceFilter
 
 ATTR_BATTERY_LEVEL: Final = "battery_level"
+# Battery Notes (HACS) adds entities to a device with its battery type as an attribute.
+BATTERY_NOTES_DOMAIN: Final = "battery_notes"
+ATTR_BATTERY_TYPE: Final = "battery_type"
 
 PROTOCOL_BY_INTEGRATION: Final[dict[str, Protocol]] = {
     "zha": Protocol.ZIGBEE,
@@ -147,8 +151,12 @@ class DeviceDiscovery:
         roles: list[tuple[er.RegistryEntry, EntityRole]] = []
         primary_seen = False
         battery_attribute = False
+        chemistry = Chemistry.UNKNOWN
         for entry in entries:
             attributes = self._attributes(entry.entity_id)
+            if chemistry is Chemistry.UNKNOWN and entry.platform == BATTERY_NOTES_DOMAIN:
+                # Battery Notes puts the battery type (e.g. "CR2032", "AAA") on its entities.
+                chemistry = chemistry_for_battery_type(attributes.get(ATTR_BATTERY_TYPE))
             role = role_for(entry, attributes)
             if role is EntityRole.PRIMARY:
                 if primary_seen:
@@ -190,6 +198,7 @@ class DeviceDiscovery:
             protocol=protocol,
             kind=_kind(primary, self._attributes(primary.entity_id) if primary else {}),
             power=Power.BATTERY if has_battery else Power.UNKNOWN,
+            chemistry=chemistry,
             via_device_key=device.via_device_id,
             manufacturer=device.manufacturer,
             model=device.model,
