@@ -655,7 +655,7 @@ async def test_device_attributes_stay_small_whatever_the_model_explains(
 
     sizes = _attribute_sizes(hass, entry)
     assert _state(hass, "binary_sensor.kitchen_at_risk") == "on"
-    assert len(sizes) == 7 + 2 * 3
+    assert len(sizes) == 7 + 2 * 4  # per battery device: probability, days left, replace by, at risk
     assert max(sizes.values()) < 2048, sizes
     kitchen = hass.states.get("sensor.kitchen_failure_probability")
     assert kitchen is not None
@@ -689,7 +689,7 @@ async def test_attributes_stay_small_with_hundreds_of_devices_at_risk_and_a_long
     assert response["status"] == "failed"
 
     sizes = _attribute_sizes(hass, entry)
-    assert len(sizes) == 7 + 3 * count
+    assert len(sizes) == 7 + 4 * count
     assert max(sizes.values()) < 2048, max(sizes.items(), key=lambda item: item[1])
     status = hass.states.get(STATUS)
     assert status is not None
