@@ -13,9 +13,14 @@ from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
 
 from .const import DOMAIN, PSEUDO_DEVICE_PREFIX
+from .ml.battery_life import chemistry_for_battery_type
 from .ml.classify import battery_attribute, device_kind, entity_role, primary_rank
-from .ml.records import DeviceRecord, EntityRecord, EntityRole, Power, Protocol
+from .ml.records import Chemistry, DeviceRecord, EntityRecord, EntityRole, Power, Protocol
 from .settings import DeviceFilter
+
+# Battery Notes (HACS) adds entities to a device with its battery type as an attribute.
+BATTERY_NOTES_DOMAIN: Final = "battery_notes"
+ATTR_BATTERY_TYPE: Final = "battery_type"
 
 PROTOCOL_BY_INTEGRATION: Final[dict[str, Protocol]] = {
     "zha": Protocol.ZIGBEE,
@@ -161,6 +166,7 @@ class DeviceDiscovery:
             for entry, role in found
             if role is not EntityRole.OTHER and (role is not EntityRole.PRIMARY or entry is main)
         ]
+        chemistry = self._battery_notes_chemistry(entries)
         if not roles:
             return None
         role_set = {role for _, role in roles}
@@ -197,6 +203,7 @@ class DeviceDiscovery:
             protocol=protocol,
             kind=_kind(primary, self._attributes(primary.entity_id) if primary else {}),
             power=Power.BATTERY if has_battery else Power.UNKNOWN,
+            chemistry=chemistry,
             via_device_key=device.via_device_id,
             manufacturer=device.manufacturer,
             model=device.model,
@@ -225,6 +232,17 @@ class DeviceDiscovery:
             info=info,
             entities=entities,
         )
+
+    def _battery_notes_chemistry(self, entries: list[er.RegistryEntry]) -> Chemistry:
+        """The chemistry Battery Notes' battery type (e.g. "CR2032", "AAA") on the device says, if any."""
+        for entry in entries:
+            if entry.platform == BATTERY_NOTES_DOMAIN:
+                chemistry = chemistry_for_battery_type(
+                    self._attributes(entry.entity_id).get(ATTR_BATTERY_TYPE)
+                )
+                if chemistry is not Chemistry.UNKNOWN:
+                    return chemistry
+        return Chemistry.UNKNOWN
 
     def _level_attribute(self, roles: list[tuple[er.RegistryEntry, EntityRole]]) -> EntityRecord | None:
         """The battery level a device without a battery sensor keeps in a state attribute, if any.

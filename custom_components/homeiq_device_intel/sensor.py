@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from homeassistant.components.sensor import (
@@ -16,10 +16,12 @@ from homeassistant.components.sensor import (
 from homeassistant.const import PERCENTAGE, EntityCategory, Platform, UnitOfTime
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+from homeassistant.util import dt as dt_util
 
 from .coordinator import HomeIQConfigEntry, HomeIQCoordinator, HomeIQRuntimeData, probability_percent
 from .discovery import WatchedDevice
 from .entity import HomeIQDeviceEntity, HomeIQServiceEntity, async_track_device_entities
+from .ml.battery_life import Source
 from .ml.link import LinkQuality, LinkTrend
 from .ml.pipeline import DevicePrediction
 from .risk import reason_texts, short_text
@@ -54,13 +56,47 @@ def _probability_attributes(prediction: DevicePrediction) -> dict[str, Any]:
     }
 
 
+def replace_by(prediction: DevicePrediction, scored_at: datetime | None) -> date | None:
+    """The local date to replace the battery by: the scoring day plus the low end of the days remaining."""
+    if scored_at is None or prediction.battery_days is None:
+        return None
+    days = prediction.battery_days_low if prediction.battery_days_low is not None else prediction.battery_days
+    return dt_util.as_local(scored_at + timedelta(days=max(days, 0.0))).date()
+
+
+def battery_reading(prediction: DevicePrediction) -> str:
+    """Whether the battery's reading can be trusted: "reliable" or why not (an Unreliable value)."""
+    life = prediction.battery_life
+    if life is None or life.outlook.unreliable is None:
+        return "reliable"
+    return life.outlook.unreliable.value
+
+
+def _battery_attributes(prediction: DevicePrediction, scored_at: datetime | None) -> dict[str, Any]:
+    """The interval, the replace-by date and what the device's own past batteries say."""
+    life = prediction.battery_life
+    by = replace_by(prediction, scored_at)
+    view = life.outlook if life is not None else None
+    return {
+        "interval_low": _rounded(prediction.battery_days_low),
+        "interval_high": _rounded(prediction.battery_days_high),
+        "replace_by": None if by is None else by.isoformat(),
+        "source": life.source.value if life is not None else Source.MODEL.value,
+        "past_batteries": 0 if view is None else len(view.past),
+        "typical_life_days": None if view is None else _rounded(view.typical_life_days),
+        "battery_age_days": None if view is None else _rounded(view.age_days),
+        "battery_reading": battery_reading(prediction),
+        "died_at_level": None if view is None else _rounded(view.unreliable_level, 0),
+    }
+
+
 @dataclass(frozen=True, kw_only=True)
 class HomeIQDeviceSensorDescription(SensorEntityDescription):
-    """A sensor about one watched device."""
+    """A sensor about one watched device; the functions get the prediction and when it was made."""
 
     exists_fn: Callable[[WatchedDevice], bool] = lambda _: True
-    value_fn: Callable[[DevicePrediction], float | None]
-    attributes_fn: Callable[[DevicePrediction], dict[str, Any]]
+    value_fn: Callable[[DevicePrediction, datetime | None], float | date | None]
+    attributes_fn: Callable[[DevicePrediction, datetime | None], dict[str, Any]]
 
 
 DEVICE_SENSORS: tuple[HomeIQDeviceSensorDescription, ...] = (
@@ -70,8 +106,8 @@ DEVICE_SENSORS: tuple[HomeIQDeviceSensorDescription, ...] = (
         native_unit_of_measurement=PERCENTAGE,
         state_class=SensorStateClass.MEASUREMENT,
         suggested_display_precision=0,
-        value_fn=probability_percent,
-        attributes_fn=_probability_attributes,
+        value_fn=lambda prediction, _: probability_percent(prediction),
+        attributes_fn=lambda prediction, _: _probability_attributes(prediction),
     ),
     HomeIQDeviceSensorDescription(
         key="battery_days_remaining",
@@ -81,11 +117,16 @@ DEVICE_SENSORS: tuple[HomeIQDeviceSensorDescription, ...] = (
         state_class=SensorStateClass.MEASUREMENT,
         suggested_display_precision=0,
         exists_fn=lambda device: device.has_battery,
-        value_fn=lambda prediction: _rounded(prediction.battery_days),
-        attributes_fn=lambda prediction: {
-            "interval_low": _rounded(prediction.battery_days_low),
-            "interval_high": _rounded(prediction.battery_days_high),
-        },
+        value_fn=lambda prediction, _: _rounded(prediction.battery_days),
+        attributes_fn=_battery_attributes,
+    ),
+    HomeIQDeviceSensorDescription(
+        key="battery_replace_by",
+        translation_key="battery_replace_by",
+        device_class=SensorDeviceClass.DATE,
+        exists_fn=lambda device: device.has_battery,
+        value_fn=replace_by,
+        attributes_fn=lambda prediction, _: {"battery_reading": battery_reading(prediction)},
     ),
 )
 
@@ -258,16 +299,20 @@ class HomeIQDeviceSensor(HomeIQDeviceEntity, SensorEntity):
         super().__init__(coordinator, device, description, Platform.SENSOR)
 
     @property
-    def native_value(self) -> float | None:
+    def native_value(self) -> float | date | None:
         """Return the predicted value."""
         prediction = self.prediction
-        return None if prediction is None else self.entity_description.value_fn(prediction)
+        if prediction is None:
+            return None
+        return self.entity_description.value_fn(prediction, self.coordinator.data.scored_at)
 
     @property
     def extra_state_attributes(self) -> dict[str, Any] | None:
         """Return the explanation of the prediction."""
         prediction = self.prediction
-        return None if prediction is None else self.entity_description.attributes_fn(prediction)
+        if prediction is None:
+            return None
+        return self.entity_description.attributes_fn(prediction, self.coordinator.data.scored_at)
 
 
 class HomeIQLinkSensor(HomeIQDeviceEntity, SensorEntity):

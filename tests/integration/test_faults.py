@@ -656,7 +656,7 @@ async def test_device_attributes_stay_small_whatever_the_model_explains(
 
     sizes = _attribute_sizes(hass, entry)
     assert _state(hass, "binary_sensor.kitchen_at_risk") == "on"
-    assert len(sizes) == 7 + 2 * 4  # per device: probability, battery days, at risk, snooze
+    assert len(sizes) == 7 + 2 * 5  # per device: probability, battery days, replace by, at risk, snooze
     assert max(sizes.values()) < 2048, sizes
     kitchen = hass.states.get("sensor.kitchen_failure_probability")
     assert kitchen is not None
@@ -690,7 +690,7 @@ async def test_attributes_stay_small_with_hundreds_of_devices_at_risk_and_a_long
     assert response["status"] == "failed"
 
     sizes = _attribute_sizes(hass, entry)
-    assert len(sizes) == 7 + 4 * count  # per device: probability, at risk, snooze, and the battery days
+    assert len(sizes) == 7 + 5 * count  # per device: probability, at risk, snooze, battery days, replace by
     assert max(sizes.values()) < 2048, max(sizes.items(), key=lambda item: item[1])
     status = hass.states.get(STATUS)
     assert status is not None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Literal
 
@@ -11,6 +11,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .aggregates import KEEP_DAYS, merge_grids
+from .battery_life import BatteryLife, Unreliable, combine, outlook
 from .bundle import BinaryClassifier, ModelBundle
 from .calibration import apply_platt, fit_platt, rescale_horizon
 from .explain import attributions, describe, top_reasons
@@ -68,6 +69,8 @@ class DevicePrediction:
     battery_days_high: float | None  # 90th percentile
     anomaly: float | None  # 0..1, how unusual the device looks
     failing_now: bool = False  # the failure is already under way, not predicted
+    # The battery's own history (past batteries, replace-by, trust in its reading); set by score_home.
+    battery_life: BatteryLife | None = None
 
 
 @dataclass(slots=True, kw_only=True)
@@ -283,6 +286,37 @@ def _battery_days(X: Float, bundle: ModelBundle, failing: dict[str, npt.NDArray[
     return q
 
 
+MAX_REASONS = 3
+
+
+def reading_reason(life: BatteryLife) -> Reason | None:
+    """The reason that says a battery's reading cannot be trusted, or None when it can."""
+    view = life.outlook
+    if view.unreliable is None:
+        return None
+    if view.unreliable is Unreliable.DIED_HIGH:
+        text = f"battery reading unreliable: this device died at {view.unreliable_level or 0:.0f} % last time"
+    elif view.unreliable is Unreliable.STUCK:
+        text = "battery reading unreliable: the level has not moved for a month while the battery ages"
+    else:
+        text = "battery reading unreliable: it moves in coarse steps that hide when it runs out"
+    return Reason(feature=f"battery_reading_{view.unreliable.value}", text=text, weight=0.0)
+
+
+def _with_reading_reason(prediction: DevicePrediction, life: BatteryLife) -> tuple[Reason, ...]:
+    """The reasons, with the untrusted reading first for a battery prediction (else after the others)."""
+    reason = reading_reason(life)
+    if reason is None:
+        return prediction.reasons
+    if prediction.failure_type == FailureType.BATTERY_DEPLETED:
+        return (reason, *prediction.reasons)[:MAX_REASONS]
+    return (
+        (*prediction.reasons, reason)[:MAX_REASONS]
+        if len(prediction.reasons) < MAX_REASONS
+        else prediction.reasons
+    )
+
+
 def home_grid(history: HomeHistory, *, now: float, stored: HourlyGrid | None = None) -> HourlyGrid:
     """The home's hourly grid up to `now`, extended back with stored aggregates.
 
@@ -312,7 +346,48 @@ def score_home(
         start = max(history.start, now - SCORING_WINDOW_DAYS * 86400.0)
         grid = build_grid(history, start=start, end=now)
     frame = build_features(history, grid, np.array([grid.n_hours], dtype=np.int64))
-    return score_frame(frame, bundle, horizon_days=horizon_days)
+    return with_battery_life(score_frame(frame, bundle, horizon_days=horizon_days), grid)
+
+
+def with_battery_life(predictions: list[DevicePrediction], grid: HourlyGrid) -> list[DevicePrediction]:
+    """The predictions with each battery's days remaining from its own past batteries where it has them.
+
+    The model's quantiles stay where the device has no past battery; a battery
+    that is empty now stays at 0 days.
+    """
+    rows = {key: i for i, key in enumerate(grid.device_keys)}
+    out = []
+    for prediction in predictions:
+        row = rows.get(prediction.device_key)
+        if row is None or not grid.has_battery[row]:
+            out.append(prediction)
+            continue
+        model = (
+            None
+            if prediction.battery_days is None
+            else (
+                float(prediction.battery_days_low if prediction.battery_days_low is not None else 0.0),
+                float(prediction.battery_days),
+                float(prediction.battery_days_high if prediction.battery_days_high is not None else 0.0),
+            )
+        )
+        view = outlook(grid, row)
+        life = combine(model, view)
+        if life is None:
+            out.append(prediction)
+            continue
+        empty_now = prediction.failing_now and prediction.battery_days == 0.0
+        out.append(
+            replace(
+                prediction,
+                reasons=_with_reading_reason(prediction, life),
+                battery_days=0.0 if empty_now else life.days,
+                battery_days_low=0.0 if empty_now else life.days_low,
+                battery_days_high=0.0 if empty_now else life.days_high,
+                battery_life=life,
+            )
+        )
+    return out
 
 
 # ---------------------------------------------------------------------------
