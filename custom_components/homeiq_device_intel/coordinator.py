@@ -36,7 +36,7 @@ from .lifecycle import WorkGuard, WorkStopped
 from .ml.grid import BRIDGE_DOWN_SHARE, BRIDGE_MIN_DEVICES
 from .ml.pipeline import SCORING_WINDOW_DAYS, DevicePrediction, home_grid, score_home
 from .model_store import ActiveModel
-from .recorder_source import RecorderReadError, async_read_history
+from .recorder_source import KeptHistory, RecorderReadError
 from .risk import AtRiskTracker, reason_texts, risk_scores
 from .settings import HomeIQSettings
 from .stored_state import StoredState
@@ -123,6 +123,8 @@ class HomeIQCoordinator(DataUpdateCoordinator[HomeIQData]):
             hysteresis=AT_RISK_HYSTERESIS,
         )
         self._risk_store = StoredState(hass, f"{DOMAIN}.at_risk")
+        # The scoring window's history, kept between scorings: each hour reads new rows only.
+        self.kept_history = KeptHistory()
 
     async def _async_setup(self) -> None:
         """Restore the at-risk state so a restart does not re-alert."""
@@ -157,7 +159,7 @@ class HomeIQCoordinator(DataUpdateCoordinator[HomeIQData]):
     ) -> dict[str, DevicePrediction]:
         """Read the devices' recent history, extend it with the stored one and score it."""
         try:
-            history = await async_read_history(
+            history = await self.kept_history.async_read(
                 self.hass, devices, start=now - SCORE_WINDOW, end=now, guard=self.guard
             )
         except RecorderReadError as err:
