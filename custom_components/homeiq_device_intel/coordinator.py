@@ -40,7 +40,7 @@ from .ml.grid import BRIDGE_DOWN_SHARE, BRIDGE_MIN_DEVICES
 from .ml.link import LinkQuality, link_quality
 from .ml.pipeline import SCORING_WINDOW_DAYS, DevicePrediction, home_grid, score_home
 from .model_store import ActiveModel
-from .recorder_source import RecorderReadError, async_read_history
+from .recorder_source import KeptHistory, RecorderReadError
 from .risk import AtRiskTracker, reason_texts, risk_scores
 from .settings import HomeIQSettings
 from .snooze import SnoozeBook
@@ -133,6 +133,8 @@ class HomeIQCoordinator(DataUpdateCoordinator[HomeIQData]):
         self.snoozes = SnoozeBook()
         self._snooze_store = StoredState(hass, f"{DOMAIN}.snoozes")
         self._cancel_snooze_end: CALLBACK_TYPE | None = None
+        # The scoring window's history, kept between scorings: each hour reads new rows only.
+        self.kept_history = KeptHistory()
 
     async def _async_setup(self) -> None:
         """Restore the at-risk state and the snoozes so a restart does not re-alert."""
@@ -173,7 +175,7 @@ class HomeIQCoordinator(DataUpdateCoordinator[HomeIQData]):
     ) -> tuple[dict[str, DevicePrediction], dict[str, LinkQuality]]:
         """Read the devices' recent history, extend it with the stored one, score it and rate the links."""
         try:
-            history = await async_read_history(
+            history = await self.kept_history.async_read(
                 self.hass, devices, start=now - SCORE_WINDOW, end=now, guard=self.guard
             )
         except RecorderReadError as err:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 from functools import partial
 from typing import Final, cast
 
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.recorder import get_instance, session_scope
+from homeassistant.util import dt as dt_util
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
@@ -21,6 +23,7 @@ from .ml.recorder.planning import ReadChunk, ReadPlan, plan_read
 from .ml.recorder.reading import ChunkResult, assemble_history, read_chunk
 from .ml.recorder.schema import NEWEST_KNOWN_SCHEMA, Dialect, SchemaInfo
 from .ml.recorder.sql import QueryFn
+from .ml.recorder.window import advance, needs_full_read, oldest_state_time, read_start
 from .ml.records import HomeHistory
 
 CHUNK_ROWS: Final = 20_000
@@ -79,6 +82,19 @@ async def async_read_history(
 
     One short read per chunk; none starts once ``guard`` is stopped (WorkStopped).
     """
+    history, _ = await _async_read_window(hass, devices, start=start, end=end, guard=guard)
+    return replace(history, start=_observed_start(history))
+
+
+async def _async_read_window(
+    hass: HomeAssistant,
+    devices: Mapping[str, WatchedDevice],
+    *,
+    start: datetime,
+    end: datetime,
+    guard: WorkGuard,
+) -> tuple[HomeHistory, SchemaInfo]:
+    """The history of [start, end) as the reader returns it (its start the window's), and the layout read."""
     registry = {
         entity.entity_id: RegisteredEntity(device.info, entity.role, entity.device_class, entity.unit)
         for device in devices.values()
@@ -116,8 +132,65 @@ async def async_read_history(
     history = await guard.async_run(
         hass.async_add_executor_job, partial(assemble_history, read_plan, results)
     )
-    history.start = _observed_start(history)
-    return history
+    return history, read_plan.schema
+
+
+class KeptHistory:
+    """The scoring window of recorder history, kept between scorings and moved on with new rows only.
+
+    Each reading reads the rows written since the last one (with an overlap,
+    see `ml.recorder.window`) and joins them to the kept window, which equals a
+    full read of the window; it reads the whole window on the first reading,
+    when the watched devices or their entities changed, after a recorder purge,
+    when the clock jumped, or after a long gap. Owned by the coordinator, so it
+    ends with the entry (an options change reloads the entry: a full read).
+    """
+
+    def __init__(self) -> None:
+        """Start with nothing kept."""
+        self._kept: HomeHistory | None = None
+        self._schema: SchemaInfo | None = None
+        self.full_reads = 0
+        self.new_row_reads = 0
+        self.last_full_reason: str | None = None
+
+    def clear(self) -> None:
+        """Forget the kept window: the next reading reads it whole."""
+        self._kept = None
+
+    async def async_read(
+        self,
+        hass: HomeAssistant,
+        devices: Mapping[str, WatchedDevice],
+        *,
+        start: datetime,
+        end: datetime,
+        guard: WorkGuard,
+    ) -> HomeHistory:
+        """Return the history of [start, end) as `async_read_history` does, from new rows if it can."""
+        kept, schema = self._kept, self._schema
+        history: HomeHistory | None = None
+        reason: str | None = "nothing kept"
+        if kept is not None and schema is not None:
+            oldest = await _async_read(hass, guard, partial(oldest_state_time, schema=schema))
+            reason = needs_full_read(kept, start=start.timestamp(), end=end.timestamp(), oldest_row=oldest)
+        if reason is None and kept is not None:
+            since = dt_util.utc_from_timestamp(read_start(kept))
+            new, _ = await _async_read_window(hass, devices, start=since, end=end, guard=guard)
+            history = await guard.async_run(
+                hass.async_add_executor_job, partial(advance, kept, new, start=start.timestamp())
+            )
+            reason = None if history is not None else "the devices or their entities changed"
+        if history is None:
+            self._kept = None  # not kept while the whole window is read
+            history, self._schema = await _async_read_window(hass, devices, start=start, end=end, guard=guard)
+            self.full_reads += 1
+            self.last_full_reason = reason
+            LOGGER.debug("Read the whole scoring window: %s", reason)
+        else:
+            self.new_row_reads += 1
+        self._kept = history
+        return replace(history, start=_observed_start(history))
 
 
 def _observed_start(history: HomeHistory) -> float:

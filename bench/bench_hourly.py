@@ -1,0 +1,140 @@
+"""Hourly scoring from new rows only vs a full re-read of the 45-day window, same run, alternating.
+
+For each size, a recorder database in HA's current schema (bench_recorder_read's
+builder: about 3 entities per device, 10 days of states, a year of hourly
+statistics for a tenth of them). A scoring at hour h is: read the window
+(`read_history`, whole or new rows joined with `ml.recorder.window.advance`),
+`home_grid`, `score_home` with the shipped bundle. The kept path is first
+filled by a full read an hour earlier; then each pair scores the same moment
+both ways, in alternating order, and checks both give identical predictions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sqlite3
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+from _common import figure, load_average, machine, now_iso, write_result
+from bench_recorder_read import DAY, END, build_database
+
+from custom_components.homeiq_device_intel.ml.bundle import load_bundle
+from custom_components.homeiq_device_intel.ml.features import FEATURE_NAMES, FEATURE_SCHEMA_VERSION
+from custom_components.homeiq_device_intel.ml.pipeline import SCORING_WINDOW_DAYS, home_grid, score_home
+from custom_components.homeiq_device_intel.ml.recorder.reading import read_history
+from custom_components.homeiq_device_intel.ml.recorder.window import advance, read_start
+from custom_components.homeiq_device_intel.ml.records import HomeHistory
+
+ROOT = Path(__file__).resolve().parents[1]
+SHIPPED = ROOT / "custom_components" / "homeiq_device_intel" / "models"
+HOUR = 3600.0
+
+
+def _query(path: Path) -> Any:
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    return lambda sql, params: conn.execute(sql, params)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--devices", type=int, nargs="+", default=[200, 1000])
+    parser.add_argument("--rows-per-entity", type=int, default=1000)
+    parser.add_argument("--pairs", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="200 devices, 2 pairs")
+    args = parser.parse_args()
+    if args.quick:
+        args.devices, args.pairs = [200], 2
+    bundle = load_bundle(
+        SHIPPED, expected_feature_names=FEATURE_NAMES, expected_schema_version=FEATURE_SCHEMA_VERSION
+    )
+    load_before = load_average()
+    figures, details = [], []
+    for n_devices in args.devices:
+        n_entities = 3 * n_devices
+        n_rows = args.rows_per_entity * n_entities
+        path = Path(f"/tmp/homeiq_bench_hourly_{n_entities}_{n_rows}.db")
+        if not path.exists():
+            print(f"building {path} ...", flush=True)
+            build_database(path, n_entities, n_rows, n_entities // 10, seed=0)
+        query = _query(path)
+        first = END - 2 * DAY + 17 * 60.0
+        window = SCORING_WINDOW_DAYS * DAY
+
+        kept = read_history(query, start=first - window, end=first)
+        full_s, new_s, read_full_s, read_new_s = [], [], [], []
+        for k in range(1, args.pairs + 1):
+            now = first + k * HOUR
+
+            def incremental(
+                now: float = now, kept: HomeHistory = kept, query: Any = query, window: float = window
+            ) -> tuple[HomeHistory, list[Any], float]:
+                began = time.perf_counter()
+                new = read_history(query, start=read_start(kept), end=now)
+                history = advance(kept, new, start=now - window)
+                assert history is not None
+                read = time.perf_counter() - began
+                return history, score_home(history, bundle, now=now, grid=home_grid(history, now=now)), read
+
+            order = ("full", "new") if k % 2 else ("new", "full")
+            for which in order:
+                began = time.perf_counter()
+                if which == "full":
+                    t0 = time.perf_counter()
+                    history_full = read_history(query, start=now - window, end=now)
+                    read_full_s.append(time.perf_counter() - t0)
+                    scored_full = score_home(
+                        history_full, bundle, now=now, grid=home_grid(history_full, now=now)
+                    )
+                    full_s.append(time.perf_counter() - began)
+                else:
+                    kept_next, scored_new, read = incremental()
+                    read_new_s.append(read)
+                    new_s.append(time.perf_counter() - began)
+            assert scored_new == scored_full, "new rows only must score as a full re-read"
+            kept = kept_next
+        full_m, new_m = statistics.median(full_s), statistics.median(new_s)
+        read_full_m, read_new_m = statistics.median(read_full_s), statistics.median(read_new_s)
+        print(
+            f"{n_devices} devices: full {full_m:.3f} s (read {read_full_m:.3f}), "
+            f"new rows {new_m:.3f} s (read {read_new_m:.3f})"
+        )
+        figures.append(
+            figure(
+                f"Hourly scoring, {n_devices:,} devices: new rows only (read + grid + score)",
+                new_m,
+                "s",
+                baseline=full_m,
+                baseline_label="full re-read of the 45-day window, same moment, alternating",
+                target="<= 0.10x",
+                met=new_m <= 0.1 * full_m,
+                note=f"reading alone {read_new_m:.3f} s vs {read_full_m:.3f} s "
+                f"({read_new_m / read_full_m:.2f}x); "
+                f"predictions identical; {n_entities:,} entities, {n_rows / 1e6:.1f} M state rows",
+            )
+        )
+        details.append(
+            {
+                "devices": n_devices,
+                "full_s": full_s,
+                "new_s": new_s,
+                "read_full_s": read_full_s,
+                "read_new_s": read_new_s,
+            }
+        )
+    write_result(
+        "hourly",
+        {
+            "created": now_iso(),
+            "machine": machine(),
+            "load_average_1min_before": load_before,
+            "figures": figures,
+            "runs": details,
+        },
+    )
+
+
+if __name__ == "__main__":
+    main()

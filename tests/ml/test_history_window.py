@@ -1,0 +1,177 @@
+"""Scoring from new rows only: a kept recorder window advanced hour by hour equals a full read.
+
+The demo home's recorder database (real HA schema, restarts, rows re-reported
+in place) is read for a simulated week of hourly scorings, with devices
+coming and going; at every hour the kept window, advanced by a read of the
+new rows only, must equal a full read of the 45-day window, and the
+predictions made from them must be identical.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from custom_components.homeiq_device_intel.ml.bundle import load_bundle
+from custom_components.homeiq_device_intel.ml.features import FEATURE_NAMES, FEATURE_SCHEMA_VERSION
+from custom_components.homeiq_device_intel.ml.pipeline import SCORING_WINDOW_DAYS, home_grid, score_home
+from custom_components.homeiq_device_intel.ml.recorder.reading import read_history
+from custom_components.homeiq_device_intel.ml.recorder.window import (
+    advance,
+    needs_full_read,
+    oldest_real_row,
+    read_start,
+)
+from custom_components.homeiq_device_intel.ml.records import HomeHistory, StateSeries
+from homeiq_lab.demo.home import build_demo_home
+from homeiq_lab.demo.recorder_db import write_recorder_db
+
+ROOT = Path(__file__).resolve().parents[2]
+SHIPPED = ROOT / "custom_components" / "homeiq_device_intel" / "models"
+NOW = 1_767_225_600.0
+HOUR = 3600.0
+DAY = 86400.0
+WINDOW = SCORING_WINDOW_DAYS * DAY
+
+
+@pytest.fixture(scope="module")
+def demo_db(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str], float]:
+    demo = build_demo_home(NOW)
+    path = tmp_path_factory.mktemp("window") / "home-assistant_v2.db"
+    write_recorder_db(
+        path, demo.recorded, restarts=demo.history.restarts.tolist(), start=demo.history.start, end=demo.end
+    )
+    # A third of the home keeps the week's 2 x 168 reads short; every kind of entity is among them.
+    return path, sorted(demo.recorded)[::3], demo.end
+
+
+def _labelled(series: StateSeries) -> list[object]:
+    return [series.labels[c] if c >= 0 else int(c) for c in series.code.tolist()]
+
+
+def assert_same_history(got: HomeHistory, want: HomeHistory) -> None:
+    """Equal rows, statistics, restarts and swaps (state tokens compared by their strings)."""
+    assert (got.start, got.end, got.devices, got.entities) == (
+        want.start,
+        want.end,
+        want.devices,
+        want.entities,
+    )
+    assert set(got.states) == set(want.states)
+    for key, series in want.states.items():
+        mine = got.states[key]
+        np.testing.assert_array_equal(mine.time, series.time, err_msg=key)
+        np.testing.assert_array_equal(mine.value, series.value, err_msg=key)
+        assert _labelled(mine) == _labelled(series), key
+        if series.last_reported is None:
+            assert mine.last_reported is None
+        else:
+            assert mine.last_reported is not None
+            np.testing.assert_array_equal(mine.last_reported, series.last_reported, err_msg=key)
+    assert set(got.statistics) == set(want.statistics)
+    for key, stat in want.statistics.items():
+        for name in ("start", "mean", "min", "max"):
+            np.testing.assert_array_equal(
+                getattr(got.statistics[key], name), getattr(stat, name), err_msg=key
+            )
+    np.testing.assert_array_equal(got.restarts, want.restarts)
+    assert set(got.battery_swaps) == set(want.battery_swaps)
+    for key, times in want.battery_swaps.items():
+        np.testing.assert_array_equal(got.battery_swaps[key], times)
+
+
+def _watched(entities: Sequence[str], hour: int) -> list[str]:
+    """Devices coming and going: some leave on day 2 and come back on day 4, one joins on day 5."""
+    devices = sorted({e.split(".", 1)[1].rsplit("_", 1)[0] for e in entities})
+    leaving = set(devices[3:6])
+    joining = devices[-1]
+    watched = []
+    for entity in entities:
+        device = entity.split(".", 1)[1].rsplit("_", 1)[0]
+        if device in leaving and 2 * 24 <= hour < 4 * 24:
+            continue
+        if device == joining and hour < 5 * 24:
+            continue
+        watched.append(entity)
+    return watched
+
+
+def _scorings(end: float) -> Iterable[tuple[int, float]]:
+    first = end - 7 * DAY + 17 * 60.0  # off the hour, as a real scoring is
+    for hour in range(7 * 24):
+        yield hour, first + hour * HOUR
+
+
+def test_a_week_of_hourly_scorings_from_new_rows_equals_full_reads(
+    demo_db: tuple[Path, list[str], float],
+) -> None:
+    path, entities, end = demo_db
+    bundle = load_bundle(
+        SHIPPED, expected_feature_names=FEATURE_NAMES, expected_schema_version=FEATURE_SCHEMA_VERSION
+    )
+    with sqlite3.connect(path) as connection:
+
+        def query(sql: str, params: dict[str, object]) -> list[tuple[object, ...]]:
+            return connection.execute(sql, params).fetchall()
+
+        oldest = connection.execute("SELECT MIN(last_updated_ts) FROM states").fetchone()[0]
+        kept: HomeHistory | None = None
+        kept_ids: list[str] = []
+        advanced = full_reads = 0
+        for hour, now in _scorings(end):
+            ids = _watched(entities, hour)
+            start = now - WINDOW
+            full = read_history(query, start=start, end=now, entity_ids=ids)
+            history = None
+            if ids == kept_ids and needs_full_read(kept, start=start, end=now, oldest_row=oldest) is None:
+                assert kept is not None
+                new = read_history(query, start=read_start(kept), end=now, entity_ids=ids)
+                history = advance(kept, new, start=start)
+            if history is None:
+                history = read_history(query, start=start, end=now, entity_ids=ids)
+                full_reads += 1
+            else:
+                advanced += 1
+            assert_same_history(history, full)
+            if hour % 23 == 0 or hour == 7 * 24 - 1:
+                mine = score_home(history, bundle, now=now, grid=home_grid(history, now=now))
+                want = score_home(full, bundle, now=now, grid=home_grid(full, now=now))
+                assert mine == want
+            kept, kept_ids = history, ids
+    # The first reading and each change of devices read everything; the other hours only new rows.
+    assert full_reads == 4
+    assert advanced == 7 * 24 - 4
+
+
+def test_a_purge_or_a_clock_jump_asks_for_a_full_read(demo_db: tuple[Path, list[str], float]) -> None:
+    path, entities, end = demo_db
+    with sqlite3.connect(path) as connection:
+
+        def query(sql: str, params: dict[str, object]) -> list[tuple[object, ...]]:
+            return connection.execute(sql, params).fetchall()
+
+        kept = read_history(query, start=end - DAY - WINDOW, end=end - DAY, entity_ids=entities[:10])
+    oldest = oldest_real_row(kept)
+    assert oldest is not None
+    assert needs_full_read(None, start=end - WINDOW, end=end, oldest_row=None) == "nothing kept"
+    assert (
+        needs_full_read(kept, start=end - DAY - WINDOW + HOUR, end=end - DAY + HOUR, oldest_row=oldest)
+        is None
+    )
+    assert needs_full_read(kept, start=end - DAY - WINDOW + HOUR, end=end - DAY + HOUR, oldest_row=oldest + 1)
+    assert needs_full_read(kept, start=end - 2 * DAY - WINDOW, end=end - 2 * DAY, oldest_row=oldest)
+    assert needs_full_read(kept, start=end - WINDOW, end=end, oldest_row=oldest)  # a day without a reading
+    # A read that does not overlap the kept window, or of other entities, is not joined.
+    with sqlite3.connect(path) as connection:
+
+        def query2(sql: str, params: dict[str, object]) -> list[tuple[object, ...]]:
+            return connection.execute(sql, params).fetchall()
+
+        other = read_history(query2, start=read_start(kept), end=end - DAY + HOUR, entity_ids=entities[:9])
+        late = read_history(query2, start=end - DAY + 60.0, end=end - DAY + HOUR, entity_ids=entities[:10])
+    assert advance(kept, other, start=end - DAY - WINDOW + HOUR) is None
+    assert advance(kept, late, start=end - DAY - WINDOW + HOUR) is None
