@@ -402,6 +402,9 @@ def _headline(report: dict[str, Any]) -> dict[str, float]:
             "brier",
             "alert_precision",
             "event_recall",
+            "lead_days_median",
+            "alerts",
+            "events",
         ):
             if isinstance(model.get(key), float) and np.isfinite(model[key]):
                 out[f"{target}_{key}"] = round(float(model[key]), 4)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import shutil
 import signal
 import socket
@@ -180,12 +181,17 @@ def prepare(args: argparse.Namespace, paths: Paths, port: int) -> home.DemoHome 
 def start_hass(paths: Paths, *, own_session: bool) -> subprocess.Popen[bytes]:
     """Start `hass -c <config>`, its console output going to a file."""
     hass = Path(sys.executable).parent / "hass"
+    # Home Assistant finds the integrations in the configuration's custom_components
+    # folder; a PYTHONPATH holding another `custom_components` package (a work tree
+    # run with PYTHONPATH=$PWD) would hide the demo home's integration from it.
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
     with paths.hass_output.open("wb") as output:
         return subprocess.Popen(
             [str(hass), "-c", str(paths.config), "--skip-pip"],
             stdout=output,
             stderr=subprocess.STDOUT,
             start_new_session=own_session,
+            env=env,
         )
 
 
@@ -333,10 +339,17 @@ async def check_dashboard(
     client: HAClient, token: str, paths: Paths, predictions: list[check.Prediction], verdict: check.Verdict
 ) -> None:
     """Open the dashboard in headless Chromium and save the screenshot."""
-    expect = ["Devices most likely to fail", "Battery outlook"]
+    expect = [
+        "Devices most likely to fail",
+        "Replace batteries by",
+        "Weakening radio links",
+        "How good the warnings are",
+        "of alerts came true",
+    ]
     ranked = [p for p in predictions if p.probability is not None]
     if ranked:
         expect.append(ranked[0].name)
+    expect += [p.name for p in predictions if p.link_trend == "weakening"][:1]
     started = time.monotonic()
     try:
         seen = await screenshot_dashboard(

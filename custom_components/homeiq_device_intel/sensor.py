@@ -24,6 +24,7 @@ from .entity import HomeIQDeviceEntity, HomeIQServiceEntity, async_track_device_
 from .ml.battery_life import Source
 from .ml.link import LinkQuality, LinkTrend
 from .ml.pipeline import DevicePrediction
+from .ml.records import FailureType
 from .risk import reason_texts, short_text
 from .training import TrainingStatus
 
@@ -168,20 +169,82 @@ class HomeIQServiceSensorDescription(SensorEntityDescription):
     always_available: bool = False
 
 
+# Where the model quality figures come from.
+EVALUATED_ON_SHIPPED = "shipped_evaluation"  # the shipped model's held-out synthetic homes
+EVALUATED_ON_HOME = "home_recent_days"  # this home's most recent days, held out by the nightly run
+# Per failure type, what an owner can judge: metric name -> attribute suffix.
+OWNER_FIGURES: tuple[tuple[str, str, float], ...] = (
+    ("alert_precision", "alerts_came_true", 100.0),  # share of alerts after which it failed, %
+    ("event_recall", "failures_warned_of", 100.0),  # share of failures with an alert before, %
+    ("lead_days_median", "days_of_warning", 1.0),  # median days from the first alert to the failure
+    ("alerts", "alerts", 1.0),  # how many alerts the shares come from
+)
+
+
+def _owner_figures(runtime: HomeIQRuntimeData) -> tuple[str, dict[str, dict[str, float]]]:
+    """Per failure type, the owner's figures of the model in use, and where they come from.
+
+    A home model's own figures (its held-out recent days) are used once they
+    hold an alert of any failure type; until then, and for the shipped model,
+    the shipped model's held-out evaluation stands in.
+    """
+    model = runtime.coordinator.model
+    shipped = model.bundle.metadata.get("metrics")
+    candidates = [(EVALUATED_ON_SHIPPED, shipped if isinstance(shipped, dict) else {})]
+    if model.source == "home":
+        candidates.insert(0, (EVALUATED_ON_HOME, model.metrics))
+    for source, metrics in candidates:
+        figures = {
+            failure_type.value: {
+                name: float(value)
+                for name, *_ in OWNER_FIGURES
+                if isinstance(value := metrics.get(f"{failure_type.value}_{name}"), int | float)
+                and not isinstance(value, bool)
+            }
+            for failure_type in FailureType
+        }
+        if any("alert_precision" in f for f in figures.values()):
+            return source, figures
+    return EVALUATED_ON_SHIPPED, {}
+
+
 def _quality(runtime: HomeIQRuntimeData) -> float | None:
-    """Return the current model's PR-AUC (mean over failure types) in percent."""
-    value = runtime.coordinator.model.metric("pr_auc")
-    return None if value is None else round(100.0 * value, 1)
+    """Return the share of alerts that came true, in percent, over every failure type.
+
+    Weighted by each type's number of alerts where known, else their plain mean.
+    """
+    _, figures = _owner_figures(runtime)
+    shares = [f for f in figures.values() if "alert_precision" in f]
+    if not shares:
+        return None
+    if all(f.get("alerts", 0.0) > 0 for f in shares):
+        total = sum(f["alerts"] for f in shares)
+        value = sum(f["alert_precision"] * f["alerts"] for f in shares) / total
+    else:
+        value = sum(f["alert_precision"] for f in shares) / len(shares)
+    return round(100.0 * value, 1)
 
 
 def _quality_attributes(runtime: HomeIQRuntimeData) -> dict[str, Any]:
-    """Return the current model's other headline metrics."""
+    """Return, per failure type, alerts that came true, failures warned of and days of warning."""
+    source, figures = _owner_figures(runtime)
+    attributes: dict[str, Any] = {"evaluated_on": source}
+    for failure_type, found in figures.items():
+        for name, suffix, scale in OWNER_FIGURES:
+            value = found.get(name)
+            attributes[f"{failure_type}_{suffix}"] = (
+                None if value is None else (int(value) if name == "alerts" else round(scale * value, 1))
+            )
     model = runtime.coordinator.model
-    return {
-        name: round(value, 4)
-        for name in ("f1", "precision", "recall", "brier", "alert_precision", "event_recall")
-        if (value := model.metric(name)) is not None
-    }
+    # The engineer's figures, as before (held-out rows).
+    attributes.update(
+        {
+            name: round(value, 4)
+            for name in ("pr_auc", "f1", "precision", "recall", "brier")
+            if (value := model.metric(name)) is not None
+        }
+    )
+    return attributes
 
 
 SERVICE_SENSORS: tuple[HomeIQServiceSensorDescription, ...] = (

@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from . import owner_devices
 from .home import DAY, DemoHome, Truth
 
 INTEGRATION: Final = "homeiq_device_intel"
@@ -21,7 +22,7 @@ MIN_FLAGGED_FOR_PRECISION: Final = 3
 # ...and at most this share of the healthy ones (or one device) may be flagged.
 MAX_HEALTHY_AT_RISK: Final = 0.1
 # The keys ending the unique ids of the integration's per-device entities.
-ENTITY_KEYS: Final = ("failure_probability", "battery_days_remaining", "at_risk")
+ENTITY_KEYS: Final = ("failure_probability", "battery_days_remaining", "at_risk", "link_quality")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -36,6 +37,9 @@ class Prediction:
     reasons: tuple[str, ...]
     at_risk: bool
     battery_days: float | None
+    # The Battery days remaining sensor's attributes (replace_by, source, past_batteries...).
+    battery: dict[str, Any] = field(default_factory=dict)
+    link_trend: str | None = None  # the Link quality sensor's trend, if the device has one
 
 
 @dataclass(slots=True)
@@ -101,6 +105,8 @@ def predictions_from(
             slot["probability"] = entry["entity_id"]
         elif "interval_low" in attributes or entry["entity_id"].endswith("_battery_days_remaining"):
             slot["battery"] = entry["entity_id"]
+        elif "trend" in attributes:
+            slot["link"] = entry["entity_id"]
     out: list[Prediction] = []
     for device_id, slot in ours.items():
         device = device_by_id.get(device_id, {})
@@ -121,6 +127,8 @@ def predictions_from(
                 reasons=tuple(attributes.get("reasons") or ()),
                 at_risk=states.get(slot.get("at_risk", ""), {}).get("state") == "on",
                 battery_days=as_number(states.get(slot.get("battery", ""), {}).get("state")),
+                battery=dict(states.get(slot.get("battery", ""), {}).get("attributes", {})),
+                link_trend=states.get(slot.get("link", ""), {}).get("attributes", {}).get("trend"),
             )
         )
     out.sort(key=lambda p: -(p.probability if p.probability is not None else -1.0))
@@ -216,4 +224,46 @@ def evaluate(predictions: list[Prediction], home: DemoHome) -> Verdict:
             f"{len(real)} of {len(at_risk)} flagged at risk fail within the window ({names}); "
             f"precision is judged from {MIN_FLAGGED_FOR_PRECISION} flags"
         )
+    check_owner_devices(predictions, verdict)
     return verdict
+
+
+def check_owner_devices(predictions: list[Prediction], verdict: Verdict) -> None:
+    """Each owner device (owner_devices.py) shows what it was written to show."""
+    by_source = {p.source_id: p for p in predictions if p.source_id is not None}
+
+    def shown(device_key: str) -> Prediction | None:
+        found = by_source.get(device_key)
+        verdict.expect(found is not None, f"owner device {device_key[:8]} has prediction entities")
+        return found
+
+    if (p := shown(owner_devices.THREE_PAST_BATTERIES)) is not None:
+        verdict.expect(
+            p.battery.get("past_batteries") == len(owner_devices.SWAP_DAYS_AGO) - 1
+            and p.battery.get("source") == "own_history"
+            and bool(p.battery.get("replace_by"))
+            and p.battery_days is not None,
+            f"{p.name}: {p.battery_days} days left from its own past batteries "
+            f"(past_batteries {p.battery.get('past_batteries')}, source {p.battery.get('source')}, "
+            f"replace by {p.battery.get('replace_by')})",
+        )
+    if (p := shown(owner_devices.DIED_HIGH)) is not None:
+        verdict.expect(
+            p.battery.get("battery_reading") == "died_high"
+            and as_number(p.battery.get("died_at_level")) == owner_devices.DIED_AT_LEVEL,
+            f"{p.name}: battery reading {p.battery.get('battery_reading')}, "
+            f"died at {p.battery.get('died_at_level')} %",
+        )
+    if (p := shown(owner_devices.RECHARGES_NIGHTLY)) is not None:
+        verdict.expect(
+            p.battery_days is None and p.failure_type != "battery_depleted" and not p.at_risk,
+            f"{p.name} (charged nightly): days remaining {p.battery_days}, failure type {p.failure_type}",
+        )
+    if (p := shown(owner_devices.ATTRIBUTE_BATTERY)) is not None:
+        verdict.expect(
+            p.battery_days is not None and p.failure_type == "battery_depleted",
+            f"{p.name} (battery_level attribute only): {p.failure_type}, "
+            f"{p.battery_days if p.battery_days is None else round(p.battery_days, 1)} days left",
+        )
+    if (p := shown(owner_devices.WEAKENING_LINK)) is not None:
+        verdict.expect(p.link_trend == "weakening", f"{p.name}: link quality trend {p.link_trend}")

@@ -45,6 +45,7 @@ from custom_components.homeiq_device_intel.ml.records import (
 )
 from homeiq_lab import synthetic
 
+from .owner_devices import owner_devices
 from .recorder_db import RecordedEntity
 
 DAY: Final = 86400.0
@@ -455,6 +456,15 @@ def compose(choice: HomeChoice, now: float) -> DemoHome:
         ground_truth += [_shift_event(e, shift) for e in origin.ground_truth if e.device_key == device_key]
         if (swapped := origin.battery_swaps.get(device_key)) is not None:
             swaps[device_key] = swapped[swapped <= cut] + shift
+    # The devices that show what an owner is told (owner_devices.py), written directly.
+    owners = owner_devices(healthy.start + shift, now)
+    devices += owners.devices
+    entities += owners.entities
+    states.update(owners.states)
+    statistics.update(owners.statistics)
+    ground_truth += owners.ground_truth
+    swaps.update(owners.battery_swaps)
+    scenario.update({d.device_key: "healthy" for d in owners.devices})
     ground_truth.sort(key=lambda e: (e.start, e.device_key))
     restarts = healthy.restarts[healthy.restarts <= cut] + shift
     history = HomeHistory(
@@ -471,7 +481,7 @@ def compose(choice: HomeChoice, now: float) -> DemoHome:
         scenario=scenario,
     )
     truth = _truth(history, way_of)
-    recorded, description = _describe(history)
+    recorded, description = _describe(history, owners.attribute_rows)
     return DemoHome(
         history=history,
         home_index=choice.index,
@@ -547,12 +557,22 @@ def _connections(device: DeviceRecord) -> list[list[str]]:
     return []
 
 
-def _describe(history: HomeHistory) -> tuple[dict[str, RecordedEntity], dict[str, Any]]:
-    """Return the recorder rows of every entity and the demo integration's description."""
+def _describe(
+    history: HomeHistory, attribute_rows: dict[str, dict[str, list[float]]] | None = None
+) -> tuple[dict[str, RecordedEntity], dict[str, Any]]:
+    """Return the recorder rows of every entity and the demo integration's description.
+
+    An attribute-only reading (an EntityRecord with `attribute`, e.g. a vacuum's
+    `battery_level`) is no entity of its own: its values, one per state row of
+    the entity (`attribute_rows`), go into the rows' attributes.
+    """
     by_id = {d.device_key: d for d in history.devices}
     recorded: dict[str, RecordedEntity] = {}
     described_entities: list[dict[str, Any]] = []
+    attribute_rows = attribute_rows or {}
     for entity in history.entities:
+        if entity.attribute is not None:
+            continue
         device = by_id[entity.device_key]
         series = history.states[entity.entity_id]
         if len(series) == 0:
@@ -561,24 +581,35 @@ def _describe(history: HomeHistory) -> tuple[dict[str, RecordedEntity], dict[str
         numeric = entity.entity_id.startswith("sensor.") and entity.entity_id in history.statistics
         name = _entity_name(entity.entity_id, device.name)
         attributes = _attributes(entity, name, device.name, numeric)
+        per_row = attribute_rows.get(entity.entity_id, {})
+        rows = (
+            [
+                {**attributes, **{key: _whole(values[k]) for key, values in per_row.items()}}
+                for k in range(len(strings))
+            ]
+            if per_row
+            else None
+        )
         recorded[entity.entity_id] = RecordedEntity(
-            attributes=attributes,
+            attributes=attributes if rows is None else rows[-1],
             times=series.time,
             states=strings,
             statistics=history.statistics.get(entity.entity_id) if numeric else None,
+            row_attributes=rows,
         )
-        described_entities.append(
-            {
-                "entity_id": entity.entity_id,
-                "device": entity.device_key,
-                "name": name,
-                "device_class": entity.device_class,
-                "unit": entity.unit,
-                "state_class": "measurement" if numeric else None,
-                "entity_category": "diagnostic" if entity.role in DIAGNOSTIC_ROLES else None,
-                "state": strings[-1],
-            }
-        )
+        described = {
+            "entity_id": entity.entity_id,
+            "device": entity.device_key,
+            "name": name,
+            "device_class": entity.device_class,
+            "unit": entity.unit,
+            "state_class": "measurement" if numeric else None,
+            "entity_category": "diagnostic" if entity.role in DIAGNOSTIC_ROLES else None,
+            "state": strings[-1],
+        }
+        if rows is not None:
+            described["attributes"] = {key: rows[-1][key] for key in per_row}
+        described_entities.append(described)
     # Bridges first: a device's via_device must exist before the device.
     devices = sorted(history.devices, key=lambda d: d.via_device_key is not None)
     description = {
@@ -597,6 +628,11 @@ def _describe(history: HomeHistory) -> tuple[dict[str, RecordedEntity], dict[str
         "entities": described_entities,
     }
     return recorded, description
+
+
+def _whole(value: float) -> int | float:
+    """An attribute's number as an integration reports it (whole numbers as int)."""
+    return int(value) if float(value).is_integer() else float(value)
 
 
 def days_from_now(home: DemoHome, timestamp: float) -> float:

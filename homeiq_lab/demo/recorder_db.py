@@ -9,7 +9,9 @@ Rows are written as the recorder writes them:
 - one `states` row per state *change*; an unchanged state reported again only
   moves the row's `last_reported_ts` (as HA does since schema 43);
 - `old_state_id` links each row to the entity's previous row;
-- one `state_attributes` row per entity (the attributes never change here);
+- one `state_attributes` row per distinct attribute set of an entity (most
+  entities keep one; a vacuum's `battery_level` changes with its rows), and a
+  new state row when the state or the attributes change;
 - hourly `statistics` (mean/min/max) for numeric sensors with a state class;
 - `homeassistant_stop`/`homeassistant_start` events and closed `recorder_runs`
   around every restart.
@@ -61,12 +63,24 @@ class RecordedEntity:
 
     times: float64 (n,) POSIX seconds, ascending; states: the n state strings.
     statistics: hourly mean/min/max, for sensors with a state class.
+    row_attributes: the attributes of each of the n rows, when they change
+    (None: `attributes` for every row).
     """
 
     attributes: Mapping[str, Any]
     times: FloatArray
     states: Sequence[str]
     statistics: StatSeries | None = None
+    row_attributes: Sequence[Mapping[str, Any]] | None = None
+
+    def attribute_sets(self) -> list[Mapping[str, Any]]:
+        """The distinct attribute sets of the rows, in order of first appearance."""
+        if self.row_attributes is None:
+            return [self.attributes]
+        seen: dict[bytes, Mapping[str, Any]] = {}
+        for attributes in self.row_attributes:
+            seen.setdefault(json_bytes(dict(attributes)), attributes)
+        return list(seen.values())
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,15 +99,40 @@ def _utc(timestamp: float) -> datetime:
     return datetime.fromtimestamp(timestamp, tz=UTC)
 
 
-def collapse_reports(times: Sequence[float], states: Sequence[str]) -> list[tuple[float, float, str]]:
-    """Merge consecutive equal states into one row: (last_updated, last_reported, state)."""
+def collapse_reports(
+    times: Sequence[float], states: Sequence[str], keys: Sequence[int] | None = None
+) -> list[tuple[float, float, str]]:
+    """Merge consecutive equal states into one row: (last_updated, last_reported, state).
+
+    `keys` (one per row, e.g. which attribute set it has): a row whose key
+    differs from the previous row's is a new row even with an equal state.
+    """
     rows: list[tuple[float, float, str]] = []
-    for time, state in zip(times, states, strict=True):
-        if rows and rows[-1][2] == state:
+    keys = keys if keys is not None else [0] * len(times)
+    last_key: int | None = None
+    for time, state, key in zip(times, states, keys, strict=True):
+        if rows and rows[-1][2] == state and key == last_key:
             rows[-1] = (rows[-1][0], time, state)
         else:
             rows.append((time, time, state))
+        last_key = key
     return rows
+
+
+def _collapsed(entity: RecordedEntity, end: float) -> list[tuple[float, float, str, int]]:
+    """An entity's rows up to `end`: (last_updated, last_reported, state, attribute set index)."""
+    times = [t for t in entity.times.tolist() if t <= end]
+    if entity.row_attributes is None:
+        return [(u, r, s, 0) for u, r, s in collapse_reports(times, entity.states[: len(times)])]
+    index = {json_bytes(dict(a)): k for k, a in enumerate(entity.attribute_sets())}
+    keys = [index[json_bytes(dict(a))] for a in entity.row_attributes[: len(times)]]
+    out: list[tuple[float, float, str, int]] = []
+    position = 0
+    for updated, reported, state in collapse_reports(times, entity.states[: len(times)], keys):
+        while times[position] != updated:
+            position += 1
+        out.append((updated, reported, state, keys[position]))
+    return out
 
 
 def _context(timestamp: float) -> bytes:
@@ -110,19 +149,18 @@ def _batches(rows: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
 def _state_rows(
     entities: Mapping[str, RecordedEntity],
     metadata_ids: Mapping[str, int],
-    attributes_ids: Mapping[str, int],
+    attributes_ids: Mapping[str, list[int]],
     end: float,
 ) -> list[dict[str, Any]]:
     """Build every `states` row, numbered in time order across entities."""
-    pending: list[tuple[float, float, str, str]] = []
+    pending: list[tuple[float, float, str, str, int]] = []
     for entity_id, entity in entities.items():
-        times = [t for t in entity.times.tolist() if t <= end]
-        for updated, reported, state in collapse_reports(times, entity.states[: len(times)]):
-            pending.append((updated, reported, entity_id, state))
+        for updated, reported, state, attribute_set in _collapsed(entity, end):
+            pending.append((updated, reported, entity_id, state, attribute_set))
     pending.sort(key=lambda row: (row[0], row[2]))
     last_row: dict[str, int] = {}
     rows: list[dict[str, Any]] = []
-    for state_id, (updated, reported, entity_id, state) in enumerate(pending, start=1):
+    for state_id, (updated, reported, entity_id, state, attribute_set) in enumerate(pending, start=1):
         rows.append(
             {
                 "state_id": state_id,
@@ -131,7 +169,7 @@ def _state_rows(
                 "last_changed_ts": None,
                 "last_reported_ts": None if reported == updated else reported,
                 "old_state_id": last_row.get(entity_id),
-                "attributes_id": attributes_ids[entity_id],
+                "attributes_id": attributes_ids[entity_id][attribute_set],
                 "metadata_id": metadata_ids[entity_id],
                 "origin_idx": 0,
                 "context_id_bin": _context(updated),
@@ -233,7 +271,20 @@ def write_recorder_db(
         # Core inserts (plain executemany) with ids given here: the ORM's bulk path is ten times slower.
         connection = session.connection()
         metadata_ids = {entity_id: n for n, entity_id in enumerate(entities, start=1)}
-        attributes_ids = dict(metadata_ids)
+        attributes_ids: dict[str, list[int]] = {}
+        attribute_rows = []
+        for entity_id, entity in entities.items():
+            attributes_ids[entity_id] = []
+            for attributes in entity.attribute_sets():
+                shared = json_bytes(dict(attributes))
+                attributes_ids[entity_id].append(len(attribute_rows) + 1)
+                attribute_rows.append(
+                    {
+                        "attributes_id": len(attribute_rows) + 1,
+                        "shared_attrs": shared.decode(),
+                        "hash": StateAttributes.hash_shared_attrs_bytes(shared),
+                    }
+                )
         with_statistics = [
             entity_id
             for entity_id, entity in entities.items()
@@ -244,16 +295,6 @@ def write_recorder_db(
             insert(StatesMeta.__table__),
             [{"metadata_id": metadata_ids[e], "entity_id": e} for e in entities],
         )
-        attribute_rows = []
-        for entity_id, entity in entities.items():
-            shared = json_bytes(dict(entity.attributes))
-            attribute_rows.append(
-                {
-                    "attributes_id": attributes_ids[entity_id],
-                    "shared_attrs": shared.decode(),
-                    "hash": StateAttributes.hash_shared_attrs_bytes(shared),
-                }
-            )
         connection.execute(insert(StateAttributes.__table__), attribute_rows)
         if statistic_ids:
             connection.execute(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import sqlite3
 import time
 from datetime import UTC, datetime
@@ -16,11 +17,18 @@ from homeassistant.components.recorder.db_schema import SCHEMA_VERSION
 from homeassistant.components.recorder.migration import LIVE_DATA_MIGRATORS, NON_LIVE_DATA_MIGRATORS
 from homeassistant.core import HomeAssistant
 
+from custom_components.homeiq_device_intel.ml.battery_life import Source, Unreliable
+from custom_components.homeiq_device_intel.ml.bundle import load_bundle
+from custom_components.homeiq_device_intel.ml.features import FEATURE_NAMES, FEATURE_SCHEMA_VERSION
+from custom_components.homeiq_device_intel.ml.link import LinkTrend, link_quality
+from custom_components.homeiq_device_intel.ml.pipeline import home_grid, score_home
 from custom_components.homeiq_device_intel.ml.recorder.reading import read_history
-from custom_components.homeiq_device_intel.ml.records import StatSeries
+from custom_components.homeiq_device_intel.ml.records import StatSeries, attribute_series_key
+from homeiq_lab.demo import owner_devices
 from homeiq_lab.demo.home import HORIZON_DAYS, WAYS, DemoHome, build_demo_home, history_days
 from homeiq_lab.demo.recorder_db import RecordedEntity, collapse_reports, write_recorder_db
 
+SHIPPED = Path(__file__).resolve().parents[2] / "custom_components" / "homeiq_device_intel" / "models"
 HOUR = 3600.0
 DAY = 86400.0
 NOW = float(int(time.time()))
@@ -62,12 +70,24 @@ def _motion() -> RecordedEntity:
     )
 
 
-ENTITIES = {BATTERY: _battery(), MOTION: _motion()}
+def _vacuum() -> RecordedEntity:
+    """A vacuum idle all along whose `battery_level` attribute falls 1 point every 4 hours."""
+    times = np.arange(START, NOW, 2 * HOUR)
+    base = {"supported_features": 4096 | 64, "friendly_name": "Robot vacuum"}
+    rows = [{**base, "battery_level": int(90 - i // 2)} for i in range(times.size)]
+    return RecordedEntity(attributes=rows[-1], times=times, states=["idle"] * times.size, row_attributes=rows)
+
+
+VACUUM = "vacuum.robot_vacuum"
+ENTITIES = {BATTERY: _battery(), MOTION: _motion(), VACUUM: _vacuum()}
 
 
 def _expected_rows(entity: RecordedEntity) -> list[tuple[float, float, str]]:
-    """The rows the recorder holds for an entity: one per change."""
-    return collapse_reports(entity.times.tolist(), entity.states)
+    """The rows the recorder holds for an entity: one per change of its state or attributes."""
+    keys = None
+    if entity.row_attributes is not None:
+        keys = [int(a["battery_level"]) for a in entity.row_attributes]
+    return collapse_reports(entity.times.tolist(), entity.states, keys)
 
 
 def _write(directory: Path) -> Path:
@@ -111,6 +131,41 @@ def test_collapse_reports_keeps_changes_and_moves_last_reported() -> None:
     rows = collapse_reports([1.0, 2.0, 3.0, 4.0, 5.0], ["a", "a", "b", "b", "a"])
 
     assert rows == [(1.0, 2.0, "a"), (3.0, 4.0, "b"), (5.0, 5.0, "a")]
+
+
+def test_collapse_reports_starts_a_row_when_the_attributes_change() -> None:
+    rows = collapse_reports([1.0, 2.0, 3.0, 4.0], ["idle"] * 4, [0, 0, 1, 1])
+
+    assert rows == [(1.0, 2.0, "idle"), (3.0, 4.0, "idle")]
+
+
+def test_changing_attributes_are_written_row_by_row(demo_db: Path) -> None:
+    rows = _rows(
+        demo_db,
+        "SELECT s.state, a.shared_attrs FROM states s JOIN states_meta m USING (metadata_id) "
+        "JOIN state_attributes a USING (attributes_id) "
+        f"WHERE m.entity_id = '{VACUUM}' ORDER BY s.last_updated_ts",
+    )
+    levels = [json.loads(shared)["battery_level"] for _, shared in rows]
+
+    # One row per level (two reports each), one attribute row per level.
+    assert levels == list(range(90, 90 - len(rows), -1))
+    assert {state for state, _ in rows} == {"idle"}
+    assert len(_rows(demo_db, "SELECT DISTINCT attributes_id FROM states")) == 2 + len(rows)
+
+
+def test_integration_reader_reads_an_attribute_battery_back(demo_db: Path) -> None:
+    with sqlite3.connect(demo_db) as connection:
+        read = read_history(
+            lambda sql, params: connection.execute(sql, params).fetchall(),
+            start=START,
+            end=NOW + 1.0,
+            level_attributes={VACUUM: "battery_level"},
+        )
+
+    levels = read.states[attribute_series_key(VACUUM, "battery_level")]
+    assert levels.value[0] == 90.0
+    assert levels.value[-1] == 90.0 - (len(_expected_rows(ENTITIES[VACUUM])) - 1)
 
 
 def test_writer_refuses_to_overwrite(demo_db: Path) -> None:
@@ -272,3 +327,49 @@ def test_demo_integration_describes_every_recorded_entity(demo_home: DemoHome) -
     for device in demo_home.description["devices"]:
         assert device["via_device"] is None or device["via_device"] in seen
         seen.add(device["id"])
+
+
+def test_demo_home_has_the_owner_devices_and_the_vacuum_battery_only_as_an_attribute(
+    demo_home: DemoHome,
+) -> None:
+    devices = {d["id"]: d for d in demo_home.description["devices"]}
+    for key in (
+        owner_devices.THREE_PAST_BATTERIES,
+        owner_devices.DIED_HIGH,
+        owner_devices.RECHARGES_NIGHTLY,
+        owner_devices.ATTRIBUTE_BATTERY,
+        owner_devices.WEAKENING_LINK,
+    ):
+        assert key in devices
+    vacuum = [e for e in demo_home.description["entities"] if e["device"] == owner_devices.VACUUM]
+    assert [e["entity_id"] for e in vacuum] == ["vacuum.robot_vacuum"]
+    recorded = demo_home.recorded["vacuum.robot_vacuum"]
+    assert recorded.row_attributes is not None
+    levels = [a["battery_level"] for a in recorded.row_attributes]
+    assert levels[-1] == vacuum[0]["attributes"]["battery_level"] == 18
+    # The vacuum runs out within the horizon: its truth says so.
+    truth = demo_home.truth[owner_devices.VACUUM]
+    assert truth.failure is not None and truth.failure.kind == "battery_depleted"
+    assert 0.0 < truth.failure.start - NOW <= HORIZON_DAYS * DAY
+
+
+def test_the_owner_devices_show_what_they_were_written_to_show(demo_home: DemoHome) -> None:
+    bundle = load_bundle(
+        SHIPPED, expected_feature_names=FEATURE_NAMES, expected_schema_version=FEATURE_SCHEMA_VERSION
+    )
+    scored = {p.device_key: p for p in score_home(demo_home.history, bundle, now=demo_home.end)}
+
+    garden = scored[owner_devices.THREE_PAST_BATTERIES].battery_life
+    assert garden is not None
+    assert garden.source is Source.OWN_HISTORY and len(garden.outlook.past) == 3
+    assert garden.outlook.typical_life_days == pytest.approx(10.0, abs=0.5)
+    back_door = scored[owner_devices.DIED_HIGH].battery_life
+    assert back_door is not None
+    assert back_door.outlook.unreliable is Unreliable.DIED_HIGH
+    assert back_door.outlook.unreliable_level == owner_devices.DIED_AT_LEVEL
+    phone = scored[owner_devices.RECHARGES_NIGHTLY]
+    assert phone.battery_days is None and "battery_depleted" not in phone.probabilities
+    vacuum = scored[owner_devices.ATTRIBUTE_BATTERY]
+    assert vacuum.failure_type == "battery_depleted" and vacuum.battery_days is not None
+    links = link_quality(home_grid(demo_home.history, now=demo_home.end))
+    assert links[owner_devices.WEAKENING_LINK].trend is LinkTrend.WEAKENING

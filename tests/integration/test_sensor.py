@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -19,6 +20,9 @@ from custom_components.homeiq_device_intel.const import (
     CONF_INCLUDE_INTEGRATIONS,
     DOMAIN,
 )
+from custom_components.homeiq_device_intel.ml.bundle import ModelBundle
+from custom_components.homeiq_device_intel.model_store import ActiveModel
+from custom_components.homeiq_device_intel.sensor import _quality, _quality_attributes
 
 Setup = Callable[[], Awaitable[MockConfigEntry]]
 
@@ -136,7 +140,8 @@ async def test_integration_sensors(
         "last_trained": "unknown",
         "model_version": "test-1",
         "model_source": "shipped",
-        "model_quality": "90.0",
+        # Alerts that came true: (0.5 x 10 + 0.3 x 30) / 40 alerts.
+        "model_quality": "35.0",
         "devices_monitored": "2",
         "devices_at_risk": "0",
     }
@@ -153,9 +158,51 @@ async def test_integration_sensors(
     quality = hass.states.get("sensor.homeiq_device_intelligence_model_quality")
     assert quality is not None
     assert quality.attributes["f1"] == 0.85
-    # Per failure type in the manifest, averaged on the sensor; absent ones are left out.
-    assert quality.attributes["alert_precision"] == 0.4
-    assert "event_recall" not in quality.attributes
+    # What an owner can judge, per failure type, from the shipped model's held-out evaluation.
+    assert quality.attributes["evaluated_on"] == "shipped_evaluation"
+    assert quality.attributes["battery_depleted_alerts_came_true"] == 50.0
+    assert quality.attributes["battery_depleted_failures_warned_of"] == 70.0
+    assert quality.attributes["battery_depleted_days_of_warning"] == 4.5
+    assert quality.attributes["battery_depleted_alerts"] == 10
+    assert quality.attributes["unavailable_alerts_came_true"] == 30.0
+    # Figures the evaluation does not hold are unknown, not made up.
+    assert quality.attributes["unavailable_failures_warned_of"] is None
+    assert quality.attributes["stale_alerts_came_true"] is None
+    assert "alert_precision" not in quality.attributes
+
+
+def _runtime_with(bundle: ModelBundle, version_id: str | None) -> Any:
+    """A runtime whose coordinator serves this model (all the model-quality sensor reads)."""
+    return SimpleNamespace(
+        coordinator=SimpleNamespace(model=ActiveModel(bundle=bundle, version_id=version_id))
+    )
+
+
+def test_model_quality_uses_the_home_models_own_recent_days_once_they_hold_an_alert(
+    make_bundle: Callable[..., ModelBundle],
+) -> None:
+    home_metrics = {
+        "battery_depleted_alert_precision": 1.0,
+        "battery_depleted_alerts": 2,
+        "battery_depleted_event_recall": 0.5,
+        "battery_depleted_lead_days_median": 3.0,
+        "unavailable_log_loss": 0.1,
+    }
+    home = make_bundle(source="home", home_metrics=home_metrics)
+    runtime = _runtime_with(home, "3")
+    assert _quality(runtime) == 100.0
+    attributes = _quality_attributes(runtime)
+    assert attributes["evaluated_on"] == "home_recent_days"
+    assert attributes["battery_depleted_alerts_came_true"] == 100.0
+    assert attributes["battery_depleted_days_of_warning"] == 3.0
+    # Not mixed with the shipped figures of the other failure types.
+    assert attributes["unavailable_alerts_came_true"] is None
+
+    # Recent days without a single alert: the shipped evaluation stands in, and says so.
+    quiet = make_bundle(source="home", home_metrics={"unavailable_log_loss": 0.1})
+    runtime = _runtime_with(quiet, "4")
+    assert _quality(runtime) == 35.0
+    assert _quality_attributes(runtime)["evaluated_on"] == "shipped_evaluation"
 
 
 async def test_devices_outside_the_filters_are_not_watched(

@@ -24,7 +24,7 @@ from .features import (
 )
 from .grid import HourlyGrid, build_grid
 from .labels import build_labels, find_events
-from .metrics import brier, log_loss, pr_auc
+from .metrics import alert_metrics, brier, lead_times, log_loss, pr_auc
 from .records import FailureType, HomeHistory
 from .trees.contributions import path_contributions
 from .trees.layout import TreeEnsemble
@@ -573,6 +573,12 @@ class _TrainingData:
     is_train: npt.NDArray[np.bool_]  # rows learned from
     is_holdout: npt.NDArray[np.bool_]  # rows of the most recent resolved days, for the verdict
     since: int  # grid hour after which training rows are new (-1: all rows)
+    # What an owner would have seen on the held-out days: rows' device and hour (device-major),
+    # the hour the next failure of each type starts (NaN: none follows), the horizon in hours.
+    device: npt.NDArray[np.int64] = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    hour: npt.NDArray[np.int64] = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    next_event_hour: dict[str, Float] = field(default_factory=dict)
+    horizon_hours: int = 0
 
     @property
     def labelled(self) -> int:
@@ -610,6 +616,10 @@ def _training_data(
         is_train=frame.eval_hour <= holdout_start,
         is_holdout=(frame.eval_hour > holdout_start) & (frame.eval_hour <= grid.n_hours - horizon_hours),
         since=since,
+        device=frame.device_index.astype(np.int64),
+        hour=frame.eval_hour.astype(np.int64),
+        next_event_hour=labels.next_event_hour,
+        horizon_hours=horizon_hours,
     )
 
 
@@ -655,6 +665,33 @@ class _Candidate:
             self.metrics[f"{target}_pr_auc"] = pr_auc(y_test, p_new)
             self.current_metrics[f"{target}_pr_auc"] = pr_auc(y_test, p_old)
 
+    def score_alerts(
+        self, target: str, data: _TrainingData, rows: npt.NDArray[np.bool_], alarm: npt.NDArray[np.bool_]
+    ) -> None:
+        """Record what an owner would have seen on the held-out days: alerts, failures warned of, warning.
+
+        `alarm` is the new model's alarm (probability at its threshold) on `rows`.
+        Figures without a case (no alert, no failure, none warned of) are left out.
+        """
+        y = data.y[target][rows]
+        device, hour = data.device[rows], data.hour[rows]
+        next_event = data.next_event_hour.get(target)
+        if next_event is None:
+            return
+        events = next_event[rows]
+        owner = alert_metrics(alarm, device, hour, y, events, data.horizon_hours)
+        lead = lead_times(alarm, device, hour, events, data.horizon_hours)
+        figures = {
+            "alerts": owner["alerts"],
+            "events": float(lead.size),
+            "alert_precision": owner["alert_precision"],
+            "event_recall": owner["event_recall"],
+            "lead_days_median": float(np.median(lead[lead > 0])) if (lead > 0).any() else float("nan"),
+        }
+        for name, value in figures.items():
+            if np.isfinite(value):
+                self.metrics[f"{target}_{name}"] = float(value)
+
 
 def _fit_classifiers(
     current: ModelBundle,
@@ -696,9 +733,9 @@ def _fit_classifiers(
         )
         fit.classifiers[target] = candidate
         if test_rows.any():
-            fit.score(
-                target, y[test_rows], candidate.predict_proba(X[test_rows]), model.predict_proba(X[test_rows])
-            )
+            p_new = candidate.predict_proba(X[test_rows])
+            fit.score(target, y[test_rows], p_new, model.predict_proba(X[test_rows]))
+            fit.score_alerts(target, data, test_rows, p_new >= candidate.threshold)
     return fit
 
 

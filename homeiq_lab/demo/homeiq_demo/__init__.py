@@ -28,6 +28,7 @@ PLATFORMS: Final = (
     Platform.LIGHT,
     Platform.LOCK,
     Platform.SWITCH,
+    Platform.VACUUM,
     Platform.SENSOR,
 )
 
