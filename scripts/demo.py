@@ -35,7 +35,7 @@ from typing import Any, Final
 
 from homeassistant.components.recorder.db_schema import SCHEMA_VERSION
 
-from homeiq_lab.demo import check, home
+from homeiq_lab.demo import check, home, owner_devices
 from homeiq_lab.demo.browser import BrowserError, screenshot_dashboard
 from homeiq_lab.demo.ha_client import HAClient, HAError, WebSocket
 from homeiq_lab.demo.ha_config import (
@@ -60,7 +60,8 @@ INTEGRATION: Final = check.INTEGRATION
 SERVICE_SENSOR_PREFIX: Final = "sensor.homeiq_device_intelligence_"
 BLUEPRINT_PATH: Final = "homeiq_device_intel/notify_at_risk.yaml"
 NOTIFICATION_TITLE_SUFFIX: Final = "may fail soon"
-TRAIN_OUTCOMES: Final = frozenset({"deployed", "kept", "insufficient_data"})
+# Every way a training run can end well (TrainStatus values).
+TRAIN_OUTCOMES: Final = frozenset({"deployed", "kept_current", "insufficient_data"})
 TRAIN_RESPONSE_KEYS: Final = frozenset({"status", "message", "metrics", "model_version", "model_source"})
 
 _started = time.monotonic()
@@ -277,6 +278,18 @@ async def train(client: HAClient) -> dict[str, Any]:
     return response
 
 
+async def snooze_example(client: HAClient) -> str | None:
+    """Snooze the demo's back door sensor for a week, as its owner would; return its name."""
+    for prediction in await gather_predictions(client):
+        if prediction.source_id == owner_devices.SNOOZED:
+            await client.call_service(
+                INTEGRATION, "snooze", {"devices": [prediction.device_id], "duration": {"days": 7}}
+            )
+            say(f"snoozed {prediction.name} for a week (the snooze action)")
+            return prediction.name
+    return None
+
+
 async def gather_predictions(client: HAClient) -> list[check.Prediction]:
     """Return the integration's per-device predictions."""
     async with WebSocket(client) as ws:
@@ -297,6 +310,8 @@ async def run_foreground(
     """Set up, train once and leave Home Assistant running."""
     await set_up(client, process, paths, demo)
     await train(client)
+    if demo is not None:
+        await snooze_example(client)
     for line in check.comparison_table(await gather_predictions(client), demo):
         print(line)
     url = client.base_url.replace("127.0.0.1", "localhost")
@@ -314,6 +329,7 @@ async def run_check(
         first = await wait_for("prediction entities", lambda: _scored(client), ENTITY_TIMEOUT)
         say(f"{len(first)} devices have prediction entities")
     response = await train(client)
+    snoozed = await snooze_example(client) if demo is not None else None
     verdict.expect(
         response.get("status") in TRAIN_OUTCOMES and set(response) >= TRAIN_RESPONSE_KEYS,
         f"train action answered {response.get('status')!r} with {sorted(response)}",
@@ -330,13 +346,19 @@ async def run_check(
         verdict.table = result.table
     else:
         verdict.table = check.comparison_table(predictions, None)
-    await check_dashboard(client, token, paths, predictions, verdict)
+    await check_dashboard(client, token, paths, predictions, verdict, snoozed=snoozed)
     await check_blueprint(client, verdict)
     return verdict
 
 
 async def check_dashboard(
-    client: HAClient, token: str, paths: Paths, predictions: list[check.Prediction], verdict: check.Verdict
+    client: HAClient,
+    token: str,
+    paths: Paths,
+    predictions: list[check.Prediction],
+    verdict: check.Verdict,
+    *,
+    snoozed: str | None = None,
 ) -> None:
     """Open the dashboard in headless Chromium and save the screenshot."""
     expect = [
@@ -350,6 +372,8 @@ async def check_dashboard(
     if ranked:
         expect.append(ranked[0].name)
     expect += [p.name for p in predictions if p.link_trend == "weakening"][:1]
+    if snoozed is not None:
+        expect.append("snoozed until")
     started = time.monotonic()
     try:
         seen = await screenshot_dashboard(

@@ -280,3 +280,23 @@ def test_first_trees_undo_a_merge(bundle):
     X = np.random.default_rng(6).normal(size=(300, len(FEATURE_NAMES))) * 30
     n_a = a.tree_offsets.shape[0] - 1
     np.testing.assert_array_equal(predict_raw(first_trees(merged, n_a, a.base_score), X), predict_raw(a, X))
+
+
+def test_training_records_what_an_owner_would_have_seen_on_the_held_out_days(bundle):
+    result = train_home(_home(), bundle, mode="full", now=NOW)
+    owner = {
+        k: v for k, v in result.metrics.items() if k.rsplit("_", 1)[-1] in ("precision", "recall", "median")
+    }
+    owner |= {k: v for k, v in result.metrics.items() if k.endswith(("_alerts", "_events"))}
+    # Every figure is a number (none made up where the days held no case), shares between 0 and 1.
+    assert all(np.isfinite(v) for v in owner.values())
+    assert all(0.0 <= v <= 1.0 for k, v in owner.items() if k.endswith(("_alert_precision", "_event_recall")))
+    # A failure type with an alert on the held-out days has its share of alerts that came true.
+    for target in ("battery_depleted", "unavailable", "stale"):
+        if result.metrics.get(f"{target}_alerts", 0.0) > 0:
+            assert f"{target}_alert_precision" in result.metrics
+        if result.metrics.get(f"{target}_events", 0.0) > 0:
+            assert f"{target}_event_recall" in result.metrics
+    assert any(k.endswith("_events") for k in result.metrics)
+    if result.status is TrainStatus.DEPLOYED:
+        assert result.bundle.metadata["home_metrics"] == result.metrics
