@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -146,6 +148,13 @@ def test_a_device_that_died_at_a_high_reading_is_flagged_and_its_interval_reache
     assert scored.battery_days_low == 0.0
     assert scored.reasons[0].text == "battery reading unreliable: this device died at 60 % last time"
     assert scored.reasons[1].text == "battery at 100 %"
+
+    # Beside going offline, a battery phrase is no reason: the reading shows on the battery sensor.
+    offline = Reason(feature="drops_7d", text="dropped offline 3 times this week", weight=1.0)
+    going_offline = replace(prediction, failure_type="unavailable", reasons=(offline,))
+    [scored] = with_battery_life([going_offline], grid)
+    assert scored.battery_life is not None and scored.battery_days_low == 0.0
+    assert scored.reasons == (offline,)
 
 
 def test_coarse_steps_are_flagged_and_widen_the_low_end():

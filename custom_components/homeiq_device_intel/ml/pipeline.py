@@ -304,17 +304,15 @@ def reading_reason(life: BatteryLife) -> Reason | None:
 
 
 def _with_reading_reason(prediction: DevicePrediction, life: BatteryLife) -> tuple[Reason, ...]:
-    """The reasons, with the untrusted reading first for a battery prediction (else after the others)."""
+    """The reasons, with the untrusted reading first for a battery prediction.
+
+    Only there: beside another failure type a battery phrase would not be a
+    reason for it (the Battery days remaining sensor shows the reading anyway).
+    """
     reason = reading_reason(life)
-    if reason is None:
+    if reason is None or prediction.failure_type != FailureType.BATTERY_DEPLETED:
         return prediction.reasons
-    if prediction.failure_type == FailureType.BATTERY_DEPLETED:
-        return (reason, *prediction.reasons)[:MAX_REASONS]
-    return (
-        (*prediction.reasons, reason)[:MAX_REASONS]
-        if len(prediction.reasons) < MAX_REASONS
-        else prediction.reasons
-    )
+    return (reason, *prediction.reasons)[:MAX_REASONS]
 
 
 def home_grid(history: HomeHistory, *, now: float, stored: HourlyGrid | None = None) -> HourlyGrid:
