@@ -121,6 +121,28 @@ def _training_features(ds: Dataset, config: TrainConfig) -> Float:
     return X
 
 
+# Features only one target's classifier may split on (hidden from the others, as the ID-like ones
+# are from all): the outage trends and own-rate ratios of schema 3 moved the unavailable model, and
+# only added noise to the battery and stale models (issue 12, measured).
+TARGET_ONLY_FEATURES: dict[str, str] = {
+    "outage_growth": FailureType.UNAVAILABLE,
+    "outage_slope": FailureType.UNAVAILABLE,
+    "drops_7d_vs_own": FailureType.UNAVAILABLE,
+    "unavailable_7d_vs_own": FailureType.UNAVAILABLE,
+    "own_drop_rate": FailureType.UNAVAILABLE,
+}
+
+
+def target_features(X: Float, target: str) -> Float:
+    """X with the features reserved for other targets hidden (NaN): what `target`'s trees may split on."""
+    hidden = [FEATURE_INDEX[name] for name, owner in TARGET_ONLY_FEATURES.items() if owner != target]
+    if not hidden:
+        return X
+    out = X.copy()
+    out[:, hidden] = np.nan
+    return out
+
+
 def _lgbm_params(config: TrainConfig, objective: str, **extra: Any) -> dict[str, Any]:
     """LightGBM parameters shared by every model."""
     params: dict[str, Any] = {
@@ -156,7 +178,9 @@ def train_models(ds: Dataset, split: Split, config: TrainConfig) -> TrainedModel
         y = ds.y[target]
         rows = split.train & np.isfinite(y)
         val = split.validation & np.isfinite(y)
-        train_set = lgb.Dataset(X[rows], y[rows], feature_name=list(FEATURE_NAMES), free_raw_data=True)
+        train_set = lgb.Dataset(
+            target_features(X[rows], target), y[rows], feature_name=list(FEATURE_NAMES), free_raw_data=True
+        )
         booster = lgb.train(_lgbm_params(config, "binary"), train_set, num_boost_round=config.n_estimators)
         margin = np.asarray(booster.predict(X[val], raw_score=True), dtype=np.float64)
         if int(np.sum(y[val] > 0.5)) >= MIN_CALIBRATION_POSITIVES:
@@ -174,9 +198,10 @@ def train_models(ds: Dataset, split: Split, config: TrainConfig) -> TrainedModel
     days = ds.battery_days
     rows = split.train & np.isfinite(days) & (days <= BATTERY_DAYS_CAP)
     target = np.log1p(days[rows])
+    X_days = target_features(X[rows], FailureType.BATTERY_DEPLETED)
     for q in QUANTILES:
         params = _lgbm_params(config, "quantile", alpha=q)
-        reg_set = lgb.Dataset(X[rows], target, feature_name=list(FEATURE_NAMES))
+        reg_set = lgb.Dataset(X_days, target, feature_name=list(FEATURE_NAMES))
         regressors[f"battery_days_q{round(q * 100):02d}"] = lgb.train(
             params, reg_set, num_boost_round=config.n_estimators // 2
         )
