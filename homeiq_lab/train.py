@@ -168,8 +168,14 @@ def _lgbm_params(config: TrainConfig, objective: str, **extra: Any) -> dict[str,
     return params
 
 
-def train_models(ds: Dataset, split: Split, config: TrainConfig) -> TrainedModels:
-    """Fit classifiers, quantile regressors and the anomaly model on the train split."""
+def train_models(
+    ds: Dataset, split: Split, config: TrainConfig, *, classifiers_only: bool = False
+) -> TrainedModels:
+    """Fit classifiers, quantile regressors and the anomaly model on the train split.
+
+    classifiers_only: the failure classifiers alone (no regressors, no anomaly
+    model), for studies that score nothing else.
+    """
     import lightgbm as lgb
     from sklearn.ensemble import IsolationForest
 
@@ -207,6 +213,15 @@ def train_models(ds: Dataset, split: Split, config: TrainConfig) -> TrainedModel
         else:
             thresholds[target] = best_f1_threshold(y[val], calibrated)
         classifiers[target] = booster
+    if classifiers_only:
+        return TrainedModels(
+            classifiers=classifiers,
+            platt=platt,
+            thresholds=thresholds,
+            regressors={},
+            anomaly=None,
+            reference=np.zeros(len(FEATURE_NAMES)),
+        )
 
     regressors: dict[str, Any] = {}
     days = ds.battery_days
@@ -472,7 +487,7 @@ def evaluate(
 
     days = ds.battery_days[rows]
     ok = np.isfinite(days) & (days <= BATTERY_DAYS_CAP)
-    if ok.any():
+    if ok.any() and models.regressors:
         q = battery_days_quantiles(models, X[ok])
         linear = np.nan_to_num(X[ok][:, FEATURE_INDEX["battery_days_linear"]], nan=365.0)
         report["battery_days"] = {
