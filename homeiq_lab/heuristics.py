@@ -17,9 +17,16 @@ import numpy.typing as npt
 
 from custom_components.homeiq_device_intel.ml.features import (
     BATTERY_FLOOR,
-    DAY,
     FEATURE_INDEX,
-    completed_runs,
+)
+from custom_components.homeiq_device_intel.ml.features import (
+    OUTAGE_SLOPE_LAST as OUTAGE_SLOPE_LAST,
+)
+from custom_components.homeiq_device_intel.ml.features import (
+    OUTAGE_WINDOW_HOURS as OUTAGE_WINDOW_HOURS,
+)
+from custom_components.homeiq_device_intel.ml.features import (
+    outage_trends as outage_trends,
 )
 from custom_components.homeiq_device_intel.ml.grid import HourlyGrid
 from custom_components.homeiq_device_intel.ml.records import FailureType
@@ -29,8 +36,7 @@ Int = npt.NDArray[np.int64]
 
 SLOPE_EPS = 1e-3  # % per day: flatter than this is not draining
 SCORE_CAP = 1e3  # horizon / days-to-empty when the battery is (about) empty now
-OUTAGE_WINDOW_HOURS = 30 * DAY  # outages considered by the duration trend
-OUTAGE_SLOPE_LAST = 5  # the duration slope is fitted over the last this many outages
+# The outage-duration trends (`outage_trends`) are the core's: model features too since schema 3.
 
 # Columns computed from the grid (not in the model's features), in this order.
 GRID_HEURISTICS: tuple[str, ...] = ("outage_growth", "outage_slope")
@@ -79,47 +85,6 @@ def urgency(days: Float, horizon_days: float) -> Float:
         score = horizon_days / days
     out: Float = np.clip(np.nan_to_num(score, nan=0.0, posinf=SCORE_CAP), 0.0, SCORE_CAP)
     return out
-
-
-def outage_trends(
-    down: npt.NDArray[np.bool_], ends: Int, *, window_hours: int = OUTAGE_WINDOW_HOURS
-) -> tuple[Float, Float]:
-    """Are outages getting longer? Two trends of finished outage durations: (n, m) each.
-
-    down: (n_devices, n_hours) True where the device was unavailable; ends: (m,)
-    evaluation hours (a row at e sees hours < e). Over the outages that ended in
-    the `window_hours` before e:
-
-    - growth: the last outage's duration / the median of the earlier ones;
-    - slope: least-squares slope of log(1 + hours) against outage number over
-      the last OUTAGE_SLOPE_LAST of them.
-
-    NaN where fewer than two outages ended in the window.
-    """
-    n, m = down.shape[0], ends.shape[0]
-    growth = np.full((n, m), np.nan)
-    slope = np.full((n, m), np.nan)
-    if down.shape[1] == 0:
-        return growth, slope
-    done = completed_runs(down)  # duration placed at the first hour back up
-    for i in np.flatnonzero((done > 0).sum(axis=1) >= 2):
-        at = np.flatnonzero(done[i] > 0)
-        hours = done[i, at]
-        # Outage k is visible at e once its first hour back up is < e.
-        hi = np.searchsorted(at, ends, side="left")
-        lo = np.searchsorted(at, ends - window_hours, side="left")
-        seen: dict[tuple[int, int], tuple[float, float]] = {}
-        for j in np.flatnonzero(hi - lo >= 2):
-            key = (int(lo[j]), int(hi[j]))
-            if key not in seen:
-                d = hours[key[0] : key[1]]
-                g = float(d[-1] / np.median(d[:-1]))
-                y = np.log1p(d[-OUTAGE_SLOPE_LAST:])
-                x = np.arange(y.size, dtype=np.float64)
-                x -= x.mean()
-                seen[key] = (g, float(np.sum(x * (y - y.mean())) / np.sum(x * x)))
-            growth[i, j], slope[i, j] = seen[key]
-    return growth, slope
 
 
 def grid_heuristics(grid: HourlyGrid, eval_hours: Int) -> Float:

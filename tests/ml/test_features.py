@@ -372,3 +372,52 @@ def test_days_remaining_are_not_labelled_across_a_swap():
     (depleted,) = events.depletions[0]
     assert np.isnan(labels.battery_days[_day_row(frame, 5)])  # that battery was swapped, not run out
     assert labels.battery_days[_day_row(frame, 20)] == pytest.approx(depleted / 24 - 20, abs=0.01)
+
+
+# ---------------------------------------------------------------- schema 3: against the device's own past
+
+
+def _mains_home(down_fns, days: int = 40):
+    """Mains Zigbee devices reporting every hour, device k unavailable where down_fns[k](h)."""
+    devices, entities, states = [], [], {}
+    for k, down in enumerate(down_fns):
+        key = f"d{k}"
+        times, values = _hourly(days, lambda h, down=down: "unavailable" if down(h) else str(h % 3))
+        devices.append(_device(key, via=None, power=Power.MAINS))
+        entities.append(EntityRecord(entity_id=f"sensor.{key}", device_key=key, role=EntityRole.PRIMARY))
+        states[f"sensor.{key}"] = encode_states(times, values)
+    return _home(devices, entities, states, days=days)
+
+
+def test_an_always_flaky_device_is_judged_against_its_own_past():
+    # d0 drops offline for an hour every day; d1 never did, until three dropouts on days 33-35.
+    flaky = lambda h: h % 24 == 3  # noqa: E731
+    newly = lambda h: divmod(h, 24)[0] in (33, 34, 35) and h % 24 == 3  # noqa: E731
+    _, frame = _frame(_mains_home([flaky, newly]))
+    assert _at(frame, 0, 37, "drops_7d") > _at(frame, 1, 37, "drops_7d")
+    # Judged against itself the flaky device is as usual, the other one is not.
+    assert _at(frame, 0, 37, "drops_7d_vs_own") == pytest.approx(1.0, abs=0.35)
+    assert _at(frame, 1, 37, "drops_7d_vs_own") > 2.0 * _at(frame, 0, 37, "drops_7d_vs_own")
+    assert _at(frame, 0, 37, "own_drop_rate") == pytest.approx(1.0, abs=0.3)
+    # The quiet device's own rate is shrunk toward its home's Zigbee devices, not zero.
+    assert 0.0 < _at(frame, 1, 30, "own_drop_rate") < _at(frame, 0, 30, "own_drop_rate")
+    assert _at(frame, 1, 37, "unavailable_7d_vs_own") > _at(frame, 0, 37, "unavailable_7d_vs_own")
+
+
+def test_outages_getting_longer_are_features_and_match_the_heuristic():
+    from homeiq_lab.heuristics import grid_heuristics
+
+    # Outages of 2, 3, 6 and 12 hours starting on days 10, 14, 18 and 22 at 02:00.
+    outages = {10: 2, 14: 3, 18: 6, 22: 12}
+
+    def down(h: int) -> bool:
+        day, hour = divmod(h, 24)
+        return day in outages and 2 <= hour < 2 + outages[day]
+
+    grid, frame = _frame(_mains_home([down]))
+    assert np.isnan(_at(frame, 0, 14, "outage_growth"))  # one outage so far: no trend
+    assert _at(frame, 0, 24, "outage_growth") == pytest.approx(12.0 / 3.0)
+    assert _at(frame, 0, 24, "outage_slope") > 0.3
+    extra = grid_heuristics(grid, default_eval_hours(grid))
+    rows = np.flatnonzero(frame.device_index == 0)
+    np.testing.assert_array_equal(extra[rows, 0], frame.column("outage_growth")[rows])

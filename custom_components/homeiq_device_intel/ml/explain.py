@@ -116,6 +116,11 @@ _PHRASES: dict[str, str] = {
     "battery_days_linear_min": "battery empty in ~{v:.0f} days at its fastest recent rate",
     "battery_drop_30d": "battery {v:.0f}% below its level of the last 30 days",
     "battery_hours_since_change": "battery level unchanged for {v:.0f} h",
+    "outage_growth": "last outage {v:.1f}x as long as the ones before",
+    "outage_slope": "outages getting longer ({v:+.2f} log-hours per outage)",
+    "drops_7d_vs_own": "dropping offline {v:.1f}x as often as it used to",
+    "unavailable_7d_vs_own": "unavailable {v:.1f}x as long as it used to be",
+    "own_drop_rate": "usually drops offline {v:.1f} times a day",
 }
 
 

@@ -15,7 +15,7 @@ from .grid import F32, HourlyGrid, bridge_groups
 from .recharge import rechargeable_prior, recharges_routinely
 from .records import Chemistry, HomeHistory, Power, Protocol
 
-FEATURE_SCHEMA_VERSION = 2
+FEATURE_SCHEMA_VERSION = 3
 DAY = 24
 BATTERY_FLOOR = 5.0  # % at which a battery counts as empty
 LINEAR_DAYS_CAP = 365.0
@@ -79,7 +79,16 @@ FEATURE_NAMES: tuple[str, ...] = (
     "battery_days_linear_min",
     "battery_drop_30d",
     "battery_hours_since_change",
+    # Outage trends and the last week against the device's own past (schema 3), computed
+    # over the whole home at once by `own_rate_features`, not per block of devices.
+    "outage_growth",
+    "outage_slope",
+    "drops_7d_vs_own",
+    "unavailable_7d_vs_own",
+    "own_drop_rate",
 )
+# Features `_block_features` computes (the rest need every device of the home).
+BLOCK_FEATURE_NAMES = FEATURE_NAMES[: FEATURE_NAMES.index("outage_growth")]
 FEATURE_INDEX = {name: i for i, name in enumerate(FEATURE_NAMES)}
 # What a device is, rather than how it behaves: known even before its first record.
 STATIC_FEATURES = frozenset(
@@ -266,7 +275,10 @@ def build_features(history: HomeHistory, grid: HourlyGrid, eval_hours: npt.NDArr
     X = np.empty((n * m, len(FEATURE_NAMES)))
     for lo in range(0, n, FEATURE_BLOCK_DEVICES):
         hi = min(lo + FEATURE_BLOCK_DEVICES, n)
-        X[lo * m : hi * m] = _block_features(history, _device_rows(grid, lo, hi), ends, peers[lo:hi])
+        X[lo * m : hi * m, : len(BLOCK_FEATURE_NAMES)] = _block_features(
+            history, _device_rows(grid, lo, hi), ends, peers[lo:hi]
+        )
+    _fill_home_features(X, history, grid, ends)
     recharging = recharges_routinely(
         grid["battery"], ends, rechargeable_prior(history, grid.device_keys)
     ).reshape(-1)
@@ -623,16 +635,135 @@ def _bridge_features(grid: HourlyGrid, ends: npt.NDArray[np.int64]) -> dict[str,
 def _feature_rows(
     cols: dict[str, npt.NDArray[np.float64]], *, unseen: npt.NDArray[np.bool_]
 ) -> npt.NDArray[np.float64]:
-    """The columns (n, m) as rows (n * m, n_features), device-major, in FEATURE_NAMES order.
+    """The columns (n, m) as rows (n * m, n_block_features), device-major, in BLOCK_FEATURE_NAMES order.
 
     Behaviour features are NaN where `unseen` (n, m) holds, and so is every non-finite value.
     """
     n, m = unseen.shape
-    X = np.empty((n * m, len(FEATURE_NAMES)))
-    for j, name in enumerate(FEATURE_NAMES):
+    X = np.empty((n * m, len(BLOCK_FEATURE_NAMES)))
+    for j, name in enumerate(BLOCK_FEATURE_NAMES):
         col: npt.NDArray[np.float64] = np.asarray(cols[name], dtype=np.float64)
         if name not in STATIC_FEATURES:
             col = np.where(unseen, np.nan, col)
         X[:, j] = col.reshape(n * m)
     X[~np.isfinite(X)] = np.nan
     return X
+
+
+# --- Schema 3: outage trends and per-device rates against the device's own past ------------------
+
+OUTAGE_WINDOW_HOURS = 30 * DAY  # outages considered by the duration trend
+OUTAGE_SLOPE_LAST = 5  # the duration slope is fitted over the last this many outages
+OWN_WINDOW_HOURS = 30 * DAY  # a device's own rate is judged on the month before the last week
+RECENT_HOURS = 7 * DAY  # ... against this last week
+PRIOR_HOURS = 7.0 * DAY  # weight of the home's pooled prior, in hours of the device's own history
+
+
+def outage_trends(
+    down: npt.NDArray[np.bool_], ends: npt.NDArray[np.int64], *, window_hours: int = OUTAGE_WINDOW_HOURS
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Are outages getting longer? Two trends of finished outage durations: (n, m) each.
+
+    down: (n_devices, n_hours) True where the device was unavailable; ends: (m,)
+    evaluation hours (a row at e sees hours < e). Over the outages that ended in
+    the `window_hours` before e:
+
+    - growth: the last outage's duration / the median of the earlier ones;
+    - slope: least-squares slope of log(1 + hours) against outage number over
+      the last OUTAGE_SLOPE_LAST of them.
+
+    NaN where fewer than two outages ended in the window.
+    """
+    n, m = down.shape[0], ends.shape[0]
+    growth = np.full((n, m), np.nan)
+    slope = np.full((n, m), np.nan)
+    if down.shape[1] == 0:
+        return growth, slope
+    done = completed_runs(down)  # duration placed at the first hour back up
+    for i in np.flatnonzero((done > 0).sum(axis=1) >= 2):
+        at = np.flatnonzero(done[i] > 0)
+        hours = done[i, at]
+        # Outage k is visible at e once its first hour back up is < e.
+        hi = np.searchsorted(at, ends, side="left")
+        lo = np.searchsorted(at, ends - window_hours, side="left")
+        seen: dict[tuple[int, int], tuple[float, float]] = {}
+        for j in np.flatnonzero(hi - lo >= 2):
+            key = (int(lo[j]), int(hi[j]))
+            if key not in seen:
+                d = hours[key[0] : key[1]]
+                g = float(d[-1] / np.median(d[:-1]))
+                y = np.log1p(d[-OUTAGE_SLOPE_LAST:])
+                x = np.arange(y.size, dtype=np.float64)
+                x -= x.mean()
+                seen[key] = (g, float(np.sum(x * (y - y.mean())) / np.sum(x * x)))
+            growth[i, j], slope[i, j] = seen[key]
+    return growth, slope
+
+
+def _pooled(values: npt.NDArray[np.float64], groups: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
+    """Per device, the sum of `values` (n, m) over the devices of its group: (n, m)."""
+    out = np.zeros((int(groups.max()) + 1 if groups.size else 0, values.shape[1]))
+    np.add.at(out, groups, values)
+    pooled: npt.NDArray[np.float64] = out[groups]
+    return pooled
+
+
+def own_rate_features(
+    history: HomeHistory, grid: HourlyGrid, ends: npt.NDArray[np.int64]
+) -> dict[str, npt.NDArray[np.float64]]:
+    """The last week against the device's own past, shrunk toward its home's devices alike: (n, m) each.
+
+    A device's dropout (and unavailable-hour) rate over the month before the last
+    week is shrunk toward the pooled rate of the home's devices of its protocol
+    (empirical Bayes, the prior weighing PRIOR_HOURS of history), so a device
+    that was always flaky is judged against itself and a new one against its
+    peers. The ratios compare the last week with that rate (+0.5 on both sides:
+    a quiet device with one dropout is not a thousandfold rise).
+    """
+    n = len(grid.device_keys)
+    codes = _static_codes(history, grid.device_keys)["protocol"]
+    _, groups = np.unique(np.nan_to_num(codes, nan=-1.0), return_inverse=True)
+    groups = groups.reshape(-1).astype(np.int64)
+    unav = grid["unavailable"].astype(np.float64)
+    drops = grid["drops"].astype(np.float64)
+    p_drops, p_unav = _prefix(drops), _prefix(unav)
+    seen = np.zeros((n, grid.n_hours))
+    for i, first in enumerate(grid.first_seen):
+        seen[i, max(int(first), 0) :] = 1.0
+    p_seen = _prefix(seen)
+    past_ends = np.maximum(ends - RECENT_HOURS, 0)
+    span = OWN_WINDOW_HOURS - RECENT_HOURS
+    hours = _window(p_seen, past_ends, span)
+    out: dict[str, npt.NDArray[np.float64]] = {}
+    rates: dict[str, npt.NDArray[np.float64]] = {}
+    for name, prefix in (("drops", p_drops), ("unavailable", p_unav)):
+        count = _window(prefix, past_ends, span)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            prior = _pooled(count, groups) / np.maximum(_pooled(hours, groups), 1.0)
+        rate = (count + PRIOR_HOURS * prior) / (hours + PRIOR_HOURS)
+        rates[name] = rate
+        recent = _window(prefix, ends, RECENT_HOURS)
+        out[f"{'drops' if name == 'drops' else 'unavailable'}_7d_vs_own"] = (recent + 0.5) / (
+            rate * RECENT_HOURS + 0.5
+        )
+    out["own_drop_rate"] = rates["drops"] * DAY
+    growth, slope = outage_trends(unav > 0.5, ends)
+    out["outage_growth"] = growth
+    out["outage_slope"] = slope
+    return out
+
+
+def _fill_home_features(
+    X: npt.NDArray[np.float64], history: HomeHistory, grid: HourlyGrid, ends: npt.NDArray[np.int64]
+) -> None:
+    """Write the columns after BLOCK_FEATURE_NAMES into X (device-major rows).
+
+    NaN before a device's first record, as in `_block_features`.
+    """
+    n, m = len(grid.device_keys), ends.shape[0]
+    if n == 0 or m == 0:
+        return
+    unseen = (ends[None, :] - grid.first_seen[:, None]) <= 0
+    for name, values in own_rate_features(history, grid, ends).items():
+        col = np.where(unseen, np.nan, values).reshape(n * m)
+        X[:, FEATURE_INDEX[name]] = np.where(np.isfinite(col), col, np.nan)

@@ -1,0 +1,37 @@
+"""The leave-one-family-out table (homeiq_lab/lofo.py), without training anything."""
+
+from __future__ import annotations
+
+from homeiq_lab.lofo import LofoConfig, markdown
+
+
+def _row(family: str, *, pr: bool, alerts: bool) -> dict[str, object]:
+    return {
+        "family": family,
+        "target": "unavailable",
+        "positives": 12,
+        "model_pr_auc": 0.3,
+        "best_pr_auc_heuristic": "dropout_trend",
+        "best_pr_auc": 0.1,
+        "toughest_at_equal_warnings": "dropouts_7d",
+        "failures_warned": 0.5,
+        "model_alert_precision": 0.6,
+        "heuristic_alert_precision": float("nan"),
+        "beats_pr_auc": pr,
+        "beats_alerts": alerts,
+        "beats_best_heuristic": pr and alerts,
+        "gate_precision": 0.5,
+        "gate_recall": 0.25,
+    }
+
+
+def test_table_says_where_the_model_loses():
+    rows = [_row("flapping", pr=True, alerts=True), _row("stale", pr=False, alerts=True)]
+    rows.append(_row("signal_decay", pr=False, alerts=False))
+    text = markdown(rows, LofoConfig(), 12.0)
+    lines = {line.split(" | ")[0]: line for line in text.splitlines() if line.startswith("| ")}
+    assert lines["| flapping"].endswith("| **yes** |")
+    assert lines["| stale"].endswith("| no (loses on PR-AUC) |")
+    assert lines["| signal_decay"].endswith("| no (loses on PR-AUC and alerts) |")
+    assert "0.600 / – |" in lines["| flapping"]  # NaN shows as a dash
+    assert "Beats the best heuristic in 1 of 3 family x target cells." in text
