@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Awaitable, Callable, Generator
+from collections.abc import AsyncGenerator, Awaitable, Callable, Generator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -19,8 +19,9 @@ from homeassistant.components.recorder.models import (
     StatisticMetaData,
 )
 from homeassistant.components.recorder.statistics import async_import_statistics
+from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import PERCENTAGE, EntityCategory
-from homeassistant.core import HomeAssistant
+from homeassistant.core import CoreState, HomeAssistant
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
 from homeassistant.util import dt as dt_util
@@ -51,6 +52,24 @@ logging.getLogger("sqlalchemy.engine").setLevel(logging.WARNING)
 @pytest.fixture(autouse=True)
 def auto_enable(recorder_mock: Any, enable_custom_integrations: None) -> None:
     """Run every test with the real recorder and our custom integration."""
+
+
+@pytest.fixture(autouse=True)
+async def unload_before_the_recorder_closes(hass: HomeAssistant, recorder_mock: Any) -> AsyncGenerator[None]:
+    """At teardown, unload our entries before the harness shuts the recorder down.
+
+    The harness closes the recorder's database (its fixture's teardown) while
+    Home Assistant still runs, and stops Home Assistant only afterwards. In a
+    real stop our work ends at EVENT_HOMEASSISTANT_STOP, before the recorder
+    closes at the final write; without this, an hourly scoring firing in that
+    window reads from a database being closed, which can crash the process.
+    """
+    yield
+    if hass.state is not CoreState.running:
+        return
+    for entry in hass.config_entries.async_entries(DOMAIN):
+        if entry.state is ConfigEntryState.LOADED:
+            await hass.config_entries.async_unload(entry.entry_id)
 
 
 @pytest.fixture(autouse=True)
