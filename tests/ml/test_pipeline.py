@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -186,6 +188,21 @@ def test_merged_ensemble_adds_raw_scores(bundle):
     np.testing.assert_allclose(
         predict_raw(merge_ensembles(a, b), X), predict_raw(a, X) + predict_raw(b, X), atol=1e-12
     )
+
+
+def test_a_forest_without_node_values_merges_with_one_that_has_them(bundle):
+    """An old bundle (leaf values only) plus tonight's residual trees (with node values)."""
+    a = bundle.classifiers["unavailable"].ensemble
+    b = bundle.classifiers["stale"].ensemble
+    assert a.node_values and b.node_values
+    old = dataclasses.replace(a, value=np.where(a.split_feature == -1, a.value, 0.0), node_values=False)
+    X = np.random.default_rng(6).normal(size=(200, len(FEATURE_NAMES))) * 30
+
+    merged = merge_ensembles(old, b)
+
+    assert not merged.node_values
+    assert not merged.value[merged.split_feature != -1].any()
+    np.testing.assert_allclose(predict_raw(merged, X), predict_raw(a, X) + predict_raw(b, X), atol=1e-12)
 
 
 def test_too_little_history_is_a_status_not_an_error(bundle):

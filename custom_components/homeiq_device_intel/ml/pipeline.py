@@ -27,6 +27,7 @@ from .labels import build_labels, find_events
 from .metrics import alert_metrics, brier, lead_times, log_loss, pr_auc
 from .records import FailureType, HomeHistory
 from .trees.contributions import path_contributions
+from .trees.forest import LEAF
 from .trees.layout import TreeEnsemble
 from .trees.predict import predict_raw
 
@@ -476,9 +477,14 @@ def _learned_from(ensemble: TreeEnsemble, kept: object) -> TreeEnsemble:
 def merge_ensembles(base: TreeEnsemble, extra: TreeEnsemble) -> TreeEnsemble:
     """One forest whose raw score is the sum of two (extra's trees appended).
 
-    It has node values only if both have (else its reasons come from occlusion).
+    It has node values only if both have (else its reasons come from occlusion,
+    and the internal nodes hold 0.0, as in a forest exported without them).
     """
     shift = base.split_feature.shape[0]
+    node_values = base.node_values and extra.node_values
+    value = np.concatenate([base.value, extra.value])
+    if not node_values:
+        value = np.where(np.concatenate([base.split_feature, extra.split_feature]) == LEAF, value, 0.0)
 
     def moved(children: npt.NDArray[np.int32]) -> npt.NDArray[np.int32]:
         return np.where(children >= 0, children + shift, children).astype(np.int32)
@@ -493,10 +499,10 @@ def merge_ensembles(base: TreeEnsemble, extra: TreeEnsemble) -> TreeEnsemble:
         right_child=np.concatenate([base.right_child, moved(extra.right_child)]),
         default_left=np.concatenate([base.default_left, extra.default_left]),
         missing_type=np.concatenate([base.missing_type, extra.missing_type]),
-        value=np.concatenate([base.value, extra.value]),
+        value=value,
         base_score=base.base_score + extra.base_score,
         sigmoid=base.sigmoid,
-        node_values=base.node_values and extra.node_values,
+        node_values=node_values,
     )
 
 
