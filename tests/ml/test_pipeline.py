@@ -8,8 +8,12 @@ import pytest
 from custom_components.homeiq_device_intel.ml import pipeline
 from custom_components.homeiq_device_intel.ml.bundle import BinaryClassifier, ModelBundle
 from custom_components.homeiq_device_intel.ml.calibration import fit_platt, rescale_horizon
-from custom_components.homeiq_device_intel.ml.features import FEATURE_NAMES, FEATURE_SCHEMA_VERSION
-from custom_components.homeiq_device_intel.ml.grid import HOUR
+from custom_components.homeiq_device_intel.ml.features import (
+    FEATURE_NAMES,
+    FEATURE_SCHEMA_VERSION,
+    build_features,
+)
+from custom_components.homeiq_device_intel.ml.grid import HOUR, grid_tail
 from custom_components.homeiq_device_intel.ml.pipeline import (
     TrainingCancelled,
     TrainStatus,
@@ -225,6 +229,40 @@ def test_incremental_learns_only_from_the_days_since_the_last_run(bundle):
     incremental = train_home(_home(), home_model, mode="incremental", now=NOW)
     assert incremental.status is not TrainStatus.INSUFFICIENT_DATA
     assert 0 < incremental.n_rows < full.n_rows / 3
+
+
+def test_incremental_reads_only_the_grid_hours_its_rows_look_back_on(bundle, monkeypatch):
+    home_model = ModelBundle(
+        feature_names=bundle.feature_names,
+        schema_version=bundle.schema_version,
+        classifiers=bundle.classifiers,
+        regressors=bundle.regressors,
+        target_transform=bundle.target_transform,
+        metadata={**bundle.metadata, "source": "home", "trained_until": NOW - 86400},
+    )
+    read: list[int] = []
+    find_events = pipeline.find_events
+    monkeypatch.setattr(pipeline, "find_events", lambda grid: read.append(grid.n_hours) or find_events(grid))
+    grid = pipeline.build_grid(_home(), end=NOW)
+    train_home(_home(), home_model, mode="incremental", now=NOW, grid=grid)
+    train_home(_home(), home_model, mode="full", now=NOW, grid=grid)
+    # New day + held-out days + horizon, and the lookback before them; full reads every hour.
+    tail = (1 + pipeline.HOLDOUT_DAYS + 7 + pipeline.INCREMENTAL_LOOKBACK_DAYS) * 24
+    assert read == [min(tail, grid.n_hours), grid.n_hours]
+
+
+def test_a_grid_tail_keeps_ages_and_swaps_as_hours_before_it():
+    grid = pipeline.build_grid(_home(), end=NOW)
+    tail = grid_tail(grid, 48)
+    assert tail.n_hours == grid.n_hours - 48 and tail.start == grid.start + 48 * HOUR
+    np.testing.assert_array_equal(tail.first_seen, grid.first_seen - 48)
+    for name in grid.channels:
+        np.testing.assert_array_equal(tail[name], grid[name][:, 48:])
+    ends = np.array([grid.n_hours - 24, grid.n_hours])
+    full = build_features(_home(), grid, ends)
+    part = build_features(_home(), tail, ends - 48)
+    for name in ("age_days", "days_since_swap", "reports_24h", "unavailable_hours_7d"):
+        np.testing.assert_array_equal(part.column(name), full.column(name), err_msg=name)
 
 
 def test_incremental_from_the_shipped_model_uses_all_history(bundle):
