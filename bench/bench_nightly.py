@@ -431,16 +431,23 @@ def worker(inputs: Inputs, size: int, incremental: bool) -> dict[str, Any]:
         )
         return steps
 
-    async def nightly(probe: LoopProbe) -> tuple[dict[str, Step], TrainResult, HourlyGrid]:
-        steps: dict[str, Step] = {}
+    async def merged_and_saved(
+        probe: LoopProbe, history: HomeHistory, now: float, steps: dict[str, Step]
+    ) -> HourlyGrid:
+        """As training.py: merge the recorder's grid into the stored one, save it, keep it."""
         grid = await in_executor(
             executor,
             probe,
-            lambda: home_grid(night1, now=now1, stored=kept["aggregates"]),
+            lambda: home_grid(history, now=now, stored=kept["aggregates"]),
             steps,
             "home_grid",
         )
         await in_executor(executor, probe, lambda: save_aggregates(grid), steps, "save_aggregates")
+        return grid
+
+    async def nightly(probe: LoopProbe) -> tuple[dict[str, Step], TrainResult, HourlyGrid]:
+        steps: dict[str, Step] = {}
+        grid = await merged_and_saved(probe, night1, now1, steps)
         result = await in_executor(
             executor,
             probe,
@@ -470,14 +477,7 @@ def worker(inputs: Inputs, size: int, incremental: bool) -> dict[str, Any]:
     ) -> dict[str, Any]:
         probe = LoopProbe()
         steps: dict[str, Step] = {}
-        grid2 = await in_executor(
-            executor,
-            probe,
-            lambda: home_grid(night2, now=now2, stored=kept["aggregates"]),
-            steps,
-            "home_grid",
-        )
-        await in_executor(executor, probe, lambda: save_aggregates(grid2), steps, "save_aggregates")
+        grid2 = await merged_and_saved(probe, night2, now2, steps)
         current = home_bundle or shipped
         out: dict[str, Any] = {
             "home_grid_s": steps["home_grid"].wall_s,

@@ -216,8 +216,9 @@ def test_nightly_training_never_deploys_a_worse_model(bundle):
         assert result.bundle.metadata["base_version"] == "test"
 
 
-def test_incremental_learns_only_from_the_days_since_the_last_run(bundle):
-    home_model = ModelBundle(
+def _home_model_of_yesterday(bundle: ModelBundle) -> ModelBundle:
+    """The bundle as a home model trained up to a day before NOW."""
+    return ModelBundle(
         feature_names=bundle.feature_names,
         schema_version=bundle.schema_version,
         classifiers=bundle.classifiers,
@@ -225,6 +226,10 @@ def test_incremental_learns_only_from_the_days_since_the_last_run(bundle):
         target_transform=bundle.target_transform,
         metadata={**bundle.metadata, "source": "home", "trained_until": NOW - 86400},
     )
+
+
+def test_incremental_learns_only_from_the_days_since_the_last_run(bundle):
+    home_model = _home_model_of_yesterday(bundle)
     full = train_home(_home(), home_model, mode="full", now=NOW)
     incremental = train_home(_home(), home_model, mode="incremental", now=NOW)
     assert incremental.status is not TrainStatus.INSUFFICIENT_DATA
@@ -232,14 +237,7 @@ def test_incremental_learns_only_from_the_days_since_the_last_run(bundle):
 
 
 def test_incremental_reads_only_the_grid_hours_its_rows_look_back_on(bundle, monkeypatch):
-    home_model = ModelBundle(
-        feature_names=bundle.feature_names,
-        schema_version=bundle.schema_version,
-        classifiers=bundle.classifiers,
-        regressors=bundle.regressors,
-        target_transform=bundle.target_transform,
-        metadata={**bundle.metadata, "source": "home", "trained_until": NOW - 86400},
-    )
+    home_model = _home_model_of_yesterday(bundle)
     read: list[int] = []
     find_events = pipeline.find_events
     monkeypatch.setattr(pipeline, "find_events", lambda grid: read.append(grid.n_hours) or find_events(grid))
