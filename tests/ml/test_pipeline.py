@@ -238,15 +238,18 @@ def test_incremental_learns_only_from_the_days_since_the_last_run(bundle):
 
 def test_incremental_reads_only_the_grid_hours_its_rows_look_back_on(bundle, monkeypatch):
     home_model = _home_model_of_yesterday(bundle)
+    # Shorter look-backs than the defaults, so that the 40-day test home has a tail to cut.
+    monkeypatch.setattr(pipeline, "INCREMENTAL_LOOKBACK_DAYS", 10)
+    monkeypatch.setattr(pipeline, "EVENT_LOOKBACK_DAYS", 5)
     read: list[int] = []
     find_events = pipeline.find_events
     monkeypatch.setattr(pipeline, "find_events", lambda grid: read.append(grid.n_hours) or find_events(grid))
     grid = pipeline.build_grid(_home(), end=NOW)
     train_home(_home(), home_model, mode="incremental", now=NOW, grid=grid)
     train_home(_home(), home_model, mode="full", now=NOW, grid=grid)
-    # New day + held-out days + horizon, and the lookback before them; full reads every hour.
-    tail = (1 + pipeline.HOLDOUT_DAYS + 7 + pipeline.INCREMENTAL_LOOKBACK_DAYS) * 24
-    assert read == [min(tail, grid.n_hours), grid.n_hours]
+    # Events: from the look-back before the first row (the new day, ending where the held-out
+    # days begin) to the end: held-out days, horizon and look-back. Full reads every hour.
+    assert read == [(pipeline.HOLDOUT_DAYS + 7 + 5) * 24, grid.n_hours]
 
 
 def test_a_grid_tail_keeps_ages_and_swaps_as_hours_before_it():

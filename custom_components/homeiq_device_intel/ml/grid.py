@@ -132,25 +132,27 @@ class HourlyGrid:
         return converted
 
 
-def grid_tail(grid: HourlyGrid, lo: int) -> HourlyGrid:
-    """The hours lo..n_hours-1 of a grid, as views; hour numbers shift down by lo.
+def grid_tail(grid: HourlyGrid, lo: int, hi: int | None = None) -> HourlyGrid:
+    """The hours lo..hi-1 of a grid (hi: its end), as views; hour numbers shift down by lo.
 
-    What reaches back before the tail is kept as negative hours: first_seen
-    (so a device's age stays its age) and swap_hours.
+    What reaches outside the part is kept as hours outside 0..n_hours-1:
+    first_seen (so a device's age stays its age; never seen stays >= n_hours)
+    and swap_hours.
     """
-    lo = min(max(int(lo), 0), grid.n_hours)
-    if lo == 0:
+    hi = grid.n_hours if hi is None else min(max(int(hi), 1), grid.n_hours)
+    lo = min(max(int(lo), 0), hi - 1)
+    if lo == 0 and hi == grid.n_hours:
         return grid
     return HourlyGrid(
         home_id=grid.home_id,
         device_keys=grid.device_keys,
         start=grid.start + lo * HOUR,
-        n_hours=grid.n_hours - lo,
-        channels={name: channel[:, lo:] for name, channel in grid.channels.items()},
+        n_hours=hi - lo,
+        channels={name: channel[:, lo:hi] for name, channel in grid.channels.items()},
         has_battery=grid.has_battery,
         first_seen=grid.first_seen - lo,
         swap_hours=[hours - lo for hours in grid.swap_hours],
-        bridge_down=grid.bridge_down[:, lo:],
+        bridge_down=grid.bridge_down[:, lo:hi],
         states_from=max(grid.states_from - lo, 0),
         telemetry=grid.telemetry,
         numeric_primary=grid.numeric_primary,

@@ -23,7 +23,7 @@ from .features import (
     default_eval_hours,
 )
 from .grid import HourlyGrid, build_grid, grid_tail
-from .labels import build_labels, find_events
+from .labels import FailureEvents, build_labels, find_events
 from .metrics import brier, log_loss, pr_auc
 from .records import FailureType, HomeHistory
 from .trees.contributions import path_contributions
@@ -407,6 +407,7 @@ HOLDOUT_DAYS = 7
 # day. Unbounded features (hours since a report, a change) then read at most this far back,
 # which hourly scoring's 45-day read bounds too.
 INCREMENTAL_LOOKBACK_DAYS = 31
+EVENT_LOOKBACK_DAYS = 15  # the usual-rhythm window (14 days) and a day
 MARGIN_CHUNK_ROWS = 16_384  # rows of the feature matrix copied at a time to score a subset
 MIN_POSITIVES_TO_FIT = 3
 RESIDUAL_TREES = 30
@@ -616,8 +617,16 @@ def _training_data(
     # row: its work follows the new days, not the 120 stored ones. A full run reads it all.
     lo = max(int(hours.min()) - INCREMENTAL_LOOKBACK_DAYS * 24, 0) if since >= 0 and hours.size else 0
     part = grid_tail(grid, lo)
-    frame = build_features(history, part, hours - lo)
-    labels = build_labels(part, frame, find_events(part), horizon_days=horizon_days)
+    if lo:
+        # Features never read the hours at or after their row; events only need the two weeks
+        # a device's usual rhythm is judged on before the first row.
+        frame = build_features(history, grid_tail(part, 0, int(hours.max()) - lo), hours - lo)
+        events_lo = max(int(hours.min()) - lo - EVENT_LOOKBACK_DAYS * 24, 0)
+        events = _shifted(find_events(grid_tail(part, events_lo)), events_lo)
+    else:
+        frame = build_features(history, part, hours)
+        events = find_events(part)
+    labels = build_labels(part, frame, events, horizon_days=horizon_days)
     eval_hour = frame.eval_hour + lo
     return _TrainingData(
         X=frame.X,
@@ -625,6 +634,15 @@ def _training_data(
         is_train=eval_hour <= holdout_start,
         is_holdout=(eval_hour > holdout_start) & (eval_hour <= grid.n_hours - horizon_hours),
         since=since,
+    )
+
+
+def _shifted(events: FailureEvents, hours: int) -> FailureEvents:
+    """Events found on a grid's tail from `hours`, in the hours of the whole grid."""
+    return FailureEvents(
+        starts={target: [s + hours for s in per_device] for target, per_device in events.starts.items()},
+        depletions=[d + hours for d in events.depletions],
+        censors=[c + hours for c in events.censors],
     )
 
 
