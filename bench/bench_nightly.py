@@ -8,10 +8,13 @@ ordinary night:
   `training.TRAINING_WINDOW`; a recorder holding a year of statistics yields
   these 180 days): state rows of the last 10 days only (the recorder's purge
   window) and the hourly long-term statistics of the whole window;
-- the stored aggregates: last night's merged 120-day hourly grid.
+- the stored aggregates: last night's merged 120-day hourly grid, held as
+  `AggregatesStore.grid` holds it; as in `training.py`, the merged grid is
+  saved right after `home_grid` and replaces it in memory.
 
 Every size runs in its own subprocess, which does what `training.py` does:
-`home_grid` (merge), `train_home(mode="full")` and then `score_home`, each as
+`home_grid` (merge), the save of the merged grid (`save_grid`, into a temporary
+folder), `train_home(mode="full")` and then `score_home`, each as
 an executor job (a ThreadPoolExecutor, as Home Assistant runs them) while an
 asyncio probe sleeps 5 ms at a time and records how late it wakes up. Figures:
 
@@ -42,6 +45,7 @@ import gc
 import json
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import traceback
@@ -70,7 +74,7 @@ from homeiq_lab.synthetic import GENERATOR_VERSION, GeneratorConfig, generate_ho
 
 DAY = 86400.0
 HOUR = 3600.0
-SIZES = (50, 200, 1000, 2000)
+SIZES = (50, 200, 1000, 2000, 5000)
 QUICK_SIZES = (50, 200, 1000)
 TRAINING_WINDOW_DAYS = 180  # training.TRAINING_WINDOW
 QUICK_WINDOW_DAYS = 60
@@ -79,6 +83,8 @@ INCREMENTAL_SIZE = 1000
 TARGET_SIZE = 1000
 TARGET_SECONDS = 60.0
 TARGET_EXTRA_MB = 200.0
+LINEAR_SIZE = 5000  # peak memory must grow no faster than the home: per device at most
+LINEAR_MAX_RATIO = 1.1  # this much above the figure at TARGET_SIZE
 TARGET_BLOCK_MS = 50.0
 SEED_INCREMENTAL_SPEEDUP = (10.0, 50.0)
 PROBE_SLEEP_S = 0.005
@@ -375,8 +381,17 @@ def worker(inputs: Inputs, size: int, incremental: bool) -> dict[str, Any]:
     scoring_read = recorder_view(
         both, now=inputs.first_night, window_days=SCORING_WINDOW_DAYS, state_days=STATE_DAYS
     )
-    stored = load_grid(inputs.aggregates)
+    # What AggregatesStore.grid holds between nights; training.py saves the merged grid right
+    # after home_grid (AggregatesStore.save), which also replaces the one in memory.
+    kept = {"aggregates": load_grid(inputs.aggregates)}
+    stored_hours = kept["aggregates"].n_hours
     shipped = load_bundle(SHIPPED_MODELS)
+    scratch = tempfile.TemporaryDirectory(prefix="bench_nightly_")
+
+    def save_aggregates(grid: HourlyGrid) -> None:
+        save_grid(grid, Path(scratch.name) / "aggregates.npz")
+        kept["aggregates"] = grid
+
     _warm_up()
     release_free_memory()
     inputs_rss = _status_mb("VmRSS")
@@ -390,7 +405,7 @@ def worker(inputs: Inputs, size: int, incremental: bool) -> dict[str, Any]:
         "statistics_rows": sum(len(s) for s in night1.statistics.values()),
         "window_days": inputs.window_days,
         "state_days": STATE_DAYS,
-        "stored_grid_hours": stored.n_hours,
+        "stored_grid_hours": stored_hours,
         "inputs_rss_mb": inputs_rss,
         "peak_method": "VmHWM after /proc/self/clear_refs, minus VmRSS before",
     }
@@ -401,7 +416,11 @@ def worker(inputs: Inputs, size: int, incremental: bool) -> dict[str, Any]:
     async def scoring(probe: LoopProbe) -> dict[str, Step]:
         steps: dict[str, Step] = {}
         grid = await in_executor(
-            executor, probe, lambda: home_grid(scoring_read, now=now1, stored=stored), steps, "home_grid"
+            executor,
+            probe,
+            lambda: home_grid(scoring_read, now=now1, stored=kept["aggregates"]),
+            steps,
+            "home_grid",
         )
         await in_executor(
             executor,
@@ -412,11 +431,23 @@ def worker(inputs: Inputs, size: int, incremental: bool) -> dict[str, Any]:
         )
         return steps
 
+    async def merged_and_saved(
+        probe: LoopProbe, history: HomeHistory, now: float, steps: dict[str, Step]
+    ) -> HourlyGrid:
+        """As training.py: merge the recorder's grid into the stored one, save it, keep it."""
+        grid = await in_executor(
+            executor,
+            probe,
+            lambda: home_grid(history, now=now, stored=kept["aggregates"]),
+            steps,
+            "home_grid",
+        )
+        await in_executor(executor, probe, lambda: save_aggregates(grid), steps, "save_aggregates")
+        return grid
+
     async def nightly(probe: LoopProbe) -> tuple[dict[str, Step], TrainResult, HourlyGrid]:
         steps: dict[str, Step] = {}
-        grid = await in_executor(
-            executor, probe, lambda: home_grid(night1, now=now1, stored=stored), steps, "home_grid"
-        )
+        grid = await merged_and_saved(probe, night1, now1, steps)
         result = await in_executor(
             executor,
             probe,
@@ -446,9 +477,7 @@ def worker(inputs: Inputs, size: int, incremental: bool) -> dict[str, Any]:
     ) -> dict[str, Any]:
         probe = LoopProbe()
         steps: dict[str, Step] = {}
-        grid2 = await in_executor(
-            executor, probe, lambda: home_grid(night2, now=now2, stored=grid), steps, "home_grid"
-        )
+        grid2 = await merged_and_saved(probe, night2, now2, steps)
         current = home_bundle or shipped
         out: dict[str, Any] = {
             "home_grid_s": steps["home_grid"].wall_s,
@@ -479,6 +508,7 @@ def worker(inputs: Inputs, size: int, incremental: bool) -> dict[str, Any]:
 
     asyncio.run(main())
     executor.shutdown()
+    scratch.cleanup()
     return report
 
 
@@ -509,7 +539,7 @@ def figures(sizes: list[dict[str, Any]]) -> list[dict[str, Any]]:
         target = report["size"] == TARGET_SIZE
         rows.append(
             figure(
-                f"Nightly learning, {size:,} devices: home_grid + train_home(full) + score_home",
+                f"Nightly learning, {size:,} devices: home_grid + save + train_home(full) + score_home",
                 nightly["total_s"],
                 "s",
                 baseline=scoring["total_s"],
@@ -533,6 +563,24 @@ def figures(sizes: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 target=f"< {TARGET_EXTRA_MB:.0f} MB" if target else "",
                 met=nightly["peak_extra_mb"] < TARGET_EXTRA_MB if target else None,
                 note=f"largest step: {worst[0]} (+{worst[1]['peak_extra_mb']:.0f} MB over its start)",
+            )
+        )
+    by_size = {r["size"]: r for r in sizes}
+    if TARGET_SIZE in by_size and LINEAR_SIZE in by_size:
+        per_device = {
+            n: by_size[n]["nightly"]["peak_extra_mb"] * 1000.0 / n for n in (TARGET_SIZE, LINEAR_SIZE)
+        }
+        ratio = per_device[LINEAR_SIZE] / per_device[TARGET_SIZE]
+        rows.append(
+            figure(
+                f"Nightly learning: peak extra RSS per device, {LINEAR_SIZE:,} devices",
+                per_device[LINEAR_SIZE],
+                "kB/device",
+                baseline=per_device[TARGET_SIZE],
+                baseline_label=f"the same at {TARGET_SIZE:,} devices, same run",
+                target=f"<= {LINEAR_MAX_RATIO:.1f}x (linear)",
+                met=ratio <= LINEAR_MAX_RATIO,
+                note=f"{by_size[LINEAR_SIZE]['nightly']['peak_extra_mb']:.0f} MB in all",
             )
         )
     worst_lag = max(sizes, key=lambda r: r["loop_nightly"]["max_lag_ms"])

@@ -17,7 +17,8 @@ echo "== ruff"
 echo "== mypy"
 "$PY/mypy" custom_components/homeiq_device_intel homeiq_lab
 echo "== pytest"
-"$PY/pytest" -q -p no:cacheprovider "$@"
+# Coverage of the shipped package, with the floor in pyproject.toml ([tool.coverage.report]).
+"$PY/pytest" -q -p no:cacheprovider --cov --cov-report=term "$@"
 if [ "$DB_TESTS" = 1 ]; then
   # HA's recorder creates and migrates its schema on each server; the harness
   # creates and drops the test database (a leftover of an interrupted run goes first).

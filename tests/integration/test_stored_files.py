@@ -34,7 +34,14 @@ from custom_components.homeiq_device_intel.ml.aggregates import (
     save_grid,
 )
 from custom_components.homeiq_device_intel.ml.bundle import ModelBundle
-from custom_components.homeiq_device_intel.ml.grid import CHANNELS, HOUR, HourlyGrid, build_grid
+from custom_components.homeiq_device_intel.ml.grid import (
+    CHANNELS,
+    HOUR,
+    HourlyGrid,
+    build_grid,
+    channel_dtype,
+    compact_channel,
+)
 from custom_components.homeiq_device_intel.model_store import ModelStore
 from custom_components.homeiq_device_intel.risk import AtRiskTracker
 from custom_components.homeiq_device_intel.training import TrainingState, TrainingStatus
@@ -395,6 +402,40 @@ def test_aggregates_written_before_the_device_flags_existed_still_load(tmp_path:
     grid = load_grid(path, home_id=HOME)
     assert grid.device_keys == ["a", "b"]
     assert grid.telemetry is not None and not grid.telemetry.any()
+
+
+def test_aggregates_written_with_float_channels_load_compact_with_the_same_values(tmp_path: Path) -> None:
+    # Files written before the compact channels hold every channel and bridge_down in float32.
+    grid = build_grid(_history(0, 5))
+    grid.home_id = HOME
+    old_style = {f"channel_{name}": grid[name] for name in CHANNELS}
+    old_style["bridge_down"] = grid.bridge_down.astype(np.float32)
+    loaded = load_grid(_saved_grid(tmp_path / "agg.npz", **old_style), home_id=HOME)
+    for name in CHANNELS:
+        assert loaded.channels[name].dtype == channel_dtype(name), name
+        np.testing.assert_array_equal(loaded[name], grid[name], err_msg=name)
+    assert loaded.bridge_down.dtype == np.uint8
+    np.testing.assert_array_equal(loaded.bridge_down, grid.bridge_down)
+
+
+def test_merging_a_compact_grid_with_an_old_float_grid_keeps_every_value(tmp_path: Path) -> None:
+    fresh = build_grid(_history(0, 5))
+    old = build_grid(_history(0, 5), end=T0 + 3 * 86400.0)
+    old_float = build_grid(_history(0, 5), end=T0 + 3 * 86400.0)
+    old_float.channels = {name: old_float[name] for name in CHANNELS}  # float32, as older files held
+    old_float.bridge_down = old_float.bridge_down.astype(np.float32)
+    a, b = merge_grids(old, fresh), merge_grids(old_float, fresh)
+    for name in CHANNELS:
+        np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+    np.testing.assert_array_equal(a.bridge_down.astype(np.float32), b.bridge_down.astype(np.float32))
+
+
+def test_a_count_too_large_for_uint16_keeps_its_channel_in_float32(tmp_path: Path) -> None:
+    counts = np.array([[0.0, 70_000.0, 3.0]])
+    assert compact_channel("reports", counts).dtype == np.float32
+    assert compact_channel("reports", np.array([[0.0, 65_535.0]])).dtype == np.uint16
+    assert compact_channel("reports", np.array([[0.5]])).dtype == np.float32
+    assert compact_channel("battery_low", np.array([[0.0, 1.0]])).dtype == np.uint8
 
 
 def test_aggregates_under_their_old_name_are_moved_and_loaded(tmp_path: Path) -> None:

@@ -10,8 +10,12 @@ import pytest
 from custom_components.homeiq_device_intel.ml import pipeline
 from custom_components.homeiq_device_intel.ml.bundle import BinaryClassifier, ModelBundle
 from custom_components.homeiq_device_intel.ml.calibration import fit_platt, rescale_horizon
-from custom_components.homeiq_device_intel.ml.features import FEATURE_NAMES, FEATURE_SCHEMA_VERSION
-from custom_components.homeiq_device_intel.ml.grid import HOUR
+from custom_components.homeiq_device_intel.ml.features import (
+    FEATURE_NAMES,
+    FEATURE_SCHEMA_VERSION,
+    build_features,
+)
+from custom_components.homeiq_device_intel.ml.grid import HOUR, grid_tail
 from custom_components.homeiq_device_intel.ml.pipeline import (
     TrainingCancelled,
     TrainStatus,
@@ -229,8 +233,9 @@ def test_nightly_training_never_deploys_a_worse_model(bundle):
         assert result.bundle.metadata["base_version"] == "test"
 
 
-def test_incremental_learns_only_from_the_days_since_the_last_run(bundle):
-    home_model = ModelBundle(
+def _home_model_of_yesterday(bundle: ModelBundle) -> ModelBundle:
+    """The bundle as a home model trained up to a day before NOW."""
+    return ModelBundle(
         feature_names=bundle.feature_names,
         schema_version=bundle.schema_version,
         classifiers=bundle.classifiers,
@@ -238,10 +243,44 @@ def test_incremental_learns_only_from_the_days_since_the_last_run(bundle):
         target_transform=bundle.target_transform,
         metadata={**bundle.metadata, "source": "home", "trained_until": NOW - 86400},
     )
+
+
+def test_incremental_learns_only_from_the_days_since_the_last_run(bundle):
+    home_model = _home_model_of_yesterday(bundle)
     full = train_home(_home(), home_model, mode="full", now=NOW)
     incremental = train_home(_home(), home_model, mode="incremental", now=NOW)
     assert incremental.status is not TrainStatus.INSUFFICIENT_DATA
     assert 0 < incremental.n_rows < full.n_rows / 3
+
+
+def test_incremental_reads_only_the_grid_hours_its_rows_look_back_on(bundle, monkeypatch):
+    home_model = _home_model_of_yesterday(bundle)
+    # Shorter look-backs than the defaults, so that the 40-day test home has a tail to cut.
+    monkeypatch.setattr(pipeline, "INCREMENTAL_LOOKBACK_DAYS", 10)
+    monkeypatch.setattr(pipeline, "EVENT_LOOKBACK_DAYS", 5)
+    read: list[int] = []
+    find_events = pipeline.find_events
+    monkeypatch.setattr(pipeline, "find_events", lambda grid: read.append(grid.n_hours) or find_events(grid))
+    grid = pipeline.build_grid(_home(), end=NOW)
+    train_home(_home(), home_model, mode="incremental", now=NOW, grid=grid)
+    train_home(_home(), home_model, mode="full", now=NOW, grid=grid)
+    # Events: from the look-back before the first row (the new day, ending where the held-out
+    # days begin) to the end: held-out days, horizon and look-back. Full reads every hour.
+    assert read == [(pipeline.HOLDOUT_DAYS + 7 + 5) * 24, grid.n_hours]
+
+
+def test_a_grid_tail_keeps_ages_and_swaps_as_hours_before_it():
+    grid = pipeline.build_grid(_home(), end=NOW)
+    tail = grid_tail(grid, 48)
+    assert tail.n_hours == grid.n_hours - 48 and tail.start == grid.start + 48 * HOUR
+    np.testing.assert_array_equal(tail.first_seen, grid.first_seen - 48)
+    for name in grid.channels:
+        np.testing.assert_array_equal(tail[name], grid[name][:, 48:])
+    ends = np.array([grid.n_hours - 24, grid.n_hours])
+    full = build_features(_home(), grid, ends)
+    part = build_features(_home(), tail, ends - 48)
+    for name in ("age_days", "days_since_swap", "reports_24h", "unavailable_hours_7d"):
+        np.testing.assert_array_equal(part.column(name), full.column(name), err_msg=name)
 
 
 def test_incremental_from_the_shipped_model_uses_all_history(bundle):

@@ -16,7 +16,7 @@ import numpy.typing as npt
 from numpy.lib.npyio import NpzFile
 
 from .files import replace_atomically
-from .grid import CHANNELS, HOUR, HourlyGrid
+from .grid import CHANNELS, HOUR, Channel, HourlyGrid, channel_dtype, compact_channel
 
 AGGREGATES_VERSION = 1
 KEEP_DAYS = 120
@@ -101,11 +101,17 @@ def _grid_from_arrays(arrays: dict[str, npt.NDArray[Any]]) -> HourlyGrid:
     start, n_hours, states_from = float(scalars[0]), int(scalars[1]), int(scalars[2])
     if not 0 <= states_from <= n_hours:
         raise AggregatesError(f"states_from {states_from} is outside 0..{n_hours} hours")
+    # Files before the compact channels hold float32 (or float64) everywhere: same values.
     channels = {
-        name: _array(arrays, f"channel_{name}", "f", (n, n_hours)).astype(np.float32) for name in CHANNELS
+        name: _array(
+            arrays, f"channel_{name}", "f" if channel_dtype(name) is np.float32 else "fu", (n, n_hours)
+        )
+        for name in CHANNELS
     }
-    bridge_down = _array(arrays, "bridge_down", "f", (n, n_hours)).astype(np.float32)
+    bridge_down = _array(arrays, "bridge_down", "fu", (n, n_hours))
     _check_channel_values(channels, bridge_down)
+    channels = {name: compact_channel(name, channel) for name, channel in channels.items()}
+    bridge_down = compact_channel("bridge_down", bridge_down)
     first_seen = _array(arrays, "first_seen", "iu", (n,)).astype(np.int64)
     if ((first_seen < 0) | (first_seen > n_hours)).any():
         raise AggregatesError("first_seen is outside the grid")
@@ -128,9 +134,7 @@ def _grid_from_arrays(arrays: dict[str, npt.NDArray[Any]]) -> HourlyGrid:
     )
 
 
-def _check_channel_values(
-    channels: dict[str, npt.NDArray[np.float32]], bridge_down: npt.NDArray[np.float32]
-) -> None:
+def _check_channel_values(channels: dict[str, Channel], bridge_down: Channel) -> None:
     """Raise AggregatesError for a value no grid built from records can hold."""
     for name, channel in channels.items():
         if np.isinf(channel).any():
@@ -200,10 +204,8 @@ def merge_grids(
     rows = np.array([old_row.get(d, -1) for d in new.device_keys], dtype=np.int64)
     have = rows >= 0
 
-    def place(
-        src: npt.NDArray[np.float32], offset: int, fill: float, sel: npt.NDArray[np.int64] | None
-    ) -> npt.NDArray[np.float32]:
-        out = np.full((len(new.device_keys), n_hours), fill, dtype=np.float32)
+    def place(src: Channel, offset: int, fill: float, sel: npt.NDArray[np.int64] | None) -> Channel:
+        out = np.full((len(new.device_keys), n_hours), fill, dtype=src.dtype)
         lo, hi = max(offset, 0), min(offset + src.shape[1], n_hours)
         if hi <= lo:
             return out
@@ -215,7 +217,7 @@ def merge_grids(
         return out
 
     cut = new_off + new.states_from  # first hour the new grid saw state rows
-    channels: dict[str, npt.NDArray[np.float32]] = {}
+    channels: dict[str, Channel] = {}
     for name in CHANNELS:
         level = name not in STATE_CHANNELS and name != "battery_low"
         fill = np.nan if level else 0.0
@@ -224,11 +226,14 @@ def merge_grids(
         if level:
             channels[name] = np.where(np.isfinite(fresh), fresh, stored)
         else:
+            fresh = _widened(fresh, stored)  # a count channel either grid had to keep in float32
             fresh[:, : max(cut, 0)] = stored[:, : max(cut, 0)]  # `fresh` is place()'s own array
             channels[name] = fresh
         del fresh, stored
-    bridge = place(new.bridge_down, new_off, 0.0, None)
-    bridge[:, : max(cut, 0)] = place(old.bridge_down, old_off, 0.0, rows)[:, : max(cut, 0)]
+    old_bridge = place(old.bridge_down, old_off, 0.0, rows)
+    bridge = _widened(place(new.bridge_down, new_off, 0.0, None), old_bridge)
+    bridge[:, : max(cut, 0)] = old_bridge[:, : max(cut, 0)]
+    del old_bridge
     return HourlyGrid(
         home_id=new.home_id,
         device_keys=list(new.device_keys),
@@ -243,6 +248,11 @@ def merge_grids(
         bridge_down=bridge,
         states_from=int(np.clip(min(old_off + old.states_from, cut) if have.any() else cut, 0, n_hours)),
     )
+
+
+def _widened(fresh: Channel, stored: Channel) -> Channel:
+    """`fresh`, in a dtype that holds the values of both (float32 when they differ)."""
+    return fresh if fresh.dtype == stored.dtype else fresh.astype(np.result_type(fresh, stored, np.float32))
 
 
 def _merged_first_seen(

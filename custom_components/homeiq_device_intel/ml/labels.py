@@ -40,6 +40,7 @@ LOW_SWAP_LEVEL = 15.0  # a battery swapped at or below this needed replacing (de
 SWAP_LOOKBACK_HOURS = 48  # the level a swap replaced: the last reading this far back
 SAME_DISCHARGE_HOURS = 7 * 24  # a swap this soon after a depletion ends that same battery
 STUCK_MIN_DAILY_CHANGES = 12.0  # only sensors that normally change often can be stuck
+EVENT_BLOCK_DEVICES = 64  # devices per pass of find_events
 TARGETS: tuple[str, ...] = tuple(t.value for t in FailureType)
 
 IntArray = npt.NDArray[np.int64]
@@ -95,22 +96,43 @@ def _unusual_runs(
 
 
 def find_events(grid: HourlyGrid) -> FailureEvents:
-    """Detect the start hour of every failure of each type, per device."""
+    """Detect the start hour of every failure of each type, per device.
+
+    Devices are read EVENT_BLOCK_DEVICES at a time (each device's events are its
+    own), which bounds the (devices, hours) temporaries at any home size.
+    """
     starts: dict[str, list[IntArray]] = {t: [] for t in TARGETS}
-    unav_all = grid["unavailable"] > 0.5
-    silent_all = (grid["reports"] == 0) & ~unav_all
-    still_all = (grid["changes"] == 0) & ~unav_all
-    silent_done = completed_runs(silent_all)
-    still_done = completed_runs(still_all)
-    changes = grid["changes"].astype(np.float64)
-    change_rate_ok = (
-        changes.sum(axis=1) / np.maximum(grid.n_hours / DAY, 1.0) >= STUCK_MIN_DAILY_CHANGES
-    ) & np.asarray(grid.numeric_primary, dtype=bool)
-    telemetry = np.asarray(grid.telemetry, dtype=bool)
     depletions: list[IntArray] = []
     censors: list[IntArray] = []
-    for i in range(len(grid.device_keys)):
-        down = unav_all[i]
+    n = len(grid.device_keys)
+    for lo in range(0, n, EVENT_BLOCK_DEVICES):
+        _block_events(grid, lo, min(lo + EVENT_BLOCK_DEVICES, n), starts, depletions, censors)
+    return FailureEvents(starts=starts, depletions=depletions, censors=censors)
+
+
+def _block_events(
+    grid: HourlyGrid,
+    lo: int,
+    hi: int,
+    starts: dict[str, list[IntArray]],
+    depletions: list[IntArray],
+    censors: list[IntArray],
+) -> None:
+    """Append the events of devices lo..hi-1 to the per-device lists."""
+    channels = grid.channels
+    unav_all = channels["unavailable"][lo:hi] > 0.5
+    silent_all = (channels["reports"][lo:hi] == 0) & ~unav_all
+    still_all = (channels["changes"][lo:hi] == 0) & ~unav_all
+    silent_done = completed_runs(silent_all)
+    still_done = completed_runs(still_all)
+    changes = channels["changes"][lo:hi].astype(np.float64)
+    change_rate_ok = (
+        changes.sum(axis=1) / np.maximum(grid.n_hours / DAY, 1.0) >= STUCK_MIN_DAILY_CHANGES
+    ) & np.asarray(grid.numeric_primary, dtype=bool)[lo:hi]
+    telemetry = np.asarray(grid.telemetry, dtype=bool)[lo:hi]
+    for k in range(hi - lo):
+        i = lo + k
+        down = unav_all[k]
         bridge = grid.bridge_down[i] > 0.5
         run_start, run_len = _runs(down)
         own = np.array(
@@ -125,7 +147,7 @@ def find_events(grid: HourlyGrid) -> FailureEvents:
         replaced: IntArray = empty_run
         censor: IntArray = empty_run
         if grid.has_battery[i]:
-            level = grid["battery"][i].astype(np.float64)
+            level = channels["battery"][i].astype(np.float64)
             dead = run_start[(run_len >= DEAD_BATTERY_HOURS) & own]
             depleted = _depletions(level, dead)
             replaced, censor = _swaps_by_level(level, np.asarray(grid.swap_hours[i], dtype=np.int64))
@@ -137,11 +159,10 @@ def find_events(grid: HourlyGrid) -> FailureEvents:
         first = int(grid.first_seen[i])
         starts[FailureType.STALE].append(
             np.union1d(
-                _unusual_runs(silent_all[i], silent_done[i], first, need_rate=telemetry[i]),
-                _unusual_runs(still_all[i], still_done[i], first, need_rate=change_rate_ok[i]),
+                _unusual_runs(silent_all[k], silent_done[k], first, need_rate=telemetry[k]),
+                _unusual_runs(still_all[k], still_done[k], first, need_rate=change_rate_ok[k]),
             ).astype(np.int64)
         )
-    return FailureEvents(starts=starts, depletions=depletions, censors=censors)
 
 
 def _depletions(level: npt.NDArray[np.float64], dead: IntArray) -> IntArray:
@@ -261,6 +282,14 @@ def _per_device_next(
 ) -> npt.NDArray[np.float64]:
     """Per row, the device's first hour of `per_device` at or after the row's hour (NaN when none)."""
     out = np.full(e.size, np.nan)
+    if dev.size and bool(np.all(dev[1:] >= dev[:-1])):
+        # Device-major rows (as build_features makes them): each device's rows are one run.
+        bounds = np.searchsorted(dev, np.arange(len(per_device) + 1), side="left")
+        for i, starts in enumerate(per_device):
+            lo, hi = int(bounds[i]), int(bounds[i + 1])
+            if hi > lo:
+                out[lo:hi] = _next_after(starts, e[lo:hi])
+        return out
     for i, starts in enumerate(per_device):
         rows = np.flatnonzero(dev == i)
         if rows.size:

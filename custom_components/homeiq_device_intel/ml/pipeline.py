@@ -22,14 +22,14 @@ from .features import (
     build_features,
     default_eval_hours,
 )
-from .grid import HourlyGrid, build_grid
-from .labels import build_labels, find_events
+from .grid import HourlyGrid, build_grid, grid_tail
+from .labels import FailureEvents, build_labels, find_events
 from .metrics import alert_metrics, brier, lead_times, log_loss, pr_auc
 from .records import FailureType, HomeHistory
 from .trees.contributions import path_contributions
 from .trees.forest import LEAF
 from .trees.layout import TreeEnsemble
-from .trees.predict import predict_raw
+from .trees.predict import predict_raw, sigmoid
 
 Float = npt.NDArray[np.float64]
 TrainMode = Literal["full", "incremental"]
@@ -113,14 +113,19 @@ FAILED_OUTAGE_HOURS = 6.0  # unavailable this long: the device has failed alread
 STALE_BASELINE_DAYS = 14.0  # a device's rhythm is known after two weeks
 
 
-def _classifier_margin(classifier: BinaryClassifier, X: Float) -> Float:
-    """Raw margin of a classifier, before calibration."""
-    return _margin(classifier.ensemble, X)
-
-
 def _margin(ensemble: TreeEnsemble, X: Float) -> Float:
     """Raw margin of a forest, shape (n_rows,)."""
     return ensemble.sigmoid * predict_raw(ensemble, X)
+
+
+def _margin_of_rows(ensemble: TreeEnsemble, X: Float, rows: npt.NDArray[np.bool_]) -> Float:
+    """`_margin(ensemble, X[rows])`, without copying the selected rows all at once."""
+    index = np.flatnonzero(rows)
+    raw = np.empty(index.shape[0])
+    for lo in range(0, index.shape[0], MARGIN_CHUNK_ROWS):
+        part = index[lo : lo + MARGIN_CHUNK_ROWS]
+        raw[lo : lo + part.shape[0]] = predict_raw(ensemble, X[part])
+    return ensemble.sigmoid * raw
 
 
 def _applicable(frame: FeatureFrame) -> dict[str, npt.NDArray[np.bool_]]:
@@ -397,6 +402,12 @@ MIN_HISTORY_DAYS = 14.0
 BASE_TREES_KEY = "base_trees"
 MIN_LABELLED_ROWS = 100
 HOLDOUT_DAYS = 7
+# History an incremental run's rows look back on: the longest feature window (30 days) and a
+# day. Unbounded features (hours since a report, a change) then read at most this far back,
+# which hourly scoring's 45-day read bounds too.
+INCREMENTAL_LOOKBACK_DAYS = 31
+EVENT_LOOKBACK_DAYS = 15  # the usual-rhythm window (14 days) and a day
+MARGIN_CHUNK_ROWS = 16_384  # rows of the feature matrix copied at a time to score a subset
 MIN_POSITIVES_TO_FIT = 3
 RESIDUAL_TREES = 30
 RESIDUAL_MIN_POSITIVES = 20
@@ -612,18 +623,40 @@ def _training_data(
     hours = default_eval_hours(grid)
     holdout_hours = (hours > holdout_start) & (hours <= grid.n_hours - horizon_hours)
     hours = hours[holdout_hours | ((hours <= holdout_start) & (hours > since))]
-    frame = build_features(history, grid, hours)
-    labels = build_labels(grid, frame, find_events(grid), horizon_days=horizon_days)
+    # An incremental run reads the grid only from INCREMENTAL_LOOKBACK_DAYS before its first
+    # row: its work follows the new days, not the 120 stored ones. A full run reads it all.
+    lo = max(int(hours.min()) - INCREMENTAL_LOOKBACK_DAYS * 24, 0) if since >= 0 and hours.size else 0
+    part = grid_tail(grid, lo)
+    if lo:
+        # Features never read the hours at or after their row; events only need the two weeks
+        # a device's usual rhythm is judged on before the first row.
+        frame = build_features(history, grid_tail(part, 0, int(hours.max()) - lo), hours - lo)
+        events_lo = max(int(hours.min()) - lo - EVENT_LOOKBACK_DAYS * 24, 0)
+        events = _shifted(find_events(grid_tail(part, events_lo)), events_lo)
+    else:
+        frame = build_features(history, part, hours)
+        events = find_events(part)
+    labels = build_labels(part, frame, events, horizon_days=horizon_days)
+    eval_hour = frame.eval_hour + lo
     return _TrainingData(
         X=frame.X,
         y=labels.y,
-        is_train=frame.eval_hour <= holdout_start,
-        is_holdout=(frame.eval_hour > holdout_start) & (frame.eval_hour <= grid.n_hours - horizon_hours),
+        is_train=eval_hour <= holdout_start,
+        is_holdout=(eval_hour > holdout_start) & (eval_hour <= grid.n_hours - horizon_hours),
         since=since,
         device=frame.device_index.astype(np.int64),
         hour=frame.eval_hour.astype(np.int64),
         next_event_hour=labels.next_event_hour,
         horizon_hours=horizon_hours,
+    )
+
+
+def _shifted(events: FailureEvents, hours: int) -> FailureEvents:
+    """Events found on a grid's tail from `hours`, in the hours of the whole grid."""
+    return FailureEvents(
+        starts={target: [s + hours for s in per_device] for target, per_device in events.starts.items()},
+        depletions=[d + hours for d in events.depletions],
+        censors=[c + hours for c in events.censors],
     )
 
 
@@ -720,15 +753,17 @@ def _fit_classifiers(
         test_rows = data.is_holdout & np.isfinite(y)
         fit.positives[target] = int(np.sum(y[train_rows] > 0.5))
         ensemble = model.ensemble
-        margin = _classifier_margin(model, X[train_rows])
+        margin = _margin_of_rows(ensemble, X, train_rows)
         if mode == "full" and fit.positives[target] >= RESIDUAL_MIN_POSITIVES:
             # Residual trees replace the last home model's, never pile up night after night.
             base = _learned_from(ensemble, stored_base.get(target) if isinstance(stored_base, dict) else None)
-            residual = _residual_ensemble(base, X[train_rows], y[train_rows], _margin(base, X[train_rows]))
+            X_train = X[train_rows]  # LightGBM needs the rows as one matrix
+            residual = _residual_ensemble(base, X_train, y[train_rows], _margin(base, X_train))
+            del X_train
             if residual is not None:
                 fit.base_trees[target] = [base.tree_offsets.shape[0] - 1, base.base_score]
                 ensemble = residual
-                margin = _margin(ensemble, X[train_rows])
+                margin = _margin_of_rows(ensemble, X, train_rows)
         if target not in fit.base_trees and isinstance(stored_base, dict) and target in stored_base:
             fit.base_trees[target] = stored_base[target]  # the forest keeps its earlier home trees
         a, b = _refit_calibration(fit, target, model, margin, y[train_rows], mode=mode)
@@ -737,8 +772,12 @@ def _fit_classifiers(
         )
         fit.classifiers[target] = candidate
         if test_rows.any():
-            p_new = candidate.predict_proba(X[test_rows])
-            fit.score(target, y[test_rows], p_new, model.predict_proba(X[test_rows]))
+            # As predict_proba, with the forests' margin computed once when only calibration changed.
+            old_margin = _margin_of_rows(model.ensemble, X, test_rows)
+            new_margin = old_margin if ensemble is model.ensemble else _margin_of_rows(ensemble, X, test_rows)
+            p_new = sigmoid(a * new_margin + b)
+            p_old = sigmoid(model.calibration_a * old_margin + model.calibration_b)
+            fit.score(target, y[test_rows], p_new, p_old)
             fit.score_alerts(target, data, test_rows, p_new >= candidate.threshold)
     return fit
 

@@ -27,6 +27,7 @@ DAY: Final = 24
 RECHARGE_STEP: Final = 20.0  # points a level climbs on a charger
 RECHARGE_HOURS: Final = 6  # hours a climb may take (hourly grid, carried-forward levels)
 RECHARGE_DAYS: Final = 14
+BLOCK_DEVICES: Final = 64  # devices per pass of recharges_routinely
 ROUTINE_RECHARGES: Final = 4  # in RECHARGE_DAYS, for any battery device
 PRIOR_RECHARGES: Final = 2  # in RECHARGE_DAYS, for a device known to be rechargeable
 RECHARGING_INTEGRATIONS: Final = frozenset({"mobile_app"})
@@ -72,11 +73,16 @@ def recharges_routinely(
     battery: (n_devices, n_hours) level grid; ends: int64 (m,) evaluation hours
     (a row at hour e sees hours < e); prior: bool (n_devices,) known rechargeable.
     """
-    starts = recharge_starts(battery)
-    prefix = np.zeros((starts.shape[0], starts.shape[1] + 1))
-    np.cumsum(starts, axis=1, out=prefix[:, 1:])
-    ends = np.clip(np.asarray(ends, dtype=np.int64), 0, starts.shape[1])
-    count = prefix[:, ends] - prefix[:, np.maximum(ends - RECHARGE_DAYS * DAY, 0)]
+    n, width = battery.shape
+    ends = np.clip(np.asarray(ends, dtype=np.int64), 0, width)
     need = np.where(prior, PRIOR_RECHARGES, ROUTINE_RECHARGES)[:, None]
-    routine: npt.NDArray[np.bool_] = count >= need
+    routine: npt.NDArray[np.bool_] = np.zeros((n, ends.shape[0]), dtype=bool)
+    # Devices a block at a time: each row is its own, and the float64 temporaries stay small.
+    for lo in range(0, n, BLOCK_DEVICES):
+        hi = min(lo + BLOCK_DEVICES, n)
+        starts = recharge_starts(battery[lo:hi])
+        prefix = np.zeros((hi - lo, width + 1))
+        np.cumsum(starts, axis=1, out=prefix[:, 1:])
+        count = prefix[:, ends] - prefix[:, np.maximum(ends - RECHARGE_DAYS * DAY, 0)]
+        routine[lo:hi] = count >= need[lo:hi]
     return routine
