@@ -2,8 +2,11 @@
 
 Per failure type, at the model's operating threshold:
 
-- precision: the share of alerts (runs of alarmed days of one device) after
-  which the failure did start within the horizon;
+- precision: the share of alerts after which the failure did start within the
+  horizon. An alert is a run of alarmed days of one device under the alert rule
+  the integration applies (`ml.alerts`: on at the threshold, held until the
+  failure type's release point), so a score wobbling around the threshold is
+  one alert, as an owner sees it;
 - recall: the share of *foreseeable* failures warned of at least a day before
   they started. Foreseeable: the generator's truth says the warning signs began
   at least a day before the start; a failure with no true failure behind it (a

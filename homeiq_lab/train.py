@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from custom_components.homeiq_device_intel.ml.alerts import held_alarm, release_fraction
 from custom_components.homeiq_device_intel.ml.calibration import apply_platt, fit_platt
 from custom_components.homeiq_device_intel.ml.features import FEATURE_INDEX, FEATURE_NAMES
 from custom_components.homeiq_device_intel.ml.labels import TARGETS
@@ -209,6 +210,7 @@ def train_models(
                 y[val],
                 ds.next_event_hour[target][val],
                 int(config.horizon_days * 24),
+                release=release_fraction(target),
             )
         else:
             thresholds[target] = best_f1_threshold(y[val], calibrated)
@@ -265,13 +267,16 @@ def owner_f1_threshold(
     y: Float,
     event_hour: Float,
     horizon_hours: int,
+    *,
+    release: float = 1.0,
 ) -> float:
     """The threshold of best owner-level F1: alerts that came true, failures warned >= 1 day ahead.
 
     Arrays (n,) ordered by device, then hour (labelled rows only). Every failure
     counts (no generator truth here). Candidates: quantiles of the scores of the
     rows within the horizon before a failure; ties go to the higher threshold.
-    Falls back to the row-level best F1 without failures.
+    Alerts follow the alert rule with its release point at `release` times the
+    threshold. Falls back to the row-level best F1 without failures.
     """
     positives = p[y == 1.0]
     if positives.size == 0:
@@ -280,7 +285,8 @@ def owner_f1_threshold(
     seen = np.ones(p.shape[0])
     best, best_f1 = float(candidates[-1]), -1.0
     for thr in candidates[::-1]:
-        f1 = owner_metrics(p >= thr, device, hour, y, event_hour, seen, horizon_hours)["f1"]
+        alarm = held_alarm(p, device, hour, thr, release * thr)
+        f1 = owner_metrics(alarm, device, hour, y, event_hour, seen, horizon_hours)["f1"]
         if np.isfinite(f1) and f1 > best_f1 + 1e-12:
             best, best_f1 = float(thr), float(f1)
     return best
@@ -345,6 +351,8 @@ def compare_heuristics(
     hour: npt.NDArray[np.int64],
     event_hour: Float,
     horizon_hours: int,
+    *,
+    release: float = 1.0,
 ) -> dict[str, Any]:
     """The model against every heuristic of one failure type on the same labelled rows.
 
@@ -360,7 +368,9 @@ def compare_heuristics(
     for name, score in scores.items():
         out[name] = {
             "pr_auc": pr_auc(y, score),
-            **matched_alerts(p, threshold, score, device, hour, y, event_hour, horizon_hours),
+            **matched_alerts(
+                p, threshold, score, device, hour, y, event_hour, horizon_hours, release_fraction=release
+            ),
         }
     if not out:
         return {"heuristics": out}
@@ -425,7 +435,11 @@ def evaluate(
             continue
         p = probs[target][ok]
         entry: dict[str, Any] = {"model": classification_report(y[ok], p, models.thresholds[target])}
-        alarm = p >= models.thresholds[target]
+        # The alerts an owner gets: held until the release point (ml/alerts.py).
+        alarm_at = models.thresholds[target]
+        alarm = held_alarm(
+            p, ds.device[rows][ok], ds.hour[rows][ok], alarm_at, release_fraction(target) * alarm_at
+        )
         lead = lead_times(
             alarm,
             ds.device[rows][ok],
@@ -481,6 +495,7 @@ def evaluate(
                     keys[1],
                     keys[3],
                     horizon_hours,
+                    release=release_fraction(target),
                 )
             )
         report[target] = entry

@@ -72,11 +72,10 @@ DEFAULT_OPTIONS: Final[dict[str, object]] = {
     **{key: [] for key in FILTER_OPTIONS},
 }
 
-# At-risk hysteresis: scorings in a row needed to switch on / off, and how far
-# below the threshold (percentage points) the probability must fall to count.
+# At-risk: scorings in a row needed to switch on / off (how far the probability must
+# fall to switch off is the failure type's release point, ml/alerts.py).
 AT_RISK_ON_SCORINGS: Final = 2
 AT_RISK_OFF_SCORINGS: Final = 2
-AT_RISK_HYSTERESIS: Final = 10.0
 
 # Repairs
 TRAINING_FAILURES_FOR_ISSUE: Final = 3

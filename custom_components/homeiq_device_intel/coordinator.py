@@ -21,7 +21,6 @@ from homeassistant.util import dt as dt_util
 
 from .aggregates_store import AggregatesStore
 from .const import (
-    AT_RISK_HYSTERESIS,
     AT_RISK_OFF_SCORINGS,
     AT_RISK_ON_SCORINGS,
     DOMAIN,
@@ -126,7 +125,6 @@ class HomeIQCoordinator(DataUpdateCoordinator[HomeIQData]):
         self.risk = AtRiskTracker(
             on_after=AT_RISK_ON_SCORINGS,
             off_after=AT_RISK_OFF_SCORINGS,
-            hysteresis=AT_RISK_HYSTERESIS,
             grace_seconds=3600.0 * settings.alert_grace_hours,
         )
         self._risk_store = StoredState(hass, f"{DOMAIN}.at_risk")
@@ -207,8 +205,8 @@ class HomeIQCoordinator(DataUpdateCoordinator[HomeIQData]):
         devices = self.watched_devices()
         now = dt_util.utcnow()
         predictions, links = await self._async_predict(devices, now) if devices else ({}, {})
-        scores, threshold = risk_scores(predictions, self.model.bundle, self.settings.risk_threshold)
-        turned_on = self.risk.update(scores, threshold, now=now.timestamp())
+        scores = risk_scores(predictions, self.model.bundle, self.settings.risk_threshold)
+        turned_on = self.risk.update(scores, now=now.timestamp())
         self._risk_store.async_delay_save(self.risk.as_dict, RISK_SAVE_DELAY)
         snoozed = self.snoozes.snoozed(now)
         for key in turned_on:

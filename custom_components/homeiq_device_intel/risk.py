@@ -1,4 +1,4 @@
-"""At-risk state per device, with hysteresis so alerts do not flap."""
+"""At-risk state per device: on at the alarm point, held until the release point (`ml.alerts`)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from math import isfinite
 from typing import Any, Final
 
 from .const import LOGGER
+from .ml.alerts import release_fraction
 from .ml.bundle import ModelBundle
 from .ml.pipeline import DevicePrediction
 
@@ -16,6 +17,21 @@ from .ml.pipeline import DevicePrediction
 MAX_REASONS: Final = 3
 MAX_TEXT_LENGTH: Final = 120
 AUTOMATIC: Final = 0.0  # the at-risk threshold option value meaning "the model's own operating point"
+FULL: Final = 100.0  # a score at its point, in percent
+
+
+@dataclass(frozen=True, slots=True)
+class RiskScore:
+    """One device's scoring, in percent of two points (the highest over its failure types).
+
+    ``alarm``: the probability as a percent of its alarm point (100 or more turns
+    the device on); ``hold``: as a percent of its release point (below 100 turns
+    it off). The release point of each failure type is `ml.alerts.release_fraction`
+    of its alarm point.
+    """
+
+    alarm: float
+    hold: float
 
 
 @dataclass(slots=True)
@@ -28,19 +44,16 @@ class RiskState:
 
 
 class AtRiskTracker:
-    """Turn a device on after N scorings at/above the threshold, off after M well below it.
+    """Turn a device on after N scorings at its alarm point, off after M below its release point.
 
-    With a grace period, the scorings at/above the threshold must also span that
+    With a grace period, the scorings at the alarm point must also span that
     long before the device turns on.
     """
 
-    def __init__(
-        self, *, on_after: int, off_after: int, hysteresis: float, grace_seconds: float = 0.0
-    ) -> None:
-        """Set the number of scorings needed, the margin below the threshold and the grace period."""
+    def __init__(self, *, on_after: int, off_after: int, grace_seconds: float = 0.0) -> None:
+        """Set the number of scorings needed and the grace period."""
         self._on_after = on_after
         self._off_after = off_after
-        self._hysteresis = hysteresis
         self._grace = grace_seconds
         self._states: dict[str, RiskState] = {}
 
@@ -54,21 +67,21 @@ class AtRiskTracker:
         """Return the devices at risk."""
         return frozenset(key for key, state in self._states.items() if state.on)
 
-    def update(self, probabilities: Mapping[str, float], threshold: float, *, now: float = 0.0) -> list[str]:
-        """Record one scoring (percent probabilities) made at ``now``; return the devices that turned on.
+    def update(self, scores: Mapping[str, RiskScore], *, now: float = 0.0) -> list[str]:
+        """Record one scoring made at ``now``; return the devices that turned on.
 
-        Devices missing from ``probabilities`` are forgotten.
+        Devices missing from ``scores`` are forgotten.
         """
-        for key in set(self._states) - set(probabilities):
+        for key in set(self._states) - set(scores):
             del self._states[key]
         turned_on = []
-        for key, percent in probabilities.items():
+        for key, score in scores.items():
             state = self._states.setdefault(key, RiskState())
             if state.on:
-                pushing = percent < threshold - self._hysteresis
+                pushing = score.hold < FULL
                 needed = self._off_after
             else:
-                pushing = percent >= threshold
+                pushing = score.alarm >= FULL
                 needed = self._on_after
             state.streak = state.streak + 1 if pushing else 0
             if state.on or not pushing:
@@ -145,22 +158,27 @@ def reason_texts(prediction: DevicePrediction) -> list[str]:
 
 def risk_scores(
     predictions: Mapping[str, DevicePrediction], bundle: ModelBundle, threshold_percent: float
-) -> tuple[dict[str, float], float]:
-    """Scores for the tracker and the threshold they are compared with.
+) -> dict[str, RiskScore]:
+    """Each device's scores for the tracker.
 
-    With a fixed threshold the score is the failure probability in percent.
-    Automatic: each failure type is measured against the operating threshold
-    the model was validated at (best F1 on held-out homes), so 100 means "at
-    the model's own alarm point" whatever the type's base rate.
+    With a fixed threshold every failure type alarms at that probability.
+    Automatic: each failure type alarms at the operating threshold the model was
+    validated at (best F1 on held-out homes), whatever the type's base rate.
     """
-    if threshold_percent > AUTOMATIC:
-        return {key: 100.0 * p.probability for key, p in predictions.items()}, threshold_percent
-    scores: dict[str, float] = {}
+    scores: dict[str, RiskScore] = {}
     for key, prediction in predictions.items():
-        ratios = [0.0]
+        alarm = hold = 0.0
         for failure_type, probability in prediction.probabilities.items():
-            classifier = bundle.classifiers.get(failure_type)
-            alarm_at = classifier.threshold if classifier is not None and classifier.threshold > 0 else 0.5
-            ratios.append(100.0 * probability / alarm_at)
-        scores[key] = max(ratios)
-    return scores, 100.0
+            alarm_at = _alarm_point(bundle, failure_type, threshold_percent)
+            alarm = max(alarm, FULL * probability / alarm_at)
+            hold = max(hold, FULL * probability / (alarm_at * release_fraction(failure_type)))
+        scores[key] = RiskScore(alarm=alarm, hold=hold)
+    return scores
+
+
+def _alarm_point(bundle: ModelBundle, failure_type: str, threshold_percent: float) -> float:
+    """The probability at which a failure type turns a device on."""
+    if threshold_percent > AUTOMATIC:
+        return threshold_percent / FULL
+    classifier = bundle.classifiers.get(failure_type)
+    return classifier.threshold if classifier is not None and classifier.threshold > 0 else 0.5

@@ -12,6 +12,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry, async_
 
 from custom_components.homeiq_device_intel.const import EVENT_DEVICE_AT_RISK
 from custom_components.homeiq_device_intel.risk import AtRiskTracker
+from tests.risk_helpers import at
 
 Setup = Callable[[], Awaitable[MockConfigEntry]]
 Rescore = Callable[[], Awaitable[None]]
@@ -85,26 +86,26 @@ async def test_at_risk_survives_a_reload_without_a_new_event(
 
 
 def test_tracker_holds_inside_the_hysteresis_band() -> None:
-    tracker = AtRiskTracker(on_after=2, off_after=2, hysteresis=10.0)
-    assert tracker.update({"a": 70.0}, 60.0) == []
-    assert tracker.update({"a": 55.0}, 60.0) == []  # a dip resets the run up
-    assert tracker.update({"a": 70.0}, 60.0) == []
-    assert tracker.update({"a": 65.0}, 60.0) == ["a"]
+    tracker = AtRiskTracker(on_after=2, off_after=2)
+    assert tracker.update(at({"a": 70.0}, 60.0)) == []
+    assert tracker.update(at({"a": 55.0}, 60.0)) == []  # a dip resets the run up
+    assert tracker.update(at({"a": 70.0}, 60.0)) == []
+    assert tracker.update(at({"a": 65.0}, 60.0)) == ["a"]
     for value in (55.0, 51.0, 55.0, 59.0):  # below the threshold, above the margin
-        tracker.update({"a": value}, 60.0)
+        tracker.update(at({"a": value}, 60.0))
         assert tracker.is_on("a")
-    tracker.update({"a": 40.0}, 60.0)
+    tracker.update(at({"a": 40.0}, 60.0))
     assert tracker.is_on("a")
-    tracker.update({"a": 40.0}, 60.0)
+    tracker.update(at({"a": 40.0}, 60.0))
     assert not tracker.is_on("a")
 
 
 def test_tracker_forgets_devices_no_longer_scored() -> None:
-    tracker = AtRiskTracker(on_after=1, off_after=1, hysteresis=10.0)
-    tracker.update({"a": 90.0, "b": 90.0}, 60.0)
+    tracker = AtRiskTracker(on_after=1, off_after=1)
+    tracker.update(at({"a": 90.0, "b": 90.0}, 60.0))
     assert tracker.at_risk == {"a", "b"}
-    tracker.update({"b": 90.0}, 60.0)
+    tracker.update(at({"b": 90.0}, 60.0))
     assert tracker.at_risk == {"b"}
-    restored = AtRiskTracker(on_after=1, off_after=1, hysteresis=10.0)
+    restored = AtRiskTracker(on_after=1, off_after=1)
     restored.restore(tracker.as_dict())
     assert restored.at_risk == {"b"}

@@ -28,6 +28,7 @@ from custom_components.homeiq_device_intel.const import (
     SERVICE_UNSNOOZE,
 )
 from custom_components.homeiq_device_intel.risk import AtRiskTracker
+from tests.risk_helpers import at
 
 Setup = Callable[[], Awaitable[MockConfigEntry]]
 Rescore = Callable[[], Awaitable[None]]
@@ -263,24 +264,24 @@ async def test_the_grace_period_delays_the_alert(
 
 
 def test_tracker_waits_the_grace_period_and_keeps_it_across_a_restore() -> None:
-    tracker = AtRiskTracker(on_after=2, off_after=2, hysteresis=10.0, grace_seconds=3 * 3600)
-    assert tracker.update({"a": 70.0}, 60.0, now=0.0) == []
-    assert tracker.update({"a": 70.0}, 60.0, now=3600.0) == []
-    restored = AtRiskTracker(on_after=2, off_after=2, hysteresis=10.0, grace_seconds=3 * 3600)
+    tracker = AtRiskTracker(on_after=2, off_after=2, grace_seconds=3 * 3600)
+    assert tracker.update(at({"a": 70.0}, 60.0), now=0.0) == []
+    assert tracker.update(at({"a": 70.0}, 60.0), now=3600.0) == []
+    restored = AtRiskTracker(on_after=2, off_after=2, grace_seconds=3 * 3600)
     restored.restore(tracker.as_dict())
-    assert restored.update({"a": 70.0}, 60.0, now=7200.0) == []
-    assert restored.update({"a": 50.0}, 60.0, now=9000.0) == []  # a dip starts the wait again
-    assert restored.update({"a": 70.0}, 60.0, now=10800.0) == []
-    assert restored.update({"a": 70.0}, 60.0, now=14400.0) == []
-    assert restored.update({"a": 70.0}, 60.0, now=21600.0) == ["a"]
-    assert restored.update({"a": 40.0}, 60.0, now=21601.0) == []
-    assert restored.update({"a": 40.0}, 60.0, now=21602.0) == []
+    assert restored.update(at({"a": 70.0}, 60.0), now=7200.0) == []
+    assert restored.update(at({"a": 50.0}, 60.0), now=9000.0) == []  # a dip starts the wait again
+    assert restored.update(at({"a": 70.0}, 60.0), now=10800.0) == []
+    assert restored.update(at({"a": 70.0}, 60.0), now=14400.0) == []
+    assert restored.update(at({"a": 70.0}, 60.0), now=21600.0) == ["a"]
+    assert restored.update(at({"a": 40.0}, 60.0), now=21601.0) == []
+    assert restored.update(at({"a": 40.0}, 60.0), now=21602.0) == []
     assert not restored.is_on("a")  # clearing never waits
 
 
 def test_tracker_restores_a_state_stored_without_a_grace_period() -> None:
-    tracker = AtRiskTracker(on_after=2, off_after=2, hysteresis=10.0, grace_seconds=3600)
+    tracker = AtRiskTracker(on_after=2, off_after=2, grace_seconds=3600)
     tracker.restore({"a": {"on": False, "streak": 1}, "b": {"on": True, "streak": 0, "above_since": "x"}})
     assert tracker.at_risk == {"b"}
-    assert tracker.update({"a": 70.0, "b": 70.0}, 60.0, now=100.0) == []
-    assert tracker.update({"a": 70.0, "b": 70.0}, 60.0, now=3700.0) == ["a"]
+    assert tracker.update(at({"a": 70.0, "b": 70.0}, 60.0), now=100.0) == []
+    assert tracker.update(at({"a": 70.0, "b": 70.0}, 60.0), now=3700.0) == ["a"]

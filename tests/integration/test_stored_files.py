@@ -46,6 +46,7 @@ from custom_components.homeiq_device_intel.model_store import ModelStore
 from custom_components.homeiq_device_intel.risk import AtRiskTracker
 from custom_components.homeiq_device_intel.training import TrainingState, TrainingStatus
 from tests.ml.test_aggregates import T0, _history
+from tests.risk_helpers import at
 
 Setup = Callable[[], Awaitable[MockConfigEntry]]
 PROBABILITY = "sensor.hall_door_failure_probability"
@@ -582,7 +583,7 @@ async def test_a_store_file_home_assistant_cannot_read_is_set_aside_and_the_entr
 
 
 def _tracker() -> AtRiskTracker:
-    return AtRiskTracker(on_after=2, off_after=3, hysteresis=5.0)
+    return AtRiskTracker(on_after=2, off_after=3)
 
 
 def test_at_risk_state_restores_well_formed_devices_and_ignores_the_rest_with_one_warning(
@@ -608,14 +609,14 @@ def test_at_risk_state_of_another_type_starts_afresh_with_one_warning(
 def test_at_risk_state_of_another_release_with_longer_streaks_does_not_flip_at_once() -> None:
     tracker = _tracker()
     tracker.restore({"door": {"on": False, "streak": 50}})
-    assert tracker.update({"door": 99.0}, 50.0) == ["door"]  # the streak's last step, not a jump
-    assert tracker.update({"door": 99.0}, 50.0) == []
+    assert tracker.update(at({"door": 99.0}, 50.0)) == ["door"]  # the streak's last step, not a jump
+    assert tracker.update(at({"door": 99.0}, 50.0)) == []
 
 
 def test_well_formed_at_risk_state_restores_without_a_warning(caplog: pytest.LogCaptureFixture) -> None:
     saved = _tracker()
     for _ in range(2):
-        saved.update({"door": 99.0, "lamp": 1.0}, 50.0)
+        saved.update(at({"door": 99.0, "lamp": 1.0}, 50.0))
     tracker = _tracker()
     tracker.restore(saved.as_dict())
     assert tracker.at_risk == {"door"}

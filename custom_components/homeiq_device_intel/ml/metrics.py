@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
+from .alerts import held_alarm, release_point
+
 Array = npt.NDArray[np.float64]
 
 
@@ -201,6 +203,8 @@ def matched_alerts(
     y: Array,
     event_hour: Array,
     horizon_hours: int,
+    *,
+    release_fraction: float = 1.0,
 ) -> dict[str, float]:
     """Alerts that came true of two scorers at equal failures warned of.
 
@@ -215,6 +219,12 @@ def matched_alerts(
     each scorer's own share is returned. Arrays (n_rows,) ordered by device, then
     hour. Returns the common share of failures warned of, and per scorer its
     threshold, alerts, alerts that came true and failures warned of.
+
+    Both scorers' alerts follow the alert rule (`alerts.held_alarm`): on at the
+    threshold, held until the score falls `release_fraction` of the way from its
+    floor (0 for the model's probability, the lowest score for the other) to the
+    threshold; 1.0 ends an alert at the first row below the threshold. Holding
+    never changes which failures are warned of first, only how many alerts.
     """
     em_model = event_max_scores(model, device, hour, event_hour, horizon_hours)
     em_other = event_max_scores(other, device, hour, event_hour, horizon_hours)
@@ -233,11 +243,12 @@ def matched_alerts(
     k = int(counts[pick])
     out: dict[str, float] = {"failures_warned": k / em_model.size}
     pairs = (
-        ("model_", model, _threshold_warning(em_model, k), em_model),
-        ("", other, float(levels[pick]), em_other),
+        ("model_", model, _threshold_warning(em_model, k), em_model, 0.0),
+        ("", other, float(levels[pick]), em_other, float(other.min())),
     )
-    for prefix, score, thr, em in pairs:
-        n_alerts, precision = alert_precision(score >= thr, device, hour, y)
+    for prefix, score, thr, em, floor in pairs:
+        release = release_point(thr, release_fraction, floor)
+        n_alerts, precision = alert_precision(held_alarm(score, device, hour, thr, release), device, hour, y)
         out[f"{prefix}threshold"] = thr
         out[f"{prefix}alerts"] = float(n_alerts)
         out[f"{prefix}alert_precision"] = precision

@@ -11,6 +11,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .aggregates import KEEP_DAYS, merge_grids
+from .alerts import held_alarm, release_fraction
 from .battery_life import BatteryLife, Unreliable, combine, outlook
 from .bundle import BinaryClassifier, ModelBundle
 from .calibration import apply_platt, fit_platt, rescale_horizon
@@ -707,7 +708,7 @@ class _Candidate:
     ) -> None:
         """Record what an owner would have seen on the held-out days: alerts, failures warned of, warning.
 
-        `alarm` is the new model's alarm (probability at its threshold) on `rows`.
+        `alarm` is the new model's alarm on `rows` (the alert rule, `alerts.held_alarm`).
         Figures without a case (no alert, no failure, none warned of) are left out.
         """
         y = data.y[target][rows]
@@ -778,7 +779,15 @@ def _fit_classifiers(
             p_new = sigmoid(a * new_margin + b)
             p_old = sigmoid(model.calibration_a * old_margin + model.calibration_b)
             fit.score(target, y[test_rows], p_new, p_old)
-            fit.score_alerts(target, data, test_rows, p_new >= candidate.threshold)
+            alarm_at = candidate.threshold
+            alarm = held_alarm(
+                p_new,
+                data.device[test_rows],
+                data.hour[test_rows],
+                alarm_at,
+                release_fraction(target) * alarm_at,
+            )
+            fit.score_alerts(target, data, test_rows, alarm)
     return fit
 
 
