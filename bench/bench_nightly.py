@@ -62,14 +62,9 @@ from _common import ROOT, SHIPPED_MODELS, figure, load_average, machine, now_iso
 from custom_components.homeiq_device_intel.ml.aggregates import KEEP_DAYS, load_grid, save_grid
 from custom_components.homeiq_device_intel.ml.bundle import ModelBundle, load_bundle
 from custom_components.homeiq_device_intel.ml.grid import HourlyGrid, build_grid
-from custom_components.homeiq_device_intel.ml.pipeline import (
-    SCORING_WINDOW_DAYS,
-    TrainResult,
-    home_grid,
-    score_home,
-    train_home,
-)
+from custom_components.homeiq_device_intel.ml.learning import TrainResult, train_home
 from custom_components.homeiq_device_intel.ml.records import HomeHistory, StateSeries, StatSeries
+from custom_components.homeiq_device_intel.ml.scoring import SCORING_WINDOW_DAYS, home_grid, score_home
 from homeiq_lab.synthetic import GENERATOR_VERSION, GeneratorConfig, generate_home, load_history, save_history
 
 DAY = 86400.0
