@@ -20,18 +20,10 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from .features import (
-    BATTERY_FLOOR,
-    DAY,
-    UNUSUAL_MIN_HOURS,
-    USUAL_WINDOW_HOURS,
-    FeatureFrame,
-    completed_runs,
-    unusual_limit,
-    usual_longest,
-)
+from .features import BATTERY_FLOOR, FeatureFrame
 from .grid import HourlyGrid
 from .records import FailureType
+from .windows import DAY, UNUSUAL_MIN_HOURS, USUAL_WINDOW_HOURS, completed_runs, unusual_limit, usual_longest
 
 UNAVAILABLE_MIN_HOURS = 6  # an outage this long is a failure the user must fix
 DEAD_BATTERY_LEVEL = 25.0  # unavailable for a day with a battery this low = dead battery
