@@ -23,10 +23,10 @@ from bench_recorder_read import DAY, END, build_database
 
 from custom_components.homeiq_device_intel.ml.bundle import load_bundle
 from custom_components.homeiq_device_intel.ml.features import FEATURE_NAMES, FEATURE_SCHEMA_VERSION
-from custom_components.homeiq_device_intel.ml.pipeline import SCORING_WINDOW_DAYS, home_grid, score_home
 from custom_components.homeiq_device_intel.ml.recorder.reading import read_history
 from custom_components.homeiq_device_intel.ml.recorder.window import advance, read_start
 from custom_components.homeiq_device_intel.ml.records import HomeHistory
+from custom_components.homeiq_device_intel.ml.scoring import SCORING_WINDOW_DAYS, home_grid, score_home
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ROOT / "custom_components" / "homeiq_device_intel" / "models"

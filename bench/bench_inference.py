@@ -29,8 +29,8 @@ from custom_components.homeiq_device_intel.ml.export import (
 from custom_components.homeiq_device_intel.ml.features import FeatureFrame, build_features, default_eval_hours
 from custom_components.homeiq_device_intel.ml.grid import build_grid
 from custom_components.homeiq_device_intel.ml.labels import build_labels, find_events
-from custom_components.homeiq_device_intel.ml.pipeline import score_frame
 from custom_components.homeiq_device_intel.ml.records import FailureType
+from custom_components.homeiq_device_intel.ml.scoring import score_frame
 from custom_components.homeiq_device_intel.ml.trees.isolation import score_samples
 from custom_components.homeiq_device_intel.ml.trees.layout import TreeEnsemble
 from custom_components.homeiq_device_intel.ml.trees.predict import predict_raw

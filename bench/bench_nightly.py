@@ -62,14 +62,9 @@ from _common import ROOT, SHIPPED_MODELS, figure, load_average, machine, now_iso
 from custom_components.homeiq_device_intel.ml.aggregates import KEEP_DAYS, load_grid, save_grid
 from custom_components.homeiq_device_intel.ml.bundle import ModelBundle, load_bundle
 from custom_components.homeiq_device_intel.ml.grid import HourlyGrid, build_grid
-from custom_components.homeiq_device_intel.ml.pipeline import (
-    SCORING_WINDOW_DAYS,
-    TrainResult,
-    home_grid,
-    score_home,
-    train_home,
-)
+from custom_components.homeiq_device_intel.ml.learning import TrainResult, train_home
 from custom_components.homeiq_device_intel.ml.records import HomeHistory, StateSeries, StatSeries
+from custom_components.homeiq_device_intel.ml.scoring import SCORING_WINDOW_DAYS, home_grid, score_home
 from homeiq_lab.synthetic import GENERATOR_VERSION, GeneratorConfig, generate_home, load_history, save_history
 
 DAY = 86400.0
@@ -369,8 +364,24 @@ def _warm_up() -> None:
     lgb.train({"objective": "binary", "verbose": -1, "num_threads": 1}, lgb.Dataset(X, X[:, 0] > 0), 2)
 
 
-def worker(inputs: Inputs, size: int, incremental: bool) -> dict[str, Any]:
-    """Measure one size; see the module docstring."""
+@dataclass(slots=True)
+class _Home:
+    """What one size's measurements read: the recorder's views, the stored grid, the shipped bundle."""
+
+    recorder: HomeHistory  # both nights' rows, which the views below slice
+    night1: HomeHistory  # the read of the first night's training window
+    night2: HomeHistory  # the same a night later
+    scoring_read: HomeHistory  # an hourly scoring's read at the first night
+    now1: float
+    now2: float
+    # What AggregatesStore.grid holds between nights; training.py saves the merged grid right
+    # after home_grid (AggregatesStore.save), which also replaces the one in memory.
+    aggregates: HourlyGrid
+    shipped: ModelBundle
+
+
+def _load_home(inputs: Inputs) -> _Home:
+    """Read one size's prepared inputs and cut the recorder's views of each night."""
     both = load_history(inputs.history_stem)
     night1 = recorder_view(
         both, now=inputs.first_night, window_days=inputs.window_days, state_days=STATE_DAYS
@@ -381,104 +392,139 @@ def worker(inputs: Inputs, size: int, incremental: bool) -> dict[str, Any]:
     scoring_read = recorder_view(
         both, now=inputs.first_night, window_days=SCORING_WINDOW_DAYS, state_days=STATE_DAYS
     )
-    # What AggregatesStore.grid holds between nights; training.py saves the merged grid right
-    # after home_grid (AggregatesStore.save), which also replaces the one in memory.
-    kept = {"aggregates": load_grid(inputs.aggregates)}
-    stored_hours = kept["aggregates"].n_hours
-    shipped = load_bundle(SHIPPED_MODELS)
+    return _Home(
+        recorder=both,
+        night1=night1,
+        night2=night2,
+        scoring_read=scoring_read,
+        now1=inputs.first_night,
+        now2=inputs.second_night,
+        aggregates=load_grid(inputs.aggregates),
+        shipped=load_bundle(SHIPPED_MODELS),
+    )
+
+
+def worker(inputs: Inputs, size: int, incremental: bool) -> dict[str, Any]:
+    """Measure one size; see the module docstring."""
+    home = _load_home(inputs)
+    stored_hours = home.aggregates.n_hours
     scratch = tempfile.TemporaryDirectory(prefix="bench_nightly_")
-
-    def save_aggregates(grid: HourlyGrid) -> None:
-        save_grid(grid, Path(scratch.name) / "aggregates.npz")
-        kept["aggregates"] = grid
-
     _warm_up()
     release_free_memory()
     inputs_rss = _status_mb("VmRSS")
-    now1, now2 = inputs.first_night, inputs.second_night
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bench")
     report: dict[str, Any] = {
         "size": size,
-        "devices": len(night1.devices),
-        "entities": len(night1.entities),
-        "state_rows": sum(len(s) for s in night1.states.values()),
-        "statistics_rows": sum(len(s) for s in night1.statistics.values()),
+        "devices": len(home.night1.devices),
+        "entities": len(home.night1.entities),
+        "state_rows": sum(len(s) for s in home.night1.states.values()),
+        "statistics_rows": sum(len(s) for s in home.night1.statistics.values()),
         "window_days": inputs.window_days,
         "state_days": STATE_DAYS,
         "stored_grid_hours": stored_hours,
         "inputs_rss_mb": inputs_rss,
         "peak_method": "VmHWM after /proc/self/clear_refs, minus VmRSS before",
     }
+    night = _Night(home, executor, Path(scratch.name))
+    asyncio.run(night.measure(report, inputs_rss, incremental))
+    executor.shutdown()
+    scratch.cleanup()
+    return report
 
-    async def idle(probe: LoopProbe) -> None:
-        await asyncio.get_running_loop().run_in_executor(executor, time.sleep, IDLE_PROBE_S)
 
-    async def scoring(probe: LoopProbe) -> dict[str, Step]:
+class _Night:
+    """The measurements of one size, on one executor as the integration's."""
+
+    def __init__(self, home: _Home, executor: ThreadPoolExecutor, scratch: Path) -> None:
+        """Keep the home, the executor and a folder to save the aggregates into."""
+        self.home = home
+        self.executor = executor
+        self.scratch = scratch
+
+    async def measure(self, report: dict[str, Any], inputs_rss: float, incremental: bool) -> None:
+        """Probe an idle loop, then hourly scoring, the night, and the next night if asked."""
+        _, report["loop_idle"] = await probed(self.idle)
+        scoring_steps, _ = await probed(self.scoring)
+        report["scoring"] = _steps(scoring_steps, inputs_rss)
+        release_free_memory()
+        base = _status_mb("VmRSS")
+        # The night's grid stays referenced through the next night.
+        (steps, result, _grid), report["loop_nightly"] = await probed(self.nightly)
+        report["nightly"] = {**_steps(steps, base), **_metrics(result)}
+        if incremental:
+            report["next_night"] = await self.next_night(result.bundle)
+
+    async def idle(self, probe: LoopProbe) -> None:
+        """Keep the executor asleep: the loop's lag with nothing to compete with."""
+        await asyncio.get_running_loop().run_in_executor(self.executor, time.sleep, IDLE_PROBE_S)
+
+    async def scoring(self, probe: LoopProbe) -> dict[str, Step]:
+        """Score the home hourly: grid of the scoring window merged with the stored one, then score."""
+        home = self.home
         steps: dict[str, Step] = {}
         grid = await in_executor(
-            executor,
+            self.executor,
             probe,
-            lambda: home_grid(scoring_read, now=now1, stored=kept["aggregates"]),
+            lambda: home_grid(home.scoring_read, now=home.now1, stored=home.aggregates),
             steps,
             "home_grid",
         )
         await in_executor(
-            executor,
+            self.executor,
             probe,
-            lambda: score_home(scoring_read, shipped, now=now1, grid=grid),
+            lambda: score_home(home.scoring_read, home.shipped, now=home.now1, grid=grid),
             steps,
             "score_home",
         )
         return steps
 
     async def merged_and_saved(
-        probe: LoopProbe, history: HomeHistory, now: float, steps: dict[str, Step]
+        self, probe: LoopProbe, history: HomeHistory, now: float, steps: dict[str, Step]
     ) -> HourlyGrid:
         """As training.py: merge the recorder's grid into the stored one, save it, keep it."""
         grid = await in_executor(
-            executor,
+            self.executor,
             probe,
-            lambda: home_grid(history, now=now, stored=kept["aggregates"]),
+            lambda: home_grid(history, now=now, stored=self.home.aggregates),
             steps,
             "home_grid",
         )
-        await in_executor(executor, probe, lambda: save_aggregates(grid), steps, "save_aggregates")
+        await in_executor(self.executor, probe, lambda: self._save_aggregates(grid), steps, "save_aggregates")
         return grid
 
-    async def nightly(probe: LoopProbe) -> tuple[dict[str, Step], TrainResult, HourlyGrid]:
+    def _save_aggregates(self, grid: HourlyGrid) -> None:
+        """Save the merged grid and keep it as the stored one."""
+        save_grid(grid, self.scratch / "aggregates.npz")
+        self.home.aggregates = grid
+
+    async def nightly(self, probe: LoopProbe) -> tuple[dict[str, Step], TrainResult, HourlyGrid]:
+        """The first night: merge and save the grid, train fully, score with the result."""
+        home = self.home
         steps: dict[str, Step] = {}
-        grid = await merged_and_saved(probe, night1, now1, steps)
+        grid = await self.merged_and_saved(probe, home.night1, home.now1, steps)
         result = await in_executor(
-            executor,
+            self.executor,
             probe,
-            lambda: train_home(night1, shipped, mode="full", now=now1, grid=grid),
+            lambda: train_home(home.night1, home.shipped, mode="full", now=home.now1, grid=grid),
             steps,
             "train_home",
         )
-        bundle = result.bundle or shipped
+        bundle = result.bundle or home.shipped
         await in_executor(
-            executor, probe, lambda: score_home(night1, bundle, now=now1, grid=grid), steps, "score_home"
+            self.executor,
+            probe,
+            lambda: score_home(home.night1, bundle, now=home.now1, grid=grid),
+            steps,
+            "score_home",
         )
         return steps, result, grid
 
-    async def main() -> None:
-        _, report["loop_idle"] = await probed(idle)
-        scoring_steps, _ = await probed(scoring)
-        report["scoring"] = _steps(scoring_steps, inputs_rss)
-        release_free_memory()
-        base = _status_mb("VmRSS")
-        (steps, result, grid), report["loop_nightly"] = await probed(nightly)
-        report["nightly"] = {**_steps(steps, base), **_metrics(result)}
-        if incremental:
-            report["next_night"] = await next_night(executor, grid, result.bundle)
-
-    async def next_night(
-        executor: ThreadPoolExecutor, grid: HourlyGrid, home_bundle: ModelBundle | None
-    ) -> dict[str, Any]:
+    async def next_night(self, home_bundle: ModelBundle | None) -> dict[str, Any]:
+        """The next night from the first night's model: incremental and full updates, alternating."""
         probe = LoopProbe()
         steps: dict[str, Step] = {}
-        grid2 = await merged_and_saved(probe, night2, now2, steps)
-        current = home_bundle or shipped
+        grid2 = await self.merged_and_saved(probe, self.home.night2, self.home.now2, steps)
+        current = home_bundle or self.home.shipped
         out: dict[str, Any] = {
             "home_grid_s": steps["home_grid"].wall_s,
             "from_home_model": home_bundle is not None,
@@ -488,28 +534,29 @@ def worker(inputs: Inputs, size: int, incremental: bool) -> dict[str, Any]:
         for _ in range(2):
             for mode in ("incremental", "full"):
                 result = await in_executor(
-                    executor,
+                    self.executor,
                     probe,
-                    lambda mode=mode: train_home(night2, current, mode=mode, now=now2, grid=grid2),
+                    lambda mode=mode: train_home(
+                        self.home.night2, current, mode=mode, now=self.home.now2, grid=grid2
+                    ),
                     steps,
                     mode,
                 )
                 step = steps[mode]
                 runs[mode].append((step.wall_s, step.peak_mb - step.rss_before_mb, result))
-        for mode, done in runs.items():
-            walls = sorted(r[0] for r in done)
-            out[mode] = {
-                "train_home_s": float(np.median(walls)),
-                "runs_s": walls,
-                "peak_extra_mb": max(r[1] for r in done),
-                **_metrics(done[-1][2]),
-            }
+        out.update({mode: _mode_figures(done) for mode, done in runs.items()})
         return out
 
-    asyncio.run(main())
-    executor.shutdown()
-    scratch.cleanup()
-    return report
+
+def _mode_figures(done: list[tuple[float, float, TrainResult]]) -> dict[str, Any]:
+    """Return the median wall time, the runs, the largest peak and the last result of one mode."""
+    walls = sorted(r[0] for r in done)
+    return {
+        "train_home_s": float(np.median(walls)),
+        "runs_s": walls,
+        "peak_extra_mb": max(r[1] for r in done),
+        **_metrics(done[-1][2]),
+    }
 
 
 def _steps(steps: dict[str, Step], base_rss: float) -> dict[str, Any]:

@@ -17,7 +17,7 @@ import json
 import platform
 import sys
 import time
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -49,7 +49,9 @@ from homeiq_lab.dataset import (
     synthetic_dataset,
 )
 from homeiq_lab.gate import foreseeable_rows, passes_gate
+from homeiq_lab.real_check import check_homes
 from homeiq_lab.train import (
+    Split,
     TrainConfig,
     TrainedModels,
     battery_days_quantiles,
@@ -176,22 +178,6 @@ def load_recorder_homes(paths: list[Path]) -> list[Any]:
     return homes
 
 
-def real_recorder_check(models: TrainedModels, paths: list[Path], config: TrainConfig) -> dict[str, Any]:
-    """Score real recorder databases: how often each model raises an alarm, failures seen."""
-    out: dict[str, Any] = {}
-    for history, path in zip(load_recorder_homes(paths), paths, strict=True):
-        ds = build_dataset([history], horizon_days=config.horizon_days)
-        entry: dict[str, Any] = {"devices": len(history.devices), "device_days": len(ds)}
-        if len(ds):
-            probs = predict_targets(models, ds.X)
-            for target in TARGETS:
-                entry[f"{target}_alarm_rate"] = float(np.mean(probs[target] >= models.thresholds[target]))
-                entry[f"{target}_labelled_rows"] = int(np.isfinite(ds.y[target]).sum())
-                entry[f"{target}_positives"] = int(np.nansum(ds.y[target]))
-        out[path.name] = entry
-    return out
-
-
 def export_bundle(models: TrainedModels, config: TrainConfig, metadata: dict[str, Any]) -> ModelBundle:
     """Portable bundle of everything trained."""
     classifiers = {
@@ -238,10 +224,87 @@ def parity(bundle: ModelBundle, models: TrainedModels, X: np.ndarray) -> float:
     return worst
 
 
+@dataclass(frozen=True, slots=True)
+class _Data:
+    """A run's rows and the homes they come from: training (synthetic and real) and the varied generator's."""
+
+    ds: Dataset
+    split: Split
+    homes: list[Any]  # the synthetic training homes
+    real_homes: list[Any]
+    eval_ds: Dataset | None
+    eval_homes: list[Any]
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the whole pipeline; return the exit code."""
     args = parse_args(argv)
     t0 = time.perf_counter()
+    config, gen, varied = _configs(args)
+    status: dict[str, Any] = {"synthetic": "ok"}
+    generated = _generate(args, gen, varied, config, status)
+    if generated is None:
+        return 2
+    syn_ds, homes, eval_ds, eval_homes = generated
+    t_gen = time.perf_counter() - t0
+    real_homes = load_recorder_homes(args.recorder_db) if args.recorder_db else []
+    real_ds = build_dataset(real_homes, horizon_days=config.horizon_days, n_jobs=args.jobs)
+    ds = combine([d for d in (syn_ds, real_ds) if d is not None])
+    t_features = time.perf_counter() - t0 - t_gen
+    split = make_split(ds, config)
+    models = train_models(ds, split, config)
+    t_train = time.perf_counter() - t0 - t_gen - t_features
+    data = _Data(ds, split, homes, real_homes, eval_ds, eval_homes)
+    report = _report(models, data, config, args.check_recorder_dir)
+    ok, failures = _gate(report)
+    lineage = _lineage(args, (gen, varied, config), data, status)
+    metadata = _metadata(report, ok, failures, lineage, ds)
+    bundle = export_bundle(models, config, metadata)
+    worst = parity(bundle, models, ds.X[split.test][:20_000])
+    total = time.perf_counter() - t0
+    # synthetic_s: generating the homes and building their rows (one step, per worker).
+    timings = {"synthetic_s": t_gen, "recorder_s": t_features, "train_s": t_train, "total_s": total}
+    summary = _summary(report, (ok, failures), worst, timings, metadata)
+    print(
+        json.dumps(
+            {"gate": summary["gate"], "headline": metadata["metrics"], "timings": timings, "parity": worst},
+            indent=2,
+        )
+    )
+    if not ok and not args.allow_low_quality:
+        print(
+            "quality gate failed; nothing exported (use --allow-low-quality to export anyway)",
+            file=sys.stderr,
+        )
+        return 1
+    _save(args, bundle, summary, models, data, config)
+    print(f"exported {metadata['version']} to {args.out} in {total:.1f} s")
+    return 0
+
+
+def _summary(
+    report: dict[str, Any],
+    gate: tuple[bool, list[str]],
+    worst: float,
+    timings: dict[str, float],
+    metadata: dict[str, Any],
+) -> dict[str, Any]:
+    """Return what evaluation.json and the model card show: report, gate, parity, timings, lineage."""
+    ok, failures = gate
+    return {
+        "report": report,
+        "gate": {"passed": ok, "failures": failures},
+        "parity_max_abs_diff": worst,
+        "timings": timings,
+        "lineage": metadata["lineage"],
+        "version": metadata["version"],
+    }
+
+
+def _configs(
+    args: argparse.Namespace,
+) -> tuple[TrainConfig, synthetic.GeneratorConfig, synthetic.GeneratorConfig]:
+    """Return the training config and the generators of training and varied homes (`--quick`: small)."""
     if args.quick:
         args.homes, args.eval_homes, args.days = (
             min(args.homes, 10),
@@ -256,12 +319,22 @@ def main(argv: list[str] | None = None) -> int:
         n_estimators=60 if args.quick else TrainConfig().n_estimators,
     )
     gen = synthetic.GeneratorConfig(n_homes=args.homes, days=args.days, seed=args.seed)
-    varied = varied_config(gen, n_homes=args.eval_homes, seed=args.seed + 1000)
-    status: dict[str, Any] = {"synthetic": "ok"}
+    return config, gen, varied_config(gen, n_homes=args.eval_homes, seed=args.seed + 1000)
+
+
+def _generate(
+    args: argparse.Namespace,
+    gen: synthetic.GeneratorConfig,
+    varied: synthetic.GeneratorConfig,
+    config: TrainConfig,
+    status: dict[str, Any],
+) -> tuple[Dataset | None, list[Any], Dataset | None, list[Any]] | None:
+    """Return the synthetic rows and homes, for training and from the varied generator.
+
+    When generation fails, says so in `status` and returns no rows to train on
+    the recorder databases alone, or None when there are none.
+    """
     # Rows are built where each home is generated: histories never cross processes.
-    homes: list[Any] = []
-    eval_homes: list[Any] = []
-    syn_ds = eval_ds = None
     try:
         syn_ds, homes = synthetic_dataset(
             gen, horizon_days=config.horizon_days, n_jobs=args.jobs, cache_dir=args.cache_dir
@@ -274,61 +347,83 @@ def main(argv: list[str] | None = None) -> int:
         status["synthetic"] = f"failed: {err!r}"
         if not args.recorder_db:
             print("no --recorder-db to fall back to; stopping", file=sys.stderr)
-            return 2
-        syn_ds = eval_ds = None
-        homes, eval_homes = [], []
-    t_gen = time.perf_counter() - t0
-    real_homes = load_recorder_homes(args.recorder_db) if args.recorder_db else []
-    real_ds = build_dataset(real_homes, horizon_days=config.horizon_days, n_jobs=args.jobs)
-    ds = combine([d for d in (syn_ds, real_ds) if d is not None])
-    t_features = time.perf_counter() - t0 - t_gen
-    split = make_split(ds, config)
-    models = train_models(ds, split, config)
-    t_train = time.perf_counter() - t0 - t_gen - t_features
+            return None
+        return None, [], None, []
+    return syn_ds, homes, eval_ds, eval_homes
 
-    seen = {t: foreseeable_rows([*homes, *real_homes], ds, t) for t in TARGETS}
+
+def _report(models: TrainedModels, data: _Data, config: TrainConfig, real_dir: Path | None) -> dict[str, Any]:
+    """Evaluate on every set: held-out homes and families, the varied generator, the recorder databases."""
+    ds, split = data.ds, data.split
+    seen = {t: foreseeable_rows([*data.homes, *data.real_homes], ds, t) for t in TARGETS}
     report: dict[str, Any] = {"held_out_homes": evaluate(models, ds, split.test, config, foreseeable=seen)}
     for family in config.holdout_families:
         rows = np.isin(ds.family, [family]) & ~split.train
         report[f"held_out_family:{family}"] = evaluate(models, ds, rows, config, foreseeable=seen)
-    if eval_ds is not None and len(eval_ds):
-        eval_seen = {t: foreseeable_rows(eval_homes, eval_ds, t) for t in TARGETS}
+    eval_ds = data.eval_ds if data.eval_ds is not None and len(data.eval_ds) else None
+    if eval_ds is not None:
+        eval_seen = {t: foreseeable_rows(data.eval_homes, eval_ds, t) for t in TARGETS}
         report["varied_generator"] = evaluate(
             models, eval_ds, np.ones(len(eval_ds), dtype=bool), config, foreseeable=eval_seen
         )
-    report["ceiling"] = {"held_out_homes": _ceiling(models, [*homes, *real_homes], ds, split.test)}
-    if eval_ds is not None and len(eval_ds):
+    report["ceiling"] = {"held_out_homes": _ceiling(models, [*data.homes, *data.real_homes], ds, split.test)}
+    if eval_ds is not None:
         report["ceiling"]["varied_generator"] = _ceiling(
-            models, eval_homes, eval_ds, np.ones(len(eval_ds), dtype=bool)
+            models, data.eval_homes, eval_ds, np.ones(len(eval_ds), dtype=bool)
         )
-    if real_homes:
-        rows = np.isin(ds.home, [ds.home_ids.index(h.home_id) for h in real_homes])
+    if data.real_homes:
+        rows = np.isin(ds.home, [ds.home_ids.index(h.home_id) for h in data.real_homes])
         report["recorder_databases"] = evaluate(models, ds, rows, config)
-    real_dir = args.check_recorder_dir
     if real_dir is not None and real_dir.is_dir():
-        report["real_recorder_check"] = real_recorder_check(models, sorted(real_dir.glob("*.db")), config)
+        # Scored as the integration scores them: through the exported bundle and the core's scoring.
+        paths = sorted(real_dir.glob("*.db"))
+        homes = load_recorder_homes(paths)
+        report["real_recorder_check"] = check_homes(
+            homes, [p.name for p in paths], export_bundle(models, config, {})
+        )
+    return report
+
+
+def _gate(report: dict[str, Any]) -> tuple[bool, list[str]]:
+    """Return whether the held-out homes and the varied generator pass the shipping gate, and what failed."""
     ok, failures = passes_gate(report["held_out_homes"])
     if "varied_generator" in report:
         varied_ok, varied_failures = passes_gate(report["varied_generator"])
         ok = ok and varied_ok
         failures += [f"varied generator: {f}" for f in varied_failures]
+    return ok, failures
 
-    lineage = {
+
+def _lineage(
+    args: argparse.Namespace,
+    configs: tuple[synthetic.GeneratorConfig, synthetic.GeneratorConfig, TrainConfig],
+    data: _Data,
+    status: dict[str, Any],
+) -> dict[str, Any]:
+    """Return where the models come from: generators, training config, data, libraries."""
+    gen, varied, config = configs
+    return {
         "generator_version": synthetic.GENERATOR_VERSION,
         "generator_config": _jsonable(asdict(gen)),
         "evaluation_generator_config": _jsonable(asdict(varied)),
         "train_config": _jsonable(asdict(config)),
-        "dataset_sha256": _dataset_hash(ds),
-        "dataset_rows": len(ds),
-        "dataset_homes": len(ds.home_ids),
-        "train_rows": int(split.train.sum()),
-        "positives": {t: int(np.nansum(ds.y[t][split.train])) for t in TARGETS},
+        "dataset_sha256": _dataset_hash(data.ds),
+        "dataset_rows": len(data.ds),
+        "dataset_homes": len(data.ds.home_ids),
+        "train_rows": int(data.split.train.sum()),
+        "positives": {t: int(np.nansum(data.ds.y[t][data.split.train])) for t in TARGETS},
         "recorder_databases": [p.name for p in args.recorder_db],
         "synthetic_status": status["synthetic"],
         "libraries": _library_versions(),
     }
+
+
+def _metadata(
+    report: dict[str, Any], ok: bool, failures: list[str], lineage: dict[str, Any], ds: Dataset
+) -> dict[str, Any]:
+    """Return the bundle's metadata: version, headline metrics, the gate's verdict and the lineage."""
     created = datetime.now(UTC).replace(microsecond=0)
-    metadata = {
+    return {
         "version": f"{MODEL_VERSION_PREFIX}-{created:%Y%m%d}-{_dataset_hash(ds)[:8]}",
         "source": "shipped",
         "created": created.isoformat(),
@@ -336,32 +431,17 @@ def main(argv: list[str] | None = None) -> int:
         "quality_gate": {"passed": ok, "failures": failures},
         "lineage": lineage,
     }
-    bundle = export_bundle(models, config, metadata)
-    test_X = ds.X[split.test][:20_000]
-    worst = parity(bundle, models, test_X)
-    total = time.perf_counter() - t0
-    # synthetic_s: generating the homes and building their rows (one step, per worker).
-    timings = {"synthetic_s": t_gen, "recorder_s": t_features, "train_s": t_train, "total_s": total}
-    summary = {
-        "report": report,
-        "gate": {"passed": ok, "failures": failures},
-        "parity_max_abs_diff": worst,
-        "timings": timings,
-        "lineage": lineage,
-        "version": metadata["version"],
-    }
-    print(
-        json.dumps(
-            {"gate": summary["gate"], "headline": metadata["metrics"], "timings": timings, "parity": worst},
-            indent=2,
-        )
-    )
-    if not ok and not args.allow_low_quality:
-        print(
-            "quality gate failed; nothing exported (use --allow-low-quality to export anyway)",
-            file=sys.stderr,
-        )
-        return 1
+
+
+def _save(
+    args: argparse.Namespace,
+    bundle: ModelBundle,
+    summary: dict[str, Any],
+    models: TrainedModels,
+    data: _Data,
+    config: TrainConfig,
+) -> None:
+    """Save the bundle (and read it back), the evaluation and the model card."""
     save_bundle(bundle, args.out)
     load_bundle(
         args.out, expected_feature_names=FEATURE_NAMES, expected_schema_version=FEATURE_SCHEMA_VERSION
@@ -372,9 +452,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     from homeiq_lab.model_card import write_report
 
-    write_report(args.report, summary, models, ds, split, config, eval_plots=not args.no_plots)
-    print(f"exported {metadata['version']} to {args.out} in {total:.1f} s")
-    return 0
+    write_report(args.report, summary, models, data.ds, data.split, config, eval_plots=not args.no_plots)
 
 
 def _ceiling(

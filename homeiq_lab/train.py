@@ -7,7 +7,7 @@ nightly full retrain; the runtime never needs it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -407,6 +407,15 @@ def compare_heuristics(
     return {"heuristics": out, "vs_heuristics": summary}
 
 
+class _Labelled(NamedTuple):
+    """One target's labelled rows of an evaluation set: who, when, the label, the next failure."""
+
+    device: npt.NDArray[np.int64]
+    hour: npt.NDArray[np.int64]
+    y: Float
+    event_hour: Float
+
+
 def evaluate(
     models: TrainedModels,
     ds: Dataset,
@@ -433,82 +442,84 @@ def evaluate(
         ok = np.isfinite(y)
         if not ok.any():
             continue
-        p = probs[target][ok]
-        entry: dict[str, Any] = {"model": classification_report(y[ok], p, models.thresholds[target])}
-        # The alerts an owner gets: held until the release point (ml/alerts.py).
-        alarm_at = models.thresholds[target]
-        alarm = held_alarm(
-            p, ds.device[rows][ok], ds.hour[rows][ok], alarm_at, release_fraction(target) * alarm_at
-        )
-        lead = lead_times(
-            alarm,
-            ds.device[rows][ok],
-            ds.hour[rows][ok],
-            ds.next_event_hour[target][rows][ok],
-            horizon_hours,
-        )
-        entry["model"]["lead_days_median"] = float(np.median(lead[lead > 0])) if (lead > 0).any() else 0.0
-        entry["model"]["events"] = float(lead.size)
-        keys = (ds.device[rows][ok], ds.hour[rows][ok], y[ok], ds.next_event_hour[target][rows][ok])
-        entry["model"].update(alert_metrics(alarm, *keys, horizon_hours))
+        keys = _Labelled(ds.device[rows][ok], ds.hour[rows][ok], y[ok], ds.next_event_hour[target][rows][ok])
+        p, threshold = probs[target][ok], models.thresholds[target]
         seen = np.ones(len(ds)) if foreseeable is None else foreseeable[target]
-        entry["gate"] = owner_metrics(alarm, *keys, seen[rows][ok], horizon_hours)
+        entry = _model_entry(p, threshold, keys, seen[rows][ok], horizon_hours, release_fraction(target))
         if with_baselines:
-            rule = rules[target][ok]
-            entry["rule"] = classification_report(y[ok], rule, 0.5)
-            rule_lead = lead_times(
-                rule >= 0.5,
-                ds.device[rows][ok],
-                ds.hour[rows][ok],
-                ds.next_event_hour[target][rows][ok],
+            entry |= _rule_entries(p, rules[target][ok], keys, horizon_hours)
+            scores = {name: heuristics[name][ok] for name in HEURISTICS[target]}
+            entry |= compare_heuristics(
+                p,
+                threshold,
+                scores,
+                keys.y,
+                keys.device,
+                keys.hour,
+                keys.event_hour,
                 horizon_hours,
-            )
-            entry["rule"]["lead_days_median"] = (
-                float(np.median(rule_lead[rule_lead > 0])) if (rule_lead > 0).any() else 0.0
-            )
-            entry["rule"].update(alert_metrics(rule >= 0.5, *keys, horizon_hours))
-            # Warning time of the model at the rule's precision: a like-for-like comparison.
-            thr = _precision_matched_threshold(y[ok], p, entry["rule"]["precision"])
-            matched = lead_times(
-                p >= thr,
-                ds.device[rows][ok],
-                ds.hour[rows][ok],
-                ds.next_event_hour[target][rows][ok],
-                horizon_hours,
-            )
-            entry["model_at_rule_precision"] = {
-                "threshold": thr,
-                "lead_days_median": float(np.median(matched[matched > 0])) if (matched > 0).any() else 0.0,
-                **{
-                    k: v
-                    for k, v in classification_report(y[ok], p, thr).items()
-                    if k in ("precision", "recall", "f1")
-                },
-            }
-            entry.update(
-                compare_heuristics(
-                    p,
-                    models.thresholds[target],
-                    {name: heuristics[name][ok] for name in HEURISTICS[target]},
-                    y[ok],
-                    keys[0],
-                    keys[1],
-                    keys[3],
-                    horizon_hours,
-                    release=release_fraction(target),
-                )
+                release=release_fraction(target),
             )
         report[target] = entry
-
-    days = ds.battery_days[rows]
-    ok = np.isfinite(days) & (days <= BATTERY_DAYS_CAP)
-    if ok.any() and models.regressors:
-        q = battery_days_quantiles(models, X[ok])
-        linear = np.nan_to_num(X[ok][:, FEATURE_INDEX["battery_days_linear"]], nan=365.0)
-        report["battery_days"] = {
-            "rows": int(ok.sum()),
-            "mae": float(np.mean(np.abs(q["battery_days_q50"] - days[ok]))),
-            "coverage_80": interval_coverage(days[ok], q["battery_days_q10"], q["battery_days_q90"]),
-            "linear_mae": float(np.mean(np.abs(np.minimum(linear, BATTERY_DAYS_CAP) - days[ok]))),
-        }
+    battery_days = _battery_days_report(models, ds.battery_days[rows], X)
+    if battery_days is not None:
+        report["battery_days"] = battery_days
     return report
+
+
+def _model_entry(
+    p: Float, threshold: float, keys: _Labelled, seen: Float, horizon_hours: int, release: float
+) -> dict[str, Any]:
+    """Return the model's figures at its threshold, and the gate's figures of its alarms.
+
+    The alarms are the alerts an owner gets: held until `release` times the threshold (ml/alerts.py).
+    """
+    alarm = held_alarm(p, keys.device, keys.hour, threshold, release * threshold)
+    model = classification_report(keys.y, p, threshold)
+    lead = lead_times(alarm, keys.device, keys.hour, keys.event_hour, horizon_hours)
+    model["lead_days_median"] = _median_lead(lead)
+    model["events"] = float(lead.size)
+    model.update(alert_metrics(alarm, *keys, horizon_hours))
+    return {"model": model, "gate": owner_metrics(alarm, *keys, seen, horizon_hours)}
+
+
+def _rule_entries(p: Float, rule: Float, keys: _Labelled, horizon_hours: int) -> dict[str, Any]:
+    """Return the owner's rule's figures, and the model's at the rule's precision (like for like)."""
+    entry = classification_report(keys.y, rule, 0.5)
+    entry["lead_days_median"] = _median_lead(
+        lead_times(rule >= 0.5, keys.device, keys.hour, keys.event_hour, horizon_hours)
+    )
+    entry.update(alert_metrics(rule >= 0.5, *keys, horizon_hours))
+    # Warning time of the model at the rule's precision: a like-for-like comparison.
+    thr = _precision_matched_threshold(keys.y, p, entry["precision"])
+    matched = lead_times(p >= thr, keys.device, keys.hour, keys.event_hour, horizon_hours)
+    at_rule_precision = {
+        "threshold": thr,
+        "lead_days_median": _median_lead(matched),
+        **{
+            k: v
+            for k, v in classification_report(keys.y, p, thr).items()
+            if k in ("precision", "recall", "f1")
+        },
+    }
+    return {"rule": entry, "model_at_rule_precision": at_rule_precision}
+
+
+def _median_lead(lead: Float) -> float:
+    """Return the median warning time of the failures warned of (0 when none was)."""
+    return float(np.median(lead[lead > 0])) if (lead > 0).any() else 0.0
+
+
+def _battery_days_report(models: TrainedModels, days: Float, X: Float) -> dict[str, Any] | None:
+    """Return the error of the battery-days quantiles where the end is near, or None without such rows."""
+    ok = np.isfinite(days) & (days <= BATTERY_DAYS_CAP)
+    if not (ok.any() and models.regressors):
+        return None
+    q = battery_days_quantiles(models, X[ok])
+    linear = np.nan_to_num(X[ok][:, FEATURE_INDEX["battery_days_linear"]], nan=365.0)
+    return {
+        "rows": int(ok.sum()),
+        "mae": float(np.mean(np.abs(q["battery_days_q50"] - days[ok]))),
+        "coverage_80": interval_coverage(days[ok], q["battery_days_q10"], q["battery_days_q90"]),
+        "linear_mae": float(np.mean(np.abs(np.minimum(linear, BATTERY_DAYS_CAP) - days[ok]))),
+    }

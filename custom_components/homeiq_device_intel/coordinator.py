@@ -37,7 +37,7 @@ from .issues import async_update_not_recorded, async_update_outages
 from .lifecycle import WorkGuard, WorkStopped
 from .ml.grid import BRIDGE_DOWN_SHARE, BRIDGE_MIN_DEVICES
 from .ml.link import LinkQuality, link_quality
-from .ml.pipeline import SCORING_WINDOW_DAYS, DevicePrediction, home_grid, score_home
+from .ml.scoring import SCORING_WINDOW_DAYS, DevicePrediction, home_grid, score_home
 from .model_store import ActiveModel
 from .recorder_source import KeptHistory, RecorderReadError
 from .risk import AtRiskTracker, reason_texts, risk_scores

@@ -157,16 +157,7 @@ class DeviceDiscovery:
         integration = self._integration(device)
         if not device_filter.accepts(device.id, device.area_id, integration):
             return None
-        found = [(entry, role_for(entry, self._attributes(entry.entity_id))) for entry in entries]
-        candidates = [entry for entry, role in found if role is EntityRole.PRIMARY]
-        # One main entity per device, chosen as the offline reader chooses it (classify.primary_rank).
-        main = min(candidates, key=_primary_rank) if candidates else None
-        roles: list[tuple[er.RegistryEntry, EntityRole]] = [
-            (entry, role)
-            for entry, role in found
-            if role is not EntityRole.OTHER and (role is not EntityRole.PRIMARY or entry is main)
-        ]
-        chemistry = self._battery_notes_chemistry(entries)
+        roles = self._roles(entries)
         if not roles:
             return None
         role_set = {role for _, role in roles}
@@ -175,30 +166,69 @@ class DeviceDiscovery:
             role_set & {EntityRole.BATTERY, EntityRole.BATTERY_LOW}
         )
         protocol = protocol_for(integration, device.identifiers)
-        has_radio = bool(role_set & {EntityRole.SIGNAL, EntityRole.VOLTAGE})
+        if not (has_battery or protocol is not Protocol.UNKNOWN or self._has_link(device, roles)):
+            return None
+        group, group_name = self._group(device, integration)
+        chemistry = self._battery_notes_chemistry(entries)
+        info = self._record(device, integration, protocol, roles, has_battery, chemistry)
+        entities = _entity_records(device.id, roles)
+        return WatchedDevice(
+            key=device.id,
+            device_id=device.id,
+            name=info.name,
+            has_battery=has_battery,
+            group=group,
+            group_name=group_name,
+            info=info,
+            entities=entities if level_attribute is None else (*entities, level_attribute),
+        )
+
+    def _roles(self, entries: list[er.RegistryEntry]) -> list[tuple[er.RegistryEntry, EntityRole]]:
+        """Return a device's entities worth reading with their roles, with one main entity at most."""
+        found = [(entry, role_for(entry, self._attributes(entry.entity_id))) for entry in entries]
+        candidates = [entry for entry, role in found if role is EntityRole.PRIMARY]
+        # One main entity per device, chosen as the offline reader chooses it (classify.primary_rank).
+        main = min(candidates, key=_primary_rank) if candidates else None
+        return [
+            (entry, role)
+            for entry, role in found
+            if role is not EntityRole.OTHER and (role is not EntityRole.PRIMARY or entry is main)
+        ]
+
+    def _has_link(self, device: dr.DeviceEntry, roles: list[tuple[er.RegistryEntry, EntityRole]]) -> bool:
+        """Return whether a device shows a link that can fail: a radio, a bridge, or past unavailability."""
+        role_set = {role for _, role in roles}
         was_unavailable = any(
             (state := self._hass.states.get(entry.entity_id)) is not None and state.state == STATE_UNAVAILABLE
             for entry, _ in roles
         )
-        if not (
-            has_battery
-            or has_radio
+        return (
+            bool(role_set & {EntityRole.SIGNAL, EntityRole.VOLTAGE})
             or was_unavailable
-            or protocol is not Protocol.UNKNOWN
             or device.via_device_id is not None
-        ):
-            return None
-        primary = next((entry for entry, role in roles if role is EntityRole.PRIMARY), None)
-        name = device.name_by_user or device.name or device.id
-        via = self._devices.async_get(device.via_device_id) if device.via_device_id else None
-        group, group_name = (
-            (via.id, via.name_by_user or via.name or integration)
-            if via is not None
-            else (f"integration:{integration}", integration)
         )
-        info = DeviceRecord(
+
+    def _group(self, device: dr.DeviceEntry, integration: str) -> tuple[str, str]:
+        """Return the id and name of a device's group: its bridge, else its integration."""
+        via = self._devices.async_get(device.via_device_id) if device.via_device_id else None
+        if via is not None:
+            return via.id, via.name_by_user or via.name or integration
+        return f"integration:{integration}", integration
+
+    def _record(
+        self,
+        device: dr.DeviceEntry,
+        integration: str,
+        protocol: Protocol,
+        roles: list[tuple[er.RegistryEntry, EntityRole]],
+        has_battery: bool,
+        chemistry: Chemistry,
+    ) -> DeviceRecord:
+        """Return the core's record of a registry device."""
+        primary = next((entry for entry, role in roles if role is EntityRole.PRIMARY), None)
+        return DeviceRecord(
             device_key=device.id,
-            name=name,
+            name=device.name_by_user or device.name or device.id,
             integration=integration,
             protocol=protocol,
             kind=_kind(primary, self._attributes(primary.entity_id) if primary else {}),
@@ -209,28 +239,6 @@ class DeviceDiscovery:
             model=device.model,
             area_id=device.area_id,
             created=device.created_at.timestamp(),
-        )
-        entities = tuple(
-            EntityRecord(
-                entity_id=entry.entity_id,
-                device_key=device.id,
-                role=role,
-                device_class=entry.device_class or entry.original_device_class,
-                unit=entry.unit_of_measurement,
-            )
-            for entry, role in roles
-        )
-        if level_attribute is not None:
-            entities += (level_attribute,)
-        return WatchedDevice(
-            key=device.id,
-            device_id=device.id,
-            name=name,
-            has_battery=has_battery,
-            group=group,
-            group_name=group_name,
-            info=info,
-            entities=entities,
         )
 
     def _battery_notes_chemistry(self, entries: list[er.RegistryEntry]) -> Chemistry:
@@ -298,6 +306,22 @@ class DeviceDiscovery:
                 )
             )
         return found
+
+
+def _entity_records(
+    device_key: str, roles: list[tuple[er.RegistryEntry, EntityRole]]
+) -> tuple[EntityRecord, ...]:
+    """Return the core's records of a device's entities."""
+    return tuple(
+        EntityRecord(
+            entity_id=entry.entity_id,
+            device_key=device_key,
+            role=role,
+            device_class=entry.device_class or entry.original_device_class,
+            unit=entry.unit_of_measurement,
+        )
+        for entry, role in roles
+    )
 
 
 def _lone_battery(entity_id: str, name: str, integration: str, unit: object) -> WatchedDevice:

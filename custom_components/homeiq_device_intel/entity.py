@@ -15,7 +15,7 @@ from homeassistant.util import slugify
 from .const import DOMAIN, TITLE
 from .coordinator import HomeIQConfigEntry, HomeIQCoordinator, HomeIQData
 from .discovery import WatchedDevice
-from .ml.pipeline import DevicePrediction
+from .ml.scoring import DevicePrediction
 
 
 class HomeIQDeviceEntity(CoordinatorEntity[HomeIQCoordinator]):

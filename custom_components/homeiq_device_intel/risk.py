@@ -10,7 +10,7 @@ from typing import Any, Final
 from .const import LOGGER
 from .ml.alerts import release_fraction
 from .ml.bundle import ModelBundle
-from .ml.pipeline import DevicePrediction
+from .ml.scoring import DevicePrediction
 
 # Reasons travel in attributes (recorded with every state) and events: keep them short,
 # whatever a model (possibly one learned or edited outside this code) puts out.

@@ -23,8 +23,8 @@ from .discovery import WatchedDevice
 from .entity import HomeIQDeviceEntity, HomeIQServiceEntity, async_track_device_entities
 from .ml.battery_life import Source
 from .ml.link import LinkQuality, LinkTrend
-from .ml.pipeline import DevicePrediction
 from .ml.records import FailureType
+from .ml.scoring import DevicePrediction
 from .risk import reason_texts, short_text
 from .training import TrainingStatus
 

@@ -28,7 +28,7 @@ from .const import (
 from .coordinator import HomeIQConfigEntry
 from .issues import async_clear_model_refused, async_raise_model_refused
 from .lifecycle import WorkStopped
-from .ml.pipeline import TrainMode
+from .ml.learning import TrainMode
 from .model_store import NothingToRollBack
 from .training import TrainingAlreadyRunning
 

@@ -24,7 +24,7 @@ from .const import (
     CONF_TRAINING_TIME,
     DEFAULT_OPTIONS,
 )
-from .ml.pipeline import TrainMode
+from .ml.learning import TrainMode
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

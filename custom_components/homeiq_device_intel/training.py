@@ -28,15 +28,8 @@ from .const import (
 from .discovery import WatchedDevice
 from .issues import async_clear_model_refused, async_update_training_failing
 from .lifecycle import WorkGuard, WorkStopped
-from .ml.pipeline import (
-    TrainingCancelled,
-    TrainingStep,
-    TrainMode,
-    TrainResult,
-    TrainStatus,
-    home_grid,
-    train_home,
-)
+from .ml.learning import TrainingCancelled, TrainingStep, TrainMode, TrainResult, TrainStatus, train_home
+from .ml.scoring import home_grid
 from .model_store import ActiveModel, ModelStore
 from .recorder_source import RecorderReadError, async_read_history
 from .settings import HomeIQSettings

@@ -45,7 +45,7 @@ from homeassistant.components.recorder.db_schema import (
 )
 from homeassistant.helpers.json import json_bytes
 from homeassistant.util.ulid import ulid_at_time, ulid_to_bytes
-from sqlalchemy import create_engine, insert
+from sqlalchemy import Connection, create_engine, insert
 from sqlalchemy.orm import Session
 
 from custom_components.homeiq_device_intel.ml.records import FloatArray, StatSeries
@@ -252,97 +252,124 @@ def write_recorder_db(
     Base.metadata.create_all(engine)
     runs = _run_bounds(restarts, start, end)
     with Session(engine) as session:
-        session.add(SchemaChanges(schema_version=SCHEMA_VERSION, changed=_utc(start)))
-        for migrator in (*migration.NON_LIVE_DATA_MIGRATORS, *migration.LIVE_DATA_MIGRATORS):
-            session.add(
-                MigrationChanges(migration_id=migrator.migration_id, version=migrator.migration_version)
-            )
-        for run_start, run_end in runs:
-            session.add(
-                RecorderRuns(
-                    start=_utc(run_start), end=_utc(run_end), closed_incorrect=False, created=_utc(run_start)
-                )
-            )
-        # The last compiled 5-minute period: the recorder compiles only what follows.
-        last_period = math.floor(end / SHORT_TERM_PERIOD) * SHORT_TERM_PERIOD - SHORT_TERM_PERIOD
-        session.add(StatisticsRuns(start=_utc(last_period)))
-        session.flush()
-
+        _add_bookkeeping(session, runs, start, end)
         # Core inserts (plain executemany) with ids given here: the ORM's bulk path is ten times slower.
         connection = session.connection()
         metadata_ids = {entity_id: n for n, entity_id in enumerate(entities, start=1)}
-        attributes_ids: dict[str, list[int]] = {}
-        attribute_rows = []
-        for entity_id, entity in entities.items():
-            attributes_ids[entity_id] = []
-            for attributes in entity.attribute_sets():
-                shared = json_bytes(dict(attributes))
-                attributes_ids[entity_id].append(len(attribute_rows) + 1)
-                attribute_rows.append(
-                    {
-                        "attributes_id": len(attribute_rows) + 1,
-                        "shared_attrs": shared.decode(),
-                        "hash": StateAttributes.hash_shared_attrs_bytes(shared),
-                    }
-                )
-        with_statistics = [
-            entity_id
-            for entity_id, entity in entities.items()
-            if entity.statistics is not None and entity.attributes.get("state_class")
-        ]
-        statistic_ids = {entity_id: n for n, entity_id in enumerate(with_statistics, start=1)}
-        connection.execute(
-            insert(StatesMeta.__table__),
-            [{"metadata_id": metadata_ids[e], "entity_id": e} for e in entities],
-        )
-        connection.execute(insert(StateAttributes.__table__), attribute_rows)
-        if statistic_ids:
-            connection.execute(
-                insert(StatisticsMeta.__table__),
-                [
-                    {
-                        "id": statistic_ids[e],
-                        **_statistics_meta_row(e, entities[e].attributes.get("unit_of_measurement")),
-                    }
-                    for e in with_statistics
-                ],
-            )
+        attributes_ids, attribute_rows = _attribute_rows(entities)
+        statistic_ids = _statistic_ids(entities)
+        _insert_metadata(connection, entities, metadata_ids, attribute_rows, statistic_ids)
         state_rows = _state_rows(entities, metadata_ids, attributes_ids, end)
-        for batch in _batches(state_rows):
-            connection.execute(insert(States.__table__), batch)
+        _insert(connection, States, state_rows)
         statistics_rows = _statistics_rows(entities, statistic_ids, end)
-        for batch in _batches(statistics_rows):
-            connection.execute(insert(Statistics.__table__), batch)
-
-        event_types = {name: EventTypes(event_type=name) for name in (EVENT_STOP, EVENT_START)}
-        session.add_all(event_types.values())
-        session.flush()
-        event_rows: list[dict[str, Any]] = []
-        for run_start, run_end in runs:
-            event_rows.append(
-                {
-                    "event_type_id": event_types[EVENT_START].event_type_id,
-                    "time_fired_ts": run_start,
-                    "origin_idx": 0,
-                    "context_id_bin": _context(run_start),
-                }
-            )
-            if run_end < end:
-                event_rows.append(
-                    {
-                        "event_type_id": event_types[EVENT_STOP].event_type_id,
-                        "time_fired_ts": run_end,
-                        "origin_idx": 0,
-                        "context_id_bin": _context(run_end),
-                    }
-                )
-        connection.execute(insert(Events.__table__), event_rows)
+        _insert(connection, Statistics, statistics_rows)
+        n_events = _add_run_events(session, runs, end)
         session.commit()
     engine.dispose()
     return DbSummary(
         entities=len(entities),
         states=len(state_rows),
         statistics=len(statistics_rows),
-        events=len(event_rows),
+        events=n_events,
         schema_version=SCHEMA_VERSION,
     )
+
+
+def _add_bookkeeping(session: Session, runs: list[tuple[float, float]], start: float, end: float) -> None:
+    """Add the schema version, the migrations done, the recorder runs and the last statistics run."""
+    session.add(SchemaChanges(schema_version=SCHEMA_VERSION, changed=_utc(start)))
+    for migrator in (*migration.NON_LIVE_DATA_MIGRATORS, *migration.LIVE_DATA_MIGRATORS):
+        session.add(MigrationChanges(migration_id=migrator.migration_id, version=migrator.migration_version))
+    for run_start, run_end in runs:
+        session.add(
+            RecorderRuns(
+                start=_utc(run_start), end=_utc(run_end), closed_incorrect=False, created=_utc(run_start)
+            )
+        )
+    # The last compiled 5-minute period: the recorder compiles only what follows.
+    last_period = math.floor(end / SHORT_TERM_PERIOD) * SHORT_TERM_PERIOD - SHORT_TERM_PERIOD
+    session.add(StatisticsRuns(start=_utc(last_period)))
+    session.flush()
+
+
+def _attribute_rows(
+    entities: Mapping[str, RecordedEntity],
+) -> tuple[dict[str, list[int]], list[dict[str, Any]]]:
+    """Return each entity's attributes ids (one per attribute set) and the state_attributes rows."""
+    attributes_ids: dict[str, list[int]] = {}
+    attribute_rows: list[dict[str, Any]] = []
+    for entity_id, entity in entities.items():
+        attributes_ids[entity_id] = []
+        for attributes in entity.attribute_sets():
+            shared = json_bytes(dict(attributes))
+            attributes_ids[entity_id].append(len(attribute_rows) + 1)
+            attribute_rows.append(
+                {
+                    "attributes_id": len(attribute_rows) + 1,
+                    "shared_attrs": shared.decode(),
+                    "hash": StateAttributes.hash_shared_attrs_bytes(shared),
+                }
+            )
+    return attributes_ids, attribute_rows
+
+
+def _statistic_ids(entities: Mapping[str, RecordedEntity]) -> dict[str, int]:
+    """Return the statistics_meta id of each entity that gets long-term statistics."""
+    with_statistics = [
+        entity_id
+        for entity_id, entity in entities.items()
+        if entity.statistics is not None and entity.attributes.get("state_class")
+    ]
+    return {entity_id: n for n, entity_id in enumerate(with_statistics, start=1)}
+
+
+def _insert_metadata(
+    connection: Connection,
+    entities: Mapping[str, RecordedEntity],
+    metadata_ids: Mapping[str, int],
+    attribute_rows: list[dict[str, Any]],
+    statistic_ids: Mapping[str, int],
+) -> None:
+    """Insert the states_meta, state_attributes and statistics_meta rows."""
+    connection.execute(
+        insert(StatesMeta.__table__),
+        [{"metadata_id": metadata_ids[e], "entity_id": e} for e in entities],
+    )
+    connection.execute(insert(StateAttributes.__table__), attribute_rows)
+    if statistic_ids:
+        connection.execute(
+            insert(StatisticsMeta.__table__),
+            [
+                {"id": n, **_statistics_meta_row(e, entities[e].attributes.get("unit_of_measurement"))}
+                for e, n in statistic_ids.items()
+            ],
+        )
+
+
+def _insert(
+    connection: Connection, table: type[States] | type[Statistics], rows: list[dict[str, Any]]
+) -> None:
+    """Insert rows into a table in bounded batches."""
+    for batch in _batches(rows):
+        connection.execute(insert(table.__table__), batch)
+
+
+def _add_run_events(session: Session, runs: list[tuple[float, float]], end: float) -> int:
+    """Add a start event at each run's start and a stop event at each end before `end`; return how many."""
+    event_types = {name: EventTypes(event_type=name) for name in (EVENT_STOP, EVENT_START)}
+    session.add_all(event_types.values())
+    session.flush()
+    event_rows: list[dict[str, Any]] = []
+    for run_start, run_end in runs:
+        fired = [(EVENT_START, run_start)] + ([(EVENT_STOP, run_end)] if run_end < end else [])
+        event_rows += [
+            {
+                "event_type_id": event_types[name].event_type_id,
+                "time_fired_ts": at,
+                "origin_idx": 0,
+                "context_id_bin": _context(at),
+            }
+            for name, at in fired
+        ]
+    session.connection().execute(insert(Events.__table__), event_rows)
+    return len(event_rows)

@@ -18,9 +18,10 @@ from custom_components.homeiq_device_intel.ml.records import (
     EntityRecord,
     StateSeries,
     StatSeries,
+    tokenize_positions,
 )
 
-from .arrays import BoolArray, FloatArray, _floats, _inside
+from .arrays import BoolArray, FloatArray, Int64Array, _floats, _inside
 from .config import HOUR
 from .plans import _UNAVAILABLE_KEY, _UNKNOWN_KEY, _Device, _EntitySpec, _Home
 from .streams import _stream
@@ -180,36 +181,38 @@ def _encode(
     last_reported: FloatArray,
     labels: tuple[str, ...],
 ) -> StateSeries:
-    """Turn row keys into a `StateSeries` with `records.encode_states` semantics.
+    """Turn row keys into a `StateSeries` with `records.tokenize_positions`, the one encoder.
 
-    Numeric states get tokens in order of first appearance; the others keep
-    their symbol's index, so `labels[code]` is the state string either way.
+    Numeric states get tokens in order of first appearance (as the recorder
+    reader numbers them); the others keep their symbol's index in `labels`.
+    A numeric row keeps its drawn value (`float()` of its label).
     """
     unavailable = key == _UNAVAILABLE_KEY
-    unknown = key == _UNKNOWN_KEY
-    valid = ~(unavailable | unknown)
-    code = np.empty(t.size, dtype=np.int32)
+    valid = ~unavailable & (key != _UNKNOWN_KEY)
     if spec.numeric:
-        values = key[valid]
-        unique, first, inverse = np.unique(values, return_index=True, return_inverse=True)
-        order = np.argsort(first, kind="stable")
-        rank = np.empty(first.size, dtype=np.int32)
-        rank[order] = np.arange(first.size, dtype=np.int32)
-        code[valid] = rank[inverse]
-        value = np.where(valid, key, np.nan)
-        labels = tuple(_number_string(v) for v in _floats(unique[order]))
+        vocabulary, position = _numeric_vocabulary(key[valid])
     else:
-        code[valid] = key[valid].astype(np.int32)
-        value = np.full(t.size, np.nan)
-    code[unavailable] = UNAVAILABLE
-    code[unknown] = UNKNOWN
+        vocabulary, position = labels, key[valid].astype(np.int64)
+    index = np.where(unavailable, len(vocabulary), len(vocabulary) + 1)
+    index[valid] = position
+    tokens = tokenize_positions(index, (*vocabulary, "unavailable", "unknown"))
+    value = np.where(valid, key, np.nan) if spec.numeric else tokens.value
     return StateSeries(
         time=t.astype(np.float64),
         value=value.astype(np.float64),
-        code=code,
-        labels=labels,
+        code=tokens.code,
+        labels=tokens.labels,
         last_reported=last_reported.astype(np.float64),
     )
+
+
+def _numeric_vocabulary(values: FloatArray) -> tuple[tuple[str, ...], Int64Array]:
+    """Return the number strings of values in order of first appearance, and each value's index there."""
+    unique, first, inverse = np.unique(values, return_index=True, return_inverse=True)
+    order = np.argsort(first, kind="stable")
+    rank = np.empty(first.size, dtype=np.int64)
+    rank[order] = np.arange(first.size, dtype=np.int64)
+    return tuple(_number_string(v) for v in _floats(unique[order])), rank[inverse]
 
 
 def _number_string(value: float) -> str:

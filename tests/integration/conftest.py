@@ -40,7 +40,7 @@ from custom_components.homeiq_device_intel.ml.features import (
     FEATURE_NAMES,
     FEATURE_SCHEMA_VERSION,
 )
-from custom_components.homeiq_device_intel.ml.pipeline import TrainingCancelled, TrainingStep
+from custom_components.homeiq_device_intel.ml.learning import TrainingCancelled, TrainingStep
 from custom_components.homeiq_device_intel.ml.trees.layout import MissingType, TreeEnsemble
 
 SHIPPED_VERSION = "test-1"

@@ -25,7 +25,7 @@ from pytest_homeassistant_custom_component.components.recorder.common import (
 )
 
 from custom_components.homeiq_device_intel.const import SHIPPED_MODEL_DIR
-from custom_components.homeiq_device_intel.ml.pipeline import DevicePrediction
+from custom_components.homeiq_device_intel.ml.scoring import DevicePrediction
 
 pytestmark = pytest.mark.database
 DAYS = 10

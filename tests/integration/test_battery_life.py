@@ -13,7 +13,7 @@ from homeassistant.helpers import entity_registry as er
 from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.homeiq_device_intel.ml import pipeline
+from custom_components.homeiq_device_intel.ml import scoring
 from custom_components.homeiq_device_intel.ml.battery_life import (
     BatteryLife,
     BatteryOutlook,
@@ -56,7 +56,7 @@ async def test_battery_days_sensor_says_where_its_figure_comes_from_and_when_to_
     assert entry.device_id == days_entry.device_id
 
 
-def _own_history(prediction: pipeline.DevicePrediction) -> pipeline.DevicePrediction:
+def _own_history(prediction: scoring.DevicePrediction) -> scoring.DevicePrediction:
     """The prediction of a device with three past batteries that died at 60 % last time."""
     past = tuple(
         PastBattery(
@@ -80,7 +80,7 @@ def _own_history(prediction: pipeline.DevicePrediction) -> pipeline.DevicePredic
         own_days=(20.0, 40.0, 60.0),
     )
     life = BatteryLife(days=38.0, days_low=0.0, days_high=70.0, source=Source.OWN_HISTORY, outlook=view)
-    reason = pipeline.reading_reason(life)
+    reason = scoring.reading_reason(life)
     assert reason is not None
     return replace(
         prediction,
@@ -96,9 +96,9 @@ async def test_own_history_and_an_untrusted_reading_show_on_the_device(
     hass: HomeAssistant, add_battery_device: Any, setup_integration: Setup
 ) -> None:
     add_battery_device("Hall door", battery=80)
-    real = pipeline.score_home
+    real = scoring.score_home
 
-    def score_home(*args: Any, **kwargs: Any) -> list[pipeline.DevicePrediction]:
+    def score_home(*args: Any, **kwargs: Any) -> list[scoring.DevicePrediction]:
         return [_own_history(p) for p in real(*args, **kwargs)]
 
     with patch("custom_components.homeiq_device_intel.coordinator.score_home", score_home):

@@ -21,9 +21,9 @@ from custom_components.homeiq_device_intel.ml.battery_life import Source, Unreli
 from custom_components.homeiq_device_intel.ml.bundle import load_bundle
 from custom_components.homeiq_device_intel.ml.features import FEATURE_NAMES, FEATURE_SCHEMA_VERSION
 from custom_components.homeiq_device_intel.ml.link import LinkTrend, link_quality
-from custom_components.homeiq_device_intel.ml.pipeline import home_grid, score_home
 from custom_components.homeiq_device_intel.ml.recorder.reading import read_history
 from custom_components.homeiq_device_intel.ml.records import StatSeries, attribute_series_key
+from custom_components.homeiq_device_intel.ml.scoring import home_grid, score_home
 from homeiq_lab.demo import owner_devices
 from homeiq_lab.demo.home import HORIZON_DAYS, WAYS, DemoHome, build_demo_home, history_days
 from homeiq_lab.demo.recorder_db import RecordedEntity, collapse_reports, write_recorder_db

@@ -39,14 +39,13 @@ from custom_components.homeiq_device_intel.const import (
     SERVICE_TRAIN,
 )
 from custom_components.homeiq_device_intel.ml.bundle import MANIFEST_FILE, MODELS_FILE, ModelBundle
-from custom_components.homeiq_device_intel.ml.pipeline import (
-    DevicePrediction,
-    Reason,
+from custom_components.homeiq_device_intel.ml.learning import (
     TrainingCancelled,
     TrainingStep,
     TrainResult,
     TrainStatus,
 )
+from custom_components.homeiq_device_intel.ml.scoring import DevicePrediction, Reason
 from custom_components.homeiq_device_intel.model_store import ModelStore
 
 Setup = Callable[[], Awaitable[MockConfigEntry]]

@@ -6,7 +6,7 @@ import pytest
 
 from custom_components.homeiq_device_intel.ml.bundle import BinaryClassifier, ModelBundle
 from custom_components.homeiq_device_intel.ml.features import FEATURE_NAMES, FEATURE_SCHEMA_VERSION
-from custom_components.homeiq_device_intel.ml.pipeline import DevicePrediction
+from custom_components.homeiq_device_intel.ml.scoring import DevicePrediction
 from custom_components.homeiq_device_intel.risk import AUTOMATIC, AtRiskTracker, risk_scores
 from tests.tiny_models import stump
 

@@ -32,7 +32,7 @@ from custom_components.homeiq_device_intel.const import (
     SHIPPED_MODEL_DIR,
 )
 from custom_components.homeiq_device_intel.ml.bundle import ModelBundle
-from custom_components.homeiq_device_intel.ml.pipeline import TrainingCancelled
+from custom_components.homeiq_device_intel.ml.learning import TrainingCancelled
 from custom_components.homeiq_device_intel.model_store import ModelStore
 
 Setup = Callable[[], Awaitable[MockConfigEntry]]

@@ -35,7 +35,7 @@ from custom_components.homeiq_device_intel.const import (
     SERVICE_TRAIN,
 )
 from custom_components.homeiq_device_intel.ml.bundle import ModelBundle, save_bundle
-from custom_components.homeiq_device_intel.ml.pipeline import TrainingStep
+from custom_components.homeiq_device_intel.ml.learning import TrainingStep
 
 Setup = Callable[[], Awaitable[MockConfigEntry]]
 Seed = Callable[[int], Awaitable[list[Any]]]

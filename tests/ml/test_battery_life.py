@@ -17,7 +17,6 @@ from custom_components.homeiq_device_intel.ml.battery_life import (
     outlook,
 )
 from custom_components.homeiq_device_intel.ml.grid import HOUR, build_grid
-from custom_components.homeiq_device_intel.ml.pipeline import DevicePrediction, Reason, with_battery_life
 from custom_components.homeiq_device_intel.ml.records import (
     Chemistry,
     DeviceRecord,
@@ -28,6 +27,7 @@ from custom_components.homeiq_device_intel.ml.records import (
     Protocol,
     encode_states,
 )
+from custom_components.homeiq_device_intel.ml.scoring import DevicePrediction, Reason, with_battery_life
 
 T0 = 1_700_000_000.0 - (1_700_000_000.0 % 86400)
 DAY_S = 86400.0

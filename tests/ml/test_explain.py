@@ -15,8 +15,8 @@ from custom_components.homeiq_device_intel.ml.features import (
     STATIC_FEATURES,
     FeatureFrame,
 )
-from custom_components.homeiq_device_intel.ml.pipeline import score_frame
 from custom_components.homeiq_device_intel.ml.records import FailureType
+from custom_components.homeiq_device_intel.ml.scoring import score_frame
 from custom_components.homeiq_device_intel.ml.trees.contributions import path_contributions
 from custom_components.homeiq_device_intel.ml.trees.layout import MissingType, TreeEnsemble
 from custom_components.homeiq_device_intel.ml.trees.predict import predict_raw

@@ -18,7 +18,6 @@ import pytest
 
 from custom_components.homeiq_device_intel.ml.bundle import load_bundle
 from custom_components.homeiq_device_intel.ml.features import FEATURE_NAMES, FEATURE_SCHEMA_VERSION
-from custom_components.homeiq_device_intel.ml.pipeline import SCORING_WINDOW_DAYS, home_grid, score_home
 from custom_components.homeiq_device_intel.ml.recorder.reading import read_history
 from custom_components.homeiq_device_intel.ml.recorder.window import (
     advance,
@@ -27,6 +26,7 @@ from custom_components.homeiq_device_intel.ml.recorder.window import (
     read_start,
 )
 from custom_components.homeiq_device_intel.ml.records import HomeHistory, StateSeries
+from custom_components.homeiq_device_intel.ml.scoring import SCORING_WINDOW_DAYS, home_grid, score_home
 from homeiq_lab.demo.home import build_demo_home
 from homeiq_lab.demo.recorder_db import write_recorder_db
 

@@ -76,7 +76,7 @@ def _offences(folder: Path, allowed: callable) -> list[str]:  # type: ignore[val
 
 
 def test_the_import_reader_resolves_relative_and_guarded_imports(tmp_path: Path) -> None:
-    sample = CORE / "pipeline.py"
+    sample = CORE / "learning.py"
     found = {name for name, _, _ in _imports(sample)}
     assert f"{CORE_PKG}.bundle" in found
     guarded = {name for name, _, is_guarded in _imports(sample) if is_guarded}
@@ -153,7 +153,7 @@ _SCORE = """
 import numpy as np
 from custom_components.homeiq_device_intel.ml.bundle import load_bundle
 from custom_components.homeiq_device_intel.ml.features import FEATURE_NAMES, FEATURE_SCHEMA_VERSION
-from custom_components.homeiq_device_intel.ml.pipeline import score_home
+from custom_components.homeiq_device_intel.ml.scoring import score_home
 from custom_components.homeiq_device_intel.ml.records import (
     DeviceRecord, EntityRecord, EntityRole, HomeHistory, Power, encode_states,
 )

@@ -28,7 +28,6 @@ from custom_components.homeiq_device_intel.ml.bundle import (
 )
 from custom_components.homeiq_device_intel.ml.features import FEATURE_NAMES, FEATURE_SCHEMA_VERSION
 from custom_components.homeiq_device_intel.ml.grid import build_grid
-from custom_components.homeiq_device_intel.ml.pipeline import score_home
 from custom_components.homeiq_device_intel.ml.records import (
     DeviceRecord,
     EntityRecord,
@@ -37,6 +36,7 @@ from custom_components.homeiq_device_intel.ml.records import (
     Power,
     encode_states,
 )
+from custom_components.homeiq_device_intel.ml.scoring import score_home
 from tests.tiny_models import tiny_bundle
 
 PACKAGE = Path(__file__).resolve().parents[2] / "custom_components" / "homeiq_device_intel"

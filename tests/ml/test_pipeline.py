@@ -1,4 +1,4 @@
-"""Scoring and nightly training semantics of ml.pipeline."""
+"""Scoring and nightly training semantics of ml.learning."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from custom_components.homeiq_device_intel.ml import pipeline
+from custom_components.homeiq_device_intel.ml import learning
 from custom_components.homeiq_device_intel.ml.bundle import BinaryClassifier, ModelBundle
 from custom_components.homeiq_device_intel.ml.calibration import fit_platt, rescale_horizon
 from custom_components.homeiq_device_intel.ml.features import (
@@ -16,12 +16,11 @@ from custom_components.homeiq_device_intel.ml.features import (
     build_features,
 )
 from custom_components.homeiq_device_intel.ml.grid import HOUR, grid_tail
-from custom_components.homeiq_device_intel.ml.pipeline import (
+from custom_components.homeiq_device_intel.ml.learning import (
     TrainingCancelled,
     TrainStatus,
     first_trees,
     merge_ensembles,
-    score_home,
     train_home,
 )
 from custom_components.homeiq_device_intel.ml.records import (
@@ -35,6 +34,7 @@ from custom_components.homeiq_device_intel.ml.records import (
     Protocol,
     encode_states,
 )
+from custom_components.homeiq_device_intel.ml.scoring import score_home
 from custom_components.homeiq_device_intel.ml.trees.predict import predict_raw
 from homeiq_lab.synthetic import GeneratorConfig, generate_home
 
@@ -256,21 +256,21 @@ def test_incremental_learns_only_from_the_days_since_the_last_run(bundle):
 def test_incremental_reads_only_the_grid_hours_its_rows_look_back_on(bundle, monkeypatch):
     home_model = _home_model_of_yesterday(bundle)
     # Shorter look-backs than the defaults, so that the 40-day test home has a tail to cut.
-    monkeypatch.setattr(pipeline, "INCREMENTAL_LOOKBACK_DAYS", 10)
-    monkeypatch.setattr(pipeline, "EVENT_LOOKBACK_DAYS", 5)
+    monkeypatch.setattr(learning, "INCREMENTAL_LOOKBACK_DAYS", 10)
+    monkeypatch.setattr(learning, "EVENT_LOOKBACK_DAYS", 5)
     read: list[int] = []
-    find_events = pipeline.find_events
-    monkeypatch.setattr(pipeline, "find_events", lambda grid: read.append(grid.n_hours) or find_events(grid))
-    grid = pipeline.build_grid(_home(), end=NOW)
+    find_events = learning.find_events
+    monkeypatch.setattr(learning, "find_events", lambda grid: read.append(grid.n_hours) or find_events(grid))
+    grid = learning.build_grid(_home(), end=NOW)
     train_home(_home(), home_model, mode="incremental", now=NOW, grid=grid)
     train_home(_home(), home_model, mode="full", now=NOW, grid=grid)
     # Events: from the look-back before the first row (the new day, ending where the held-out
     # days begin) to the end: held-out days, horizon and look-back. Full reads every hour.
-    assert read == [(pipeline.HOLDOUT_DAYS + 7 + 5) * 24, grid.n_hours]
+    assert read == [(learning.HOLDOUT_DAYS + 7 + 5) * 24, grid.n_hours]
 
 
 def test_a_grid_tail_keeps_ages_and_swaps_as_hours_before_it():
-    grid = pipeline.build_grid(_home(), end=NOW)
+    grid = learning.build_grid(_home(), end=NOW)
     tail = grid_tail(grid, 48)
     assert tail.n_hours == grid.n_hours - 48 and tail.start == grid.start + 48 * HOUR
     np.testing.assert_array_equal(tail.first_seen, grid.first_seen - 48)
@@ -298,7 +298,7 @@ def test_full_training_night_after_night_replaces_the_home_trees_instead_of_pili
 ):
     """Regression: each full run boosted 30 more trees on the last home model (found by the soak)."""
     pytest.importorskip("lightgbm")
-    monkeypatch.setattr(pipeline, "RESIDUAL_MIN_POSITIVES", 1)
+    monkeypatch.setattr(learning, "RESIDUAL_MIN_POSITIVES", 1)
     home = generate_home(
         GeneratorConfig(n_homes=1, days=60, devices_per_home=(40, 40), failure_rate=0.8, seed=3), 0
     )
@@ -309,13 +309,13 @@ def test_full_training_night_after_night_replaces_the_home_trees_instead_of_pili
     assert grown, f"no residual trees were boosted: {first.n_positive}"
 
     boosted_on: list[int] = []
-    residual = pipeline._residual_ensemble
+    residual = learning._residual_ensemble
 
     def spy(base, *args):
         boosted_on.append(base.tree_offsets.shape[0] - 1)
         return residual(base, *args)
 
-    monkeypatch.setattr(pipeline, "_residual_ensemble", spy)
+    monkeypatch.setattr(learning, "_residual_ensemble", spy)
     train_home(home, first.bundle, mode="full", now=now)
     incremental = train_home(home, first.bundle, mode="incremental", now=now)
 
@@ -324,8 +324,8 @@ def test_full_training_night_after_night_replaces_the_home_trees_instead_of_pili
     if incremental.bundle is not None:  # keeps the first night's trees and what they grew from
         assert _trees(incremental.bundle) == _trees(first.bundle)
         assert (
-            incremental.bundle.metadata[pipeline.BASE_TREES_KEY]
-            == first.bundle.metadata[pipeline.BASE_TREES_KEY]
+            incremental.bundle.metadata[learning.BASE_TREES_KEY]
+            == first.bundle.metadata[learning.BASE_TREES_KEY]
         )
 
 

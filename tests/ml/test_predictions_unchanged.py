@@ -20,7 +20,7 @@ import pytest
 
 from custom_components.homeiq_device_intel.ml.bundle import load_bundle
 from custom_components.homeiq_device_intel.ml.features import FEATURE_NAMES, FEATURE_SCHEMA_VERSION
-from custom_components.homeiq_device_intel.ml.pipeline import DevicePrediction, score_home
+from custom_components.homeiq_device_intel.ml.scoring import DevicePrediction, score_home
 from homeiq_lab.demo.home import build_demo_home
 from homeiq_lab.synthetic import GENERATOR_VERSION
 

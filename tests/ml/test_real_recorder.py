@@ -24,10 +24,10 @@ from custom_components.homeiq_device_intel.ml.features import (
 )
 from custom_components.homeiq_device_intel.ml.grid import HOUR, HourlyGrid, build_grid
 from custom_components.homeiq_device_intel.ml.labels import TARGETS, Labels, build_labels, find_events
-from custom_components.homeiq_device_intel.ml.pipeline import score_home
 from custom_components.homeiq_device_intel.ml.recorder.reading import read_history
 from custom_components.homeiq_device_intel.ml.recorder.summary import ReadSummary
 from custom_components.homeiq_device_intel.ml.records import UNAVAILABLE, EntityRole, HomeHistory
+from custom_components.homeiq_device_intel.ml.scoring import score_home
 from tests.tiny_models import tiny_bundle
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "real-recorder"

@@ -6,7 +6,6 @@ import numpy as np
 
 from custom_components.homeiq_device_intel.ml.bundle import load_bundle
 from custom_components.homeiq_device_intel.ml.features import FEATURE_NAMES, FEATURE_SCHEMA_VERSION
-from custom_components.homeiq_device_intel.ml.pipeline import score_home
 from custom_components.homeiq_device_intel.ml.recharge import (
     RECHARGE_DAYS,
     recharge_starts,
@@ -20,6 +19,7 @@ from custom_components.homeiq_device_intel.ml.records import (
     Power,
     encode_states,
 )
+from custom_components.homeiq_device_intel.ml.scoring import score_home
 from tests.ml.test_predictions_unchanged import SHIPPED
 
 DAY = 24

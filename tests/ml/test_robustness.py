@@ -30,7 +30,6 @@ from custom_components.homeiq_device_intel.ml.labels import (
     build_labels,
     find_events,
 )
-from custom_components.homeiq_device_intel.ml.pipeline import score_home
 from custom_components.homeiq_device_intel.ml.records import (
     UNAVAILABLE,
     UNKNOWN,
@@ -44,6 +43,7 @@ from custom_components.homeiq_device_intel.ml.records import (
     StatSeries,
     encode_states,
 )
+from custom_components.homeiq_device_intel.ml.scoring import score_home
 from tests.tiny_models import tiny_bundle
 
 T0 = 1_700_000_000.0 - (1_700_000_000.0 % 86400)

@@ -24,6 +24,8 @@ from custom_components.homeiq_device_intel.ml.records import (
     Protocol,
     StateSeries,
     encode_states,
+    tokenize_positions,
+    tokenize_states,
 )
 from homeiq_lab import synthetic
 from homeiq_lab.synthetic import (
@@ -209,6 +211,23 @@ def test_codes_and_labels_follow_encode_states(fast_homes: list[HomeHistory]) ->
         assert ours == theirs
         if info.entity_id in home.statistics:  # numeric: tokens in order of first appearance
             assert np.array_equal(reference.code, series.code)
+
+
+def test_series_are_the_records_encoding_of_their_state_strings(fast_homes: list[HomeHistory]) -> None:
+    for home in fast_homes:
+        for info in home.entities:
+            series = home.states[info.entity_id]
+            strings = state_strings(info, series)
+            vocabulary = (*series.labels, "unavailable", "unknown")
+            position = {state: at for at, state in enumerate(vocabulary)}
+            tokens = tokenize_positions(np.array([position[s] for s in strings]), vocabulary)
+            assert tokens.labels == series.labels
+            assert np.array_equal(tokens.code, series.code)
+            assert np.array_equal(tokens.value, series.value, equal_nan=True)
+            if info.entity_id in home.statistics:  # numeric: the vocabulary is the order of first appearance
+                by_appearance = tokenize_states(strings)
+                assert by_appearance.labels == series.labels
+                assert np.array_equal(by_appearance.code, series.code)
 
 
 def test_symbolic_states_use_home_assistant_strings(fast_homes: list[HomeHistory]) -> None:

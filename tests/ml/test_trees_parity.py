@@ -12,7 +12,7 @@ from custom_components.homeiq_device_intel.ml.export import (
     ensemble_from_lightgbm,
     isolation_forest_from_sklearn,
 )
-from custom_components.homeiq_device_intel.ml.pipeline import merge_ensembles
+from custom_components.homeiq_device_intel.ml.learning import merge_ensembles
 from custom_components.homeiq_device_intel.ml.trees.contributions import path_contributions
 from custom_components.homeiq_device_intel.ml.trees.isolation import IsolationForestModel, score_samples
 from custom_components.homeiq_device_intel.ml.trees.layout import MissingType, TreeEnsemble

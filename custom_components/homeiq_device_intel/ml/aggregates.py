@@ -8,6 +8,7 @@ allow_pickle=False; written atomically.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -193,60 +194,90 @@ def merge_grids(
     """
     if old.home_id != new.home_id:
         raise ValueError(f"cannot merge grids of two homes ({old.home_id!r}, {new.home_id!r})")
-    keep_hours = keep_days * 24
-    # Offsets beyond this put the old grid wholly outside the result, whatever its size.
-    limit = old.n_hours + new.n_hours + keep_hours + 1
-    old_shift = _hours_after(old.start, new.start, limit)
-    first = max(min(old_shift, 0), new.n_hours - keep_hours)  # in hours after new.start
-    n_hours = new.n_hours - first
-    new_off, old_off = -first, old_shift - first
-    old_row = {d: i for i, d in enumerate(old.device_keys)}
-    rows = np.array([old_row.get(d, -1) for d in new.device_keys], dtype=np.int64)
-    have = rows >= 0
+    at = _layout(old, new, keep_days)
+    channels: dict[str, Channel] = {}
+    for name in CHANNELS:
+        level = name not in STATE_CHANNELS and name != "battery_low"
+        fill = np.nan if level else 0.0
+        fresh = at.place(new.channels.pop(name) if consume_new else new.channels[name], at.new_off, fill)
+        stored = at.place(old.channels[name], at.old_off, fill, at.rows)
+        channels[name] = np.where(np.isfinite(fresh), fresh, stored) if level else at.joined(fresh, stored)
+        del fresh, stored
+    bridge = at.joined(
+        at.place(new.bridge_down, at.new_off, 0.0), at.place(old.bridge_down, at.old_off, 0.0, at.rows)
+    )
+    return HourlyGrid(
+        home_id=new.home_id,
+        device_keys=list(new.device_keys),
+        start=new.start + at.first * HOUR,
+        n_hours=at.n_hours,
+        channels=channels,
+        has_battery=new.has_battery.copy(),
+        telemetry=None if new.telemetry is None else new.telemetry.copy(),
+        numeric_primary=None if new.numeric_primary is None else new.numeric_primary.copy(),
+        first_seen=_merged_first_seen(old, new, at.rows, at.old_off, at.new_off, at.n_hours),
+        swap_hours=_merged_swaps(old, new, at.rows, at.old_off, at.new_off, at.n_hours),
+        bridge_down=bridge,
+        states_from=int(
+            np.clip(min(at.old_off + old.states_from, at.cut) if at.have.any() else at.cut, 0, at.n_hours)
+        ),
+    )
 
-    def place(src: Channel, offset: int, fill: float, sel: npt.NDArray[np.int64] | None) -> Channel:
-        out = np.full((len(new.device_keys), n_hours), fill, dtype=src.dtype)
-        lo, hi = max(offset, 0), min(offset + src.shape[1], n_hours)
+
+@dataclass(frozen=True, slots=True)
+class _Layout:
+    """Where the old and the new grid land in the merged one (hours after its start)."""
+
+    first: int  # the merged grid's first hour, in hours after the new grid's start
+    n_hours: int
+    new_off: int  # the new grid's first hour in the merged grid
+    old_off: int  # the old grid's first hour in the merged grid
+    rows: npt.NDArray[np.int64]  # each new device's row in the old grid, -1 if it had none
+    have: npt.NDArray[np.bool_]  # rows >= 0
+    cut: int  # the first hour the new grid saw state rows (may be negative)
+
+    def place(
+        self, src: Channel, offset: int, fill: float, sel: npt.NDArray[np.int64] | None = None
+    ) -> Channel:
+        """Return a (n_new_devices, n_hours) channel holding `src` from hour `offset`, `fill` elsewhere.
+
+        With `sel`, row i comes from `src[sel[i]]` (rows with sel < 0 keep `fill`).
+        """
+        out = np.full((self.rows.shape[0], self.n_hours), fill, dtype=src.dtype)
+        lo, hi = max(offset, 0), min(offset + src.shape[1], self.n_hours)
         if hi <= lo:
             return out
         part = src[:, lo - offset : hi - offset]
         if sel is None:
             out[:, lo:hi] = part
         else:
-            out[have, lo:hi] = part[sel[have]]
+            out[self.have, lo:hi] = part[sel[self.have]]
         return out
 
-    cut = new_off + new.states_from  # first hour the new grid saw state rows
-    channels: dict[str, Channel] = {}
-    for name in CHANNELS:
-        level = name not in STATE_CHANNELS and name != "battery_low"
-        fill = np.nan if level else 0.0
-        fresh = place(new.channels.pop(name) if consume_new else new.channels[name], new_off, fill, None)
-        stored = place(old.channels[name], old_off, fill, rows)
-        if level:
-            channels[name] = np.where(np.isfinite(fresh), fresh, stored)
-        else:
-            fresh = _widened(fresh, stored)  # a count channel either grid had to keep in float32
-            fresh[:, : max(cut, 0)] = stored[:, : max(cut, 0)]  # `fresh` is place()'s own array
-            channels[name] = fresh
-        del fresh, stored
-    old_bridge = place(old.bridge_down, old_off, 0.0, rows)
-    bridge = _widened(place(new.bridge_down, new_off, 0.0, None), old_bridge)
-    bridge[:, : max(cut, 0)] = old_bridge[:, : max(cut, 0)]
-    del old_bridge
-    return HourlyGrid(
-        home_id=new.home_id,
-        device_keys=list(new.device_keys),
-        start=new.start + first * HOUR,
-        n_hours=n_hours,
-        channels=channels,
-        has_battery=new.has_battery.copy(),
-        telemetry=None if new.telemetry is None else new.telemetry.copy(),
-        numeric_primary=None if new.numeric_primary is None else new.numeric_primary.copy(),
-        first_seen=_merged_first_seen(old, new, rows, old_off, new_off, n_hours),
-        swap_hours=_merged_swaps(old, new, rows, old_off, new_off, n_hours),
-        bridge_down=bridge,
-        states_from=int(np.clip(min(old_off + old.states_from, cut) if have.any() else cut, 0, n_hours)),
+    def joined(self, fresh: Channel, stored: Channel) -> Channel:
+        """Return a state channel: `stored` before the new grid's state rows begin, `fresh` after."""
+        fresh = _widened(fresh, stored)  # a count channel either grid had to keep in float32
+        fresh[:, : max(self.cut, 0)] = stored[:, : max(self.cut, 0)]  # `fresh` is place()'s own array
+        return fresh
+
+
+def _layout(old: HourlyGrid, new: HourlyGrid, keep_days: int) -> _Layout:
+    """Return where the two grids land in the merged one."""
+    keep_hours = keep_days * 24
+    # Offsets beyond this put the old grid wholly outside the result, whatever its size.
+    limit = old.n_hours + new.n_hours + keep_hours + 1
+    old_shift = _hours_after(old.start, new.start, limit)
+    first = max(min(old_shift, 0), new.n_hours - keep_hours)  # in hours after new.start
+    old_row = {d: i for i, d in enumerate(old.device_keys)}
+    rows = np.array([old_row.get(d, -1) for d in new.device_keys], dtype=np.int64)
+    return _Layout(
+        first=first,
+        n_hours=new.n_hours - first,
+        new_off=-first,
+        old_off=old_shift - first,
+        rows=rows,
+        have=rows >= 0,
+        cut=new.states_from - first,
     )
 
 

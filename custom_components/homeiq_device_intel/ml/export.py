@@ -111,33 +111,9 @@ def ensemble_from_lightgbm(booster_or_model: Any) -> TreeEnsemble:
     """
     booster = getattr(booster_or_model, "booster_", booster_or_model)
     dump: dict[str, Any] = booster.dump_model()
-    if dump.get("num_tree_per_iteration", 1) != 1 or dump.get("num_class", 1) != 1:
-        raise ValueError("multiclass LightGBM models are not supported")
-    if dump.get("average_output", False):
-        raise ValueError("LightGBM random-forest mode (average_output) is not supported")
+    _check_supported(dump)
     objective, sigmoid = _objective(str(dump["objective"]))
-    nodes: dict[str, list[Any]] = {
-        name: []
-        for name in (
-            "split_feature",
-            "threshold",
-            "left_child",
-            "right_child",
-            "default_left",
-            "missing_type",
-            "value",
-        )
-    }
-    thresholds = _split_thresholds(booster.model_to_string())
-    offsets = [0]
-    for tree in dump["tree_info"]:
-        index = int(tree["tree_index"])
-        if tree.get("num_cat", 0) > 0:
-            raise ValueError(f"tree {index}: categorical splits are not supported")
-        _flatten_tree(tree["tree_structure"], thresholds.get(index, []), nodes, index)
-        offsets.append(len(nodes["value"]))
-    if len(offsets) < 2:
-        raise ValueError("the LightGBM model has no trees")
+    nodes, offsets = _flat_nodes(dump, _split_thresholds(booster.model_to_string()))
     return TreeEnsemble(
         n_features=int(dump["max_feature_idx"]) + 1,
         objective=objective,
@@ -152,6 +128,42 @@ def ensemble_from_lightgbm(booster_or_model: Any) -> TreeEnsemble:
         sigmoid=sigmoid,
         node_values=True,
     )
+
+
+def _check_supported(dump: dict[str, Any]) -> None:
+    """Raise ValueError for a multiclass or random-forest model dump."""
+    if dump.get("num_tree_per_iteration", 1) != 1 or dump.get("num_class", 1) != 1:
+        raise ValueError("multiclass LightGBM models are not supported")
+    if dump.get("average_output", False):
+        raise ValueError("LightGBM random-forest mode (average_output) is not supported")
+
+
+def _flat_nodes(
+    dump: dict[str, Any], thresholds: dict[int, list[float]]
+) -> tuple[dict[str, list[Any]], list[int]]:
+    """Return every tree's nodes in one flat list per field, and where each tree starts."""
+    nodes: dict[str, list[Any]] = {
+        name: []
+        for name in (
+            "split_feature",
+            "threshold",
+            "left_child",
+            "right_child",
+            "default_left",
+            "missing_type",
+            "value",
+        )
+    }
+    offsets = [0]
+    for tree in dump["tree_info"]:
+        index = int(tree["tree_index"])
+        if tree.get("num_cat", 0) > 0:
+            raise ValueError(f"tree {index}: categorical splits are not supported")
+        _flatten_tree(tree["tree_structure"], thresholds.get(index, []), nodes, index)
+        offsets.append(len(nodes["value"]))
+    if len(offsets) < 2:
+        raise ValueError("the LightGBM model has no trees")
+    return nodes, offsets
 
 
 def isolation_forest_from_sklearn(model: Any, impute_values: npt.ArrayLike) -> IsolationForestModel:

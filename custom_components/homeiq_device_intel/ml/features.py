@@ -14,17 +14,24 @@ import numpy.typing as npt
 from .grid import F32, HourlyGrid, bridge_groups
 from .recharge import rechargeable_prior, recharges_routinely
 from .records import Chemistry, HomeHistory, Power, Protocol
+from .windows import (
+    DAY,
+    TrailingSlopes,
+    completed_runs,
+    last_true,
+    prefix_sums,
+    run_lengths,
+    unusual_limit,
+    usual_longest,
+    window_sums,
+)
 
 FEATURE_SCHEMA_VERSION = 3
-DAY = 24
 BATTERY_FLOOR = 5.0  # % at which a battery counts as empty
 LINEAR_DAYS_CAP = 365.0
 # Devices per pass of build_features: it holds some 30 (devices, hours) float64
 # temporaries, so 64 devices over 120 days take ~50 MB at any home size.
 FEATURE_BLOCK_DEVICES = 64
-USUAL_WINDOW_HOURS = 14 * DAY  # a device's own rhythm is judged on two weeks
-UNUSUAL_FACTOR = 2.0  # silent twice as long as its longest silence of two weeks
-UNUSUAL_MIN_HOURS = 24.0
 
 FEATURE_NAMES: tuple[str, ...] = (
     "battery_level",
@@ -145,93 +152,6 @@ class FeatureFrame:
         return self.X[:, FEATURE_INDEX[name]]
 
 
-def _prefix(a: npt.NDArray[np.float64] | npt.NDArray[np.bool_]) -> npt.NDArray[np.float64]:
-    """Cumulative sum along hours with a leading zero column: (n, H+1)."""
-    out = np.zeros((a.shape[0], a.shape[1] + 1))
-    np.cumsum(a, axis=1, out=out[:, 1:])
-    return out
-
-
-def _window(
-    prefix: npt.NDArray[np.float64], ends: npt.NDArray[np.int64], hours: int
-) -> npt.NDArray[np.float64]:
-    """Sum over [end - hours, end) for every device and end: (n, m)."""
-    return prefix[:, ends] - prefix[:, np.maximum(ends - hours, 0)]
-
-
-def _last_true(mask: npt.NDArray[np.bool_]) -> npt.NDArray[np.int64]:
-    """Per hour, the latest hour <= it where mask holds, or -1: (n, H)."""
-    idx = np.where(mask, np.arange(mask.shape[1])[None, :], -1)
-    return np.maximum.accumulate(idx, axis=1)
-
-
-def run_lengths(mask: npt.NDArray[np.bool_]) -> npt.NDArray[np.float64]:
-    """Per hour, how many hours the current True run has lasted (0 where False): (n, H)."""
-    hours = np.arange(mask.shape[1])[None, :]
-    out: npt.NDArray[np.float64] = np.where(mask, hours - _last_true(~mask), 0).astype(np.float64)
-    return out
-
-
-def completed_runs(mask: npt.NDArray[np.bool_]) -> npt.NDArray[np.float64]:
-    """Length of each finished True run, placed at the hour it ended (else 0): (n, H)."""
-    run = run_lengths(mask)
-    out = np.zeros_like(run)
-    ended = mask[:, :-1] & ~mask[:, 1:]
-    out[:, 1:][ended] = run[:, :-1][ended]
-    return out
-
-
-def usual_longest(completed: npt.NDArray[np.float64], ends: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
-    """Longest run that finished in the 14 days before each end: (n, m)."""
-    out = np.zeros((completed.shape[0], ends.shape[0]))
-    for j, end in enumerate(ends):
-        lo = max(int(end) - USUAL_WINDOW_HOURS, 0)
-        if end > lo:
-            out[:, j] = completed[:, lo:end].max(axis=1)
-    return out
-
-
-def unusual_limit(usual: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-    """Hours a silence or stillness must last to be unusual for this device."""
-    out: npt.NDArray[np.float64] = np.maximum(UNUSUAL_MIN_HOURS, UNUSUAL_FACTOR * usual)
-    return out
-
-
-class _Slopes:
-    """NaN-aware least-squares slopes of a channel over trailing windows."""
-
-    def __init__(self, values: F32) -> None:
-        """Precompute prefix sums of x, y, xy, xx and counts."""
-        y = values.astype(np.float64)
-        ok = np.isfinite(y)
-        x = np.broadcast_to(np.arange(y.shape[1], dtype=np.float64) / DAY, y.shape)
-        y0 = np.where(ok, y, 0.0)
-        x0 = np.where(ok, x, 0.0)
-        self.n = _prefix(ok.astype(np.float64))
-        self.sx = _prefix(x0)
-        self.sy = _prefix(y0)
-        self.sxy = _prefix(x0 * y0)
-        self.sxx = _prefix(x0 * x0)
-        self.sum_y = self.sy
-
-    def slope(self, ends: npt.NDArray[np.int64], hours: int) -> npt.NDArray[np.float64]:
-        """Slope in units per day over [end - hours, end): (n, m)."""
-        n = _window(self.n, ends, hours)
-        sx, sy = _window(self.sx, ends, hours), _window(self.sy, ends, hours)
-        sxy, sxx = _window(self.sxy, ends, hours), _window(self.sxx, ends, hours)
-        den = n * sxx - sx * sx
-        with np.errstate(invalid="ignore", divide="ignore"):
-            out = (n * sxy - sx * sy) / den
-        out[(n < max(hours // 4, 3)) | (den <= 1e-9)] = np.nan
-        return out
-
-    def mean(self, ends: npt.NDArray[np.int64], hours: int) -> npt.NDArray[np.float64]:
-        """Mean over [end - hours, end): (n, m)."""
-        n = _window(self.n, ends, hours)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(n > 0, _window(self.sum_y, ends, hours) / n, np.nan)
-
-
 def normalise_signal(signal: F32) -> F32:
     """Map RSSI (dBm, negative) and LQI (0..255) onto one 0..1 link-quality scale."""
     rssi = np.clip((signal + 100.0) / 70.0, 0.0, 1.0)
@@ -316,7 +236,7 @@ def _daily_mean_std(
     sums, seen = [], []
     for k in range(TREND_DAYS):
         e = ends - DAY - k * DAY
-        sums.append(_window(prefix, np.maximum(e, 0), DAY))
+        sums.append(window_sums(prefix, np.maximum(e, 0), DAY))
         seen.append((e - DAY)[None, :] >= first_seen[:, None])
     v, ok = np.stack(sums), np.stack(seen)
     count = ok.sum(axis=0)
@@ -369,18 +289,18 @@ def _behaviour_trends(
     cols: dict[str, npt.NDArray[np.float64]] = {}
     p_reports = prefixes["reports"]
     mean, std = _daily_mean_std(p_reports, ends, grid.first_seen)
-    day = _window(p_reports, ends, DAY)
+    day = window_sums(p_reports, ends, DAY)
     cols["reports_z_24h"] = (day - mean) / (std + 0.5 + 0.1 * np.fmax(mean, 0.0) ** 0.5)
     with np.errstate(invalid="ignore", divide="ignore"):
-        cols["reports_ratio_3d"] = _window(p_reports, ends, 3 * DAY) / 3.0 / np.maximum(mean, 0.1)
-    cols["silent_hours_3d"] = _window(prefixes["silent"], ends, 3 * DAY)
+        cols["reports_ratio_3d"] = window_sums(p_reports, ends, 3 * DAY) / 3.0 / np.maximum(mean, 0.1)
+    cols["silent_hours_3d"] = window_sums(prefixes["silent"], ends, 3 * DAY)
     p_still = prefixes["still"]
-    before = _window(p_still, np.maximum(ends - 3 * DAY, 0), TREND_DAYS * DAY)
-    cols["still_3d_vs_14d"] = (_window(p_still, ends, 3 * DAY) + 0.5) / (before * 3.0 / TREND_DAYS + 0.5)
+    before = window_sums(p_still, np.maximum(ends - 3 * DAY, 0), TREND_DAYS * DAY)
+    cols["still_3d_vs_14d"] = (window_sums(p_still, ends, 3 * DAY) + 0.5) / (before * 3.0 / TREND_DAYS + 0.5)
     p_drops = prefixes["drops"]
-    cols["drops_3d"] = _window(p_drops, ends, 3 * DAY)
-    previous = _window(p_drops, np.maximum(ends - DAY, 0), 6 * DAY)
-    cols["drops_1d_vs_6d"] = (_window(p_drops, ends, DAY) + 0.5) / (previous / 6.0 + 0.5)
+    cols["drops_3d"] = window_sums(p_drops, ends, 3 * DAY)
+    previous = window_sums(p_drops, np.maximum(ends - DAY, 0), 6 * DAY)
+    cols["drops_1d_vs_6d"] = (window_sums(p_drops, ends, DAY) + 0.5) / (previous / 6.0 + 0.5)
     return cols
 
 
@@ -411,7 +331,7 @@ def _battery_outlooks(
     cols["battery_drop_30d"] = _trailing_max(battery, ends, 30 * DAY) - level
     moved = np.zeros(battery.shape, dtype=bool)
     moved[:, 1:] = np.abs(np.diff(np.nan_to_num(battery, nan=-1.0), axis=1)) > 0
-    last_move = _last_true(moved)[:, last]
+    last_move = last_true(moved)[:, last]
     age_hours = np.maximum(ends[None, :] - first[:, None], 0).astype(np.float64)
     cols["battery_hours_since_change"] = np.where(last_move >= 0, last - last_move, age_hours).astype(
         np.float64
@@ -457,7 +377,12 @@ def _block_features(
     cols |= report_cols | change_cols | availability_cols | _link_features(grid, ends)
     cols |= _bridge_features(grid, ends)
     cols["age_days"] = age_hours / DAY
-    prefixes = {"reports": p_reports, "drops": p_drops, "silent": _prefix(silent), "still": _prefix(still)}
+    prefixes = {
+        "reports": p_reports,
+        "drops": p_drops,
+        "silent": prefix_sums(silent),
+        "still": prefix_sums(still),
+    }
     # Recent behaviour against the device's own last two weeks, and robust battery outlooks
     # (reusing the battery level and slopes above).
     cols |= _behaviour_trends(grid, ends, prefixes) | _battery_outlooks(grid, ends, battery, cols)
@@ -471,7 +396,7 @@ def _battery_features(
     """Battery level, its slopes and linear outlook, the low flag and the days since a swap."""
     last = ends - 1
     cols: dict[str, npt.NDArray[np.float64]] = {}
-    slopes = _Slopes(grid["battery"])
+    slopes = TrailingSlopes(grid["battery"])
     cols["battery_level"] = battery[:, last]
     cols["battery_delta_24h"] = battery[:, last] - battery[:, np.maximum(last - DAY, 0)]
     for days in (3, 7, 14, 30):
@@ -528,15 +453,15 @@ def _report_features(
     last = ends - 1
     cols: dict[str, npt.NDArray[np.float64]] = {}
     reports = grid["reports"].astype(np.float64)
-    p_reports = _prefix(reports)
-    cols["reports_24h"] = _window(p_reports, ends, DAY)
-    base_sum = _window(p_reports, np.maximum(ends - DAY, 0), 14 * DAY)
+    p_reports = prefix_sums(reports)
+    cols["reports_24h"] = window_sums(p_reports, ends, DAY)
+    base_sum = window_sums(p_reports, np.maximum(ends - DAY, 0), 14 * DAY)
     with np.errstate(invalid="ignore", divide="ignore"):
         baseline = np.where(base_hours >= DAY, base_sum / base_hours * DAY, np.nan)
     cols["reports_baseline"] = baseline
     # No baseline yet (under two days of history): no ratio, not a ratio against 0.1.
     cols["reports_ratio_24h"] = cols["reports_24h"] / np.maximum(baseline, 0.1)
-    last_report = _last_true(reports > 0)[:, last]
+    last_report = last_true(reports > 0)[:, last]
     since_report = np.where(last_report >= 0, last - last_report, age_hours).astype(np.float64)
     cols["hours_since_report"] = since_report
     expected_gap = DAY / np.fmax(baseline, 1.0 / 7.0)
@@ -561,13 +486,13 @@ def _change_features(
     last = ends - 1
     cols: dict[str, npt.NDArray[np.float64]] = {}
     changes = grid["changes"].astype(np.float64)
-    p_changes = _prefix(changes)
-    cols["changes_24h"] = _window(p_changes, ends, DAY)
-    change_base = _window(p_changes, np.maximum(ends - DAY, 0), 14 * DAY)
+    p_changes = prefix_sums(changes)
+    cols["changes_24h"] = window_sums(p_changes, ends, DAY)
+    change_base = window_sums(p_changes, np.maximum(ends - DAY, 0), 14 * DAY)
     with np.errstate(invalid="ignore", divide="ignore"):
         change_baseline = np.where(base_hours >= DAY, change_base / base_hours * DAY, np.nan)
     cols["changes_ratio_24h"] = cols["changes_24h"] / np.maximum(change_baseline, 0.1)
-    last_change = _last_true(changes > 0)[:, last]
+    last_change = last_true(changes > 0)[:, last]
     cols["hours_since_change"] = np.where(last_change >= 0, last - last_change, age_hours).astype(np.float64)
     still = (changes == 0) & (grid["unavailable"] <= 0.5)
     usual_still = usual_longest(completed_runs(still), ends)
@@ -582,13 +507,13 @@ def _availability_features(
     last = ends - 1
     cols: dict[str, npt.NDArray[np.float64]] = {}
     unav = grid["unavailable"].astype(np.float64)
-    p_unav = _prefix(unav)
-    cols["unavailable_hours_24h"] = _window(p_unav, ends, DAY)
-    cols["unavailable_hours_7d"] = _window(p_unav, ends, 7 * DAY)
-    p_drops = _prefix(grid["drops"].astype(np.float64))
-    cols["drops_24h"] = _window(p_drops, ends, DAY)
-    cols["drops_7d"] = _window(p_drops, ends, 7 * DAY)
-    cols["drops_trend"] = cols["drops_7d"] - _window(p_drops, np.maximum(ends - 7 * DAY, 0), 7 * DAY)
+    p_unav = prefix_sums(unav)
+    cols["unavailable_hours_24h"] = window_sums(p_unav, ends, DAY)
+    cols["unavailable_hours_7d"] = window_sums(p_unav, ends, 7 * DAY)
+    p_drops = prefix_sums(grid["drops"].astype(np.float64))
+    cols["drops_24h"] = window_sums(p_drops, ends, DAY)
+    cols["drops_7d"] = window_sums(p_drops, ends, 7 * DAY)
+    cols["drops_trend"] = cols["drops_7d"] - window_sums(p_drops, np.maximum(ends - 7 * DAY, 0), 7 * DAY)
     down = unav > 0.5
     run = run_lengths(down)
     cols["hours_unavailable_now"] = run[:, last]
@@ -604,7 +529,7 @@ def signal_features(grid: HourlyGrid, ends: npt.NDArray[np.int64]) -> dict[str, 
 
     Each column is (n_devices, m), NaN where the device has no signal reading.
     """
-    signal = _Slopes(normalise_signal(grid["signal"]))
+    signal = TrailingSlopes(normalise_signal(grid["signal"]))
     level = normalise_signal(grid["signal"]).astype(np.float64)
     return {
         "signal_level": level[:, ends - 1],
@@ -619,16 +544,16 @@ def _link_features(grid: HourlyGrid, ends: npt.NDArray[np.int64]) -> dict[str, n
     cols = signal_features(grid, ends)
     cols["temperature_level"] = grid["temperature"].astype(np.float64)[:, last]
     cols["voltage_level"] = grid["voltage"].astype(np.float64)[:, last]
-    cols["voltage_slope_7d"] = _Slopes(grid["voltage"]).slope(ends, 7 * DAY)
+    cols["voltage_slope_7d"] = TrailingSlopes(grid["voltage"]).slope(ends, 7 * DAY)
     return cols
 
 
 def _bridge_features(grid: HourlyGrid, ends: npt.NDArray[np.int64]) -> dict[str, npt.NDArray[np.float64]]:
     """Share of the last day and week the device's bridge was down."""
-    p_bridge = _prefix(grid.bridge_down.astype(np.float64))
+    p_bridge = prefix_sums(grid.bridge_down.astype(np.float64))
     return {
-        "bridge_down_24h": _window(p_bridge, ends, DAY) / DAY,
-        "bridge_down_7d": _window(p_bridge, ends, 7 * DAY) / (7 * DAY),
+        "bridge_down_24h": window_sums(p_bridge, ends, DAY) / DAY,
+        "bridge_down_7d": window_sums(p_bridge, ends, 7 * DAY) / (7 * DAY),
     }
 
 
@@ -726,23 +651,23 @@ def own_rate_features(
     groups = groups.reshape(-1).astype(np.int64)
     unav = grid["unavailable"].astype(np.float64)
     drops = grid["drops"].astype(np.float64)
-    p_drops, p_unav = _prefix(drops), _prefix(unav)
+    p_drops, p_unav = prefix_sums(drops), prefix_sums(unav)
     seen = np.zeros((n, grid.n_hours))
     for i, first in enumerate(grid.first_seen):
         seen[i, max(int(first), 0) :] = 1.0
-    p_seen = _prefix(seen)
+    p_seen = prefix_sums(seen)
     past_ends = np.maximum(ends - RECENT_HOURS, 0)
     span = OWN_WINDOW_HOURS - RECENT_HOURS
-    hours = _window(p_seen, past_ends, span)
+    hours = window_sums(p_seen, past_ends, span)
     out: dict[str, npt.NDArray[np.float64]] = {}
     rates: dict[str, npt.NDArray[np.float64]] = {}
     for name, prefix in (("drops", p_drops), ("unavailable", p_unav)):
-        count = _window(prefix, past_ends, span)
+        count = window_sums(prefix, past_ends, span)
         with np.errstate(invalid="ignore", divide="ignore"):
             prior = _pooled(count, groups) / np.maximum(_pooled(hours, groups), 1.0)
         rate = (count + PRIOR_HOURS * prior) / (hours + PRIOR_HOURS)
         rates[name] = rate
-        recent = _window(prefix, ends, RECENT_HOURS)
+        recent = window_sums(prefix, ends, RECENT_HOURS)
         out[f"{'drops' if name == 'drops' else 'unavailable'}_7d_vs_own"] = (recent + 0.5) / (
             rate * RECENT_HOURS + 0.5
         )

@@ -20,18 +20,10 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from .features import (
-    BATTERY_FLOOR,
-    DAY,
-    UNUSUAL_MIN_HOURS,
-    USUAL_WINDOW_HOURS,
-    FeatureFrame,
-    completed_runs,
-    unusual_limit,
-    usual_longest,
-)
+from .features import BATTERY_FLOOR, FeatureFrame
 from .grid import HourlyGrid
 from .records import FailureType
+from .windows import DAY, UNUSUAL_MIN_HOURS, USUAL_WINDOW_HOURS, completed_runs, unusual_limit, usual_longest
 
 UNAVAILABLE_MIN_HOURS = 6  # an outage this long is a failure the user must fix
 DEAD_BATTERY_LEVEL = 25.0  # unavailable for a day with a battery this low = dead battery
@@ -142,16 +134,8 @@ def _block_events(
         long_outage = run_start[(run_len >= UNAVAILABLE_MIN_HOURS) & own]
         starts[FailureType.UNAVAILABLE].append(long_outage)
 
-        empty_run: IntArray = np.empty(0, dtype=np.int64)
-        depleted: IntArray = empty_run
-        replaced: IntArray = empty_run
-        censor: IntArray = empty_run
-        if grid.has_battery[i]:
-            level = channels["battery"][i].astype(np.float64)
-            dead = run_start[(run_len >= DEAD_BATTERY_HOURS) & own]
-            depleted = _depletions(level, dead)
-            replaced, censor = _swaps_by_level(level, np.asarray(grid.swap_hours[i], dtype=np.int64))
-            replaced = _new_failures(replaced, depleted)
+        dead = run_start[(run_len >= DEAD_BATTERY_HOURS) & own]
+        depleted, replaced, censor = _battery_events(grid, i, dead)
         starts[FailureType.BATTERY_DEPLETED].append(np.union1d(depleted, replaced).astype(np.int64))
         depletions.append(depleted)
         censors.append(censor)
@@ -163,6 +147,20 @@ def _block_events(
                 _unusual_runs(still_all[k], still_done[k], first, need_rate=change_rate_ok[k]),
             ).astype(np.int64)
         )
+
+
+def _battery_events(grid: HourlyGrid, i: int, dead: IntArray) -> tuple[IntArray, IntArray, IntArray]:
+    """Return device i's depletions, new-battery failures read off its level, and censored hours.
+
+    `dead` holds the starts of its long enough outages; all three are empty without a battery.
+    """
+    empty_run: IntArray = np.empty(0, dtype=np.int64)
+    if not grid.has_battery[i]:
+        return empty_run, empty_run, empty_run
+    level = grid.channels["battery"][i].astype(np.float64)
+    depleted = _depletions(level, dead)
+    replaced, censor = _swaps_by_level(level, np.asarray(grid.swap_hours[i], dtype=np.int64))
+    return depleted, _new_failures(replaced, depleted), censor
 
 
 def _depletions(level: npt.NDArray[np.float64], dead: IntArray) -> IntArray:

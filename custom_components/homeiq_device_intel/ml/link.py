@@ -15,8 +15,9 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
-from .features import DAY, normalise_signal, signal_features
+from .features import normalise_signal, signal_features
 from .grid import HourlyGrid
+from .windows import DAY
 
 USUAL_FROM_DAYS: Final = 30
 USUAL_TO_DAYS: Final = 7

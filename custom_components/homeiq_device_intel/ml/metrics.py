@@ -247,13 +247,27 @@ def matched_alerts(
         ("", other, float(levels[pick]), em_other, float(other.min())),
     )
     for prefix, score, thr, em, floor in pairs:
-        release = release_point(thr, release_fraction, floor)
-        n_alerts, precision = alert_precision(held_alarm(score, device, hour, thr, release), device, hour, y)
         out[f"{prefix}threshold"] = thr
-        out[f"{prefix}alerts"] = float(n_alerts)
-        out[f"{prefix}alert_precision"] = precision
-        out[f"{prefix}event_recall"] = float(np.mean(em >= thr))
+        alarm = held_alarm(score, device, hour, thr, release_point(thr, release_fraction, floor))
+        out.update(_alert_figures(prefix, alarm, float(np.mean(em >= thr)), device, hour, y))
     return out
+
+
+def _alert_figures(
+    prefix: str,
+    alarm: npt.NDArray[np.bool_],
+    event_recall: float,
+    device: npt.NDArray[np.int64],
+    hour: npt.NDArray[np.int64],
+    y: Array,
+) -> dict[str, float]:
+    """Return one scorer's alerts, the share that came true and the share of failures warned of."""
+    n_alerts, precision = alert_precision(alarm, device, hour, y)
+    return {
+        f"{prefix}alerts": float(n_alerts),
+        f"{prefix}alert_precision": precision,
+        f"{prefix}event_recall": event_recall,
+    }
 
 
 def interval_coverage(y: Array, low: Array, high: Array) -> float:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Final, NamedTuple
+from typing import Any, Final, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -236,6 +236,36 @@ def tokenize_states(states: Sequence[object]) -> StateTokens:
     first = list(dict.fromkeys(states))
     token_of = dict(zip(first, range(len(first)), strict=True))
     position = np.fromiter(map(token_of.__getitem__, states), dtype=np.intp, count=len(states))
+    return _tokens(position, first, token_of)
+
+
+def tokenize_positions(position: npt.NDArray[np.integer[Any]], vocabulary: Sequence[object]) -> StateTokens:
+    """Encode rows given as positions in a vocabulary of distinct states.
+
+    Parameters
+    ----------
+    position : int array (n,)
+        Each row's index into `vocabulary`.
+    vocabulary : sequence of distinct states
+        The states in token order; special states ('unavailable', 'unknown',
+        '', None, see `SPECIAL_STATES`) get their special code and no token.
+
+    Returns
+    -------
+    StateTokens
+        Codes int32 (n,), values float64 (n,) and the labels: the vocabulary
+        without its special states, so `labels[code]` is each row's state.
+        `tokenize_states` is this with the vocabulary in order of first appearance.
+
+    """
+    first = list(vocabulary)
+    return _tokens(position, first, dict(zip(first, range(len(first)), strict=True)))
+
+
+def _tokens(
+    position: npt.NDArray[np.integer[Any]], first: list[object], token_of: dict[object, int]
+) -> StateTokens:
+    """Encode rows by vocabulary position; `token_of` maps each state to its position."""
     special = [(token_of[s], c) for s, c in SPECIAL_STATES.items() if s in token_of]
     if not special:
         code_of = np.arange(len(first), dtype=np.int32)

@@ -108,32 +108,15 @@ def plan_read(
     catalog found on an inferred device that has no battery sensor is used.
     """
     _check_request(start, end, chunk_rows)
-    schema = detect_schema(query, dialect)
-    if not schema.states:
-        raise ValueError("not a Home Assistant recorder database: no usable states table")
+    schema = _recorder_schema(query, dialect)
     summary = ReadSummary()
-    selected = _select_entities(query, schema, entity_ids, registry, summary)
-    found = _find_rows(query, schema, selected, start, end)
-    kept = [row for row in selected if found.has_data(row)]
-    summary.bad_attributes = sum(not row.attributes_valid for row in kept)
+    found, kept = _entities_with_data(query, schema, entity_ids, registry, (start, end), summary)
     devices, entities = _devices(kept, registry)
     state_map, stat_map = _key_maps(found, kept)
     attributes = _attribute_batteries(entities, kept, registry, level_attributes, schema)
-    attribute_map: dict[Key, EntityRecord] = {}
-    for record in attributes:
-        if (key := found.key_of[record.entity_id]) is not None:
-            attribute_map[key] = record
-    start_states = {state_map[key]: found.starts[key] for key in found.started if key in state_map}
+    attribute_map = _attribute_keys(attributes, found)
     _count_unusable(query, schema, summary)
-    chunks = _plan_chunks(query, schema, found, state_map, (start, end), chunk_rows)
-    chunks[-1:-1] = _pack_chunks(
-        query,
-        "attributes",
-        states_source(schema),
-        {k: c for k, c in found.counts.items() if k in attribute_map},
-        (start, end),
-        chunk_rows,
-    )
+    chunks = _chunks(query, schema, found, (state_map, attribute_map), (start, end), chunk_rows)
     entities += attributes
     summary.entities = len(entities)
     return ReadPlan(
@@ -145,17 +128,77 @@ def plan_read(
         entities=tuple(entities),
         state_keys=state_map,
         attribute_keys=attribute_map,
-        start_attributes={
-            attribute_map[key].series_key: begin
-            for key, begin in _start_states(
-                query, schema, list(attribute_map), start, attributes=True
-            ).items()
-        },
+        start_attributes=_start_attributes(query, schema, attribute_map, start),
         statistic_keys=stat_map,
-        start_states=start_states,
-        chunks=tuple(chunks),
+        start_states={state_map[key]: found.starts[key] for key in found.started if key in state_map},
+        chunks=chunks,
         summary=summary,
     )
+
+
+def _recorder_schema(query: QueryFn, dialect: Dialect | None) -> SchemaInfo:
+    """Return the database's layout; raise ValueError when it has no usable states table."""
+    schema = detect_schema(query, dialect)
+    if not schema.states:
+        raise ValueError("not a Home Assistant recorder database: no usable states table")
+    return schema
+
+
+def _entities_with_data(
+    query: QueryFn,
+    schema: SchemaInfo,
+    entity_ids: Iterable[str] | None,
+    registry: Mapping[str, RegistryValue] | None,
+    window: tuple[float, float],
+    summary: ReadSummary,
+) -> tuple[_Found, list[EntityRow]]:
+    """Return what the window holds for the selected entities, and those with data in it."""
+    selected = _select_entities(query, schema, entity_ids, registry, summary)
+    found = _find_rows(query, schema, selected, *window)
+    kept = [row for row in selected if found.has_data(row)]
+    summary.bad_attributes = sum(not row.attributes_valid for row in kept)
+    return found, kept
+
+
+def _attribute_keys(attributes: list[EntityRecord], found: _Found) -> dict[Key, EntityRecord]:
+    """Return the battery-attribute records by the states key of the entity that holds them."""
+    attribute_map: dict[Key, EntityRecord] = {}
+    for record in attributes:
+        if (key := found.key_of[record.entity_id]) is not None:
+            attribute_map[key] = record
+    return attribute_map
+
+
+def _chunks(
+    query: QueryFn,
+    schema: SchemaInfo,
+    found: _Found,
+    maps: tuple[Mapping[Key, str], Mapping[Key, EntityRecord]],
+    window: tuple[float, float],
+    chunk_rows: int,
+) -> tuple[ReadChunk, ...]:
+    """Return every chunk of the read: states and statistics, with the attributes' before the last."""
+    state_map, attribute_map = maps
+    chunks = _plan_chunks(query, schema, found, state_map, window, chunk_rows)
+    chunks[-1:-1] = _pack_chunks(
+        query,
+        "attributes",
+        states_source(schema),
+        {k: c for k, c in found.counts.items() if k in attribute_map},
+        window,
+        chunk_rows,
+    )
+    return tuple(chunks)
+
+
+def _start_attributes(
+    query: QueryFn, schema: SchemaInfo, attribute_map: Mapping[Key, EntityRecord], start: float
+) -> dict[str, tuple[object, float]]:
+    """Return the attributes each battery-attribute series holds at the window start, by series key."""
+    return {
+        attribute_map[key].series_key: begin
+        for key, begin in _start_states(query, schema, list(attribute_map), start, attributes=True).items()
+    }
 
 
 def _check_request(start: float, end: float, chunk_rows: int) -> None:

@@ -55,29 +55,31 @@ def path_contributions(ensemble: TreeEnsemble, X: npt.ArrayLike) -> tuple[FloatA
     if not ensemble.node_values:
         raise ValueError("the ensemble has no node values (exported before they were kept)")
     rows = read_as_lightgbm(check_rows(X, ensemble.n_features))
-    forest = ensemble._forest
-    n_rows, n_features = rows.shape
-    n_trees = ensemble.n_trees
-    contributions = np.zeros((n_rows, n_features), dtype=np.float64)
-    for block in row_blocks(n_rows, n_trees):
-        width = block.stop - block.start
-        flat_x = rows[block].reshape(-1)
-        node = np.tile(forest.roots, width)
-        cell_base = np.repeat(np.arange(width, dtype=np.intp) * n_features, n_trees)
-        found = np.zeros(width * n_features, dtype=np.float64)
-        for _ in range(forest.max_depth):
-            walking = ~forest.is_leaf[node]
-            node, cell_base = node[walking], cell_base[walking]
-            if node.size == 0:
-                break
-            cell = cell_base + forest.feature[node]
-            child = step_down(
-                forest, node, flat_x[cell], ensemble.threshold, ensemble._nan_left, ensemble._zero_left
-            )
-            found += np.bincount(
-                cell, weights=ensemble.value[child] - ensemble.value[node], minlength=found.size
-            )
-            node = child
-        contributions[block] = found.reshape(width, n_features)
-    bias = float(ensemble.base_score + ensemble.value[forest.roots].sum())
+    contributions = np.zeros(rows.shape, dtype=np.float64)
+    for block in row_blocks(rows.shape[0], ensemble.n_trees):
+        contributions[block] = _block_contributions(ensemble, rows[block])
+    bias = float(ensemble.base_score + ensemble.value[ensemble._forest.roots].sum())
     return contributions, bias
+
+
+def _block_contributions(ensemble: TreeEnsemble, rows: FloatArray) -> FloatArray:
+    """Return the contributions (n_rows, n_features) of a block of rows, all trees at once."""
+    forest = ensemble._forest
+    width, n_features = rows.shape
+    n_trees = ensemble.n_trees
+    flat_x = rows.reshape(-1)
+    node = np.tile(forest.roots, width)
+    cell_base = np.repeat(np.arange(width, dtype=np.intp) * n_features, n_trees)
+    found = np.zeros(width * n_features, dtype=np.float64)
+    for _ in range(forest.max_depth):
+        walking = ~forest.is_leaf[node]
+        node, cell_base = node[walking], cell_base[walking]
+        if node.size == 0:
+            break
+        cell = cell_base + forest.feature[node]
+        child = step_down(
+            forest, node, flat_x[cell], ensemble.threshold, ensemble._nan_left, ensemble._zero_left
+        )
+        found += np.bincount(cell, weights=ensemble.value[child] - ensemble.value[node], minlength=found.size)
+        node = child
+    return found.reshape(width, n_features)

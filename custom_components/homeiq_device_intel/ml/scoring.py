@@ -1,0 +1,326 @@
+"""Hourly scoring: a home's grid and features to `DevicePrediction`s, with reasons and battery days."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+import numpy.typing as npt
+
+from .aggregates import KEEP_DAYS, merge_grids
+from .battery_life import BatteryLife, Unreliable, combine, outlook
+from .bundle import ModelBundle
+from .calibration import apply_platt, rescale_horizon
+from .explain import attributions, describe, top_reasons
+from .features import (
+    BATTERY_FLOOR,
+    FEATURE_NAMES,
+    FeatureFrame,
+    build_features,
+)
+from .grid import HourlyGrid, build_grid
+from .records import FailureType, HomeHistory
+from .trees.contributions import path_contributions
+from .trees.predict import predict_raw
+
+Float = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Reason:
+    """One signal that pushed a device's failure probability up."""
+
+    feature: str  # feature name, e.g. "battery_slope_7d"
+    text: str  # short English phrase, e.g. "battery falling 2.1 %/day"
+    weight: float  # share of the explanation, 0..1
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DevicePrediction:
+    """The model's view of one device at one moment."""
+
+    device_key: str
+    probability: float  # 0..1, highest over the failure types that apply
+    failure_type: str  # the FailureType value with that probability
+    probabilities: dict[str, float]  # per applicable failure type
+    reasons: tuple[Reason, ...]  # up to 3, strongest first
+    battery_days: float | None  # median days until the battery is empty
+    battery_days_low: float | None  # 10th percentile
+    battery_days_high: float | None  # 90th percentile
+    anomaly: float | None  # 0..1, how unusual the device looks
+    failing_now: bool = False  # the failure is already under way, not predicted
+    # The battery's own history (past batteries, replace-by, trust in its reading); set by score_home.
+    battery_life: BatteryLife | None = None
+
+
+SCORING_WINDOW_DAYS = 45  # enough history for every feature window and baseline
+MODEL_HORIZON_KEY = "horizon_days"
+TRAINED_UNTIL_KEY = "trained_until"
+FAILED_OUTAGE_HOURS = 6.0  # unavailable this long: the device has failed already
+STALE_BASELINE_DAYS = 14.0  # a device's rhythm is known after two weeks
+
+
+def _applicable(frame: FeatureFrame) -> dict[str, npt.NDArray[np.bool_]]:
+    """Which failure types make sense for each row's device."""
+    col = frame.column
+    return {
+        FailureType.BATTERY_DEPLETED: frame.depletion_applies(),
+        FailureType.UNAVAILABLE: np.ones(frame.X.shape[0], dtype=bool),
+        FailureType.STALE: (col("age_days") >= STALE_BASELINE_DAYS) & (col("has_telemetry") > 0.5),
+    }
+
+
+def _failing_now(frame: FeatureFrame) -> dict[str, npt.NDArray[np.bool_]]:
+    """Failures already under way: shown as certain, not predicted."""
+    col = frame.column
+    return {
+        FailureType.BATTERY_DEPLETED: frame.depletion_applies()
+        & (np.nan_to_num(col("battery_level"), nan=100.0) <= BATTERY_FLOOR),
+        FailureType.UNAVAILABLE: col("hours_unavailable_now") >= FAILED_OUTAGE_HOURS,
+        FailureType.STALE: (col("age_days") >= STALE_BASELINE_DAYS)
+        & (col("has_telemetry") > 0.5)
+        & (np.nan_to_num(col("silence_vs_usual")) >= 1.0)
+        & (col("hours_unavailable_now") == 0),
+    }
+
+
+def _reference(bundle: ModelBundle) -> Float:
+    """Healthy reference feature values stored with the model."""
+    ref = bundle.metadata.get("reference")
+    if isinstance(ref, list) and len(ref) == len(bundle.feature_names):
+        return np.asarray(ref, dtype=np.float64)
+    return np.zeros(len(bundle.feature_names))
+
+
+def score_frame(
+    frame: FeatureFrame, bundle: ModelBundle, *, horizon_days: float = 7.0
+) -> list[DevicePrediction]:
+    """Predictions for the rows of a feature frame (one row per device)."""
+    X = frame.X
+    n = X.shape[0]
+    applicable = _applicable(frame)
+    failing = _failing_now(frame)
+    probs, raw = _probabilities(X, bundle, horizon_days, applicable, failing)
+    targets = list(probs)
+    stacked = np.stack([probs[t] for t in probs], axis=1) if probs else np.zeros((n, 0))
+    best = np.argmax(np.nan_to_num(stacked, nan=-1.0), axis=1) if targets else np.zeros(n, dtype=int)
+    reasons = _reasons(X, bundle, targets, best, raw, failing)
+    q = _battery_days(X, bundle, failing)
+    # Days remaining only from a level we read, never a guess from the other signals.
+    level_known = applicable[FailureType.BATTERY_DEPLETED] & np.isfinite(frame.column("battery_level"))
+    anomaly = bundle.anomaly_score(X) if bundle.anomaly is not None else np.full(n, np.nan)
+
+    out: list[DevicePrediction] = []
+    for i in range(n):
+        per_type = {t: float(probs[t][i]) for t in targets if np.isfinite(probs[t][i])}
+        days = q[:, i] if q is not None and level_known[i] else None
+        out.append(
+            DevicePrediction(
+                device_key=frame.device_keys[int(frame.device_index[i])],
+                probability=max(per_type.values(), default=0.0),
+                failure_type=targets[int(best[i])] if per_type else FailureType.UNAVAILABLE.value,
+                probabilities=per_type,
+                reasons=reasons[i],
+                battery_days=None if days is None else float(days[1]),
+                battery_days_low=None if days is None else float(days[0]),
+                battery_days_high=None if days is None else float(days[2]),
+                anomaly=float(anomaly[i]) if np.isfinite(anomaly[i]) else None,
+                failing_now=bool(any(failing[t][i] for t in failing if t in per_type)),
+            )
+        )
+    return out
+
+
+def _probabilities(
+    X: Float,
+    bundle: ModelBundle,
+    horizon_days: float,
+    applicable: dict[str, npt.NDArray[np.bool_]],
+    failing: dict[str, npt.NDArray[np.bool_]],
+) -> tuple[dict[str, Float], dict[str, Float]]:
+    """Per target, calibrated probabilities over the horizon (NaN where it does not apply) and raw scores."""
+    n = X.shape[0]
+    model_horizon = float(bundle.metadata.get(MODEL_HORIZON_KEY, 7.0))
+    probs: dict[str, Float] = {}
+    raw: dict[str, Float] = {}
+    for target, classifier in bundle.classifiers.items():
+        raw[target] = predict_raw(classifier.ensemble, X)
+        margin = classifier.ensemble.sigmoid * raw[target]
+        p = apply_platt(margin, classifier.calibration_a, classifier.calibration_b)
+        p = rescale_horizon(p, model_horizon, horizon_days)
+        if target in failing:
+            p = np.where(failing[target], 1.0, p)
+        probs[target] = np.where(applicable.get(target, np.ones(n, dtype=bool)), p, np.nan)
+    return probs, raw
+
+
+# The feature that says why a failure already under way is certain.
+_FAILING_FEATURE = {
+    FailureType.BATTERY_DEPLETED: "battery_level",
+    FailureType.UNAVAILABLE: "hours_unavailable_now",
+    FailureType.STALE: "hours_since_report",
+}
+
+
+def _reasons(
+    X: Float,
+    bundle: ModelBundle,
+    targets: list[str],
+    best: npt.NDArray[np.intp],
+    raw: dict[str, Float],
+    failing: dict[str, npt.NDArray[np.bool_]],
+) -> list[tuple[Reason, ...]]:
+    """Per row, the reasons for its most likely failure type (targets[best[row]]).
+
+    Reasons are the features allowed to explain that type (`explain.top_reasons`)
+    that pushed its score up: contributions along the tree paths where the
+    forest has node values (none when the score is not above the forest's
+    starting value), the margin lost to a healthy reference otherwise.
+    """
+    n = X.shape[0]
+    reference = _reference(bundle)
+    reasons: list[tuple[Reason, ...]] = [() for _ in range(n)]
+    for k, target in enumerate(targets):
+        rows = np.flatnonzero(best == k)
+        if rows.size == 0:
+            continue
+        ensemble = bundle.classifiers[target].ensemble
+        if ensemble.node_values:
+            contrib, _ = path_contributions(ensemble, X[rows])
+            # A score at or below the forest's starting value (its average device): nothing stands out.
+            contrib[contrib.sum(axis=1) <= 0] = 0.0
+        else:
+            contrib = attributions(ensemble, X[rows], reference, base=raw[target][rows])
+        for r, row in enumerate(rows):
+            if failing.get(target, np.zeros(n, dtype=bool))[row]:
+                feature = _FAILING_FEATURE[FailureType(target)]
+                value = float(X[row, FEATURE_NAMES.index(feature)])
+                reasons[row] = (Reason(feature=feature, text=describe(feature, value), weight=1.0),)
+                continue
+            reasons[row] = tuple(
+                Reason(feature=f, text=t, weight=w)
+                for f, t, w in top_reasons(contrib[r], X[row], failure_type=target)
+            )
+    return reasons
+
+
+def _battery_days(X: Float, bundle: ModelBundle, failing: dict[str, npt.NDArray[np.bool_]]) -> Float | None:
+    """Days to an empty battery, (3, n_rows): 10th, 50th, 90th percentile (0 when empty now).
+
+    None unless the bundle has all three quantile regressors.
+    """
+    days: dict[str, Float] = {}
+    for name in ("battery_days_q10", "battery_days_q50", "battery_days_q90"):
+        if name in bundle.regressors:
+            days[name] = np.clip(bundle.predict_regression(name, X), 0.0, None)
+    if len(days) != 3:
+        return None
+    q = np.sort(
+        np.stack([days["battery_days_q10"], days["battery_days_q50"], days["battery_days_q90"]]),
+        axis=0,
+    )
+    empty = failing[FailureType.BATTERY_DEPLETED]
+    q[:, empty] = 0.0
+    return q
+
+
+MAX_REASONS = 3
+
+
+def reading_reason(life: BatteryLife) -> Reason | None:
+    """The reason that says a battery's reading cannot be trusted, or None when it can."""
+    view = life.outlook
+    if view.unreliable is None:
+        return None
+    if view.unreliable is Unreliable.DIED_HIGH:
+        text = f"battery reading unreliable: this device died at {view.unreliable_level or 0:.0f} % last time"
+    elif view.unreliable is Unreliable.STUCK:
+        text = "battery reading unreliable: the level has not moved for a month while the battery ages"
+    else:
+        text = "battery reading unreliable: it moves in coarse steps that hide when it runs out"
+    return Reason(feature=f"battery_reading_{view.unreliable.value}", text=text, weight=0.0)
+
+
+def _with_reading_reason(prediction: DevicePrediction, life: BatteryLife) -> tuple[Reason, ...]:
+    """The reasons, with the untrusted reading first for a battery prediction.
+
+    Only there: beside another failure type a battery phrase would not be a
+    reason for it (the Battery days remaining sensor shows the reading anyway).
+    """
+    reason = reading_reason(life)
+    if reason is None or prediction.failure_type != FailureType.BATTERY_DEPLETED:
+        return prediction.reasons
+    return (reason, *prediction.reasons)[:MAX_REASONS]
+
+
+def home_grid(history: HomeHistory, *, now: float, stored: HourlyGrid | None = None) -> HourlyGrid:
+    """The home's hourly grid up to `now`, extended back with stored aggregates.
+
+    Only the last KEEP_DAYS are kept (and learned from), so older hours are not
+    even resampled.
+    """
+    grid = build_grid(history, start=max(history.start, now - KEEP_DAYS * 86400.0), end=now)
+    if stored is None:
+        return grid
+    return merge_grids(stored, grid, consume_new=True)
+
+
+def score_home(
+    history: HomeHistory,
+    bundle: ModelBundle,
+    *,
+    now: float,
+    horizon_days: float = 7.0,
+    grid: HourlyGrid | None = None,
+) -> list[DevicePrediction]:
+    """Score every device of a home at `now` with a model bundle.
+
+    `grid` (from home_grid, with stored aggregates) replaces the grid built
+    from `history` alone; `history` still supplies the device metadata.
+    """
+    if grid is None:
+        start = max(history.start, now - SCORING_WINDOW_DAYS * 86400.0)
+        grid = build_grid(history, start=start, end=now)
+    frame = build_features(history, grid, np.array([grid.n_hours], dtype=np.int64))
+    return with_battery_life(score_frame(frame, bundle, horizon_days=horizon_days), grid)
+
+
+def with_battery_life(predictions: list[DevicePrediction], grid: HourlyGrid) -> list[DevicePrediction]:
+    """The predictions with each battery's days remaining from its own past batteries where it has them.
+
+    The model's quantiles stay where the device has no past battery; a battery
+    that is empty now stays at 0 days.
+    """
+    rows = {key: i for i, key in enumerate(grid.device_keys)}
+    out = []
+    for prediction in predictions:
+        row = rows.get(prediction.device_key)
+        if row is None or not grid.has_battery[row]:
+            out.append(prediction)
+            continue
+        model = (
+            None
+            if prediction.battery_days is None
+            else (
+                float(prediction.battery_days_low if prediction.battery_days_low is not None else 0.0),
+                float(prediction.battery_days),
+                float(prediction.battery_days_high if prediction.battery_days_high is not None else 0.0),
+            )
+        )
+        view = outlook(grid, row)
+        life = combine(model, view)
+        if life is None:
+            out.append(prediction)
+            continue
+        empty_now = prediction.failing_now and prediction.battery_days == 0.0
+        out.append(
+            replace(
+                prediction,
+                reasons=_with_reading_reason(prediction, life),
+                battery_days=0.0 if empty_now else life.days,
+                battery_days_low=0.0 if empty_now else life.days_low,
+                battery_days_high=0.0 if empty_now else life.days_high,
+                battery_life=life,
+            )
+        )
+    return out

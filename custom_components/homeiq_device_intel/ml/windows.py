@@ -1,0 +1,104 @@
+"""Window arithmetic over (devices, hours) arrays: prefix sums, trailing windows, runs and slopes.
+
+Hour h of a row covers [h, h + 1); an evaluation hour e sees hours < e. The
+features and the labels read a device's rhythm through these.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from .grid import F32
+
+DAY = 24  # hours
+USUAL_WINDOW_HOURS = 14 * DAY  # a device's own rhythm is judged on two weeks
+UNUSUAL_FACTOR = 2.0  # silent twice as long as its longest silence of two weeks
+UNUSUAL_MIN_HOURS = 24.0
+
+
+def prefix_sums(a: npt.NDArray[np.float64] | npt.NDArray[np.bool_]) -> npt.NDArray[np.float64]:
+    """Cumulative sum along hours with a leading zero column: (n, H+1)."""
+    out = np.zeros((a.shape[0], a.shape[1] + 1))
+    np.cumsum(a, axis=1, out=out[:, 1:])
+    return out
+
+
+def window_sums(
+    prefix: npt.NDArray[np.float64], ends: npt.NDArray[np.int64], hours: int
+) -> npt.NDArray[np.float64]:
+    """Sum over [end - hours, end) for every device and end: (n, m)."""
+    return prefix[:, ends] - prefix[:, np.maximum(ends - hours, 0)]
+
+
+def last_true(mask: npt.NDArray[np.bool_]) -> npt.NDArray[np.int64]:
+    """Per hour, the latest hour <= it where mask holds, or -1: (n, H)."""
+    idx = np.where(mask, np.arange(mask.shape[1])[None, :], -1)
+    return np.maximum.accumulate(idx, axis=1)
+
+
+def run_lengths(mask: npt.NDArray[np.bool_]) -> npt.NDArray[np.float64]:
+    """Per hour, how many hours the current True run has lasted (0 where False): (n, H)."""
+    hours = np.arange(mask.shape[1])[None, :]
+    out: npt.NDArray[np.float64] = np.where(mask, hours - last_true(~mask), 0).astype(np.float64)
+    return out
+
+
+def completed_runs(mask: npt.NDArray[np.bool_]) -> npt.NDArray[np.float64]:
+    """Length of each finished True run, placed at the hour it ended (else 0): (n, H)."""
+    run = run_lengths(mask)
+    out = np.zeros_like(run)
+    ended = mask[:, :-1] & ~mask[:, 1:]
+    out[:, 1:][ended] = run[:, :-1][ended]
+    return out
+
+
+def usual_longest(completed: npt.NDArray[np.float64], ends: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
+    """Longest run that finished in the 14 days before each end: (n, m)."""
+    out = np.zeros((completed.shape[0], ends.shape[0]))
+    for j, end in enumerate(ends):
+        lo = max(int(end) - USUAL_WINDOW_HOURS, 0)
+        if end > lo:
+            out[:, j] = completed[:, lo:end].max(axis=1)
+    return out
+
+
+def unusual_limit(usual: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """Hours a silence or stillness must last to be unusual for this device."""
+    out: npt.NDArray[np.float64] = np.maximum(UNUSUAL_MIN_HOURS, UNUSUAL_FACTOR * usual)
+    return out
+
+
+class TrailingSlopes:
+    """NaN-aware least-squares slopes of a channel over trailing windows."""
+
+    def __init__(self, values: F32) -> None:
+        """Precompute prefix sums of x, y, xy, xx and counts."""
+        y = values.astype(np.float64)
+        ok = np.isfinite(y)
+        x = np.broadcast_to(np.arange(y.shape[1], dtype=np.float64) / DAY, y.shape)
+        y0 = np.where(ok, y, 0.0)
+        x0 = np.where(ok, x, 0.0)
+        self.n = prefix_sums(ok.astype(np.float64))
+        self.sx = prefix_sums(x0)
+        self.sy = prefix_sums(y0)
+        self.sxy = prefix_sums(x0 * y0)
+        self.sxx = prefix_sums(x0 * x0)
+        self.sum_y = self.sy
+
+    def slope(self, ends: npt.NDArray[np.int64], hours: int) -> npt.NDArray[np.float64]:
+        """Slope in units per day over [end - hours, end): (n, m)."""
+        n = window_sums(self.n, ends, hours)
+        sx, sy = window_sums(self.sx, ends, hours), window_sums(self.sy, ends, hours)
+        sxy, sxx = window_sums(self.sxy, ends, hours), window_sums(self.sxx, ends, hours)
+        den = n * sxx - sx * sx
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out = (n * sxy - sx * sy) / den
+        out[(n < max(hours // 4, 3)) | (den <= 1e-9)] = np.nan
+        return out
+
+    def mean(self, ends: npt.NDArray[np.int64], hours: int) -> npt.NDArray[np.float64]:
+        """Mean over [end - hours, end): (n, m)."""
+        n = window_sums(self.n, ends, hours)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(n > 0, window_sums(self.sum_y, ends, hours) / n, np.nan)
