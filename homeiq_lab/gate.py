@@ -28,7 +28,7 @@ import numpy.typing as npt
 
 from custom_components.homeiq_device_intel.ml.grid import HOUR, hour_start
 from custom_components.homeiq_device_intel.ml.labels import TARGETS
-from custom_components.homeiq_device_intel.ml.metrics import alert_precision, confusion_metrics
+from custom_components.homeiq_device_intel.ml.metrics import alert_precision, alert_starts, confusion_metrics
 from custom_components.homeiq_device_intel.ml.records import HomeHistory
 
 from .ceiling import MATCH_SECONDS, truth_index
@@ -88,6 +88,9 @@ def owner_metrics(
     verdict from `foreseeable_rows`.
     """
     n_alerts, precision = alert_precision(alarm, device, hour, y)
+    # Stricter, beside it: the failure starts within the horizon of the alert's first day.
+    starts = alert_starts(alarm, device, hour)
+    precision_at_start = float(np.mean(y[starts] == 1.0)) if starts.any() else float("nan")
     in_horizon = np.isfinite(event_hour) & (event_hour >= hour) & (event_hour - hour < horizon_hours)
     keys = np.stack([device[in_horizon].astype(np.float64), event_hour[in_horizon]])
     nan = float("nan")
@@ -117,6 +120,7 @@ def owner_metrics(
         "f1": 2 * precision * recall / both if both > 0 else nan,
         "accuracy": confusion_metrics(y, alarm.astype(np.float64), 0.5)["accuracy"],
         "recall_all_failures": recall_all,
+        "precision_at_start": precision_at_start,
         "alerts": float(n_alerts),
         "failures": float(n_failures),
         "foreseeable_failures": float(n_foreseeable),

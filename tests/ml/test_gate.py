@@ -63,3 +63,12 @@ def test_the_gate_reads_the_owner_level_figures():
     report["stale"] = {"gate": {**good["gate"], "recall": float("nan")}}
     ok, failures = passes_gate(report)
     assert not ok and failures == ["stale: recall nan < 0.8"]
+
+
+def test_an_alert_that_began_too_early_came_true_but_not_from_its_first_day():
+    # Alarmed from day 2 to day 14 before a failure on day 15: it came true (day 8 on is in the
+    # horizon), but its first day was more than the horizon before the failure.
+    m = _metrics((20, 15.0, set(range(2, 15))), (20, 15.0, {12, 13}))
+    assert m["alerts"] == 2.0
+    assert m["precision"] == 1.0
+    assert m["precision_at_start"] == 0.5

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from .alerts import held_alarm, release_point
+from .alerts import MAX_ROW_GAP_HOURS, held_alarm, release_point
 
 Array = npt.NDArray[np.float64]
 
@@ -153,16 +153,24 @@ def alert_precision(
     """
     if not alarm.size:
         return 0, float("nan")
-    new_device = np.concatenate(([True], device[1:] != device[:-1]))
-    gap = np.concatenate(([True], np.diff(hour) > 24))
-    prev_alarm = np.concatenate(([False], alarm[:-1]))
-    starts = alarm & (new_device | gap | ~prev_alarm)
+    starts = alert_starts(alarm, device, hour)
     run_id = np.cumsum(starts) - 1
     n_alerts = int(starts.sum())
     true_runs = np.zeros(n_alerts, dtype=bool)
     hit = alarm & (y == 1.0)
     true_runs[np.unique(run_id[hit])] = True
     return n_alerts, float(true_runs.mean()) if n_alerts else float("nan")
+
+
+def alert_starts(
+    alarm: npt.NDArray[np.bool_], device: npt.NDArray[np.int64], hour: npt.NDArray[np.int64]
+) -> npt.NDArray[np.bool_]:
+    """(n_rows,) the first row of each alert (a run of alarmed rows a day apart or closer, one device)."""
+    new_device = np.concatenate(([True], device[1:] != device[:-1]))
+    gap = np.concatenate(([True], np.diff(hour) > MAX_ROW_GAP_HOURS))
+    prev_alarm = np.concatenate(([False], alarm[:-1]))
+    starts: npt.NDArray[np.bool_] = alarm & (new_device | gap | ~prev_alarm)
+    return starts
 
 
 def event_max_scores(
