@@ -10,9 +10,11 @@ low battery, with no swap before) is scored three ways, on the same rows:
 - with the device's own history (`ml/battery_life.combine`: its past batteries
   where it has them, blended with the model while they are few).
 
-The own history is read as the runtime reads it: only the KEEP_DAYS of grid
-before the row's hour (what the integration keeps), and again from the whole
-history before the row (what a longer-kept battery log would see).
+The own history is read three ways: only the KEEP_DAYS of grid before the
+row's hour (what the integration kept before the battery log); those days and
+the battery log (`ml/battery_log.py`: the batteries that ended at least a day
+before the row, as the nightly runs would have logged them) — what the
+integration reads now; and the whole grid before the row.
 Figures: median absolute error (days) and the share of rows whose truth lies
 inside the 80 % interval.
 """
@@ -28,10 +30,15 @@ import numpy as np
 import numpy.typing as npt
 
 from custom_components.homeiq_device_intel.ml.aggregates import KEEP_DAYS
-from custom_components.homeiq_device_intel.ml.battery_life import combine, outlook
+from custom_components.homeiq_device_intel.ml.battery_life import PastBattery, combine, outlook
+from custom_components.homeiq_device_intel.ml.battery_log import (
+    LoggedBattery,
+    logged_batteries,
+    started_before,
+)
 from custom_components.homeiq_device_intel.ml.bundle import ModelBundle
 from custom_components.homeiq_device_intel.ml.features import build_features, default_eval_hours
-from custom_components.homeiq_device_intel.ml.grid import build_grid
+from custom_components.homeiq_device_intel.ml.grid import HOUR, HourlyGrid, build_grid
 from custom_components.homeiq_device_intel.ml.labels import build_labels, find_events
 
 from .synthetic import GeneratorConfig, Variation, generate_home
@@ -54,8 +61,10 @@ class _Rows:
     model: list[tuple[float, float, float]] = field(default_factory=list)
     own_window: list[tuple[float, float, float]] = field(default_factory=list)
     own_full: list[tuple[float, float, float]] = field(default_factory=list)
+    own_log: list[tuple[float, float, float]] = field(default_factory=list)
     past_window: list[int] = field(default_factory=list)
     past_full: list[int] = field(default_factory=list)
+    past_log: list[int] = field(default_factory=list)
     unreliable: list[str] = field(default_factory=list)
     battery: list[str] = field(default_factory=list)  # device and the hour it ran out
 
@@ -78,14 +87,17 @@ def _home_rows(config: GeneratorConfig, index: int, bundle: ModelBundle, rows: _
     q = _model_quantiles(bundle, frame.X[ok])
     linear = frame.column("battery_days_linear")[ok]
     window = KEEP_DAYS * 24
+    logs = {int(d): logged_batteries(grid, int(d)) for d in np.unique(frame.device_index[ok])}
     for k, r in enumerate(ok):
         device, hour = int(frame.device_index[r]), int(frame.eval_hour[r])
         model = (float(q[k, 0]), float(q[k, 1]), float(q[k, 2]))
         rows.truth.append(float(labels.battery_days[r]))
         rows.linear.append(float(linear[k]))
         rows.model.append(model)
+        earlier = _logged_before(grid, device, hour, window, logs[device])
         for view, out, past in (
             (outlook(grid, device, hour, window_hours=window), rows.own_window, rows.past_window),
+            (outlook(grid, device, hour, window_hours=window, earlier=earlier), rows.own_log, rows.past_log),
             (outlook(grid, device, hour), rows.own_full, rows.past_full),
         ):
             life = combine(model, view)
@@ -94,6 +106,22 @@ def _home_rows(config: GeneratorConfig, index: int, bundle: ModelBundle, rows: _
         rows.unreliable.append(view.unreliable.value if view.unreliable is not None else "")
         ran_out = hour + round(24 * float(labels.battery_days[r]))
         rows.battery.append(f"{history.home_id}/{grid.device_keys[device]}@{ran_out}")
+
+
+def _logged_before(
+    grid: HourlyGrid, device: int, hour: int, window: int, logged: list[LoggedBattery]
+) -> list[PastBattery]:
+    """What the battery log holds at `hour` that the window does not, in the grid's hours.
+
+    The batteries that ended a day or more before `hour` (a nightly run logged
+    them), less those the window's grid still finds.
+    """
+    lo = max(hour - window, 0)
+    known = [b for b in logged if b.end <= grid.start + (hour - 24) * HOUR]
+    swaps = grid.swap_hours[device]
+    inside = swaps[(swaps >= lo) & (swaps < hour)]
+    first = grid.start + float(inside[0] if inside.size else hour) * HOUR
+    return started_before(known, first, origin=grid.start)
 
 
 def _figures(truth: Float, est: Float) -> dict[str, float]:
@@ -126,6 +154,7 @@ def evaluate(bundle: ModelBundle, config: GeneratorConfig = EVAL_CONFIG) -> dict
         _home_rows(config, index, bundle, rows)
     everything = np.ones(len(rows.truth), dtype=bool)
     own_window, own_full = np.asarray(rows.own_window), np.asarray(rows.own_full)
+    own_log, past_log = np.asarray(rows.own_log), np.asarray(rows.past_log)
     past_window, past_full = np.asarray(rows.past_window), np.asarray(rows.past_full)
     unreliable = np.asarray(rows.unreliable)
     near = np.asarray(rows.truth) <= NEAR_DAYS
@@ -139,10 +168,13 @@ def evaluate(bundle: ModelBundle, config: GeneratorConfig = EVAL_CONFIG) -> dict
         "keep_days": KEEP_DAYS,
         "near_days": NEAR_DAYS,
         "all_rows": _section(rows, everything, own_window),
+        "all_rows_with_log": _section(rows, everything, own_log),
         "past_runtime_window": _section(rows, past_window > 0, own_window),
+        "past_with_log": _section(rows, past_log > 0, own_log),
         "past_full_history": _section(rows, past_full > 0, own_full),
         "near_all_rows": _section(rows, near, own_window),
         "near_past_runtime_window": _section(rows, near & (past_window > 0), own_window),
+        "near_past_with_log": _section(rows, near & (past_log > 0), own_log),
         "near_past_full_history": _section(rows, near & (past_full > 0), own_full),
         "unreliable_full_history": _section(rows, unreliable != "", own_full),
     }
@@ -156,11 +188,14 @@ def write(report: dict[str, Any], out: Path) -> None:
 
 
 _SECTIONS = (
-    ("all_rows", "all rows (own history: the 120 days the runtime keeps)"),
+    ("all_rows", "all rows (own history: the 120 days of grid only)"),
+    ("all_rows_with_log", "all rows (own history: 120 days and the battery log, as the runtime reads it)"),
     ("past_runtime_window", "rows with a past battery in the 120 days before"),
+    ("past_with_log", "rows with a past battery in the 120 days or the battery log"),
     ("past_full_history", "rows with a past battery in the whole history before"),
     ("near_all_rows", "<= 60 days left: all rows (120-day own history)"),
     ("near_past_runtime_window", "<= 60 days left, a past battery in the 120 days before"),
+    ("near_past_with_log", "<= 60 days left, a past battery in the 120 days or the battery log"),
     ("near_past_full_history", "<= 60 days left, a past battery in the whole history before"),
     ("unreliable_full_history", "rows flagged: battery reading unreliable (whole history)"),
 )

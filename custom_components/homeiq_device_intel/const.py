@@ -20,6 +20,7 @@ STORAGE_SUBDIR: Final = DOMAIN
 HOME_MODELS_SUBDIR: Final = "models"
 HOME_MODELS_KEPT: Final = 5
 AGGREGATES_FILE: Final = "aggregates.npz"
+BATTERY_LOG_FILE: Final = "battery_log.json"  # beside the aggregates
 # Its name before 0.2; moved to AGGREGATES_FILE on the first load.
 LEGACY_AGGREGATES_FILE: Final = "history.npz"
 

@@ -194,6 +194,7 @@ class HomeIQCoordinator(DataUpdateCoordinator[HomeIQData]):
                 now=now.timestamp(),
                 horizon_days=self.settings.horizon_days,
                 grid=grid,
+                battery_log=self.aggregates_store.battery_log,
             )
         )
         links = await run(partial(link_quality, grid))

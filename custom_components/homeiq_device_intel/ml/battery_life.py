@@ -16,7 +16,8 @@ on the level.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 import numpy as np
@@ -45,6 +46,7 @@ COARSE_WINDOW_DAYS = 60
 OWN_SPREAD = 0.25
 OWN_SPREAD_PER_BATTERY = 0.35
 MIN_HALF_WIDTH_DAYS = 1.0
+LEVEL_MARKS = (90.0, 80.0, 70.0, 60.0, 50.0, 40.0, 30.0, 20.0, 10.0)  # the battery log keeps these
 
 
 class Source(StrEnum):
@@ -80,6 +82,9 @@ class PastBattery:
     life_days: float  # from its swap to empty (measured, or extrapolated for SWAPPED)
     ending: Ending
     last_level: float  # the last reading before its end (NaN when unknown)
+    # Days from its swap until its level first fell to each of LEVEL_MARKS (NaN: never), for a
+    # battery read from the battery log rather than the grid; None: read its level off the grid.
+    level_days: tuple[float, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -220,8 +225,28 @@ def _coarse(level: Float, end: int) -> float | None:
     return step if step >= COARSE_MIN_STEP else None
 
 
+def days_to_marks(level: Float, start: int, end: int) -> tuple[float, ...]:
+    """Days from grid hour `start` until the level of [start, end] first fell to each mark (NaN: never)."""
+    part = level[max(start, 0) : end + 1]
+    out = []
+    for mark in LEVEL_MARKS:
+        below = np.flatnonzero(part <= mark)
+        out.append(float(below[0]) / DAY if below.size else float("nan"))
+    return tuple(out)
+
+
 def _time_to_level(level: Float, battery: PastBattery, value: float) -> float | None:
-    """Hours from a past battery's swap until its level first fell to `value`, or None."""
+    """Hours from a past battery's swap until its level first fell to `value`, or None.
+
+    For a logged battery: interpolated between the marks around `value`.
+    """
+    if battery.level_days is not None:
+        marks = np.asarray(LEVEL_MARKS[::-1])  # increasing
+        days = np.asarray(battery.level_days[::-1])
+        known = np.isfinite(days)
+        if not known.any() or value < marks[known][0] or value > marks[known][-1]:
+            return None
+        return float(np.interp(value, marks[known], days[known])) * DAY
     part = level[battery.start_hour : battery.end_hour + 1]
     below = np.flatnonzero(part <= value)
     return float(below[0]) if below.size else None
@@ -266,12 +291,19 @@ def own_days(
 
 
 def outlook(
-    grid: HourlyGrid, row: int, end: int | None = None, *, window_hours: int | None = None
+    grid: HourlyGrid,
+    row: int,
+    end: int | None = None,
+    *,
+    window_hours: int | None = None,
+    earlier: Sequence[PastBattery] = (),
 ) -> BatteryOutlook:
     """The own-history view of device `row`'s battery at grid hour `end` (default: the grid's end).
 
     `window_hours` limits what is read to the hours before `end` (the runtime's
     grid keeps KEEP_DAYS); hours are then relative to the window's start.
+    `earlier`: batteries from the battery log that the window no longer holds
+    (`battery_log.earlier_batteries`), in the same hours.
     """
     end = grid.n_hours if end is None else end
     lo = 0 if window_hours is None else max(end - window_hours, 0)
@@ -280,15 +312,32 @@ def outlook(
     bridge = grid.bridge_down[row, lo:end].astype(np.float64)
     voltage = grid["voltage"][row, lo:end].astype(np.float64)
     swaps = np.asarray(grid.swap_hours[row], dtype=np.int64) - lo
-    return outlook_of(level, unavailable, bridge, voltage, swaps)
+    shifted = [replace(b, start_hour=b.start_hour - lo, end_hour=b.end_hour - lo) for b in earlier]
+    return outlook_of(level, unavailable, bridge, voltage, swaps, earlier=shifted)
 
 
 def outlook_of(
-    level: Float, unavailable: Float, bridge_down: Float, voltage: Float, swaps: npt.NDArray[np.int64]
+    level: Float,
+    unavailable: Float,
+    bridge_down: Float,
+    voltage: Float,
+    swaps: npt.NDArray[np.int64],
+    *,
+    earlier: Sequence[PastBattery] = (),
 ) -> BatteryOutlook:
-    """The own-history view of one device's battery at the end of its channels."""
+    """The own-history view of one device's battery at the end of its channels.
+
+    `earlier`: logged batteries that ended before the channels' first known
+    swap (hours before 0), counted before those found in the channels.
+    """
     end = level.shape[0]
-    past, high_deaths = past_batteries(level, unavailable, bridge_down, swaps, end)
+    found, found_deaths = past_batteries(level, unavailable, bridge_down, swaps, end)
+    past = [*earlier, *found]
+    high_deaths = [
+        (b.end_hour, b.last_level)
+        for b in earlier
+        if b.ending is Ending.DIED and np.isfinite(b.last_level) and b.last_level >= HIGH_DEATH_LEVEL
+    ] + found_deaths
     seen = level[np.isfinite(level)]
     current = float(seen[-1]) if seen.size else None
     known = swaps[(swaps >= 0) & (swaps < end)]

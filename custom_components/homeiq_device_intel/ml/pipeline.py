@@ -12,6 +12,7 @@ import numpy.typing as npt
 
 from .aggregates import KEEP_DAYS, merge_grids
 from .battery_life import BatteryLife, Unreliable, combine, outlook
+from .battery_log import BatteryLog, earlier_batteries
 from .bundle import BinaryClassifier, ModelBundle
 from .calibration import apply_platt, fit_platt, rescale_horizon
 from .explain import attributions, describe, top_reasons
@@ -340,25 +341,31 @@ def score_home(
     now: float,
     horizon_days: float = 7.0,
     grid: HourlyGrid | None = None,
+    battery_log: BatteryLog | None = None,
 ) -> list[DevicePrediction]:
     """Score every device of a home at `now` with a model bundle.
 
     `grid` (from home_grid, with stored aggregates) replaces the grid built
     from `history` alone; `history` still supplies the device metadata.
+    `battery_log` adds the past batteries the grid no longer holds.
     """
     if grid is None:
         start = max(history.start, now - SCORING_WINDOW_DAYS * 86400.0)
         grid = build_grid(history, start=start, end=now)
     frame = build_features(history, grid, np.array([grid.n_hours], dtype=np.int64))
-    return with_battery_life(score_frame(frame, bundle, horizon_days=horizon_days), grid)
+    return with_battery_life(score_frame(frame, bundle, horizon_days=horizon_days), grid, battery_log)
 
 
-def with_battery_life(predictions: list[DevicePrediction], grid: HourlyGrid) -> list[DevicePrediction]:
+def with_battery_life(
+    predictions: list[DevicePrediction], grid: HourlyGrid, battery_log: BatteryLog | None = None
+) -> list[DevicePrediction]:
     """The predictions with each battery's days remaining from its own past batteries where it has them.
 
-    The model's quantiles stay where the device has no past battery; a battery
-    that is empty now stays at 0 days.
+    Past batteries are those in the grid and, from `battery_log`, the earlier
+    ones the grid no longer holds. The model's quantiles stay where the device
+    has no past battery; a battery that is empty now stays at 0 days.
     """
+    battery_log = battery_log or {}
     rows = {key: i for i, key in enumerate(grid.device_keys)}
     out = []
     for prediction in predictions:
@@ -375,7 +382,8 @@ def with_battery_life(predictions: list[DevicePrediction], grid: HourlyGrid) -> 
                 float(prediction.battery_days_high if prediction.battery_days_high is not None else 0.0),
             )
         )
-        view = outlook(grid, row)
+        earlier = earlier_batteries(grid, row, battery_log.get(prediction.device_key, ()))
+        view = outlook(grid, row, earlier=earlier)
         life = combine(model, view)
         if life is None:
             out.append(prediction)
