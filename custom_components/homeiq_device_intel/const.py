@@ -95,6 +95,7 @@ SERVICE_REFRESH_PREDICTIONS: Final = "refresh_predictions"
 SERVICE_ROLLBACK_MODEL: Final = "rollback_model"
 SERVICE_SNOOZE: Final = "snooze"
 SERVICE_UNSNOOZE: Final = "unsnooze"
+SERVICE_ACKNOWLEDGE: Final = "acknowledge"
 ATTR_MODE: Final = "mode"
 ATTR_DEVICES: Final = "devices"
 ATTR_DURATION: Final = "duration"
@@ -102,6 +103,7 @@ ATTR_DURATION: Final = "duration"
 # Snoozing a device: the presets its Snooze select offers, and the longest snooze the action takes.
 SNOOZE_OFF: Final = "off"
 SNOOZE_CUSTOM: Final = "custom"  # a time chosen with the snooze action
+SNOOZE_UNTIL_RECOVERED: Final = "until_recovered"  # acknowledged: quiet until the device is healthy again
 SNOOZE_PRESETS: Final[dict[str, timedelta]] = {
     "1_day": timedelta(days=1),
     "3_days": timedelta(days=3),

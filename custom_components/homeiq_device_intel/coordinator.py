@@ -211,6 +211,9 @@ class HomeIQCoordinator(DataUpdateCoordinator[HomeIQData]):
         scores, threshold = risk_scores(predictions, self.model.bundle, self.settings.risk_threshold)
         turned_on = self.risk.update(scores, threshold, now=now.timestamp())
         self._risk_store.async_delay_save(self.risk.as_dict, RISK_SAVE_DELAY)
+        if recovered := self.snoozes.recover(self._healthy(predictions, scores, threshold)):
+            LOGGER.info("Acknowledgement ended, recovered: %s", ", ".join(sorted(recovered)))
+            self._snooze_store.async_delay_save(self.snoozes.as_dict, SNOOZE_SAVE_DELAY)
         snoozed = self.snoozes.snoozed(now)
         for key in turned_on:
             if key not in snoozed:
@@ -223,6 +226,24 @@ class HomeIQCoordinator(DataUpdateCoordinator[HomeIQData]):
             at_risk=self.risk.at_risk - snoozed,
             scored_at=now,
         )
+
+    def _healthy(
+        self, predictions: dict[str, DevicePrediction], scores: dict[str, float], threshold: float
+    ) -> set[str]:
+        """Devices whose failure has cleared: not at risk, not failing, clearly below the threshold."""
+        return {
+            key
+            for key, score in scores.items()
+            if key not in self.risk.at_risk
+            and not predictions[key].failing_now
+            and score < threshold - AT_RISK_HYSTERESIS
+        }
+
+    @callback
+    def async_acknowledge(self, keys: list[str]) -> None:
+        """Quiet devices until they recover: no at-risk alert until a scoring finds them healthy."""
+        self.snoozes.acknowledge(keys)
+        self._snoozes_changed()
 
     @callback
     def async_snooze(self, keys: list[str], until: datetime, preset: str = SNOOZE_CUSTOM) -> None:
