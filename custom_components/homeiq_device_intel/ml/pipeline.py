@@ -26,6 +26,7 @@ from .features import (
 from .grid import HourlyGrid, build_grid, grid_tail
 from .labels import FailureEvents, build_labels, find_events
 from .metrics import alert_metrics, brier, lead_times, log_loss, pr_auc
+from .reading import as_read
 from .records import FailureType, HomeHistory
 from .trees.contributions import path_contributions
 from .trees.forest import LEAF
@@ -353,7 +354,72 @@ def score_home(
         start = max(history.start, now - SCORING_WINDOW_DAYS * 86400.0)
         grid = build_grid(history, start=start, end=now)
     frame = build_features(history, grid, np.array([grid.n_hours], dtype=np.int64))
-    return with_battery_life(score_frame(frame, bundle, horizon_days=horizon_days), grid, battery_log)
+    scored = with_battery_life(score_frame(frame, bundle, horizon_days=horizon_days), grid, battery_log)
+    return lean_on_other_signals(scored, frame, bundle, horizon_days=horizon_days)
+
+
+def lean_on_other_signals(
+    predictions: list[DevicePrediction], frame: FeatureFrame, bundle: ModelBundle, *, horizon_days: float
+) -> list[DevicePrediction]:
+    """The predictions, with the battery probability of an untrusted reading read as `ml/reading` says.
+
+    For a device that died at a high level before, or whose level is stuck,
+    the battery classifier also scores the row read that way; the higher of
+    the two probabilities stands (an untrusted reading can only raise it).
+    Other devices, and failures already under way, are left as they are.
+    """
+    battery = FailureType.BATTERY_DEPLETED.value
+    classifier = bundle.classifiers.get(battery)
+    if classifier is None:
+        return predictions
+    row_of = {frame.device_keys[int(d)]: i for i, d in enumerate(frame.device_index)}
+    picked: list[tuple[int, int, Float]] = []  # (prediction, frame row, row as read)
+    for k, prediction in enumerate(predictions):
+        life, row = prediction.battery_life, row_of.get(prediction.device_key)
+        if life is None or row is None or prediction.failing_now or battery not in prediction.probabilities:
+            continue
+        read = as_read(frame.X[row], life.outlook.unreliable, life.outlook.unreliable_level)
+        if read is not None:
+            picked.append((k, row, read))
+    if not picked:
+        return predictions
+    model_horizon = float(bundle.metadata.get(MODEL_HORIZON_KEY, 7.0))
+    margin = classifier.ensemble.sigmoid * predict_raw(
+        classifier.ensemble, np.stack([r for _, _, r in picked])
+    )
+    leaned = rescale_horizon(
+        apply_platt(margin, classifier.calibration_a, classifier.calibration_b), model_horizon, horizon_days
+    )
+    out = list(predictions)
+    for (k, row, _), probability in zip(picked, leaned, strict=True):
+        if probability > out[k].probabilities[battery]:
+            out[k] = _with_battery_probability(out[k], float(probability), frame.X[row], bundle)
+    return out
+
+
+def _with_battery_probability(
+    prediction: DevicePrediction, probability: float, row: Float, bundle: ModelBundle
+) -> DevicePrediction:
+    """A prediction with a higher battery probability (and battery reasons when it becomes the likeliest)."""
+    battery = FailureType.BATTERY_DEPLETED.value
+    probabilities = {**prediction.probabilities, battery: probability}
+    failure_type = max(probabilities, key=probabilities.__getitem__)
+    reasons = prediction.reasons
+    if failure_type == battery and prediction.failure_type != battery:
+        X = row[None, :]
+        raw = {battery: predict_raw(bundle.classifiers[battery].ensemble, X)}
+        [found] = _reasons(X, bundle, [battery], np.zeros(1, dtype=np.intp), raw, {})
+        assert prediction.battery_life is not None
+        reading = reading_reason(prediction.battery_life)
+        reasons = ((reading,) if reading is not None else ()) + found
+        reasons = reasons[:MAX_REASONS]
+    return replace(
+        prediction,
+        probability=max(probabilities.values()),
+        failure_type=failure_type,
+        probabilities=probabilities,
+        reasons=reasons,
+    )
 
 
 def with_battery_life(
