@@ -41,10 +41,13 @@ STUCK_DAYS = 30  # a level unchanged this long while the battery ages is suspect
 COARSE_MAX_LEVELS = 5  # a level with this few distinct values over two months...
 COARSE_MIN_STEP = 15.0  # ...in steps at least this large hides the cliff
 COARSE_WINDOW_DAYS = 60
-# Relative half-width added to an interval from the device's own past, shrinking with more batteries.
-# Chosen a priori, checked on the tuning homes of homeiq_lab/battery_life_eval.py (not fitted).
-OWN_SPREAD = 0.25
-OWN_SPREAD_PER_BATTERY = 0.35
+# Relative half-width of an interval from the device's own past: OWN_SPREAD + OWN_SPREAD_PER_BATTERY / n
+# for n recent past batteries. Fitted on the tuning homes (seed 4343) by
+# homeiq_lab.battery_life_eval.calibrate_spread so that 80 % intervals cover 80 % of held-out batteries
+# for 1, 2 and 3+ past batteries (as the runtime reads them: 120 days and the battery log); the
+# evaluation homes (seed 4242) never took part. Before: 0.25 and 0.35, chosen a priori.
+OWN_SPREAD = 0.175
+OWN_SPREAD_PER_BATTERY = 0.425
 MIN_HALF_WIDTH_DAYS = 1.0
 LEVEL_MARKS = (90.0, 80.0, 70.0, 60.0, 50.0, 40.0, 30.0, 20.0, 10.0)  # the battery log keeps these
 
@@ -98,6 +101,7 @@ class BatteryOutlook:
     unreliable: Unreliable | None = None
     unreliable_level: float | None = None  # DIED_HIGH: the level it died at
     own_days: tuple[float, float, float] | None = None  # own-history (low, median, high)
+    own_values: tuple[float, ...] = ()  # the candidates own_days came from (`own_candidates`)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -252,25 +256,21 @@ def _time_to_level(level: Float, battery: PastBattery, value: float) -> float | 
     return float(below[0]) if below.size else None
 
 
-def own_days(
+def own_candidates(
     level: Float,
     past: list[PastBattery],
     *,
     age_days: float | None,
     current: float | None,
     trust_level: bool,
-) -> tuple[float, float, float] | None:
-    """Days remaining (low, median, high) from the device's own past batteries, or None.
+) -> Float | None:
+    """The days left each recent past battery says this one has (>= 0), or None without any.
 
     Each past battery gives the days it had left at this battery's age (its
     life minus the age) and, where the level is informative and trusted, at
-    this battery's level (its life minus the time it took to fall to this
-    level). The median of those is the estimate; the interval is their 10th to
-    90th percentile, widened by a spread that shrinks with more batteries.
+    this battery's level (its life minus the time it took to fall to this level).
     """
     recent = past[-MAX_PAST:]
-    if not recent:
-        return None
     candidates: list[float] = []
     if age_days is not None:
         candidates += [b.life_days - age_days for b in recent]
@@ -279,15 +279,37 @@ def own_days(
             hours = _time_to_level(level, battery, current)
             if hours is not None and battery.ending is not Ending.SWAPPED:
                 candidates.append(battery.life_days - hours / DAY)
-    if not candidates:
-        return None
-    values = np.maximum(np.asarray(candidates), 0.0)
+    return np.maximum(np.asarray(candidates), 0.0) if candidates else None
+
+
+def own_interval(
+    values: Float, n_past: int, *, spread: tuple[float, float] = (OWN_SPREAD, OWN_SPREAD_PER_BATTERY)
+) -> tuple[float, float, float]:
+    """Days remaining (low, median, high) from the candidates of `n_past` recent past batteries.
+
+    The median of the candidates is the estimate; the interval is their 10th
+    to 90th percentile, widened to at least the median times a relative
+    spread `base + per_battery / n_past` that shrinks with more batteries.
+    """
     median = float(np.median(values))
-    spread = OWN_SPREAD + OWN_SPREAD_PER_BATTERY / len(recent)
-    half = max(spread * median, MIN_HALF_WIDTH_DAYS)
+    base, per_battery = spread
+    half = max((base + per_battery / n_past) * median, MIN_HALF_WIDTH_DAYS)
     low = min(float(np.quantile(values, 0.1)), median - half)
     high = max(float(np.quantile(values, 0.9)), median + half)
     return max(low, 0.0), median, high
+
+
+def own_days(
+    level: Float,
+    past: list[PastBattery],
+    *,
+    age_days: float | None,
+    current: float | None,
+    trust_level: bool,
+) -> tuple[float, float, float] | None:
+    """Days remaining (low, median, high) from the device's own past batteries, or None."""
+    values = own_candidates(level, past, age_days=age_days, current=current, trust_level=trust_level)
+    return None if values is None else own_interval(values, len(past[-MAX_PAST:]))
 
 
 def outlook(
@@ -352,7 +374,8 @@ def outlook_of(
         reason = Unreliable.STUCK
     elif coarse_step is not None:
         reason = Unreliable.COARSE
-    days = own_days(level, past, age_days=age, current=current, trust_level=reason is None)
+    values = own_candidates(level, past, age_days=age, current=current, trust_level=reason is None)
+    days = None if values is None else own_interval(values, len(past[-MAX_PAST:]))
     return BatteryOutlook(
         past=tuple(past),
         typical_life_days=typical,
@@ -361,6 +384,7 @@ def outlook_of(
         unreliable=reason,
         unreliable_level=died_at,
         own_days=days,
+        own_values=() if values is None else tuple(float(v) for v in values),
     )
 
 
@@ -378,12 +402,7 @@ def combine(model: tuple[float, float, float] | None, view: BatteryOutlook) -> B
     if model is None and own is None:
         return None
     if model is not None:
-        m_low, m_mid, m_high = model
-        if view.unreliable is Unreliable.DIED_HIGH or view.unreliable is Unreliable.STUCK:
-            m_low = 0.0
-        elif view.unreliable is Unreliable.COARSE and view.level is not None:
-            m_low *= _coarse_factor(view.level, _coarse_step(view))
-        model = (m_low, m_mid, m_high)
+        model = widened_model(model, view)
     if own is None:
         assert model is not None
         return BatteryLife(
@@ -393,14 +412,29 @@ def combine(model: tuple[float, float, float] | None, view: BatteryOutlook) -> B
         return BatteryLife(
             days=own[1], days_low=own[0], days_high=own[2], source=Source.OWN_HISTORY, outlook=view
         )
-    n = min(len(view.past), MAX_PAST)
-    w = n / (n + 1.0)
+    low, mid, high = blend(own, model, min(len(view.past), MAX_PAST))
+    return BatteryLife(days=mid, days_low=low, days_high=high, source=Source.OWN_HISTORY, outlook=view)
+
+
+def widened_model(model: tuple[float, float, float], view: BatteryOutlook) -> tuple[float, float, float]:
+    """The model's (low, median, high) with its low end lowered for an untrusted reading."""
+    m_low, m_mid, m_high = model
+    if view.unreliable is Unreliable.DIED_HIGH or view.unreliable is Unreliable.STUCK:
+        m_low = 0.0
+    elif view.unreliable is Unreliable.COARSE and view.level is not None:
+        m_low *= _coarse_factor(view.level, _coarse_step(view))
+    return m_low, m_mid, m_high
+
+
+def blend(
+    own: tuple[float, float, float], model: tuple[float, float, float], n_past: int
+) -> tuple[float, float, float]:
+    """Own history weighed n/(n+1) against the model: geometric mean of the medians, mean of the bounds."""
+    w = n_past / (n_past + 1.0)
     mid = float(np.exp(w * np.log(own[1] + 1.0) + (1 - w) * np.log(model[1] + 1.0)) - 1.0)
     low = min(w * own[0] + (1 - w) * model[0], mid)
     high = max(w * own[2] + (1 - w) * model[2], mid)
-    return BatteryLife(
-        days=mid, days_low=max(low, 0.0), days_high=high, source=Source.OWN_HISTORY, outlook=view
-    )
+    return max(low, 0.0), mid, high
 
 
 def _coarse_step(view: BatteryOutlook) -> float:
