@@ -290,6 +290,19 @@ async def snooze_example(client: HAClient) -> str | None:
     return None
 
 
+async def acknowledge_example(client: HAClient) -> str | None:
+    """Acknowledge the likeliest device at risk until it recovers, as its owner would; return its name."""
+    at_risk = [
+        p for p in await gather_predictions(client) if p.at_risk and p.source_id != owner_devices.SNOOZED
+    ]
+    if not at_risk:
+        return None
+    device = max(at_risk, key=lambda p: p.probability or 0.0)
+    await client.call_service(INTEGRATION, "acknowledge", {"devices": [device.device_id]})
+    say(f"acknowledged {device.name} until it recovers (the acknowledge action)")
+    return device.name
+
+
 async def gather_predictions(client: HAClient) -> list[check.Prediction]:
     """Return the integration's per-device predictions."""
     async with WebSocket(client) as ws:
@@ -312,6 +325,7 @@ async def run_foreground(
     await train(client)
     if demo is not None:
         await snooze_example(client)
+        await acknowledge_example(client)
     for line in check.comparison_table(await gather_predictions(client), demo):
         print(line)
     url = client.base_url.replace("127.0.0.1", "localhost")
@@ -346,7 +360,11 @@ async def run_check(
         verdict.table = result.table
     else:
         verdict.table = check.comparison_table(predictions, None)
-    await check_dashboard(client, token, paths, predictions, verdict, snoozed=snoozed)
+    # After the evaluation (an acknowledged device's At risk sensor turns off).
+    acknowledged = await acknowledge_example(client) if demo is not None else None
+    await check_dashboard(
+        client, token, paths, predictions, verdict, snoozed=snoozed, acknowledged=acknowledged
+    )
     await check_blueprint(client, verdict)
     return verdict
 
@@ -359,6 +377,7 @@ async def check_dashboard(
     verdict: check.Verdict,
     *,
     snoozed: str | None = None,
+    acknowledged: str | None = None,
 ) -> None:
     """Open the dashboard in headless Chromium and save the screenshot."""
     expect = [
@@ -374,6 +393,8 @@ async def check_dashboard(
     expect += [p.name for p in predictions if p.link_trend == "weakening"][:1]
     if snoozed is not None:
         expect.append("snoozed until")
+    if acknowledged is not None:
+        expect.append("until it recovers")
     started = time.monotonic()
     try:
         seen = await screenshot_dashboard(

@@ -1,8 +1,10 @@
-"""The home's hourly aggregates, kept on disk beyond the recorder's purge window.
+"""The home's hourly aggregates and battery log, kept on disk beyond the recorder's purge window.
 
 The grid is merged with what the recorder still holds on every read, and
 saved after each nightly read, so availability and rhythm history outlive
-the recorder's state purge. File I/O: call ``load`` and ``save`` from an executor.
+the recorder's state purge. The battery log beside it keeps each device's
+finished batteries beyond the grid's KEEP_DAYS. File I/O: call ``load``,
+``save`` and ``save_battery_log`` from an executor.
 """
 
 from __future__ import annotations
@@ -10,8 +12,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Final
 
-from .const import DOMAIN, LEGACY_AGGREGATES_FILE, LOGGER
+from .const import BATTERY_LOG_FILE, DOMAIN, LEGACY_AGGREGATES_FILE, LOGGER
 from .ml.aggregates import AggregatesError, load_grid, save_grid
+from .ml.battery_log import BatteryLog, BatteryLogError, load_log, save_log
 from .ml.files import set_aside
 from .ml.grid import HourlyGrid
 
@@ -25,14 +28,40 @@ class AggregatesStore:
         """Remember where the grid lives and whose home it must describe."""
         self._path = path
         self._home_id = home_id
+        self._log_path = path.with_name(BATTERY_LOG_FILE)
         self.grid: HourlyGrid | None = None
+        self.battery_log: BatteryLog = {}
 
     def load(self) -> None:
-        """Read the stored grid; one that is unreadable or not this home's is set aside.
+        """Read the stored grid and battery log; one that is unreadable or not this home's is set aside.
 
-        History then restarts from what the recorder holds. Logs one warning,
-        also when the file cannot be moved (the next save replaces it).
+        History then restarts from what the recorder holds. Logs one warning
+        per file, also when it cannot be moved (the next save replaces it).
         """
+        self._load_grid()
+        self._load_battery_log()
+
+    def _load_battery_log(self) -> None:
+        """Read the battery log (none yet: an empty one); an unreadable or foreign one is set aside."""
+        if not self._log_path.exists():
+            return
+        try:
+            self.battery_log = load_log(self._log_path, home_id=self._home_id)
+        except BatteryLogError as err:
+            aside = self._log_path.with_suffix(UNREADABLE_SUFFIX)
+            if (move_err := set_aside(self._log_path, aside)) is not None:
+                LOGGER.warning(
+                    "Stored battery log is unreadable (%s) and could not be set aside (%s); starting afresh",
+                    err,
+                    move_err,
+                )
+            else:
+                LOGGER.warning(
+                    "Stored battery log is unreadable (%s); set aside as %s, starting it again", err, aside
+                )
+
+    def _load_grid(self) -> None:
+        """Read the stored grid (see ``load``)."""
         legacy = self._path.with_name(LEGACY_AGGREGATES_FILE)
         if not self._path.exists() and legacy.exists() and (err := set_aside(legacy, self._path)):
             LOGGER.warning("Stored history %s could not be renamed (%s); reading it in place", legacy, err)
@@ -58,6 +87,11 @@ class AggregatesStore:
         """Write the grid atomically and keep it as the latest."""
         save_grid(grid, self._path)
         self.grid = grid
+
+    def save_battery_log(self, log: BatteryLog) -> None:
+        """Write the battery log atomically and keep it as the latest."""
+        save_log(log, self._log_path, self._home_id)
+        self.battery_log = log
 
     @property
     def days(self) -> float:

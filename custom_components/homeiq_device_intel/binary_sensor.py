@@ -82,5 +82,6 @@ class HomeIQAtRiskBinarySensor(HomeIQDeviceEntity, BinarySensorEntity):
         snooze = self.coordinator.snoozes.get(self.device_key, dt_util.utcnow())
         return {
             "failure_type": prediction.failure_type,
-            "snoozed_until": None if snooze is None else snooze.until.isoformat(),
+            "snoozed_until": None if snooze is None or snooze.until is None else snooze.until.isoformat(),
+            "until_recovered": snooze is not None and snooze.until is None,
         }

@@ -20,6 +20,7 @@ STORAGE_SUBDIR: Final = DOMAIN
 HOME_MODELS_SUBDIR: Final = "models"
 HOME_MODELS_KEPT: Final = 5
 AGGREGATES_FILE: Final = "aggregates.npz"
+BATTERY_LOG_FILE: Final = "battery_log.json"  # beside the aggregates
 # Its name before 0.2; moved to AGGREGATES_FILE on the first load.
 LEGACY_AGGREGATES_FILE: Final = "history.npz"
 
@@ -93,6 +94,7 @@ SERVICE_REFRESH_PREDICTIONS: Final = "refresh_predictions"
 SERVICE_ROLLBACK_MODEL: Final = "rollback_model"
 SERVICE_SNOOZE: Final = "snooze"
 SERVICE_UNSNOOZE: Final = "unsnooze"
+SERVICE_ACKNOWLEDGE: Final = "acknowledge"
 ATTR_MODE: Final = "mode"
 ATTR_DEVICES: Final = "devices"
 ATTR_DURATION: Final = "duration"
@@ -100,6 +102,7 @@ ATTR_DURATION: Final = "duration"
 # Snoozing a device: the presets its Snooze select offers, and the longest snooze the action takes.
 SNOOZE_OFF: Final = "off"
 SNOOZE_CUSTOM: Final = "custom"  # a time chosen with the snooze action
+SNOOZE_UNTIL_RECOVERED: Final = "until_recovered"  # acknowledged: quiet until the device is healthy again
 SNOOZE_PRESETS: Final[dict[str, timedelta]] = {
     "1_day": timedelta(days=1),
     "3_days": timedelta(days=3),

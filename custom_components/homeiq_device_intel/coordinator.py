@@ -40,7 +40,7 @@ from .ml.link import LinkQuality, link_quality
 from .ml.scoring import SCORING_WINDOW_DAYS, DevicePrediction, home_grid, score_home
 from .model_store import ActiveModel
 from .recorder_source import KeptHistory, RecorderReadError
-from .risk import AtRiskTracker, reason_texts, risk_scores
+from .risk import FULL, AtRiskTracker, RiskScore, reason_texts, risk_scores
 from .settings import HomeIQSettings
 from .snooze import SnoozeBook
 from .stored_state import StoredState
@@ -192,6 +192,7 @@ class HomeIQCoordinator(DataUpdateCoordinator[HomeIQData]):
                 now=now.timestamp(),
                 horizon_days=self.settings.horizon_days,
                 grid=grid,
+                battery_log=self.aggregates_store.battery_log,
             )
         )
         links = await run(partial(link_quality, grid))
@@ -208,6 +209,9 @@ class HomeIQCoordinator(DataUpdateCoordinator[HomeIQData]):
         scores = risk_scores(predictions, self.model.bundle, self.settings.risk_threshold)
         turned_on = self.risk.update(scores, now=now.timestamp())
         self._risk_store.async_delay_save(self.risk.as_dict, RISK_SAVE_DELAY)
+        if recovered := self.snoozes.recover(self._healthy(predictions, scores)):
+            LOGGER.info("Acknowledgement ended, recovered: %s", ", ".join(sorted(recovered)))
+            self._snooze_store.async_delay_save(self.snoozes.as_dict, SNOOZE_SAVE_DELAY)
         snoozed = self.snoozes.snoozed(now)
         for key in turned_on:
             if key not in snoozed:
@@ -220,6 +224,20 @@ class HomeIQCoordinator(DataUpdateCoordinator[HomeIQData]):
             at_risk=self.risk.at_risk - snoozed,
             scored_at=now,
         )
+
+    def _healthy(self, predictions: dict[str, DevicePrediction], scores: dict[str, RiskScore]) -> set[str]:
+        """Devices whose failure has cleared: not at risk, not failing, below every release point."""
+        return {
+            key
+            for key, score in scores.items()
+            if key not in self.risk.at_risk and not predictions[key].failing_now and score.hold < FULL
+        }
+
+    @callback
+    def async_acknowledge(self, keys: list[str]) -> None:
+        """Quiet devices until they recover: no at-risk alert until a scoring finds them healthy."""
+        self.snoozes.acknowledge(keys)
+        self._snoozes_changed()
 
     @callback
     def async_snooze(self, keys: list[str], until: datetime, preset: str = SNOOZE_CUSTOM) -> None:

@@ -1,4 +1,4 @@
-"""Snooze select per watched device: no at-risk alert for it for a chosen time."""
+"""Snooze select per watched device: no at-risk alert for it for a chosen time, or until it recovers."""
 
 from __future__ import annotations
 
@@ -11,7 +11,14 @@ from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.util import dt as dt_util
 
-from .const import DOMAIN, SERVICE_SNOOZE, SNOOZE_CUSTOM, SNOOZE_OFF, SNOOZE_PRESETS
+from .const import (
+    DOMAIN,
+    SERVICE_SNOOZE,
+    SNOOZE_CUSTOM,
+    SNOOZE_OFF,
+    SNOOZE_PRESETS,
+    SNOOZE_UNTIL_RECOVERED,
+)
 from .coordinator import HomeIQConfigEntry, HomeIQCoordinator
 from .discovery import WatchedDevice
 from .entity import HomeIQDeviceEntity, async_track_device_entities
@@ -23,7 +30,7 @@ SNOOZE_DESCRIPTION = SelectEntityDescription(
     key="snooze",
     translation_key="snooze",
     entity_category=EntityCategory.CONFIG,
-    options=[SNOOZE_OFF, *SNOOZE_PRESETS, SNOOZE_CUSTOM],
+    options=[SNOOZE_OFF, *SNOOZE_PRESETS, SNOOZE_UNTIL_RECOVERED, SNOOZE_CUSTOM],
 )
 
 
@@ -42,7 +49,7 @@ async def async_setup_entry(
 
 
 class HomeIQSnoozeSelect(HomeIQDeviceEntity, SelectEntity):
-    """Off, or how long the device's at-risk alerts are snoozed for; until when is an attribute."""
+    """Off, for how long the device's at-risk alerts are snoozed, or until it recovers."""
 
     def __init__(self, coordinator: HomeIQCoordinator, device: WatchedDevice) -> None:
         """Create the select for one device."""
@@ -66,14 +73,20 @@ class HomeIQSnoozeSelect(HomeIQDeviceEntity, SelectEntity):
 
     @property
     def extra_state_attributes(self) -> dict[str, Any]:
-        """Return until when the device is snoozed."""
+        """Return until when the device is snoozed, and whether until it recovers."""
         snooze = self._snooze
-        return {"snoozed_until": None if snooze is None else snooze.until.isoformat()}
+        return {
+            "snoozed_until": None if snooze is None or snooze.until is None else snooze.until.isoformat(),
+            "until_recovered": snooze is not None and snooze.until is None,
+        }
 
     async def async_select_option(self, option: str) -> None:
-        """Snooze the device for a preset's time from now, or end its snooze."""
+        """Snooze the device for a preset's time from now or until it recovers, or end its snooze."""
         if option == SNOOZE_OFF:
             self.coordinator.async_unsnooze([self.device_key])
+            return
+        if option == SNOOZE_UNTIL_RECOVERED:
+            self.coordinator.async_acknowledge([self.device_key])
             return
         if option not in SNOOZE_PRESETS:
             raise ServiceValidationError(

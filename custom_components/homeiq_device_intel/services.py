@@ -1,4 +1,4 @@
-"""Actions: train now, refresh predictions, roll the model back, snooze and unsnooze devices."""
+"""Actions: train now, refresh predictions, roll the model back, snooze, acknowledge and unsnooze devices."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from .const import (
     ATTR_MODE,
     DOMAIN,
     MAX_SNOOZE,
+    SERVICE_ACKNOWLEDGE,
     SERVICE_REFRESH_PREDICTIONS,
     SERVICE_ROLLBACK_MODEL,
     SERVICE_SNOOZE,
@@ -71,6 +72,9 @@ SNOOZE_SCHEMA = _translated(
             vol.Required(ATTR_DURATION): cv.time_period,
         }
     ),
+)
+ACKNOWLEDGE_SCHEMA = _translated(
+    SERVICE_ACKNOWLEDGE, vol.Schema({vol.Required(ATTR_DEVICES): vol.All(cv.ensure_list, [cv.string])})
 )
 UNSNOOZE_SCHEMA = _translated(
     SERVICE_UNSNOOZE, vol.Schema({vol.Optional(ATTR_DEVICES): vol.All(cv.ensure_list, [cv.string])})
@@ -175,6 +179,12 @@ async def _async_snooze(call: ServiceCall) -> None:
     entry.runtime_data.coordinator.async_snooze(device_keys, dt_util.utcnow() + duration)
 
 
+async def _async_acknowledge(call: ServiceCall) -> None:
+    """Quiet devices until they recover: their acknowledgement ends by itself once they are healthy."""
+    entry = _loaded_entry(call.hass)
+    entry.runtime_data.coordinator.async_acknowledge(_watched(entry, call.data[ATTR_DEVICES]))
+
+
 async def _async_unsnooze(call: ServiceCall) -> None:
     """End the snooze of devices (of every device when none is named)."""
     entry = _loaded_entry(call.hass)
@@ -206,4 +216,5 @@ def async_setup_services(hass: HomeAssistant) -> None:
         DOMAIN, SERVICE_ROLLBACK_MODEL, _async_rollback_model, schema=ROLLBACK_MODEL_SCHEMA
     )
     hass.services.async_register(DOMAIN, SERVICE_SNOOZE, _async_snooze, schema=SNOOZE_SCHEMA)
+    hass.services.async_register(DOMAIN, SERVICE_ACKNOWLEDGE, _async_acknowledge, schema=ACKNOWLEDGE_SCHEMA)
     hass.services.async_register(DOMAIN, SERVICE_UNSNOOZE, _async_unsnooze, schema=UNSNOOZE_SCHEMA)

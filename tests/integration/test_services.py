@@ -24,6 +24,7 @@ from custom_components.homeiq_device_intel import recorder_source, training
 from custom_components.homeiq_device_intel.const import (
     DOMAIN,
     HOME_MODELS_KEPT,
+    SERVICE_ACKNOWLEDGE,
     SERVICE_REFRESH_PREDICTIONS,
     SERVICE_ROLLBACK_MODEL,
     SERVICE_SNOOZE,
@@ -272,8 +273,11 @@ async def test_actions_are_described_for_the_ui(hass: HomeAssistant, setup_integ
         SERVICE_REFRESH_PREDICTIONS,
         SERVICE_ROLLBACK_MODEL,
         SERVICE_SNOOZE,
+        SERVICE_ACKNOWLEDGE,
         SERVICE_UNSNOOZE,
     }
+    assert descriptions[SERVICE_ACKNOWLEDGE]["fields"]["devices"]["required"] is True
+    assert descriptions[SERVICE_ACKNOWLEDGE]["name"] == "Acknowledge until recovered"
     snooze = descriptions[SERVICE_SNOOZE]
     assert snooze["fields"]["devices"]["required"] is True
     assert snooze["fields"]["duration"]["selector"] == {"duration": {"enable_day": True}}

@@ -24,6 +24,7 @@ from custom_components.homeiq_device_intel.const import (
     DEFAULT_OPTIONS,
     DOMAIN,
     EVENT_DEVICE_AT_RISK,
+    SERVICE_ACKNOWLEDGE,
     SERVICE_SNOOZE,
     SERVICE_UNSNOOZE,
 )
@@ -261,6 +262,111 @@ async def test_the_grace_period_delays_the_alert(
     await rescore()  # above the threshold for more than 3 h now
     assert _state(hass, AT_RISK).state == STATE_ON
     assert len(events) == 1
+
+
+async def _acknowledge(hass: HomeAssistant, devices: list[str]) -> None:
+    await hass.services.async_call(DOMAIN, SERVICE_ACKNOWLEDGE, {"devices": devices}, blocking=True)
+
+
+def _set_battery(hass: HomeAssistant, level: float) -> None:
+    hass.states.async_set(
+        "sensor.hall_door_battery",
+        str(level),
+        {"device_class": "battery", "unit_of_measurement": "%", "state_class": "measurement"},
+    )
+
+
+async def test_an_acknowledged_device_stays_quiet_until_it_recovers_then_alerts_again(
+    hass: HomeAssistant, add_battery_device: Any, setup_integration: Setup, rescore: Rescore
+) -> None:
+    device = add_battery_device("Hall door", battery=10)
+    events = async_capture_events(hass, EVENT_DEVICE_AT_RISK)
+    await setup_integration()
+    await rescore()
+    assert _state(hass, AT_RISK).state == STATE_ON
+    assert len(events) == 1
+
+    await _acknowledge(hass, [device.id])
+    assert _state(hass, AT_RISK).state == STATE_OFF
+    assert _state(hass, AT_RISK).attributes["until_recovered"] is True
+    assert _state(hass, AT_RISK).attributes["snoozed_until"] is None
+    assert _state(hass, SNOOZE).state == "until_recovered"
+    assert _state(hass, SNOOZE).attributes["until_recovered"] is True
+    for _ in range(3):  # days pass, still failing: no time limit, no alert
+        await rescore()
+    assert _state(hass, SNOOZE).state == "until_recovered"
+    assert _state(hass, AT_RISK).state == STATE_OFF
+    assert len(events) == 1
+
+    _set_battery(hass, 100)  # a new battery
+    await rescore()
+    await rescore()
+    assert _state(hass, SNOOZE).state == "off"  # recovered: the acknowledgement ended by itself
+    assert _state(hass, AT_RISK).attributes["until_recovered"] is False
+
+    _set_battery(hass, 10)  # failing again later: alerted again
+    await rescore()
+    await rescore()
+    assert _state(hass, AT_RISK).state == STATE_ON
+    assert len(events) == 2
+
+
+async def test_acknowledging_from_the_page_survives_a_reload_and_unsnooze_ends_it(
+    hass: HomeAssistant, add_battery_device: Any, setup_integration: Setup, rescore: Rescore
+) -> None:
+    add_battery_device("Hall door", battery=10)
+    entry = await setup_integration()
+    await rescore()
+    events = async_capture_events(hass, EVENT_DEVICE_AT_RISK)
+    await _select(hass, "until_recovered")
+    assert _state(hass, AT_RISK).state == STATE_OFF
+
+    assert await hass.config_entries.async_reload(entry.entry_id)
+    await hass.async_block_till_done()
+    await rescore()
+    assert _state(hass, SNOOZE).state == "until_recovered"
+    assert _state(hass, AT_RISK).state == STATE_OFF
+    assert events == []
+
+    await hass.services.async_call(DOMAIN, SERVICE_UNSNOOZE, {}, blocking=True)
+    assert _state(hass, SNOOZE).state == "off"
+    assert _state(hass, AT_RISK).state == STATE_ON
+    assert len(events) == 1
+
+
+async def test_an_acknowledgement_is_restored_from_storage(
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    add_battery_device: Any,
+    setup_integration: Setup,
+    rescore: Rescore,
+) -> None:
+    device = add_battery_device("Hall door", battery=10)
+    hass_storage[f"{DOMAIN}.snoozes"] = {
+        "version": 1,
+        "key": f"{DOMAIN}.snoozes",
+        "data": {
+            device.id: {"until": None, "preset": "until_recovered"},
+            "timeless": {"until": None, "preset": "3_days"},  # only an acknowledgement has no end
+        },
+    }
+    entry = await setup_integration()
+    await rescore()
+    await rescore()
+    assert _state(hass, SNOOZE).state == "until_recovered"
+    assert _state(hass, AT_RISK).state == STATE_OFF
+    assert set(entry.runtime_data.coordinator.snoozes.as_dict()) == {device.id}
+
+
+async def test_acknowledging_an_unknown_device_is_a_translated_error(
+    hass: HomeAssistant, add_battery_device: Any, setup_integration: Setup
+) -> None:
+    add_battery_device("Hall door", battery=10)
+    await setup_integration()
+    with pytest.raises(ServiceValidationError) as err:
+        await _acknowledge(hass, ["nope"])
+    assert err.value.translation_key == "devices_not_watched"
+    assert _state(hass, SNOOZE).state == "off"
 
 
 def test_tracker_waits_the_grace_period_and_keeps_it_across_a_restore() -> None:

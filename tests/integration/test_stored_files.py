@@ -735,3 +735,14 @@ def test_an_index_counting_behind_its_versions_never_reuses_a_version_number(
 
     assert store.deploy(make_bundle(source="home")).version_id == "v0002"
     assert store.versions() == ["v0001", "v0002"]
+
+
+def test_aggregates_written_before_the_battery_log_existed_load_with_an_empty_log(tmp_path: Path) -> None:
+    _saved_grid(tmp_path / "aggregates.npz")
+    store = AggregatesStore(tmp_path / "aggregates.npz")
+
+    store.load()
+
+    assert store.grid is not None and store.grid.device_keys == ["a", "b"]
+    assert store.battery_log == {}
+    assert not (tmp_path / "battery_log.json").exists()

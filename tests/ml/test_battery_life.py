@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 
 from custom_components.homeiq_device_intel.ml.battery_life import (
+    OWN_SPREAD,
+    OWN_SPREAD_PER_BATTERY,
     BatteryOutlook,
     Ending,
     Source,
@@ -28,6 +30,7 @@ from custom_components.homeiq_device_intel.ml.records import (
     encode_states,
 )
 from custom_components.homeiq_device_intel.ml.scoring import DevicePrediction, Reason, with_battery_life
+from homeiq_lab.battery_life_eval import _pieces, blended_intervals
 
 T0 = 1_700_000_000.0 - (1_700_000_000.0 % 86400)
 DAY_S = 86400.0
@@ -205,3 +208,14 @@ def test_no_past_battery_before_the_first_known_swap():
 )
 def test_battery_notes_battery_types_set_the_chemistry(battery_type: object, chemistry: Chemistry) -> None:
     assert chemistry_for_battery_type(battery_type) is chemistry
+
+
+def test_the_evaluations_vectorised_intervals_are_those_combine_gives():
+
+    view = outlook(build_grid(_three_batteries()), 0)
+    for model in ((20.0, 40.0, 80.0), (1.0, 3.0, 5.0)):
+        life = combine(model, view)
+        assert life is not None
+        pieces = np.asarray([_pieces(view, model)])
+        [est] = blended_intervals(pieces, (OWN_SPREAD, OWN_SPREAD_PER_BATTERY))
+        assert est == pytest.approx([life.days_low, life.days, life.days_high])

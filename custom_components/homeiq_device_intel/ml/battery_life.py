@@ -16,7 +16,8 @@ on the level.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 import numpy as np
@@ -40,11 +41,15 @@ STUCK_DAYS = 30  # a level unchanged this long while the battery ages is suspect
 COARSE_MAX_LEVELS = 5  # a level with this few distinct values over two months...
 COARSE_MIN_STEP = 15.0  # ...in steps at least this large hides the cliff
 COARSE_WINDOW_DAYS = 60
-# Relative half-width added to an interval from the device's own past, shrinking with more batteries.
-# Chosen a priori, checked on the tuning homes of homeiq_lab/battery_life_eval.py (not fitted).
-OWN_SPREAD = 0.25
-OWN_SPREAD_PER_BATTERY = 0.35
+# Relative half-width of an interval from the device's own past: OWN_SPREAD + OWN_SPREAD_PER_BATTERY / n
+# for n recent past batteries. Fitted on the tuning homes (seed 4343) by
+# homeiq_lab.battery_life_eval.calibrate_spread so that 80 % intervals cover 80 % of held-out batteries
+# for 1, 2 and 3+ past batteries (as the runtime reads them: 120 days and the battery log); the
+# evaluation homes (seed 4242) never took part. Before: 0.25 and 0.35, chosen a priori.
+OWN_SPREAD = 0.175
+OWN_SPREAD_PER_BATTERY = 0.425
 MIN_HALF_WIDTH_DAYS = 1.0
+LEVEL_MARKS = (90.0, 80.0, 70.0, 60.0, 50.0, 40.0, 30.0, 20.0, 10.0)  # the battery log keeps these
 
 
 class Source(StrEnum):
@@ -80,6 +85,9 @@ class PastBattery:
     life_days: float  # from its swap to empty (measured, or extrapolated for SWAPPED)
     ending: Ending
     last_level: float  # the last reading before its end (NaN when unknown)
+    # Days from its swap until its level first fell to each of LEVEL_MARKS (NaN: never), for a
+    # battery read from the battery log rather than the grid; None: read its level off the grid.
+    level_days: tuple[float, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -93,6 +101,7 @@ class BatteryOutlook:
     unreliable: Unreliable | None = None
     unreliable_level: float | None = None  # DIED_HIGH: the level it died at
     own_days: tuple[float, float, float] | None = None  # own-history (low, median, high)
+    own_values: tuple[float, ...] = ()  # the candidates own_days came from (`own_candidates`)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -220,11 +229,74 @@ def _coarse(level: Float, end: int) -> float | None:
     return step if step >= COARSE_MIN_STEP else None
 
 
+def days_to_marks(level: Float, start: int, end: int) -> tuple[float, ...]:
+    """Days from grid hour `start` until the level of [start, end] first fell to each mark (NaN: never)."""
+    part = level[max(start, 0) : end + 1]
+    out = []
+    for mark in LEVEL_MARKS:
+        below = np.flatnonzero(part <= mark)
+        out.append(float(below[0]) / DAY if below.size else float("nan"))
+    return tuple(out)
+
+
 def _time_to_level(level: Float, battery: PastBattery, value: float) -> float | None:
-    """Hours from a past battery's swap until its level first fell to `value`, or None."""
+    """Hours from a past battery's swap until its level first fell to `value`, or None.
+
+    For a logged battery: interpolated between the marks around `value`.
+    """
+    if battery.level_days is not None:
+        marks = np.asarray(LEVEL_MARKS[::-1])  # increasing
+        days = np.asarray(battery.level_days[::-1])
+        known = np.isfinite(days)
+        if not known.any() or value < marks[known][0] or value > marks[known][-1]:
+            return None
+        return float(np.interp(value, marks[known], days[known])) * DAY
     part = level[battery.start_hour : battery.end_hour + 1]
     below = np.flatnonzero(part <= value)
     return float(below[0]) if below.size else None
+
+
+def own_candidates(
+    level: Float,
+    past: list[PastBattery],
+    *,
+    age_days: float | None,
+    current: float | None,
+    trust_level: bool,
+) -> Float | None:
+    """The days left each recent past battery says this one has (>= 0), or None without any.
+
+    Each past battery gives the days it had left at this battery's age (its
+    life minus the age) and, where the level is informative and trusted, at
+    this battery's level (its life minus the time it took to fall to this level).
+    """
+    recent = past[-MAX_PAST:]
+    candidates: list[float] = []
+    if age_days is not None:
+        candidates += [b.life_days - age_days for b in recent]
+    if trust_level and current is not None and np.isfinite(current) and current < LEVEL_INFORMATIVE_BELOW:
+        for battery in recent:
+            hours = _time_to_level(level, battery, current)
+            if hours is not None and battery.ending is not Ending.SWAPPED:
+                candidates.append(battery.life_days - hours / DAY)
+    return np.maximum(np.asarray(candidates), 0.0) if candidates else None
+
+
+def own_interval(
+    values: Float, n_past: int, *, spread: tuple[float, float] = (OWN_SPREAD, OWN_SPREAD_PER_BATTERY)
+) -> tuple[float, float, float]:
+    """Days remaining (low, median, high) from the candidates of `n_past` recent past batteries.
+
+    The median of the candidates is the estimate; the interval is their 10th
+    to 90th percentile, widened to at least the median times a relative
+    spread `base + per_battery / n_past` that shrinks with more batteries.
+    """
+    median = float(np.median(values))
+    base, per_battery = spread
+    half = max((base + per_battery / n_past) * median, MIN_HALF_WIDTH_DAYS)
+    low = min(float(np.quantile(values, 0.1)), median - half)
+    high = max(float(np.quantile(values, 0.9)), median + half)
+    return max(low, 0.0), median, high
 
 
 def own_days(
@@ -235,43 +307,25 @@ def own_days(
     current: float | None,
     trust_level: bool,
 ) -> tuple[float, float, float] | None:
-    """Days remaining (low, median, high) from the device's own past batteries, or None.
-
-    Each past battery gives the days it had left at this battery's age (its
-    life minus the age) and, where the level is informative and trusted, at
-    this battery's level (its life minus the time it took to fall to this
-    level). The median of those is the estimate; the interval is their 10th to
-    90th percentile, widened by a spread that shrinks with more batteries.
-    """
-    recent = past[-MAX_PAST:]
-    if not recent:
-        return None
-    candidates: list[float] = []
-    if age_days is not None:
-        candidates += [b.life_days - age_days for b in recent]
-    if trust_level and current is not None and np.isfinite(current) and current < LEVEL_INFORMATIVE_BELOW:
-        for battery in recent:
-            hours = _time_to_level(level, battery, current)
-            if hours is not None and battery.ending is not Ending.SWAPPED:
-                candidates.append(battery.life_days - hours / DAY)
-    if not candidates:
-        return None
-    values = np.maximum(np.asarray(candidates), 0.0)
-    median = float(np.median(values))
-    spread = OWN_SPREAD + OWN_SPREAD_PER_BATTERY / len(recent)
-    half = max(spread * median, MIN_HALF_WIDTH_DAYS)
-    low = min(float(np.quantile(values, 0.1)), median - half)
-    high = max(float(np.quantile(values, 0.9)), median + half)
-    return max(low, 0.0), median, high
+    """Days remaining (low, median, high) from the device's own past batteries, or None."""
+    values = own_candidates(level, past, age_days=age_days, current=current, trust_level=trust_level)
+    return None if values is None else own_interval(values, len(past[-MAX_PAST:]))
 
 
 def outlook(
-    grid: HourlyGrid, row: int, end: int | None = None, *, window_hours: int | None = None
+    grid: HourlyGrid,
+    row: int,
+    end: int | None = None,
+    *,
+    window_hours: int | None = None,
+    earlier: Sequence[PastBattery] = (),
 ) -> BatteryOutlook:
     """The own-history view of device `row`'s battery at grid hour `end` (default: the grid's end).
 
     `window_hours` limits what is read to the hours before `end` (the runtime's
     grid keeps KEEP_DAYS); hours are then relative to the window's start.
+    `earlier`: batteries from the battery log that the window no longer holds
+    (`battery_log.earlier_batteries`), in the same hours.
     """
     end = grid.n_hours if end is None else end
     lo = 0 if window_hours is None else max(end - window_hours, 0)
@@ -280,15 +334,32 @@ def outlook(
     bridge = grid.bridge_down[row, lo:end].astype(np.float64)
     voltage = grid["voltage"][row, lo:end].astype(np.float64)
     swaps = np.asarray(grid.swap_hours[row], dtype=np.int64) - lo
-    return outlook_of(level, unavailable, bridge, voltage, swaps)
+    shifted = [replace(b, start_hour=b.start_hour - lo, end_hour=b.end_hour - lo) for b in earlier]
+    return outlook_of(level, unavailable, bridge, voltage, swaps, earlier=shifted)
 
 
 def outlook_of(
-    level: Float, unavailable: Float, bridge_down: Float, voltage: Float, swaps: npt.NDArray[np.int64]
+    level: Float,
+    unavailable: Float,
+    bridge_down: Float,
+    voltage: Float,
+    swaps: npt.NDArray[np.int64],
+    *,
+    earlier: Sequence[PastBattery] = (),
 ) -> BatteryOutlook:
-    """The own-history view of one device's battery at the end of its channels."""
+    """The own-history view of one device's battery at the end of its channels.
+
+    `earlier`: logged batteries that ended before the channels' first known
+    swap (hours before 0), counted before those found in the channels.
+    """
     end = level.shape[0]
-    past, high_deaths = past_batteries(level, unavailable, bridge_down, swaps, end)
+    found, found_deaths = past_batteries(level, unavailable, bridge_down, swaps, end)
+    past = [*earlier, *found]
+    high_deaths = [
+        (b.end_hour, b.last_level)
+        for b in earlier
+        if b.ending is Ending.DIED and np.isfinite(b.last_level) and b.last_level >= HIGH_DEATH_LEVEL
+    ] + found_deaths
     seen = level[np.isfinite(level)]
     current = float(seen[-1]) if seen.size else None
     known = swaps[(swaps >= 0) & (swaps < end)]
@@ -303,7 +374,8 @@ def outlook_of(
         reason = Unreliable.STUCK
     elif coarse_step is not None:
         reason = Unreliable.COARSE
-    days = own_days(level, past, age_days=age, current=current, trust_level=reason is None)
+    values = own_candidates(level, past, age_days=age, current=current, trust_level=reason is None)
+    days = None if values is None else own_interval(values, len(past[-MAX_PAST:]))
     return BatteryOutlook(
         past=tuple(past),
         typical_life_days=typical,
@@ -312,6 +384,7 @@ def outlook_of(
         unreliable=reason,
         unreliable_level=died_at,
         own_days=days,
+        own_values=() if values is None else tuple(float(v) for v in values),
     )
 
 
@@ -329,12 +402,7 @@ def combine(model: tuple[float, float, float] | None, view: BatteryOutlook) -> B
     if model is None and own is None:
         return None
     if model is not None:
-        m_low, m_mid, m_high = model
-        if view.unreliable is Unreliable.DIED_HIGH or view.unreliable is Unreliable.STUCK:
-            m_low = 0.0
-        elif view.unreliable is Unreliable.COARSE and view.level is not None:
-            m_low *= _coarse_factor(view.level, _coarse_step(view))
-        model = (m_low, m_mid, m_high)
+        model = widened_model(model, view)
     if own is None:
         assert model is not None
         return BatteryLife(
@@ -344,14 +412,29 @@ def combine(model: tuple[float, float, float] | None, view: BatteryOutlook) -> B
         return BatteryLife(
             days=own[1], days_low=own[0], days_high=own[2], source=Source.OWN_HISTORY, outlook=view
         )
-    n = min(len(view.past), MAX_PAST)
-    w = n / (n + 1.0)
+    low, mid, high = blend(own, model, min(len(view.past), MAX_PAST))
+    return BatteryLife(days=mid, days_low=low, days_high=high, source=Source.OWN_HISTORY, outlook=view)
+
+
+def widened_model(model: tuple[float, float, float], view: BatteryOutlook) -> tuple[float, float, float]:
+    """The model's (low, median, high) with its low end lowered for an untrusted reading."""
+    m_low, m_mid, m_high = model
+    if view.unreliable is Unreliable.DIED_HIGH or view.unreliable is Unreliable.STUCK:
+        m_low = 0.0
+    elif view.unreliable is Unreliable.COARSE and view.level is not None:
+        m_low *= _coarse_factor(view.level, _coarse_step(view))
+    return m_low, m_mid, m_high
+
+
+def blend(
+    own: tuple[float, float, float], model: tuple[float, float, float], n_past: int
+) -> tuple[float, float, float]:
+    """Own history weighed n/(n+1) against the model: geometric mean of the medians, mean of the bounds."""
+    w = n_past / (n_past + 1.0)
     mid = float(np.exp(w * np.log(own[1] + 1.0) + (1 - w) * np.log(model[1] + 1.0)) - 1.0)
     low = min(w * own[0] + (1 - w) * model[0], mid)
     high = max(w * own[2] + (1 - w) * model[2], mid)
-    return BatteryLife(
-        days=mid, days_low=max(low, 0.0), days_high=high, source=Source.OWN_HISTORY, outlook=view
-    )
+    return max(low, 0.0), mid, high
 
 
 def _coarse_step(view: BatteryOutlook) -> float:

@@ -9,6 +9,7 @@ import numpy.typing as npt
 
 from .aggregates import KEEP_DAYS, merge_grids
 from .battery_life import BatteryLife, Unreliable, combine, outlook
+from .battery_log import BatteryLog, earlier_batteries
 from .bundle import ModelBundle
 from .calibration import apply_platt, rescale_horizon
 from .explain import attributions, describe, top_reasons
@@ -19,6 +20,7 @@ from .features import (
     build_features,
 )
 from .grid import HourlyGrid, build_grid
+from .reading import as_read
 from .records import FailureType, HomeHistory
 from .trees.contributions import path_contributions
 from .trees.predict import predict_raw
@@ -272,25 +274,96 @@ def score_home(
     now: float,
     horizon_days: float = 7.0,
     grid: HourlyGrid | None = None,
+    battery_log: BatteryLog | None = None,
 ) -> list[DevicePrediction]:
     """Score every device of a home at `now` with a model bundle.
 
     `grid` (from home_grid, with stored aggregates) replaces the grid built
     from `history` alone; `history` still supplies the device metadata.
+    `battery_log` adds the past batteries the grid no longer holds.
     """
     if grid is None:
         start = max(history.start, now - SCORING_WINDOW_DAYS * 86400.0)
         grid = build_grid(history, start=start, end=now)
     frame = build_features(history, grid, np.array([grid.n_hours], dtype=np.int64))
-    return with_battery_life(score_frame(frame, bundle, horizon_days=horizon_days), grid)
+    scored = with_battery_life(score_frame(frame, bundle, horizon_days=horizon_days), grid, battery_log)
+    return lean_on_other_signals(scored, frame, bundle, horizon_days=horizon_days)
 
 
-def with_battery_life(predictions: list[DevicePrediction], grid: HourlyGrid) -> list[DevicePrediction]:
+def lean_on_other_signals(
+    predictions: list[DevicePrediction], frame: FeatureFrame, bundle: ModelBundle, *, horizon_days: float
+) -> list[DevicePrediction]:
+    """The predictions, with the battery probability of an untrusted reading read as `ml/reading` says.
+
+    For a device that died at a high level before, or whose level is stuck,
+    the battery classifier also scores the row read that way; the higher of
+    the two probabilities stands (an untrusted reading can only raise it).
+    Other devices, and failures already under way, are left as they are.
+    """
+    battery = FailureType.BATTERY_DEPLETED.value
+    classifier = bundle.classifiers.get(battery)
+    if classifier is None:
+        return predictions
+    row_of = {frame.device_keys[int(d)]: i for i, d in enumerate(frame.device_index)}
+    picked: list[tuple[int, int, Float]] = []  # (prediction, frame row, row as read)
+    for k, prediction in enumerate(predictions):
+        life, row = prediction.battery_life, row_of.get(prediction.device_key)
+        if life is None or row is None or prediction.failing_now or battery not in prediction.probabilities:
+            continue
+        read = as_read(frame.X[row], life.outlook.unreliable, life.outlook.unreliable_level)
+        if read is not None:
+            picked.append((k, row, read))
+    if not picked:
+        return predictions
+    model_horizon = float(bundle.metadata.get(MODEL_HORIZON_KEY, 7.0))
+    margin = classifier.ensemble.sigmoid * predict_raw(
+        classifier.ensemble, np.stack([r for _, _, r in picked])
+    )
+    leaned = rescale_horizon(
+        apply_platt(margin, classifier.calibration_a, classifier.calibration_b), model_horizon, horizon_days
+    )
+    out = list(predictions)
+    for (k, row, _), probability in zip(picked, leaned, strict=True):
+        if probability > out[k].probabilities[battery]:
+            out[k] = _with_battery_probability(out[k], float(probability), frame.X[row], bundle)
+    return out
+
+
+def _with_battery_probability(
+    prediction: DevicePrediction, probability: float, row: Float, bundle: ModelBundle
+) -> DevicePrediction:
+    """A prediction with a higher battery probability (and battery reasons when it becomes the likeliest)."""
+    battery = FailureType.BATTERY_DEPLETED.value
+    probabilities = {**prediction.probabilities, battery: probability}
+    failure_type = max(probabilities, key=probabilities.__getitem__)
+    reasons = prediction.reasons
+    if failure_type == battery and prediction.failure_type != battery:
+        X = row[None, :]
+        raw = {battery: predict_raw(bundle.classifiers[battery].ensemble, X)}
+        [found] = _reasons(X, bundle, [battery], np.zeros(1, dtype=np.intp), raw, {})
+        assert prediction.battery_life is not None
+        reading = reading_reason(prediction.battery_life)
+        reasons = ((reading,) if reading is not None else ()) + found
+        reasons = reasons[:MAX_REASONS]
+    return replace(
+        prediction,
+        probability=max(probabilities.values()),
+        failure_type=failure_type,
+        probabilities=probabilities,
+        reasons=reasons,
+    )
+
+
+def with_battery_life(
+    predictions: list[DevicePrediction], grid: HourlyGrid, battery_log: BatteryLog | None = None
+) -> list[DevicePrediction]:
     """The predictions with each battery's days remaining from its own past batteries where it has them.
 
-    The model's quantiles stay where the device has no past battery; a battery
-    that is empty now stays at 0 days.
+    Past batteries are those in the grid and, from `battery_log`, the earlier
+    ones the grid no longer holds. The model's quantiles stay where the device
+    has no past battery; a battery that is empty now stays at 0 days.
     """
+    battery_log = battery_log or {}
     rows = {key: i for i, key in enumerate(grid.device_keys)}
     out = []
     for prediction in predictions:
@@ -307,7 +380,8 @@ def with_battery_life(predictions: list[DevicePrediction], grid: HourlyGrid) -> 
                 float(prediction.battery_days_high if prediction.battery_days_high is not None else 0.0),
             )
         )
-        view = outlook(grid, row)
+        earlier = earlier_batteries(grid, row, battery_log.get(prediction.device_key, ()))
+        view = outlook(grid, row, earlier=earlier)
         life = combine(model, view)
         if life is None:
             out.append(prediction)
