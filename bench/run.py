@@ -40,6 +40,7 @@ BENCHES = (
     Bench("generator", "bench_generator.py", full_args=("--serial",)),
     Bench("recorder_read", "bench_recorder_read.py"),
     Bench("hourly", "bench_hourly.py"),
+    Bench("startup", "bench_startup.py"),
     Bench("pipeline", "bench_pipeline.py"),
     Bench("nightly", "bench_nightly.py"),
     Bench("inference", "bench_inference.py"),

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import asyncio
+from collections.abc import Callable, Iterable, Sequence
+from typing import Final
 
 from homeassistant.core import callback
 from homeassistant.helpers import device_registry as dr
@@ -16,6 +18,10 @@ from .const import DOMAIN, TITLE
 from .coordinator import HomeIQConfigEntry, HomeIQCoordinator, HomeIQData
 from .discovery import WatchedDevice
 from .ml.scoring import DevicePrediction
+
+# Entities added in one go: a home of 1,000 devices has about 3,000 of ours per start, and adding
+# them at once held the event loop for over a second (bench_startup); more are added in batches.
+ADD_BATCH: Final = 50
 
 
 class HomeIQDeviceEntity(CoordinatorEntity[HomeIQCoordinator]):
@@ -97,6 +103,17 @@ def device_unique_id(device_key: str, description_key: str) -> str:
     return f"{device_key}_{description_key}"
 
 
+async def _async_add_in_batches(
+    coordinator: HomeIQCoordinator, add_entities: Callable[[Iterable[Entity]], None], new: Sequence[Entity]
+) -> None:
+    """Add entities ADD_BATCH at a time, letting the event loop run in between (none once stopping)."""
+    for i in range(0, len(new), ADD_BATCH):
+        if coordinator.guard.stopping:
+            return
+        add_entities(new[i : i + ADD_BATCH])
+        await asyncio.sleep(0)
+
+
 def async_track_device_entities(
     entry: HomeIQConfigEntry,
     platform_domain: str,
@@ -134,11 +151,19 @@ def async_track_device_entities(
         new = [entity for entity in candidates if entity.unique_id not in present]
         known.clear()
         known.update(wanted)
+        keep = wanted | keep_unique_ids
         for registry_entry in registered:
-            if registry_entry.unique_id not in (wanted | keep_unique_ids):
+            if registry_entry.unique_id not in keep:
                 registry.async_remove(registry_entry.entity_id)
-        if new:
-            add_entities(new)
+        if len(new) <= ADD_BATCH:
+            if new:
+                add_entities(new)
+            return
+        entry.async_create_task(
+            coordinator.hass,
+            _async_add_in_batches(coordinator, add_entities, new),
+            f"{DOMAIN} add {platform_domain} entities",
+        )
 
     sync()
     entry.async_on_unload(coordinator.async_add_listener(sync))

@@ -19,7 +19,7 @@ from .const import DOMAIN, LOGGER
 from .discovery import WatchedDevice
 from .lifecycle import WorkGuard
 from .ml.recorder.devices import RegisteredEntity
-from .ml.recorder.planning import ReadChunk, ReadPlan, plan_read
+from .ml.recorder.planning import CatalogCache, ReadChunk, ReadPlan, plan_read
 from .ml.recorder.reading import ChunkResult, assemble_history, read_chunk
 from .ml.recorder.schema import NEWEST_KNOWN_SCHEMA, Dialect, SchemaInfo
 from .ml.recorder.sql import QueryFn
@@ -93,8 +93,12 @@ async def _async_read_window(
     start: datetime,
     end: datetime,
     guard: WorkGuard,
+    catalog: CatalogCache | None = None,
 ) -> tuple[HomeHistory, SchemaInfo]:
-    """The history of [start, end) as the reader returns it (its start the window's), and the layout read."""
+    """The history of [start, end) as the reader returns it (its start the window's), and the layout read.
+
+    `catalog`: the entity selection kept between plans (see `plan_read`).
+    """
     registry = {
         entity.entity_id: RegisteredEntity(device.info, entity.role, entity.device_class, entity.unit)
         for device in devices.values()
@@ -121,6 +125,7 @@ async def _async_read_window(
             chunk_rows=CHUNK_ROWS,
             home_id=DOMAIN,
             dialect=dialect,
+            catalog=catalog,
         )
 
     read_plan = await _async_read(hass, guard, plan)
@@ -142,14 +147,18 @@ class KeptHistory:
     see `ml.recorder.window`) and joins them to the kept window, which equals a
     full read of the window; it reads the whole window on the first reading,
     when the watched devices or their entities changed, after a recorder purge,
-    when the clock jumped, or after a long gap. Owned by the coordinator, so it
-    ends with the entry (an options change reloads the entry: a full read).
+    when the clock jumped, or after a long gap. The reads' entity selection is
+    kept too (`CatalogCache`: listed again on each full read and whenever the
+    recorder's catalog changes). Owned by the coordinator, so it ends with the
+    entry (an options change reloads the entry: a full read).
     """
 
     def __init__(self) -> None:
         """Start with nothing kept."""
         self._kept: HomeHistory | None = None
         self._schema: SchemaInfo | None = None
+        # The entity selection of the reads' plans: listed again on every full read.
+        self.catalog = CatalogCache()
         self.full_reads = 0
         self.new_row_reads = 0
         self.last_full_reason: str | None = None
@@ -157,6 +166,7 @@ class KeptHistory:
     def clear(self) -> None:
         """Forget the kept window: the next reading reads it whole."""
         self._kept = None
+        self.catalog.refresh()
 
     async def async_read(
         self,
@@ -176,14 +186,19 @@ class KeptHistory:
             reason = needs_full_read(kept, start=start.timestamp(), end=end.timestamp(), oldest_row=oldest)
         if reason is None and kept is not None:
             since = dt_util.utc_from_timestamp(read_start(kept))
-            new, _ = await _async_read_window(hass, devices, start=since, end=end, guard=guard)
+            new, _ = await _async_read_window(
+                hass, devices, start=since, end=end, guard=guard, catalog=self.catalog
+            )
             history = await guard.async_run(
                 hass.async_add_executor_job, partial(advance, kept, new, start=start.timestamp())
             )
             reason = None if history is not None else "the devices or their entities changed"
         if history is None:
             self._kept = None  # not kept while the whole window is read
-            history, self._schema = await _async_read_window(hass, devices, start=start, end=end, guard=guard)
+            self.catalog.refresh()  # a full read lists the catalog again (and keeps it for the next hours)
+            history, self._schema = await _async_read_window(
+                hass, devices, start=start, end=end, guard=guard, catalog=self.catalog
+            )
             self.full_reads += 1
             self.last_full_reason = reason
             LOGGER.debug("Read the whole scoring window: %s", reason)

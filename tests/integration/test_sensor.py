@@ -466,3 +466,49 @@ async def test_renaming_a_watched_device_keeps_its_prediction_entities(
         if state.entity_id.endswith("_failure_probability") and state.state != STATE_UNAVAILABLE
     ]
     assert len(probabilities) == 1
+
+
+async def test_many_new_entities_are_added_in_batches(
+    hass: HomeAssistant,
+    add_battery_device: Any,
+    setup_integration: Setup,
+    rescore: Callable[[], Awaitable[None]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """More new entities than one batch are all added (in several turns of the event loop)."""
+    monkeypatch.setattr("custom_components.homeiq_device_intel.entity.ADD_BATCH", 2)
+    added: list[int] = []
+    _count_platform_adds(monkeypatch, added)
+    for name in ("Hall door", "Kitchen", "Porch", "Garage"):
+        add_battery_device(name, battery=60)
+    entry = await setup_integration()
+    for name in ("hall_door", "kitchen", "porch", "garage"):
+        assert hass.states.get(f"sensor.{name}_failure_probability") is not None, name
+        assert hass.states.get(f"binary_sensor.{name}_at_risk") is not None, name
+    assert added and max(added) <= 2  # no call added more than one batch
+    # A device added later comes in the usual single call; nothing is added twice.
+    ours = len(er.async_entries_for_config_entry(er.async_get(hass), entry.entry_id))
+    add_battery_device("Shed", battery=60)
+    await rescore()
+    assert hass.states.get("sensor.shed_failure_probability") is not None
+    assert len(er.async_entries_for_config_entry(er.async_get(hass), entry.entry_id)) > ours
+
+
+def _count_platform_adds(monkeypatch: pytest.MonkeyPatch, added: list[int]) -> None:
+    """Count the entities of each add_entities call our per-device platforms make."""
+    from custom_components.homeiq_device_intel import entity as entity_module
+
+    original = entity_module.async_track_device_entities
+
+    def counting(entry: Any, platform: Any, build: Any, add: Any, keep: set[str]) -> None:
+        def add_counted(entities: Any) -> None:
+            entities = list(entities)
+            added.append(len(entities))
+            add(entities)
+
+        original(entry, platform, build, add_counted, keep)
+
+    for module in ("sensor", "binary_sensor", "select"):
+        monkeypatch.setattr(
+            f"custom_components.homeiq_device_intel.{module}.async_track_device_entities", counting
+        )

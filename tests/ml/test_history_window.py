@@ -18,6 +18,7 @@ import pytest
 
 from custom_components.homeiq_device_intel.ml.bundle import load_bundle
 from custom_components.homeiq_device_intel.ml.features import FEATURE_NAMES, FEATURE_SCHEMA_VERSION
+from custom_components.homeiq_device_intel.ml.recorder.planning import CatalogCache
 from custom_components.homeiq_device_intel.ml.recorder.reading import read_history
 from custom_components.homeiq_device_intel.ml.recorder.window import (
     advance,
@@ -122,6 +123,8 @@ def test_a_week_of_hourly_scorings_from_new_rows_equals_full_reads(
         kept: HomeHistory | None = None
         kept_ids: list[str] = []
         advanced = full_reads = 0
+        # As KeptHistory: a full read lists the catalog, the reads of new rows reuse its selection.
+        catalog = CatalogCache()
         for hour, now in _scorings(end):
             ids = _watched(entities, hour)
             start = now - WINDOW
@@ -129,10 +132,11 @@ def test_a_week_of_hourly_scorings_from_new_rows_equals_full_reads(
             history = None
             if ids == kept_ids and needs_full_read(kept, start=start, end=now, oldest_row=oldest) is None:
                 assert kept is not None
-                new = read_history(query, start=read_start(kept), end=now, entity_ids=ids)
+                new = read_history(query, start=read_start(kept), end=now, entity_ids=ids, catalog=catalog)
                 history = advance(kept, new, start=start)
             if history is None:
-                history = read_history(query, start=start, end=now, entity_ids=ids)
+                catalog.refresh()
+                history = read_history(query, start=start, end=now, entity_ids=ids, catalog=catalog)
                 full_reads += 1
             else:
                 advanced += 1
@@ -145,6 +149,51 @@ def test_a_week_of_hourly_scorings_from_new_rows_equals_full_reads(
     # The first reading and each change of devices read everything; the other hours only new rows.
     assert full_reads == 4
     assert advanced == 7 * 24 - 4
+    # Every read of new rows planned with the full read's selection, without listing the catalog.
+    assert (catalog.hits, catalog.misses) == (advanced, full_reads)
+
+
+def test_the_kept_selection_is_listed_again_when_the_catalog_changes(
+    demo_db: tuple[Path, list[str], float], tmp_path: Path
+) -> None:
+    path, entities, end = demo_db
+    copy = tmp_path / "home-assistant_v2.db"
+    copy.write_bytes(path.read_bytes())
+    catalog = CatalogCache()
+    with sqlite3.connect(copy) as connection:
+
+        def query(sql: str, params: dict[str, object]) -> list[tuple[object, ...]]:
+            return connection.execute(sql, params).fetchall()
+
+        def read(ids: list[str]) -> HomeHistory:
+            got = read_history(query, start=end - DAY, end=end, entity_ids=ids, catalog=catalog)
+            assert_same_history(got, read_history(query, start=end - DAY, end=end, entity_ids=ids))
+            return got
+
+        ids = entities[:10]
+        read(ids)
+        read(ids)
+        assert (catalog.hits, catalog.misses) == (1, 1)
+        read(entities[:9])  # another request
+        assert (catalog.hits, catalog.misses) == (1, 2)
+        read(entities[:9])
+        assert (catalog.hits, catalog.misses) == (2, 2)
+        # A new entity, a new attribute set and a changed statistic each change the catalog.
+        connection.execute("INSERT INTO states_meta (entity_id) VALUES ('sensor.new_thing')")
+        read(entities[:9])
+        connection.execute(
+            'INSERT INTO state_attributes (hash, shared_attrs) VALUES (1, \'{"device_class": "battery"}\')'
+        )
+        read(entities[:9])
+        assert (catalog.hits, catalog.misses) == (2, 4)
+        read(entities[:9])
+        (stat_id,) = connection.execute("SELECT id FROM statistics_meta LIMIT 1").fetchone()
+        connection.execute("UPDATE statistics_meta SET unit_of_measurement = 'mV' WHERE id = ?", (stat_id,))
+        read(entities[:9])
+        assert (catalog.hits, catalog.misses) == (3, 5)
+        catalog.refresh()
+        read(entities[:9])
+        assert (catalog.hits, catalog.misses) == (3, 6)
 
 
 def test_a_purge_or_a_clock_jump_asks_for_a_full_read(demo_db: tuple[Path, list[str], float]) -> None:

@@ -188,27 +188,51 @@ def _keep_last_of_equal_times(rows: _Rows, summary: ReadSummary) -> _Rows:
 
 
 def merge_series(pieces: list[StateSeries]) -> StateSeries:
-    """Join time-ordered pieces of one entity, re-tokenising by first appearance."""
+    """Join time-ordered pieces of one entity, re-tokenising by first appearance.
+
+    The first piece keeps its tokens (a series' labels are distinct, see `StateSeries`), so
+    joining a few new rows to a long series costs little more than the copy of its arrays.
+    """
     if len(pieces) == 1:
         return pieces[0]
-    tokens: dict[str, int] = {}
-    codes: list[IntArray] = []
-    for piece in pieces:
-        remap = np.array(
-            [tokens.setdefault(label, len(tokens)) for label in piece.labels] or [0],
-            dtype=np.int32,
-        )
+    labels = list(pieces[0].labels)
+    codes: list[IntArray] = [pieces[0].code.astype(np.int32, copy=False)]
+    index: dict[str, int] | None = None
+    for piece in pieces[1:]:
+        if index is None and len(piece.labels) > _LINEAR_LOOKUPS:
+            index = dict(zip(labels, range(len(labels)), strict=True))
+        remap = np.array([_token(label, labels, index) for label in piece.labels] or [0], dtype=np.int32)
         codes.append(np.where(piece.code >= 0, remap[np.maximum(piece.code, 0)], piece.code).astype(np.int32))
     reported = [p.last_reported for p in pieces]
     return StateSeries(
         time=np.concatenate([p.time for p in pieces]),
         value=np.concatenate([p.value for p in pieces]),
         code=np.concatenate(codes),
-        labels=tuple(tokens),
+        labels=tuple(labels),
         last_reported=None
         if any(r is None for r in reported)
         else np.concatenate([r for r in reported if r is not None]),
     )
+
+
+# A piece with at most this many labels finds them by a linear search of the labels so far
+# (a hourly read's few new states in a long numeric series: no dict of its thousand labels).
+_LINEAR_LOOKUPS = 16
+
+
+def _token(label: str, labels: list[str], index: dict[str, int] | None) -> int:
+    """The token of `label` among `labels` (appended if new; `index`, if given, kept in step)."""
+    if index is not None:
+        token = index.get(label)
+        if token is None:
+            token = index[label] = len(labels)
+            labels.append(label)
+        return token
+    try:
+        return labels.index(label)
+    except ValueError:
+        labels.append(label)
+        return len(labels) - 1
 
 
 def empty_series(last_reported: bool) -> StateSeries:

@@ -96,8 +96,13 @@ def plan_read(
     home_id: str = "recorder",
     dialect: Dialect | None = None,
     level_attributes: Mapping[str, str] | None = None,
+    catalog: CatalogCache | None = None,
 ) -> ReadPlan:
     """Choose the entities, devices and bounded chunks of one read of [start, end).
+
+    `catalog`, if given, keeps the entity selection (the catalog query, the
+    costliest part of planning a short read) and the devices between plans, and
+    reuses them while the recorder's catalog is unchanged (`CatalogCache`).
 
     Entities read: `entity_ids` if given; else the registry's entities if a
     registry is given; else every entity `is_device_entity` accepts. Entities
@@ -110,8 +115,8 @@ def plan_read(
     _check_request(start, end, chunk_rows)
     schema = _recorder_schema(query, dialect)
     summary = ReadSummary()
-    found, kept = _entities_with_data(query, schema, entity_ids, registry, (start, end), summary)
-    devices, entities = _devices(kept, registry)
+    found, kept = _entities_with_data(query, schema, (entity_ids, registry, catalog), (start, end), summary)
+    devices, entities = _devices(kept, registry) if catalog is None else catalog.devices(kept, registry)
     state_map, stat_map = _key_maps(found, kept)
     attributes = _attribute_batteries(entities, kept, registry, level_attributes, schema)
     attribute_map = _attribute_keys(attributes, found)
@@ -147,13 +152,20 @@ def _recorder_schema(query: QueryFn, dialect: Dialect | None) -> SchemaInfo:
 def _entities_with_data(
     query: QueryFn,
     schema: SchemaInfo,
-    entity_ids: Iterable[str] | None,
-    registry: Mapping[str, RegistryValue] | None,
+    selection: tuple[Iterable[str] | None, Mapping[str, RegistryValue] | None, CatalogCache | None],
     window: tuple[float, float],
     summary: ReadSummary,
 ) -> tuple[_Found, list[EntityRow]]:
-    """Return what the window holds for the selected entities, and those with data in it."""
-    selected = _select_entities(query, schema, entity_ids, registry, summary)
+    """Return what the window holds for the selected entities, and those with data in it.
+
+    `selection`: the entity ids asked for, the registry, and the catalog cache if any.
+    """
+    entity_ids, registry, catalog = selection
+    wanted = None if entity_ids is None else sorted(set(entity_ids))
+    if catalog is None:
+        selected = _select_entities(query, schema, wanted, registry, summary)
+    else:
+        selected = catalog.select(query, schema, wanted, registry, summary)
     found = _find_rows(query, schema, selected, *window)
     kept = [row for row in selected if found.has_data(row)]
     summary.bad_attributes = sum(not row.attributes_valid for row in kept)
@@ -201,6 +213,80 @@ def _start_attributes(
     }
 
 
+class CatalogCache:
+    """The entities selected by the last plans, reused while the recorder's catalog is unchanged.
+
+    Hourly reads of new rows plan the same entities every hour; listing them
+    (each one's last attributes and statistics metadata) is most of a short
+    read's planning. The selection is reused for the same request while the
+    catalog's fingerprint holds: the ids and count of `states_meta`, every row
+    of `statistics_meta` and the newest `state_attributes` id (new entities,
+    new or changed statistics, new attribute sets). Not seen: an entity whose
+    last state returns to an attribute set stored before with another device
+    class or unit (no new row); the next plan without the cache (`refresh`,
+    which `KeptHistory` calls on every full read) sees it. Layouts without
+    `states_meta` and `state_attributes` are listed every time.
+    """
+
+    def __init__(self) -> None:
+        """Start empty: the first plan lists the catalog."""
+        self._request: object = None
+        self._fingerprint: object = None
+        self._selected: list[EntityRow] = []
+        self._skipped = 0
+        self._devices: tuple[object, tuple[list[DeviceRecord], list[EntityRecord]]] | None = None
+        self.hits = 0
+        self.misses = 0
+
+    def refresh(self) -> None:
+        """Forget the selection: the next plan lists the catalog again."""
+        self._request = self._fingerprint = self._devices = None
+
+    def select(
+        self,
+        query: QueryFn,
+        schema: SchemaInfo,
+        wanted: list[str] | None,
+        registry: Mapping[str, RegistryValue] | None,
+        summary: ReadSummary,
+    ) -> list[EntityRow]:
+        """`_select_entities`, or the last selection for the same request and catalog."""
+        request = (schema, wanted, None if registry is None or wanted is not None else sorted(registry))
+        fingerprint = _catalog_fingerprint(query, schema)
+        if fingerprint is not None and request == self._request and fingerprint == self._fingerprint:
+            self.hits += 1
+            summary.skipped_entities += self._skipped
+            return self._selected
+        self.misses += 1
+        before = summary.skipped_entities
+        self._selected = _select_entities(query, schema, wanted, registry, summary)
+        self._skipped = summary.skipped_entities - before
+        self._request, self._fingerprint, self._devices = request, fingerprint, None
+        return self._selected
+
+    def devices(
+        self, kept: list[EntityRow], registry: Mapping[str, RegistryValue] | None
+    ) -> tuple[list[DeviceRecord], list[EntityRecord]]:
+        """`_devices`, or the last result for the same entities and registry (copied lists)."""
+        key = (tuple(kept), None if registry is None else dict(registry))
+        if self._devices is None or self._devices[0] != key:
+            self._devices = (key, _devices(kept, registry))
+        devices, entities = self._devices[1]
+        return list(devices), list(entities)
+
+
+def _catalog_fingerprint(query: QueryFn, schema: SchemaInfo) -> object:
+    """What changes when the recorder's catalog of entities does (see `CatalogCache`); None: unknown."""
+    if not (schema.states_meta and schema.state_attributes):
+        return None
+    meta = fetch(query, "SELECT COUNT(*), MAX(metadata_id) FROM states_meta", {})
+    attributes = fetch(query, "SELECT MAX(attributes_id) FROM state_attributes", {})
+    statistics: list[object] = []
+    if schema.statistics:
+        statistics = [tuple(row) for row in fetch(query, "SELECT * FROM statistics_meta ORDER BY id", {})]
+    return (tuple(meta[0]), tuple(attributes[0]), tuple(statistics))
+
+
 def _check_request(start: float, end: float, chunk_rows: int) -> None:
     """Raise ValueError for a window or chunk size no read can have."""
     if not (np.isfinite(start) and np.isfinite(end)) or end <= start:
@@ -212,16 +298,16 @@ def _check_request(start: float, end: float, chunk_rows: int) -> None:
 def _select_entities(
     query: QueryFn,
     schema: SchemaInfo,
-    entity_ids: Iterable[str] | None,
+    wanted: list[str] | None,
     registry: Mapping[str, RegistryValue] | None,
     summary: ReadSummary,
 ) -> list[EntityRow]:
-    """The entities asked for, else the registry's, else every device entity."""
-    wanted = None if entity_ids is None else set(entity_ids)
+    """The entities asked for (`wanted`), else the registry's, else every device entity."""
     selected: list[EntityRow] = []
+    asked = None if wanted is None else set(wanted)
     for row in list_entities(query, schema, wanted):
-        if wanted is not None:
-            take = row.entity_id in wanted
+        if asked is not None:
+            take = row.entity_id in asked
         elif registry is not None:
             take = row.entity_id in registry
         else:

@@ -29,7 +29,7 @@ from .decoding import (
     text_value,
 )
 from .devices import INFERRED_PREFIX, RegistryValue
-from .planning import ReadChunk, ReadPlan, plan_read
+from .planning import CatalogCache, ReadChunk, ReadPlan, plan_read
 from .schema import Dialect, SchemaInfo, attributes_column, states_source, statistics_source
 from .sql import QueryFn, db_time, fetch, in_list
 from .summary import ReadSummary
@@ -72,6 +72,7 @@ def read_history(
     dialect: Dialect | None = None,
     summary: ReadSummary | None = None,
     level_attributes: Mapping[str, str] | None = None,
+    catalog: CatalogCache | None = None,
 ) -> HomeHistory:
     """Read states, hourly statistics, restarts and battery swaps of [start, end).
 
@@ -79,7 +80,7 @@ def read_history(
     series at time `start`. One call runs every chunk in turn; the HA layer
     runs `plan_read`, each `read_chunk` and `assemble_history` as separate
     executor jobs instead. Counts of what was skipped or repaired are added to
-    `summary` if given.
+    `summary` if given. `catalog`: see `plan_read`.
     """
     plan = plan_read(
         query,
@@ -91,6 +92,7 @@ def read_history(
         home_id=home_id,
         dialect=dialect,
         level_attributes=level_attributes,
+        catalog=catalog,
     )
     results = [read_chunk(query, plan, chunk) for chunk in plan.chunks]
     if summary is not None:
