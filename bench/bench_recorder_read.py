@@ -19,12 +19,13 @@ import json
 import sqlite3
 import statistics
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from _common import figure, load_average, machine, now_iso, timed, write_result
 
 from custom_components.homeiq_device_intel.ml.features import FeatureFrame, build_features, default_eval_hours
@@ -122,13 +123,7 @@ def _entities(n_entities: int) -> list[tuple[str, str, str | None, str | None, f
 
 def build_database(path: Path, n_entities: int, n_rows: int, n_stat_entities: int, seed: int) -> None:
     """Create a recorder database in HA's current schema and fill it."""
-    from homeassistant.components.recorder.db_schema import SCHEMA_VERSION, Base
-    from sqlalchemy import create_engine
-
-    path.unlink(missing_ok=True)
-    engine = create_engine(f"sqlite:///{path}")
-    Base.metadata.create_all(engine)
-    engine.dispose()
+    schema_version = _create_schema(path)
     rng = np.random.default_rng(seed)
     entities = _entities(n_entities)
     conn = sqlite3.connect(path)
@@ -136,8 +131,32 @@ def build_database(path: Path, n_entities: int, n_rows: int, n_stat_entities: in
     conn.execute("PRAGMA synchronous=OFF")
     conn.execute(
         "INSERT INTO schema_changes (schema_version, changed) VALUES (?, ?)",
-        (SCHEMA_VERSION, "2025-01-01 00:00:00.000000"),
+        (schema_version, "2025-01-01 00:00:00.000000"),
     )
+    _insert_entity_metadata(conn, entities)
+    metadata_ids, stamps, states = _state_history(entities, _row_counts(entities, n_rows), rng)
+    _insert_states(conn, metadata_ids, stamps, states, rng)
+    _insert_statistics(conn, entities, n_stat_entities, rng)
+    _insert_events(conn, rng)
+    conn.commit()
+    conn.execute("ANALYZE")
+    conn.close()
+
+
+def _create_schema(path: Path) -> int:
+    """Create an empty database at `path` in HA's current schema; return its version."""
+    from homeassistant.components.recorder.db_schema import SCHEMA_VERSION, Base
+    from sqlalchemy import create_engine
+
+    path.unlink(missing_ok=True)
+    engine = create_engine(f"sqlite:///{path}")
+    Base.metadata.create_all(engine)
+    engine.dispose()
+    return SCHEMA_VERSION
+
+
+def _insert_entity_metadata(conn: sqlite3.Connection, entities: Sequence[tuple[Any, ...]]) -> None:
+    """One states_meta row and one state_attributes row per entity (ids 1..n)."""
     conn.executemany(
         "INSERT INTO states_meta (metadata_id, entity_id) VALUES (?, ?)",
         [(i + 1, e[0]) for i, e in enumerate(entities)],
@@ -160,11 +179,21 @@ def build_database(path: Path, n_entities: int, n_rows: int, n_stat_entities: in
             for i, e in enumerate(entities)
         ],
     )
+
+
+def _row_counts(entities: Sequence[tuple[Any, ...]], n_rows: int) -> npt.NDArray[np.int64]:
+    """(n_entities,) state rows per entity: by rate, the four whole-home meters last with many each."""
     busy = 4
     meter_rows = min(n_rows // 20, 150_000)
     rates = np.array([e[4] for e in entities[:-busy]])
     counts = np.maximum(1, (rates / rates.sum() * (n_rows - busy * meter_rows)).astype(np.int64))
-    counts = np.concatenate([counts, np.full(busy, meter_rows)])
+    return np.concatenate([counts, np.full(busy, meter_rows)])
+
+
+def _state_history(
+    entities: Sequence[tuple[Any, ...]], counts: npt.NDArray[np.int64], rng: np.random.Generator
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64], list[str]]:
+    """(n,) metadata ids, timestamps and states of every entity's rows, about 1 % unavailable."""
     t0 = END - STATE_DAYS * DAY
     meta, times, states = [], [], []
     for i, (entity, count) in enumerate(zip(entities, counts.tolist(), strict=True)):
@@ -177,8 +206,17 @@ def build_database(path: Path, n_entities: int, n_rows: int, n_stat_entities: in
         meta.append(np.full(count, i + 1))
         times.append(np.sort(rng.uniform(t0, END, count)))
         states.extend(values)
-    metadata_ids = np.concatenate(meta)
-    stamps = np.concatenate(times)
+    return np.concatenate(meta), np.concatenate(times), states
+
+
+def _insert_states(
+    conn: sqlite3.Connection,
+    metadata_ids: npt.NDArray[np.int64],
+    stamps: npt.NDArray[np.float64],
+    states: list[str],
+    rng: np.random.Generator,
+) -> None:
+    """Insert the state rows in time order, 30 % with a later last_reported, each with a context id."""
     order = np.argsort(stamps, kind="stable")
     reported = np.where(
         rng.random(stamps.shape[0]) < 0.3, stamps + rng.uniform(1, 600, stamps.shape[0]), np.nan
@@ -202,6 +240,15 @@ def build_database(path: Path, n_entities: int, n_rows: int, n_stat_entities: in
         "context_id_bin, origin_idx) VALUES (?, ?, ?, ?, ?, ?, 0)",
         rows(),
     )
+
+
+def _insert_statistics(
+    conn: sqlite3.Connection,
+    entities: Sequence[tuple[Any, ...]],
+    n_stat_entities: int,
+    rng: np.random.Generator,
+) -> None:
+    """Hourly statistics (a random walk) for the first `n_stat_entities` measurement entities."""
     numeric = [i for i, e in enumerate(entities) if e[5] in MEASUREMENTS][:n_stat_entities]
     conn.executemany(
         "INSERT INTO statistics_meta (id, statistic_id, source, unit_of_measurement, has_mean, "
@@ -221,6 +268,10 @@ def build_database(path: Path, n_entities: int, n_rows: int, n_stat_entities: in
         "VALUES (?, ?, ?, ?, ?, ?)",
         stat_rows(),
     )
+
+
+def _insert_events(conn: sqlite3.Connection, rng: np.random.Generator) -> None:
+    """Start events, 20 battery replacements and 50,000 service calls with their types and data."""
     conn.executemany(
         "INSERT INTO event_types (event_type_id, event_type) VALUES (?, ?)",
         [(1, "homeassistant_start"), (2, "battery_notes_battery_replaced"), (3, "call_service")],
@@ -236,9 +287,6 @@ def build_database(path: Path, n_entities: int, n_rows: int, n_stat_entities: in
     conn.executemany(
         "INSERT INTO events (event_type_id, data_id, time_fired_ts, origin_idx) VALUES (?, ?, ?, 0)", events
     )
-    conn.commit()
-    conn.execute("ANALYZE")
-    conn.close()
 
 
 def raw_fetch(path: Path, start: float, end: float) -> int:
