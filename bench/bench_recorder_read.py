@@ -365,69 +365,22 @@ def figures(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    parser.add_argument("--entities", type=int, default=3000)
-    parser.add_argument("--rows", type=int, default=3_000_000)
-    parser.add_argument("--stat-entities", type=int, default=300)
-    parser.add_argument("--chunk-rows", type=int, default=50_000)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--db", type=Path, default=None)
-    parser.add_argument("--rebuild", action="store_true")
-    parser.add_argument("--quick", action="store_true", help=f"smaller database and one pair: {QUICK}")
-    args = parser.parse_args()
-    if args.quick:
-        for name, value in QUICK.items():
-            setattr(args, name, value)
-
-    path = args.db or Path(f"/tmp/homeiq_bench_recorder_{args.entities}_{args.rows}_{args.stat_entities}.db")
-    if args.rebuild or not path.exists():
-        print(f"building {path} ...", flush=True)
-        begin = time.perf_counter()
-        build_database(path, args.entities, args.rows, args.stat_entities, seed=0)
-        print(f"built in {time.perf_counter() - begin:.1f} s ({path.stat().st_size / 1e6:.0f} MB)")
+    """Build (or reuse) the database, time raw fetch, read_history and features, write the result."""
+    args = _parse_args()
+    path = _database(args)
     start, end = END - STAT_DAYS * DAY, END
     load_before = load_average()
-
     n_rows = raw_fetch(path, start, end)  # also warms the page cache
     summary = ReadSummary()
     extract_features(reader(path, start, end, args.chunk_rows, summary), end)
-    # Alternate the two so that load from other processes hits both alike.
-    raw_runs, read_runs, feature_runs = [], [], []
-    for _ in range(args.repeats):
-        raw_runs.append(timed(lambda: raw_fetch(path, start, end)))
-        read, history = timed_read(path, start, end, args.chunk_rows)
-        read_runs.append(read)
-        feature_runs.append(timed(lambda h=history: extract_features(h, end)))
-        del history
-    raw_s, read_s, features_s = (
-        statistics.median(r[0] for r in runs) for runs in (raw_runs, read_runs, feature_runs)
-    )
-    raw_cpu, read_cpu, features_cpu = (
-        statistics.median(r[1] for r in runs) for runs in (raw_runs, read_runs, feature_runs)
-    )
-    pairs = list(zip(raw_runs, read_runs, feature_runs, strict=True))
-    ratio = statistics.median(b[0] / a[0] for a, b, _ in pairs)
-    cpu_ratio = statistics.median(b[1] / a[1] for a, b, _ in pairs)
-    features_ratio = statistics.median((b[0] + c[0]) / a[0] for a, b, c in pairs)
-    features_cpu_ratio = statistics.median((b[1] + c[1]) / a[1] for a, b, c in pairs)
-    total_s = statistics.median(b[0] + c[0] for _, b, c in pairs)
-    total_cpu = statistics.median(b[1] + c[1] for _, b, c in pairs)
+    runs = _alternating_runs(path, start, end, args.chunk_rows, args.repeats)
+    medians = _medians(runs)
     print(
         f"{summary.entities} entities, {summary.state_rows:,} state rows, "
         f"{summary.statistics_rows:,} statistics rows (raw fetch {n_rows:,} rows), "
         f"chunk_rows={args.chunk_rows:,}, median of {args.repeats} alternating runs"
     )
-    print(f"{'case':<30} {'wall s':>8} {'cpu s':>8} {'cpu ns/row':>11} {'wall ratio':>11} {'cpu ratio':>10}")
-    for label, wall, cpu, wall_ratio, ratio_cpu in (
-        ("raw sqlite3 fetchall", raw_s, raw_cpu, 1.0, 1.0),
-        ("read_history", read_s, read_cpu, ratio, cpu_ratio),
-        ("  + grid + daily features", total_s, total_cpu, features_ratio, features_cpu_ratio),
-    ):
-        print(
-            f"{label:<30} {wall:>8.3f} {cpu:>8.3f} {cpu / n_rows * 1e9:>11.0f} "
-            f"{wall_ratio:>11.2f} {ratio_cpu:>10.2f}"
-        )
-
+    _print_table(medians, runs, n_rows)
     report = {
         "created": now_iso(),
         "database": {
@@ -441,23 +394,114 @@ def main() -> None:
         },
         "chunk_rows": args.chunk_rows,
         "repeats": args.repeats,
+        **medians,
+        "runs_wall_cpu_s": runs,
+        "load_average_1min": {"before": load_before, "after": load_average()},
+        "machine": machine(),
+        "figures": figures(
+            medians["ratio"],
+            medians["features_ratio"],
+            medians["raw_fetch_s"],
+            medians["read_history_s"],
+            medians["read_and_features_s"],
+        ),
+    }
+    print(f"wrote {write_result('recorder_read', report)}")
+
+
+def _parse_args() -> argparse.Namespace:
+    """The command line, with --quick's smaller sizes applied."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("--entities", type=int, default=3000)
+    parser.add_argument("--rows", type=int, default=3_000_000)
+    parser.add_argument("--stat-entities", type=int, default=300)
+    parser.add_argument("--chunk-rows", type=int, default=50_000)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--db", type=Path, default=None)
+    parser.add_argument("--rebuild", action="store_true")
+    parser.add_argument("--quick", action="store_true", help=f"smaller database and one pair: {QUICK}")
+    args = parser.parse_args()
+    if args.quick:
+        for name, value in QUICK.items():
+            setattr(args, name, value)
+    return args
+
+
+def _database(args: argparse.Namespace) -> Path:
+    """The benchmark database for these sizes, built unless it exists (or --rebuild)."""
+    path: Path = args.db or Path(
+        f"/tmp/homeiq_bench_recorder_{args.entities}_{args.rows}_{args.stat_entities}.db"
+    )
+    if args.rebuild or not path.exists():
+        print(f"building {path} ...", flush=True)
+        begin = time.perf_counter()
+        build_database(path, args.entities, args.rows, args.stat_entities, seed=0)
+        print(f"built in {time.perf_counter() - begin:.1f} s ({path.stat().st_size / 1e6:.0f} MB)")
+    return path
+
+
+def _alternating_runs(
+    path: Path, start: float, end: float, chunk_rows: int, repeats: int
+) -> dict[str, list[tuple[float, float]]]:
+    """(wall, cpu) seconds of raw fetch, read_history and features, alternated `repeats` times."""
+    # Alternate the two so that load from other processes hits both alike.
+    raw_runs, read_runs, feature_runs = [], [], []
+    for _ in range(repeats):
+        raw_runs.append(timed(lambda: raw_fetch(path, start, end)))
+        read, history = timed_read(path, start, end, chunk_rows)
+        read_runs.append(read)
+        feature_runs.append(timed(lambda h=history: extract_features(h, end)))
+        del history
+    return {"raw_fetch": raw_runs, "read_history": read_runs, "features": feature_runs}
+
+
+def _medians(runs: dict[str, list[tuple[float, float]]]) -> dict[str, float]:
+    """Median wall and CPU seconds of each case and median per-pair ratios to the raw fetch."""
+    raw_runs, read_runs, feature_runs = runs["raw_fetch"], runs["read_history"], runs["features"]
+    raw_s, read_s, features_s = (
+        statistics.median(r[0] for r in case) for case in (raw_runs, read_runs, feature_runs)
+    )
+    raw_cpu, read_cpu, features_cpu = (
+        statistics.median(r[1] for r in case) for case in (raw_runs, read_runs, feature_runs)
+    )
+    pairs = list(zip(raw_runs, read_runs, feature_runs, strict=True))
+    return {
         "raw_fetch_s": raw_s,
         "read_history_s": read_s,
         "features_s": features_s,
-        "read_and_features_s": total_s,
+        "read_and_features_s": statistics.median(b[0] + c[0] for _, b, c in pairs),
         "raw_fetch_cpu_s": raw_cpu,
         "read_history_cpu_s": read_cpu,
         "features_cpu_s": features_cpu,
-        "ratio": ratio,  # median of per-pair wall-time ratios
-        "cpu_ratio": cpu_ratio,  # median of per-pair CPU-time ratios
-        "features_ratio": features_ratio,  # (read + features) / raw, median of pairs
-        "features_cpu_ratio": features_cpu_ratio,
-        "runs_wall_cpu_s": {"raw_fetch": raw_runs, "read_history": read_runs, "features": feature_runs},
-        "load_average_1min": {"before": load_before, "after": load_average()},
-        "machine": machine(),
-        "figures": figures(ratio, features_ratio, raw_s, read_s, total_s),
+        # Medians of per-pair ratios: wall time, CPU time, (read + features) / raw.
+        "ratio": statistics.median(b[0] / a[0] for a, b, _ in pairs),
+        "cpu_ratio": statistics.median(b[1] / a[1] for a, b, _ in pairs),
+        "features_ratio": statistics.median((b[0] + c[0]) / a[0] for a, b, c in pairs),
+        "features_cpu_ratio": statistics.median((b[1] + c[1]) / a[1] for a, b, c in pairs),
     }
-    print(f"wrote {write_result('recorder_read', report)}")
+
+
+def _print_table(m: dict[str, float], runs: dict[str, list[tuple[float, float]]], n_rows: int) -> None:
+    """Print wall and CPU seconds, CPU ns per row and ratios of the three cases."""
+    total_cpu = statistics.median(
+        b[1] + c[1] for b, c in zip(runs["read_history"], runs["features"], strict=True)
+    )
+    print(f"{'case':<30} {'wall s':>8} {'cpu s':>8} {'cpu ns/row':>11} {'wall ratio':>11} {'cpu ratio':>10}")
+    for label, wall, cpu, wall_ratio, ratio_cpu in (
+        ("raw sqlite3 fetchall", m["raw_fetch_s"], m["raw_fetch_cpu_s"], 1.0, 1.0),
+        ("read_history", m["read_history_s"], m["read_history_cpu_s"], m["ratio"], m["cpu_ratio"]),
+        (
+            "  + grid + daily features",
+            m["read_and_features_s"],
+            total_cpu,
+            m["features_ratio"],
+            m["features_cpu_ratio"],
+        ),
+    ):
+        print(
+            f"{label:<30} {wall:>8.3f} {cpu:>8.3f} {cpu / n_rows * 1e9:>11.0f} "
+            f"{wall_ratio:>11.2f} {ratio_cpu:>10.2f}"
+        )
 
 
 if __name__ == "__main__":
