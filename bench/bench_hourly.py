@@ -55,14 +55,8 @@ def _incremental(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--devices", type=int, nargs="+", default=[200, 1000])
-    parser.add_argument("--rows-per-entity", type=int, default=1000)
-    parser.add_argument("--pairs", type=int, default=3)
-    parser.add_argument("--quick", action="store_true", help="200 devices, 2 pairs")
-    args = parser.parse_args()
-    if args.quick:
-        args.devices, args.pairs = [200], 2
+    """Time hourly scoring from new rows only against a full re-read, per size; write the result."""
+    args = _parse_args()
     bundle = load_bundle(
         SHIPPED, expected_feature_names=FEATURE_NAMES, expected_schema_version=FEATURE_SCHEMA_VERSION
     )
@@ -75,69 +69,9 @@ def main() -> None:
         if not path.exists():
             print(f"building {path} ...", flush=True)
             build_database(path, n_entities, n_rows, n_entities // 10, seed=0)
-        query = _query(path)
-        first = END - 2 * DAY + 17 * 60.0
-        window = SCORING_WINDOW_DAYS * DAY
-
-        # As KeptHistory: the full read lists the catalog, the hourly reads reuse its selection.
-        catalog = CatalogCache()
-        kept = read_history(query, start=first - window, end=first, catalog=catalog)
-        full_s, new_s, read_full_s, read_new_s, grid_new_s, score_new_s = [], [], [], [], [], []
-        for k in range(1, args.pairs + 1):
-            now = first + k * HOUR
-
-            order = ("full", "new") if k % 2 else ("new", "full")
-            for which in order:
-                began = time.perf_counter()
-                if which == "full":
-                    t0 = time.perf_counter()
-                    history_full = read_history(query, start=now - window, end=now)
-                    read_full_s.append(time.perf_counter() - t0)
-                    scored_full = score_home(
-                        history_full, bundle, now=now, grid=home_grid(history_full, now=now)
-                    )
-                    full_s.append(time.perf_counter() - began)
-                else:
-                    kept_next, scored_new, steps = _incremental(query, kept, now, window, catalog, bundle)
-                    read_new_s.append(steps[0])
-                    grid_new_s.append(steps[1])
-                    score_new_s.append(steps[2])
-                    new_s.append(time.perf_counter() - began)
-            assert scored_new == scored_full, "new rows only must score as a full re-read"
-            kept = kept_next
-        full_m, new_m = statistics.median(full_s), statistics.median(new_s)
-        read_full_m, read_new_m = statistics.median(read_full_s), statistics.median(read_new_s)
-        grid_m, score_m = statistics.median(grid_new_s), statistics.median(score_new_s)
-        assert catalog.hits == args.pairs, "the hourly reads reuse the catalog's selection"
-        print(
-            f"{n_devices} devices: full {full_m:.3f} s (read {read_full_m:.3f}), "
-            f"new rows {new_m:.3f} s (read {read_new_m:.3f}, grid {grid_m:.3f}, score {score_m:.3f})"
-        )
-        figures.append(
-            figure(
-                f"Hourly scoring, {n_devices:,} devices: new rows only (read + grid + score)",
-                new_m,
-                "s",
-                baseline=full_m,
-                baseline_label="full re-read of the 45-day window, same moment, alternating",
-                target="<= 0.10x",
-                met=new_m <= 0.1 * full_m,
-                note=f"reading alone {read_new_m:.3f} s vs {read_full_m:.3f} s "
-                f"({read_new_m / read_full_m:.2f}x), then grid {grid_m:.3f} s, score {score_m:.3f} s; "
-                f"predictions identical; {n_entities:,} entities, {n_rows / 1e6:.1f} M state rows",
-            )
-        )
-        details.append(
-            {
-                "devices": n_devices,
-                "full_s": full_s,
-                "new_s": new_s,
-                "read_full_s": read_full_s,
-                "read_new_s": read_new_s,
-                "grid_new_s": grid_new_s,
-                "score_new_s": score_new_s,
-            }
-        )
+        runs = _alternating_pairs(_query(path), bundle, args.pairs)
+        figures.append(_hourly_figure(n_devices, n_entities, n_rows, runs))
+        details.append({"devices": n_devices, **runs})
     write_result(
         "hourly",
         {
@@ -147,6 +81,77 @@ def main() -> None:
             "figures": figures,
             "runs": details,
         },
+    )
+
+
+def _parse_args() -> argparse.Namespace:
+    """The command line, with --quick's single size and two pairs applied."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--devices", type=int, nargs="+", default=[200, 1000])
+    parser.add_argument("--rows-per-entity", type=int, default=1000)
+    parser.add_argument("--pairs", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="200 devices, 2 pairs")
+    args = parser.parse_args()
+    if args.quick:
+        args.devices, args.pairs = [200], 2
+    return args
+
+
+def _alternating_pairs(query: Any, bundle: Any, pairs: int) -> dict[str, list[float]]:
+    """Seconds of `pairs` hourly full re-reads and new-rows-only runs, alternating which goes first."""
+    first = END - 2 * DAY + 17 * 60.0
+    window = SCORING_WINDOW_DAYS * DAY
+    # As KeptHistory: the full read lists the catalog, the hourly reads reuse its selection.
+    catalog = CatalogCache()
+    kept = read_history(query, start=first - window, end=first, catalog=catalog)
+    runs: dict[str, list[float]] = {
+        key: [] for key in ("full_s", "new_s", "read_full_s", "read_new_s", "grid_new_s", "score_new_s")
+    }
+    for k in range(1, pairs + 1):
+        now = first + k * HOUR
+        order = ("full", "new") if k % 2 else ("new", "full")
+        for which in order:
+            began = time.perf_counter()
+            if which == "full":
+                t0 = time.perf_counter()
+                history_full = read_history(query, start=now - window, end=now)
+                runs["read_full_s"].append(time.perf_counter() - t0)
+                scored_full = score_home(history_full, bundle, now=now, grid=home_grid(history_full, now=now))
+                runs["full_s"].append(time.perf_counter() - began)
+            else:
+                kept_next, scored_new, steps = _incremental(query, kept, now, window, catalog, bundle)
+                runs["read_new_s"].append(steps[0])
+                runs["grid_new_s"].append(steps[1])
+                runs["score_new_s"].append(steps[2])
+                runs["new_s"].append(time.perf_counter() - began)
+        assert scored_new == scored_full, "new rows only must score as a full re-read"
+        kept = kept_next
+    assert catalog.hits == pairs, "the hourly reads reuse the catalog's selection"
+    return runs
+
+
+def _hourly_figure(
+    n_devices: int, n_entities: int, n_rows: int, runs: dict[str, list[float]]
+) -> dict[str, Any]:
+    """Print one size's medians and return its figure: new rows only against the full re-read."""
+    full_m, new_m = statistics.median(runs["full_s"]), statistics.median(runs["new_s"])
+    read_full_m, read_new_m = statistics.median(runs["read_full_s"]), statistics.median(runs["read_new_s"])
+    grid_m, score_m = statistics.median(runs["grid_new_s"]), statistics.median(runs["score_new_s"])
+    print(
+        f"{n_devices} devices: full {full_m:.3f} s (read {read_full_m:.3f}), "
+        f"new rows {new_m:.3f} s (read {read_new_m:.3f}, grid {grid_m:.3f}, score {score_m:.3f})"
+    )
+    return figure(
+        f"Hourly scoring, {n_devices:,} devices: new rows only (read + grid + score)",
+        new_m,
+        "s",
+        baseline=full_m,
+        baseline_label="full re-read of the 45-day window, same moment, alternating",
+        target="<= 0.10x",
+        met=new_m <= 0.1 * full_m,
+        note=f"reading alone {read_new_m:.3f} s vs {read_full_m:.3f} s "
+        f"({read_new_m / read_full_m:.2f}x), then grid {grid_m:.3f} s, score {score_m:.3f} s; "
+        f"predictions identical; {n_entities:,} entities, {n_rows / 1e6:.1f} M state rows",
     )
 
 

@@ -198,59 +198,22 @@ def figures(shipped_case: dict[str, Any], bundle: dict[str, Any], rows: int) -> 
 
 
 def main() -> None:
-    from sklearn.ensemble import IsolationForest
-
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--rows", type=int, default=1000)
-    parser.add_argument("--features", type=int, default=40)
-    parser.add_argument("--repeats", type=int, default=21)
-    parser.add_argument(
-        "--quick", action="store_true", help="fewer repeats, one random forest case, shorter synthetic home"
-    )
-    args = parser.parse_args()
+    """Time the numpy predictors against LightGBM and scikit-learn, print and write the result."""
+    args = _parse_args()
     repeats = 7 if args.quick else args.repeats
     load_before = load_average()
-
-    rng = np.random.default_rng(0)
-    X_train = training_data(rng, 20_000, args.features)
-    y = (np.nan_to_num(X_train[:, :5]).sum(axis=1) + rng.normal(size=len(X_train)) > 0).astype(int)
-    X = training_data(rng, args.rows, args.features)
-
-    cases = [
-        lightgbm_case(X_train, y, X, n_trees, repeats)
-        for n_trees in ((50,) if args.quick else (50, 200, 500))
-    ]
-    imputed_train = np.nan_to_num(X_train)
-    forest = IsolationForest(n_estimators=100, max_features=0.5, random_state=0).fit(imputed_train)
-    model = isolation_forest_from_sklearn(forest, np.zeros(args.features))
-    imputed = np.nan_to_num(X)
-    cases.append(
-        {
-            "model": "sklearn isolation forest, 100 trees x 256 samples",
-            "numpy_s": median_seconds(lambda: score_samples(model, X), repeats),
-            "reference_s": median_seconds(lambda: forest.score_samples(imputed), repeats),
-            "reference_1_thread_s": None,
-        }
-    )
+    cases = _synthetic_cases(args.rows, args.features, repeats, quick=args.quick)
     frame, home_X, home_y = synthetic_home_features(45.0 if args.quick else 90.0)
     shipped_case = shipped_config_case(home_X, home_y, frame.X, repeats)
     cases.append(shipped_case)
     bundle = shipped_bundle_cases(frame, repeats)
-
+    for case in cases:
+        case["ratio"] = case["numpy_s"] / case["reference_s"]
     print(
         f"{args.rows} rows x {args.features} features (synthetic home: {frame.X.shape[0]} devices), "
         f"median of {repeats}"
     )
-    print(f"{'model':<100} {'numpy ms':>9} {'ref ms':>9} {'ref 1t ms':>10} {'numpy/ref':>10}")
-    for case in cases:
-        case["ratio"] = case["numpy_s"] / case["reference_s"]
-        one_thread = case["reference_1_thread_s"]
-        print(
-            f"{case['model']:<100} {case['numpy_s'] * 1e3:>9.2f} {case['reference_s'] * 1e3:>9.2f} "
-            f"{'-' if one_thread is None else f'{one_thread * 1e3:.2f}':>10} {case['ratio']:>10.2f}"
-        )
+    _print_cases(cases)
     print(
         f"shipped bundle {bundle['model_version']}, {frame.X.shape[0]} devices: 3 classifiers "
         f"{bundle['classifiers_s'] * 1e3:.2f} ms, every model {bundle['all_models_s'] * 1e3:.2f} ms, "
@@ -268,6 +231,60 @@ def main() -> None:
         "figures": figures(shipped_case, bundle, int(frame.X.shape[0])),
     }
     print(f"wrote {write_result('inference', report)}")
+
+
+def _parse_args() -> argparse.Namespace:
+    """The command line."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--rows", type=int, default=1000)
+    parser.add_argument("--features", type=int, default=40)
+    parser.add_argument("--repeats", type=int, default=21)
+    parser.add_argument(
+        "--quick", action="store_true", help="fewer repeats, one random forest case, shorter synthetic home"
+    )
+    return parser.parse_args()
+
+
+def _synthetic_cases(n_rows: int, n_features: int, repeats: int, *, quick: bool) -> list[dict[str, Any]]:
+    """LightGBM cases of 50 (quick) or 50, 200 and 500 trees, then the isolation forest, on random data."""
+    rng = np.random.default_rng(0)
+    X_train = training_data(rng, 20_000, n_features)
+    y = (np.nan_to_num(X_train[:, :5]).sum(axis=1) + rng.normal(size=len(X_train)) > 0).astype(int)
+    X = training_data(rng, n_rows, n_features)
+    cases = [
+        lightgbm_case(X_train, y, X, n_trees, repeats) for n_trees in ((50,) if quick else (50, 200, 500))
+    ]
+    cases.append(_isolation_forest_case(X_train, X, repeats))
+    return cases
+
+
+def _isolation_forest_case(X_train: np.ndarray, X: np.ndarray, repeats: int) -> dict[str, Any]:
+    """The numpy isolation forest against scikit-learn's on the same (NaN-imputed) rows."""
+    from sklearn.ensemble import IsolationForest
+
+    imputed_train = np.nan_to_num(X_train)
+    forest = IsolationForest(n_estimators=100, max_features=0.5, random_state=0).fit(imputed_train)
+    model = isolation_forest_from_sklearn(forest, np.zeros(X_train.shape[1]))
+    imputed = np.nan_to_num(X)
+    return {
+        "model": "sklearn isolation forest, 100 trees x 256 samples",
+        "numpy_s": median_seconds(lambda: score_samples(model, X), repeats),
+        "reference_s": median_seconds(lambda: forest.score_samples(imputed), repeats),
+        "reference_1_thread_s": None,
+    }
+
+
+def _print_cases(cases: list[dict[str, Any]]) -> None:
+    """Print each case's numpy and reference milliseconds and their ratio."""
+    print(f"{'model':<100} {'numpy ms':>9} {'ref ms':>9} {'ref 1t ms':>10} {'numpy/ref':>10}")
+    for case in cases:
+        one_thread = case["reference_1_thread_s"]
+        print(
+            f"{case['model']:<100} {case['numpy_s'] * 1e3:>9.2f} {case['reference_s'] * 1e3:>9.2f} "
+            f"{'-' if one_thread is None else f'{one_thread * 1e3:.2f}':>10} {case['ratio']:>10.2f}"
+        )
 
 
 if __name__ == "__main__":

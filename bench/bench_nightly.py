@@ -580,6 +580,17 @@ def _steps(steps: dict[str, Step], base_rss: float) -> dict[str, Any]:
 
 def figures(sizes: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Summary rows: time and memory per size, loop blocking, incremental vs full."""
+    return [
+        *_time_figures(sizes),
+        *_memory_figures(sizes),
+        *_linearity_figures(sizes),
+        *_loop_figures(sizes),
+        *incremental_figures(sizes),
+    ]
+
+
+def _time_figures(sizes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per size: the nightly learning's wall time against hourly scoring of the same home."""
     rows = []
     for report in sizes:
         size, nightly, scoring = report["size"], report["nightly"], report["scoring"]
@@ -596,6 +607,12 @@ def figures(sizes: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 note=f"train_home {nightly['steps']['train_home']['wall_s']:.1f} s ({nightly['status']})",
             )
         )
+    return rows
+
+
+def _memory_figures(sizes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per size: the nightly learning's peak extra RSS and its largest step."""
+    rows = []
     for report in sizes:
         size, nightly = report["size"], report["nightly"]
         target = report["size"] == TARGET_SIZE
@@ -612,29 +629,38 @@ def figures(sizes: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 note=f"largest step: {worst[0]} (+{worst[1]['peak_extra_mb']:.0f} MB over its start)",
             )
         )
+    return rows
+
+
+def _linearity_figures(sizes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Peak extra RSS per device at the large size against the target size (none without both)."""
     by_size = {r["size"]: r for r in sizes}
-    if TARGET_SIZE in by_size and LINEAR_SIZE in by_size:
-        per_device = {
-            n: by_size[n]["nightly"]["peak_extra_mb"] * 1000.0 / n for n in (TARGET_SIZE, LINEAR_SIZE)
-        }
-        ratio = per_device[LINEAR_SIZE] / per_device[TARGET_SIZE]
-        rows.append(
-            figure(
-                f"Nightly learning: peak extra RSS per device, {LINEAR_SIZE:,} devices",
-                per_device[LINEAR_SIZE],
-                "kB/device",
-                baseline=per_device[TARGET_SIZE],
-                baseline_label=f"the same at {TARGET_SIZE:,} devices, same run",
-                target=f"<= {LINEAR_MAX_RATIO:.1f}x (linear)",
-                met=ratio <= LINEAR_MAX_RATIO,
-                note=f"{by_size[LINEAR_SIZE]['nightly']['peak_extra_mb']:.0f} MB in all",
-            )
+    if TARGET_SIZE not in by_size or LINEAR_SIZE not in by_size:
+        return []
+    per_device = {n: by_size[n]["nightly"]["peak_extra_mb"] * 1000.0 / n for n in (TARGET_SIZE, LINEAR_SIZE)}
+    ratio = per_device[LINEAR_SIZE] / per_device[TARGET_SIZE]
+    return [
+        figure(
+            f"Nightly learning: peak extra RSS per device, {LINEAR_SIZE:,} devices",
+            per_device[LINEAR_SIZE],
+            "kB/device",
+            baseline=per_device[TARGET_SIZE],
+            baseline_label=f"the same at {TARGET_SIZE:,} devices, same run",
+            target=f"<= {LINEAR_MAX_RATIO:.1f}x (linear)",
+            met=ratio <= LINEAR_MAX_RATIO,
+            note=f"{by_size[LINEAR_SIZE]['nightly']['peak_extra_mb']:.0f} MB in all",
         )
+    ]
+
+
+def _loop_figures(sizes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The event loop's longest lag and longest block during nightly learning, over all sizes."""
     worst_lag = max(sizes, key=lambda r: r["loop_nightly"]["max_lag_ms"])
     worst_block = max(sizes, key=lambda r: r["loop_nightly"]["max_block_ms"])
     idle_lag = max(r["loop_idle"]["max_lag_ms"] for r in sizes)
     idle_block = max(r["loop_idle"]["max_block_ms"] for r in sizes)
-    rows.append(
+    where = worst_block["loop_nightly"]["longest_blocks"]
+    return [
         figure(
             "Event loop during nightly learning: longest lag (all sizes)",
             worst_lag["loop_nightly"]["max_lag_ms"],
@@ -644,10 +670,7 @@ def figures(sizes: list[dict[str, Any]]) -> list[dict[str, Any]]:
             target="",
             met=None,
             note=f"at {worst_lag['size']:,} devices; includes waiting for a CPU on this shared machine",
-        )
-    )
-    where = worst_block["loop_nightly"]["longest_blocks"]
-    rows.append(
+        ),
         figure(
             "Event loop during nightly learning: longest block by the training thread (all sizes)",
             worst_block["loop_nightly"]["max_block_ms"],
@@ -660,10 +683,8 @@ def figures(sizes: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 f"lag minus run-queue wait, at {worst_block['size']:,} devices"
                 + (f"; job was at {where[0]['job_was_at']}" if where else "")
             ),
-        )
-    )
-    rows.extend(incremental_figures(sizes))
-    return rows
+        ),
+    ]
 
 
 def _log_loss_total(metrics: dict[str, float]) -> float:

@@ -19,12 +19,13 @@ import json
 import sqlite3
 import statistics
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from _common import figure, load_average, machine, now_iso, timed, write_result
 
 from custom_components.homeiq_device_intel.ml.features import FeatureFrame, build_features, default_eval_hours
@@ -122,13 +123,7 @@ def _entities(n_entities: int) -> list[tuple[str, str, str | None, str | None, f
 
 def build_database(path: Path, n_entities: int, n_rows: int, n_stat_entities: int, seed: int) -> None:
     """Create a recorder database in HA's current schema and fill it."""
-    from homeassistant.components.recorder.db_schema import SCHEMA_VERSION, Base
-    from sqlalchemy import create_engine
-
-    path.unlink(missing_ok=True)
-    engine = create_engine(f"sqlite:///{path}")
-    Base.metadata.create_all(engine)
-    engine.dispose()
+    schema_version = _create_schema(path)
     rng = np.random.default_rng(seed)
     entities = _entities(n_entities)
     conn = sqlite3.connect(path)
@@ -136,8 +131,32 @@ def build_database(path: Path, n_entities: int, n_rows: int, n_stat_entities: in
     conn.execute("PRAGMA synchronous=OFF")
     conn.execute(
         "INSERT INTO schema_changes (schema_version, changed) VALUES (?, ?)",
-        (SCHEMA_VERSION, "2025-01-01 00:00:00.000000"),
+        (schema_version, "2025-01-01 00:00:00.000000"),
     )
+    _insert_entity_metadata(conn, entities)
+    metadata_ids, stamps, states = _state_history(entities, _row_counts(entities, n_rows), rng)
+    _insert_states(conn, metadata_ids, stamps, states, rng)
+    _insert_statistics(conn, entities, n_stat_entities, rng)
+    _insert_events(conn, rng)
+    conn.commit()
+    conn.execute("ANALYZE")
+    conn.close()
+
+
+def _create_schema(path: Path) -> int:
+    """Create an empty database at `path` in HA's current schema; return its version."""
+    from homeassistant.components.recorder.db_schema import SCHEMA_VERSION, Base
+    from sqlalchemy import create_engine
+
+    path.unlink(missing_ok=True)
+    engine = create_engine(f"sqlite:///{path}")
+    Base.metadata.create_all(engine)
+    engine.dispose()
+    return SCHEMA_VERSION
+
+
+def _insert_entity_metadata(conn: sqlite3.Connection, entities: Sequence[tuple[Any, ...]]) -> None:
+    """One states_meta row and one state_attributes row per entity (ids 1..n)."""
     conn.executemany(
         "INSERT INTO states_meta (metadata_id, entity_id) VALUES (?, ?)",
         [(i + 1, e[0]) for i, e in enumerate(entities)],
@@ -160,11 +179,21 @@ def build_database(path: Path, n_entities: int, n_rows: int, n_stat_entities: in
             for i, e in enumerate(entities)
         ],
     )
+
+
+def _row_counts(entities: Sequence[tuple[Any, ...]], n_rows: int) -> npt.NDArray[np.int64]:
+    """(n_entities,) state rows per entity: by rate, the four whole-home meters last with many each."""
     busy = 4
     meter_rows = min(n_rows // 20, 150_000)
     rates = np.array([e[4] for e in entities[:-busy]])
     counts = np.maximum(1, (rates / rates.sum() * (n_rows - busy * meter_rows)).astype(np.int64))
-    counts = np.concatenate([counts, np.full(busy, meter_rows)])
+    return np.concatenate([counts, np.full(busy, meter_rows)])
+
+
+def _state_history(
+    entities: Sequence[tuple[Any, ...]], counts: npt.NDArray[np.int64], rng: np.random.Generator
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64], list[str]]:
+    """(n,) metadata ids, timestamps and states of every entity's rows, about 1 % unavailable."""
     t0 = END - STATE_DAYS * DAY
     meta, times, states = [], [], []
     for i, (entity, count) in enumerate(zip(entities, counts.tolist(), strict=True)):
@@ -177,8 +206,17 @@ def build_database(path: Path, n_entities: int, n_rows: int, n_stat_entities: in
         meta.append(np.full(count, i + 1))
         times.append(np.sort(rng.uniform(t0, END, count)))
         states.extend(values)
-    metadata_ids = np.concatenate(meta)
-    stamps = np.concatenate(times)
+    return np.concatenate(meta), np.concatenate(times), states
+
+
+def _insert_states(
+    conn: sqlite3.Connection,
+    metadata_ids: npt.NDArray[np.int64],
+    stamps: npt.NDArray[np.float64],
+    states: list[str],
+    rng: np.random.Generator,
+) -> None:
+    """Insert the state rows in time order, 30 % with a later last_reported, each with a context id."""
     order = np.argsort(stamps, kind="stable")
     reported = np.where(
         rng.random(stamps.shape[0]) < 0.3, stamps + rng.uniform(1, 600, stamps.shape[0]), np.nan
@@ -202,6 +240,15 @@ def build_database(path: Path, n_entities: int, n_rows: int, n_stat_entities: in
         "context_id_bin, origin_idx) VALUES (?, ?, ?, ?, ?, ?, 0)",
         rows(),
     )
+
+
+def _insert_statistics(
+    conn: sqlite3.Connection,
+    entities: Sequence[tuple[Any, ...]],
+    n_stat_entities: int,
+    rng: np.random.Generator,
+) -> None:
+    """Hourly statistics (a random walk) for the first `n_stat_entities` measurement entities."""
     numeric = [i for i, e in enumerate(entities) if e[5] in MEASUREMENTS][:n_stat_entities]
     conn.executemany(
         "INSERT INTO statistics_meta (id, statistic_id, source, unit_of_measurement, has_mean, "
@@ -221,6 +268,10 @@ def build_database(path: Path, n_entities: int, n_rows: int, n_stat_entities: in
         "VALUES (?, ?, ?, ?, ?, ?)",
         stat_rows(),
     )
+
+
+def _insert_events(conn: sqlite3.Connection, rng: np.random.Generator) -> None:
+    """Start events, 20 battery replacements and 50,000 service calls with their types and data."""
     conn.executemany(
         "INSERT INTO event_types (event_type_id, event_type) VALUES (?, ?)",
         [(1, "homeassistant_start"), (2, "battery_notes_battery_replaced"), (3, "call_service")],
@@ -236,9 +287,6 @@ def build_database(path: Path, n_entities: int, n_rows: int, n_stat_entities: in
     conn.executemany(
         "INSERT INTO events (event_type_id, data_id, time_fired_ts, origin_idx) VALUES (?, ?, ?, 0)", events
     )
-    conn.commit()
-    conn.execute("ANALYZE")
-    conn.close()
 
 
 def raw_fetch(path: Path, start: float, end: float) -> int:
@@ -317,69 +365,22 @@ def figures(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    parser.add_argument("--entities", type=int, default=3000)
-    parser.add_argument("--rows", type=int, default=3_000_000)
-    parser.add_argument("--stat-entities", type=int, default=300)
-    parser.add_argument("--chunk-rows", type=int, default=50_000)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--db", type=Path, default=None)
-    parser.add_argument("--rebuild", action="store_true")
-    parser.add_argument("--quick", action="store_true", help=f"smaller database and one pair: {QUICK}")
-    args = parser.parse_args()
-    if args.quick:
-        for name, value in QUICK.items():
-            setattr(args, name, value)
-
-    path = args.db or Path(f"/tmp/homeiq_bench_recorder_{args.entities}_{args.rows}_{args.stat_entities}.db")
-    if args.rebuild or not path.exists():
-        print(f"building {path} ...", flush=True)
-        begin = time.perf_counter()
-        build_database(path, args.entities, args.rows, args.stat_entities, seed=0)
-        print(f"built in {time.perf_counter() - begin:.1f} s ({path.stat().st_size / 1e6:.0f} MB)")
+    """Build (or reuse) the database, time raw fetch, read_history and features, write the result."""
+    args = _parse_args()
+    path = _database(args)
     start, end = END - STAT_DAYS * DAY, END
     load_before = load_average()
-
     n_rows = raw_fetch(path, start, end)  # also warms the page cache
     summary = ReadSummary()
     extract_features(reader(path, start, end, args.chunk_rows, summary), end)
-    # Alternate the two so that load from other processes hits both alike.
-    raw_runs, read_runs, feature_runs = [], [], []
-    for _ in range(args.repeats):
-        raw_runs.append(timed(lambda: raw_fetch(path, start, end)))
-        read, history = timed_read(path, start, end, args.chunk_rows)
-        read_runs.append(read)
-        feature_runs.append(timed(lambda h=history: extract_features(h, end)))
-        del history
-    raw_s, read_s, features_s = (
-        statistics.median(r[0] for r in runs) for runs in (raw_runs, read_runs, feature_runs)
-    )
-    raw_cpu, read_cpu, features_cpu = (
-        statistics.median(r[1] for r in runs) for runs in (raw_runs, read_runs, feature_runs)
-    )
-    pairs = list(zip(raw_runs, read_runs, feature_runs, strict=True))
-    ratio = statistics.median(b[0] / a[0] for a, b, _ in pairs)
-    cpu_ratio = statistics.median(b[1] / a[1] for a, b, _ in pairs)
-    features_ratio = statistics.median((b[0] + c[0]) / a[0] for a, b, c in pairs)
-    features_cpu_ratio = statistics.median((b[1] + c[1]) / a[1] for a, b, c in pairs)
-    total_s = statistics.median(b[0] + c[0] for _, b, c in pairs)
-    total_cpu = statistics.median(b[1] + c[1] for _, b, c in pairs)
+    runs = _alternating_runs(path, start, end, args.chunk_rows, args.repeats)
+    medians = _medians(runs)
     print(
         f"{summary.entities} entities, {summary.state_rows:,} state rows, "
         f"{summary.statistics_rows:,} statistics rows (raw fetch {n_rows:,} rows), "
         f"chunk_rows={args.chunk_rows:,}, median of {args.repeats} alternating runs"
     )
-    print(f"{'case':<30} {'wall s':>8} {'cpu s':>8} {'cpu ns/row':>11} {'wall ratio':>11} {'cpu ratio':>10}")
-    for label, wall, cpu, wall_ratio, ratio_cpu in (
-        ("raw sqlite3 fetchall", raw_s, raw_cpu, 1.0, 1.0),
-        ("read_history", read_s, read_cpu, ratio, cpu_ratio),
-        ("  + grid + daily features", total_s, total_cpu, features_ratio, features_cpu_ratio),
-    ):
-        print(
-            f"{label:<30} {wall:>8.3f} {cpu:>8.3f} {cpu / n_rows * 1e9:>11.0f} "
-            f"{wall_ratio:>11.2f} {ratio_cpu:>10.2f}"
-        )
-
+    _print_table(medians, runs, n_rows)
     report = {
         "created": now_iso(),
         "database": {
@@ -393,23 +394,114 @@ def main() -> None:
         },
         "chunk_rows": args.chunk_rows,
         "repeats": args.repeats,
+        **medians,
+        "runs_wall_cpu_s": runs,
+        "load_average_1min": {"before": load_before, "after": load_average()},
+        "machine": machine(),
+        "figures": figures(
+            medians["ratio"],
+            medians["features_ratio"],
+            medians["raw_fetch_s"],
+            medians["read_history_s"],
+            medians["read_and_features_s"],
+        ),
+    }
+    print(f"wrote {write_result('recorder_read', report)}")
+
+
+def _parse_args() -> argparse.Namespace:
+    """The command line, with --quick's smaller sizes applied."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("--entities", type=int, default=3000)
+    parser.add_argument("--rows", type=int, default=3_000_000)
+    parser.add_argument("--stat-entities", type=int, default=300)
+    parser.add_argument("--chunk-rows", type=int, default=50_000)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--db", type=Path, default=None)
+    parser.add_argument("--rebuild", action="store_true")
+    parser.add_argument("--quick", action="store_true", help=f"smaller database and one pair: {QUICK}")
+    args = parser.parse_args()
+    if args.quick:
+        for name, value in QUICK.items():
+            setattr(args, name, value)
+    return args
+
+
+def _database(args: argparse.Namespace) -> Path:
+    """The benchmark database for these sizes, built unless it exists (or --rebuild)."""
+    path: Path = args.db or Path(
+        f"/tmp/homeiq_bench_recorder_{args.entities}_{args.rows}_{args.stat_entities}.db"
+    )
+    if args.rebuild or not path.exists():
+        print(f"building {path} ...", flush=True)
+        begin = time.perf_counter()
+        build_database(path, args.entities, args.rows, args.stat_entities, seed=0)
+        print(f"built in {time.perf_counter() - begin:.1f} s ({path.stat().st_size / 1e6:.0f} MB)")
+    return path
+
+
+def _alternating_runs(
+    path: Path, start: float, end: float, chunk_rows: int, repeats: int
+) -> dict[str, list[tuple[float, float]]]:
+    """(wall, cpu) seconds of raw fetch, read_history and features, alternated `repeats` times."""
+    # Alternate the two so that load from other processes hits both alike.
+    raw_runs, read_runs, feature_runs = [], [], []
+    for _ in range(repeats):
+        raw_runs.append(timed(lambda: raw_fetch(path, start, end)))
+        read, history = timed_read(path, start, end, chunk_rows)
+        read_runs.append(read)
+        feature_runs.append(timed(lambda h=history: extract_features(h, end)))
+        del history
+    return {"raw_fetch": raw_runs, "read_history": read_runs, "features": feature_runs}
+
+
+def _medians(runs: dict[str, list[tuple[float, float]]]) -> dict[str, float]:
+    """Median wall and CPU seconds of each case and median per-pair ratios to the raw fetch."""
+    raw_runs, read_runs, feature_runs = runs["raw_fetch"], runs["read_history"], runs["features"]
+    raw_s, read_s, features_s = (
+        statistics.median(r[0] for r in case) for case in (raw_runs, read_runs, feature_runs)
+    )
+    raw_cpu, read_cpu, features_cpu = (
+        statistics.median(r[1] for r in case) for case in (raw_runs, read_runs, feature_runs)
+    )
+    pairs = list(zip(raw_runs, read_runs, feature_runs, strict=True))
+    return {
         "raw_fetch_s": raw_s,
         "read_history_s": read_s,
         "features_s": features_s,
-        "read_and_features_s": total_s,
+        "read_and_features_s": statistics.median(b[0] + c[0] for _, b, c in pairs),
         "raw_fetch_cpu_s": raw_cpu,
         "read_history_cpu_s": read_cpu,
         "features_cpu_s": features_cpu,
-        "ratio": ratio,  # median of per-pair wall-time ratios
-        "cpu_ratio": cpu_ratio,  # median of per-pair CPU-time ratios
-        "features_ratio": features_ratio,  # (read + features) / raw, median of pairs
-        "features_cpu_ratio": features_cpu_ratio,
-        "runs_wall_cpu_s": {"raw_fetch": raw_runs, "read_history": read_runs, "features": feature_runs},
-        "load_average_1min": {"before": load_before, "after": load_average()},
-        "machine": machine(),
-        "figures": figures(ratio, features_ratio, raw_s, read_s, total_s),
+        # Medians of per-pair ratios: wall time, CPU time, (read + features) / raw.
+        "ratio": statistics.median(b[0] / a[0] for a, b, _ in pairs),
+        "cpu_ratio": statistics.median(b[1] / a[1] for a, b, _ in pairs),
+        "features_ratio": statistics.median((b[0] + c[0]) / a[0] for a, b, c in pairs),
+        "features_cpu_ratio": statistics.median((b[1] + c[1]) / a[1] for a, b, c in pairs),
     }
-    print(f"wrote {write_result('recorder_read', report)}")
+
+
+def _print_table(m: dict[str, float], runs: dict[str, list[tuple[float, float]]], n_rows: int) -> None:
+    """Print wall and CPU seconds, CPU ns per row and ratios of the three cases."""
+    total_cpu = statistics.median(
+        b[1] + c[1] for b, c in zip(runs["read_history"], runs["features"], strict=True)
+    )
+    print(f"{'case':<30} {'wall s':>8} {'cpu s':>8} {'cpu ns/row':>11} {'wall ratio':>11} {'cpu ratio':>10}")
+    for label, wall, cpu, wall_ratio, ratio_cpu in (
+        ("raw sqlite3 fetchall", m["raw_fetch_s"], m["raw_fetch_cpu_s"], 1.0, 1.0),
+        ("read_history", m["read_history_s"], m["read_history_cpu_s"], m["ratio"], m["cpu_ratio"]),
+        (
+            "  + grid + daily features",
+            m["read_and_features_s"],
+            total_cpu,
+            m["features_ratio"],
+            m["features_cpu_ratio"],
+        ),
+    ):
+        print(
+            f"{label:<30} {wall:>8.3f} {cpu:>8.3f} {cpu / n_rows * 1e9:>11.0f} "
+            f"{wall_ratio:>11.2f} {ratio_cpu:>10.2f}"
+        )
 
 
 if __name__ == "__main__":

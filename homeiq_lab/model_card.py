@@ -7,12 +7,14 @@ from pathlib import Path
 from typing import Any, Final
 
 import numpy as np
+import numpy.typing as npt
 
 from custom_components.homeiq_device_intel.ml.features import FEATURE_NAMES
 from custom_components.homeiq_device_intel.ml.labels import TARGETS
 from custom_components.homeiq_device_intel.ml.metrics import lead_times, precision_recall_curve
 from homeiq_lab.dataset import Dataset
 from homeiq_lab.train import (
+    Float,
     Split,
     TrainConfig,
     TrainedModels,
@@ -415,6 +417,30 @@ def _plots(out: Path, models: TrainedModels, ds: Dataset, split: Split, config: 
     rows = split.test
     probs = predict_targets(models, ds.X[rows])
     fig, ax = plt.subplots(figsize=(6, 4.5))
+    _draw_pr_curves(ax, ds, rows, probs)
+    _save_figure(fig, out / "pr_curves.png")
+    fig, ax = plt.subplots(figsize=(5, 5))
+    _draw_reliability(ax, ds, rows, probs)
+    _save_figure(fig, out / "reliability.png")
+    fig, ax = plt.subplots(figsize=(6, 4))
+    _draw_lead_times(ax, models, ds, rows, probs, config)
+    _save_figure(fig, out / "lead_time.png")
+    fig, ax = plt.subplots(figsize=(7, 7))
+    _draw_feature_importance(ax, models)
+    _save_figure(fig, out / "feature_importance.png")
+
+
+def _save_figure(fig: Any, path: Path) -> None:
+    """Lay out, write at 90 dpi and close one figure."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def _draw_pr_curves(ax: Any, ds: Dataset, rows: npt.NDArray[np.bool_], probs: dict[str, Float]) -> None:
+    """One precision-recall curve per target with failures among `rows`."""
     for target in TARGETS:
         y = ds.y[target][rows]
         ok = np.isfinite(y)
@@ -429,11 +455,10 @@ def _plots(out: Path, models: TrainedModels, ds: Dataset, split: Split, config: 
         ylim=(0, 1.02),
     )
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(out / "pr_curves.png", dpi=90)
-    plt.close(fig)
 
-    fig, ax = plt.subplots(figsize=(5, 5))
+
+def _draw_reliability(ax: Any, ds: Dataset, rows: npt.NDArray[np.bool_], probs: dict[str, Float]) -> None:
+    """Observed frequency against predicted probability in ten bins of >= 20 rows, per target."""
     bins = np.linspace(0, 1, 11)
     for target in TARGETS:
         y = ds.y[target][rows]
@@ -450,11 +475,17 @@ def _plots(out: Path, models: TrainedModels, ds: Dataset, split: Split, config: 
     ax.plot([0, 1], [0, 1], "k--", lw=1)
     ax.set(xlabel="predicted probability", ylabel="observed frequency", title="Reliability, held-out homes")
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(out / "reliability.png", dpi=90)
-    plt.close(fig)
 
-    fig, ax = plt.subplots(figsize=(6, 4))
+
+def _draw_lead_times(
+    ax: Any,
+    models: TrainedModels,
+    ds: Dataset,
+    rows: npt.NDArray[np.bool_],
+    probs: dict[str, Float],
+    config: TrainConfig,
+) -> None:
+    """Histogram of days of warning before each failure, per target, at its threshold."""
     horizon = int(config.horizon_days * 24)
     for target in TARGETS:
         y = ds.y[target][rows]
@@ -471,11 +502,10 @@ def _plots(out: Path, models: TrainedModels, ds: Dataset, split: Split, config: 
         title="Lead time, held-out homes",
     )
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(out / "lead_time.png", dpi=90)
-    plt.close(fig)
 
-    fig, ax = plt.subplots(figsize=(7, 7))
+
+def _draw_feature_importance(ax: Any, models: TrainedModels) -> None:
+    """The 20 features of largest mean share of split gain over the classifiers."""
     gains = np.zeros(len(FEATURE_NAMES))
     for booster in models.classifiers.values():
         g = booster.feature_importance(importance_type="gain")
@@ -483,6 +513,3 @@ def _plots(out: Path, models: TrainedModels, ds: Dataset, split: Split, config: 
     order = np.argsort(gains)[-20:]
     ax.barh([FEATURE_NAMES[i] for i in order], gains[order] / len(models.classifiers))
     ax.set(xlabel="share of split gain (mean over classifiers)", title="Top features")
-    fig.tight_layout()
-    fig.savefig(out / "feature_importance.png", dpi=90)
-    plt.close(fig)

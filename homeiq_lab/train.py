@@ -177,44 +177,12 @@ def train_models(
     classifiers_only: the failure classifiers alone (no regressors, no anomaly
     model), for studies that score nothing else.
     """
-    import lightgbm as lgb
-    from sklearn.ensemble import IsolationForest
-
     X = _training_features(ds, config)
     classifiers: dict[str, Any] = {}
     platt: dict[str, tuple[float, float]] = {}
     thresholds: dict[str, float] = {}
     for target in TARGETS:
-        y = ds.y[target]
-        rows = split.train & np.isfinite(y)
-        val = split.validation & np.isfinite(y)
-        train_set = lgb.Dataset(
-            target_features(X[rows], target), y[rows], feature_name=list(FEATURE_NAMES), free_raw_data=True
-        )
-        booster = lgb.train(_lgbm_params(config, "binary"), train_set, num_boost_round=config.n_estimators)
-        margin = np.asarray(booster.predict(X[val], raw_score=True), dtype=np.float64)
-        if int(np.sum(y[val] > 0.5)) >= MIN_CALIBRATION_POSITIVES:
-            a, b = fit_platt(margin, y[val], strength=1.0)
-        else:
-            # Too few failures among validation homes to calibrate: keep LightGBM's own scale.
-            a, b = 1.0, 0.0
-            margin = np.asarray(booster.predict(X[rows], raw_score=True), dtype=np.float64)
-            val = rows
-        platt[target] = (a, b)
-        calibrated = apply_platt(margin, a, b)
-        if target in config.owner_threshold_targets:
-            thresholds[target] = owner_f1_threshold(
-                calibrated,
-                ds.device[val],
-                ds.hour[val],
-                y[val],
-                ds.next_event_hour[target][val],
-                int(config.horizon_days * 24),
-                release=release_fraction(target),
-            )
-        else:
-            thresholds[target] = best_f1_threshold(y[val], calibrated)
-        classifiers[target] = booster
+        classifiers[target], platt[target], thresholds[target] = _fit_classifier(ds, split, config, X, target)
     if classifiers_only:
         return TrainedModels(
             classifiers=classifiers,
@@ -224,6 +192,66 @@ def train_models(
             anomaly=None,
             reference=np.zeros(len(FEATURE_NAMES)),
         )
+    regressors = _fit_battery_regressors(ds, split, config, X)
+    interval_shift = _conformal_shift(regressors, X, ds.battery_days, split.validation)
+    anomaly, reference = _fit_anomaly(ds, split, config, X)
+    return TrainedModels(
+        classifiers=classifiers,
+        platt=platt,
+        thresholds=thresholds,
+        regressors=regressors,
+        anomaly=anomaly,
+        reference=reference,
+        interval_shift=interval_shift,
+    )
+
+
+def _fit_classifier(
+    ds: Dataset, split: Split, config: TrainConfig, X: Float, target: str
+) -> tuple[Any, tuple[float, float], float]:
+    """One target's booster, its Platt coefficients and its alert threshold."""
+    import lightgbm as lgb
+
+    y = ds.y[target]
+    rows = split.train & np.isfinite(y)
+    val = split.validation & np.isfinite(y)
+    train_set = lgb.Dataset(
+        target_features(X[rows], target), y[rows], feature_name=list(FEATURE_NAMES), free_raw_data=True
+    )
+    booster = lgb.train(_lgbm_params(config, "binary"), train_set, num_boost_round=config.n_estimators)
+    margin = np.asarray(booster.predict(X[val], raw_score=True), dtype=np.float64)
+    if int(np.sum(y[val] > 0.5)) >= MIN_CALIBRATION_POSITIVES:
+        a, b = fit_platt(margin, y[val], strength=1.0)
+    else:
+        # Too few failures among validation homes to calibrate: keep LightGBM's own scale.
+        a, b = 1.0, 0.0
+        margin = np.asarray(booster.predict(X[rows], raw_score=True), dtype=np.float64)
+        val = rows
+    calibrated = apply_platt(margin, a, b)
+    return booster, (a, b), _classifier_threshold(ds, config, target, calibrated, val)
+
+
+def _classifier_threshold(
+    ds: Dataset, config: TrainConfig, target: str, calibrated: Float, val: npt.NDArray[np.bool_]
+) -> float:
+    """The operating point: owner-level best F1 where configured, else row-level best F1."""
+    y = ds.y[target]
+    if target not in config.owner_threshold_targets:
+        return best_f1_threshold(y[val], calibrated)
+    return owner_f1_threshold(
+        calibrated,
+        ds.device[val],
+        ds.hour[val],
+        y[val],
+        ds.next_event_hour[target][val],
+        int(config.horizon_days * 24),
+        release=release_fraction(target),
+    )
+
+
+def _fit_battery_regressors(ds: Dataset, split: Split, config: TrainConfig, X: Float) -> dict[str, Any]:
+    """Quantile regressors of log1p(battery days remaining) on train rows within the cap."""
+    import lightgbm as lgb
 
     regressors: dict[str, Any] = {}
     days = ds.battery_days
@@ -236,7 +264,12 @@ def train_models(
         regressors[f"battery_days_q{round(q * 100):02d}"] = lgb.train(
             params, reg_set, num_boost_round=config.n_estimators // 2
         )
-    interval_shift = _conformal_shift(regressors, X, days, split.validation)
+    return regressors
+
+
+def _fit_anomaly(ds: Dataset, split: Split, config: TrainConfig, X: Float) -> tuple[Any, Float]:
+    """An isolation forest on a sample of healthy train rows, and its (n_features,) imputation reference."""
+    from sklearn.ensemble import IsolationForest
 
     healthy = split.train & np.all(np.stack([np.nan_to_num(ds.y[t], nan=0.0) == 0 for t in TARGETS]), axis=0)
     rng = np.random.default_rng(config.seed + 2)
@@ -246,15 +279,7 @@ def train_models(
     iso_X = np.where(np.isnan(X[sample]), impute, X[sample])
     anomaly = IsolationForest(n_estimators=100, max_samples=256, random_state=config.seed)
     anomaly.fit(iso_X)
-    return TrainedModels(
-        classifiers=classifiers,
-        platt=platt,
-        thresholds=thresholds,
-        regressors=regressors,
-        anomaly=anomaly,
-        reference=impute,
-        interval_shift=interval_shift,
-    )
+    return anomaly, impute
 
 
 OWNER_THRESHOLD_CANDIDATES = 80
@@ -363,17 +388,22 @@ def compare_heuristics(
     PR-AUC, the toughest at equal failures warned of (largest margin over the
     model), and whether the model beats every heuristic on both.
     """
-    model_pr_auc = pr_auc(y, p)
-    out: dict[str, dict[str, Any]] = {}
-    for name, score in scores.items():
-        out[name] = {
+    out = {
+        name: {
             "pr_auc": pr_auc(y, score),
             **matched_alerts(
                 p, threshold, score, device, hour, y, event_hour, horizon_hours, release_fraction=release
             ),
         }
+        for name, score in scores.items()
+    }
     if not out:
         return {"heuristics": out}
+    return {"heuristics": out, "vs_heuristics": _vs_heuristics_summary(pr_auc(y, p), out)}
+
+
+def _vs_heuristics_summary(model_pr_auc: float, out: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The best heuristic on PR-AUC, the toughest at equal warnings, and whether the model beats all."""
 
     def pr_key(name: str) -> float:
         value = out[name]["pr_auc"]
@@ -392,7 +422,7 @@ def compare_heuristics(
         not np.isfinite(v["alert_precision"]) or v["model_alert_precision"] > v["alert_precision"]
         for v in out.values()
     )
-    summary = {
+    return {
         "model_pr_auc": model_pr_auc,
         "best_pr_auc_heuristic": best_pr,
         "best_pr_auc": out[best_pr]["pr_auc"],
@@ -404,7 +434,6 @@ def compare_heuristics(
         "beats_alerts": beats_alerts,
         "beats_best_heuristic": beats_pr and beats_alerts,
     }
-    return {"heuristics": out, "vs_heuristics": summary}
 
 
 class _Labelled(NamedTuple):

@@ -136,23 +136,9 @@ async def screenshot_dashboard(
     if chromium is None:
         raise BrowserError("Chromium is not installed (apt-get install chromium)")
     profile = Path(tempfile.mkdtemp(prefix="homeiq-chromium-"))
-    process = await asyncio.create_subprocess_exec(
-        chromium,
-        *CHROMIUM_FLAGS,
-        f"--user-data-dir={profile}",
-        f"--window-size={width},{height}",
-        "about:blank",
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
+    process = await _start_chromium(chromium, profile, width, height)
     try:
-        port_file = profile / "DevToolsActivePort"
-        started = time.monotonic()
-        while not port_file.exists() or not port_file.read_text().strip():
-            if process.returncode is not None or time.monotonic() - started > 30:
-                raise BrowserError("Chromium did not open its DevTools port")
-            await asyncio.sleep(0.2)
-        port = int(port_file.read_text().split()[0])
+        port = await _devtools_port(process, profile)
         async with aiohttp.ClientSession() as session:
             async with session.get(f"http://127.0.0.1:{port}/json/list") as response:
                 targets = await response.json(content_type=None)
@@ -166,36 +152,76 @@ async def screenshot_dashboard(
                     deviceScaleFactor=1,
                     mobile=False,
                 )
-                await tools.navigate(f"{base_url}/manifest.json")
-                tokens = {
-                    "hassUrl": base_url,
-                    "clientId": f"{base_url}/",
-                    "access_token": token,
-                    "token_type": "Bearer",
-                    "expires_in": 315_360_000,
-                    "expires": int(time.time() * 1000) + 315_360_000_000,
-                    "refresh_token": "",
-                }
-                await tools.evaluate(f"localStorage.setItem('hassTokens', {json.dumps(json.dumps(tokens))})")
+                await _log_in(tools, base_url, token)
                 await tools.navigate(f"{base_url}{path}")
-                seen = ""
-                started = time.monotonic()
-                while time.monotonic() - started < within:
-                    seen = str(await tools.evaluate(DEEP_TEXT_JS) or "")
-                    if all(text in seen for text in expect_texts):
-                        break
-                    await asyncio.sleep(1.0)
-                else:
-                    missing = [text for text in expect_texts if text not in seen]
-                    raise BrowserError(f"dashboard did not show {missing}; page text: {seen[:400]!r}")
+                seen = await _wait_for_texts(tools, expect_texts, within)
                 await asyncio.sleep(2.0)  # let icons and fonts settle
                 shot = await tools.send("Page.captureScreenshot", format="png")
         await asyncio.to_thread(_save_png, output, base64.b64decode(shot["data"]))
         return [text for text in expect_texts if text in seen]
     finally:
-        process.terminate()
-        try:
-            await asyncio.wait_for(process.wait(), 10)
-        except TimeoutError:
-            process.kill()
-        await asyncio.to_thread(shutil.rmtree, profile, True)
+        await _stop_chromium(process, profile)
+
+
+async def _start_chromium(
+    chromium: str, profile: Path, width: int, height: int
+) -> asyncio.subprocess.Process:
+    """Start headless Chromium on a blank page with its own profile folder."""
+    return await asyncio.create_subprocess_exec(
+        chromium,
+        *CHROMIUM_FLAGS,
+        f"--user-data-dir={profile}",
+        f"--window-size={width},{height}",
+        "about:blank",
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+
+
+async def _devtools_port(process: asyncio.subprocess.Process, profile: Path) -> int:
+    """The DevTools port Chromium writes into its profile folder (waits up to 30 s)."""
+    port_file = profile / "DevToolsActivePort"
+    started = time.monotonic()
+    while not port_file.exists() or not port_file.read_text().strip():
+        if process.returncode is not None or time.monotonic() - started > 30:
+            raise BrowserError("Chromium did not open its DevTools port")
+        await asyncio.sleep(0.2)
+    return int(port_file.read_text().split()[0])
+
+
+async def _log_in(tools: _DevTools, base_url: str, token: str) -> None:
+    """Store a long-lived access token where the Home Assistant frontend looks for it."""
+    await tools.navigate(f"{base_url}/manifest.json")
+    tokens = {
+        "hassUrl": base_url,
+        "clientId": f"{base_url}/",
+        "access_token": token,
+        "token_type": "Bearer",
+        "expires_in": 315_360_000,
+        "expires": int(time.time() * 1000) + 315_360_000_000,
+        "refresh_token": "",
+    }
+    await tools.evaluate(f"localStorage.setItem('hassTokens', {json.dumps(json.dumps(tokens))})")
+
+
+async def _wait_for_texts(tools: _DevTools, expect_texts: list[str], within: float) -> str:
+    """The page's text once it shows every expected text; BrowserError after `within` seconds."""
+    seen = ""
+    started = time.monotonic()
+    while time.monotonic() - started < within:
+        seen = str(await tools.evaluate(DEEP_TEXT_JS) or "")
+        if all(text in seen for text in expect_texts):
+            return seen
+        await asyncio.sleep(1.0)
+    missing = [text for text in expect_texts if text not in seen]
+    raise BrowserError(f"dashboard did not show {missing}; page text: {seen[:400]!r}")
+
+
+async def _stop_chromium(process: asyncio.subprocess.Process, profile: Path) -> None:
+    """Terminate Chromium (kill it after 10 s) and remove its profile folder."""
+    process.terminate()
+    try:
+        await asyncio.wait_for(process.wait(), 10)
+    except TimeoutError:
+        process.kill()
+    await asyncio.to_thread(shutil.rmtree, profile, True)

@@ -182,18 +182,29 @@ def evaluate(predictions: list[Prediction], home: DemoHome) -> Verdict:
         len(scored) >= 0.8 * len(home.truth),
         f"{len(scored)} of {len(home.truth)} demo devices have a failure probability",
     )
+    _check_built_to_fail_ranked(verdict, home, [p for p in scored if not _neutral(truth, p)])
+    _check_at_risk(verdict, predictions, truth)
+    check_owner_devices(predictions, verdict)
+    return verdict
 
-    def neutral(p: Prediction) -> bool:
-        t = truth.get(p.source_id)
-        return t is not None and t.swap_soon is not None and not t.fails_within_horizon
 
-    def positive(p: Prediction) -> bool:
-        t = truth.get(p.source_id)
-        return t is not None and (t.built_to_fail or t.fails_within_horizon)
+def _neutral(truth: dict[str | None, Truth], p: Prediction) -> bool:
+    """Whether the device's battery is swapped within the horizon without failing: it counts neither way."""
+    t = truth.get(p.source_id)
+    return t is not None and t.swap_soon is not None and not t.fails_within_horizon
 
+
+def _positive(truth: dict[str | None, Truth], p: Prediction) -> bool:
+    """Whether the device is built to fail or fails within the horizon."""
+    t = truth.get(p.source_id)
+    return t is not None and (t.built_to_fail or t.fails_within_horizon)
+
+
+def _check_built_to_fail_ranked(verdict: Verdict, home: DemoHome, ranked: list[Prediction]) -> None:
+    """Enough devices built to fail rank among the top of the scored, non-neutral predictions."""
     built = {device_id for device_id, t in home.truth.items() if t.built_to_fail}
     top_k = len(built) + TOP_K_SLACK
-    top = {p.source_id for p in [p for p in scored if not neutral(p)][:top_k]}
+    top = {p.source_id for p in ranked[:top_k]}
     found = built & top
     needed = math.ceil(MIN_BUILT_TO_FAIL_IN_TOP_K * len(built))
     missed = ", ".join(sorted(home.truth[d].name for d in built - found)) or "none"
@@ -202,9 +213,13 @@ def evaluate(predictions: list[Prediction], home: DemoHome) -> Verdict:
         f"{len(found)} of {len(built)} devices built to fail rank in the top {top_k} "
         f"(need {needed}); missed: {missed}",
     )
-    at_risk = [p for p in predictions if p.at_risk and not neutral(p)]
-    real = [p for p in at_risk if positive(p)]
-    healthy = [p for p in predictions if not positive(p) and not neutral(p)]
+
+
+def _check_at_risk(verdict: Verdict, predictions: list[Prediction], truth: dict[str | None, Truth]) -> None:
+    """Few healthy devices flagged at risk, and enough of those flagged really failing soon."""
+    at_risk = [p for p in predictions if p.at_risk and not _neutral(truth, p)]
+    real = [p for p in at_risk if _positive(truth, p)]
+    healthy = [p for p in predictions if not _positive(truth, p) and not _neutral(truth, p)]
     false_alarms = [p for p in healthy if p.at_risk]
     allowed = max(1, math.floor(MAX_HEALTHY_AT_RISK * len(healthy)))
     verdict.expect(
@@ -224,8 +239,6 @@ def evaluate(predictions: list[Prediction], home: DemoHome) -> Verdict:
             f"{len(real)} of {len(at_risk)} flagged at risk fail within the window ({names}); "
             f"precision is judged from {MIN_FLAGGED_FOR_PRECISION} flags"
         )
-    check_owner_devices(predictions, verdict)
-    return verdict
 
 
 def check_owner_devices(predictions: list[Prediction], verdict: Verdict) -> None:

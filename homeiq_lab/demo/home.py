@@ -424,38 +424,13 @@ def _shift_event(event: FailureEvent, shift: float) -> FailureEvent:
 def compose(choice: HomeChoice, now: float) -> DemoHome:
     """Build the chosen home, cut at the demo's now and shifted to end at `now`."""
     healthy = synthetic.generate_home(_config(), choice.index)
-    source: dict[str, HomeHistory] = {}
-    way_of: dict[str, Way] = {}
-    for way in WAYS:
-        variant = synthetic.generate_home(_way_config(way), choice.index)
-        source[choice.chosen[way.key]] = variant
-        way_of[choice.chosen[way.key]] = way
+    source, way_of = _way_variants(choice)
     day_start = healthy.start + choice.cut_day * DAY
     cut = day_start + (now - day_start) % DAY  # the same time of day as now
     shift = now - cut
     kept = _keep(healthy, choice)
-    devices = [
-        replace(d, created=None if d.created is None else d.created + shift)
-        for d in healthy.devices
-        if d.device_key in kept
-    ]
-    entities = [e for e in healthy.entities if e.device_key in kept]
-    states: dict[str, StateSeries] = {}
-    statistics: dict[str, StatSeries] = {}
-    for entity in entities:
-        origin = source.get(entity.device_key, healthy)
-        states[entity.entity_id] = _cut_series(origin.states[entity.entity_id], cut, shift)
-        if (stats := origin.statistics.get(entity.entity_id)) is not None:
-            statistics[entity.entity_id] = _cut_stats(stats, cut, shift)
-    ground_truth: list[FailureEvent] = []
-    scenario: dict[str, str] = {}
-    swaps: dict[str, Any] = {}
-    for device_key in kept:
-        origin = source.get(device_key, healthy)
-        scenario[device_key] = origin.scenario.get(device_key, "healthy")
-        ground_truth += [_shift_event(e, shift) for e in origin.ground_truth if e.device_key == device_key]
-        if (swapped := origin.battery_swaps.get(device_key)) is not None:
-            swaps[device_key] = swapped[swapped <= cut] + shift
+    devices, entities, states, statistics = _kept_rows(healthy, source, kept, cut, shift)
+    ground_truth, scenario, swaps = _kept_truth(healthy, source, kept, cut, shift)
     # The devices that show what an owner is told (owner_devices.py), written directly.
     owners = owner_devices(healthy.start + shift, now)
     devices += owners.devices
@@ -490,6 +465,53 @@ def compose(choice: HomeChoice, now: float) -> DemoHome:
         description=description,
         bridge_outage=_shift_event(choice.outage, shift),
     )
+
+
+def _way_variants(choice: HomeChoice) -> tuple[dict[str, HomeHistory], dict[str, Way]]:
+    """Per chosen device: the generated variant of the home it fails in, and its way of failing."""
+    source: dict[str, HomeHistory] = {}
+    way_of: dict[str, Way] = {}
+    for way in WAYS:
+        variant = synthetic.generate_home(_way_config(way), choice.index)
+        source[choice.chosen[way.key]] = variant
+        way_of[choice.chosen[way.key]] = way
+    return source, way_of
+
+
+def _kept_rows(
+    healthy: HomeHistory, source: dict[str, HomeHistory], kept: set[str], cut: float, shift: float
+) -> tuple[list[DeviceRecord], list[EntityRecord], dict[str, StateSeries], dict[str, StatSeries]]:
+    """The kept devices, their entities, and each entity's states and statistics cut and shifted."""
+    devices = [
+        replace(d, created=None if d.created is None else d.created + shift)
+        for d in healthy.devices
+        if d.device_key in kept
+    ]
+    entities = [e for e in healthy.entities if e.device_key in kept]
+    states: dict[str, StateSeries] = {}
+    statistics: dict[str, StatSeries] = {}
+    for entity in entities:
+        origin = source.get(entity.device_key, healthy)
+        states[entity.entity_id] = _cut_series(origin.states[entity.entity_id], cut, shift)
+        if (stats := origin.statistics.get(entity.entity_id)) is not None:
+            statistics[entity.entity_id] = _cut_stats(stats, cut, shift)
+    return devices, entities, states, statistics
+
+
+def _kept_truth(
+    healthy: HomeHistory, source: dict[str, HomeHistory], kept: set[str], cut: float, shift: float
+) -> tuple[list[FailureEvent], dict[str, str], dict[str, Any]]:
+    """The kept devices' ground-truth events, scenarios and battery swaps, cut and shifted."""
+    ground_truth: list[FailureEvent] = []
+    scenario: dict[str, str] = {}
+    swaps: dict[str, Any] = {}
+    for device_key in kept:
+        origin = source.get(device_key, healthy)
+        scenario[device_key] = origin.scenario.get(device_key, "healthy")
+        ground_truth += [_shift_event(e, shift) for e in origin.ground_truth if e.device_key == device_key]
+        if (swapped := origin.battery_swaps.get(device_key)) is not None:
+            swaps[device_key] = swapped[swapped <= cut] + shift
+    return ground_truth, scenario, swaps
 
 
 def build_demo_home(now: float) -> DemoHome:
@@ -582,14 +604,7 @@ def _describe(
         name = _entity_name(entity.entity_id, device.name)
         attributes = _attributes(entity, name, device.name, numeric)
         per_row = attribute_rows.get(entity.entity_id, {})
-        rows = (
-            [
-                {**attributes, **{key: _whole(values[k]) for key, values in per_row.items()}}
-                for k in range(len(strings))
-            ]
-            if per_row
-            else None
-        )
+        rows = _row_attributes(attributes, per_row, len(strings))
         recorded[entity.entity_id] = RecordedEntity(
             attributes=attributes if rows is None else rows[-1],
             times=series.time,
@@ -597,37 +612,62 @@ def _describe(
             statistics=history.statistics.get(entity.entity_id) if numeric else None,
             row_attributes=rows,
         )
-        described = {
-            "entity_id": entity.entity_id,
-            "device": entity.device_key,
-            "name": name,
-            "device_class": entity.device_class,
-            "unit": entity.unit,
-            "state_class": "measurement" if numeric else None,
-            "entity_category": "diagnostic" if entity.role in DIAGNOSTIC_ROLES else None,
-            "state": strings[-1],
-        }
-        if rows is not None:
-            described["attributes"] = {key: rows[-1][key] for key in per_row}
-        described_entities.append(described)
+        described_entities.append(_described_entity(entity, name, numeric, strings[-1], rows, per_row))
+    description = {"devices": _described_devices(history), "entities": described_entities}
+    return recorded, description
+
+
+def _row_attributes(
+    attributes: dict[str, Any], per_row: dict[str, list[float]], n_rows: int
+) -> list[dict[str, Any]] | None:
+    """Each state row's attributes with its attribute-only readings, or None without any."""
+    if not per_row:
+        return None
+    return [
+        {**attributes, **{key: _whole(values[k]) for key, values in per_row.items()}} for k in range(n_rows)
+    ]
+
+
+def _described_entity(
+    entity: EntityRecord,
+    name: str | None,
+    numeric: bool,
+    state: str,
+    rows: list[dict[str, Any]] | None,
+    per_row: dict[str, list[float]],
+) -> dict[str, Any]:
+    """One entity as the demo integration restores it: name, classes, unit and last state."""
+    described = {
+        "entity_id": entity.entity_id,
+        "device": entity.device_key,
+        "name": name,
+        "device_class": entity.device_class,
+        "unit": entity.unit,
+        "state_class": "measurement" if numeric else None,
+        "entity_category": "diagnostic" if entity.role in DIAGNOSTIC_ROLES else None,
+        "state": state,
+    }
+    if rows is not None:
+        described["attributes"] = {key: rows[-1][key] for key in per_row}
+    return described
+
+
+def _described_devices(history: HomeHistory) -> list[dict[str, Any]]:
+    """The devices as the demo integration registers them, bridges first."""
     # Bridges first: a device's via_device must exist before the device.
     devices = sorted(history.devices, key=lambda d: d.via_device_key is not None)
-    description = {
-        "devices": [
-            {
-                "id": d.device_key,
-                "name": d.name,
-                "manufacturer": d.manufacturer,
-                "model": d.model,
-                "via_device": d.via_device_key,
-                "area": (d.area_id or "").replace("_", " ").capitalize() or None,
-                "connections": _connections(d),
-            }
-            for d in devices
-        ],
-        "entities": described_entities,
-    }
-    return recorded, description
+    return [
+        {
+            "id": d.device_key,
+            "name": d.name,
+            "manufacturer": d.manufacturer,
+            "model": d.model,
+            "via_device": d.via_device_key,
+            "area": (d.area_id or "").replace("_", " ").capitalize() or None,
+            "connections": _connections(d),
+        }
+        for d in devices
+    ]
 
 
 def _whole(value: float) -> int | float:

@@ -68,6 +68,17 @@ SNOOZED: Final = BACK_DOOR  # the demo snoozes it for a week (scripts/demo.py), 
 SWAP_DAYS_AGO: Final = (31.5, 21.5, 11.5, 1.5)  # the garden sensor's battery swaps
 DIED_AT_LEVEL: Final = 62
 DOCK_UNPLUGGED_DAYS_AGO: Final = 16.0
+# One daily run of the vacuum: minutes after it starts, its state and its battery level.
+VACUUM_RUN: Final = (
+    (0, "cleaning", 100.0),
+    (30, "cleaning", 82.0),
+    (60, "cleaning", 64.0),
+    (75, "returning", 57.0),
+    (80, "docked", 56.0),
+    (140, "docked", 78.0),
+    (200, "docked", 96.0),
+    (230, "docked", 100.0),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,28 +178,7 @@ def _garden(rng: np.random.Generator, start: float, end: float) -> list[_Entity]
 def _back_door(rng: np.random.Generator, start: float, end: float) -> tuple[list[_Entity], float, float]:
     """Dark for 30 h two weeks ago at a reading of 62 %, back on a new battery."""
     dark_from, dark_to = end - 14.0 * DAY, end - 14.0 * DAY + 30 * HOUR
-    times = np.arange(start, end, 3 * HOUR) + rng.uniform(0, 600)
-    levels: list[str] = []
-    kept: list[float] = []
-    for t in times.tolist():
-        if dark_from <= t < dark_to:
-            continue
-        if t < dark_from:
-            value = DIED_AT_LEVEL + 8.0 * (dark_from - t) / (dark_from - start)
-        else:
-            value = 100.0 - 0.25 * (t - dark_to) / DAY
-        kept.append(t)
-        levels.append(_level(value))
-    # The reading just before it went dark is the level it died at.
-    kept.append(dark_from - 60.0)
-    levels.append(str(DIED_AT_LEVEL))
-    kept.append(dark_from)
-    levels.append("unavailable")
-    kept.append(dark_to)
-    levels.append("100")
-    order = np.argsort(kept, kind="stable")
-    battery_t = [kept[i] for i in order]
-    battery_s = [levels[i] for i in order]
+    battery_t, battery_s = _back_door_battery(rng, start, end, dark_from, dark_to)
     door_t, door_s = _motion(rng, start, dark_from, 8.0)
     door_s = ["on" if s == "on" else "off" for s in door_s]
     after_t, after_s = _motion(rng, dark_to, end, 8.0)
@@ -222,6 +212,33 @@ def _back_door(rng: np.random.Generator, start: float, end: float) -> tuple[list
         dark_from,
         dark_to,
     )
+
+
+def _back_door_battery(
+    rng: np.random.Generator, start: float, end: float, dark_from: float, dark_to: float
+) -> tuple[list[float], list[str]]:
+    """The back door's battery rows: 70 % falling to 62 %, unavailable while dark, 100 % after."""
+    times = np.arange(start, end, 3 * HOUR) + rng.uniform(0, 600)
+    levels: list[str] = []
+    kept: list[float] = []
+    for t in times.tolist():
+        if dark_from <= t < dark_to:
+            continue
+        if t < dark_from:
+            value = DIED_AT_LEVEL + 8.0 * (dark_from - t) / (dark_from - start)
+        else:
+            value = 100.0 - 0.25 * (t - dark_to) / DAY
+        kept.append(t)
+        levels.append(_level(value))
+    # The reading just before it went dark is the level it died at.
+    kept.append(dark_from - 60.0)
+    levels.append(str(DIED_AT_LEVEL))
+    kept.append(dark_from)
+    levels.append("unavailable")
+    kept.append(dark_to)
+    levels.append("100")
+    order = np.argsort(kept, kind="stable")
+    return [kept[i] for i in order], [levels[i] for i in order]
 
 
 def _phone(rng: np.random.Generator, start: float, end: float) -> list[_Entity]:
@@ -260,26 +277,7 @@ def _vacuum(rng: np.random.Generator, start: float, end: float) -> tuple[list[_E
     Returns the vacuum's state rows, its `battery_level` at each row, and when it runs out (5 %).
     """
     unplugged = end - DOCK_UNPLUGGED_DAYS_AGO * DAY
-    times: list[float] = [start]
-    states: list[str] = ["docked"]
-    levels: list[float] = [100.0]
-    day = np.floor(start / DAY) * DAY + DAY
-    while day + 10 * HOUR < unplugged:
-        run = day + 10 * HOUR + rng.uniform(0, 1800)
-        for minutes, state, level in (
-            (0, "cleaning", 100.0),
-            (30, "cleaning", 82.0),
-            (60, "cleaning", 64.0),
-            (75, "returning", 57.0),
-            (80, "docked", 56.0),
-            (140, "docked", 78.0),
-            (200, "docked", 96.0),
-            (230, "docked", 100.0),
-        ):
-            times.append(run + minutes * 60.0)
-            states.append(state)
-            levels.append(level)
-        day += DAY
+    times, states, levels = _vacuum_daily_runs(rng, start, unplugged)
     # The last run ends off its dock (unplugged): idle, about 3 points a day.
     times += [unplugged, unplugged + 3600.0]
     states += ["cleaning", "idle"]
@@ -306,6 +304,24 @@ def _vacuum(rng: np.random.Generator, start: float, end: float) -> tuple[list[_E
         levels,
         runs_out,
     )
+
+
+def _vacuum_daily_runs(
+    rng: np.random.Generator, start: float, unplugged: float
+) -> tuple[list[float], list[str], list[float]]:
+    """Docked from `start`, then a run at about 10:00 and a recharge each day until the dock was unplugged."""
+    times: list[float] = [start]
+    states: list[str] = ["docked"]
+    levels: list[float] = [100.0]
+    day = np.floor(start / DAY) * DAY + DAY
+    while day + 10 * HOUR < unplugged:
+        run = day + 10 * HOUR + rng.uniform(0, 1800)
+        for minutes, state, level in VACUUM_RUN:
+            times.append(run + minutes * 60.0)
+            states.append(state)
+            levels.append(level)
+        day += DAY
+    return times, states, levels
 
 
 def _landing(rng: np.random.Generator, start: float, end: float) -> list[_Entity]:
@@ -359,70 +375,6 @@ class OwnerDevices:
 def owner_devices(start: float, end: float) -> OwnerDevices:
     """The five owner devices' histories from `start` to `end` (the demo's now)."""
     rng = np.random.default_rng(SEED)
-    devices = [
-        DeviceRecord(
-            device_key=GARDEN,
-            name="Garden motion sensor",
-            integration="homeiq_demo",
-            protocol=Protocol.ZIGBEE,
-            kind="motion",
-            power=Power.BATTERY,
-            chemistry=Chemistry.ALKALINE,
-            manufacturer="Aqara",
-            model="Outdoor motion sensor",
-            area_id="garden",
-            created=start,
-        ),
-        DeviceRecord(
-            device_key=BACK_DOOR,
-            name="Back door sensor",
-            integration="homeiq_demo",
-            protocol=Protocol.ZIGBEE,
-            kind="door_window",
-            power=Power.BATTERY,
-            chemistry=Chemistry.COIN,
-            manufacturer="Sonoff",
-            model="SNZB-04",
-            area_id="kitchen",
-            created=start,
-        ),
-        DeviceRecord(
-            device_key=PHONE,
-            name="Phone",
-            integration="homeiq_demo",
-            protocol=Protocol.WIFI,
-            kind="other",
-            power=Power.BATTERY,
-            manufacturer="Google",
-            model="Pixel 8",
-            created=start,
-        ),
-        DeviceRecord(
-            device_key=VACUUM,
-            name="Robot vacuum",
-            integration="homeiq_demo",
-            protocol=Protocol.WIFI,
-            kind="vacuum",
-            power=Power.BATTERY,
-            manufacturer="Roborock",
-            model="S7",
-            area_id="living_room",
-            created=start,
-        ),
-        DeviceRecord(
-            device_key=LANDING,
-            name="Landing motion sensor",
-            integration="homeiq_demo",
-            protocol=Protocol.ZIGBEE,
-            kind="motion",
-            power=Power.BATTERY,
-            chemistry=Chemistry.COIN,
-            manufacturer="IKEA",
-            model="TRADFRI motion sensor",
-            area_id="landing",
-            created=start,
-        ),
-    ]
     back_door, dark_from, dark_to = _back_door(rng, start, end)
     vacuum, vacuum_levels, runs_out = _vacuum(rng, start, end)
     written = [
@@ -432,15 +384,7 @@ def owner_devices(start: float, end: float) -> OwnerDevices:
         *vacuum,
         *_landing(rng, start, end),
     ]
-    states: dict[str, StateSeries] = {}
-    statistics: dict[str, StatSeries] = {}
-    for entity in written:
-        # Nothing after the demo's now (readings drawn a few minutes late near the end).
-        kept = [k for k, t in enumerate(entity.times) if t <= end]
-        series = _series([entity.times[k] for k in kept], [entity.states[k] for k in kept])
-        states[entity.record.series_key] = series
-        if entity.numeric:
-            statistics[entity.record.series_key] = hourly_statistics(series, start, end)
+    states, statistics = _recorded_series(written, start, end)
     swaps = [end - d * DAY for d in SWAP_DAYS_AGO]
     ground_truth = [
         *(FailureEvent(device_key=GARDEN, kind="swap", start=t, end=t) for t in swaps),
@@ -449,7 +393,7 @@ def owner_devices(start: float, end: float) -> OwnerDevices:
         FailureEvent(device_key=VACUUM, kind="battery_depleted", start=runs_out, end=runs_out + DAY),
     ]
     return OwnerDevices(
-        devices=devices,
+        devices=_device_records(start),
         entities=[e.record for e in written],
         states=states,
         statistics=statistics,
@@ -460,3 +404,98 @@ def owner_devices(start: float, end: float) -> OwnerDevices:
         },
         attribute_rows={"vacuum.robot_vacuum": {BATTERY_ATTRIBUTE: vacuum_levels}},
     )
+
+
+def _recorded_series(
+    written: list[_Entity], start: float, end: float
+) -> tuple[dict[str, StateSeries], dict[str, StatSeries]]:
+    """Each entity's states up to `end`, and the hourly statistics of the numeric ones."""
+    states: dict[str, StateSeries] = {}
+    statistics: dict[str, StatSeries] = {}
+    for entity in written:
+        # Nothing after the demo's now (readings drawn a few minutes late near the end).
+        kept = [k for k, t in enumerate(entity.times) if t <= end]
+        series = _series([entity.times[k] for k in kept], [entity.states[k] for k in kept])
+        states[entity.record.series_key] = series
+        if entity.numeric:
+            statistics[entity.record.series_key] = hourly_statistics(series, start, end)
+    return states, statistics
+
+
+def _device_records(start: float) -> list[DeviceRecord]:
+    """The five owner devices, in the order they are added to the home."""
+    garden, back_door, landing = _zigbee_sensor_records(start)
+    phone, vacuum = _wifi_device_records(start)
+    return [garden, back_door, phone, vacuum, landing]
+
+
+def _zigbee_sensor_records(start: float) -> tuple[DeviceRecord, DeviceRecord, DeviceRecord]:
+    """The garden motion, back door and landing motion sensors (Zigbee, on batteries)."""
+    garden = DeviceRecord(
+        device_key=GARDEN,
+        name="Garden motion sensor",
+        integration="homeiq_demo",
+        protocol=Protocol.ZIGBEE,
+        kind="motion",
+        power=Power.BATTERY,
+        chemistry=Chemistry.ALKALINE,
+        manufacturer="Aqara",
+        model="Outdoor motion sensor",
+        area_id="garden",
+        created=start,
+    )
+    back_door = DeviceRecord(
+        device_key=BACK_DOOR,
+        name="Back door sensor",
+        integration="homeiq_demo",
+        protocol=Protocol.ZIGBEE,
+        kind="door_window",
+        power=Power.BATTERY,
+        chemistry=Chemistry.COIN,
+        manufacturer="Sonoff",
+        model="SNZB-04",
+        area_id="kitchen",
+        created=start,
+    )
+    landing = DeviceRecord(
+        device_key=LANDING,
+        name="Landing motion sensor",
+        integration="homeiq_demo",
+        protocol=Protocol.ZIGBEE,
+        kind="motion",
+        power=Power.BATTERY,
+        chemistry=Chemistry.COIN,
+        manufacturer="IKEA",
+        model="TRADFRI motion sensor",
+        area_id="landing",
+        created=start,
+    )
+    return garden, back_door, landing
+
+
+def _wifi_device_records(start: float) -> tuple[DeviceRecord, DeviceRecord]:
+    """The phone and the robot vacuum (Wi-Fi, rechargeable)."""
+    phone = DeviceRecord(
+        device_key=PHONE,
+        name="Phone",
+        integration="homeiq_demo",
+        protocol=Protocol.WIFI,
+        kind="other",
+        power=Power.BATTERY,
+        manufacturer="Google",
+        model="Pixel 8",
+        created=start,
+    )
+    vacuum = DeviceRecord(
+        device_key=VACUUM,
+        name="Robot vacuum",
+        integration="homeiq_demo",
+        protocol=Protocol.WIFI,
+        kind="vacuum",
+        power=Power.BATTERY,
+        manufacturer="Roborock",
+        model="S7",
+        area_id="living_room",
+        created=start,
+    )
+    return phone, vacuum
