@@ -83,14 +83,11 @@ def owner_metrics(
 ) -> dict[str, float]:
     """The gated figures of one failure type; arrays (n_rows,) ordered by device, then hour.
 
-    `y` is the row label (1/0; rows not eligible already removed), `event_hour`
-    the hour of the row's next failure (NaN when none) and `foreseeable` its
-    verdict from `foreseeable_rows`.
+    `y`: row labels (ineligible rows removed); `event_hour`: the row's next failure's hour (NaN
+    when none); `foreseeable`: its verdict from `foreseeable_rows`.
     """
     n_alerts, precision = alert_precision(alarm, device, hour, y)
-    # Stricter, beside it: the failure starts within the horizon of the alert's first day.
-    starts = alert_starts(alarm, device, hour)
-    precision_at_start = float(np.mean(y[starts] == 1.0)) if starts.any() else float("nan")
+    precision_at_start = _precision_at_start(alarm, device, hour, y)
     in_horizon = np.isfinite(event_hour) & (event_hour >= hour) & (event_hour - hour < horizon_hours)
     keys = np.stack([device[in_horizon].astype(np.float64), event_hour[in_horizon]])
     nan = float("nan")
@@ -125,6 +122,14 @@ def owner_metrics(
         "failures": float(n_failures),
         "foreseeable_failures": float(n_foreseeable),
     }
+
+
+def _precision_at_start(
+    alarm: npt.NDArray[np.bool_], device: npt.NDArray[np.int64], hour: npt.NDArray[np.int64], y: Float
+) -> float:
+    """The share of alerts whose failure starts within the horizon of their first day (stricter)."""
+    starts = alert_starts(alarm, device, hour)
+    return float(np.mean(y[starts] == 1.0)) if starts.any() else float("nan")
 
 
 def passes_gate(

@@ -114,6 +114,26 @@ async def _async_add_in_batches(
         await asyncio.sleep(0)
 
 
+@callback
+def _add_new_entities(
+    entry: HomeIQConfigEntry,
+    platform_domain: str,
+    add_entities: Callable[[Iterable[Entity]], None],
+    new: list[HomeIQDeviceEntity],
+) -> None:
+    """Add new entities at once, or in batches that let the event loop run when there are many."""
+    if len(new) <= ADD_BATCH:
+        if new:
+            add_entities(new)
+        return
+    coordinator = entry.runtime_data.coordinator
+    entry.async_create_task(
+        coordinator.hass,
+        _async_add_in_batches(coordinator, add_entities, new),
+        f"{DOMAIN} add {platform_domain} entities",
+    )
+
+
 def async_track_device_entities(
     entry: HomeIQConfigEntry,
     platform_domain: str,
@@ -155,15 +175,7 @@ def async_track_device_entities(
         for registry_entry in registered:
             if registry_entry.unique_id not in keep:
                 registry.async_remove(registry_entry.entity_id)
-        if len(new) <= ADD_BATCH:
-            if new:
-                add_entities(new)
-            return
-        entry.async_create_task(
-            coordinator.hass,
-            _async_add_in_batches(coordinator, add_entities, new),
-            f"{DOMAIN} add {platform_domain} entities",
-        )
+        _add_new_entities(entry, platform_domain, add_entities, new)
 
     sync()
     entry.async_on_unload(coordinator.async_add_listener(sync))

@@ -86,6 +86,25 @@ async def async_read_history(
     return replace(history, start=_observed_start(history))
 
 
+def _registry_of(
+    devices: Mapping[str, WatchedDevice],
+) -> tuple[dict[str, RegisteredEntity], dict[str, str]]:
+    """The watched entities as the reader's registry, and the batteries known only as a state attribute."""
+    registry = {
+        entity.entity_id: RegisteredEntity(device.info, entity.role, entity.device_class, entity.unit)
+        for device in devices.values()
+        for entity in device.entities
+        if entity.attribute is None
+    }
+    level_attributes = {
+        entity.entity_id: entity.attribute
+        for device in devices.values()
+        for entity in device.entities
+        if entity.attribute is not None
+    }
+    return registry, level_attributes
+
+
 async def _async_read_window(
     hass: HomeAssistant,
     devices: Mapping[str, WatchedDevice],
@@ -99,19 +118,7 @@ async def _async_read_window(
 
     `catalog`: the entity selection kept between plans (see `plan_read`).
     """
-    registry = {
-        entity.entity_id: RegisteredEntity(device.info, entity.role, entity.device_class, entity.unit)
-        for device in devices.values()
-        for entity in device.entities
-        if entity.attribute is None
-    }
-    # Batteries known only as a state attribute, read from the stored attributes.
-    level_attributes = {
-        entity.entity_id: entity.attribute
-        for device in devices.values()
-        for entity in device.entities
-        if entity.attribute is not None
-    }
+    registry, level_attributes = _registry_of(devices)
     dialect = cast(Dialect, str(get_instance(hass).dialect_name or "sqlite"))
 
     def plan(query: QueryFn) -> ReadPlan:

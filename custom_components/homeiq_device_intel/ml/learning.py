@@ -457,18 +457,30 @@ def _fit_classifiers(
         )
         fit.classifiers[target] = candidate
         if test_rows.any():
-            # As predict_proba, with the forests' margin computed once when only calibration changed.
-            old_margin = _margin_of_rows(model.ensemble, X, test_rows)
-            new_margin = old_margin if ensemble is model.ensemble else _margin_of_rows(ensemble, X, test_rows)
-            p_new = sigmoid(a * new_margin + b)
-            p_old = sigmoid(model.calibration_a * old_margin + model.calibration_b)
-            fit.score(target, y[test_rows], p_new, p_old)
-            release = release_fraction(target) * candidate.threshold
-            alarm = held_alarm(
-                p_new, data.device[test_rows], data.hour[test_rows], candidate.threshold, release
-            )
-            fit.score_alerts(target, data, test_rows, alarm)
+            _score_held_out(fit, target, (model, candidate), data, test_rows)
     return fit
+
+
+def _score_held_out(
+    fit: _Candidate,
+    target: str,
+    models: tuple[BinaryClassifier, BinaryClassifier],
+    data: _TrainingData,
+    test_rows: npt.NDArray[np.bool_],
+) -> None:
+    """Score the current and the candidate classifier of one target on the held-out rows."""
+    model, candidate = models
+    # As predict_proba, with the forests' margin computed once when only calibration changed.
+    old_margin = _margin_of_rows(model.ensemble, data.X, test_rows)
+    same_forest = candidate.ensemble is model.ensemble
+    new_margin = old_margin if same_forest else _margin_of_rows(candidate.ensemble, data.X, test_rows)
+    p_new = sigmoid(candidate.calibration_a * new_margin + candidate.calibration_b)
+    p_old = sigmoid(model.calibration_a * old_margin + model.calibration_b)
+    y = data.y[target]
+    fit.score(target, y[test_rows], p_new, p_old)
+    release = release_fraction(target) * candidate.threshold
+    alarm = held_alarm(p_new, data.device[test_rows], data.hour[test_rows], candidate.threshold, release)
+    fit.score_alerts(target, data, test_rows, alarm)
 
 
 def _refit_calibration(

@@ -226,39 +226,51 @@ def matched_alerts(
     failure that way. Ties in the model's score can leave it warning of more:
     each scorer's own share is returned. Arrays (n_rows,) ordered by device, then
     hour. Returns the common share of failures warned of, and per scorer its
-    threshold, alerts, alerts that came true and failures warned of.
-
-    Both scorers' alerts follow the alert rule (`alerts.held_alarm`): on at the
+    threshold, alerts, alerts that came true and failures warned of. Both
+    scorers' alerts follow the alert rule (`alerts.held_alarm`): on at the
     threshold, held until the score falls `release_fraction` of the way from its
     floor (0 for the model's probability, the lowest score for the other) to the
-    threshold; 1.0 ends an alert at the first row below the threshold. Holding
-    never changes which failures are warned of first, only how many alerts.
+    threshold (1.0: a plain threshold); this changes how many alerts, not which
+    failures are warned of first.
     """
     em_model = event_max_scores(model, device, hour, event_hour, horizon_hours)
     em_other = event_max_scores(other, device, hour, event_hour, horizon_hours)
     nan = float("nan")
     if em_model.size == 0:
         return {"failures_warned": nan, "model_alert_precision": nan, "alert_precision": nan}
-    reachable_model = int(np.sum(em_model > model.min()))
-    levels = np.unique(em_other[em_other > other.min()])
-    counts = np.array([int(np.sum(em_other >= v)) for v in levels], dtype=np.int64)
-    usable = counts <= reachable_model
-    if not usable.any():
+    matched = _matched_level(em_model, em_other, model_threshold, floors=(model.min(), other.min()))
+    if matched is None:
         return {"failures_warned": 0.0, "model_alert_precision": nan, "alert_precision": nan}
-    levels, counts = levels[usable], counts[usable]
-    k = max(int(np.sum(em_model >= model_threshold)), 1)
-    pick = int(np.lexsort((counts, np.abs(counts - k)))[0])
-    k = int(counts[pick])
+    k, other_threshold = matched
     out: dict[str, float] = {"failures_warned": k / em_model.size}
     pairs = (
         ("model_", model, _threshold_warning(em_model, k), em_model, 0.0),
-        ("", other, float(levels[pick]), em_other, float(other.min())),
+        ("", other, other_threshold, em_other, float(other.min())),
     )
     for prefix, score, thr, em, floor in pairs:
         out[f"{prefix}threshold"] = thr
         alarm = held_alarm(score, device, hour, thr, release_point(thr, release_fraction, floor))
         out.update(_alert_figures(prefix, alarm, float(np.mean(em >= thr)), device, hour, y))
     return out
+
+
+def _matched_level(
+    em_model: Array, em_other: Array, model_threshold: float, *, floors: tuple[float, float]
+) -> tuple[int, float] | None:
+    """The number of failures both scorers warn of and the other's threshold for it (see matched_alerts).
+
+    None when the other scorer cannot warn of any failure the model could also reach.
+    """
+    reachable_model = int(np.sum(em_model > floors[0]))
+    levels = np.unique(em_other[em_other > floors[1]])
+    counts = np.array([int(np.sum(em_other >= v)) for v in levels], dtype=np.int64)
+    usable = counts <= reachable_model
+    if not usable.any():
+        return None
+    levels, counts = levels[usable], counts[usable]
+    k = max(int(np.sum(em_model >= model_threshold)), 1)
+    pick = int(np.lexsort((counts, np.abs(counts - k)))[0])
+    return int(counts[pick]), float(levels[pick])
 
 
 def _alert_figures(

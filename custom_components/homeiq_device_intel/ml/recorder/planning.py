@@ -100,17 +100,13 @@ def plan_read(
 ) -> ReadPlan:
     """Choose the entities, devices and bounded chunks of one read of [start, end).
 
-    `catalog`, if given, keeps the entity selection (the catalog query, the
-    costliest part of planning a short read) and the devices between plans, and
-    reuses them while the recorder's catalog is unchanged (`CatalogCache`).
-
-    Entities read: `entity_ids` if given; else the registry's entities if a
-    registry is given; else every entity `is_device_entity` accepts. Entities
-    the registry does not cover get inferred devices. Only entities with rows
-    in the window, a state at its start, or statistics in it are kept.
-    `level_attributes` (entity_id -> attribute) names batteries known only as
-    a state attribute; without it and without a registry, the attribute the
-    catalog found on an inferred device that has no battery sensor is used.
+    `catalog` (`CatalogCache`) reuses the entity selection and devices between plans. Entities
+    read: `entity_ids` if given; else the registry's entities if a registry is given; else every
+    entity `is_device_entity` accepts. Entities the registry does not cover get inferred devices.
+    Only entities with rows in the window, a state at its start, or statistics in it are kept.
+    `level_attributes` (entity_id -> attribute) names batteries known only as a state attribute;
+    without it and without a registry, the attribute the catalog found on an inferred device that
+    has no battery sensor is used.
     """
     _check_request(start, end, chunk_rows)
     schema = _recorder_schema(query, dialect)
