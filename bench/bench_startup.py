@@ -365,7 +365,8 @@ def _run(
     return result
 
 
-def main() -> None:
+def _parse_args() -> argparse.Namespace:
+    """Command line (the child modes are internal)."""
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -375,35 +376,26 @@ def main() -> None:
     parser.add_argument("--child", choices=("prepare", "with", "without"), help=argparse.SUPPRESS)
     parser.add_argument("--config-dir", help=argparse.SUPPRESS)
     parser.add_argument("--db", help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.child:
-        _child(args)
-        return
-    if args.quick:
-        args.devices, args.runs = 200, 1
-    load_before = load_average()
-    began = time.perf_counter()
-    template = _template(args.devices)
+    return parser.parse_args()
+
+
+def _prepare_storage(storage: Path, devices: int) -> None:
+    """Write the registries of a home of `devices` devices into `storage` (in a child process)."""
+    storage.mkdir()
+    command = [sys.executable, str(Path(__file__)), "--child", "prepare"]
+    command += ["--config-dir", str(storage), "--devices", str(devices)]
+    subprocess.run(command, cwd=ROOT, check=True, timeout=240)
+    (storage / "home-assistant_v2.db").unlink(missing_ok=True)
+
+
+def _starts(
+    args: argparse.Namespace, template: Path
+) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]:
+    """The first start with our entry (an installation), then restarts with and without it, alternating."""
     with tempfile.TemporaryDirectory(prefix="homeiq_bench_startup_") as tmp:
         work = Path(tmp)
         storage = work / "storage"
-        storage.mkdir()
-        subprocess.run(
-            [
-                sys.executable,
-                str(Path(__file__)),
-                "--child",
-                "prepare",
-                "--config-dir",
-                str(storage),
-                "--devices",
-                str(args.devices),
-            ],
-            cwd=ROOT,
-            check=True,
-            timeout=240,
-        )
-        (storage / "home-assistant_v2.db").unlink(missing_ok=True)
+        _prepare_storage(storage, args.devices)
         # The first start with our entry creates its entities in the registry (an installation);
         # the measured starts are restarts: "with" from the files that start left behind.
         installed = work / "installed"
@@ -412,8 +404,7 @@ def main() -> None:
         runs: dict[str, list[dict[str, Any]]] = {"with": [], "without": []}
         for k in range(args.runs):
             for kind in ("without", "with") if k % 2 == 0 else ("with", "without"):
-                source = installed if kind == "with" else storage
-                result = _run(kind, template, source, work, args.devices)
+                result = _run(kind, template, installed if kind == "with" else storage, work, args.devices)
                 print(
                     f"{kind}: loop CPU {result['loop_cpu_s']:.2f} s, wall {result['wall_s']:.1f} s, "
                     f"longest block {result['probe'].get('max_block_ms', 0):.0f} ms, "
@@ -421,19 +412,35 @@ def main() -> None:
                     flush=True,
                 )
                 runs[kind].append(result)
-    with_cpu = statistics.median(r["loop_cpu_s"] for r in runs["with"])
-    without_cpu = statistics.median(r["loop_cpu_s"] for r in runs["without"])
-    with_wall = statistics.median(r["wall_s"] for r in runs["with"])
-    without_wall = statistics.median(r["wall_s"] for r in runs["without"])
-    setup_wall = statistics.median(r["setup_entry"]["wall_s"] for r in runs["with"])
-    setup_cpu = statistics.median(r["setup_entry"]["loop_cpu_s"] for r in runs["with"])
+    return first, runs
+
+
+def _median(runs: list[dict[str, Any]], *path: str) -> float:
+    """The median over starts of one figure (a key path into each start's result)."""
+    values = []
+    for run in runs:
+        value: Any = run
+        for key in path:
+            value = value[key]
+        values.append(float(value))
+    return float(statistics.median(values))
+
+
+def _figures(
+    args: argparse.Namespace, first: dict[str, Any], runs: dict[str, list[dict[str, Any]]]
+) -> list[Any]:
+    """The start-up figures, each beside the same run's start without our entry."""
+    with_cpu, without_cpu = _median(runs["with"], "loop_cpu_s"), _median(runs["without"], "loop_cpu_s")
+    setup_wall = _median(runs["with"], "setup_entry", "wall_s")
+    setup_cpu = _median(runs["with"], "setup_entry", "loop_cpu_s")
     block = max(r["probe"].get("max_block_ms", 0.0) for r in runs["with"])
     block_without = max(r["probe"].get("max_block_ms", 0.0) for r in runs["without"])
     watched = runs["with"][-1]["watched_devices"]
     added = with_cpu - without_cpu
-    figures = [
+    n = f"{args.devices:,} devices"
+    return [
         figure(
-            f"HA start-up, {args.devices:,} devices: event-loop CPU time added by the integration",
+            f"HA start-up, {n}: event-loop CPU time added by the integration",
             added,
             "s",
             baseline=without_cpu,
@@ -445,16 +452,16 @@ def main() -> None:
             f"{watched:,} devices watched; medians of {args.runs} starts each",
         ),
         figure(
-            f"HA start-up, {args.devices:,} devices: wall time until started and idle",
-            with_wall,
+            f"HA start-up, {n}: wall time until started and idle",
+            _median(runs["with"], "wall_s"),
             "s",
-            baseline=without_wall,
+            baseline=_median(runs["without"], "wall_s"),
             baseline_label="without our entry, same run",
             note=f"our first scoring reads the 45-day window in the recorder's executor: "
             f"async_setup_entry {setup_wall:.1f} s",
         ),
         figure(
-            f"HA start-up, {args.devices:,} devices: longest event-loop block",
+            f"HA start-up, {n}: longest event-loop block",
             block,
             "ms",
             baseline=block_without,
@@ -463,20 +470,31 @@ def main() -> None:
             "own start-up work and waits for the GIL held by executor threads (no target: issue 14's 50 ms "
             "is for nightly learning)",
         ),
-    ]
-    figures.append(
         figure(
-            f"HA first start with the integration (installation), {args.devices:,} devices: "
-            "event-loop CPU time",
+            f"HA first start with the integration (installation), {n}: event-loop CPU time",
             first["loop_cpu_s"],
             "s",
             baseline=without_cpu,
             baseline_label="loop CPU time of a start without our entry, same run",
             note=f"creates its {first['states'] - runs['without'][0]['states']:,} entities in the registry; "
             f"longest block {first['probe'].get('max_block_ms', 0):.0f} ms",
-        )
-    )
-    print(f"added loop CPU {added:.2f} s; total bench {time.perf_counter() - began:.0f} s")
+        ),
+    ]
+
+
+def main() -> None:
+    """Measure start-ups with and without our entry; write bench/results/startup.json."""
+    args = _parse_args()
+    if args.child:
+        _child(args)
+        return
+    if args.quick:
+        args.devices, args.runs = 200, 1
+    load_before = load_average()
+    began = time.perf_counter()
+    first, runs = _starts(args, _template(args.devices))
+    figures = _figures(args, first, runs)
+    print(f"added loop CPU {figures[0]['value']:.2f} s; total bench {time.perf_counter() - began:.0f} s")
     write_result(
         "startup",
         {
