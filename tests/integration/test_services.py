@@ -14,6 +14,7 @@ from freezegun.api import FrozenDateTimeFactory
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers.service import async_get_all_descriptions
+from homeassistant.helpers.translation import async_get_translations
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.components.recorder.common import (
     async_wait_recording_done,
@@ -277,7 +278,12 @@ async def test_actions_are_described_for_the_ui(hass: HomeAssistant, setup_integ
         SERVICE_UNSNOOZE,
     }
     assert descriptions[SERVICE_ACKNOWLEDGE]["fields"]["devices"]["required"] is True
-    assert descriptions[SERVICE_ACKNOWLEDGE]["name"] == "Acknowledge until recovered"
+    # The UI's name comes from the translations (newer HA leaves it out of the descriptions).
+    translations = await async_get_translations(hass, "en", "services", [DOMAIN])
+    assert (
+        translations[f"component.{DOMAIN}.services.{SERVICE_ACKNOWLEDGE}.name"]
+        == "Acknowledge until recovered"
+    )
     snooze = descriptions[SERVICE_SNOOZE]
     assert snooze["fields"]["devices"]["required"] is True
     assert snooze["fields"]["duration"]["selector"] == {"duration": {"enable_day": True}}
