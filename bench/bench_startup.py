@@ -116,50 +116,30 @@ def _mark_recorder_current(db: Path) -> None:
             )
 
 
-async def _prepare(config_dir: Path, n_devices: int) -> None:
-    """Write the registries (devices of bench_devices) and both config entries into config_dir/.storage."""
-    from homeassistant import bootstrap, config_entries, core, loader
+def _config_entry(domain: str, title: str, options: dict[str, Any], **extra: Any) -> Any:
+    """A config entry as the config flow would create it."""
+    from homeassistant import config_entries
+
+    return config_entries.ConfigEntry(
+        domain=domain,
+        title=title,
+        data={},
+        options=options,
+        source="user",
+        version=1,
+        minor_version=1,
+        unique_id=None,
+        discovery_keys=MappingProxyType({}),
+        subentries_data=None,
+        **extra,
+    )
+
+
+def _register_devices(hass: Any, owner: Any, n_devices: int) -> None:
+    """Register the bench devices and their entities under the `owner` entry."""
     from homeassistant.helpers import device_registry as dr
     from homeassistant.helpers import entity_registry as er
 
-    import custom_components
-
-    custom_components.__path__.append(str(COMPONENTS))
-    hass = core.HomeAssistant(str(config_dir))
-    await hass.config.async_set_time_zone("UTC")
-    loader.async_setup(hass)
-    hass.config_entries = config_entries.ConfigEntries(hass, {})
-    await loader.async_get_custom_components(hass)
-    await bootstrap.async_load_base_functionality(hass)
-    owner = config_entries.ConfigEntry(
-        domain="bench_devices",
-        title="Benchmark devices",
-        data={},
-        options={},
-        source="user",
-        version=1,
-        minor_version=1,
-        unique_id=None,
-        discovery_keys=MappingProxyType({}),
-        subentries_data=None,
-    )
-    await hass.config_entries.async_add(owner)
-    from custom_components.homeiq_device_intel.const import DEFAULT_OPTIONS, DOMAIN
-
-    ours = config_entries.ConfigEntry(
-        domain=DOMAIN,
-        title="HomeIQ Device Intelligence",
-        data={},
-        options=dict(DEFAULT_OPTIONS),
-        source="user",
-        version=1,
-        minor_version=1,
-        unique_id=None,
-        discovery_keys=MappingProxyType({}),
-        subentries_data=None,
-        disabled_by=config_entries.ConfigEntryDisabler.USER,  # enabled in the copy "with" only
-    )
-    await hass.config_entries.async_add(ours)
     devices, entities = dr.async_get(hass), er.async_get(hass)
     made: dict[str, str] = {}
     for entity_id, device, device_class, unit in _entities(n_devices):
@@ -182,6 +162,33 @@ async def _prepare(config_dir: Path, n_devices: int) -> None:
             suggested_object_id=object_id,
             config_entry=owner,
         )
+
+
+async def _prepare(config_dir: Path, n_devices: int) -> None:
+    """Write the registries (devices of bench_devices) and both config entries into config_dir/.storage."""
+    from homeassistant import bootstrap, config_entries, core, loader
+
+    import custom_components
+
+    custom_components.__path__.append(str(COMPONENTS))
+    hass = core.HomeAssistant(str(config_dir))
+    await hass.config.async_set_time_zone("UTC")
+    loader.async_setup(hass)
+    hass.config_entries = config_entries.ConfigEntries(hass, {})
+    await loader.async_get_custom_components(hass)
+    await bootstrap.async_load_base_functionality(hass)
+    owner = _config_entry("bench_devices", "Benchmark devices", {})
+    await hass.config_entries.async_add(owner)
+    from custom_components.homeiq_device_intel.const import DEFAULT_OPTIONS, DOMAIN
+
+    ours = _config_entry(
+        DOMAIN,
+        "HomeIQ Device Intelligence",
+        dict(DEFAULT_OPTIONS),
+        disabled_by=config_entries.ConfigEntryDisabler.USER,  # enabled in the copy "with" only
+    )
+    await hass.config_entries.async_add(ours)
+    _register_devices(hass, owner, n_devices)
     await hass.async_start()  # stopping a started core writes the registries and entries
     await hass.async_stop()
 
@@ -210,22 +217,7 @@ async def _start(config_dir: Path, db: Path) -> dict[str, Any]:
     custom_components.__path__.append(str(COMPONENTS))
     import custom_components.homeiq_device_intel as ours
 
-    setup: dict[str, float] = {}
-    setup_errors: list[str] = []
-    original = ours.async_setup_entry
-
-    async def timed_setup_entry(hass: Any, entry: Any) -> bool:
-        began, cpu = time.perf_counter(), time.thread_time()
-        try:
-            return await original(hass, entry)
-        except BaseException as err:
-            setup_errors.append(f"{type(err).__name__}: {err}")
-            raise
-        finally:
-            setup["wall_s"] = time.perf_counter() - began
-            setup["loop_cpu_s"] = time.thread_time() - cpu  # every loop task meanwhile, ours included
-
-    ours.async_setup_entry = timed_setup_entry  # type: ignore[assignment]
+    setup, setup_errors = _time_setup_entry(ours)
     probe, stop = LoopProbe(), asyncio.Event()
     sampler = LoopSampler(threading.get_ident())
     sampler.start()
@@ -246,13 +238,7 @@ async def _start(config_dir: Path, db: Path) -> dict[str, Any]:
     await probing
     await watching
     sampler.stop()
-    entries = {e.domain: e.state.value for e in hass.config_entries.async_entries()}
-    n_states = len(hass.states.async_all())
-    watched = 0
-    if (entry := next(iter(hass.config_entries.async_entries("homeiq_device_intel")), None)) is not None:
-        runtime = getattr(entry, "runtime_data", None)
-        if runtime is not None and runtime.coordinator.data is not None:
-            watched = len(runtime.coordinator.data.devices)
+    started = _started_core(hass)
     await hass.async_stop()
     return {
         "loop_cpu_s": loop_cpu,
@@ -261,8 +247,41 @@ async def _start(config_dir: Path, db: Path) -> dict[str, Any]:
         "longest_blocks": sampler.longest(),
         "setup_entry": setup,
         "setup_errors": setup_errors,
-        "entries": entries,
-        "states": n_states,
+        **started,
+    }
+
+
+def _time_setup_entry(ours: Any) -> tuple[dict[str, float], list[str]]:
+    """Wrap our async_setup_entry to time it; the figures and errors fill in when it runs."""
+    setup: dict[str, float] = {}
+    setup_errors: list[str] = []
+    original = ours.async_setup_entry
+
+    async def timed_setup_entry(hass: Any, entry: Any) -> bool:
+        began, cpu = time.perf_counter(), time.thread_time()
+        try:
+            return bool(await original(hass, entry))
+        except BaseException as err:
+            setup_errors.append(f"{type(err).__name__}: {err}")
+            raise
+        finally:
+            setup["wall_s"] = time.perf_counter() - began
+            setup["loop_cpu_s"] = time.thread_time() - cpu  # every loop task meanwhile, ours included
+
+    ours.async_setup_entry = timed_setup_entry
+    return setup, setup_errors
+
+
+def _started_core(hass: Any) -> dict[str, Any]:
+    """The config entries' states, the number of states and the devices we watch, once started."""
+    watched = 0
+    if (entry := next(iter(hass.config_entries.async_entries("homeiq_device_intel")), None)) is not None:
+        runtime = getattr(entry, "runtime_data", None)
+        if runtime is not None and runtime.coordinator.data is not None:
+            watched = len(runtime.coordinator.data.devices)
+    return {
+        "entries": {e.domain: e.state.value for e in hass.config_entries.async_entries()},
+        "states": len(hass.states.async_all()),
         "watched_devices": watched,
     }
 
@@ -470,16 +489,23 @@ def _figures(
             "own start-up work and waits for the GIL held by executor threads (no target: issue 14's 50 ms "
             "is for nightly learning)",
         ),
-        figure(
-            f"HA first start with the integration (installation), {n}: event-loop CPU time",
-            first["loop_cpu_s"],
-            "s",
-            baseline=without_cpu,
-            baseline_label="loop CPU time of a start without our entry, same run",
-            note=f"creates its {first['states'] - runs['without'][0]['states']:,} entities in the registry; "
-            f"longest block {first['probe'].get('max_block_ms', 0):.0f} ms",
-        ),
+        _installation_figure(n, first, runs["without"], without_cpu),
     ]
+
+
+def _installation_figure(
+    n: str, first: dict[str, Any], without: list[dict[str, Any]], without_cpu: float
+) -> dict[str, Any]:
+    """The first start with our entry, which creates its entities, beside a start without it."""
+    return figure(
+        f"HA first start with the integration (installation), {n}: event-loop CPU time",
+        first["loop_cpu_s"],
+        "s",
+        baseline=without_cpu,
+        baseline_label="loop CPU time of a start without our entry, same run",
+        note=f"creates its {first['states'] - without[0]['states']:,} entities in the registry; "
+        f"longest block {first['probe'].get('max_block_ms', 0):.0f} ms",
+    )
 
 
 def main() -> None:

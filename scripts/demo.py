@@ -140,19 +140,7 @@ def prepare(args: argparse.Namespace, paths: Paths, port: int) -> home.DemoHome 
         return None
     say("composing the demo home from the synthetic generator")
     demo = home.build_demo_home(time.time())
-    say(
-        f"home #{demo.home_index}: {len(demo.history.devices)} devices, {len(demo.recorded)} entities, "
-        f"{home.history_days(demo):.0f} days of history, {len(demo.history.restarts)} restarts"
-    )
-    for truth in demo.truth.values():
-        if truth.way is not None and truth.failure is not None:
-            when = home.days_from_now(demo, truth.failure.start)
-            say(f"  built to fail: {truth.name}: {truth.way.title} ({truth.failure.kind} in {when:.1f} days)")
-    outage = demo.bridge_outage
-    bridge = demo.truth[outage.device_key].name
-    hours = (outage.end - outage.start) / 3600
-    ago = -home.days_from_now(demo, outage.start)
-    say(f"  bridge outage: {bridge} down {hours:.1f} h, {ago:.1f} days ago")
+    _say_demo_home(demo)
     build_config(paths.config, options, home_description=demo.description)
     summary = write_recorder_db(
         database,
@@ -177,6 +165,23 @@ def prepare(args: argparse.Namespace, paths: Paths, port: int) -> home.DemoHome 
     }
     (paths.workdir / "ground_truth.json").write_text(json.dumps(truth, indent=2) + "\n", encoding="utf-8")
     return demo
+
+
+def _say_demo_home(demo: home.DemoHome) -> None:
+    """Print what the demo home holds: devices, history, the devices built to fail, the bridge outage."""
+    say(
+        f"home #{demo.home_index}: {len(demo.history.devices)} devices, {len(demo.recorded)} entities, "
+        f"{home.history_days(demo):.0f} days of history, {len(demo.history.restarts)} restarts"
+    )
+    for truth in demo.truth.values():
+        if truth.way is not None and truth.failure is not None:
+            when = home.days_from_now(demo, truth.failure.start)
+            say(f"  built to fail: {truth.name}: {truth.way.title} ({truth.failure.kind} in {when:.1f} days)")
+    outage = demo.bridge_outage
+    bridge = demo.truth[outage.device_key].name
+    hours = (outage.end - outage.start) / 3600
+    ago = -home.days_from_now(demo, outage.start)
+    say(f"  bridge outage: {bridge} down {hours:.1f} h, {ago:.1f} days ago")
 
 
 def start_hass(paths: Paths, *, own_session: bool) -> subprocess.Popen[bytes]:
