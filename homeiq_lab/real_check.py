@@ -17,10 +17,11 @@ from typing import Any
 
 import numpy as np
 
-from custom_components.homeiq_device_intel.ml.alerts import release_fraction
+from custom_components.homeiq_device_intel.ml.alerts import held_alarm, release_fraction
 from custom_components.homeiq_device_intel.ml.bundle import ModelBundle
 from custom_components.homeiq_device_intel.ml.grid import HOUR, hour_start
 from custom_components.homeiq_device_intel.ml.labels import TARGETS
+from custom_components.homeiq_device_intel.ml.metrics import alert_starts
 from custom_components.homeiq_device_intel.ml.records import HomeHistory
 from custom_components.homeiq_device_intel.ml.scoring import DevicePrediction, score_home
 
@@ -46,29 +47,38 @@ def daily_scorings(history: HomeHistory, bundle: ModelBundle, horizon_days: floa
 
 
 def _alerts(scorings: Scorings, target: str, alarm_at: float, names: dict[str, str]) -> list[dict[str, Any]]:
-    """Alerts raised on one failure type, by the alert rule over the daily scorings."""
-    release = release_fraction(target) * alarm_at
-    on: set[str] = set()
+    """Alerts raised on one failure type, by the alert rule (`alerts.held_alarm`) over the daily scorings.
+
+    A day a device is not scored on this type (absent, or the type does not apply) ends its alert.
+    """
+    keys = list(dict.fromkeys(key for _, predictions in scorings for key in predictions))
+    rows = sorted(
+        (keys.index(key), day, p)
+        for day, (_, predictions) in enumerate(scorings)
+        for key, prediction in predictions.items()
+        if (p := prediction.probabilities.get(target)) is not None and np.isfinite(p)
+    )
+    if not rows:
+        return []
+    device = np.array([r[0] for r in rows], dtype=np.int64)
+    day = np.array([r[1] for r in rows], dtype=np.int64)
+    alarm = held_alarm(
+        np.array([r[2] for r in rows]), device, 24 * day, alarm_at, release_fraction(target) * alarm_at
+    )
     out = []
-    for t, predictions in scorings:
-        for key, prediction in predictions.items():
-            p = prediction.probabilities.get(target)
-            if p is None or not np.isfinite(p) or p < release:
-                on.discard(key)
-            elif p >= alarm_at and key not in on:
-                on.add(key)
-                reasons = [r.text for r in prediction.reasons] if prediction.failure_type == target else []
-                out.append(
-                    {
-                        "device": names.get(key, key),
-                        "day": (t - scorings[0][0]) / DAY_SECONDS,
-                        "probability": p,
-                        # Already failing (down for hours, battery at its floor): shown, not predicted.
-                        "failing_now": prediction.failing_now and prediction.failure_type == target,
-                        "reasons": reasons,
-                    }
-                )
-        on &= set(predictions)
+    for i in sorted(np.flatnonzero(alert_starts(alarm, device, 24 * day)), key=lambda i: (day[i], device[i])):
+        key = keys[int(device[i])]
+        prediction = scorings[int(day[i])][1][key]
+        out.append(
+            {
+                "device": names.get(key, key),
+                "day": (scorings[int(day[i])][0] - scorings[0][0]) / DAY_SECONDS,
+                "probability": float(rows[i][2]),
+                # Already failing (down for hours, battery at its floor): shown, not predicted.
+                "failing_now": prediction.failing_now and prediction.failure_type == target,
+                "reasons": [r.text for r in prediction.reasons] if prediction.failure_type == target else [],
+            }
+        )
     return out
 
 
