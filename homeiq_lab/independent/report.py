@@ -91,21 +91,23 @@ def markdown(result: dict[str, Any]) -> str:
         "## Average precision of ranking (device, day) rows by \"fails within 7 days\"",
         "",
         "Ours: the device's probability, the highest over the failure types that apply (the label is any failure).",
+        "A random ranking's average precision is the share of positive rows; a row is one device on one day.",
         "",
-        "| | rows (positive) | rules (battery < 20 %, unavailable in the last 24 h) | straight-line trend + recent dropout trend | ours |",
-        "|---|---|---|---|---|",
+        "| | rows (positive) | random (positive share) | rules (battery < 20 %, unavailable in the last 24 h) | straight-line trend + recent dropout trend | ours |",
+        "|---|---|---|---|---|---|",
     ]  # fmt: skip
     for subset, r in result["ranking"].items():
         lines.append(
-            f"| {subset} | {r['rows']} ({r['positive_rows']}) | "
+            f"| {subset} | {r['rows']} ({r['positive_rows']}) | {_f(r['positive_rows'] / r['rows'])} | "
             + " | ".join(_f(r[m]) for m in METHODS)
             + " |"
         )
     lines += ["", "## Per failure type (ours: that type's probability; trend: its own component)", "",
-              "| failure type | positive rows | rules | trend | ours |", "|---|---|---|---|---|"]  # fmt: skip
+              "| failure type | positive rows | random | rules | trend | ours |", "|---|---|---|---|---|---|"]  # fmt: skip
     for name, r in result["by_type"].items():
         lines.append(
-            f"| {name} | {r['positive_rows']} | {_f(r['rules'])} | {_f(r['trend'])} | {_f(r['ours'])} |"
+            f"| {name} | {r['positive_rows']} | {_f(r['positive_rows'] / result['rows'])} | {_f(r['rules'])} "
+            f"| {_f(r['trend'])} | {_f(r['ours'])} |"
         )
     return "\n".join([*lines, *_calibration_lines(result)]) + "\n"
 

@@ -174,6 +174,10 @@ def simulate_device(home: HomeSpec, device: SimDevice, routers: dict[str, list[I
         phase=float(rng.uniform(0, 2 * np.pi)),
     )
     rows = {entity_id(device, e): entity_rows(rng, ctx, e) for e in template.entities}
+    failure = device_failure(home, device, battery)
+    if failure["how"] in (OFFLINE, "offline_unmarked"):
+        # Gone for good from the start of the outage it never came back from (a precursor may run into it).
+        failure["time"] = next(s for s, e in outages if s <= device.fate_time < e or s == device.fate_time)
     truth: dict[str, Any] = {
         "key": device.key,
         "name": device.name,
@@ -184,7 +188,7 @@ def simulate_device(home: HomeSpec, device: SimDevice, routers: dict[str, list[I
         "fate": device.fate,
         "mode": device.mode or None,
         "parent": device.parent,
-        **device_failure(home, device, battery),
+        **failure,
         "swaps": [] if battery is None else [[t, round(p, 1)] for t, p in battery.swaps],
         "battery_death": None if battery is None or not math.isfinite(battery.death) else battery.death,
         "battery_revive": None if battery is None or not math.isfinite(battery.revive) else battery.revive,
