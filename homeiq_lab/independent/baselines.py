@@ -9,7 +9,8 @@
   7 days to empty scores 0.5.
   dropouts (a device is out while its main entity is 'unavailable'): compares
   the last 3 days with the 11 days before, longer = ln((1 + mean recent
-  outage, min) / (1 + mean earlier outage, min)), more = ln((1 + recent
+  outage, min) / (1 + mean earlier outage, min, with a prior of one 10-min
+  outage)), more = ln((1 + recent
   outages a day) / (1 + earlier outages a day)); score sigmoid(longer + more)
   (0.5: no change), 0 without any outage in the last 3 days.
   A battery device scores the higher of the two; a device without a battery the dropout score.
@@ -29,6 +30,7 @@ from .battery import Floats
 
 DAY = 86400.0
 MINUTE = 60.0
+PRIOR_MINUTES = 10.0
 
 
 @dataclass(slots=True)
@@ -117,7 +119,8 @@ def dropout_trend_score(signals: DeviceSignals, now: float) -> float:
     if not recent:
         return 0.0
     earlier = [min(e, now) - s for s, e in signals.spells if now - 14 * DAY < s <= now - 3 * DAY]
-    typical = float(np.mean(earlier)) / MINUTE if earlier else 0.0
+    # A prior of one 10-minute outage: a first blip after a quiet fortnight is not "infinitely longer".
+    typical = (sum(earlier) / MINUTE + PRIOR_MINUTES) / (len(earlier) + 1)
     longer = math.log((1.0 + float(np.mean(recent)) / MINUTE) / (1.0 + typical))
     more = math.log((1.0 + len(recent) / 3.0) / (1.0 + len(earlier) / 11.0))
     return 1.0 / (1.0 + math.exp(-(longer + more)))

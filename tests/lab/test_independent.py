@@ -163,5 +163,5 @@ def test_the_check_runs_end_to_end_on_a_small_home(written: dict[str, Path]) -> 
     result = evaluate_rows(rows)
     assert result["rows_not_scored_by_the_model"] == 0
     assert result["rows"] == len(rows.label) > 0
-    assert set(result["ranking"]) == {"all devices", "battery devices", "mains devices"}
+    assert {"all devices", "battery devices", "mains devices"} <= set(result["ranking"])
     assert len(truths) == 1
