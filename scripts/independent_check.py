@@ -15,7 +15,7 @@ from pathlib import Path
 
 from custom_components.homeiq_device_intel.ml.bundle import load_bundle
 from homeiq_lab.independent.evaluate import evaluate_rows, score_homes
-from homeiq_lab.independent.report import counts, device_notes, markdown
+from homeiq_lab.independent.report import counts, device_notes, markdown, where_ranked
 from homeiq_lab.independent.write import DEFAULT_DAYS, DEFAULT_HOMES, DEFAULT_SEED, write_homes
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -41,6 +41,7 @@ def main() -> None:
     result = evaluate_rows(rows)
     result["counts"] = counts(truths)
     result["devices"] = device_notes(rows, truths)
+    result["where_ranked"] = where_ranked(rows, truths)
     result["seconds"] = {
         "simulate_and_write": written - started,
         "read_and_score": done - written,

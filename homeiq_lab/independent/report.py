@@ -65,6 +65,30 @@ def device_notes(rows: Rows, truths: list[dict[str, Any]]) -> dict[str, list[dic
     return {"failed": failed, "healthy_scored_highest": healthy[:15]}
 
 
+def where_ranked(rows: Rows, truths: list[dict[str, Any]], top: int = 200) -> dict[str, Any]:
+    """What fills the `top` highest mains rows of the trend and ours (truth: failing soon, else fate, kind).
+
+    Also, on how many positive rows each failure type's probability was not given (type not applicable).
+    The rules are left out: their 0/1 scores tie.
+    """
+    kind = {(h, d["key"]): d["kind"] for h, t in enumerate(truths) for d in t["devices"]}
+    mains = np.flatnonzero(np.asarray(rows.power) == "mains")
+    out: dict[str, Any] = {"top": top, "mains": {}}
+    for method in ("trend", "ours"):
+        score = np.asarray(rows.score[method])[mains]
+        best = mains[np.argsort(-score, kind="stable")[:top]]
+        out["mains"][method] = Counter(
+            f"{'FAILS SOON' if rows.label[i] else rows.fate[i]} {kind[(rows.home[i], rows.device[i])]}"
+            for i in best
+        ).most_common(4)
+    out["not_applicable"] = {
+        name: [sum(1 for y, p in zip(rows.label, ps, strict=True) if y == name and math.isnan(p)),
+               sum(1 for y in rows.label if y == name)]
+        for name, ps in rows.prob.items()
+    }  # fmt: skip
+    return out
+
+
 def _f(x: float) -> str:
     """A figure to three places (n/a for NaN)."""
     return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.3f}"
@@ -138,6 +162,15 @@ def _calibration_lines(result: dict[str, Any]) -> list[str]:
             f"| {d['home']} | {d['device']} | {d['failure']} ({d['how']}) | {d['mode'] or ''} | {d['warning_days']} "
             f"| {d['days_before']} | {d['ours']:.3f} | {d['trend']:.3f} | {d['rules']:.0f} |"
         )
+    w = result["where_ranked"]
+    lines += [
+        "",
+        f"## What fills the {w['top']} highest-scored mains rows (truth: fails soon, else fate; kind)",
+        "",
+    ]
+    lines += [f"- {m}: " + ", ".join(f"{k} ({n})" for k, n in c) for m, c in w["mains"].items()]
+    lines += ["", "Positive rows on which the type's probability was not given (the type did not apply): "
+              + ", ".join(f"{k} {a} of {b}" for k, (a, b) in w["not_applicable"].items()) + "."]  # fmt: skip
     lines += ["", "## Devices that never failed, highest mean probability first", "",
               "| home | device | fate | ours mean | ours max | trend max |", "|---|---|---|---|---|---|"]  # fmt: skip
     for d in result["devices"]["healthy_scored_highest"]:
