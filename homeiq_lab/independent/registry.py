@@ -7,6 +7,9 @@ this is the same rule on the registry file, through the same core helpers
 when the device has a battery entity and "unknown" otherwise (the registry does
 not say mains), chemistry is unknown (no Battery Notes), the protocol comes
 from the integration, and one primary entity per device is kept.
+One difference: discovery skips a device with no battery, an integration it does not
+map to a radio, no signal entity and no via device unless it is unavailable at set-up
+(here TVs and printers); they are all kept, as if set up while they were unavailable.
 """
 
 from __future__ import annotations

@@ -126,6 +126,10 @@ def markdown(result: dict[str, Any]) -> str:
             + " | ".join(_f(r[m]) for m in METHODS)
             + " |"
         )
+    lines += [
+        "",
+        "The last two lines split the rows by the truth: not fair tests, only what costs each method.",
+    ]
     lines += ["", "## Per failure type (ours: that type's probability; trend: its own component)", "",
               "| failure type | positive rows | random | rules | trend | ours |", "|---|---|---|---|---|---|"]  # fmt: skip
     for name, r in result["by_type"].items():
