@@ -12,7 +12,9 @@ Per failure type, at the model's operating threshold:
   at least a day before the start; a failure with no true failure behind it (a
   battery the owner swapped low, a home from a real recorder) counts as
   foreseeable. Failures without any warning sign are reported (recall over all
-  failures) but not gated;
+  failures) but not gated. A failure that starts less than a day after the first
+  evaluated row of its device could not be warned of in the rows at all: it is
+  counted apart (`failures_too_early_to_warn`), in neither recall;
 - F1 of those two; accuracy over device-days.
 
 Offline evaluation only: the generator's truth is never a feature or a label.
@@ -93,7 +95,7 @@ def owner_metrics(
     nan = float("nan")
     if keys.shape[1] == 0:
         recall = recall_all = nan
-        n_failures = n_foreseeable = 0
+        n_failures = n_foreseeable = too_early = 0
     else:
         _, inverse = np.unique(keys, axis=1, return_inverse=True)
         inverse = inverse.reshape(-1)
@@ -107,9 +109,16 @@ def owner_metrics(
         warned = (start - first_alarm) >= MIN_WARNING_DAYS * 24
         seen = np.zeros(n_failures, dtype=bool)
         seen[inverse] = foreseeable[in_horizon] == 1.0
+        # A failure no evaluated row precedes by a day (it starts on the first day of the
+        # rows) could not be warned of here, whatever the model: it is left out of recall.
+        earliest = np.full(n_failures, np.inf)
+        np.minimum.at(earliest, inverse, hour[in_horizon].astype(np.float64))
+        warnable = (start - earliest) >= MIN_WARNING_DAYS * 24
+        too_early = int((~warnable).sum())
+        seen &= warnable
         n_foreseeable = int(seen.sum())
         recall = float(warned[seen].mean()) if n_foreseeable else nan
-        recall_all = float(warned.mean())
+        recall_all = float(warned[warnable].mean()) if warnable.any() else nan
     both = precision + recall
     return {
         "precision": precision,
@@ -121,6 +130,7 @@ def owner_metrics(
         "alerts": float(n_alerts),
         "failures": float(n_failures),
         "foreseeable_failures": float(n_foreseeable),
+        "failures_too_early_to_warn": float(too_early),
     }
 
 

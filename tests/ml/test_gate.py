@@ -56,6 +56,18 @@ def test_only_foreseeable_failures_are_gated_all_are_reported():
     assert m["foreseeable_failures"] == 1.0
 
 
+def test_a_failure_on_the_first_day_of_the_rows_is_left_out_of_recall():
+    # Device 0's rows start 12 h before its failure: nothing could warn a day ahead.
+    device, hour, y, event, alarm = _rows(20, 15.0, {13})
+    late = hour >= 14.5 * 24
+    m = owner_metrics(alarm[late], device[late], hour[late], y[late], event[late], np.ones(late.sum()), H)
+    assert m["failures"] == 1.0 and m["failures_too_early_to_warn"] == 1.0
+    assert np.isnan(m["recall"]) and np.isnan(m["recall_all_failures"])
+    # With one more day of rows it counts, and a missed warning is a miss.
+    m = _metrics((20, 15.0, set()), (20, 15.0, {12}))
+    assert m["failures_too_early_to_warn"] == 0.0 and m["recall"] == 0.5
+
+
 def test_the_gate_reads_the_owner_level_figures():
     good = {"gate": {"accuracy": 0.9, "precision": 0.85, "recall": 0.8, "f1": 0.82}}
     report = {"battery_depleted": good, "unavailable": good, "stale": good}
