@@ -83,6 +83,7 @@ def varied_config(base: synthetic.GeneratorConfig, *, n_homes: int, seed: int) -
         restart_rate=2.0,
         bridge_outage_rate=1.5,
         decoy_rate=1.5,
+        flaky_rate=1.5,
         home_spread=0.35,
     )
     return replace(base, n_homes=n_homes, seed=seed, variation=variation)

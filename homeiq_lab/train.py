@@ -134,6 +134,8 @@ TARGET_ONLY_FEATURES: dict[str, str] = {
     "drops_7d_vs_own": FailureType.UNAVAILABLE,
     "unavailable_7d_vs_own": FailureType.UNAVAILABLE,
     "own_drop_rate": FailureType.UNAVAILABLE,
+    "drops_3d_vs_own": FailureType.UNAVAILABLE,
+    "outage_length_vs_own": FailureType.UNAVAILABLE,
 }
 
 

@@ -16,7 +16,7 @@ from typing import Any, Final
 
 from custom_components.homeiq_device_intel.ml.records import FailureType
 
-GENERATOR_VERSION: Final = "1.2.0"
+GENERATOR_VERSION: Final = "1.4.0"
 
 
 # The stored history files' field names (2: `device_key` for the watch key); part of the cache key.
@@ -97,6 +97,7 @@ class Variation:
     restart_rate: float = 1.0  # Home Assistant restarts
     bridge_outage_rate: float = 1.0  # coordinator/router outages
     decoy_rate: float = 1.0  # healthy devices with precursor-like episodes
+    flaky_rate: float = 1.0  # devices with frequent short dropouts all their life (never a failure)
     home_spread: float = 0.25  # per-home log-normal spread of the scales
 
 
@@ -114,6 +115,7 @@ SHIFTED_VARIATION: Final = Variation(
     restart_rate=1.5,
     bridge_outage_rate=1.5,
     decoy_rate=1.5,
+    flaky_rate=1.5,
     home_spread=0.35,
 )
 

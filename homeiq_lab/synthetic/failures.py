@@ -3,8 +3,10 @@
 A failing device gets a family, an onset, a precursor strength and lead time,
 and maybe a recovery; the family becomes silences, unavailable episodes, drops,
 signal dips or a stuck value. Healthy devices get background dropouts and
-decoys; bridges take their devices down together. `_finalize` resolves the
-silences into HA's view and `_failure_events` records what happened.
+decoys; some mains devices, failing or not, blink unavailable for minutes
+several times a day or week all their life (chronically flaky); bridges take
+their devices down together. `_finalize` resolves the silences into HA's view
+and `_failure_events` records what happened.
 """
 
 from __future__ import annotations
@@ -13,11 +15,25 @@ import math
 
 import numpy as np
 
-from custom_components.homeiq_device_intel.ml.records import Chemistry, FailureEvent, FailureType, Protocol
+from custom_components.homeiq_device_intel.ml.records import (
+    Chemistry,
+    FailureEvent,
+    FailureType,
+    Power,
+    Protocol,
+)
 
 from .arrays import FloatArray, _floats, _intervals, _pick, _shift_out, _spans, _times_between, _union
 from .config import DAY, DEFAULT_SCENARIO_WEIGHTS, HOUR, MINUTE, GeneratorConfig
 from .plans import _REPLAY_WINDOW, _Device, _Failure, _Home
+
+# Chronically flaky devices (healthy or not): share of the mains devices that can go
+# unavailable, their dropouts per day (log-uniform) and the longest dropout.
+FLAKY_SHARE = 0.2
+FLAKY_PER_DAY = (0.3, 4.0)
+FLAKY_LONGEST = 50 * MINUTE
+# The last precursor dropout of intermittent dropouts and signal decay (log-uniform), seconds.
+PRECURSOR_LAST = (10 * MINUTE, 4 * HOUR)
 
 
 def _eligible_families(dev: _Device) -> list[str]:
@@ -91,6 +107,8 @@ def _plan_timeline(dev: _Device, home: _Home) -> None:
     dev.silences.extend(_spans(starts, starts + lengths))
     if not dev.bridge and dev.failure is None and rng.random() < 0.08 * var.decoy_rate:
         _add_decoy(dev, home)
+    if _can_blink(dev) and rng.random() < FLAKY_SHARE * var.flaky_rate:
+        _add_chronic_dropouts(dev, home)
     failure = dev.failure
     if failure is not None:
         _add_failure(dev, home, failure)
@@ -118,6 +136,34 @@ def _add_decoy(dev: _Device, home: _Home) -> None:
     else:
         knots_t = np.array([center, center + span / 2, center + span])
         dev.drops.append((knots_t, np.array([0.0, float(rng.uniform(0.2, 0.6)), 0.0])))
+
+
+def _can_blink(dev: _Device) -> bool:
+    """Whether a device can blink unavailable for minutes: mains devices HA watches, not bridges.
+
+    A battery end device is marked unavailable only after its long timeout, never for a minute.
+    """
+    return not dev.bridge and dev.timeout is not None and dev.info.power is Power.MAINS
+
+
+def _add_chronic_dropouts(dev: _Device, home: _Home) -> None:
+    """Give a device frequent short dropouts from first to last day, whether or not it fails.
+
+    Real homes have Wi-Fi plugs and routers that blink `unavailable` for a minute
+    or two several times a week for years and never fail. Without them, "many
+    dropouts" alone would look like a failure coming; with them, only dropouts
+    that grow against the device's own rate do (issue 12).
+    """
+    rng = dev.rng
+    t0, t1 = dev.t_create, home.end
+    per_day = float(np.exp(rng.uniform(math.log(FLAKY_PER_DAY[0]), math.log(FLAKY_PER_DAY[1]))))
+    n = int(rng.poisson(per_day * (t1 - t0) / DAY))
+    starts = rng.uniform(t0, t1, n)
+    median = float(rng.uniform(1.0, 10.0)) * MINUTE
+    lengths = np.clip(rng.lognormal(math.log(median), 0.7, n), 20.0, FLAKY_LONGEST)
+    episodes = _spans(starts, starts + lengths)
+    dev.direct_unavailable.extend(episodes)
+    dev.silences.extend(episodes)
 
 
 def _signal_depth(dev: _Device) -> float:
@@ -158,11 +204,14 @@ def _add_failure(dev: _Device, home: _Home, failure: _Failure) -> None:
         knots_t = np.array([onset - lead, onset, onset + 1.0])
         dev.drops.append((knots_t, np.array([0.0, 0.85 * strength, 0.0])))
     elif family in ("intermittent_dropouts", "signal_decay"):
-        scale = 20.0 if family == "intermittent_dropouts" else 10.0
+        scale = 30.0 if family == "intermittent_dropouts" else 10.0
         n = int(rng.poisson(strength * rng.uniform(3.0, scale)))
         starts = _skewed_times(rng, n, onset - lead, onset)
         growth = (starts - (onset - lead)) / lead
-        lengths = rng.lognormal(np.log(120.0 + 1800.0 * growth), 0.6)
+        # Dropouts grow from a few minutes to a last length anywhere from 10 min to 4 h.
+        first = float(rng.uniform(1.0, 5.0)) * MINUTE
+        last = float(np.exp(rng.uniform(math.log(PRECURSOR_LAST[0]), math.log(PRECURSOR_LAST[1]))))
+        lengths = rng.lognormal(np.log(first * (last / first) ** growth), 0.6)
         dev.silences.extend(_spans(starts, starts + lengths))
         dev.silences.append((onset, end))
         if family == "signal_decay":

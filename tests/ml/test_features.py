@@ -404,6 +404,33 @@ def test_an_always_flaky_device_is_judged_against_its_own_past():
     assert _at(frame, 1, 37, "unavailable_7d_vs_own") > _at(frame, 0, 37, "unavailable_7d_vs_own")
 
 
+def test_the_last_three_days_are_judged_against_the_devices_own_dropouts():
+    # d0 drops for an hour every day; d1 too, until its outages last four hours on days 34-36;
+    # d2 too, until it drops four times a day on days 34-36.
+    flaky = lambda h: h % 24 == 3  # noqa: E731
+    longer = lambda h: h % 24 == 3 or (divmod(h, 24)[0] in (34, 35, 36) and 3 <= h % 24 < 7)  # noqa: E731
+    oftener = lambda h: h % 24 == 3 or (divmod(h, 24)[0] in (34, 35, 36) and h % 6 == 3)  # noqa: E731
+    _, frame = _frame(_mains_home([flaky, longer, oftener]))
+    # As usual for the flaky device: about its own rate, about its own length (log ratio ~0).
+    assert _at(frame, 0, 37, "drops_3d_vs_own") == pytest.approx(1.0, abs=0.3)
+    assert _at(frame, 0, 37, "outage_length_vs_own") == pytest.approx(0.0, abs=0.2)
+    # Longer dropouts, not more of them; more of them, not longer.
+    assert _at(frame, 1, 37, "outage_length_vs_own") > np.log(2.5)
+    assert _at(frame, 1, 37, "drops_3d_vs_own") == pytest.approx(1.0, abs=0.3)
+    assert _at(frame, 2, 37, "drops_3d_vs_own") > 2.5
+    assert _at(frame, 2, 37, "outage_length_vs_own") == pytest.approx(0.0, abs=0.2)
+    # Before the change all three look alike.
+    for device in range(3):
+        assert _at(frame, device, 33, "outage_length_vs_own") == pytest.approx(0.0, abs=0.2)
+
+
+def test_no_dropout_lately_has_no_length_ratio():
+    quiet_lately = lambda h: h % 24 == 3 and h < 30 * 24  # noqa: E731
+    _, frame = _frame(_mains_home([quiet_lately]))
+    assert np.isnan(_at(frame, 0, 37, "outage_length_vs_own"))
+    assert _at(frame, 0, 37, "drops_3d_vs_own") < 0.5
+
+
 def test_outages_getting_longer_are_features_and_match_the_heuristic():
     from homeiq_lab.heuristics import grid_heuristics
 

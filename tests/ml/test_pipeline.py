@@ -299,8 +299,10 @@ def test_full_training_night_after_night_replaces_the_home_trees_instead_of_pili
     """Regression: each full run boosted 30 more trees on the last home model (found by the soak)."""
     pytest.importorskip("lightgbm")
     monkeypatch.setattr(learning, "RESIDUAL_MIN_POSITIVES", 1)
+    # A home whose first full run beats the toy bundle and deploys (seed 3 stopped doing so when
+    # the generator gained chronically flaky devices); what is tested is the nights after it.
     home = generate_home(
-        GeneratorConfig(n_homes=1, days=60, devices_per_home=(40, 40), failure_rate=0.8, seed=3), 0
+        GeneratorConfig(n_homes=1, days=60, devices_per_home=(40, 40), failure_rate=0.8, seed=4), 0
     )
     now = home.end
     first = train_home(home, bundle, mode="full", now=now)

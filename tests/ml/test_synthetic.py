@@ -989,3 +989,43 @@ def test_script_writes_the_files(
         assert isinstance(row["state"], str)
     assert any(",on," in line or '"on"' in line for line in states)
     assert "device_days" in capsys.readouterr().out
+
+
+def unavailable_spells(series: StateSeries) -> FloatArray:
+    """Durations in seconds of the runs of `unavailable` rows that ended before the last row."""
+    off = series.code == UNAVAILABLE
+    starts = np.flatnonzero(off & ~np.concatenate([[False], off[:-1]]))
+    ends = np.flatnonzero(~off & np.concatenate([[False], off[:-1]]))
+    starts = starts[starts < (ends[-1] if ends.size else -1)]
+    ends = ends[np.searchsorted(ends, starts)]
+    return np.asarray(series.time[ends] - series.time[starts], dtype=np.float64)
+
+
+def test_chronically_flaky_devices_blink_for_minutes_and_never_fail() -> None:
+    calm = replace(
+        QUIET, dropout_rate=0.0, decoy_rate=0.0, flaky_rate=0.0, precursor_strength=1.0, home_spread=0.0
+    )
+    base = replace(FAST, n_homes=3, failure_rate=0.0, variation=calm)
+    flaky = replace(base, variation=replace(calm, flaky_rate=8.0))
+
+    def spells(config: GeneratorConfig) -> tuple[list[FloatArray], set[str]]:
+        found: list[FloatArray] = []
+        kinds: set[str] = set()
+        for i in range(config.n_homes):
+            home = generate_home(config, i)
+            kinds |= {e.kind for e in home.ground_truth}
+            for device in home.devices:
+                primary = entity(home, device.device_key, EntityRole.PRIMARY)
+                if primary is not None and primary in home.states:
+                    found.append(unavailable_spells(home.states[primary]))
+        return found, kinds
+
+    quiet_spells, _ = spells(base)
+    flaky_spells, kinds = spells(flaky)
+    blinking = [s for s in flaky_spells if s.size >= 10]  # several a week at least
+    assert len(blinking) >= 5
+    assert sum(s.size for s in quiet_spells) < 0.1 * sum(s.size for s in flaky_spells)
+    every = np.concatenate(flaky_spells)
+    assert np.median(every) < 15 * 60  # minutes, not hours
+    assert every.max() < 6 * HOUR  # never as long as an outage the labels call a failure
+    assert "unavailable" not in kinds  # and no failure in the generator's truth

@@ -121,6 +121,7 @@ _PHRASES: dict[str, str] = {
     "drops_7d_vs_own": "dropping offline {v:.1f}x as often as it used to",
     "unavailable_7d_vs_own": "unavailable {v:.1f}x as long as it used to be",
     "own_drop_rate": "usually drops offline {v:.1f} times a day",
+    "drops_3d_vs_own": "dropping offline {v:.1f}x as often as usual these 3 days",
 }
 
 
@@ -144,6 +145,8 @@ def describe(feature: str, value: float) -> str:
         return f"link quality {verb} {abs(value) * 100:.1f} points a day"
     if feature == "battery_curvature_7d":
         return "battery drain accelerating" if value < 0 else "battery drain slowing"
+    if feature == "outage_length_vs_own":  # a log ratio
+        return f"dropouts {float(np.exp(value)):.1f}x as long as usual these 3 days"
     template = _PHRASES.get(feature)
     if template is None:
         return f"{feature.replace('_', ' ')} = {value:.3g}"

@@ -14,6 +14,7 @@ import numpy.typing as npt
 from .grid import F32, HourlyGrid, bridge_groups
 from .recharge import rechargeable_prior, recharges_routinely
 from .records import Chemistry, HomeHistory, Power, Protocol
+from .routine_outages import offline_routinely
 from .windows import (
     DAY,
     TrailingSlopes,
@@ -26,7 +27,7 @@ from .windows import (
     window_sums,
 )
 
-FEATURE_SCHEMA_VERSION = 3
+FEATURE_SCHEMA_VERSION = 4
 BATTERY_FLOOR = 5.0  # % at which a battery counts as empty
 LINEAR_DAYS_CAP = 365.0
 # Devices per pass of build_features: it holds some 30 (devices, hours) float64
@@ -93,6 +94,10 @@ FEATURE_NAMES: tuple[str, ...] = (
     "drops_7d_vs_own",
     "unavailable_7d_vs_own",
     "own_drop_rate",
+    # Schema 4: the last three days against the device's own past, short dropouts included
+    # (a chronically flaky device blinks at its usual rate; a failing one blinks longer).
+    "drops_3d_vs_own",
+    "outage_length_vs_own",
 )
 # Features `_block_features` computes (the rest need every device of the home).
 BLOCK_FEATURE_NAMES = FEATURE_NAMES[: FEATURE_NAMES.index("outage_growth")]
@@ -133,6 +138,8 @@ class FeatureFrame:
     feature_names: tuple[str, ...] = FEATURE_NAMES
     # (n_rows,) the device recharged routinely before the row's hour (`recharge`): no depletion.
     recharging: npt.NDArray[np.bool_] | None = None
+    # (n_rows,) the device went offline routinely before the row's hour (`routine_outages`).
+    off_routinely: npt.NDArray[np.bool_] | None = None
 
     def depletion_applies(self) -> npt.NDArray[np.bool_]:
         """(n_rows,) rows where a depleted battery can be predicted (labels and scoring agree).
@@ -145,6 +152,17 @@ class FeatureFrame:
         applies: npt.NDArray[np.bool_] = (self.column("has_battery") > 0) & readable
         if self.recharging is not None:
             applies &= ~self.recharging
+        return applies
+
+    def outage_applies(self) -> npt.NDArray[np.bool_]:
+        """(n_rows,) rows where going offline is a failure to predict (labels and scoring agree).
+
+        Every device, unless it goes offline routinely (`routine_outages`): a TV
+        switched off at the wall every night is not failing.
+        """
+        if self.off_routinely is None:
+            return np.ones(self.X.shape[0], dtype=bool)
+        applies: npt.NDArray[np.bool_] = ~self.off_routinely
         return applies
 
     def column(self, name: str) -> npt.NDArray[np.float64]:
@@ -208,6 +226,7 @@ def build_features(history: HomeHistory, grid: HourlyGrid, eval_hours: npt.NDArr
         eval_hour=np.tile(ends, n),
         device_keys=list(grid.device_keys),
         recharging=recharging,
+        off_routinely=offline_routinely(grid["unavailable"], ends).reshape(-1),
     )
 
 
@@ -581,6 +600,8 @@ OUTAGE_WINDOW_HOURS = 30 * DAY  # outages considered by the duration trend
 OUTAGE_SLOPE_LAST = 5  # the duration slope is fitted over the last this many outages
 OWN_WINDOW_HOURS = 30 * DAY  # a device's own rate is judged on the month before the last week
 RECENT_HOURS = 7 * DAY  # ... against this last week
+LATEST_HOURS = 3 * DAY  # ... and against these last three days
+LENGTH_FLOOR_HOURS = 0.02  # ~1 minute: keeps the length ratio finite for blinks
 PRIOR_HOURS = 7.0 * DAY  # weight of the home's pooled prior, in hours of the device's own history
 
 
@@ -672,10 +693,36 @@ def own_rate_features(
             rate * RECENT_HOURS + 0.5
         )
     out["own_drop_rate"] = rates["drops"] * DAY
+    out |= _latest_vs_own(p_drops, p_unav, rates, ends)
     growth, slope = outage_trends(unav > 0.5, ends)
     out["outage_growth"] = growth
     out["outage_slope"] = slope
     return out
+
+
+def _latest_vs_own(
+    p_drops: npt.NDArray[np.float64],
+    p_unav: npt.NDArray[np.float64],
+    rates: dict[str, npt.NDArray[np.float64]],
+    ends: npt.NDArray[np.int64],
+) -> dict[str, npt.NDArray[np.float64]]:
+    """The last LATEST_HOURS against the device's own (shrunk) past rates: (n, m) each.
+
+    - drops_3d_vs_own: dropouts in the last three days over the count its own rate expects
+      (+0.5 on both sides, as the weekly ratio);
+    - outage_length_vs_own: log of the mean length of those dropouts over the mean length
+      of its past ones (own unavailable hours per dropout); NaN without a dropout lately.
+    """
+    drops = window_sums(p_drops, ends, LATEST_HOURS)
+    unavailable = window_sums(p_unav, ends, LATEST_HOURS)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        past_length = rates["unavailable"] / rates["drops"]
+        length = unavailable / drops
+        ratio = np.log((length + LENGTH_FLOOR_HOURS) / (past_length + LENGTH_FLOOR_HOURS))
+    return {
+        "drops_3d_vs_own": (drops + 0.5) / (rates["drops"] * LATEST_HOURS + 0.5),
+        "outage_length_vs_own": np.where((drops > 0) & np.isfinite(ratio), ratio, np.nan),
+    }
 
 
 def _fill_home_features(

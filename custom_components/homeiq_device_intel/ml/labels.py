@@ -260,7 +260,8 @@ def _mark_ineligible(frame: FeatureFrame, y: dict[str, npt.NDArray[np.float64]])
 
     Too new a device; a failure already under way (down now, its bridge down,
     already silent or still for unusually long); a battery already at the floor,
-    dead, unreadable or recharged routinely; no telemetry for staleness.
+    dead, unreadable or recharged routinely; a device that goes offline routinely
+    (`routine_outages`) for going offline; no telemetry for staleness.
     """
     col = frame.column
     young = col("age_days") < 1.0
@@ -268,7 +269,8 @@ def _mark_ineligible(frame: FeatureFrame, y: dict[str, npt.NDArray[np.float64]])
     battery_ok = (col("battery_level") > BATTERY_FLOOR) & frame.depletion_applies()
     dead = col("hours_unavailable_now") >= DEAD_BATTERY_HOURS
     y[FailureType.BATTERY_DEPLETED][~battery_ok | young | dead] = np.nan
-    y[FailureType.UNAVAILABLE][young | down_now | (col("bridge_down_24h") > 0.5)] = np.nan
+    routine = ~frame.outage_applies()
+    y[FailureType.UNAVAILABLE][young | down_now | routine | (col("bridge_down_24h") > 0.5)] = np.nan
     stale_now = (col("silence_vs_usual") >= 1.0) | (col("stillness_vs_usual") >= 1.0)
     y[FailureType.STALE][young | down_now | stale_now | (col("has_telemetry") < 0.5)] = np.nan
     ok: npt.NDArray[np.bool_] = battery_ok

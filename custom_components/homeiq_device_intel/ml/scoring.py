@@ -67,7 +67,7 @@ def _applicable(frame: FeatureFrame) -> dict[str, npt.NDArray[np.bool_]]:
     col = frame.column
     return {
         FailureType.BATTERY_DEPLETED: frame.depletion_applies(),
-        FailureType.UNAVAILABLE: np.ones(frame.X.shape[0], dtype=bool),
+        FailureType.UNAVAILABLE: frame.outage_applies(),
         FailureType.STALE: (col("age_days") >= STALE_BASELINE_DAYS) & (col("has_telemetry") > 0.5),
     }
 
@@ -78,7 +78,8 @@ def _failing_now(frame: FeatureFrame) -> dict[str, npt.NDArray[np.bool_]]:
     return {
         FailureType.BATTERY_DEPLETED: frame.depletion_applies()
         & (np.nan_to_num(col("battery_level"), nan=100.0) <= BATTERY_FLOOR),
-        FailureType.UNAVAILABLE: col("hours_unavailable_now") >= FAILED_OUTAGE_HOURS,
+        FailureType.UNAVAILABLE: frame.outage_applies()
+        & (col("hours_unavailable_now") >= FAILED_OUTAGE_HOURS),
         FailureType.STALE: (col("age_days") >= STALE_BASELINE_DAYS)
         & (col("has_telemetry") > 0.5)
         & (np.nan_to_num(col("silence_vs_usual")) >= 1.0)
