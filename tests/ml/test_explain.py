@@ -92,6 +92,35 @@ def test_features_that_do_not_belong_to_the_type_are_never_its_reasons() -> None
     assert top_reasons(contributions, row, failure_type="not_a_failure_type") == []
 
 
+def test_a_value_that_says_nothing_is_wrong_is_never_a_reason() -> None:
+    longest = FEATURE_NAMES.index("longest_unavailable_7d")
+    own = FEATURE_NAMES.index("drops_7d_vs_own")
+    reports = FEATURE_NAMES.index("reports_ratio_24h")
+    contributions = np.zeros(len(FEATURE_NAMES))
+    contributions[[longest, own, OUTAGE]] = [3.0, 2.0, 1.0]
+    row = np.zeros(len(FEATURE_NAMES))
+    row[own] = 0.8  # dropping less often than it used to
+    row[OUTAGE] = 4.0
+    # No outage this week and fewer dropouts than usual push the trees up, but tell the owner nothing.
+    offline = top_reasons(contributions, row, failure_type=FailureType.UNAVAILABLE)
+    assert offline == [("unavailable_hours_7d", "unavailable 4.0 h in the last week", 1.0)]
+    row[[longest, own]] = [9.0, 3.0]
+    offline = top_reasons(contributions, row, failure_type=FailureType.UNAVAILABLE)
+    assert [feature for feature, _, _ in offline] == [
+        "longest_unavailable_7d",
+        "drops_7d_vs_own",
+        "unavailable_hours_7d",
+    ]
+    # Reporting as often as usual is no reason for going stale; half as often is.
+    contributions[reports] = 1.0
+    row[reports] = 1.0
+    assert top_reasons(contributions, row, failure_type=FailureType.STALE) == []
+    row[reports] = 0.5
+    assert [f for f, _, _ in top_reasons(contributions, row, failure_type=FailureType.STALE)] == [
+        "reports_ratio_24h"
+    ]
+
+
 @pytest.fixture(scope="module")
 def offline_forest() -> TreeEnsemble:
     """An `unavailable` forest that learned low batteries go offline (it splits on battery_level)."""

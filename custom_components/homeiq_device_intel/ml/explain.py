@@ -153,19 +153,72 @@ def describe(feature: str, value: float) -> str:
     return template.format(v=value)
 
 
+# Values at which a feature says nothing is wrong: (bound, direction). A feature at or below
+# its bound ("<=") or at or above it (">=") is never shown as a reason, even where the trees
+# lean on it (an owner told "longest outage this week 0 h" as why a device may go offline
+# learns nothing): no outage, no dropout, a ratio to its usual of 1 or less, a trend not rising.
+NOT_A_REASON: Final[dict[str, tuple[float, str]]] = {
+    **dict.fromkeys(
+        (
+            "unavailable_hours_24h",
+            "unavailable_hours_7d",
+            "drops_24h",
+            "drops_7d",
+            "drops_3d",
+            "drops_trend",
+            "longest_unavailable_7d",
+            "hours_unavailable_now",
+            "bridge_down_24h",
+            "bridge_down_7d",
+            "silent_hours_3d",
+            "outage_slope",
+            "outage_length_vs_own",
+        ),
+        (0.0, "<="),
+    ),
+    **dict.fromkeys(
+        (
+            "drops_7d_vs_own",
+            "drops_3d_vs_own",
+            "unavailable_7d_vs_own",
+            "drops_1d_vs_6d",
+            "outage_growth",
+            "silence_ratio",
+            "silence_vs_usual",
+            "stillness_vs_usual",
+            "still_3d_vs_14d",
+        ),
+        (1.0, "<="),
+    ),
+    **dict.fromkeys(("reports_ratio_24h", "reports_ratio_3d"), (1.0, ">=")),
+}
+_BOUND: Final = np.array([NOT_A_REASON.get(name, (np.nan, ""))[0] for name in FEATURE_NAMES])
+_AT_MOST: Final = np.array([NOT_A_REASON.get(name, (0.0, ""))[1] == "<=" for name in FEATURE_NAMES])
+_AT_LEAST: Final = np.array([NOT_A_REASON.get(name, (0.0, ""))[1] == ">=" for name in FEATURE_NAMES])
+
+
+def says_nothing_wrong(row: Float) -> npt.NDArray[np.bool_]:
+    """(n_features,) where the row's value is one at which its feature reports nothing amiss."""
+    with np.errstate(invalid="ignore"):
+        quiet: npt.NDArray[np.bool_] = (_AT_MOST & (row <= _BOUND)) | (_AT_LEAST & (row >= _BOUND))
+    return quiet
+
+
 def top_reasons(
     contributions: Float, row: Float, *, failure_type: str, limit: int = 3
 ) -> list[tuple[str, str, float]]:
     """The strongest positive contributions to one row's `failure_type` score: (feature, phrase, share).
 
     contributions and row are (n_features,). Only features that may explain
-    the type (`EXPLAINS`) count, and shares are of their positive total.
+    the type (`EXPLAINS`) and whose value says something is amiss (`NOT_A_REASON`) count, and
+    shares are of their positive total.
     """
     allowed = _MAY_EXPLAIN.get(failure_type)
     if allowed is None:
         return []
-    # A feature the device does not have (NaN) explains nothing to its owner.
-    usable = allowed & np.isfinite(row)
+    # A feature the device does not have (NaN), or whose value says nothing is wrong, explains
+    # nothing to its owner.
+    usable = allowed & np.isfinite(row) & ~says_nothing_wrong(row)
     c = np.where(usable & (contributions > 0), contributions, 0.0)
     total = float(c.sum())
     if total <= 0:
