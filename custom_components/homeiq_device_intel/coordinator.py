@@ -227,10 +227,11 @@ class HomeIQCoordinator(DataUpdateCoordinator[HomeIQData]):
 
     def _healthy(self, predictions: dict[str, DevicePrediction], scores: dict[str, RiskScore]) -> set[str]:
         """Devices whose failure has cleared: not at risk, not failing, below every release point."""
+        at_risk = self.risk.at_risk  # built on each access: once, not per device
         return {
             key
             for key, score in scores.items()
-            if key not in self.risk.at_risk and not predictions[key].failing_now and score.hold < FULL
+            if key not in at_risk and not predictions[key].failing_now and score.hold < FULL
         }
 
     @callback
