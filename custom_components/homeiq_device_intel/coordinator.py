@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -133,6 +134,7 @@ class HomeIQCoordinator(DataUpdateCoordinator[HomeIQData]):
         self._cancel_snooze_end: CALLBACK_TYPE | None = None
         # The scoring window's history, kept between scorings: each hour reads new rows only.
         self.kept_history = KeptHistory()
+        self._scoring_lock = asyncio.Lock()
 
     async def _async_setup(self) -> None:
         """Restore the at-risk state and the snoozes so a restart does not re-alert."""
@@ -171,7 +173,18 @@ class HomeIQCoordinator(DataUpdateCoordinator[HomeIQData]):
     async def _async_predict(
         self, devices: dict[str, WatchedDevice], now: datetime
     ) -> tuple[dict[str, DevicePrediction], dict[str, LinkQuality]]:
-        """Read the devices' recent history, extend it with the stored one, score it and rate the links."""
+        """Read the devices' recent history, extend it with the stored one, score it and rate the links.
+
+        One scoring at a time: the next reading writes its new rows into the
+        arrays of the kept window (`KeptHistory`), which this one is still using.
+        """
+        async with self._scoring_lock:
+            return await self._async_read_and_score(devices, now)
+
+    async def _async_read_and_score(
+        self, devices: dict[str, WatchedDevice], now: datetime
+    ) -> tuple[dict[str, DevicePrediction], dict[str, LinkQuality]]:
+        """`_async_predict` once it holds the lock."""
         try:
             history = await self.kept_history.async_read(
                 self.hass, devices, start=now - SCORE_WINDOW, end=now, guard=self.guard
