@@ -370,9 +370,13 @@ def _start_state(plan: ReadPlan, entity: EntityRecord) -> StateSeries | None:
     )
 
 
-@lru_cache(maxsize=4096, typed=True)  # typed: 5 and 5.0 are labelled "5" and "5.0"
+@lru_cache(maxsize=1024, typed=True)  # typed: 5 and 5.0 are labelled "5" and "5.0"
 def _one_state(state: str | float | None) -> StateTokens:
-    """`tokenize_states([state])`, remembered: every reading opens each entity with one (copy the arrays)."""
+    """`tokenize_states([state])`, remembered: every reading opens each entity with one (copy the arrays).
+
+    Bounded (1,024 states, well under a megabyte): a numeric sensor's opening state changes
+    from hour to hour, "on", "off" and the like repeat.
+    """
     return tokenize_states([state])
 
 
