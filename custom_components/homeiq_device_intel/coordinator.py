@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -133,6 +134,7 @@ class HomeIQCoordinator(DataUpdateCoordinator[HomeIQData]):
         self._cancel_snooze_end: CALLBACK_TYPE | None = None
         # The scoring window's history, kept between scorings: each hour reads new rows only.
         self.kept_history = KeptHistory()
+        self._scoring_lock = asyncio.Lock()
 
     async def _async_setup(self) -> None:
         """Restore the at-risk state and the snoozes so a restart does not re-alert."""
@@ -171,7 +173,18 @@ class HomeIQCoordinator(DataUpdateCoordinator[HomeIQData]):
     async def _async_predict(
         self, devices: dict[str, WatchedDevice], now: datetime
     ) -> tuple[dict[str, DevicePrediction], dict[str, LinkQuality]]:
-        """Read the devices' recent history, extend it with the stored one, score it and rate the links."""
+        """Read the devices' recent history, extend it with the stored one, score it and rate the links.
+
+        One scoring at a time: the next reading writes its new rows into the
+        arrays of the kept window (`KeptHistory`), which this one is still using.
+        """
+        async with self._scoring_lock:
+            return await self._async_read_and_score(devices, now)
+
+    async def _async_read_and_score(
+        self, devices: dict[str, WatchedDevice], now: datetime
+    ) -> tuple[dict[str, DevicePrediction], dict[str, LinkQuality]]:
+        """`_async_predict` once it holds the lock."""
         try:
             history = await self.kept_history.async_read(
                 self.hass, devices, start=now - SCORE_WINDOW, end=now, guard=self.guard
@@ -227,10 +240,11 @@ class HomeIQCoordinator(DataUpdateCoordinator[HomeIQData]):
 
     def _healthy(self, predictions: dict[str, DevicePrediction], scores: dict[str, RiskScore]) -> set[str]:
         """Devices whose failure has cleared: not at risk, not failing, below every release point."""
+        at_risk = self.risk.at_risk  # built on each access: once, not per device
         return {
             key
             for key, score in scores.items()
-            if key not in self.risk.at_risk and not predictions[key].failing_now and score.hold < FULL
+            if key not in at_risk and not predictions[key].failing_now and score.hold < FULL
         }
 
     @callback

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Final
 
 from homeassistant.core import callback
@@ -56,9 +56,16 @@ class HomeIQDeviceEntity(CoordinatorEntity[HomeIQCoordinator]):
             f"_{description.key}"
         )
 
-    async def async_added_to_hass(self) -> None:
-        """Show the entity on the source device's page on HA versions before 2025.8."""
-        await super().async_added_to_hass()
+    async def async_internal_added_to_hass(self) -> None:
+        """Show the entity on the source device's page on HA versions before 2025.8.
+
+        Those versions register our entity without a device (they ignore
+        device_entry) on every start. Our own registry entry is linked here,
+        before Home Assistant starts following registry updates of the entity:
+        linking it later made each entity handle its own update (a second state
+        write per entity at every start). From 2025.8 the entry is already linked
+        and nothing changes here.
+        """
         source = self.device_entry
         entry = self.registry_entry
         if source is not None and entry is not None and entry.device_id != source.id:
@@ -66,6 +73,7 @@ class HomeIQDeviceEntity(CoordinatorEntity[HomeIQCoordinator]):
             self.registry_entry = er.async_get(self.hass).async_update_entity(
                 entry.entity_id, device_id=source.id
             )
+        await super().async_internal_added_to_hass()
 
     @property
     def prediction(self) -> DevicePrediction | None:
@@ -151,7 +159,7 @@ def async_track_device_entities(
     """
     coordinator = entry.runtime_data.coordinator
     registry = er.async_get(coordinator.hass)
-    known: set[str] = set()
+    known = _KnownEntities(build)
     last: HomeIQData | None = None
 
     @callback
@@ -160,17 +168,12 @@ def async_track_device_entities(
         if coordinator.data is last:
             return
         last = coordinator.data
-        candidates = [entity for device in coordinator.data.devices.values() for entity in build(device)]
-        wanted = {str(entity.unique_id) for entity in candidates}
         registered = [
             registry_entry
             for registry_entry in er.async_entries_for_config_entry(registry, entry.entry_id)
             if registry_entry.domain == platform_domain
         ]
-        present = known.intersection(registry_entry.unique_id for registry_entry in registered)
-        new = [entity for entity in candidates if entity.unique_id not in present]
-        known.clear()
-        known.update(wanted)
+        new, wanted = known.update(coordinator.data.devices, {e.unique_id for e in registered})
         keep = wanted | keep_unique_ids
         for registry_entry in registered:
             if registry_entry.unique_id not in keep:
@@ -179,3 +182,37 @@ def async_track_device_entities(
 
     sync()
     entry.async_on_unload(coordinator.async_add_listener(sync))
+
+
+class _KnownEntities:
+    """The unique ids of one platform's entities per watched device, as of the last scoring.
+
+    A device's entity objects are built only when it is new or changed, or when
+    one of its entities has to be added again; otherwise its unique ids are
+    reused (they follow from the device alone), so a scoring builds nothing for
+    a home whose devices did not change.
+    """
+
+    def __init__(self, build: Callable[[WatchedDevice], Iterable[HomeIQDeviceEntity]]) -> None:
+        """Track the entities `build` makes for each device."""
+        self._build = build
+        self._by_device: dict[str, tuple[WatchedDevice, frozenset[str]]] = {}
+
+    def update(
+        self, devices: Mapping[str, WatchedDevice], registered: set[str]
+    ) -> tuple[list[HomeIQDeviceEntity], set[str]]:
+        """The entities to add (new, or whose registry entry went away) and every wanted unique id."""
+        present = registered.intersection(set().union(*(ids for _, ids in self._by_device.values())))
+        new: list[HomeIQDeviceEntity] = []
+        wanted: set[str] = set()
+        by_device: dict[str, tuple[WatchedDevice, frozenset[str]]] = {}
+        for key, device in devices.items():
+            known = self._by_device.get(key)
+            if known is None or known[0] != device or not known[1] <= present:
+                entities = list(self._build(device))
+                known = (device, frozenset(str(entity.unique_id) for entity in entities))
+                new.extend(entity for entity in entities if entity.unique_id not in present)
+            by_device[key] = known
+            wanted |= known[1]
+        self._by_device = by_device
+        return new, wanted

@@ -18,6 +18,7 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from .const import DOMAIN, LOGGER
 from .discovery import WatchedDevice
 from .lifecycle import WorkGuard
+from .ml.recorder.buffers import RowBuffers
 from .ml.recorder.devices import RegisteredEntity
 from .ml.recorder.planning import CatalogCache, ReadChunk, ReadPlan, plan_read
 from .ml.recorder.reading import ChunkResult, assemble_history, read_chunk
@@ -164,6 +165,8 @@ class KeptHistory:
         """Start with nothing kept."""
         self._kept: HomeHistory | None = None
         self._schema: SchemaInfo | None = None
+        # The kept rows, in arrays with room for the next hours' rows (only new rows are copied).
+        self._buffers = RowBuffers()
         # The entity selection of the reads' plans: listed again on every full read.
         self.catalog = CatalogCache()
         self.full_reads = 0
@@ -173,6 +176,7 @@ class KeptHistory:
     def clear(self) -> None:
         """Forget the kept window: the next reading reads it whole."""
         self._kept = None
+        self._buffers.clear()
         self.catalog.refresh()
 
     async def async_read(
@@ -197,11 +201,13 @@ class KeptHistory:
                 hass, devices, start=since, end=end, guard=guard, catalog=self.catalog
             )
             history = await guard.async_run(
-                hass.async_add_executor_job, partial(advance, kept, new, start=start.timestamp())
+                hass.async_add_executor_job,
+                partial(advance, kept, new, start=start.timestamp(), buffers=self._buffers),
             )
             reason = None if history is not None else "the devices or their entities changed"
         if history is None:
             self._kept = None  # not kept while the whole window is read
+            self._buffers.clear()  # an advance that gave up may have written into them
             self.catalog.refresh()  # a full read lists the catalog again (and keeps it for the next hours)
             history, self._schema = await _async_read_window(
                 hass, devices, start=start, end=end, guard=guard, catalog=self.catalog

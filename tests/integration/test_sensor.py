@@ -85,6 +85,68 @@ async def test_entities_are_named_after_the_source_device_which_stays_foreign(
     assert registered.translation_key == "failure_probability"
 
 
+async def test_entities_stay_on_the_source_device_page_after_a_reload(
+    hass: HomeAssistant, add_battery_device: Any, setup_integration: Setup
+) -> None:
+    """A restart registers our entities again (HA before 2025.8 drops their device); they stay linked."""
+    device = add_battery_device("Hall door", battery=50)
+    entry = await setup_integration()
+    assert await hass.config_entries.async_reload(entry.entry_id)
+    await hass.async_block_till_done()
+
+    registry = er.async_get(hass)
+    ours = er.async_entries_for_config_entry(registry, entry.entry_id)
+    per_device = [e for e in ours if e.unique_id.startswith(device.id)]
+    assert len(per_device) >= 3
+    assert all(e.device_id == device.id for e in per_device)
+    state = hass.states.get("sensor.hall_door_failure_probability")
+    assert state is not None
+    assert state.state != STATE_UNAVAILABLE
+    source = dr.async_get(hass).async_get(device.id)
+    assert source is not None
+    assert entry.entry_id not in source.config_entries
+
+
+async def test_a_scoring_builds_entities_only_for_new_devices(
+    hass: HomeAssistant,
+    add_battery_device: Callable[..., dr.DeviceEntry],
+    setup_integration: Setup,
+    rescore: Callable[[], Awaitable[None]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Entity objects of devices that already have theirs are not built again at each scoring."""
+    from custom_components.homeiq_device_intel.entity import HomeIQDeviceEntity
+
+    built: list[str] = []
+    original = HomeIQDeviceEntity.__init__
+
+    def counting(self: HomeIQDeviceEntity, coordinator: Any, device: Any, *args: Any) -> None:
+        built.append(device.name)
+        original(self, coordinator, device, *args)
+
+    monkeypatch.setattr(HomeIQDeviceEntity, "__init__", counting)
+    add_battery_device("Hall door", battery=50)
+    entry = await setup_integration()
+    assert set(built) == {"Hall door"}
+    built.clear()
+    await rescore()
+    assert built == []
+    add_battery_device("Kitchen", battery=60)
+    await rescore()
+    assert set(built) == {"Kitchen"}
+    assert hass.states.get("sensor.kitchen_failure_probability") is not None
+    # An entity whose registry entry went away is built and added again.
+    built.clear()
+    registry = er.async_get(hass)
+    registry.async_remove("sensor.kitchen_failure_probability")
+    await hass.async_block_till_done()
+    await rescore()
+    assert set(built) == {"Kitchen"}
+    ours = {e.unique_id for e in er.async_entries_for_config_entry(registry, entry.entry_id)}
+    assert any(uid.endswith("_failure_probability") and "kitchen" not in uid for uid in ours)
+    assert sum(uid.endswith("_failure_probability") for uid in ours) == 2
+
+
 async def test_mains_device_has_no_battery_days_sensor(
     hass: HomeAssistant, zha_entry: MockConfigEntry, setup_integration: Setup
 ) -> None:

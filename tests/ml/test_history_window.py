@@ -10,7 +10,7 @@ predictions made from them must be identical.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +18,7 @@ import pytest
 
 from custom_components.homeiq_device_intel.ml.bundle import load_bundle
 from custom_components.homeiq_device_intel.ml.features import FEATURE_NAMES, FEATURE_SCHEMA_VERSION
+from custom_components.homeiq_device_intel.ml.recorder.buffers import RowBuffers
 from custom_components.homeiq_device_intel.ml.recorder.planning import CatalogCache
 from custom_components.homeiq_device_intel.ml.recorder.reading import read_history
 from custom_components.homeiq_device_intel.ml.recorder.window import (
@@ -107,6 +108,45 @@ def _scorings(end: float) -> Iterable[tuple[int, float]]:
         yield hour, first + hour * HOUR
 
 
+class _BufferedWindow:
+    """Hourly readings as `KeptHistory` makes them: new rows joined into `RowBuffers`."""
+
+    def __init__(self, query: Callable[[str, dict[str, object]], list[tuple[object, ...]]]) -> None:
+        self.query = query
+        self.buffers = RowBuffers()
+        self.kept: HomeHistory | None = None
+        self.ids: list[str] = []
+        self.advanced = 0
+        self.in_place = 0
+
+    def read(self, ids: list[str], start: float, now: float, oldest: float) -> HomeHistory:
+        kept, history = self.kept, None
+        if ids == self.ids and needs_full_read(kept, start=start, end=now, oldest_row=oldest) is None:
+            assert kept is not None
+            new = read_history(self.query, start=read_start(kept), end=now, entity_ids=ids)
+            before = {key: id(series.time.base) for key, series in kept.states.items()}
+            history = advance(kept, new, start=start, buffers=self.buffers)
+            assert history is not None
+            self.advanced += 1
+            # A series joined in place is a view of the same buffer as the kept one.
+            self.in_place += sum(
+                id(series.time.base) == before.get(key) for key, series in history.states.items()
+            )
+        if history is None:
+            self.buffers.clear()
+            history = read_history(self.query, start=start, end=now, entity_ids=ids)
+        self.kept, self.ids = history, ids
+        return history
+
+
+def _same_tokens(got: HomeHistory, want: HomeHistory) -> bool:
+    """The same codes and labels (not only the same strings) in every series."""
+    return all(
+        np.array_equal(got.states[key].code, series.code) and got.states[key].labels == series.labels
+        for key, series in want.states.items()
+    )
+
+
 def test_a_week_of_hourly_scorings_from_new_rows_equals_full_reads(
     demo_db: tuple[Path, list[str], float],
 ) -> None:
@@ -123,8 +163,9 @@ def test_a_week_of_hourly_scorings_from_new_rows_equals_full_reads(
         kept: HomeHistory | None = None
         kept_ids: list[str] = []
         advanced = full_reads = 0
-        # As KeptHistory: a full read lists the catalog, the reads of new rows reuse its selection.
-        catalog = CatalogCache()
+        # As KeptHistory: a full read lists the catalog, the reads of new rows reuse its selection;
+        # the same hours once more with the kept rows in buffers (only new rows copied).
+        catalog, buffered = CatalogCache(), _BufferedWindow(query)
         for hour, now in _scorings(end):
             ids = _watched(entities, hour)
             start = now - WINDOW
@@ -141,11 +182,16 @@ def test_a_week_of_hourly_scorings_from_new_rows_equals_full_reads(
             else:
                 advanced += 1
             assert_same_history(history, full)
+            in_buffers = buffered.read(ids, start, now, oldest)
+            assert_same_history(in_buffers, full)
+            assert _same_tokens(in_buffers, history)
             if hour % 23 == 0 or hour == 7 * 24 - 1:
-                mine = score_home(history, bundle, now=now, grid=home_grid(history, now=now))
                 want = score_home(full, bundle, now=now, grid=home_grid(full, now=now))
-                assert mine == want
+                for mine in (history, in_buffers):
+                    assert score_home(mine, bundle, now=now, grid=home_grid(mine, now=now)) == want
             kept, kept_ids = history, ids
+    assert buffered.advanced == advanced
+    assert buffered.in_place > 0.9 * advanced * len(buffered.buffers)
     # The first reading and each change of devices read everything; the other hours only new rows.
     assert full_reads == 4
     assert advanced == 7 * 24 - 4

@@ -184,14 +184,28 @@ def _stat_hourly(stat: StatSeries, start: float, n_hours: int) -> FloatArray:
 
 
 def _replay_mask(series: StateSeries, restarts: FloatArray) -> npt.NDArray[np.bool_]:
-    """True for rows that only replay the previous state right after a restart."""
-    if restarts.size == 0 or len(series) == 0:
-        return np.zeros(len(series), dtype=bool)
-    idx = np.searchsorted(restarts, series.time, side="right") - 1
-    since = np.where(idx >= 0, series.time - restarts[np.maximum(idx, 0)], np.inf)
-    same = np.zeros(len(series), dtype=bool)
-    same[1:] = series.code[1:] == series.code[:-1]
-    replay: npt.NDArray[np.bool_] = (since <= RESTART_REPLAY_SECONDS) & same
+    """True for rows that only replay the previous state right after a restart.
+
+    Only rows up to a little after a restart's replay window can be such rows: the
+    test is made on those (restarts are few, rows many), with the same arithmetic.
+    """
+    n = len(series)
+    replay: npt.NDArray[np.bool_] = np.zeros(n, dtype=bool)
+    if restarts.size == 0 or n == 0:
+        return replay
+    time = series.time
+    lo = np.searchsorted(time, restarts, side="left")
+    hi = np.searchsorted(time, restarts + (RESTART_REPLAY_SECONDS + 1.0), side="right")
+    spans = [(int(a), int(b)) for a, b in zip(lo, hi, strict=True) if b > a]
+    if not spans:
+        return replay
+    rows = np.unique(np.concatenate([np.arange(a, b) for a, b in spans]))
+    t = time[rows]
+    idx = np.searchsorted(restarts, t, side="right") - 1
+    since = np.where(idx >= 0, t - restarts[np.maximum(idx, 0)], np.inf)
+    prev = series.code[np.maximum(rows - 1, 0)]
+    same = (rows > 0) & (series.code[rows] == prev)
+    replay[rows] = (since <= RESTART_REPLAY_SECONDS) & same
     return replay
 
 
@@ -474,8 +488,10 @@ def _reports(
     history: HomeHistory, entities: list[EntityRecord], restarts: FloatArray, start: float, n_hours: int
 ) -> tuple[FloatArray, int]:
     """Signs of life per hour of a device's entities, and the first hour their state rows cover."""
-    reports = np.zeros(n_hours)
     states_from = n_hours
+    # Every sign of life of the device's entities, counted per hour in one go (counts are whole
+    # numbers, so one count of them all equals the sum of per-entity counts exactly).
+    times: list[FloatArray] = []
     for entity in entities:
         # A level kept in an attribute comes from its entity's rows, already counted.
         series = None if entity.attribute is not None else history.states.get(entity.entity_id)
@@ -483,13 +499,15 @@ def _reports(
             continue
         states_from = min(states_from, max(int((series.time[0] - start) // HOUR), 0))
         alive = (series.code != UNAVAILABLE) & ~_replay_mask(series, restarts)
-        reports += _count_per_hour(series.time[alive], start, n_hours)
+        rows = series.time[alive]
+        times.append(rows)
         if series.last_reported is not None:
             # HA >= 2024.3 re-reports an unchanged state in place: still a sign of life.
             again = series.last_reported[alive]
-            again = again[np.isfinite(again) & (again > series.time[alive] + 1.0)]
-            reports += _count_per_hour(again, start, n_hours)
-    return reports, states_from
+            times.append(again[np.isfinite(again) & (again > rows + 1.0)])
+    if not times:
+        return np.zeros(n_hours), states_from
+    return _count_per_hour(np.concatenate(times), start, n_hours), states_from
 
 
 def _first_record(history: HomeHistory, entities: list[EntityRecord]) -> float:

@@ -11,12 +11,21 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from operator import itemgetter
 from typing import Final
 
 import numpy as np
 
-from ..records import EntityRecord, FloatArray, HomeHistory, StateSeries, StatSeries
+from ..records import (
+    EntityRecord,
+    FloatArray,
+    HomeHistory,
+    StateSeries,
+    StateTokens,
+    StatSeries,
+    tokenize_states,
+)
 from .decoding import (
     attribute_levels,
     column_floats,
@@ -347,12 +356,28 @@ def _start_state(plan: ReadPlan, entity: EntityRecord) -> StateSeries | None:
     if begin is None:
         return None
     state, reported = begin
-    return encode_rows(
-        np.array([plan.start]),
-        [state],
-        np.array([reported if reported > plan.start else plan.start]) if plan.schema.last_reported else None,
-        ReadSummary(),
+    time = np.array([plan.start])
+    # As encode_rows on this one row (a finite time: nothing to drop, sort or deduplicate).
+    tokens = _one_state(state) if isinstance(state, str | int | float | None) else tokenize_states([state])
+    return StateSeries(
+        time=time,
+        value=tokens.value.copy(),
+        code=tokens.code.copy(),
+        labels=tokens.labels,
+        last_reported=np.fmax(np.array([reported if reported > plan.start else plan.start]), time)
+        if plan.schema.last_reported
+        else None,
     )
+
+
+@lru_cache(maxsize=1024, typed=True)  # typed: 5 and 5.0 are labelled "5" and "5.0"
+def _one_state(state: str | float | None) -> StateTokens:
+    """`tokenize_states([state])`, remembered: every reading opens each entity with one (copy the arrays).
+
+    Bounded (1,024 states, well under a megabyte): a numeric sensor's opening state changes
+    from hour to hour, "on", "off" and the like repeat.
+    """
+    return tokenize_states([state])
 
 
 def _join_statistics(found: list[tuple[float, StatSeries]]) -> StatSeries:

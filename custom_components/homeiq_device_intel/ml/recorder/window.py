@@ -23,6 +23,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from ..records import FloatArray, HomeHistory, StateSeries, StatSeries
+from .buffers import RowBuffers
 from .decoding import empty_series, merge_series, parse_times
 from .schema import SchemaInfo, states_source
 from .sql import QueryFn, fetch
@@ -104,30 +105,28 @@ class _Rows:
         )
 
 
-def advance(kept: HomeHistory, new: HomeHistory, *, start: float) -> HomeHistory | None:
+def advance(
+    kept: HomeHistory, new: HomeHistory, *, start: float, buffers: RowBuffers | None = None
+) -> HomeHistory | None:
     """What `read_history(start, new.end)` returns, from `kept` and `new`, a read of [new.start, new.end).
 
     `new.start` must lie in `kept`'s window (`kept.start < new.start <=
     kept.end`), `start` between `kept.start` and `new.start`, and both must
     describe the same devices and entities; otherwise None (read the whole
     window instead).
+
+    `buffers` (`RowBuffers`, kept with the window): the result's series are
+    written into them, copying only the new rows; `kept` is then superseded
+    (its arrays change), and after None the buffers must be cleared.
     """
     overlap = new.start
     if not (kept.start < overlap <= kept.end <= new.end and kept.start <= start <= overlap):
         return None
     if not same_entities(kept, new):
         return None
-    states: dict[str, StateSeries] = {}
-    for entity in kept.entities:
-        key = entity.series_key
-        old = kept.states.get(key)
-        fresh = new.states.get(key)
-        if old is None and fresh is None:
-            continue
-        joined = _join_states(old, fresh, overlap)
-        if joined is None:
-            return None
-        states[key] = _open_at(joined, start)
+    states = _advance_states(kept, new, start, buffers)
+    if states is None:
+        return None
     statistics: dict[str, StatSeries] = {}
     for key in set(kept.statistics) | set(new.statistics):
         stat = _join_statistics(kept.statistics.get(key), new.statistics.get(key), overlap, start)
@@ -147,6 +146,34 @@ def advance(kept: HomeHistory, new: HomeHistory, *, start: float) -> HomeHistory
         battery_swaps=swaps,
         restarts=_join_times(kept.restarts, new.restarts, overlap, start),
     )
+
+
+def _advance_states(
+    kept: HomeHistory, new: HomeHistory, start: float, buffers: RowBuffers | None
+) -> dict[str, StateSeries] | None:
+    """Every entity's rows of the new window (None if one cannot be joined), in `buffers` if given."""
+    overlap = new.start
+    states: dict[str, StateSeries] = {}
+    for entity in kept.entities:
+        key = entity.series_key
+        old = kept.states.get(key)
+        fresh = new.states.get(key)
+        if old is None and fresh is None:
+            continue
+        done = None
+        if buffers is not None and old is not None and fresh is not None:
+            done = buffers.advance(key, old, fresh, overlap, start)
+        if done is not None:
+            states[key] = done
+            continue
+        joined = _join_states(old, fresh, overlap)
+        if joined is None:
+            return None
+        opened = _open_at(joined, start)
+        states[key] = opened if buffers is None else buffers.adopt(key, opened)
+    if buffers is not None:
+        buffers.retain(states)
+    return states
 
 
 def _join_states(old: StateSeries | None, fresh: StateSeries | None, overlap: float) -> StateSeries | None:
