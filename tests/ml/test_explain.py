@@ -192,6 +192,29 @@ def test_a_forest_that_splits_on_battery_level_never_blames_it_for_going_offline
     assert all(p.reasons for p, alone in zip(predictions, outage_only, strict=True) if alone)
 
 
+def test_the_battery_of_a_device_that_recharges_routinely_never_moves_its_outage_score(
+    offline_forest: TreeEnsemble,
+) -> None:
+    # The forest learned that low batteries go offline: true of a primary battery, not of a phone
+    # charged every night (an evening phone at 10 % is no device about to die).
+    bundle = ModelBundle(
+        feature_names=FEATURE_NAMES,
+        schema_version=FEATURE_SCHEMA_VERSION,
+        classifiers={FailureType.UNAVAILABLE.value: BinaryClassifier(ensemble=offline_forest)},
+    )
+    frame = offline_frame()
+    low = frame.X[:, BATTERY] < 25
+    as_battery = np.array([p.probability for p in score_frame(frame, bundle)])
+    recharging = dataclasses.replace(frame, recharging=np.ones(frame.X.shape[0], dtype=bool))
+    as_phone = np.array([p.probability for p in score_frame(recharging, bundle)])
+    # Read as a phone, a device's level makes no difference: only its outages do.
+    no_outage = frame.X[:, OUTAGE] == 0
+    assert low[no_outage].any() and (~low[no_outage]).any()
+    assert np.ptp(as_phone[no_outage]) < 1e-12
+    assert np.ptp(as_battery[no_outage]) > 0.05
+    assert np.array_equal(frame.X, offline_frame().X)  # the frame itself is left as it was
+
+
 def test_a_device_scored_below_the_forests_starting_value_gets_no_reasons(
     offline_forest: TreeEnsemble,
 ) -> None:
