@@ -31,6 +31,7 @@ import numpy as np
 import numpy.typing as npt
 
 from custom_components.homeiq_device_intel.ml.bundle import ModelBundle
+from custom_components.homeiq_device_intel.ml.metrics import brier, pr_auc
 from custom_components.homeiq_device_intel.ml.recorder.reading import read_history
 from custom_components.homeiq_device_intel.ml.records import FailureType, HomeHistory
 from homeiq_lab.real_check import Scorings, daily_scorings
@@ -131,29 +132,18 @@ def home_rows(rows: Rows, home: int, history: HomeHistory, truth: dict[str, Any]
 def average_precision(
     scores: Sequence[float] | npt.NDArray[Any], labels: Sequence[bool] | npt.NDArray[Any]
 ) -> float:
-    """Average precision of ranking by score (ties share one threshold), as sklearn computes it.
+    """Average precision of ranking by score (ties share one threshold): the core's `metrics.pr_auc`.
 
-    AP = sum over distinct score thresholds, high to low, of (recall gained) x (precision there).
     NaN without positives.
     """
-    s = np.asarray(scores, dtype=np.float64)
-    y = np.asarray(labels, dtype=bool)
-    if not y.any():
-        return math.nan
-    order = np.argsort(-s, kind="stable")
-    s, y = s[order], y[order]
-    last = np.r_[np.flatnonzero(np.diff(s) != 0), len(s) - 1]  # the last row of each tie group
-    tp = np.cumsum(y)[last]
-    precision = tp / (last + 1)
-    recall = tp / y.sum()
-    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+    return pr_auc(np.asarray(labels, dtype=np.float64), np.asarray(scores, dtype=np.float64))
 
 
 def brier_skill(p: npt.NDArray[Any], y: npt.NDArray[Any]) -> float:
     """1 - Brier / Brier of always saying the base rate."""
     base = float(y.mean())
     reference = base * (1 - base)
-    return math.nan if reference == 0 else 1.0 - float(np.mean((p - y) ** 2)) / reference
+    return math.nan if reference == 0 else 1.0 - brier(y, p) / reference
 
 
 def _arrays(rows: Rows) -> dict[str, npt.NDArray[Any]]:

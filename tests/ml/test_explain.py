@@ -140,6 +140,15 @@ def offline_forest() -> TreeEnsemble:
     return ensemble_from_lightgbm(booster)
 
 
+def offline_bundle(forest: TreeEnsemble) -> ModelBundle:
+    """A bundle whose only classifier is `forest`, for going offline."""
+    return ModelBundle(
+        feature_names=FEATURE_NAMES,
+        schema_version=FEATURE_SCHEMA_VERSION,
+        classifiers={FailureType.UNAVAILABLE.value: BinaryClassifier(ensemble=forest)},
+    )
+
+
 def offline_frame() -> FeatureFrame:
     """Mains-less battery devices, most of them low, some with outages; none down now."""
     rng = np.random.default_rng(1)
@@ -165,11 +174,7 @@ def test_a_forest_that_splits_on_battery_level_never_blames_it_for_going_offline
         leaves = np.where(forest.split_feature == -1, forest.value, 0.0)
         forest = dataclasses.replace(forest, value=leaves, node_values=False)
     assert BATTERY in forest.split_feature
-    bundle = ModelBundle(
-        feature_names=FEATURE_NAMES,
-        schema_version=FEATURE_SCHEMA_VERSION,
-        classifiers={FailureType.UNAVAILABLE.value: BinaryClassifier(ensemble=forest)},
-    )
+    bundle = offline_bundle(forest)
     frame = offline_frame()
 
     predictions = score_frame(frame, bundle)
@@ -197,11 +202,7 @@ def test_the_battery_of_a_device_that_recharges_routinely_never_moves_its_outage
 ) -> None:
     # The forest learned that low batteries go offline: true of a primary battery, not of a phone
     # charged every night (an evening phone at 10 % is no device about to die).
-    bundle = ModelBundle(
-        feature_names=FEATURE_NAMES,
-        schema_version=FEATURE_SCHEMA_VERSION,
-        classifiers={FailureType.UNAVAILABLE.value: BinaryClassifier(ensemble=offline_forest)},
-    )
+    bundle = offline_bundle(offline_forest)
     frame = offline_frame()
     low = frame.X[:, BATTERY] < 25
     as_battery = np.array([p.probability for p in score_frame(frame, bundle)])
@@ -218,11 +219,7 @@ def test_the_battery_of_a_device_that_recharges_routinely_never_moves_its_outage
 def test_a_device_scored_below_the_forests_starting_value_gets_no_reasons(
     offline_forest: TreeEnsemble,
 ) -> None:
-    bundle = ModelBundle(
-        feature_names=FEATURE_NAMES,
-        schema_version=FEATURE_SCHEMA_VERSION,
-        classifiers={FailureType.UNAVAILABLE.value: BinaryClassifier(ensemble=offline_forest)},
-    )
+    bundle = offline_bundle(offline_forest)
     frame = offline_frame()
     frame.X[:, BATTERY] = 90.0  # healthy batteries
     frame.X[:, OUTAGE] = 0.0  # and no outages: every device is below the average one
