@@ -2,8 +2,8 @@
 
 Synthetic homes with long histories (several batteries per device) that the
 shipped model never saw. Every device-day whose battery later ran out
-(`labels.battery_days` is known: it reached the floor, or the device died on a
-low battery, with no swap before) is scored three ways, on the same rows:
+(`labels.battery_days` is known: it reached the floor, or the device died on
+its battery, with no swap before) is scored three ways, on the same rows:
 
 - the straight line (`battery_days_linear`, the feature);
 - the model alone (the shipped bundle's 10/50/90 % quantiles);
@@ -312,7 +312,7 @@ def markdown(report: dict[str, Any]) -> list[str]:
         "",
         f"{cfg['homes']} synthetic homes x {cfg['days']:.0f} days (seed {cfg['seed']}, never trained on;",
         f"batteries last {cfg['battery_life']:g} x their usual life so several run out per device);",
-        "one row per device-day before a battery ran out (floor reached, or died on a low battery).",
+        "one row per device-day before a battery ran out (floor reached, or the device died on its battery).",
         "MAE = median absolute error of the median (days); coverage = share inside the 80 % interval.",
         "",
         "| rows | rows / batteries | straight line MAE | model only MAE / coverage "

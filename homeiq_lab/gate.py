@@ -158,3 +158,58 @@ def passes_gate(
             if not gate[name] >= floor:
                 failures.append(f"{target}: {name} {gate[name]:.3f} < {floor}")
     return not failures, failures
+
+
+BOOTSTRAP_RESAMPLES = 1000
+INTERVAL = (0.05, 0.95)  # a 90 % interval
+
+
+def gate_intervals(
+    alarm: npt.NDArray[np.bool_],
+    home: npt.NDArray[np.int64],
+    device: npt.NDArray[np.int64],
+    hour: npt.NDArray[np.int64],
+    y: Float,
+    event_hour: Float,
+    foreseeable: Float,
+    horizon_hours: int,
+    *,
+    resamples: int = BOOTSTRAP_RESAMPLES,
+    seed: int = 0,
+) -> dict[str, list[float]]:
+    """90 % intervals of the gated precision, recall and F1, homes resampled with replacement.
+
+    Arrays as `owner_metrics` takes them (ordered by device, then hour), plus each row's home.
+    A home is the unit that varies (its devices, its owner), so whole homes are drawn: each
+    home's alerts (and those that came true) and foreseeable failures (and those warned of)
+    are counted once, then summed over each resample. Intervals are NaN-free only where the
+    resamples hold alerts and failures.
+    """
+    homes = np.unique(home)
+    counts = np.zeros((4, homes.size))  # alerts, alerts true, foreseeable failures, warned
+    for k, h in enumerate(homes):
+        rows = home == h
+        m = owner_metrics(
+            alarm[rows], device[rows], hour[rows], y[rows], event_hour[rows], foreseeable[rows], horizon_hours
+        )
+        alerts, found = m["alerts"], m["foreseeable_failures"]
+        counts[:, k] = (
+            alerts,
+            m["precision"] * alerts if alerts else 0.0,
+            found,
+            m["recall"] * found if found else 0.0,
+        )
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, homes.size, size=(resamples, homes.size))
+    weights = np.zeros((resamples, homes.size))
+    np.add.at(weights, (np.repeat(np.arange(resamples), homes.size), draws.reshape(-1)), 1.0)
+    alerts, true, found, warned = (weights @ counts.T).T
+    with np.errstate(invalid="ignore", divide="ignore"):
+        precision = true / alerts
+        recall = warned / found
+        f1 = 2 * precision * recall / (precision + recall)
+    out: dict[str, list[float]] = {}
+    for name, values in (("precision", precision), ("recall", recall), ("f1", f1)):
+        finite = values[np.isfinite(values)]
+        out[name] = [float(q) for q in np.quantile(finite, INTERVAL)] if finite.size else [np.nan, np.nan]
+    return out

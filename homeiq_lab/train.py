@@ -29,7 +29,7 @@ from custom_components.homeiq_device_intel.ml.metrics import (
 from custom_components.homeiq_device_intel.ml.records import FailureType
 
 from .dataset import Dataset
-from .gate import owner_metrics
+from .gate import gate_intervals, owner_metrics
 from .heuristics import HEURISTICS, heuristic_scores
 
 Float = npt.NDArray[np.float64]
@@ -477,6 +477,10 @@ def evaluate(
         p, threshold = probs[target][ok], models.thresholds[target]
         seen = np.ones(len(ds)) if foreseeable is None else foreseeable[target]
         entry = _model_entry(p, threshold, keys, seen[rows][ok], horizon_hours, release_fraction(target))
+        alarm = held_alarm(p, keys.device, keys.hour, threshold, release_fraction(target) * threshold)
+        entry["gate_intervals"] = gate_intervals(
+            alarm, ds.home[rows][ok], *keys, seen[rows][ok], horizon_hours
+        )
         if with_baselines:
             entry |= _rule_entries(p, rules[target][ok], keys, horizon_hours)
             scores = {name: heuristics[name][ok] for name in HEURISTICS[target]}

@@ -363,6 +363,64 @@ def test_a_battery_that_ran_out_then_was_swapped_is_one_failure_with_days_remain
     assert labels.battery_days[_day_row(frame, 10)] == pytest.approx(start / 24 - 10, abs=0.01)
 
 
+def _dark_then(level: int, back: int, *, dark_from: int = 20, dark_days: int = 2, swap_delay_days: int = 0):
+    """Levels of a battery at `level` that goes dark for `dark_days`, then reads `back`
+    (after `swap_delay_days` more at `level` when the owner swaps later)."""
+
+    def levels(h: int) -> str:
+        day = h / 24
+        if dark_from <= day < dark_from + dark_days:
+            return "unavailable"
+        if day >= dark_from + dark_days + swap_delay_days:
+            return str(back)
+        return str(level)
+
+    return levels
+
+
+def test_a_device_that_died_at_a_middling_level_and_came_back_on_a_fresh_battery_ran_out():
+    # A coin cell reading 45 % dies on day 20; the owner puts in a fresh one two days later.
+    events, labels, frame = _battery_labels(_dark_then(45, 100))
+    (start,) = events.starts[FailureType.BATTERY_DEPLETED][0]
+    assert start == 20 * 24
+    assert list(events.depletions[0]) == [start]
+    y = labels.y[FailureType.BATTERY_DEPLETED]
+    assert y[_day_row(frame, 16)] == 1.0  # it needed replacing within 7 days
+    assert y[_day_row(frame, 8)] == 0.0
+    assert labels.battery_days[_day_row(frame, 15)] == pytest.approx(5.0, abs=0.05)
+
+
+def test_a_device_dark_for_days_that_came_back_on_the_same_battery_did_not_run_out():
+    # Dark for two days at 45 %, back at 45 %: whatever took it away, not its battery.
+    events, labels, frame = _battery_labels(_dark_then(45, 45))
+    assert events.starts[FailureType.BATTERY_DEPLETED][0].size == 0
+    assert labels.y[FailureType.BATTERY_DEPLETED][_day_row(frame, 16)] == 0.0
+
+
+def test_a_swap_days_after_a_device_came_back_is_not_its_death():
+    # Back at 45 % on day 22, swapped at 45 % three days later: that swap censors, it did not revive.
+    events, _, _ = _battery_labels(_dark_then(45, 100, swap_delay_days=3))
+    assert events.starts[FailureType.BATTERY_DEPLETED][0].size == 0
+    assert list(events.censors[0]) == [25 * 24]
+
+
+def test_a_device_dark_until_the_data_ends_from_a_middling_level_is_censored():
+    # Dark from day 35 at 45 % to the end of the data: whether its battery ran out is unknown.
+    events, labels, frame = _battery_labels(_dark_then(45, 45, dark_from=35, dark_days=10))
+    y = labels.y[FailureType.BATTERY_DEPLETED]
+    assert events.starts[FailureType.BATTERY_DEPLETED][0].size == 0
+    assert list(events.censors[0]) == [35 * 24]
+    assert np.isnan(y[_day_row(frame, 31)])  # its horizon holds the death: neither 1 nor 0
+    assert y[_day_row(frame, 20)] == 0.0  # before that horizon: a true negative
+
+
+def test_a_device_dark_until_the_data_ends_from_a_low_level_ran_out():
+    events, labels, frame = _battery_labels(_dark_then(12, 12, dark_from=35, dark_days=10))
+    assert list(events.starts[FailureType.BATTERY_DEPLETED][0]) == [35 * 24]
+    assert events.censors[0].size == 0
+    assert labels.y[FailureType.BATTERY_DEPLETED][_day_row(frame, 31)] == 1.0
+
+
 def test_days_remaining_are_not_labelled_across_a_swap():
     # Swapped at 60 % on day 10, the new battery (100 %, 5 %/day) runs out on day ~29.
     def levels(h: int) -> int:

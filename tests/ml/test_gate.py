@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from homeiq_lab.gate import owner_metrics, passes_gate
+from homeiq_lab.gate import gate_intervals, owner_metrics, passes_gate
 
 H = 7 * 24
 
@@ -84,3 +84,30 @@ def test_an_alert_that_began_too_early_came_true_but_not_from_its_first_day():
     assert m["alerts"] == 2.0
     assert m["precision"] == 1.0
     assert m["precision_at_start"] == 0.5
+
+
+def _homes(per_home):
+    """Rows of several homes, one device each: per_home = [(event_day, alarm_days), ...]."""
+    parts = [_rows(20, event, alarms, device=k) for k, (event, alarms) in enumerate(per_home)]
+    device, hour, y, event, alarm = (np.concatenate([p[i] for p in parts]) for i in range(5))
+    home = device.copy()  # one device per home
+    return alarm, home, device, hour, y, event, np.ones(device.size)
+
+
+def test_homes_that_all_behave_alike_give_an_interval_of_one_point():
+    rows = _homes([(15.0, {12})] * 6)  # every home: one true alert, its failure warned of
+    intervals = gate_intervals(*rows, H, resamples=200)
+    assert intervals == {"precision": [1.0, 1.0], "recall": [1.0, 1.0], "f1": [1.0, 1.0]}
+
+
+def test_homes_that_differ_give_an_interval_around_the_figure():
+    # Three homes caught their failure with a true alert, three had one false alert and a missed failure.
+    rows = _homes([(15.0, {12})] * 3 + [(15.0, {2})] * 3)
+    point = owner_metrics(rows[0], *rows[2:], H)
+    assert point["precision"] == 0.5 and point["recall"] == 0.5
+    intervals = gate_intervals(*rows, H, resamples=500)
+    for name in ("precision", "recall", "f1"):
+        lo, hi = intervals[name]
+        assert 0.0 < lo < point[name] < hi < 1.0
+    # Drawn again with the same seed: the same interval.
+    assert gate_intervals(*rows, H, resamples=500) == intervals

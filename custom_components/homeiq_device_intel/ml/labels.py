@@ -6,11 +6,13 @@ features at hour e, label = a failure of that type *starts* in [e, e + horizon).
 
 The battery target is what the owner acts on (DESIGN decision 6): the battery
 *needs replacing* within the horizon — its level reaches the depletion floor
-(or the device dies on a low battery), or it is swapped at or below
+(or the device dies on its battery: a day dark after a low level, or back on a
+fresh battery after a day dark), or it is swapped at or below
 LOW_SWAP_LEVEL. A swap above that level censors the old battery's future: a
 row whose horizon holds such a swap before any depletion is neither positive
-nor negative. Days remaining are labelled only up to a battery that ran out
-with no swap before it.
+nor negative; so does a device dark from a level that was not low until the
+data ends (whether its battery ran out is not known yet). Days remaining are
+labelled only up to a battery that ran out with no swap before it.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from .windows import DAY, UNUSUAL_MIN_HOURS, USUAL_WINDOW_HOURS, completed_runs,
 UNAVAILABLE_MIN_HOURS = 6  # an outage this long is a failure the user must fix
 DEAD_BATTERY_LEVEL = 25.0  # unavailable for a day with a battery this low = dead battery
 DEAD_BATTERY_HOURS = 24
+REVIVED_BY_SWAP_HOURS = 24  # back within this long on a fresh battery: it had died on the old one
 LOW_SWAP_LEVEL = 15.0  # a battery swapped at or below this needed replacing (decision 6)
 SWAP_LOOKBACK_HOURS = 48  # the level a swap replaced: the last reading this far back
 SAME_DISCHARGE_HOURS = 7 * 24  # a swap this soon after a depletion ends that same battery
@@ -134,7 +137,8 @@ def _block_events(
         long_outage = run_start[(run_len >= UNAVAILABLE_MIN_HOURS) & own]
         starts[FailureType.UNAVAILABLE].append(long_outage)
 
-        dead = run_start[(run_len >= DEAD_BATTERY_HOURS) & own]
+        long_enough = (run_len >= DEAD_BATTERY_HOURS) & own
+        dead = np.stack((run_start[long_enough], run_start[long_enough] + run_len[long_enough]))
         depleted, replaced, censor = _battery_events(grid, i, dead)
         starts[FailureType.BATTERY_DEPLETED].append(np.union1d(depleted, replaced).astype(np.int64))
         depletions.append(depleted)
@@ -152,29 +156,45 @@ def _block_events(
 def _battery_events(grid: HourlyGrid, i: int, dead: IntArray) -> tuple[IntArray, IntArray, IntArray]:
     """Return device i's depletions, new-battery failures read off its level, and censored hours.
 
-    `dead` holds the starts of its long enough outages; all three are empty without a battery.
+    `dead` holds the (start, end) hours of its long enough outages, shape (2, n); all three
+    are empty without a battery.
     """
     empty_run: IntArray = np.empty(0, dtype=np.int64)
     if not grid.has_battery[i]:
         return empty_run, empty_run, empty_run
     level = grid.channels["battery"][i].astype(np.float64)
-    depleted = _depletions(level, dead)
-    replaced, censor = _swaps_by_level(level, np.asarray(grid.swap_hours[i], dtype=np.int64))
+    swaps = np.asarray(grid.swap_hours[i], dtype=np.int64)
+    depleted = _depletions(level, dead, swaps)
+    replaced, censor = _swaps_by_level(level, swaps)
+    # Dark until the data ends at a level that was not low: whether its battery ran out is not
+    # known yet (it may come back on a fresh one, or on the same one): censored, not negative.
+    start, end = dead[0], dead[1]
+    unknown = start[(end >= level.size) & (level[np.maximum(start - 1, 0)] > DEAD_BATTERY_LEVEL)]
+    censor = np.union1d(censor, unknown).astype(np.int64)
     return depleted, _new_failures(replaced, depleted), censor
 
 
-def _depletions(level: npt.NDArray[np.float64], dead: IntArray) -> IntArray:
-    """Hours a battery ran out: its level reaches the floor, or the device dies on a low battery.
+def _depletions(level: npt.NDArray[np.float64], dead: IntArray, swaps: IntArray) -> IntArray:
+    """Hours a battery ran out: its level reaches the floor, or the device dies on its battery.
 
-    `dead` are the starts of day-long outages of the device; one depletion per
-    discharge (starts within a day of the previous are dropped).
+    `dead` are the (start, end) hours of day-long outages of the device, shape (2, n). The
+    device died on its battery when its last level was low, or when it came back on a fresh
+    battery (a swap during the outage or within REVIVED_BY_SWAP_HOURS of its end), whatever
+    level it showed: coin cells and lithium packs often read 30-60 % until they collapse.
+    One depletion per discharge (starts within a day of the previous are dropped).
     """
     empty = level <= BATTERY_FLOOR
     before = np.concatenate(([False], empty[:-1]))
     crossing = np.flatnonzero(empty & ~before)
-    prior = level[np.maximum(dead - 1, 0)]
-    dead = dead[(dead > 0) & (prior <= DEAD_BATTERY_LEVEL)]
-    events = np.union1d(crossing, dead).astype(np.int64)
+    start, end = dead[0], dead[1]
+    prior = level[np.maximum(start - 1, 0)]
+    revived = np.zeros(start.size, dtype=bool)
+    if swaps.size:
+        at = np.searchsorted(swaps, start, side="left")
+        next_swap = swaps[np.minimum(at, swaps.size - 1)]
+        revived = (at < swaps.size) & (next_swap <= end + REVIVED_BY_SWAP_HOURS)
+    events = np.union1d(crossing, start[(start > 0) & ((prior <= DEAD_BATTERY_LEVEL) | revived)])
+    events = events.astype(np.int64)
     if events.size > 1:
         events = events[np.concatenate(([True], np.diff(events) > DAY))]
     return events
