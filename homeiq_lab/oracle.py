@@ -1,0 +1,161 @@
+"""What stops the gate, measured: the same model given the generator's truth of when warnings began.
+
+Issue 12 asks, where a failure type cannot pass the gate, for the best any model could reach on
+the generator beside the model. The recall ceiling (`ceiling.py`) bounds recall only. Here the
+classifier of each failure type is trained twice on the same rows, with the same parameters and
+operating-point rule: once on the features (the shipped recipe), once with two more columns that
+no real home has, taken from the generator's truth: whether the warning signs of a coming failure
+of that type have begun on the device, and for how many hours. Both are scored by the gate.
+
+- Where the model with the truth passes and the plain model does not, the warning signs are
+  there to be seen but the features do not see them well enough: the gap is the features'.
+- Where even the model with the truth falls short, the horizon and the generator's warnings
+  (none for a share of failures, or begun long before the horizon) stop any model.
+
+Offline evaluation only: the truth columns never reach a shipped model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from custom_components.homeiq_device_intel.ml.alerts import held_alarm, release_fraction
+from custom_components.homeiq_device_intel.ml.features import FEATURE_NAMES
+from custom_components.homeiq_device_intel.ml.grid import HOUR, hour_start
+from custom_components.homeiq_device_intel.ml.labels import TARGETS
+from custom_components.homeiq_device_intel.ml.records import HomeHistory
+
+from .ceiling import truth_index
+from .dataset import Dataset
+from .gate import FLOOR, owner_metrics
+from .train import (
+    Split,
+    TrainConfig,
+    _classifier_threshold,
+    _lgbm_params,
+    _training_features,
+    target_features,
+)
+
+Float = npt.NDArray[np.float64]
+TRUTH_COLUMNS = ("truth_warning_begun", "truth_warning_hours")
+
+
+def warning_hours(homes: Sequence[HomeHistory], ds: Dataset, target: str) -> Float:
+    """Per row of `ds`: hours since the warning signs of a coming true failure of `target` began.
+
+    NaN where no such failure is under way at the row's hour (none coming, none with a
+    warning, or its warning not begun yet).
+    """
+    out = np.full(len(ds), np.nan)
+    origin = {h.home_id: hour_start(h.start) for h in homes}
+    device_index = {key: i for i, key in enumerate(ds.device_keys)}
+    rows_of = np.split(np.argsort(ds.device, kind="stable"), np.cumsum(np.bincount(ds.device))[:-1])
+    for (home_id, device_key, kind), events in truth_index(homes).items():
+        i = device_index.get(device_key)
+        if kind != target or home_id not in origin or i is None or i >= len(rows_of):
+            continue
+        rows = rows_of[i]
+        times = origin[home_id] + ds.hour[rows] * HOUR
+        for event in events:
+            if event.warning is None:
+                continue
+            under_way = (times >= event.warning) & (times < event.start)
+            out[rows[under_way]] = (times[under_way] - event.warning) / HOUR
+    return out
+
+
+def _with_truth(X: Float, hours: Float, target: str) -> Float:
+    """The target's features and the two truth columns."""
+    return np.column_stack([target_features(X, target), np.isfinite(hours).astype(np.float64), hours])
+
+
+def oracle_report(
+    ds: Dataset,
+    homes: Sequence[HomeHistory],
+    split: Split,
+    sets: dict[str, tuple[Dataset, Sequence[HomeHistory], npt.NDArray[np.bool_], dict[str, Float]]],
+    config: TrainConfig,
+) -> dict[str, Any]:
+    """Gate figures of the plain and the truth-given classifier of each target, on each evaluation set.
+
+    `sets`: name -> (rows' dataset, its homes, which rows, per-target foreseeable verdicts).
+    """
+    import lightgbm as lgb
+
+    X = _training_features(ds, config)
+    names = [*FEATURE_NAMES, *TRUTH_COLUMNS]
+    horizon_hours = int(config.horizon_days * 24)
+    report: dict[str, Any] = {}
+    for target in TARGETS:
+        y = ds.y[target]
+        train = split.train & np.isfinite(y)
+        val = split.validation & np.isfinite(y)
+        hours = warning_hours(homes, ds, target)
+        variants = {
+            "model": target_features(X, target),
+            "model_with_truth": _with_truth(X, hours, target),
+        }
+        for variant, features in variants.items():
+            booster = lgb.train(
+                _lgbm_params(config, "binary"),
+                lgb.Dataset(features[train], y[train], feature_name=names[: features.shape[1]]),
+                num_boost_round=config.n_estimators,
+            )
+            p_val = np.asarray(booster.predict(features[val]), dtype=np.float64)
+            threshold = _classifier_threshold(ds, config, target, p_val, val)
+            for set_name, (d, set_homes, rows, seen) in sets.items():
+                yy = d.y[target][rows]
+                ok = np.isfinite(yy)
+                Xs = d.X[rows][ok]
+                if variant == "model":
+                    Xs = target_features(Xs, target)
+                else:
+                    Xs = _with_truth(Xs, warning_hours(set_homes, d, target)[rows][ok], target)
+                p = np.asarray(booster.predict(Xs), dtype=np.float64)
+                device, hour = d.device[rows][ok], d.hour[rows][ok]
+                alarm = held_alarm(p, device, hour, threshold, release_fraction(target) * threshold)
+                report.setdefault(set_name, {}).setdefault(target, {})[variant] = owner_metrics(
+                    alarm,
+                    device,
+                    hour,
+                    yy[ok],
+                    d.next_event_hour[target][rows][ok],
+                    seen[target][rows][ok],
+                    horizon_hours,
+                )
+    return report
+
+
+def markdown(report: dict[str, Any], lines_before: Sequence[str] = ()) -> list[str]:
+    """The report as the model card's table."""
+    lines = [
+        *lines_before,
+        "| evaluation set | failure type | model: alerts true / failures warned / F1 "
+        "| model given the truth of when warnings began | what stops the gate |",
+        "|---|---|---|---|---|",
+    ]
+    for set_name, by_target in report.items():
+        for target, variants in by_target.items():
+            plain, truth = variants["model"], variants["model_with_truth"]
+            if _passes(plain):
+                verdict = "nothing: the model passes"
+            elif _passes(truth):
+                verdict = "the features: the warnings are there, the model does not see them well enough"
+            else:
+                verdict = "the warnings themselves (none, or begun outside the horizon), with the features"
+            lines.append(f"| {set_name} | {target} | {_figures(plain)} | {_figures(truth)} | {verdict} |")
+    return lines
+
+
+def _passes(m: dict[str, float]) -> bool:
+    """The gate's floor on alerts that came true, failures warned of and F1 (NaN never passes)."""
+    return all(m[name] >= FLOOR for name in ("precision", "recall", "f1"))
+
+
+def _figures(m: dict[str, float]) -> str:
+    return f"{m['precision']:.2f} / {m['recall']:.2f} / {m['f1']:.2f}"
