@@ -303,6 +303,13 @@ def _ceiling_section(ceiling: dict[str, Any]) -> list[str]:
                     f"| {key} | {target} | {int(c['positives'])} | {_fmt(c['observable_share'])} | "
                     f"{_fmt(c.get('recall_on_observable'))} |"
                 )
+    lines += [
+        "",
+        "What stops the gate beyond recall: [ORACLE_CEILING.md](ORACLE_CEILING.md) (`scripts/oracle_ceiling.py`)",
+        "trains each classifier again on the same rows with the generator's truth of when warnings began.",
+        "Where that model passes the gate and this one does not, the warnings are there and the features",
+        "do not see them well enough; where it does not pass either, the warnings themselves stop any model.",
+    ]
     return lines
 
 
