@@ -12,6 +12,9 @@ of that type have begun on the device, and for how many hours. Both are scored b
 - Where even the model with the truth falls short, the horizon and the generator's warnings
   (none for a share of failures, or begun long before the horizon) stop any model.
 
+An upper bound: the truth marks a warning from its first hour, before its first sign may show in
+the data, so part of what the truth-given model sees no feature could.
+
 Offline evaluation only: the truth columns never reach a shipped model.
 """
 

@@ -29,6 +29,10 @@ INTRODUCTION = (
     "gate's (alerts that came true / foreseeable failures warned of a day ahead / F1), scored in the same",
     "run.",
     "",
+    "An upper bound, not a promise: the truth marks a warning from its first hour, before its first sign",
+    "may show in the data. Where the model given the truth passes, the gate is not out of reach by",
+    "construction of the generator and the horizon; how much of the gap features can close is not shown.",
+    "",
 )
 
 
