@@ -31,9 +31,10 @@ from .schema import SchemaInfo, states_source
 from .sql import QueryFn, fetch
 
 # New state rows and events are read from this long before the end of the kept window:
-# the recorder commits them a few seconds late (its commit interval; minutes when its
-# queue backs up). Each re-read row costs the hourly scoring time: 15 minutes of rows
-# instead of 2 hours roughly halves what an hourly read fetches.
+# the recorder commits them a few seconds late (its commit interval, 5 s by default;
+# minutes when its queue backs up). A row committed later than this is missed until the
+# next full read (at the latest after the nightly purge, see `needs_full_read`). Each
+# re-read row costs hourly time: 15 minutes instead of 2 hours halves the rows read.
 OVERLAP_SECONDS = 15 * 60.0
 # Hourly statistics are read from this long before: the recorder compiles an hour's
 # statistics just after the hour, so the kept window may lack its last hour's (a few
