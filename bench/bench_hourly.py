@@ -28,7 +28,11 @@ from custom_components.homeiq_device_intel.ml.features import FEATURE_NAMES, FEA
 from custom_components.homeiq_device_intel.ml.recorder.buffers import RowBuffers
 from custom_components.homeiq_device_intel.ml.recorder.planning import CatalogCache
 from custom_components.homeiq_device_intel.ml.recorder.reading import read_history
-from custom_components.homeiq_device_intel.ml.recorder.window import advance, read_start
+from custom_components.homeiq_device_intel.ml.recorder.window import (
+    advance,
+    read_start,
+    statistics_read_start,
+)
 from custom_components.homeiq_device_intel.ml.records import HomeHistory
 from custom_components.homeiq_device_intel.ml.scoring import SCORING_WINDOW_DAYS, home_grid, score_home
 
@@ -56,8 +60,9 @@ def _incremental(
     """
     catalog, buffers = kept_with
     began = time.perf_counter()
-    new = read_history(query, start=read_start(kept), end=now, catalog=catalog)
-    history = advance(kept, new, start=now - window, buffers=buffers)
+    stats_since = statistics_read_start(kept)
+    new = read_history(query, start=read_start(kept), end=now, catalog=catalog, statistics_start=stats_since)
+    history = advance(kept, new, start=now - window, buffers=buffers, statistics_start=stats_since)
     assert history is not None
     read = time.perf_counter()
     grid = home_grid(history, now=now)

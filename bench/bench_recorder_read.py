@@ -19,8 +19,9 @@ import json
 import sqlite3
 import statistics
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,10 @@ END = datetime(2025, 6, 1, tzinfo=UTC).timestamp()
 DAY = 86400.0
 STATE_DAYS = 10
 STAT_DAYS = 365
+# Tables filled in bulk: their indexes are built after the rows, not row by row.
+BULK_TABLES = ("states", "statistics", "events")
+BUILD_CACHE_KIB = 512 * 1024
+INSERT_BATCH_ROWS = 1_000_000
 
 # (suffix, domain, device_class, unit, relative report rate, value kind)
 TEMPLATES: dict[str, list[tuple[str, str, str | None, str | None, float, str]]] = {
@@ -122,25 +127,48 @@ def _entities(n_entities: int) -> list[tuple[str, str, str | None, str | None, f
 
 
 def build_database(path: Path, n_entities: int, n_rows: int, n_stat_entities: int, seed: int) -> None:
-    """Create a recorder database in HA's current schema and fill it."""
+    """Create a recorder database in HA's current schema and fill it.
+
+    The bulk tables' indexes are dropped for the inserts and created again, from
+    the schema's own SQL, once the rows are in: the same rows and indexes, but
+    15 M state rows take minutes, where updating the indexes row by row had
+    written a fifth of them after 24 minutes.
+    """
     schema_version = _create_schema(path)
     rng = np.random.default_rng(seed)
     entities = _entities(n_entities)
     conn = sqlite3.connect(path)
     conn.execute("PRAGMA journal_mode=OFF")
     conn.execute("PRAGMA synchronous=OFF")
+    conn.execute(f"PRAGMA cache_size=-{BUILD_CACHE_KIB}")
     conn.execute(
         "INSERT INTO schema_changes (schema_version, changed) VALUES (?, ?)",
         (schema_version, "2025-01-01 00:00:00.000000"),
     )
+    indexes = _drop_indexes(conn, BULK_TABLES)
     _insert_entity_metadata(conn, entities)
     metadata_ids, stamps, states = _state_history(entities, _row_counts(entities, n_rows), rng)
     _insert_states(conn, metadata_ids, stamps, states, rng)
     _insert_statistics(conn, entities, n_stat_entities, rng)
     _insert_events(conn, rng)
+    for sql in indexes:
+        conn.execute(sql)
     conn.commit()
     conn.execute("ANALYZE")
     conn.close()
+
+
+def _drop_indexes(conn: sqlite3.Connection, tables: Sequence[str]) -> list[str]:
+    """Drop the schema's explicit indexes on `tables`; return their CREATE statements."""
+    marks = ", ".join("?" * len(tables))
+    indexes = conn.execute(
+        f"SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL "
+        f"AND tbl_name IN ({marks}) ORDER BY name",
+        tuple(tables),
+    ).fetchall()
+    for name, _ in indexes:
+        conn.execute(f'DROP INDEX "{name}"')
+    return [sql for _, sql in indexes]
 
 
 def _create_schema(path: Path) -> int:
@@ -192,28 +220,26 @@ def _row_counts(entities: Sequence[tuple[Any, ...]], n_rows: int) -> npt.NDArray
 
 def _state_history(
     entities: Sequence[tuple[Any, ...]], counts: npt.NDArray[np.int64], rng: np.random.Generator
-) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64], list[str]]:
-    """(n,) metadata ids, timestamps and states of every entity's rows, about 1 % unavailable."""
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64], npt.NDArray[np.object_]]:
+    """(n,) metadata ids, timestamps and states (str objects) of every entity's rows, ~1 % unavailable."""
     t0 = END - STATE_DAYS * DAY
     meta, times, states = [], [], []
     for i, (entity, count) in enumerate(zip(entities, counts.tolist(), strict=True)):
-        values = _values(entity[5], count, rng)
+        values = np.array(_values(entity[5], count, rng), dtype=object)
         down = rng.random(count)
-        values = [
-            "unavailable" if d < 0.01 else "unknown" if d < 0.012 else v
-            for v, d in zip(values, down.tolist(), strict=True)
-        ]
+        values[down < 0.012] = "unknown"
+        values[down < 0.01] = "unavailable"
         meta.append(np.full(count, i + 1))
         times.append(np.sort(rng.uniform(t0, END, count)))
-        states.extend(values)
-    return np.concatenate(meta), np.concatenate(times), states
+        states.append(values)
+    return np.concatenate(meta), np.concatenate(times), np.concatenate(states)
 
 
 def _insert_states(
     conn: sqlite3.Connection,
     metadata_ids: npt.NDArray[np.int64],
     stamps: npt.NDArray[np.float64],
-    states: list[str],
+    states: npt.NDArray[np.object_],
     rng: np.random.Generator,
 ) -> None:
     """Insert the state rows in time order, 30 % with a later last_reported, each with a context id."""
@@ -222,24 +248,25 @@ def _insert_states(
         rng.random(stamps.shape[0]) < 0.3, stamps + rng.uniform(1, 600, stamps.shape[0]), np.nan
     )
     context = rng.bytes(16 * stamps.shape[0])
-
-    def rows() -> Iterator[tuple[Any, ...]]:
-        for k, j in enumerate(order.tolist()):
-            last_reported = reported[j]
-            yield (
-                states[j],
-                float(stamps[j]),
-                None if last_reported != last_reported else float(last_reported),
-                int(metadata_ids[j]),
-                int(metadata_ids[j]),
-                context[16 * k : 16 * k + 16],
-            )
-
-    conn.executemany(
-        "INSERT INTO states (state, last_updated_ts, last_reported_ts, metadata_id, attributes_id, "
-        "context_id_bin, origin_idx) VALUES (?, ?, ?, ?, ?, ?, 0)",
-        rows(),
-    )
+    for first in range(0, order.shape[0], INSERT_BATCH_ROWS):
+        rows = order[first : first + INSERT_BATCH_ROWS]
+        last_reported = reported[rows].astype(object)
+        last_reported[np.isnan(reported[rows])] = None
+        ids = metadata_ids[rows].tolist()
+        contexts = [context[16 * k : 16 * k + 16] for k in range(first, first + rows.shape[0])]
+        conn.executemany(
+            "INSERT INTO states (state, last_updated_ts, last_reported_ts, metadata_id, attributes_id, "
+            "context_id_bin, origin_idx) VALUES (?, ?, ?, ?, ?, ?, 0)",
+            zip(
+                states[rows].tolist(),
+                stamps[rows].tolist(),
+                last_reported.tolist(),
+                ids,
+                ids,
+                contexts,
+                strict=True,
+            ),
+        )
 
 
 def _insert_statistics(
@@ -257,17 +284,21 @@ def _insert_statistics(
     )
     hours = (END // 3600) * 3600 - 3600 * np.arange(STAT_DAYS * 24)[::-1]
 
-    def stat_rows() -> Iterator[tuple[Any, ...]]:
-        for k in range(len(numeric)):
-            mean = 50 + np.cumsum(rng.normal(0, 0.5, hours.shape[0]))
-            for start, m in zip(hours.tolist(), mean.tolist(), strict=True):
-                yield (start + 3600 + 10, k + 1, start, m, m - 1.0, m + 1.0)
-
-    conn.executemany(
-        "INSERT INTO statistics (created_ts, metadata_id, start_ts, mean, min, max) "
-        "VALUES (?, ?, ?, ?, ?, ?)",
-        stat_rows(),
-    )
+    created, starts = (hours + 3600 + 10).tolist(), hours.tolist()
+    for k in range(len(numeric)):
+        mean = 50 + np.cumsum(rng.normal(0, 0.5, hours.shape[0]))
+        conn.executemany(
+            "INSERT INTO statistics (created_ts, metadata_id, start_ts, mean, min, max) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            zip(
+                created,
+                repeat(k + 1),
+                starts,
+                mean.tolist(),
+                (mean - 1.0).tolist(),
+                (mean + 1.0).tolist(),
+            ),
+        )
 
 
 def _insert_events(conn: sqlite3.Connection, rng: np.random.Generator) -> None:

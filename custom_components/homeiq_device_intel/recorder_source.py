@@ -24,7 +24,13 @@ from .ml.recorder.planning import CatalogCache, ReadChunk, ReadPlan, plan_read
 from .ml.recorder.reading import ChunkResult, assemble_history, read_chunk
 from .ml.recorder.schema import NEWEST_KNOWN_SCHEMA, Dialect, SchemaInfo
 from .ml.recorder.sql import QueryFn
-from .ml.recorder.window import advance, needs_full_read, oldest_state_time, read_start
+from .ml.recorder.window import (
+    advance,
+    needs_full_read,
+    oldest_state_time,
+    read_start,
+    statistics_read_start,
+)
 from .ml.records import HomeHistory
 
 CHUNK_ROWS: Final = 20_000
@@ -114,10 +120,12 @@ async def _async_read_window(
     end: datetime,
     guard: WorkGuard,
     catalog: CatalogCache | None = None,
+    statistics_start: float | None = None,
 ) -> tuple[HomeHistory, SchemaInfo]:
     """The history of [start, end) as the reader returns it (its start the window's), and the layout read.
 
-    `catalog`: the entity selection kept between plans (see `plan_read`).
+    `catalog`, `statistics_start`: the entity selection kept between plans, and where the
+    statistics begin if before `start` (see `plan_read`).
     """
     registry, level_attributes = _registry_of(devices)
     dialect = cast(Dialect, str(get_instance(hass).dialect_name or "sqlite"))
@@ -134,6 +142,7 @@ async def _async_read_window(
             home_id=DOMAIN,
             dialect=dialect,
             catalog=catalog,
+            statistics_start=statistics_start,
         )
 
     read_plan = await _async_read(hass, guard, plan)
@@ -197,12 +206,26 @@ class KeptHistory:
             reason = needs_full_read(kept, start=start.timestamp(), end=end.timestamp(), oldest_row=oldest)
         if reason is None and kept is not None:
             since = dt_util.utc_from_timestamp(read_start(kept))
+            stats_since = statistics_read_start(kept)
             new, _ = await _async_read_window(
-                hass, devices, start=since, end=end, guard=guard, catalog=self.catalog
+                hass,
+                devices,
+                start=since,
+                end=end,
+                guard=guard,
+                catalog=self.catalog,
+                statistics_start=stats_since,
             )
             history = await guard.async_run(
                 hass.async_add_executor_job,
-                partial(advance, kept, new, start=start.timestamp(), buffers=self._buffers),
+                partial(
+                    advance,
+                    kept,
+                    new,
+                    start=start.timestamp(),
+                    buffers=self._buffers,
+                    statistics_start=stats_since,
+                ),
             )
             reason = None if history is not None else "the devices or their entities changed"
         if history is None:

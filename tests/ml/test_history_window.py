@@ -26,6 +26,7 @@ from custom_components.homeiq_device_intel.ml.recorder.window import (
     needs_full_read,
     oldest_real_row,
     read_start,
+    statistics_read_start,
 )
 from custom_components.homeiq_device_intel.ml.records import HomeHistory, StateSeries
 from custom_components.homeiq_device_intel.ml.scoring import SCORING_WINDOW_DAYS, home_grid, score_home
@@ -123,9 +124,12 @@ class _BufferedWindow:
         kept, history = self.kept, None
         if ids == self.ids and needs_full_read(kept, start=start, end=now, oldest_row=oldest) is None:
             assert kept is not None
-            new = read_history(self.query, start=read_start(kept), end=now, entity_ids=ids)
+            since = statistics_read_start(kept)
+            new = read_history(
+                self.query, start=read_start(kept), end=now, entity_ids=ids, statistics_start=since
+            )
             before = {key: id(series.time.base) for key, series in kept.states.items()}
-            history = advance(kept, new, start=start, buffers=self.buffers)
+            history = advance(kept, new, start=start, buffers=self.buffers, statistics_start=since)
             assert history is not None
             self.advanced += 1
             # A series joined in place is a view of the same buffer as the kept one.
@@ -173,8 +177,16 @@ def test_a_week_of_hourly_scorings_from_new_rows_equals_full_reads(
             history = None
             if ids == kept_ids and needs_full_read(kept, start=start, end=now, oldest_row=oldest) is None:
                 assert kept is not None
-                new = read_history(query, start=read_start(kept), end=now, entity_ids=ids, catalog=catalog)
-                history = advance(kept, new, start=start)
+                since = statistics_read_start(kept)
+                new = read_history(
+                    query,
+                    start=read_start(kept),
+                    end=now,
+                    entity_ids=ids,
+                    catalog=catalog,
+                    statistics_start=since,
+                )
+                history = advance(kept, new, start=start, statistics_start=since)
             if history is None:
                 catalog.refresh()
                 history = read_history(query, start=start, end=now, entity_ids=ids, catalog=catalog)
@@ -270,3 +282,52 @@ def test_a_purge_or_a_clock_jump_asks_for_a_full_read(demo_db: tuple[Path, list[
         late = read_history(query2, start=end - DAY + 60.0, end=end - DAY + HOUR, entity_ids=entities[:10])
     assert advance(kept, other, start=end - DAY - WINDOW + HOUR) is None
     assert advance(kept, late, start=end - DAY - WINDOW + HOUR) is None
+
+
+def test_rows_the_recorder_wrote_late_are_joined_as_a_full_read_sees_them(
+    demo_db: tuple[Path, list[str], float], tmp_path: Path
+) -> None:
+    """State rows committed minutes late, and the last hour's statistics compiled after the reading."""
+    path, entities, end = demo_db
+    copy = tmp_path / "home-assistant_v2.db"
+    copy.write_bytes(path.read_bytes())
+    kept_end = end - DAY + 17 * 60.0
+    now = kept_end + HOUR
+    last_hour = np.floor(kept_end / HOUR) * HOUR - HOUR
+    with sqlite3.connect(copy) as connection:
+
+        def query(sql: str, params: dict[str, object]) -> list[tuple[object, ...]]:
+            return connection.execute(sql, params).fetchall()
+
+        late_states = connection.execute(
+            "SELECT * FROM states WHERE last_updated_ts >= ? AND last_updated_ts < ?",
+            (kept_end - 10 * 60.0, kept_end),
+        ).fetchall()
+        late_stats = connection.execute(
+            "SELECT * FROM statistics WHERE start_ts = ?", (last_hour,)
+        ).fetchall()
+        assert late_states and late_stats
+        connection.execute(
+            "DELETE FROM states WHERE last_updated_ts >= ? AND last_updated_ts < ?",
+            (kept_end - 10 * 60.0, kept_end),
+        )
+        connection.execute("DELETE FROM statistics WHERE start_ts = ?", (last_hour,))
+        kept = read_history(query, start=kept_end - WINDOW, end=kept_end, entity_ids=entities)
+        for table, rows in (("states", late_states), ("statistics", late_stats)):
+            marks = ", ".join("?" * len(rows[0]))
+            connection.executemany(f"INSERT INTO {table} VALUES ({marks})", rows)
+        full = read_history(query, start=now - WINDOW, end=now, entity_ids=entities)
+        since = statistics_read_start(kept)
+        new = read_history(
+            query, start=read_start(kept), end=now, entity_ids=entities, statistics_start=since
+        )
+        history = advance(kept, new, start=now - WINDOW, statistics_start=since)
+        from_overlap = read_history(query, start=read_start(kept), end=now, entity_ids=entities)
+        without_late_hour = advance(kept, from_overlap, start=now - WINDOW)
+    assert history is not None and without_late_hour is not None
+    assert_same_history(history, full)
+    # Statistics read from the states' overlap only: the late statistics hour would be lost.
+    assert any(
+        last_hour in full.statistics[key].start and last_hour not in stat.start
+        for key, stat in without_late_hour.statistics.items()
+    )

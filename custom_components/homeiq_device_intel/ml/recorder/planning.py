@@ -97,6 +97,7 @@ def plan_read(
     dialect: Dialect | None = None,
     level_attributes: Mapping[str, str] | None = None,
     catalog: CatalogCache | None = None,
+    statistics_start: float | None = None,
 ) -> ReadPlan:
     """Choose the entities, devices and bounded chunks of one read of [start, end).
 
@@ -106,18 +107,22 @@ def plan_read(
     Only entities with rows in the window, a state at its start, or statistics in it are kept.
     `level_attributes` (entity_id -> attribute) names batteries known only as a state attribute;
     without it and without a registry, the attribute the catalog found on an inferred device that
-    has no battery sensor is used.
+    has no battery sensor is used. `statistics_start` (<= `start`): hourly statistics are read
+    from there instead (a read of new rows re-reads the hours compiled late; see `window`).
     """
     _check_request(start, end, chunk_rows)
     schema = _recorder_schema(query, dialect)
     summary = ReadSummary()
-    found, kept = _entities_with_data(query, schema, (entity_ids, registry, catalog), (start, end), summary)
+    stats_from = start if statistics_start is None else min(statistics_start, start)
+    found, kept = _entities_with_data(
+        query, schema, (entity_ids, registry, catalog), (start, end, stats_from), summary
+    )
     devices, entities = _devices(kept, registry) if catalog is None else catalog.devices(kept, registry)
     state_map, stat_map = _key_maps(found, kept)
     attributes = _attribute_batteries(entities, kept, registry, level_attributes, schema)
     attribute_map = _attribute_keys(attributes, found)
     _count_unusable(query, schema, summary)
-    chunks = _chunks(query, schema, found, (state_map, attribute_map), (start, end), chunk_rows)
+    chunks = _chunks(query, schema, found, (state_map, attribute_map), (start, end, stats_from), chunk_rows)
     entities += attributes
     summary.entities = len(entities)
     return ReadPlan(
@@ -149,12 +154,13 @@ def _entities_with_data(
     query: QueryFn,
     schema: SchemaInfo,
     selection: tuple[Iterable[str] | None, Mapping[str, RegistryValue] | None, CatalogCache | None],
-    window: tuple[float, float],
+    window: tuple[float, float, float],
     summary: ReadSummary,
 ) -> tuple[_Found, list[EntityRow]]:
     """Return what the window holds for the selected entities, and those with data in it.
 
-    `selection`: the entity ids asked for, the registry, and the catalog cache if any.
+    `selection`: the entity ids asked for, the registry, and the catalog cache if any;
+    `window`: start, end, and where the statistics begin.
     """
     entity_ids, registry, catalog = selection
     wanted = None if entity_ids is None else sorted(set(entity_ids))
@@ -182,10 +188,13 @@ def _chunks(
     schema: SchemaInfo,
     found: _Found,
     maps: tuple[Mapping[Key, str], Mapping[Key, EntityRecord]],
-    window: tuple[float, float],
+    window: tuple[float, float, float],
     chunk_rows: int,
 ) -> tuple[ReadChunk, ...]:
-    """Return every chunk of the read: states and statistics, with the attributes' before the last."""
+    """Return every chunk of the read: states and statistics, with the attributes' before the last.
+
+    `window`: start, end, and where the statistics begin.
+    """
     state_map, attribute_map = maps
     chunks = _plan_chunks(query, schema, found, state_map, window, chunk_rows)
     chunks[-1:-1] = _pack_chunks(
@@ -193,7 +202,7 @@ def _chunks(
         "attributes",
         states_source(schema),
         {k: c for k, c in found.counts.items() if k in attribute_map},
-        window,
+        window[:2],
         chunk_rows,
     )
     return tuple(chunks)
@@ -315,9 +324,9 @@ def _select_entities(
 
 
 def _find_rows(
-    query: QueryFn, schema: SchemaInfo, selected: list[EntityRow], start: float, end: float
+    query: QueryFn, schema: SchemaInfo, selected: list[EntityRow], start: float, end: float, stats_from: float
 ) -> _Found:
-    """Count the selected entities' rows in the window and find their start states."""
+    """Count the selected entities' rows in the window (statistics from `stats_from`), find start states."""
     key_of = {row.entity_id: (row.metadata_id if schema.states_meta else row.entity_id) for row in selected}
     state_keys = [k for k in key_of.values() if k is not None]
     counts = _count_rows(query, states_source(schema), state_keys, start, end)
@@ -327,7 +336,7 @@ def _find_rows(
         for r in selected
         if r.has_mean_statistics and r.statistic_id is not None and schema.statistics
     ]
-    stat_counts = _count_rows(query, statistics_source(schema), stat_ids, start, end) if stat_ids else {}
+    stat_counts = _count_rows(query, statistics_source(schema), stat_ids, stats_from, end) if stat_ids else {}
     started = {k for k, (state, _) in starts.items() if state not in (None, "")}
     return _Found(key_of, counts, starts, started, stat_counts)
 
@@ -398,15 +407,21 @@ def _plan_chunks(
     schema: SchemaInfo,
     found: _Found,
     state_map: Mapping[Key, str],
-    window: tuple[float, float],
+    window: tuple[float, float, float],
     chunk_rows: int,
 ) -> list[ReadChunk]:
-    """The states chunks of the kept entities, the statistics chunks, and the events chunk."""
-    start, end = window
+    """The states chunks of the kept entities, the statistics chunks, and the events chunk.
+
+    `window`: start, end, and where the statistics begin.
+    """
+    start, end, stats_from = window
     state_counts = {k: c for k, c in found.counts.items() if k in state_map}
+    stat_window = (stats_from, end)
     return [
-        *_pack_chunks(query, "states", states_source(schema), state_counts, window, chunk_rows),
-        *_pack_chunks(query, "statistics", statistics_source(schema), found.stat_counts, window, chunk_rows),
+        *_pack_chunks(query, "states", states_source(schema), state_counts, (start, end), chunk_rows),
+        *_pack_chunks(
+            query, "statistics", statistics_source(schema), found.stat_counts, stat_window, chunk_rows
+        ),
         ReadChunk("events", (), start, end, 0),
     ]
 

@@ -82,6 +82,7 @@ def read_history(
     summary: ReadSummary | None = None,
     level_attributes: Mapping[str, str] | None = None,
     catalog: CatalogCache | None = None,
+    statistics_start: float | None = None,
 ) -> HomeHistory:
     """Read states, hourly statistics, restarts and battery swaps of [start, end).
 
@@ -89,7 +90,7 @@ def read_history(
     series at time `start`. One call runs every chunk in turn; the HA layer
     runs `plan_read`, each `read_chunk` and `assemble_history` as separate
     executor jobs instead. Counts of what was skipped or repaired are added to
-    `summary` if given. `catalog`: see `plan_read`.
+    `summary` if given. `catalog`, `statistics_start`: see `plan_read`.
     """
     plan = plan_read(
         query,
@@ -102,6 +103,7 @@ def read_history(
         dialect=dialect,
         level_attributes=level_attributes,
         catalog=catalog,
+        statistics_start=statistics_start,
     )
     results = [read_chunk(query, plan, chunk) for chunk in plan.chunks]
     if summary is not None:

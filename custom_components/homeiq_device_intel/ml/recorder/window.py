@@ -6,10 +6,12 @@ hourly statistics of [start, end), and the restarts and battery swaps of
 [start, end). `advance` builds exactly that from the history of an earlier
 window and a read of [overlap, end) only, where `overlap` lies inside the
 earlier window (`read_start`): rows at or after `overlap` are taken from the
-new read (rows the recorder wrote late, statistics compiled after the hour,
-the last row's `last_reported` moved forward in place), earlier rows from the
-kept history, and rows before the new window's start fold into its opening
-row as the reader's would.
+new read (rows the recorder wrote late, the last row's `last_reported` moved
+forward in place), earlier rows from the kept history, and rows before the new
+window's start fold into its opening row as the reader's would. Hourly
+statistics are read from further back (`statistics_read_start`): the
+recorder compiles an hour's statistics only after the hour, so the hour
+before the kept window's end may have been compiled since.
 
 It cannot know what the recorder deleted or rewrote before `overlap` (a
 purge, `purge_entities`, an imported statistic): the caller reads everything
@@ -28,9 +30,16 @@ from .decoding import empty_series, merge_series, parse_times
 from .schema import SchemaInfo, states_source
 from .sql import QueryFn, fetch
 
-# New rows are read from this long before the end of the kept window: the recorder
-# commits rows about a second late and compiles an hour's statistics just after it.
-OVERLAP_SECONDS = 2 * 3600.0
+# New state rows and events are read from this long before the end of the kept window:
+# the recorder commits them a few seconds late (its commit interval, 5 s by default;
+# minutes when its queue backs up). A row committed later than this is missed until the
+# next full read (at the latest after the nightly purge, see `needs_full_read`). Each
+# re-read row costs hourly time: 15 minutes instead of 2 hours halves the rows read.
+OVERLAP_SECONDS = 15 * 60.0
+# Hourly statistics are read from this long before: the recorder compiles an hour's
+# statistics just after the hour, so the kept window may lack its last hour's (a few
+# rows per entity: cheap to read again).
+STATISTICS_OVERLAP_SECONDS = 2 * 3600.0
 # A kept window older than this, or one whose end is in the future, is read again.
 MAX_GAP_SECONDS = 6 * 3600.0
 
@@ -38,6 +47,11 @@ MAX_GAP_SECONDS = 6 * 3600.0
 def read_start(kept: HomeHistory) -> float:
     """Where the read of new rows begins for a kept window: `OVERLAP_SECONDS` before its end."""
     return max(kept.end - OVERLAP_SECONDS, kept.start)
+
+
+def statistics_read_start(kept: HomeHistory) -> float:
+    """Where that read's statistics begin: `STATISTICS_OVERLAP_SECONDS` before the kept window's end."""
+    return max(kept.end - STATISTICS_OVERLAP_SECONDS, kept.start)
 
 
 def needs_full_read(
@@ -106,21 +120,31 @@ class _Rows:
 
 
 def advance(
-    kept: HomeHistory, new: HomeHistory, *, start: float, buffers: RowBuffers | None = None
+    kept: HomeHistory,
+    new: HomeHistory,
+    *,
+    start: float,
+    buffers: RowBuffers | None = None,
+    statistics_start: float | None = None,
 ) -> HomeHistory | None:
     """What `read_history(start, new.end)` returns, from `kept` and `new`, a read of [new.start, new.end).
 
     `new.start` must lie in `kept`'s window (`kept.start < new.start <=
     kept.end`), `start` between `kept.start` and `new.start`, and both must
     describe the same devices and entities; otherwise None (read the whole
-    window instead).
+    window instead). `statistics_start`: where `new`'s statistics begin when
+    read from further back (`read_history(statistics_start=...)`), from
+    `kept.start` to `new.start`.
 
     `buffers` (`RowBuffers`, kept with the window): the result's series are
     written into them, copying only the new rows; `kept` is then superseded
     (its arrays change), and after None the buffers must be cleared.
     """
     overlap = new.start
+    stats_overlap = overlap if statistics_start is None else statistics_start
     if not (kept.start < overlap <= kept.end <= new.end and kept.start <= start <= overlap):
+        return None
+    if not kept.start <= stats_overlap <= overlap:
         return None
     if not same_entities(kept, new):
         return None
@@ -129,7 +153,7 @@ def advance(
         return None
     statistics: dict[str, StatSeries] = {}
     for key in set(kept.statistics) | set(new.statistics):
-        stat = _join_statistics(kept.statistics.get(key), new.statistics.get(key), overlap, start)
+        stat = _join_statistics(kept.statistics.get(key), new.statistics.get(key), stats_overlap, start)
         if stat is not None:
             statistics[key] = stat
     swaps: dict[str, FloatArray] = {}
@@ -228,12 +252,15 @@ def _open_at(series: StateSeries, start: float) -> StateSeries:
 def _join_statistics(
     old: StatSeries | None, fresh: StatSeries | None, overlap: float, start: float
 ) -> StatSeries | None:
-    """Kept statistics hours in [start, overlap), then the new read's; None without any."""
+    """Kept statistics hours in [start, overlap), then the new read's from `start` on; None without any."""
     parts = []
     if old is not None:
         keep = (old.start >= start) & (old.start < overlap)
         parts.append(StatSeries(old.start[keep], old.mean[keep], old.min[keep], old.max[keep]))
     if fresh is not None:
+        if overlap < start:  # the statistics were read from before the window's new start
+            inside = fresh.start >= start
+            fresh = StatSeries(fresh.start[inside], fresh.mean[inside], fresh.min[inside], fresh.max[inside])
         parts.append(fresh)
     parts = [p for p in parts if len(p)]
     if not parts:
