@@ -37,6 +37,11 @@ CHUNK_ROWS: Final = 20_000
 # hass.data key: the recorder layout last read (see `recorder_layout`).
 DATA_RECORDER_LAYOUT: Final = f"{DOMAIN}_recorder_layout"
 RETRY_DELAYS: Final[tuple[float, ...]] = (2.0, 10.0, 30.0)
+# Events waiting in the recorder's queue when a reading begins, beyond which the recorder is
+# behind (its database locked for a backup, or a slow disk): the rows it writes later keep their
+# own times, which may be older than the next reading's overlap, so the next reading is whole.
+# The queue drains within milliseconds when the recorder keeps up.
+RECORDER_BEHIND_BACKLOG: Final = 100
 
 
 class RecorderReadError(Exception):
@@ -181,6 +186,8 @@ class KeptHistory:
         self.full_reads = 0
         self.new_row_reads = 0
         self.last_full_reason: str | None = None
+        # The recorder's queue held this many events when the last reading began.
+        self._backlog_at_last_read = 0
 
     def clear(self) -> None:
         """Forget the kept window: the next reading reads it whole."""
@@ -201,9 +208,12 @@ class KeptHistory:
         kept, schema = self._kept, self._schema
         history: HomeHistory | None = None
         reason: str | None = "nothing kept"
+        behind_before, self._backlog_at_last_read = self._backlog_at_last_read, get_instance(hass).backlog
         if kept is not None and schema is not None:
             oldest = await _async_read(hass, guard, partial(oldest_state_time, schema=schema))
             reason = needs_full_read(kept, start=start.timestamp(), end=end.timestamp(), oldest_row=oldest)
+            if reason is None and behind_before > RECORDER_BEHIND_BACKLOG:
+                reason = "the recorder was behind at the last reading"
         if reason is None and kept is not None:
             since = dt_util.utc_from_timestamp(read_start(kept))
             stats_since = statistics_read_start(kept)

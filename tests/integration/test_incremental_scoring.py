@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from typing import Any
+from unittest.mock import PropertyMock, patch
 
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.const import PERCENTAGE
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er
+from homeassistant.helpers.recorder import get_instance
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.homeiq_device_intel.const import DOMAIN
+from custom_components.homeiq_device_intel.recorder_source import RECORDER_BEHIND_BACKLOG
 
 Setup = Callable[[], Awaitable[MockConfigEntry]]
 
@@ -76,3 +79,32 @@ async def test_hourly_scorings_from_new_rows_match_a_full_refresh(
     assert kept.new_row_reads >= 29
     assert kept.full_reads - full_reads <= 30 + 2
     assert compared == 30
+
+
+async def test_a_reading_after_the_recorder_was_behind_reads_the_whole_window(
+    hass: HomeAssistant,
+    seed_history: Callable[..., Awaitable[list[Any]]],
+    setup_integration: Setup,
+    rescore: Callable[[], Awaitable[None]],
+) -> None:
+    """Rows the recorder writes late keep their own times: after a backlog, read everything again."""
+    await seed_history(21)
+    entry = await setup_integration()
+    kept = entry.runtime_data.coordinator.kept_history
+    await rescore()
+    assert kept.last_full_reason is not None
+    reads = (kept.full_reads, kept.new_row_reads)
+    recorder_type = type(get_instance(hass))
+    # The recorder's queue holds a backlog when this reading begins (its database locked for a
+    # backup): this reading still reads new rows; the one after it reads the whole window.
+    with patch.object(
+        recorder_type, "backlog", new_callable=PropertyMock, return_value=RECORDER_BEHIND_BACKLOG + 1
+    ):
+        await rescore()
+    assert (kept.full_reads, kept.new_row_reads) == (reads[0], reads[1] + 1)
+    await rescore()
+    assert kept.full_reads == reads[0] + 1
+    assert kept.last_full_reason == "the recorder was behind at the last reading"
+    # Caught up: new rows only again.
+    await rescore()
+    assert (kept.full_reads, kept.new_row_reads) == (reads[0] + 1, reads[1] + 2)

@@ -32,8 +32,9 @@ from .sql import QueryFn, fetch
 
 # New state rows and events are read from this long before the end of the kept window:
 # the recorder commits them a few seconds late (its commit interval, 5 s by default;
-# minutes when its queue backs up). A row committed later than this is missed until the
-# next full read (at the latest after the nightly purge, see `needs_full_read`). Each
+# minutes when its queue backs up: then the next reading is whole, `recorder_source`). A row
+# committed later than this otherwise is missed until the next full read (at the latest
+# after the nightly purge, see `needs_full_read`). Each
 # re-read row costs hourly time: 15 minutes instead of 2 hours halves the rows read.
 OVERLAP_SECONDS = 15 * 60.0
 # Hourly statistics are read from this long before: the recorder compiles an hour's
