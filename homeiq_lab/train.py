@@ -476,10 +476,8 @@ def evaluate(
         keys = _Labelled(ds.device[rows][ok], ds.hour[rows][ok], y[ok], ds.next_event_hour[target][rows][ok])
         p, threshold = probs[target][ok], models.thresholds[target]
         seen = np.ones(len(ds)) if foreseeable is None else foreseeable[target]
-        entry = _model_entry(p, threshold, keys, seen[rows][ok], horizon_hours, release_fraction(target))
-        alarm = held_alarm(p, keys.device, keys.hour, threshold, release_fraction(target) * threshold)
-        entry["gate_intervals"] = gate_intervals(
-            alarm, ds.home[rows][ok], *keys, seen[rows][ok], horizon_hours
+        entry = _model_entry(
+            p, threshold, keys, (seen[rows][ok], ds.home[rows][ok]), horizon_hours, release_fraction(target)
         )
         if with_baselines:
             entry |= _rule_entries(p, rules[target][ok], keys, horizon_hours)
@@ -503,19 +501,30 @@ def evaluate(
 
 
 def _model_entry(
-    p: Float, threshold: float, keys: _Labelled, seen: Float, horizon_hours: int, release: float
+    p: Float,
+    threshold: float,
+    keys: _Labelled,
+    gated: tuple[Float, npt.NDArray[np.int64]],
+    horizon_hours: int,
+    release: float,
 ) -> dict[str, Any]:
-    """Return the model's figures at its threshold, and the gate's figures of its alarms.
+    """Return the model's figures at its threshold, and the gate's figures of its alarms with their intervals.
 
     The alarms are the alerts an owner gets: held until `release` times the threshold (ml/alerts.py).
+    `gated`: each row's foreseeable verdict (`gate.foreseeable_rows`) and home (homes are resampled).
     """
+    seen, home = gated
     alarm = held_alarm(p, keys.device, keys.hour, threshold, release * threshold)
     model = classification_report(keys.y, p, threshold)
     lead = lead_times(alarm, keys.device, keys.hour, keys.event_hour, horizon_hours)
     model["lead_days_median"] = _median_lead(lead)
     model["events"] = float(lead.size)
     model.update(alert_metrics(alarm, *keys, horizon_hours))
-    return {"model": model, "gate": owner_metrics(alarm, *keys, seen, horizon_hours)}
+    return {
+        "model": model,
+        "gate": owner_metrics(alarm, *keys, seen, horizon_hours),
+        "gate_intervals": gate_intervals(alarm, home, *keys, seen, horizon_hours),
+    }
 
 
 def _rule_entries(p: Float, rule: Float, keys: _Labelled, horizon_hours: int) -> dict[str, Any]:
