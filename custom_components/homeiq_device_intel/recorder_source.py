@@ -208,11 +208,11 @@ class KeptHistory:
         kept, schema = self._kept, self._schema
         history: HomeHistory | None = None
         reason: str | None = "nothing kept"
-        behind_before, self._backlog_at_last_read = self._backlog_at_last_read, get_instance(hass).backlog
+        backlog_before, self._backlog_at_last_read = self._backlog_at_last_read, get_instance(hass).backlog
         if kept is not None and schema is not None:
             oldest = await _async_read(hass, guard, partial(oldest_state_time, schema=schema))
             reason = needs_full_read(kept, start=start.timestamp(), end=end.timestamp(), oldest_row=oldest)
-            if reason is None and behind_before > RECORDER_BEHIND_BACKLOG:
+            if reason is None and backlog_before > RECORDER_BEHIND_BACKLOG:
                 reason = "the recorder was behind at the last reading"
         if reason is None and kept is not None:
             since = dt_util.utc_from_timestamp(read_start(kept))
