@@ -421,6 +421,31 @@ def test_a_device_dark_until_the_data_ends_from_a_low_level_ran_out():
     assert labels.y[FailureType.BATTERY_DEPLETED][_day_row(frame, 31)] == 1.0
 
 
+def test_an_outage_that_is_the_battery_running_out_is_a_battery_failure_only():
+    # Reaches 5 % on day ~18.3 and dies on day 20 (dark two days): one battery failure, no outage of its own.
+    def levels(h: int) -> str:
+        day = h / 24
+        if 20 <= day < 22:
+            return "unavailable"
+        return "100" if day >= 22 else str(max(round(60 - day * 3.0), 0))
+
+    events, labels, frame = _battery_labels(levels)
+    assert events.starts[FailureType.BATTERY_DEPLETED][0][0] / 24 == pytest.approx(18.3, abs=0.3)
+    assert events.starts[FailureType.UNAVAILABLE][0].size == 0
+    assert labels.y[FailureType.UNAVAILABLE][_day_row(frame, 16)] == 0.0
+
+
+def test_an_outage_of_a_healthy_battery_device_is_an_outage():
+    # Dark for ten hours on day 20 at 80 %, back at 80 %: going offline, not its battery.
+    def levels(h: int) -> str:
+        return "unavailable" if 20 * 24 <= h < 20 * 24 + 10 else "80"
+
+    events, labels, frame = _battery_labels(levels)
+    assert list(events.starts[FailureType.UNAVAILABLE][0]) == [20 * 24]
+    assert events.starts[FailureType.BATTERY_DEPLETED][0].size == 0
+    assert labels.y[FailureType.UNAVAILABLE][_day_row(frame, 16)] == 1.0
+
+
 def test_days_remaining_are_not_labelled_across_a_swap():
     # Swapped at 60 % on day 10, the new battery (100 %, 5 %/day) runs out on day ~29.
     def levels(h: int) -> int:

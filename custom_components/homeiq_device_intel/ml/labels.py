@@ -13,6 +13,11 @@ row whose horizon holds such a swap before any depletion is neither positive
 nor negative; so does a device dark from a level that was not low until the
 data ends (whether its battery ran out is not known yet). Days remaining are
 labelled only up to a battery that ran out with no swap before it.
+
+An outage (`unavailable`: 6 h or more, not its bridge's) that starts when a
+battery ran out, or within a week after on the same battery, is that battery's
+failure and not an outage of its own: the owner is warned of it once, as a
+battery to replace.
 """
 
 from __future__ import annotations
@@ -135,11 +140,10 @@ def _block_events(
             dtype=bool,
         )
         long_outage = run_start[(run_len >= UNAVAILABLE_MIN_HOURS) & own]
-        starts[FailureType.UNAVAILABLE].append(long_outage)
-
         long_enough = (run_len >= DEAD_BATTERY_HOURS) & own
         dead = np.stack((run_start[long_enough], run_start[long_enough] + run_len[long_enough]))
         depleted, replaced, censor = _battery_events(grid, i, dead)
+        starts[FailureType.UNAVAILABLE].append(_not_battery_deaths(long_outage, depleted))
         starts[FailureType.BATTERY_DEPLETED].append(np.union1d(depleted, replaced).astype(np.int64))
         depletions.append(depleted)
         censors.append(censor)
@@ -151,6 +155,20 @@ def _block_events(
                 _unusual_runs(still_all[k], still_done[k], first, need_rate=change_rate_ok[k]),
             ).astype(np.int64)
         )
+
+
+def _not_battery_deaths(outages: IntArray, depleted: IntArray) -> IntArray:
+    """The outages that are not the battery running out: a battery failure, scored as one.
+
+    An outage starting when a battery ran out, or within SAME_DISCHARGE_HOURS after it (it
+    reached the floor, then the device died on it), is that battery's failure.
+    """
+    if outages.size == 0 or depleted.size == 0:
+        return outages
+    prior = np.searchsorted(depleted, outages, side="right") - 1
+    same = (prior >= 0) & (outages - depleted[np.maximum(prior, 0)] <= SAME_DISCHARGE_HOURS)
+    kept: IntArray = outages[~same]
+    return kept
 
 
 def _battery_events(grid: HourlyGrid, i: int, dead: IntArray) -> tuple[IntArray, IntArray, IntArray]:
