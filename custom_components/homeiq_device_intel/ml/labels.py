@@ -143,7 +143,7 @@ def _block_events(
         long_enough = (run_len >= DEAD_BATTERY_HOURS) & own
         dead = np.stack((run_start[long_enough], run_start[long_enough] + run_len[long_enough]))
         depleted, replaced, censor = _battery_events(grid, i, dead)
-        starts[FailureType.UNAVAILABLE].append(_not_battery_deaths(long_outage, depleted))
+        starts[FailureType.UNAVAILABLE].append(_not_of_a_depletion(long_outage, depleted))
         starts[FailureType.BATTERY_DEPLETED].append(np.union1d(depleted, replaced).astype(np.int64))
         depletions.append(depleted)
         censors.append(censor)
@@ -155,20 +155,6 @@ def _block_events(
                 _unusual_runs(still_all[k], still_done[k], first, need_rate=change_rate_ok[k]),
             ).astype(np.int64)
         )
-
-
-def _not_battery_deaths(outages: IntArray, depleted: IntArray) -> IntArray:
-    """The outages that are not the battery running out: a battery failure, scored as one.
-
-    An outage starting when a battery ran out, or within SAME_DISCHARGE_HOURS after it (it
-    reached the floor, then the device died on it), is that battery's failure.
-    """
-    if outages.size == 0 or depleted.size == 0:
-        return outages
-    prior = np.searchsorted(depleted, outages, side="right") - 1
-    same = (prior >= 0) & (outages - depleted[np.maximum(prior, 0)] <= SAME_DISCHARGE_HOURS)
-    kept: IntArray = outages[~same]
-    return kept
 
 
 def _battery_events(grid: HourlyGrid, i: int, dead: IntArray) -> tuple[IntArray, IntArray, IntArray]:
@@ -189,7 +175,7 @@ def _battery_events(grid: HourlyGrid, i: int, dead: IntArray) -> tuple[IntArray,
     start, end = dead[0], dead[1]
     unknown = start[(end >= level.size) & (level[np.maximum(start - 1, 0)] > DEAD_BATTERY_LEVEL)]
     censor = np.union1d(censor, unknown).astype(np.int64)
-    return depleted, _new_failures(replaced, depleted), censor
+    return depleted, _not_of_a_depletion(replaced, depleted), censor
 
 
 def _depletions(level: npt.NDArray[np.float64], dead: IntArray, swaps: IntArray) -> IntArray:
@@ -218,13 +204,18 @@ def _depletions(level: npt.NDArray[np.float64], dead: IntArray, swaps: IntArray)
     return events
 
 
-def _new_failures(replaced: IntArray, depleted: IntArray) -> IntArray:
-    """Low-level swaps that are failures of their own: not soon after the battery ran out."""
-    if depleted.size == 0 or replaced.size == 0:
-        return replaced
-    prior = np.searchsorted(depleted, replaced, side="right") - 1
-    same = (prior >= 0) & (replaced - depleted[np.maximum(prior, 0)] <= SAME_DISCHARGE_HOURS)
-    kept: IntArray = replaced[~same]
+def _not_of_a_depletion(hours: IntArray, depleted: IntArray) -> IntArray:
+    """The `hours` that are not part of a battery running out: not within SAME_DISCHARGE_HOURS after one.
+
+    A low-level swap soon after the battery ran out replaces that same battery; an outage
+    starting when it ran out or soon after (it reached the floor, then the device died on it)
+    is that battery's failure, scored as one.
+    """
+    if depleted.size == 0 or hours.size == 0:
+        return hours
+    prior = np.searchsorted(depleted, hours, side="right") - 1
+    same = (prior >= 0) & (hours - depleted[np.maximum(prior, 0)] <= SAME_DISCHARGE_HOURS)
+    kept: IntArray = hours[~same]
     return kept
 
 
