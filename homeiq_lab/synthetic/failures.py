@@ -87,7 +87,12 @@ def _assign_failure(dev: _Device, home: _Home, config: GeneratorConfig) -> None:
     else:
         recovery = math.inf
     dev.scenario = family
-    dev.failure = _Failure(family=family, onset=onset, strength=strength, lead=lead, recovery=recovery)
+    # A sudden death has no warning sign in its history whatever its strength; the
+    # families whose signs are a random number of dropouts move this in _add_failure.
+    sign = onset - lead if strength > 0 and family != "sudden_death" else math.nan
+    dev.failure = _Failure(
+        family=family, onset=onset, strength=strength, lead=lead, recovery=recovery, first_sign=sign
+    )
 
 
 def _plan_timeline(dev: _Device, home: _Home) -> None:
@@ -216,6 +221,9 @@ def _add_failure(dev: _Device, home: _Home, failure: _Failure) -> None:
         dev.silences.append((onset, end))
         if family == "signal_decay":
             dev.dips.append((onset - lead, onset, _signal_depth(dev) * max(strength, 0.05), end))
+        elif strength > 0:
+            # Dropouts are these failures' only sign: none drawn, none to see.
+            failure.first_sign = float(starts[0]) if n else math.nan
     elif family == "flapping":
         stop = onset + float(np.clip(rng.lognormal(math.log(8 * HOUR), 1.0), HOUR, 4 * DAY))
         stop = min(stop, home.end)
@@ -224,6 +232,9 @@ def _add_failure(dev: _Device, home: _Home, failure: _Failure) -> None:
         starts = _skewed_times(rng, n, onset - lead, onset)
         lengths = rng.uniform(30.0, 240.0, n)
         episodes += _spans(starts, starts + lengths)
+        if strength > 0:
+            # The flapping itself warns of the long outage after it (_failure_events).
+            failure.first_sign = float(starts[0]) if n else math.nan
         dev.direct_unavailable.extend(episodes)
         dev.silences.extend(episodes)
         failure.extra = stop
@@ -312,7 +323,7 @@ def _failure_events(dev: _Device, home: _Home) -> None:
         return
     onset, family = failure.onset, failure.family
     recovery = min(failure.recovery, end)
-    warning = onset - failure.lead if failure.strength > 0 else None
+    warning = None if math.isnan(failure.first_sign) else failure.first_sign
 
     def failed(kind: str, start: float, stop: float, warn: float | None = warning) -> None:
         events.append(FailureEvent(device_key=did, kind=kind, start=start, end=stop, warning=warn))

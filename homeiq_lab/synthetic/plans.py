@@ -186,6 +186,9 @@ class _Failure:
     lead: float
     recovery: float  # when the device works again (inf: never)
     extra: float = math.nan  # family specific: end of flapping
+    # When the first warning sign was laid out in the history (NaN: none was): the
+    # ground truth's `warning`, which the gate's "foreseeable" rests on.
+    first_sign: float = math.nan
 
 
 @dataclass(slots=True, kw_only=True)

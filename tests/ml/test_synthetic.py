@@ -624,6 +624,36 @@ def test_intermittent_dropouts_come_before_the_long_outage(
     assert np.mean(failing) > 2 * np.mean(healthy) + 1
 
 
+def test_the_truth_claims_a_warning_only_where_a_sign_was_laid_out() -> None:
+    """The gate's "foreseeable" rests on `warning`: it must be a sign the history holds.
+
+    A sudden death shows nothing before it. Intermittent dropouts show only their
+    dropouts, a random number of them: faint precursors often draw none, and then
+    there is no warning, though the failure was given a precursor strength.
+    """
+    faint = replace(
+        MIXED,
+        n_homes=4,
+        failure_rate=0.9,
+        scenario_weights={"sudden_death": 1.0, "intermittent_dropouts": 1.0},
+        variation=replace(QUIET, precursor_strength=0.05),
+    )
+    homes = [generate_home(faint, i) for i in range(faint.n_homes)]
+    warned: dict[str, list[bool]] = {"sudden_death": [], "intermittent_dropouts": []}
+    for home in homes:
+        for event in home.ground_truth:
+            family = home.scenario.get(event.device_key, "")
+            if event.kind == "unavailable" and family in warned:
+                warned[family].append(event.warning is not None)
+                if event.warning is not None:
+                    assert event.warning < event.start
+    assert warned["sudden_death"]
+    assert not any(warned["sudden_death"])
+    dropouts = warned["intermittent_dropouts"]
+    assert any(dropouts)
+    assert not all(dropouts)
+
+
 def test_swaps_raise_the_battery_level(mixed_homes: list[HomeHistory]) -> None:
     checked = 0
     for home in mixed_homes:
