@@ -421,6 +421,54 @@ def test_a_device_dark_until_the_data_ends_from_a_low_level_ran_out():
     assert labels.y[FailureType.BATTERY_DEPLETED][_day_row(frame, 31)] == 1.0
 
 
+def _silent_battery_labels(level: int, back: int, *, dark_from: int, dark_days: int):
+    """Labels of a sleeping battery sensor HA never marks unavailable (temperature and battery
+    every hour) that falls silent at `level` on day `dark_from` for `dark_days`, then reads `back`."""
+    hours = [h for h in range(40 * 24) if not dark_from <= h / 24 < dark_from + dark_days]
+    times = [T0 + h * HOUR + 60 for h in hours]
+    battery = [str(back if h / 24 >= dark_from else level) for h in hours]
+    history = _home(
+        [_device("a")],
+        [
+            EntityRecord(entity_id="sensor.a", device_key="a", role=EntityRole.PRIMARY),
+            EntityRecord(entity_id="sensor.a_battery", device_key="a", role=EntityRole.BATTERY),
+        ],
+        {
+            "sensor.a": encode_states(times, [f"{20 + (h % 7) / 10:.1f}" for h in hours]),
+            "sensor.a_battery": encode_states(times, battery),
+        },
+        days=40,
+    )
+    grid, frame = _frame(history)
+    events = find_events(grid)
+    return events, build_labels(grid, frame, events), frame
+
+
+def test_a_sleeping_sensor_that_fell_silent_and_came_back_on_a_fresh_battery_ran_out():
+    # Never unavailable: its coin cell reading 45 % dies on day 20, silent until a fresh one on day 23.
+    events, labels, frame = _silent_battery_labels(45, 100, dark_from=20, dark_days=3)
+    assert list(events.depletions[0]) == [20 * 24]
+    y = labels.y[FailureType.BATTERY_DEPLETED]
+    assert y[_day_row(frame, 16)] == 1.0
+    assert np.isnan(y[_day_row(frame, 22)])  # silent for a day already: not predicted then
+    # Silent at the same level and back at it: not its battery.
+    events, labels, frame = _silent_battery_labels(45, 45, dark_from=20, dark_days=3)
+    assert events.depletions[0].size == 0
+    assert labels.y[FailureType.BATTERY_DEPLETED][_day_row(frame, 16)] == 0.0
+
+
+def test_a_sleeping_sensor_silent_until_the_data_ends_from_a_middling_level_is_censored():
+    events, labels, frame = _silent_battery_labels(45, 45, dark_from=33, dark_days=10)
+    y = labels.y[FailureType.BATTERY_DEPLETED]
+    assert events.depletions[0].size == 0
+    assert list(events.censors[0]) == [33 * 24]
+    assert np.isnan(y[_day_row(frame, 30)])
+    assert np.isnan(y[_day_row(frame, 36)])  # dead or not, a silent device is not scored as healthy
+    assert y[_day_row(frame, 20)] == 0.0
+    # It went stale all the same (the stale target keeps battery deaths: decision in the README).
+    assert list(events.starts[FailureType.STALE][0]) == [33 * 24]
+
+
 def test_an_outage_that_is_the_battery_running_out_is_a_battery_failure_only():
     # Reaches 5 % on day ~18.3 and dies on day 20 (dark two days): one battery failure, no outage of its own.
     def levels(h: int) -> str:

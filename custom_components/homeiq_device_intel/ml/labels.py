@@ -14,10 +14,15 @@ nor negative; so does a device dark from a level that was not low until the
 data ends (whether its battery ran out is not known yet). Days remaining are
 labelled only up to a battery that ran out with no swap before it.
 
+"Dark" is unavailable, or an unusual silence of a day: a sleeping battery
+sensor that HA never marks unavailable shows its battery dying only by falling
+silent.
+
 An outage (`unavailable`: 6 h or more, not its bridge's) that starts when a
 battery ran out, or within a week after on the same battery, is that battery's
 failure and not an outage of its own: the owner is warned of it once, as a
-battery to replace.
+battery to replace. A device going stale keeps its stale failure as well
+(leaving those out made the stale model worse, README).
 """
 
 from __future__ import annotations
@@ -141,20 +146,37 @@ def _block_events(
         )
         long_outage = run_start[(run_len >= UNAVAILABLE_MIN_HOURS) & own]
         long_enough = (run_len >= DEAD_BATTERY_HOURS) & own
-        dead = np.stack((run_start[long_enough], run_start[long_enough] + run_len[long_enough]))
+        first = int(grid.first_seen[i])
+        silences = _unusual_runs(silent_all[k], silent_done[k], first, need_rate=telemetry[k])
+        dead = _dark_runs(run_start[long_enough], run_len[long_enough], silent_all[k], silences)
         depleted, replaced, censor = _battery_events(grid, i, dead)
         starts[FailureType.UNAVAILABLE].append(_not_of_a_depletion(long_outage, depleted))
         starts[FailureType.BATTERY_DEPLETED].append(np.union1d(depleted, replaced).astype(np.int64))
         depletions.append(depleted)
         censors.append(censor)
+        stale = np.union1d(
+            silences, _unusual_runs(still_all[k], still_done[k], first, need_rate=change_rate_ok[k])
+        ).astype(np.int64)
+        starts[FailureType.STALE].append(stale)
 
-        first = int(grid.first_seen[i])
-        starts[FailureType.STALE].append(
-            np.union1d(
-                _unusual_runs(silent_all[k], silent_done[k], first, need_rate=telemetry[k]),
-                _unusual_runs(still_all[k], still_done[k], first, need_rate=change_rate_ok[k]),
-            ).astype(np.int64)
-        )
+
+def _dark_runs(
+    down_start: IntArray, down_len: IntArray, silent: npt.NDArray[np.bool_], silences: IntArray
+) -> IntArray:
+    """The (start, end) hours, shape (2, n), of a device's day-long dark spells, by start.
+
+    Dark: unavailable (its own outage, not its bridge's), or silent: a device HA never
+    marks unavailable (a sleeping battery sensor keeps its last state) shows its battery
+    dying only by falling silent; its silences that are unusual for it (the stale
+    target's, `silences`) and a day long count as dark too.
+    """
+    run_start, run_len = _runs(silent)
+    quiet = np.isin(run_start, silences) & (run_len >= DEAD_BATTERY_HOURS)
+    start = np.concatenate((down_start, run_start[quiet]))
+    end = np.concatenate((down_start + down_len, run_start[quiet] + run_len[quiet]))
+    order = np.argsort(start, kind="stable")
+    dark: IntArray = np.stack((start[order], end[order])).astype(np.int64)
+    return dark
 
 
 def _battery_events(grid: HourlyGrid, i: int, dead: IntArray) -> tuple[IntArray, IntArray, IntArray]:
@@ -296,7 +318,9 @@ def _mark_ineligible(frame: FeatureFrame, y: dict[str, npt.NDArray[np.float64]])
     young = col("age_days") < 1.0
     down_now = col("hours_unavailable_now") > 0
     battery_ok = (col("battery_level") > BATTERY_FLOOR) & frame.depletion_applies()
-    dead = col("hours_unavailable_now") >= DEAD_BATTERY_HOURS
+    # Dark for a day, unavailable or unusually silent: the battery may already have run out.
+    silent_dead = (col("silence_vs_usual") >= 1.0) & (col("hours_since_report") >= DEAD_BATTERY_HOURS)
+    dead = (col("hours_unavailable_now") >= DEAD_BATTERY_HOURS) | silent_dead
     y[FailureType.BATTERY_DEPLETED][~battery_ok | young | dead] = np.nan
     routine = ~frame.outage_applies()
     y[FailureType.UNAVAILABLE][young | down_now | routine | (col("bridge_down_24h") > 0.5)] = np.nan
