@@ -363,7 +363,7 @@ def test_a_battery_that_ran_out_then_was_swapped_is_one_failure_with_days_remain
     assert labels.battery_days[_day_row(frame, 10)] == pytest.approx(start / 24 - 10, abs=0.01)
 
 
-def _dark_then(level: int, back: int, *, dark_from: int = 20, dark_days: int = 2, swap_delay_days: int = 0):
+def _dark_then(level: int, back: int, *, dark_from: int = 20, dark_days: float = 2, swap_delay_days: int = 0):
     """Levels of a battery at `level` that goes dark for `dark_days`, then reads `back`
     (after `swap_delay_days` more at `level` when the owner swaps later)."""
 
@@ -388,6 +388,22 @@ def test_a_device_that_died_at_a_middling_level_and_came_back_on_a_fresh_battery
     assert y[_day_row(frame, 16)] == 1.0  # it needed replacing within 7 days
     assert y[_day_row(frame, 8)] == 0.0
     assert labels.battery_days[_day_row(frame, 15)] == pytest.approx(5.0, abs=0.05)
+
+
+def test_a_device_dark_for_hours_that_came_back_on_a_fresh_battery_ran_out():
+    # Dead at 45 % on day 20, found in the morning and given a fresh battery ten hours later.
+    events, labels, frame = _battery_labels(_dark_then(45, 100, dark_days=10 / 24))
+    assert list(events.depletions[0]) == [20 * 24]
+    assert events.starts[FailureType.UNAVAILABLE][0].size == 0  # the battery's failure, not an outage
+    assert labels.y[FailureType.BATTERY_DEPLETED][_day_row(frame, 16)] == 1.0
+    # Dark for three hours around a swap: the swap itself, not a death (the swap censors).
+    events, labels, frame = _battery_labels(_dark_then(45, 100, dark_days=3 / 24))
+    assert events.depletions[0].size == 0
+    assert list(events.censors[0]) == [20 * 24 + 3]
+    # Dark ten hours at 45 % and back at 45 %: an outage, not its battery.
+    events, _, _ = _battery_labels(_dark_then(45, 45, dark_days=10 / 24))
+    assert events.depletions[0].size == 0
+    assert list(events.starts[FailureType.UNAVAILABLE][0]) == [20 * 24]
 
 
 def test_a_device_dark_for_days_that_came_back_on_the_same_battery_did_not_run_out():
@@ -421,9 +437,11 @@ def test_a_device_dark_until_the_data_ends_from_a_low_level_ran_out():
     assert labels.y[FailureType.BATTERY_DEPLETED][_day_row(frame, 31)] == 1.0
 
 
-def _silent_battery_labels(level: int, back: int, *, dark_from: int, dark_days: int):
+def _silent_battery_labels(level: int, back: int, *, dark_from: int, dark_days: int, door: bool = False):
     """Labels of a sleeping battery sensor HA never marks unavailable (temperature and battery
-    every hour) that falls silent at `level` on day `dark_from` for `dark_days`, then reads `back`."""
+    every hour) that falls silent at `level` on day `dark_from` for `dark_days`, then reads `back`.
+
+    `door`: a door sensor instead (open/closed and battery every hour: no telemetry)."""
     hours = [h for h in range(40 * 24) if not dark_from <= h / 24 < dark_from + dark_days]
     times = [T0 + h * HOUR + 60 for h in hours]
     battery = [str(back if h / 24 >= dark_from else level) for h in hours]
@@ -434,7 +452,9 @@ def _silent_battery_labels(level: int, back: int, *, dark_from: int, dark_days: 
             EntityRecord(entity_id="sensor.a_battery", device_key="a", role=EntityRole.BATTERY),
         ],
         {
-            "sensor.a": encode_states(times, [f"{20 + (h % 7) / 10:.1f}" for h in hours]),
+            "sensor.a": encode_states(
+                times, [("on" if h % 2 else "off") if door else f"{20 + (h % 7) / 10:.1f}" for h in hours]
+            ),
             "sensor.a_battery": encode_states(times, battery),
         },
         days=40,
@@ -455,6 +475,16 @@ def test_a_sleeping_sensor_that_fell_silent_and_came_back_on_a_fresh_battery_ran
     events, labels, frame = _silent_battery_labels(45, 45, dark_from=20, dark_days=3)
     assert events.depletions[0].size == 0
     assert labels.y[FailureType.BATTERY_DEPLETED][_day_row(frame, 16)] == 0.0
+
+
+def test_a_door_sensor_silent_until_a_fresh_battery_ran_out_but_silent_alone_did_not():
+    # No telemetry: only a silence that ends on a fresh battery tells its death.
+    events, labels, frame = _silent_battery_labels(45, 100, dark_from=20, dark_days=3, door=True)
+    assert list(events.depletions[0]) == [20 * 24]
+    assert labels.y[FailureType.BATTERY_DEPLETED][_day_row(frame, 16)] == 1.0
+    events, _, _ = _silent_battery_labels(20, 20, dark_from=20, dark_days=3, door=True)
+    assert events.depletions[0].size == 0
+    assert events.starts[FailureType.STALE][0].size == 0  # not scored as going stale either
 
 
 def test_a_sleeping_sensor_silent_until_the_data_ends_from_a_middling_level_is_censored():

@@ -7,7 +7,7 @@ features at hour e, label = a failure of that type *starts* in [e, e + horizon).
 The battery target is what the owner acts on (DESIGN decision 6): the battery
 *needs replacing* within the horizon — its level reaches the depletion floor
 (or the device dies on its battery: a day dark after a low level, or back on a
-fresh battery after a day dark), or it is swapped at or below
+fresh battery after six hours dark or more), or it is swapped at or below
 LOW_SWAP_LEVEL. A swap above that level censors the old battery's future: a
 row whose horizon holds such a swap before any depletion is neither positive
 nor negative; so does a device dark from a level that was not low until the
@@ -16,7 +16,8 @@ labelled only up to a battery that ran out with no swap before it.
 
 "Dark" is unavailable, or an unusual silence of a day: a sleeping battery
 sensor that HA never marks unavailable shows its battery dying only by falling
-silent.
+silent. A battery device without telemetry (a door sensor) is quiet for long
+anyway: its silence is dark only when it ends on a fresh battery.
 
 An outage (`unavailable`: 6 h or more, not its bridge's) that starts when a
 battery ran out, or within a week after on the same battery, is that battery's
@@ -41,6 +42,9 @@ UNAVAILABLE_MIN_HOURS = 6  # an outage this long is a failure the user must fix
 DEAD_BATTERY_LEVEL = 25.0  # unavailable for a day with a battery this low = dead battery
 DEAD_BATTERY_HOURS = 24
 REVIVED_BY_SWAP_HOURS = 24  # back within this long on a fresh battery: it had died on the old one
+# Dark at least this long and back on a fresh battery: it died (a swap alone darkens a device for
+# minutes, not hours; an owner who finds it dead in the morning swaps within hours).
+REVIVED_MIN_HOURS = UNAVAILABLE_MIN_HOURS
 LOW_SWAP_LEVEL = 15.0  # a battery swapped at or below this needed replacing (decision 6)
 SWAP_LOOKBACK_HOURS = 48  # the level a swap replaced: the last reading this far back
 SAME_DISCHARGE_HOURS = 7 * 24  # a swap this soon after a depletion ends that same battery
@@ -145,10 +149,15 @@ def _block_events(
             dtype=bool,
         )
         long_outage = run_start[(run_len >= UNAVAILABLE_MIN_HOURS) & own]
-        long_enough = (run_len >= DEAD_BATTERY_HOURS) & own
+        long_enough = (run_len >= REVIVED_MIN_HOURS) & own
         first = int(grid.first_seen[i])
         silences = _unusual_runs(silent_all[k], silent_done[k], first, need_rate=telemetry[k])
-        dead = _dark_runs(run_start[long_enough], run_len[long_enough], silent_all[k], silences)
+        quiet = silences
+        if not telemetry[k] and grid.has_battery[i]:
+            quiet = _revived_silences(
+                silent_all[k], _unusual_runs(silent_all[k], silent_done[k], first), grid.swap_hours[i]
+            )
+        dead = _dark_runs(run_start[long_enough], run_len[long_enough], silent_all[k], quiet)
         depleted, replaced, censor = _battery_events(grid, i, dead)
         starts[FailureType.UNAVAILABLE].append(_not_of_a_depletion(long_outage, depleted))
         starts[FailureType.BATTERY_DEPLETED].append(np.union1d(depleted, replaced).astype(np.int64))
@@ -160,15 +169,34 @@ def _block_events(
         starts[FailureType.STALE].append(stale)
 
 
+def _revived_silences(silent: npt.NDArray[np.bool_], starts: IntArray, swaps: object) -> IntArray:
+    """The unusual silences (`starts`) of a battery device without telemetry that ended on a fresh battery.
+
+    A door sensor reports its battery and its events, so its silences are weaker evidence
+    than a thermometer's: only one that ends on a fresh battery (a swap during it or within
+    REVIVED_BY_SWAP_HOURS of its end) tells that its battery died.
+    """
+    swap_hours = np.asarray(swaps, dtype=np.int64)
+    if starts.size == 0 or swap_hours.size == 0:
+        return np.empty(0, dtype=np.int64)
+    run_start, run_len = _runs(silent)
+    ends = run_start + run_len
+    end = ends[np.searchsorted(run_start, starts)]
+    at = np.minimum(np.searchsorted(swap_hours, starts, side="left"), swap_hours.size - 1)
+    revived = (swap_hours[at] >= starts) & (swap_hours[at] <= end + REVIVED_BY_SWAP_HOURS)
+    kept: IntArray = starts[revived]
+    return kept
+
+
 def _dark_runs(
     down_start: IntArray, down_len: IntArray, silent: npt.NDArray[np.bool_], silences: IntArray
 ) -> IntArray:
-    """The (start, end) hours, shape (2, n), of a device's day-long dark spells, by start.
+    """The (start, end) hours, shape (2, n), of a device's dark spells, by start.
 
-    Dark: unavailable (its own outage, not its bridge's), or silent: a device HA never
-    marks unavailable (a sleeping battery sensor keeps its last state) shows its battery
-    dying only by falling silent; its silences that are unusual for it (the stale
-    target's, `silences`) and a day long count as dark too.
+    Dark: unavailable (its own outage, not its bridge's: `down_start`, `down_len`), or
+    silent: a device HA never marks unavailable (a sleeping battery sensor keeps its last
+    state) shows its battery dying only by falling silent; its silences that are unusual
+    for it (the stale target's, `silences`: a day or more) count as dark too.
     """
     run_start, run_len = _runs(silent)
     quiet = np.isin(run_start, silences) & (run_len >= DEAD_BATTERY_HOURS)
@@ -195,7 +223,8 @@ def _battery_events(grid: HourlyGrid, i: int, dead: IntArray) -> tuple[IntArray,
     # Dark until the data ends at a level that was not low: whether its battery ran out is not
     # known yet (it may come back on a fresh one, or on the same one): censored, not negative.
     start, end = dead[0], dead[1]
-    unknown = start[(end >= level.size) & (level[np.maximum(start - 1, 0)] > DEAD_BATTERY_LEVEL)]
+    long = end - start >= DEAD_BATTERY_HOURS
+    unknown = start[long & (end >= level.size) & (level[np.maximum(start - 1, 0)] > DEAD_BATTERY_LEVEL)]
     censor = np.union1d(censor, unknown).astype(np.int64)
     return depleted, _not_of_a_depletion(replaced, depleted), censor
 
@@ -203,10 +232,11 @@ def _battery_events(grid: HourlyGrid, i: int, dead: IntArray) -> tuple[IntArray,
 def _depletions(level: npt.NDArray[np.float64], dead: IntArray, swaps: IntArray) -> IntArray:
     """Hours a battery ran out: its level reaches the floor, or the device dies on its battery.
 
-    `dead` are the (start, end) hours of day-long outages of the device, shape (2, n). The
-    device died on its battery when its last level was low, or when it came back on a fresh
-    battery (a swap during the outage or within REVIVED_BY_SWAP_HOURS of its end), whatever
-    level it showed: coin cells and lithium packs often read 30-60 % until they collapse.
+    `dead` are the (start, end) hours of the device's dark spells, shape (2, n). The device
+    died on its battery when it was dark for a day after a low level, or when it came back on
+    a fresh battery (a swap during the spell or within REVIVED_BY_SWAP_HOURS of its end)
+    whatever level it showed: coin cells and lithium packs often read 30-60 % until they
+    collapse.
     One depletion per discharge (starts within a day of the previous are dropped).
     """
     empty = level <= BATTERY_FLOOR
@@ -219,7 +249,8 @@ def _depletions(level: npt.NDArray[np.float64], dead: IntArray, swaps: IntArray)
         at = np.searchsorted(swaps, start, side="left")
         next_swap = swaps[np.minimum(at, swaps.size - 1)]
         revived = (at < swaps.size) & (next_swap <= end + REVIVED_BY_SWAP_HOURS)
-    events = np.union1d(crossing, start[(start > 0) & ((prior <= DEAD_BATTERY_LEVEL) | revived)])
+    low = (prior <= DEAD_BATTERY_LEVEL) & (end - start >= DEAD_BATTERY_HOURS)
+    events = np.union1d(crossing, start[(start > 0) & (low | revived)])
     events = events.astype(np.int64)
     if events.size > 1:
         events = events[np.concatenate(([True], np.diff(events) > DAY))]
