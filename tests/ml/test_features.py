@@ -485,6 +485,12 @@ def test_a_door_sensor_silent_until_a_fresh_battery_ran_out_but_silent_alone_did
     events, _, _ = _silent_battery_labels(20, 20, dark_from=20, dark_days=3, door=True)
     assert events.depletions[0].size == 0
     assert events.starts[FailureType.STALE][0].size == 0  # not scored as going stale either
+    # Silent from 45 % until the data ends: not known yet (censored); from 12 %: it ran out.
+    events, labels, frame = _silent_battery_labels(45, 45, dark_from=33, dark_days=10, door=True)
+    assert (events.depletions[0].size, list(events.censors[0])) == (0, [33 * 24])
+    assert np.isnan(labels.y[FailureType.BATTERY_DEPLETED][_day_row(frame, 30)])
+    events, _, _ = _silent_battery_labels(12, 12, dark_from=33, dark_days=10, door=True)
+    assert list(events.depletions[0]) == [33 * 24]
 
 
 def test_a_sleeping_sensor_silent_until_the_data_ends_from_a_middling_level_is_censored():

@@ -17,7 +17,8 @@ labelled only up to a battery that ran out with no swap before it.
 "Dark" is unavailable, or an unusual silence of a day: a sleeping battery
 sensor that HA never marks unavailable shows its battery dying only by falling
 silent. A battery device without telemetry (a door sensor) is quiet for long
-anyway: its silence is dark only when it ends on a fresh battery.
+anyway: its silence is dark only when it ends on a fresh battery or lasts until
+the data ends.
 
 An outage (`unavailable`: 6 h or more, not its bridge's) that starts when a
 battery ran out, or within a week after on the same battery, is that battery's
@@ -170,22 +171,25 @@ def _block_events(
 
 
 def _revived_silences(silent: npt.NDArray[np.bool_], starts: IntArray, swaps: object) -> IntArray:
-    """The unusual silences (`starts`) of a battery device without telemetry that ended on a fresh battery.
+    """The unusual silences (`starts`) of a battery device without telemetry that tell its battery's fate.
 
     A door sensor reports its battery and its events, so its silences are weaker evidence
     than a thermometer's: only one that ends on a fresh battery (a swap during it or within
-    REVIVED_BY_SWAP_HOURS of its end) tells that its battery died.
+    REVIVED_BY_SWAP_HOURS of its end) tells that its battery died, and one that lasts until
+    the data ends is read as an outage that does (`_battery_events`: a death after a low
+    level, else not known yet).
     """
-    swap_hours = np.asarray(swaps, dtype=np.int64)
-    if starts.size == 0 or swap_hours.size == 0:
-        return np.empty(0, dtype=np.int64)
+    if starts.size == 0:
+        return starts
     run_start, run_len = _runs(silent)
-    ends = run_start + run_len
-    end = ends[np.searchsorted(run_start, starts)]
-    at = np.minimum(np.searchsorted(swap_hours, starts, side="left"), swap_hours.size - 1)
-    revived = (swap_hours[at] >= starts) & (swap_hours[at] <= end + REVIVED_BY_SWAP_HOURS)
-    kept: IntArray = starts[revived]
-    return kept
+    end = (run_start + run_len)[np.searchsorted(run_start, starts)]
+    kept = end >= silent.size
+    swap_hours = np.asarray(swaps, dtype=np.int64)
+    if swap_hours.size:
+        at = np.minimum(np.searchsorted(swap_hours, starts, side="left"), swap_hours.size - 1)
+        kept |= (swap_hours[at] >= starts) & (swap_hours[at] <= end + REVIVED_BY_SWAP_HOURS)
+    told: IntArray = starts[kept]
+    return told
 
 
 def _dark_runs(
