@@ -23,7 +23,7 @@ from custom_components.homeiq_device_intel.ml.labels import TARGETS
 from . import synthetic
 from .dataset import synthetic_dataset
 from .gate import foreseeable_rows
-from .train import TrainConfig, evaluate, make_split, train_models
+from .train import TrainConfig, evaluate, make_split, train_models, where_it_falls_short
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -98,8 +98,7 @@ def _verdict(row: dict[str, Any]) -> str:
     """Beats the best heuristic, or where it loses."""
     if row["beats_best_heuristic"]:
         return "**yes**"
-    lost = [name for key, name in (("beats_pr_auc", "PR-AUC"), ("beats_alerts", "alerts")) if not row[key]]
-    return f"no (loses on {' and '.join(lost)})"
+    return f"no ({where_it_falls_short(row)})"
 
 
 def markdown(rows: Sequence[dict[str, Any]], config: LofoConfig, seconds: float) -> str:

@@ -20,6 +20,7 @@ from homeiq_lab.train import (
     TrainConfig,
     TrainedModels,
     predict_targets,
+    where_it_falls_short,
 )
 
 SECTIONS = (
@@ -131,10 +132,7 @@ def _versus_table(report: dict[str, Any]) -> list[str]:
                 continue
             verdict = _yes_no(v["beats_best_heuristic"])
             if not v["beats_best_heuristic"]:
-                lost = [
-                    w for w, ok in (("PR-AUC", v["beats_pr_auc"]), ("alerts", v["beats_alerts"])) if not ok
-                ]
-                verdict += f" (loses on {' and '.join(lost)})"
+                verdict += f" ({where_it_falls_short(v)})"
             lines.append(
                 f"| {key} | {target} | {_fmt(v['model_pr_auc'])} | `{v['best_pr_auc_heuristic']}` "
                 f"{_fmt(v['best_pr_auc'])} | `{v['toughest_at_equal_warnings']}` | {_fmt(v['failures_warned'])} | "

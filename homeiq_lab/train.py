@@ -362,6 +362,21 @@ def baseline_scores(X: Float) -> dict[str, Float]:
     }
 
 
+def where_it_falls_short(summary: dict[str, Any]) -> str:
+    """Why a `vs_heuristics` summary (or a row holding its keys) does not beat the best heuristic.
+
+    "" when it does. Alerts are a tie, not a loss, when no heuristic's alerts came true more
+    often than the model's at equal failures warned of (both at 1.000 on a small family).
+    """
+    if summary["beats_best_heuristic"]:
+        return ""
+    parts = [] if summary["beats_pr_auc"] else ["loses on PR-AUC"]
+    if not summary["beats_alerts"]:
+        tie = summary["heuristic_alert_precision"] == summary["model_alert_precision"]
+        parts.append("ties on alerts" if tie else "loses on alerts")
+    return ", ".join(parts)
+
+
 def _precision_matched_threshold(y: Float, p: Float, precision: float) -> float:
     """Lowest threshold whose precision is at least `precision` (or the best F1 one)."""
     prec, _, thr = precision_recall_curve(y, p)

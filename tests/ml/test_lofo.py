@@ -27,11 +27,14 @@ def _row(family: str, *, pr: bool, alerts: bool) -> dict[str, object]:
 
 def test_table_says_where_the_model_loses():
     rows = [_row("flapping", pr=True, alerts=True), _row("stale", pr=False, alerts=True)]
-    rows.append(_row("signal_decay", pr=False, alerts=False))
+    rows.append(_row("signal_decay", pr=False, alerts=False) | {"heuristic_alert_precision": 0.7})
+    rows.append(_row("stuck_value", pr=True, alerts=False) | {"heuristic_alert_precision": 0.6})
     text = markdown(rows, LofoConfig(), 12.0)
     lines = {line.split(" | ")[0]: line for line in text.splitlines() if line.startswith("| ")}
     assert lines["| flapping"].endswith("| **yes** |")
     assert lines["| stale"].endswith("| no (loses on PR-AUC) |")
-    assert lines["| signal_decay"].endswith("| no (loses on PR-AUC and alerts) |")
+    assert lines["| signal_decay"].endswith("| no (loses on PR-AUC, loses on alerts) |")
+    # As many of its alerts came true as the toughest heuristic's: a tie, said so.
+    assert lines["| stuck_value"].endswith("| no (ties on alerts) |")
     assert "0.600 / – |" in lines["| flapping"]  # NaN shows as a dash
-    assert "Beats the best heuristic in 1 of 3 family x target cells." in text
+    assert "Beats the best heuristic in 1 of 4 family x target cells." in text
