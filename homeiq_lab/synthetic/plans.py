@@ -22,7 +22,7 @@ from custom_components.homeiq_device_intel.ml.records import (
     FailureEvent,
 )
 
-from .arrays import BoolArray, FloatArray, Int64Array, _inside
+from .arrays import BoolArray, FloatArray, Int64Array, _floor_div, _floor_mod, _inside
 from .catalog import _Model
 from .config import DAY, HOUR, Variation
 
@@ -102,7 +102,7 @@ class _Home:
         """Return the local hour of day and whether it is a weekend day."""
         local = t + self.tz
         days = np.floor(local / DAY)
-        hour = ((local - days * DAY) // HOUR).astype(np.int64)
+        hour = _floor_div(local - days * DAY, HOUR).astype(np.int64)
         weekend = (days.astype(np.int64) + 3) % 7 >= 5
         return np.minimum(hour, 23), weekend
 
@@ -127,7 +127,7 @@ class _Home:
 
     def local_hours(self, t: FloatArray) -> FloatArray:
         """Return the local time of day in hours (what `daily` reads)."""
-        hours: FloatArray = np.divide(np.remainder(t + self.tz, DAY), HOUR)
+        hours: FloatArray = np.divide(_floor_mod(t + self.tz, DAY), HOUR)
         return hours
 
     @staticmethod

@@ -22,7 +22,7 @@ from custom_components.homeiq_device_intel.ml.records import (
     tokenize_positions,
 )
 
-from .arrays import BoolArray, FloatArray, Int64Array, _floats, _inside
+from .arrays import BoolArray, FloatArray, Int64Array, _floats, _floor_div, _inside
 from .config import HOUR
 from .plans import _UNAVAILABLE_KEY, _UNKNOWN_KEY, _Device, _EntitySpec, _Home
 from .streams import _stream
@@ -330,7 +330,7 @@ def hourly_statistics(series: StateSeries, start: float, end: float) -> StatSeri
         inside &= valid
     if inside.any():
         values = v[inside]
-        hours = ((t[inside] - first_hour) // HOUR).astype(np.int64)
+        hours = _floor_div(t[inside] - first_hour, HOUR).astype(np.int64)
         new = np.empty(hours.size, dtype=np.bool_)
         new[0] = True
         np.not_equal(hours[1:], hours[:-1], out=new[1:])
