@@ -76,14 +76,19 @@ class TrailingSlopes:
         """Precompute prefix sums of x, y, xy, xx and counts."""
         y = values.astype(np.float64)
         ok = np.isfinite(y)
+        # Devices without a single value (no such entity) have sums of zeros:
+        # only the others are summed (the same numbers, far fewer additions).
+        some = ok.sum(axis=1) > 0
+        every = bool(some.all())
+        if not every:
+            y, ok = y[some], ok[some]
         x = np.broadcast_to(np.arange(y.shape[1], dtype=np.float64) / DAY, y.shape)
         y0 = np.where(ok, y, 0.0)
         x0 = np.where(ok, x, 0.0)
-        self.n = prefix_sums(ok.astype(np.float64))
-        self.sx = prefix_sums(x0)
-        self.sy = prefix_sums(y0)
-        self.sxy = prefix_sums(x0 * y0)
-        self.sxx = prefix_sums(x0 * x0)
+        sums = [prefix_sums(a) for a in (ok.astype(np.float64), x0, y0, x0 * y0, x0 * x0)]
+        if not every:
+            sums = [_rows_of(s, some) for s in sums]
+        self.n, self.sx, self.sy, self.sxy, self.sxx = sums
         self.sum_y = self.sy
 
     def slope(self, ends: npt.NDArray[np.int64], hours: int) -> npt.NDArray[np.float64]:
@@ -102,3 +107,10 @@ class TrailingSlopes:
         n = window_sums(self.n, ends, hours)
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.where(n > 0, window_sums(self.sum_y, ends, hours) / n, np.nan)
+
+
+def _rows_of(sums: npt.NDArray[np.float64], rows: npt.NDArray[np.bool_]) -> npt.NDArray[np.float64]:
+    """Prefix sums of the listed rows placed among rows of zeros (the sums of zeros)."""
+    out = np.zeros((rows.shape[0], sums.shape[1]))
+    out[rows] = sums
+    return out
