@@ -198,10 +198,9 @@ def _replay_mask(series: StateSeries, restarts: FloatArray) -> npt.NDArray[np.bo
     time = series.time
     lo = np.searchsorted(time, restarts, side="left")
     hi = np.searchsorted(time, restarts + (RESTART_REPLAY_SECONDS + 1.0), side="right")
-    spans = [(int(a), int(b)) for a, b in zip(lo, hi, strict=True) if b > a]
-    if not spans:
+    rows = _union_of_ranges(lo, hi)
+    if rows.size == 0:
         return replay
-    rows = np.unique(np.concatenate([np.arange(a, b) for a, b in spans]))
     t = time[rows]
     idx = np.searchsorted(restarts, t, side="right") - 1
     since = np.where(idx >= 0, t - restarts[np.maximum(idx, 0)], np.inf)
@@ -209,6 +208,22 @@ def _replay_mask(series: StateSeries, restarts: FloatArray) -> npt.NDArray[np.bo
     same = (rows > 0) & (series.code[rows] == prev)
     replay[rows] = (since <= RESTART_REPLAY_SECONDS) & same
     return replay
+
+
+def _union_of_ranges(lo: npt.NDArray[np.intp], hi: npt.NDArray[np.intp]) -> npt.NDArray[np.intp]:
+    """Sorted indices in any [lo, hi) range; lo and hi each ascending (as searchsorted gives them).
+
+    Each range starts where the previous one ended at the latest, so the ranges left are disjoint.
+    """
+    start = lo.copy()
+    start[1:] = np.maximum(lo[1:], hi[:-1])
+    length = np.maximum(hi - start, 0)
+    total = int(length.sum())
+    if total == 0:
+        return np.empty(0, dtype=np.intp)
+    offset = np.cumsum(length) - length
+    rows: npt.NDArray[np.intp] = np.repeat(start - offset, length) + np.arange(total)
+    return rows
 
 
 def _in_range(values: FloatArray, bounds: tuple[float, float]) -> FloatArray:

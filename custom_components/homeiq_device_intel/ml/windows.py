@@ -70,25 +70,28 @@ def unusual_limit(usual: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
 
 
 class TrailingSlopes:
-    """NaN-aware least-squares slopes of a channel over trailing windows."""
+    """NaN-aware least-squares slopes of a channel over trailing windows.
+
+    Devices without a single value (no such entity) get NaN slopes and means,
+    what their sums of zeros give; only the others' sums are computed.
+    """
 
     def __init__(self, values: F32) -> None:
-        """Precompute prefix sums of x, y, xy, xx and counts."""
+        """Precompute prefix sums of x, y, xy, xx and counts (of the devices with a value)."""
         y = values.astype(np.float64)
         ok = np.isfinite(y)
-        # Devices without a single value (no such entity) have sums of zeros:
-        # only the others are summed (the same numbers, far fewer additions).
-        some = ok.sum(axis=1) > 0
-        every = bool(some.all())
-        if not every:
-            y, ok = y[some], ok[some]
+        self.rows: npt.NDArray[np.bool_] = ok.sum(axis=1) > 0
+        self.every = bool(self.rows.all())
+        if not self.every:
+            y, ok = y[self.rows], ok[self.rows]
         x = np.broadcast_to(np.arange(y.shape[1], dtype=np.float64) / DAY, y.shape)
         y0 = np.where(ok, y, 0.0)
         x0 = np.where(ok, x, 0.0)
-        sums = [prefix_sums(a) for a in (ok.astype(np.float64), x0, y0, x0 * y0, x0 * x0)]
-        if not every:
-            sums = [_rows_of(s, some) for s in sums]
-        self.n, self.sx, self.sy, self.sxy, self.sxx = sums
+        self.n = prefix_sums(ok.astype(np.float64))
+        self.sx = prefix_sums(x0)
+        self.sy = prefix_sums(y0)
+        self.sxy = prefix_sums(x0 * y0)
+        self.sxx = prefix_sums(x0 * x0)
         self.sum_y = self.sy
 
     def slope(self, ends: npt.NDArray[np.int64], hours: int) -> npt.NDArray[np.float64]:
@@ -100,17 +103,19 @@ class TrailingSlopes:
         with np.errstate(invalid="ignore", divide="ignore"):
             out = (n * sxy - sx * sy) / den
         out[(n < max(hours // 4, 3)) | (den <= 1e-9)] = np.nan
-        return out
+        return self._all_devices(out)
 
     def mean(self, ends: npt.NDArray[np.int64], hours: int) -> npt.NDArray[np.float64]:
         """Mean over [end - hours, end): (n, m)."""
         n = window_sums(self.n, ends, hours)
         with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(n > 0, window_sums(self.sum_y, ends, hours) / n, np.nan)
+            out = np.where(n > 0, window_sums(self.sum_y, ends, hours) / n, np.nan)
+        return self._all_devices(out)
 
-
-def _rows_of(sums: npt.NDArray[np.float64], rows: npt.NDArray[np.bool_]) -> npt.NDArray[np.float64]:
-    """Prefix sums of the listed rows placed among rows of zeros (the sums of zeros)."""
-    out = np.zeros((rows.shape[0], sums.shape[1]))
-    out[rows] = sums
-    return out
+    def _all_devices(self, out: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        """Rows of every device: NaN for those without a value."""
+        if self.every:
+            return out
+        full = np.full((self.rows.shape[0], out.shape[1]), np.nan)
+        full[self.rows] = out
+        return full
