@@ -49,6 +49,9 @@ class _Replays:
     unavailable_for: float  # for how long
 
 
+_NO_ROWS: tuple[FloatArray, FloatArray, FloatArray, bool] = (np.empty(0), np.empty(0), np.empty(0), False)
+
+
 def _insert(rows: _Rows, inserts: list[tuple[FloatArray, FloatArray, FloatArray, bool]]) -> _Rows:
     """Insert groups of rows into sorted rows, in one pass.
 
@@ -149,6 +152,8 @@ def _with_unavailable(
     """Return the rows of the device's unavailable episodes, and of the state HA gets when it is back."""
     t0 = float(t_org[0])
     u_lo, u_hi = dev.unavailable
+    if u_lo.size == 0 and u_hi.size == 0:
+        return _NO_ROWS
     starts = u_lo[u_lo >= t0]
     back = u_hi[(u_hi > t0) & (u_hi < home.end)]
     idx = np.searchsorted(t_org, back, side="right") - 1
