@@ -108,6 +108,13 @@ def concat(parts: Sequence[Dataset]) -> Dataset:
     The heuristic columns are kept only when every part has them.
     """
     extras = [p.heuristic_columns for p in parts]
+    used = [p for p in parts if len(p) or p.home_ids or p.device_keys]
+    if len(used) == 1 and all(p.X.dtype == used[0].X.dtype for p in parts):
+        # One part with rows, the others empty (no recorder homes): the
+        # concatenation would be a copy of it (hundreds of MB); share its arrays.
+        only = used[0]
+        keep = bool(extras) and all(e is not None for e in extras)
+        return replace(only, heuristic_columns=only.heuristic_columns if keep else None)
     return Dataset(
         X=np.concatenate([p.X for p in parts]),
         y={t: np.concatenate([p.y[t] for p in parts]) for t in TARGETS},
