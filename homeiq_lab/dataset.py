@@ -22,7 +22,7 @@ from custom_components.homeiq_device_intel.ml.labels import TARGETS, build_label
 from custom_components.homeiq_device_intel.ml.records import HomeHistory
 
 from .heuristics import GRID_HEURISTICS, grid_heuristics
-from .synthetic import GeneratorConfig, cached_home, config_fingerprint
+from .synthetic import GeneratorConfig, cached_home, config_fingerprint, home_sizes
 
 Float = npt.NDArray[np.float64]
 Int = npt.NDArray[np.int64]
@@ -108,6 +108,13 @@ def concat(parts: Sequence[Dataset]) -> Dataset:
     The heuristic columns are kept only when every part has them.
     """
     extras = [p.heuristic_columns for p in parts]
+    used = [p for p in parts if len(p) or p.home_ids or p.device_keys]
+    if len(used) == 1 and all(p.X.dtype == used[0].X.dtype for p in parts):
+        # One part with rows, the others empty (no recorder homes): the
+        # concatenation would be a copy of it (hundreds of MB); share its arrays.
+        only = used[0]
+        keep = bool(extras) and all(e is not None for e in extras)
+        return replace(only, heuristic_columns=only.heuristic_columns if keep else None)
     return Dataset(
         X=np.concatenate([p.X for p in parts]),
         y={t: np.concatenate([p.y[t] for p in parts]) for t in TARGETS},
@@ -221,9 +228,38 @@ def synthetic_dataset(
     (metadata and ground truth). With `cache_dir`, homes are cached as in
     `generate_homes` (same layout, shared).
     """
-    folder = Path(cache_dir) / config_fingerprint(config) if cache_dir is not None else None
-    if folder is not None:
-        folder.mkdir(parents=True, exist_ok=True)
-    calls = [(config, i, horizon_days, folder) for i in range(config.n_homes)]
-    results = _map(_synthetic_home, calls, n_jobs)
-    return combine([r[0] for r in results]), [r[1] for r in results]
+    return synthetic_datasets([config], horizon_days=horizon_days, n_jobs=n_jobs, cache_dir=cache_dir)[0]
+
+
+def synthetic_datasets(
+    configs: Sequence[GeneratorConfig],
+    *,
+    horizon_days: float = 7.0,
+    n_jobs: int = 1,
+    cache_dir: str | os.PathLike[str] | None = None,
+) -> list[tuple[Dataset, list[HomeHistory]]]:
+    """`synthetic_dataset` of each config, all homes in one pool of workers.
+
+    The same results as one call per config; in workers, the homes with the
+    most devices go first (so no worker is left with a big home at the end,
+    nor waits between the configs).
+    """
+    calls: list[tuple[GeneratorConfig, int, float, Path | None]] = []
+    sizes: list[int] = []
+    for config in configs:
+        folder = Path(cache_dir) / config_fingerprint(config) if cache_dir is not None else None
+        if folder is not None:
+            folder.mkdir(parents=True, exist_ok=True)
+        calls += [(config, i, horizon_days, folder) for i in range(config.n_homes)]
+        if n_jobs != 1:
+            sizes += home_sizes(config)
+    order = sorted(range(len(calls)), key=lambda k: -sizes[k]) if sizes else list(range(len(calls)))
+    done = _map(_synthetic_home, [calls[k] for k in order], n_jobs)
+    results = dict(zip(order, done, strict=True))
+    out = []
+    first = 0
+    for config in configs:
+        part = [results[k] for k in range(first, first + config.n_homes)]
+        first += config.n_homes
+        out.append((combine([r[0] for r in part]), [r[1] for r in part]))
+    return out

@@ -46,7 +46,7 @@ from homeiq_lab.dataset import (
     Dataset,
     build_dataset,
     combine,
-    synthetic_dataset,
+    synthetic_datasets,
 )
 from homeiq_lab.gate import foreseeable_rows, passes_gate
 from homeiq_lab.real_check import check_homes
@@ -337,11 +337,9 @@ def _generate(
     """
     # Rows are built where each home is generated: histories never cross processes.
     try:
-        syn_ds, homes = synthetic_dataset(
-            gen, horizon_days=config.horizon_days, n_jobs=args.jobs, cache_dir=args.cache_dir
-        )
-        eval_ds, eval_homes = synthetic_dataset(
-            varied, horizon_days=config.horizon_days, n_jobs=args.jobs, cache_dir=args.cache_dir
+        # Both generators' homes in one pool of workers, the biggest homes first.
+        (syn_ds, homes), (eval_ds, eval_homes) = synthetic_datasets(
+            [gen, varied], horizon_days=config.horizon_days, n_jobs=args.jobs, cache_dir=args.cache_dir
         )
     except Exception as err:
         print(f"synthetic generation failed: {err!r}", file=sys.stderr)

@@ -62,7 +62,7 @@ from .config import (
     config_fingerprint,
 )
 from .entities import is_valid_entity_id
-from .homes import cached_home, generate_home, generate_homes
+from .homes import cached_home, generate_home, generate_homes, home_sizes
 from .rows import hourly_statistics, state_strings
 from .storage import load_history, save_history
 
@@ -92,6 +92,7 @@ __all__ = [
     "discharge_curve",
     "generate_home",
     "generate_homes",
+    "home_sizes",
     "hourly_statistics",
     "is_valid_entity_id",
     "load_history",

@@ -22,7 +22,7 @@ from custom_components.homeiq_device_intel.ml.records import (
     FailureEvent,
 )
 
-from .arrays import BoolArray, FloatArray, Int64Array, _inside
+from .arrays import BoolArray, FloatArray, Int64Array, _floor_div, _floor_mod, _inside
 from .catalog import _Model
 from .config import DAY, HOUR, Variation
 
@@ -102,7 +102,7 @@ class _Home:
         """Return the local hour of day and whether it is a weekend day."""
         local = t + self.tz
         days = np.floor(local / DAY)
-        hour = ((local - days * DAY) // HOUR).astype(np.int64)
+        hour = _floor_div(local - days * DAY, HOUR).astype(np.int64)
         weekend = (days.astype(np.int64) + 3) % 7 >= 5
         return np.minimum(hour, 23), weekend
 
@@ -123,17 +123,28 @@ class _Home:
 
     def daily(self, t: FloatArray, peak_hour: float) -> FloatArray:
         """Return a daily cosine cycle (+1 at the local peak hour)."""
-        hours = ((t + self.tz) % DAY) / HOUR
+        return self.daily_at(self.local_hours(t), peak_hour)
+
+    def local_hours(self, t: FloatArray) -> FloatArray:
+        """Return the local time of day in hours (what `daily` reads)."""
+        hours: FloatArray = np.divide(_floor_mod(t + self.tz, DAY), HOUR)
+        return hours
+
+    @staticmethod
+    def daily_at(hours: FloatArray, peak_hour: float) -> FloatArray:
+        """Return `daily` given the `local_hours` of the times."""
         result: FloatArray = np.cos(2.0 * np.pi * (hours - peak_hour) / 24.0)
         return result
 
-    def outdoor_temperature(self, t: FloatArray) -> FloatArray:
-        """Return the outdoor temperature in °C at times t."""
+    def outdoor_temperature(
+        self, t: FloatArray, season: FloatArray | None = None, hours: FloatArray | None = None
+    ) -> FloatArray:
+        """Return the outdoor temperature in °C at times t (`season`, `local_hours` of t if known)."""
         weather = np.interp(t, self.outdoor_knots[0], self.outdoor_knots[1])
         result: FloatArray = (
             self.outdoor_mean
-            + self.outdoor_amp * self.season(t)
-            + self.outdoor_daily * self.daily(t, 15.0)
+            + self.outdoor_amp * (self.season(t) if season is None else season)
+            + self.outdoor_daily * self.daily_at(self.local_hours(t) if hours is None else hours, 15.0)
             + weather
         )
         return result

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import NamedTuple, cast
 
 import numpy as np
+import numpy.typing as npt
 
 from custom_components.homeiq_device_intel.ml.records import (
     UNAVAILABLE,
@@ -21,7 +22,7 @@ from custom_components.homeiq_device_intel.ml.records import (
     tokenize_positions,
 )
 
-from .arrays import BoolArray, FloatArray, Int64Array, _floats, _inside
+from .arrays import BoolArray, FloatArray, Int64Array, _floats, _floor_div, _inside
 from .config import HOUR
 from .plans import _UNAVAILABLE_KEY, _UNKNOWN_KEY, _Device, _EntitySpec, _Home
 from .streams import _stream
@@ -48,20 +49,42 @@ class _Replays:
     unavailable_for: float  # for how long
 
 
-def _insert(
-    rows: _Rows, ins_t: FloatArray, ins_key: FloatArray, ins_attr: FloatArray, ins_forced: bool
-) -> _Rows:
-    """Insert rows (kept in their given order at equal times) into sorted rows."""
-    if ins_t.size == 0:
+_NO_ROWS: tuple[FloatArray, FloatArray, FloatArray, bool] = (np.empty(0), np.empty(0), np.empty(0), False)
+
+
+def _insert(rows: _Rows, inserts: list[tuple[FloatArray, FloatArray, FloatArray, bool]]) -> _Rows:
+    """Insert groups of rows into sorted rows, in one pass.
+
+    The same rows as inserting the groups one after the other: each group kept
+    in its given order at equal times (a stable sort), and each inserted row
+    placed after the rows already there at its time (so, at equal times, the
+    original rows, then the first group's, then the next group's).
+    """
+    groups = [group for group in inserts if group[0].size]
+    if not groups:
         return rows
+    ins_t = np.concatenate([g[0] for g in groups]) if len(groups) > 1 else groups[0][0]
     order = np.argsort(ins_t, kind="stable")
-    ins_t, ins_key, ins_attr = ins_t[order], ins_key[order], ins_attr[order]
-    pos = np.searchsorted(rows.t, ins_t, side="right")
+    ins_t = ins_t[order]
+    ins_key = (np.concatenate([g[1] for g in groups]) if len(groups) > 1 else groups[0][1])[order]
+    ins_attr = (np.concatenate([g[2] for g in groups]) if len(groups) > 1 else groups[0][2])[order]
+    ins_forced = np.concatenate([np.full(g[0].size, g[3]) for g in groups])[order]
+    m = ins_t.size
+    at = np.searchsorted(rows.t, ins_t, side="right") + np.arange(m)
+    old = np.ones(rows.t.size + m, dtype=np.bool_)
+    old[at] = False
+
+    def merge[T: np.generic](base: npt.NDArray[T], extra: npt.NDArray[T]) -> npt.NDArray[T]:
+        out = np.empty(old.size, dtype=base.dtype)
+        out[at] = extra
+        out[old] = base
+        return out
+
     return _Rows(
-        np.insert(rows.t, pos, ins_t),
-        np.insert(rows.key, pos, ins_key),
-        np.insert(rows.attr, pos, ins_attr),
-        np.insert(rows.forced, pos, np.full(ins_t.size, ins_forced)),
+        merge(rows.t, ins_t),
+        merge(rows.key, ins_key),
+        merge(rows.attr, ins_attr),
+        merge(rows.forced, ins_forced),
     )
 
 
@@ -75,11 +98,13 @@ def _entity_series(spec: _EntitySpec, dev: _Device, home: _Home) -> StateSeries:
     sent = _sent(dev, t_org)
     t_dev, key_dev, attr_dev = t_org[sent], key_org[sent], attr_org[sent]
     rows = _recorded(t_dev, key_dev, attr_dev, replays)
-    # 2. unavailable episodes, and the state HA gets when the device is back
-    rows = _with_unavailable(rows, dev, home, t_org, key_org, attr_org)
+    # 2. unavailable episodes, and the state HA gets when the device is back;
     # 3. restart replays of the state the integration holds for the device
+    # (inserted in one pass, after the unavailable rows at equal times).
+    inserts = [_with_unavailable(dev, home, t_org, key_org, attr_org)]
     if replays.restarts.size:
-        rows = _with_replays(rows, dev, replays, t_dev, key_dev, attr_dev)
+        inserts.append(_with_replays(dev, replays, t_dev, key_dev, attr_dev))
+    rows = _insert(rows, inserts)
     # 4. the recorder writes a row only when the state or its attributes change
     return _written(spec, home, rows, stream.labels)
 
@@ -122,16 +147,17 @@ def _recorded(t_dev: FloatArray, key_dev: FloatArray, attr_dev: FloatArray, repl
 
 
 def _with_unavailable(
-    rows: _Rows, dev: _Device, home: _Home, t_org: FloatArray, key_org: FloatArray, attr_org: FloatArray
-) -> _Rows:
-    """Add the device's unavailable episodes, and the state HA gets when it is back."""
+    dev: _Device, home: _Home, t_org: FloatArray, key_org: FloatArray, attr_org: FloatArray
+) -> tuple[FloatArray, FloatArray, FloatArray, bool]:
+    """Return the rows of the device's unavailable episodes, and of the state HA gets when it is back."""
     t0 = float(t_org[0])
     u_lo, u_hi = dev.unavailable
+    if u_lo.size == 0 and u_hi.size == 0:
+        return _NO_ROWS
     starts = u_lo[u_lo >= t0]
     back = u_hi[(u_hi > t0) & (u_hi < home.end)]
     idx = np.searchsorted(t_org, back, side="right") - 1
-    return _insert(
-        rows,
+    return (
         np.concatenate([starts, back]),
         np.concatenate([np.full(starts.size, _UNAVAILABLE_KEY), key_org[idx]]),
         np.concatenate([np.zeros(starts.size), attr_org[idx]]),
@@ -140,9 +166,9 @@ def _with_unavailable(
 
 
 def _with_replays(
-    rows: _Rows, dev: _Device, replays: _Replays, t_dev: FloatArray, key_dev: FloatArray, attr_dev: FloatArray
-) -> _Rows:
-    """Add the restart replays of the state the integration holds for the device."""
+    dev: _Device, replays: _Replays, t_dev: FloatArray, key_dev: FloatArray, attr_dev: FloatArray
+) -> tuple[FloatArray, FloatArray, FloatArray, bool]:
+    """Return the restart replays of the state the integration holds for the device."""
     at = replays.at
     u_lo, u_hi = dev.unavailable
     latest = np.searchsorted(t_dev, at, side="right") - 1
@@ -156,7 +182,7 @@ def _with_replays(
         ins_attr = np.concatenate([np.zeros(at.size), held_attr[up]])
     else:
         ins_t, ins_key, ins_attr = at, held, held_attr
-    return _insert(rows, ins_t, ins_key, ins_attr, True)
+    return ins_t, ins_key, ins_attr, True
 
 
 def _written(spec: _EntitySpec, home: _Home, rows: _Rows, labels: tuple[str, ...]) -> StateSeries:
@@ -190,16 +216,24 @@ def _encode(
     unavailable = key == _UNAVAILABLE_KEY
     valid = ~unavailable & (key != _UNKNOWN_KEY)
     if spec.numeric:
+        # What `tokenize_positions` gives for number strings (never special states),
+        # without parsing them back: each value's token is its vocabulary position.
         vocabulary, position = _numeric_vocabulary(key[valid])
-    else:
-        vocabulary, position = labels, key[valid].astype(np.int64)
-    index = np.where(unavailable, len(vocabulary), len(vocabulary) + 1)
-    index[valid] = position
-    tokens = tokenize_positions(index, (*vocabulary, "unavailable", "unknown"))
-    value = np.where(valid, key, np.nan) if spec.numeric else tokens.value
+        code = np.where(unavailable, UNAVAILABLE, UNKNOWN).astype(np.int32)
+        code[valid] = position
+        return StateSeries(
+            time=t.astype(np.float64),
+            value=np.where(valid, key, np.nan).astype(np.float64),
+            code=code,
+            labels=vocabulary,
+            last_reported=last_reported.astype(np.float64),
+        )
+    index = np.where(unavailable, len(labels), len(labels) + 1)
+    index[valid] = key[valid].astype(np.int64)
+    tokens = tokenize_positions(index, (*labels, "unavailable", "unknown"))
     return StateSeries(
         time=t.astype(np.float64),
-        value=value.astype(np.float64),
+        value=tokens.value.astype(np.float64),
         code=tokens.code,
         labels=tokens.labels,
         last_reported=last_reported.astype(np.float64),
@@ -207,7 +241,30 @@ def _encode(
 
 
 def _numeric_vocabulary(values: FloatArray) -> tuple[tuple[str, ...], Int64Array]:
-    """Return the number strings of values in order of first appearance, and each value's index there."""
+    """Return the number strings of values in order of first appearance, and each value's index there.
+
+    As `np.unique(values, return_index=True, return_inverse=True)` ranked by first
+    index, with one sort (equal values, 0.0 and -0.0 too, share a string).
+    """
+    n = values.size
+    perm = np.argsort(values)  # equal values in any order (much faster than a stable sort)
+    ordered = values[perm]
+    if n == 0 or np.isnan(ordered[-1]):  # NaN (sorted last): np.unique's handling
+        return _numeric_vocabulary_nan(values)
+    new = np.empty(n, dtype=np.bool_)
+    new[0] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=new[1:])
+    first = np.minimum.reduceat(perm, np.flatnonzero(new))  # each value's first row
+    group = np.cumsum(new) - 1
+    order = np.argsort(first)
+    rank = np.empty(first.size, dtype=np.int64)
+    rank[order] = np.arange(first.size, dtype=np.int64)
+    position = np.empty(n, dtype=np.int64)
+    position[perm] = rank[group]
+    return tuple([_number_string(v) for v in _floats(values[first[order]])]), position
+
+
+def _numeric_vocabulary_nan(values: FloatArray) -> tuple[tuple[str, ...], Int64Array]:
     unique, first, inverse = np.unique(values, return_index=True, return_inverse=True)
     order = np.argsort(first, kind="stable")
     rank = np.empty(first.size, dtype=np.int64)
@@ -234,34 +291,70 @@ def hourly_statistics(series: StateSeries, start: float, end: float) -> StatSeri
     bounds = first_hour + HOUR * np.arange(n_hours + 1, dtype=np.float64)
     t, v = series.time, series.value
     valid = np.isfinite(v)
-    offset = float(np.median(v[valid])) if valid.any() else 0.0
-    centred = np.where(valid, v - offset, 0.0)  # small numbers keep the running sums exact
+    every = bool(valid.all())
+    good = v if every else v[valid]
+    offset = _median(good) if good.size else 0.0
+    # small numbers keep the running sums exact
+    centred = v - offset if every else np.where(valid, v - offset, 0.0)
     # Running integrals of the value and of the valid time, at each row, then at each bound.
     step = np.diff(t)
-    integral = np.concatenate([[0.0], np.cumsum(centred[:-1] * step)])
-    covered = np.concatenate([[0.0], np.cumsum(valid[:-1] * step)])
+    integral = np.empty(t.size)
+    integral[0] = 0.0
+    np.cumsum(centred[:-1] * step, out=integral[1:])
+    covered = np.empty(t.size)
+    covered[0] = 0.0
+    # (x * 1.0 is x: with every row valid, the valid time is the time)
+    np.cumsum(step if every else valid[:-1] * step, out=covered[1:])
     row = np.searchsorted(t, bounds, side="right") - 1
-    at = np.maximum(row, 0)
-    since = np.where(row >= 0, bounds - t[at], 0.0)
-    integral_b = np.where(row >= 0, integral[at] + centred[at] * since, 0.0)
-    covered_b = np.where(row >= 0, covered[at] + valid[at] * since, 0.0)
+    if row[0] >= 0:  # rows from before the first bound on (`row` ascends)
+        at = row
+        since = bounds - t[at]
+        integral_b = integral[at] + centred[at] * since
+        covered_b = covered[at] + (since if every else valid[at] * since)
+    else:
+        at = np.maximum(row, 0)
+        before = row < 0
+        since = np.where(before, 0.0, bounds - t[at])
+        integral_b = np.where(before, 0.0, integral[at] + centred[at] * since)
+        covered_b = np.where(before, 0.0, covered[at] + valid[at] * since)
     total = np.diff(covered_b)
     has = total > 0
     mean = np.diff(integral_b)[has] / total[has] + offset
     # min/max: the value held at the start of each hour and every value set within it
-    held = np.where((row[:-1] >= 0) & valid[at[:-1]], v[at[:-1]], np.nan)
-    low = np.where(np.isnan(held), np.inf, held)
-    high = np.where(np.isnan(held), -np.inf, held)
-    inside = valid & (t > bounds[0]) & (t < bounds[-1])
+    head = at[:-1]
+    if every and row[0] >= 0:
+        low = v[head]
+        high = low.copy()
+    else:
+        held = np.where((row[:-1] >= 0) & valid[head], v[head], np.nan)
+        unset = np.isnan(held)
+        low = np.where(unset, np.inf, held)
+        high = np.where(unset, -np.inf, held)
+    inside = (t > bounds[0]) & (t < bounds[-1])
+    if not every:
+        inside &= valid
     if inside.any():
         values = v[inside]
-        hours = ((t[inside] - first_hour) // HOUR).astype(np.int64)
-        first = np.flatnonzero(np.concatenate([[True], hours[1:] != hours[:-1]]))
+        hours = _floor_div(t[inside] - first_hour, HOUR).astype(np.int64)
+        new = np.empty(hours.size, dtype=np.bool_)
+        new[0] = True
+        np.not_equal(hours[1:], hours[:-1], out=new[1:])
+        first = np.flatnonzero(new)
         group = hours[first]
         low[group] = np.minimum(low[group], np.minimum.reduceat(values, first))
         high[group] = np.maximum(high[group], np.maximum.reduceat(values, first))
     low, high = low[has], high[has]
     return StatSeries(start=bounds[:-1][has].copy(), mean=np.clip(mean, low, high), min=low, max=high)
+
+
+def _median(values: FloatArray) -> float:
+    """`float(np.median(values))` of finite values, with the same arithmetic and less overhead."""
+    half = values.size // 2
+    # np.median takes the mean of the middle one or two: a sum from 0.0 (so -0.0 is 0.0), divided
+    if values.size % 2:
+        return float(0.0 + np.partition(values, half)[half])
+    part = np.partition(values, (half - 1, half))
+    return float((0.0 + part[half - 1] + part[half]) / 2.0)
 
 
 def state_strings(entity: EntityRecord, series: StateSeries) -> list[str]:

@@ -105,20 +105,26 @@ def _events_stream(dev: _Device, home: _Home) -> _Stream:
 
 def _room_signal(dev: _Device, home: _Home, t: FloatArray) -> FloatArray:
     """Return the smooth temperature a sensor sees (°C), before reporting."""
+    return _room_signal_season(dev, home, t)[0]
+
+
+def _room_signal_season(dev: _Device, home: _Home, t: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """Return `_room_signal` and the season at times t (computed once for both)."""
     p = dev.params
     local = _smooth_noise(dev.rng, dev.t_create, home.end, p["temp_spacing"], p["temp_noise"], t)
+    season, hours = home.season(t), home.local_hours(t)
+    outdoor = home.outdoor_temperature(t, season, hours)
     if dev.outdoor:
-        result: FloatArray = home.outdoor_temperature(t) + local
-        return result
-    outdoor = home.outdoor_temperature(t)
+        result: FloatArray = outdoor + local
+        return result, season
     room: FloatArray = (
         p["temp_base"]
-        + p["temp_amp"] * home.daily(t, p["temp_peak"])
-        + p["temp_summer"] * np.maximum(home.season(t), 0.0)
+        + p["temp_amp"] * home.daily_at(hours, p["temp_peak"])
+        + p["temp_summer"] * np.maximum(season, 0.0)
         + 0.05 * (outdoor - 10.0)
         + local
     )
-    return room
+    return room, season
 
 
 def _apply_stuck(dev: _Device, t: FloatArray, x: FloatArray) -> tuple[FloatArray, FloatArray]:
@@ -194,8 +200,8 @@ def _climate_stream(dev: _Device, home: _Home) -> _Stream:
     """A climate entity: the mode follows the season, current_temperature the room."""
     p = dev.params
     t = _report_times(dev.rng, dev.t_create, home.end, p["sample_s"] / home.var.report_rate, 0.15)
-    x, scale = _apply_stuck(dev, t, _room_signal(dev, home, t))
-    season = home.season(t)
+    room, season = _room_signal_season(dev, home, t)
+    x, scale = _apply_stuck(dev, t, room)
     mode = np.where(season < p["heat_below"], 1.0, 0.0)
     if p["cooling"] and dev.kind == "thermostat":
         mode = np.where(season > 0.6, 2.0, mode)
@@ -227,7 +233,8 @@ def _power_stream(dev: _Device, home: _Home) -> _Stream:
     )
     load = p["load"] * (1.0 + _smooth_noise(rng, dev.t_create, home.end, HOUR, 0.08, t))
     if p["fridge"]:
-        phase = ((t - dev.t_create) / p["cycle"]) % 1.0
+        cycles = (t - dev.t_create) / p["cycle"]
+        phase = cycles - np.floor(cycles)  # `cycles % 1.0` (exact for cycles >= 0), faster
         load = np.where(phase < p["duty"], load, float(rng.uniform(0.5, 3.0)))
     power = np.where(_is_on(dev, t), load, float(rng.uniform(0.0, 1.0)))
     threshold = max(1.0, 0.05 * p["load"])

@@ -167,8 +167,10 @@ def hour_start(t: float) -> float:
 def _carry_forward(times: FloatArray, values: FloatArray, bounds: FloatArray) -> FloatArray:
     """Value of the last finite sample strictly before each bound (NaN if none)."""
     ok = np.isfinite(values) & np.isfinite(times)
-    order = np.argsort(times[ok], kind="stable")
-    times, values = times[ok][order], values[ok][order]
+    times, values = times[ok], values[ok]
+    if times.size > 1 and (times[1:] < times[:-1]).any():  # rows are usually in order already
+        order = np.argsort(times, kind="stable")
+        times, values = times[order], values[order]
     idx = np.searchsorted(times, bounds, side="left") - 1
     out = np.full(bounds.shape[0], np.nan)
     has = idx >= 0
@@ -196,10 +198,9 @@ def _replay_mask(series: StateSeries, restarts: FloatArray) -> npt.NDArray[np.bo
     time = series.time
     lo = np.searchsorted(time, restarts, side="left")
     hi = np.searchsorted(time, restarts + (RESTART_REPLAY_SECONDS + 1.0), side="right")
-    spans = [(int(a), int(b)) for a, b in zip(lo, hi, strict=True) if b > a]
-    if not spans:
+    rows = _union_of_ranges(lo, hi)
+    if rows.size == 0:
         return replay
-    rows = np.unique(np.concatenate([np.arange(a, b) for a, b in spans]))
     t = time[rows]
     idx = np.searchsorted(restarts, t, side="right") - 1
     since = np.where(idx >= 0, t - restarts[np.maximum(idx, 0)], np.inf)
@@ -207,6 +208,22 @@ def _replay_mask(series: StateSeries, restarts: FloatArray) -> npt.NDArray[np.bo
     same = (rows > 0) & (series.code[rows] == prev)
     replay[rows] = (since <= RESTART_REPLAY_SECONDS) & same
     return replay
+
+
+def _union_of_ranges(lo: npt.NDArray[np.intp], hi: npt.NDArray[np.intp]) -> npt.NDArray[np.intp]:
+    """Sorted indices in any [lo, hi) range; lo and hi each ascending (as searchsorted gives them).
+
+    Each range starts where the previous one ended at the latest, so the ranges left are disjoint.
+    """
+    start = lo.copy()
+    start[1:] = np.maximum(lo[1:], hi[:-1])
+    length = np.maximum(hi - start, 0)
+    total = int(length.sum())
+    if total == 0:
+        return np.empty(0, dtype=np.intp)
+    offset = np.cumsum(length) - length
+    rows: npt.NDArray[np.intp] = np.repeat(start - offset, length) + np.arange(total)
+    return rows
 
 
 def _in_range(values: FloatArray, bounds: tuple[float, float]) -> FloatArray:
@@ -231,11 +248,12 @@ def _level_channel(
         return out
     rejected = 0
     stat = history.statistics.get(entity.series_key)
+    mean = None
     if stat is not None and len(stat):
         mean = _in_range(stat.mean, bounds)
         rejected += int(np.count_nonzero(np.isfinite(mean) != np.isfinite(stat.mean)))
-        out = _stat_hourly(StatSeries(stat.start, mean, stat.min, stat.max), start, n_hours)
     series = history.states.get(entity.series_key)
+    from_states = covered = None
     if series is not None and len(series):
         bounds_hours = start + HOUR * np.arange(1, n_hours + 1)
         value = _in_range(series.value, bounds)
@@ -245,7 +263,12 @@ def _level_channel(
         first = series.time[np.isfinite(value) & np.isfinite(series.time)]
         if first.size:
             covered = bounds_hours > first.min()
-            out = np.where(covered & np.isfinite(from_states), from_states, out)
+    # Where the states cover every hour (they have a reading before the first
+    # hour's end, so one before every later end), the statistics are not read.
+    if stat is not None and mean is not None and (covered is None or not covered[0]):
+        out = _stat_hourly(StatSeries(stat.start, mean, stat.min, stat.max), start, n_hours)
+    if covered is not None and from_states is not None:
+        out = np.where(covered & np.isfinite(from_states), from_states, out)
     if rejected:
         _LOGGER.debug(
             "%s: ignored %d %s readings that are not numbers in [%g, %g]",

@@ -33,14 +33,16 @@ def window_sums(
 
 def last_true(mask: npt.NDArray[np.bool_]) -> npt.NDArray[np.int64]:
     """Per hour, the latest hour <= it where mask holds, or -1: (n, H)."""
-    idx = np.where(mask, np.arange(mask.shape[1])[None, :], -1)
+    # (h + 1) * mask - 1: h where mask holds, else -1 (np.where's numbers, faster)
+    idx = np.arange(1, mask.shape[1] + 1)[None, :] * mask - 1
     return np.maximum.accumulate(idx, axis=1)
 
 
 def run_lengths(mask: npt.NDArray[np.bool_]) -> npt.NDArray[np.float64]:
     """Per hour, how many hours the current True run has lasted (0 where False): (n, H)."""
     hours = np.arange(mask.shape[1])[None, :]
-    out: npt.NDArray[np.float64] = np.where(mask, hours - last_true(~mask), 0).astype(np.float64)
+    # (whole numbers) * mask: 0 where mask is False, as np.where(mask, ..., 0)
+    out: npt.NDArray[np.float64] = ((hours - last_true(~mask)) * mask).astype(np.float64)
     return out
 
 
@@ -70,12 +72,20 @@ def unusual_limit(usual: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
 
 
 class TrailingSlopes:
-    """NaN-aware least-squares slopes of a channel over trailing windows."""
+    """NaN-aware least-squares slopes of a channel over trailing windows.
+
+    Devices without a single value (no such entity) get NaN slopes and means,
+    what their sums of zeros give; only the others' sums are computed.
+    """
 
     def __init__(self, values: F32) -> None:
-        """Precompute prefix sums of x, y, xy, xx and counts."""
+        """Precompute prefix sums of x, y, xy, xx and counts (of the devices with a value)."""
         y = values.astype(np.float64)
         ok = np.isfinite(y)
+        self.rows: npt.NDArray[np.bool_] = ok.sum(axis=1) > 0
+        self.every = bool(self.rows.all())
+        if not self.every:
+            y, ok = y[self.rows], ok[self.rows]
         x = np.broadcast_to(np.arange(y.shape[1], dtype=np.float64) / DAY, y.shape)
         y0 = np.where(ok, y, 0.0)
         x0 = np.where(ok, x, 0.0)
@@ -95,10 +105,19 @@ class TrailingSlopes:
         with np.errstate(invalid="ignore", divide="ignore"):
             out = (n * sxy - sx * sy) / den
         out[(n < max(hours // 4, 3)) | (den <= 1e-9)] = np.nan
-        return out
+        return self._all_devices(out)
 
     def mean(self, ends: npt.NDArray[np.int64], hours: int) -> npt.NDArray[np.float64]:
         """Mean over [end - hours, end): (n, m)."""
         n = window_sums(self.n, ends, hours)
         with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(n > 0, window_sums(self.sum_y, ends, hours) / n, np.nan)
+            out = np.where(n > 0, window_sums(self.sum_y, ends, hours) / n, np.nan)
+        return self._all_devices(out)
+
+    def _all_devices(self, out: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        """Rows of every device: NaN for those without a value."""
+        if self.every:
+            return out
+        full = np.full((self.rows.shape[0], out.shape[1]), np.nan)
+        full[self.rows] = out
+        return full
