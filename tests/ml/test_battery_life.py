@@ -125,6 +125,38 @@ def _died_at_60() -> HomeHistory:
     return _home(levels, swaps_days=[22], days=30)
 
 
+def _dark_at_60(dark: str, hours: int, *, swap: bool = True) -> HomeHistory:
+    """A battery flat at 60 % from day 10, `dark` ("silent": no rows, or "unavailable") for `hours`
+    from day 20, back on a fresh battery (or at 60 % without `swap`); now day 30."""
+    times, levels = [], []
+    for h in range(30 * 24):
+        day = h / 24.0
+        if 20 * 24 <= h < 20 * 24 + hours:
+            if dark == "silent":
+                continue
+            level = "unavailable"
+        elif day < 10:
+            level = str(round(100 - 4 * day))
+        else:
+            level = "100" if swap and h >= 20 * 24 + hours else "60"
+        times.append(T0 + h * HOUR + 60)
+        levels.append(level)
+    home = _home(levels, swaps_days=[20 + hours / 24] if swap else [], days=30)
+    home.states = {"sensor.a_battery": encode_states(times, levels)}
+    return home
+
+
+@pytest.mark.parametrize(("dark", "hours"), [("silent", 72), ("unavailable", 10)])
+def test_a_battery_that_fell_silent_or_dark_for_hours_before_a_fresh_one_died(dark: str, hours: int):
+    # A sleeping sensor HA never marks unavailable dies silent; a found-dead one is swapped within hours.
+    view = outlook(build_grid(_dark_at_60(dark, hours)), 0)
+    assert view.unreliable is Unreliable.DIED_HIGH
+    assert view.unreliable_level == pytest.approx(60.0)
+    # The same dark spell back at the same level, or three hours dark around a swap: no death.
+    assert outlook(build_grid(_dark_at_60(dark, hours, swap=False)), 0).unreliable is not Unreliable.DIED_HIGH
+    assert outlook(build_grid(_dark_at_60(dark, 3)), 0).unreliable is not Unreliable.DIED_HIGH
+
+
 def test_a_device_that_died_at_a_high_reading_is_flagged_and_its_interval_reaches_zero():
     grid = build_grid(_died_at_60())
     view = outlook(grid, 0)

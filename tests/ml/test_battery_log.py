@@ -23,7 +23,7 @@ from custom_components.homeiq_device_intel.ml.battery_log import (
 from custom_components.homeiq_device_intel.ml.grid import build_grid
 from custom_components.homeiq_device_intel.ml.scoring import DevicePrediction, with_battery_life
 
-from .test_battery_life import DAY_S, T0, _home
+from .test_battery_life import DAY_S, T0, _dark_at_60, _home
 
 HOME = "test"
 LOG = "homeiq_battery_log"
@@ -162,3 +162,11 @@ def test_a_logged_battery_gives_the_time_to_a_level():
     # 50 % (43 days left by level): the median of the two estimates lies between them.
     assert 0.0 < view.own_days[1] < 43.5
     assert np.isfinite(view.own_days).all()
+
+
+def test_a_battery_whose_sensor_fell_silent_before_a_fresh_one_is_logged_as_died():
+    history = _dark_at_60("silent", 72)
+    history.battery_swaps["a"] = np.concatenate(([T0 + 0.5 * DAY_S], history.battery_swaps["a"]))
+    [logged] = updated_log({}, build_grid(history), history.battery_swaps)["a"]
+    assert logged.ending is Ending.DIED
+    assert (logged.end - T0) / DAY_S == pytest.approx(20.0, abs=0.05)  # when it fell silent

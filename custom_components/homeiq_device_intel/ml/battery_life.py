@@ -25,7 +25,14 @@ import numpy.typing as npt
 
 from .features import BATTERY_FLOOR
 from .grid import HourlyGrid
-from .labels import DEAD_BATTERY_HOURS, LOW_SWAP_LEVEL, SWAP_LOOKBACK_HOURS
+from .labels import (
+    DEAD_BATTERY_HOURS,
+    LOW_SWAP_LEVEL,
+    REVIVED_BY_SWAP_HOURS,
+    REVIVED_MIN_HOURS,
+    SWAP_LOOKBACK_HOURS,
+    dark_silence_hours,
+)
 from .records import Chemistry
 
 Float = npt.NDArray[np.float64]
@@ -71,7 +78,7 @@ class Ending(StrEnum):
     """How a past battery ended."""
 
     RAN_OUT = "ran_out"  # its level reached the floor
-    DIED = "died"  # the device went dark for a day, then got a new battery
+    DIED = "died"  # the device went dark (a day, or hours before a new battery), then got a new one
     SWAPPED_LOW = "swapped_low"  # replaced at or below the low level
     SWAPPED = "swapped"  # replaced above it: its end is extrapolated from its last drain
 
@@ -122,13 +129,34 @@ def _runs(mask: npt.NDArray[np.bool_]) -> tuple[npt.NDArray[np.int64], npt.NDArr
     return edges[0::2].astype(np.int64), (edges[1::2] - edges[0::2]).astype(np.int64)
 
 
-def _deaths(unavailable: Float, bridge_down: Float) -> npt.NDArray[np.int64]:
-    """Starts of the device's own day-long outages (not its bridge's)."""
+def _deaths(
+    unavailable: Float,
+    bridge_down: Float,
+    swaps: npt.NDArray[np.int64],
+    silent: npt.NDArray[np.bool_] | None = None,
+) -> npt.NDArray[np.int64]:
+    """Starts of the device's deaths, as the battery target reads them (`labels`).
+
+    Its own day-long outages (not its bridge's), and the dark spells it came back from on a
+    fresh battery (a swap during one or within REVIVED_BY_SWAP_HOURS of its end): its own
+    outages of REVIVED_MIN_HOURS or more, and its unusual silences (`silent`: a sleeping
+    sensor HA never marks unavailable dies by falling silent).
+    """
     start, length = _runs(unavailable > 0.5)
     own = np.array(
         [bridge_down[s : s + n].mean() < 0.5 for s, n in zip(start, length, strict=True)], dtype=bool
     )
-    deaths: npt.NDArray[np.int64] = start[(length >= DEAD_BATTERY_HOURS) & own] if start.size else start
+    day_long = start[(length >= DEAD_BATTERY_HOURS) & own]
+    spells = (start[(length >= REVIVED_MIN_HOURS) & own], length[(length >= REVIVED_MIN_HOURS) & own])
+    if silent is not None:
+        quiet_start, quiet_len = _runs(silent)
+        spells = (np.concatenate((spells[0], quiet_start)), np.concatenate((spells[1], quiet_len)))
+    revived = np.zeros(spells[0].size, dtype=bool)
+    if swaps.size and spells[0].size:
+        at = np.minimum(np.searchsorted(swaps, spells[0], side="left"), swaps.size - 1)
+        after = swaps[at]
+        revived = (after >= spells[0]) & (after <= spells[0] + spells[1] + REVIVED_BY_SWAP_HOURS)
+    deaths: npt.NDArray[np.int64] = np.union1d(day_long, spells[0][revived]).astype(np.int64)
     return deaths
 
 
@@ -155,21 +183,26 @@ def _extrapolated_end(level: Float, start: int, end: int) -> float | None:
 
 
 def past_batteries(
-    level: Float, unavailable: Float, bridge_down: Float, swaps: npt.NDArray[np.int64], end: int
+    level: Float,
+    unavailable: Float,
+    bridge_down: Float,
+    swaps: npt.NDArray[np.int64],
+    end: int,
+    silent: npt.NDArray[np.bool_] | None = None,
 ) -> tuple[list[PastBattery], list[tuple[int, float]]]:
     """The batteries a device went through before grid hour `end`, and its deaths at a high level.
 
-    Arrays are one device's grid channels (only hours before `end` are read).
-    A battery starts at a swap; one that started before the first known swap
-    has an unknown life and is left out. Deaths at a high level are
-    (hour, level) of day-long outages after a reading >= HIGH_DEATH_LEVEL that
-    a swap followed within DEATH_SWAP_HOURS.
+    Arrays are one device's grid channels (only hours before `end` are read);
+    `silent`: its unusual silences (`labels.dark_silence_hours`). A battery starts at
+    a swap; one that started before the first known swap has an unknown life and is
+    left out. Deaths (`_deaths`) at a high level are (hour, level) of deaths after a
+    reading >= HIGH_DEATH_LEVEL that a swap followed within DEATH_SWAP_HOURS.
     """
     level, unavailable, bridge_down = level[:end], unavailable[:end], bridge_down[:end]
     swaps = np.asarray(swaps, dtype=np.int64)
     swaps = swaps[(swaps > 0) & (swaps < end)]
     empty = np.flatnonzero(level <= BATTERY_FLOOR)
-    deaths = _deaths(unavailable, bridge_down)
+    deaths = _deaths(unavailable, bridge_down, swaps, None if silent is None else silent[:end])
     high_deaths: list[tuple[int, float]] = []
     for death in deaths:
         following = swaps[(swaps >= death) & (swaps <= death + DEATH_SWAP_HOURS)]
@@ -334,8 +367,10 @@ def outlook(
     bridge = grid.bridge_down[row, lo:end].astype(np.float64)
     voltage = grid["voltage"][row, lo:end].astype(np.float64)
     swaps = np.asarray(grid.swap_hours[row], dtype=np.int64) - lo
+    # A silence is read as a death only when a swap follows it: without one, skip the search.
+    silent = dark_silence_hours(grid, row)[lo:end] if ((swaps > 0) & (swaps < end - lo)).any() else None
     shifted = [replace(b, start_hour=b.start_hour - lo, end_hour=b.end_hour - lo) for b in earlier]
-    return outlook_of(level, unavailable, bridge, voltage, swaps, earlier=shifted)
+    return outlook_of(level, unavailable, bridge, voltage, swaps, earlier=shifted, silent=silent)
 
 
 def outlook_of(
@@ -346,14 +381,16 @@ def outlook_of(
     swaps: npt.NDArray[np.int64],
     *,
     earlier: Sequence[PastBattery] = (),
+    silent: npt.NDArray[np.bool_] | None = None,
 ) -> BatteryOutlook:
     """The own-history view of one device's battery at the end of its channels.
 
     `earlier`: logged batteries that ended before the channels' first known
-    swap (hours before 0), counted before those found in the channels.
+    swap (hours before 0), counted before those found in the channels; `silent`:
+    its unusual silences (`labels.dark_silence_hours`).
     """
     end = level.shape[0]
-    found, found_deaths = past_batteries(level, unavailable, bridge_down, swaps, end)
+    found, found_deaths = past_batteries(level, unavailable, bridge_down, swaps, end, silent)
     past = [*earlier, *found]
     high_deaths = [
         (b.end_hour, b.last_level)

@@ -26,6 +26,7 @@ import numpy.typing as npt
 from .battery_life import LEVEL_MARKS, Ending, PastBattery, days_to_marks, past_batteries
 from .files import replace_atomically
 from .grid import HOUR, HourlyGrid
+from .labels import dark_silence_hours
 
 LOG_VERSION = 1
 LOG_FORMAT = "homeiq_battery_log"
@@ -75,7 +76,8 @@ def logged_batteries(
     unavailable = grid["unavailable"][row].astype(np.float64)
     bridge = grid.bridge_down[row].astype(np.float64)
     swaps = np.asarray(grid.swap_hours[row], dtype=np.int64)
-    found, _ = past_batteries(level, unavailable, bridge, swaps, grid.n_hours)
+    silent = dark_silence_hours(grid, row) if swaps.size else None  # a death needs a swap after it
+    found, _ = past_batteries(level, unavailable, bridge, swaps, grid.n_hours, silent)
     known = np.empty(0) if known_swaps is None else np.asarray(known_swaps, dtype=np.float64)
     out = []
     for battery in found:

@@ -170,6 +170,24 @@ def _block_events(
         starts[FailureType.STALE].append(stale)
 
 
+def dark_silence_hours(grid: HourlyGrid, i: int) -> npt.NDArray[np.bool_]:
+    """Hours of device i's unusual silences (a day or more, and twice its usual longest): (n_hours,).
+
+    The silences `find_events` reads as dark for a battery device, for the battery log
+    (`battery_life`): whether one was a death is told by what follows it.
+    """
+    unav = grid.channels["unavailable"][i] > 0.5
+    silent = (grid.channels["reports"][i] == 0) & ~unav
+    starts = _unusual_runs(silent, completed_runs(silent[None, :])[0], int(grid.first_seen[i]))
+    run_start, run_len = _runs(silent)
+    keep = np.isin(run_start, starts)
+    edges = np.zeros(silent.size + 1, dtype=np.int64)
+    np.add.at(edges, run_start[keep], 1)
+    np.add.at(edges, run_start[keep] + run_len[keep], -1)
+    out: npt.NDArray[np.bool_] = np.cumsum(edges[:-1]) > 0
+    return out
+
+
 def _revived_silences(silent: npt.NDArray[np.bool_], starts: IntArray, swaps: object) -> IntArray:
     """The unusual silences (`starts`) of a battery device without telemetry that tell its battery's fate.
 
