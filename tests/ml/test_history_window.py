@@ -52,6 +52,22 @@ def demo_db(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str], 
     return path, sorted(demo.recorded)[::3], demo.end
 
 
+def _query_of(connection: sqlite3.Connection) -> Callable[[str, dict[str, object]], list[tuple[object, ...]]]:
+    """The recorder-style query function over one connection."""
+
+    def query(sql: str, params: dict[str, object]) -> list[tuple[object, ...]]:
+        return connection.execute(sql, params).fetchall()
+
+    return query
+
+
+def _writable_copy(path: Path, tmp_path: Path) -> Path:
+    """A copy of the module's demo database a test may write to."""
+    copy = tmp_path / "home-assistant_v2.db"
+    copy.write_bytes(path.read_bytes())
+    return copy
+
+
 def _labelled(series: StateSeries) -> list[object]:
     return [series.labels[c] if c >= 0 else int(c) for c in series.code.tolist()]
 
@@ -159,9 +175,7 @@ def test_a_week_of_hourly_scorings_from_new_rows_equals_full_reads(
         SHIPPED, expected_feature_names=FEATURE_NAMES, expected_schema_version=FEATURE_SCHEMA_VERSION
     )
     with sqlite3.connect(path) as connection:
-
-        def query(sql: str, params: dict[str, object]) -> list[tuple[object, ...]]:
-            return connection.execute(sql, params).fetchall()
+        query = _query_of(connection)
 
         oldest = connection.execute("SELECT MIN(last_updated_ts) FROM states").fetchone()[0]
         kept: HomeHistory | None = None
@@ -215,13 +229,10 @@ def test_the_kept_selection_is_listed_again_when_the_catalog_changes(
     demo_db: tuple[Path, list[str], float], tmp_path: Path
 ) -> None:
     path, entities, end = demo_db
-    copy = tmp_path / "home-assistant_v2.db"
-    copy.write_bytes(path.read_bytes())
+    copy = _writable_copy(path, tmp_path)
     catalog = CatalogCache()
     with sqlite3.connect(copy) as connection:
-
-        def query(sql: str, params: dict[str, object]) -> list[tuple[object, ...]]:
-            return connection.execute(sql, params).fetchall()
+        query = _query_of(connection)
 
         def read(ids: list[str]) -> HomeHistory:
             got = read_history(query, start=end - DAY, end=end, entity_ids=ids, catalog=catalog)
@@ -257,9 +268,7 @@ def test_the_kept_selection_is_listed_again_when_the_catalog_changes(
 def test_a_purge_or_a_clock_jump_asks_for_a_full_read(demo_db: tuple[Path, list[str], float]) -> None:
     path, entities, end = demo_db
     with sqlite3.connect(path) as connection:
-
-        def query(sql: str, params: dict[str, object]) -> list[tuple[object, ...]]:
-            return connection.execute(sql, params).fetchall()
+        query = _query_of(connection)
 
         kept = read_history(query, start=end - DAY - WINDOW, end=end - DAY, entity_ids=entities[:10])
     oldest = oldest_real_row(kept)
@@ -274,9 +283,7 @@ def test_a_purge_or_a_clock_jump_asks_for_a_full_read(demo_db: tuple[Path, list[
     assert needs_full_read(kept, start=end - WINDOW, end=end, oldest_row=oldest)  # a day without a reading
     # A read that does not overlap the kept window, or of other entities, is not joined.
     with sqlite3.connect(path) as connection:
-
-        def query2(sql: str, params: dict[str, object]) -> list[tuple[object, ...]]:
-            return connection.execute(sql, params).fetchall()
+        query2 = _query_of(connection)
 
         other = read_history(query2, start=read_start(kept), end=end - DAY + HOUR, entity_ids=entities[:9])
         late = read_history(query2, start=end - DAY + 60.0, end=end - DAY + HOUR, entity_ids=entities[:10])
@@ -289,15 +296,12 @@ def test_rows_the_recorder_wrote_late_are_joined_as_a_full_read_sees_them(
 ) -> None:
     """State rows committed minutes late, and the last hour's statistics compiled after the reading."""
     path, entities, end = demo_db
-    copy = tmp_path / "home-assistant_v2.db"
-    copy.write_bytes(path.read_bytes())
+    copy = _writable_copy(path, tmp_path)
     kept_end = end - DAY + 17 * 60.0
     now = kept_end + HOUR
     last_hour = np.floor(kept_end / HOUR) * HOUR - HOUR
     with sqlite3.connect(copy) as connection:
-
-        def query(sql: str, params: dict[str, object]) -> list[tuple[object, ...]]:
-            return connection.execute(sql, params).fetchall()
+        query = _query_of(connection)
 
         late_states = connection.execute(
             "SELECT * FROM states WHERE last_updated_ts >= ? AND last_updated_ts < ?",

@@ -28,10 +28,10 @@ from .grid import HourlyGrid
 from .labels import (
     DEAD_BATTERY_HOURS,
     LOW_SWAP_LEVEL,
-    REVIVED_BY_SWAP_HOURS,
     REVIVED_MIN_HOURS,
     SWAP_LOOKBACK_HOURS,
     dark_silence_hours,
+    revived_by_swap,
 )
 from .records import Chemistry
 
@@ -147,16 +147,15 @@ def _deaths(
         [bridge_down[s : s + n].mean() < 0.5 for s, n in zip(start, length, strict=True)], dtype=bool
     )
     day_long = start[(length >= DEAD_BATTERY_HOURS) & own]
-    spells = (start[(length >= REVIVED_MIN_HOURS) & own], length[(length >= REVIVED_MIN_HOURS) & own])
+    spell = (length >= REVIVED_MIN_HOURS) & own
+    start, length = start[spell], length[spell]
     if silent is not None:
         quiet_start, quiet_len = _runs(silent)
-        spells = (np.concatenate((spells[0], quiet_start)), np.concatenate((spells[1], quiet_len)))
-    revived = np.zeros(spells[0].size, dtype=bool)
-    if swaps.size and spells[0].size:
-        at = np.minimum(np.searchsorted(swaps, spells[0], side="left"), swaps.size - 1)
-        after = swaps[at]
-        revived = (after >= spells[0]) & (after <= spells[0] + spells[1] + REVIVED_BY_SWAP_HOURS)
-    deaths: npt.NDArray[np.int64] = np.union1d(day_long, spells[0][revived]).astype(np.int64)
+        start, length = np.concatenate((start, quiet_start)), np.concatenate((length, quiet_len))
+    spells = np.stack((start, start + length))
+    deaths: npt.NDArray[np.int64] = np.union1d(day_long, start[revived_by_swap(spells, swaps)]).astype(
+        np.int64
+    )
     return deaths
 
 

@@ -131,7 +131,7 @@ def _block_events(
     """Append the events of devices lo..hi-1 to the per-device lists."""
     channels = grid.channels
     unav_all = channels["unavailable"][lo:hi] > 0.5
-    silent_all = (channels["reports"][lo:hi] == 0) & ~unav_all
+    silent_all = _silent(channels["reports"][lo:hi], unav_all)
     still_all = (channels["changes"][lo:hi] == 0) & ~unav_all
     silent_done = completed_runs(silent_all)
     still_done = completed_runs(still_all)
@@ -153,12 +153,18 @@ def _block_events(
         long_enough = (run_len >= REVIVED_MIN_HOURS) & own
         first = int(grid.first_seen[i])
         silences = _unusual_runs(silent_all[k], silent_done[k], first, need_rate=telemetry[k])
-        quiet = silences
-        if not telemetry[k] and grid.has_battery[i]:
-            quiet = _revived_silences(
-                silent_all[k], _unusual_runs(silent_all[k], silent_done[k], first), grid.swap_hours[i]
-            )
-        dead = _dark_runs(run_start[long_enough], run_len[long_enough], silent_all[k], quiet)
+        if telemetry[k] or not grid.has_battery[i]:
+            quiet = _spans_of(silent_all[k], silences)
+        else:
+            # A door sensor is quiet for long anyway: its silence tells its battery's fate only
+            # when it ends on a fresh battery, or lasts until the data ends (then read as an
+            # outage that does: `_battery_events`).
+            quiet = _spans_of(silent_all[k], _unusual_runs(silent_all[k], silent_done[k], first))
+            swaps = np.asarray(grid.swap_hours[i], dtype=np.int64)
+            quiet = quiet[:, (quiet[1] >= grid.n_hours) | revived_by_swap(quiet, swaps)]
+        down_spans = np.stack((run_start[long_enough], run_start[long_enough] + run_len[long_enough]))
+        dead = np.concatenate((down_spans, quiet), axis=1)
+        dead = dead[:, np.argsort(dead[0], kind="stable")]
         depleted, replaced, censor = _battery_events(grid, i, dead)
         starts[FailureType.UNAVAILABLE].append(_not_of_a_depletion(long_outage, depleted))
         starts[FailureType.BATTERY_DEPLETED].append(np.union1d(depleted, replaced).astype(np.int64))
@@ -176,57 +182,43 @@ def dark_silence_hours(grid: HourlyGrid, i: int) -> npt.NDArray[np.bool_]:
     The silences `find_events` reads as dark for a battery device, for the battery log
     (`battery_life`): whether one was a death is told by what follows it.
     """
-    unav = grid.channels["unavailable"][i] > 0.5
-    silent = (grid.channels["reports"][i] == 0) & ~unav
+    silent = _silent(grid.channels["reports"][i], grid.channels["unavailable"][i] > 0.5)
     starts = _unusual_runs(silent, completed_runs(silent[None, :])[0], int(grid.first_seen[i]))
-    run_start, run_len = _runs(silent)
-    keep = np.isin(run_start, starts)
+    spans = _spans_of(silent, starts)
     edges = np.zeros(silent.size + 1, dtype=np.int64)
-    np.add.at(edges, run_start[keep], 1)
-    np.add.at(edges, run_start[keep] + run_len[keep], -1)
+    np.add.at(edges, spans[0], 1)
+    np.add.at(edges, spans[1], -1)
     out: npt.NDArray[np.bool_] = np.cumsum(edges[:-1]) > 0
     return out
 
 
-def _revived_silences(silent: npt.NDArray[np.bool_], starts: IntArray, swaps: object) -> IntArray:
-    """The unusual silences (`starts`) of a battery device without telemetry that tell its battery's fate.
+def _silent(reports: npt.NDArray[np.generic], down: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
+    """Hours without a report while not unavailable (any shape)."""
+    silent: npt.NDArray[np.bool_] = (reports == 0) & ~down
+    return silent
 
-    A door sensor reports its battery and its events, so its silences are weaker evidence
-    than a thermometer's: only one that ends on a fresh battery (a swap during it or within
-    REVIVED_BY_SWAP_HOURS of its end) tells that its battery died, and one that lasts until
-    the data ends is read as an outage that does (`_battery_events`: a death after a low
-    level, else not known yet).
+
+def _spans_of(mask: npt.NDArray[np.bool_], starts: IntArray) -> IntArray:
+    """The (start, end) hours, shape (2, n), of the True runs of `mask` that begin at `starts`."""
+    run_start, run_len = _runs(mask)
+    keep = np.isin(run_start, starts)
+    spans: IntArray = np.stack((run_start[keep], run_start[keep] + run_len[keep]))
+    return spans
+
+
+def revived_by_swap(spans: IntArray, swaps: IntArray) -> npt.NDArray[np.bool_]:
+    """Which dark spells (start, end), shape (2, n), ended on a fresh battery.
+
+    A swap during one, or within REVIVED_BY_SWAP_HOURS of its end: the device died on its
+    old battery. `swaps`: sorted hours.
     """
-    if starts.size == 0:
-        return starts
-    run_start, run_len = _runs(silent)
-    end = (run_start + run_len)[np.searchsorted(run_start, starts)]
-    kept = end >= silent.size
-    swap_hours = np.asarray(swaps, dtype=np.int64)
-    if swap_hours.size:
-        at = np.minimum(np.searchsorted(swap_hours, starts, side="left"), swap_hours.size - 1)
-        kept |= (swap_hours[at] >= starts) & (swap_hours[at] <= end + REVIVED_BY_SWAP_HOURS)
-    told: IntArray = starts[kept]
-    return told
-
-
-def _dark_runs(
-    down_start: IntArray, down_len: IntArray, silent: npt.NDArray[np.bool_], silences: IntArray
-) -> IntArray:
-    """The (start, end) hours, shape (2, n), of a device's dark spells, by start.
-
-    Dark: unavailable (its own outage, not its bridge's: `down_start`, `down_len`), or
-    silent: a device HA never marks unavailable (a sleeping battery sensor keeps its last
-    state) shows its battery dying only by falling silent; its silences that are unusual
-    for it (the stale target's, `silences`: a day or more) count as dark too.
-    """
-    run_start, run_len = _runs(silent)
-    quiet = np.isin(run_start, silences) & (run_len >= DEAD_BATTERY_HOURS)
-    start = np.concatenate((down_start, run_start[quiet]))
-    end = np.concatenate((down_start + down_len, run_start[quiet] + run_len[quiet]))
-    order = np.argsort(start, kind="stable")
-    dark: IntArray = np.stack((start[order], end[order])).astype(np.int64)
-    return dark
+    start, end = spans[0], spans[1]
+    if swaps.size == 0:
+        return np.zeros(start.size, dtype=bool)
+    at = np.searchsorted(swaps, start, side="left")
+    after = swaps[np.minimum(at, swaps.size - 1)]
+    revived: npt.NDArray[np.bool_] = (at < swaps.size) & (after <= end + REVIVED_BY_SWAP_HOURS)
+    return revived
 
 
 def _battery_events(grid: HourlyGrid, i: int, dead: IntArray) -> tuple[IntArray, IntArray, IntArray]:
@@ -266,13 +258,8 @@ def _depletions(level: npt.NDArray[np.float64], dead: IntArray, swaps: IntArray)
     crossing = np.flatnonzero(empty & ~before)
     start, end = dead[0], dead[1]
     prior = level[np.maximum(start - 1, 0)]
-    revived = np.zeros(start.size, dtype=bool)
-    if swaps.size:
-        at = np.searchsorted(swaps, start, side="left")
-        next_swap = swaps[np.minimum(at, swaps.size - 1)]
-        revived = (at < swaps.size) & (next_swap <= end + REVIVED_BY_SWAP_HOURS)
     low = (prior <= DEAD_BATTERY_LEVEL) & (end - start >= DEAD_BATTERY_HOURS)
-    events = np.union1d(crossing, start[(start > 0) & (low | revived)])
+    events = np.union1d(crossing, start[(start > 0) & (low | revived_by_swap(dead, swaps))])
     events = events.astype(np.int64)
     if events.size > 1:
         events = events[np.concatenate(([True], np.diff(events) > DAY))]
