@@ -34,6 +34,7 @@ from .labels import (
     revived_by_swap,
 )
 from .records import Chemistry
+from .windows import runs
 
 Float = npt.NDArray[np.float64]
 DAY = 24
@@ -122,13 +123,6 @@ class BatteryLife:
     outlook: BatteryOutlook
 
 
-def _runs(mask: npt.NDArray[np.bool_]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-    """Start hours and lengths of the True runs of a 1-D mask."""
-    padded = np.concatenate(([False], mask, [False]))
-    edges = np.flatnonzero(np.diff(padded.astype(np.int8)))
-    return edges[0::2].astype(np.int64), (edges[1::2] - edges[0::2]).astype(np.int64)
-
-
 def _deaths(
     unavailable: Float,
     bridge_down: Float,
@@ -142,7 +136,7 @@ def _deaths(
     outages of REVIVED_MIN_HOURS or more, and its unusual silences (`silent`: a sleeping
     sensor HA never marks unavailable dies by falling silent).
     """
-    start, length = _runs(unavailable > 0.5)
+    start, length = runs(unavailable > 0.5)
     own = np.array(
         [bridge_down[s : s + n].mean() < 0.5 for s, n in zip(start, length, strict=True)], dtype=bool
     )
@@ -150,7 +144,7 @@ def _deaths(
     spell = (length >= REVIVED_MIN_HOURS) & own
     start, length = start[spell], length[spell]
     if silent is not None:
-        quiet_start, quiet_len = _runs(silent)
+        quiet_start, quiet_len = runs(silent)
         start, length = np.concatenate((start, quiet_start)), np.concatenate((length, quiet_len))
     spells = np.stack((start, start + length))
     deaths: npt.NDArray[np.int64] = np.union1d(day_long, start[revived_by_swap(spells, swaps)]).astype(

@@ -37,7 +37,15 @@ import numpy.typing as npt
 from .features import BATTERY_FLOOR, FeatureFrame
 from .grid import HourlyGrid
 from .records import FailureType
-from .windows import DAY, UNUSUAL_MIN_HOURS, USUAL_WINDOW_HOURS, completed_runs, unusual_limit, usual_longest
+from .windows import (
+    DAY,
+    UNUSUAL_MIN_HOURS,
+    USUAL_WINDOW_HOURS,
+    completed_runs,
+    runs,
+    unusual_limit,
+    usual_longest,
+)
 
 UNAVAILABLE_MIN_HOURS = 6  # an outage this long is a failure the user must fix
 DEAD_BATTERY_LEVEL = 25.0  # unavailable for a day with a battery this low = dead battery
@@ -76,13 +84,6 @@ class Labels:
     next_event_hour: dict[str, npt.NDArray[np.float64]]  # NaN where none follows
 
 
-def _runs(mask: npt.NDArray[np.bool_]) -> tuple[IntArray, IntArray]:
-    """Start hours and lengths of the True runs of a 1-D mask."""
-    padded = np.concatenate(([False], mask, [False]))
-    edges = np.flatnonzero(np.diff(padded.astype(np.int8)))
-    return edges[0::2].astype(np.int64), (edges[1::2] - edges[0::2]).astype(np.int64)
-
-
 def _unusual_runs(
     mask: npt.NDArray[np.bool_],
     completed: npt.NDArray[np.float64],
@@ -96,7 +97,7 @@ def _unusual_runs(
     """
     if not need_rate:
         return np.empty(0, dtype=np.int64)
-    run_start, run_len = _runs(mask)
+    run_start, run_len = runs(mask)
     ok = (run_len >= UNUSUAL_MIN_HOURS) & (run_start >= first_seen + USUAL_WINDOW_HOURS)
     run_start, run_len = run_start[ok], run_len[ok]
     if run_start.size == 0:
@@ -144,7 +145,7 @@ def _block_events(
         i = lo + k
         down = unav_all[k]
         bridge = grid.bridge_down[i] > 0.5
-        run_start, run_len = _runs(down)
+        run_start, run_len = runs(down)
         own = np.array(
             [bridge[s : s + length].mean() < 0.5 for s, length in zip(run_start, run_len, strict=True)],
             dtype=bool,
@@ -200,7 +201,7 @@ def _silent(reports: npt.NDArray[np.generic], down: npt.NDArray[np.bool_]) -> np
 
 def _spans_of(mask: npt.NDArray[np.bool_], starts: IntArray) -> IntArray:
     """The (start, end) hours, shape (2, n), of the True runs of `mask` that begin at `starts`."""
-    run_start, run_len = _runs(mask)
+    run_start, run_len = runs(mask)
     keep = np.isin(run_start, starts)
     spans: IntArray = np.stack((run_start[keep], run_start[keep] + run_len[keep]))
     return spans

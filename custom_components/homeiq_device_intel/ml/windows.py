@@ -38,6 +38,13 @@ def last_true(mask: npt.NDArray[np.bool_]) -> npt.NDArray[np.int64]:
     return np.maximum.accumulate(idx, axis=1)
 
 
+def runs(mask: npt.NDArray[np.bool_]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Start hours and lengths of the True runs of a 1-D mask."""
+    padded = np.concatenate(([False], mask, [False]))
+    edges = np.flatnonzero(np.diff(padded.astype(np.int8)))
+    return edges[0::2].astype(np.int64), (edges[1::2] - edges[0::2]).astype(np.int64)
+
+
 def run_lengths(mask: npt.NDArray[np.bool_]) -> npt.NDArray[np.float64]:
     """Per hour, how many hours the current True run has lasted (0 where False): (n, H)."""
     hours = np.arange(mask.shape[1])[None, :]
