@@ -88,6 +88,24 @@ def row_observable(
     return out
 
 
+def signless_positives(
+    homes: Sequence[HomeHistory],
+    ds: Dataset,
+    rows: npt.NDArray[np.bool_],
+    target: str,
+) -> npt.NDArray[np.bool_]:
+    """Over ds: the positive rows of `target` among `rows` whose failure shows no sign yet.
+
+    The complement of `row_observable` on the rows of `homes` (rows of other homes, such as
+    real recorder databases without a truth, are never marked).
+    """
+    ids = {h.home_id for h in homes}
+    rows = rows & np.isin(ds.home, [i for i, home_id in enumerate(ds.home_ids) if home_id in ids])
+    out = np.zeros(len(ds), dtype=bool)
+    out[np.flatnonzero(rows & (ds.y[target] == 1.0))] = ~row_observable(homes, ds, rows, target)
+    return out
+
+
 def observable_share(
     homes: Sequence[HomeHistory],
     ds: Dataset,

@@ -52,7 +52,7 @@ def leave_one_family_out(
     for family in config.families:
         t0 = time.perf_counter()
         train_config = replace(base, holdout_families=(family,))
-        split = make_split(ds, train_config)
+        split = make_split(ds, train_config, homes)
         models = train_models(ds, split, train_config, classifiers_only=True)
         held = np.isin(ds.family, [family]) & ~split.train
         report = evaluate(models, ds, held, train_config, foreseeable=seen)

@@ -419,6 +419,9 @@ def _protocol_section(config: TrainConfig) -> list[str]:
         "- Evaluation homes from a generator with other parameters (rates, noise, precursor strength, lead times).",
         "- No resampling for class imbalance; Platt calibration on validation homes; operating threshold = best F1 on validation.",
         "- Chemistry hidden for 40 % of training devices (most real homes do not know it).",
+        "- Learn only from failing days that show a sign, by the generator's truth (a day before a failure that",
+        "  looks exactly like a healthy one is left out of training; validation and evaluation keep every row): "
+        f"{', '.join(config.signs_only_targets) or 'none'}.",
         "- Row-level figures count device-days. *Alerts that came true*: runs of alarmed days of a device under",
         "  the alert rule (on at the threshold, held until the failure type's release point, `ml/alerts.py`;",
         "  the heuristics at equal failures warned of are held the same way), how many in brackets, during or",

@@ -96,7 +96,7 @@ def oracle_report(
     report: dict[str, Any] = {}
     for target in TARGETS:
         y = ds.y[target]
-        train = split.train & np.isfinite(y)
+        train = split.train_rows(target, y)
         val = split.validation & np.isfinite(y)
         hours = warning_hours(homes, ds, target)
         variants = {

@@ -252,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
     real_ds = build_dataset(real_homes, horizon_days=config.horizon_days, n_jobs=args.jobs)
     ds = combine([d for d in (syn_ds, real_ds) if d is not None])
     t_features = time.perf_counter() - t0 - t_gen
-    split = make_split(ds, config)
+    split = make_split(ds, config, homes)
     models = train_models(ds, split, config)
     t_train = time.perf_counter() - t0 - t_gen - t_features
     data = _Data(ds, split, homes, real_homes, eval_ds, eval_homes)

@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     eval_ds, eval_homes = synthetic_dataset(
         varied, horizon_days=config.horizon_days, n_jobs=args.jobs, cache_dir=args.cache_dir
     )
-    split = make_split(ds, config)
+    split = make_split(ds, config, homes)
     sets = {
         "held_out_homes": (ds, homes, split.test, {t: foreseeable_rows(homes, ds, t) for t in TARGETS}),
         "varied_generator": (

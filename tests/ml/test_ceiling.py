@@ -18,7 +18,7 @@ from custom_components.homeiq_device_intel.ml.records import (
     Power,
     encode_states,
 )
-from homeiq_lab.ceiling import observable_share, row_observable
+from homeiq_lab.ceiling import observable_share, row_observable, signless_positives
 from homeiq_lab.dataset import build_dataset
 from homeiq_lab.synthetic import FAILURE_FAMILIES, GeneratorConfig, Variation, generate_home
 
@@ -93,6 +93,19 @@ def test_model_recall_on_foreseeable_rows():
     assert entry["recall_on_observable"] == pytest.approx(1 / 4)
     seen = row_observable([history], ds, rows, UNAVAILABLE)
     assert seen.sum() == 4
+
+
+def test_signless_positives_are_the_failing_days_before_the_first_sign():
+    history = _home([_outage(17.0)])
+    ds = build_dataset([history])
+    rows = np.ones(len(ds), dtype=bool)
+    signless = signless_positives([history], ds, rows, UNAVAILABLE)
+    # Days 14, 15 and 16 see the outage coming within 7 days, before its warning began on day 17.
+    assert sorted(ds.hour[signless] // 24) == [14, 15, 16]
+    assert np.all(ds.y[UNAVAILABLE][signless] == 1.0)
+    # Only among the rows asked about, and never for a home whose truth is not given.
+    assert not signless_positives([history], ds, ds.hour >= 17 * 24, UNAVAILABLE).any()
+    assert not signless_positives([replace(history, home_id="other")], ds, rows, UNAVAILABLE).any()
 
 
 @pytest.mark.parametrize(("fraction", "expect_none"), [(1.0, True), (0.0, False)])

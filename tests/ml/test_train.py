@@ -1,13 +1,24 @@
-"""The lab's training choices that need no LightGBM: operating thresholds and per-target features."""
+"""The lab's training choices that need no LightGBM: operating thresholds, per-target features, rows."""
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import numpy as np
 
 from custom_components.homeiq_device_intel.ml.features import FEATURE_INDEX, FEATURE_NAMES
 from custom_components.homeiq_device_intel.ml.metrics import alert_precision, best_f1_threshold
 from custom_components.homeiq_device_intel.ml.records import FailureType
-from homeiq_lab.train import TARGET_ONLY_FEATURES, owner_f1_threshold, target_features
+from homeiq_lab.dataset import build_dataset
+from homeiq_lab.train import (
+    TARGET_ONLY_FEATURES,
+    TrainConfig,
+    make_split,
+    owner_f1_threshold,
+    target_features,
+)
+
+from .test_ceiling import _home, _outage
 
 
 def _rows():
@@ -47,3 +58,24 @@ def test_features_reserved_for_another_target_are_hidden():
         assert np.isnan(battery[0, FEATURE_INDEX[name]])
     assert battery[0, FEATURE_INDEX["battery_level"]] == 1.0
     assert np.all(X == 1.0)  # the caller's rows are untouched
+
+
+def test_a_signs_only_target_learns_without_its_failing_days_before_the_first_sign():
+    unavailable = FailureType.UNAVAILABLE.value
+    homes = [replace(_home([_outage(17.0)]), home_id=f"h{i}") for i in range(6)]
+    ds = build_dataset(homes)
+    config = TrainConfig(holdout_families=(), signs_only_targets=(unavailable,))
+    split = make_split(ds, config, homes)
+    y = ds.y[unavailable]
+    rows = split.train_rows(unavailable, y)
+    positives = split.train & (y == 1.0)
+    assert positives.sum() == 7 * 3  # three training homes (two test, one validation), 7 days each
+    # Each home's three days before its warning began are left out; nothing else is.
+    assert np.array_equal(split.signless[unavailable], positives & (ds.hour < 17 * 24))
+    assert np.array_equal(rows, split.train & np.isfinite(y) & ~split.signless[unavailable])
+    # Validation keeps every row; without the homes' truth, or for other targets, nothing is left out.
+    assert not (split.signless[unavailable] & split.validation).any()
+    plain = make_split(ds, config)
+    assert np.array_equal(plain.train_rows(unavailable, y), split.train & np.isfinite(y))
+    stale = FailureType.STALE.value
+    assert np.array_equal(split.train_rows(stale, ds.y[stale]), split.train & np.isfinite(ds.y[stale]))
