@@ -17,6 +17,7 @@ import json
 import platform
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -89,10 +90,15 @@ def varied_config(base: synthetic.GeneratorConfig, *, n_homes: int, seed: int) -
     return replace(base, n_homes=n_homes, seed=seed, variation=variation)
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    """Command line."""
+def parse_args(
+    argv: list[str] | None = None,
+    *,
+    description: str | None = __doc__,
+    parents: Sequence[argparse.ArgumentParser] = (),
+) -> argparse.Namespace:
+    """Command line; a study on the same rows passes its own description and options (`parents`)."""
     parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        description=description, formatter_class=argparse.RawDescriptionHelpFormatter, parents=list(parents)
     )
     parser.add_argument("--homes", type=int, default=200, help="synthetic training homes")
     parser.add_argument(

@@ -1,0 +1,96 @@
+"""The training seed's spread (homeiq_lab/seeds.py), trained for real on a few small homes."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+pytest.importorskip("lightgbm")
+
+from homeiq_lab.dataset import build_dataset
+from homeiq_lab.seeds import FIGURES, differences, gated_sets, markdown, seed_spread
+from homeiq_lab.synthetic import GeneratorConfig, generate_homes
+from homeiq_lab.train import TrainConfig, evaluate, make_split, train_models
+
+SHIPPED, OTHER = 3, 4
+CONFIG = TrainConfig(seed=SHIPPED, n_estimators=20, min_child_samples=20, n_jobs=1, holdout_families=())
+
+
+@pytest.fixture(scope="module")
+def study():
+    homes = generate_homes(
+        GeneratorConfig(n_homes=5, days=45, devices_per_home=(8, 14), failure_rate=0.4, seed=21)
+    )
+    ds = build_dataset(homes)
+    split = make_split(ds, CONFIG)
+    # The same homes stand in for the varied generator's: every row, a second set.
+    sets = gated_sets(ds, homes, split, ds, homes)
+    return ds, split, sets, seed_spread(ds, split, sets, CONFIG, [SHIPPED, OTHER])
+
+
+def _same(a: float, b: float) -> bool:
+    return (math.isnan(a) and math.isnan(b)) or math.isclose(a, b, rel_tol=1e-12)
+
+
+def test_every_set_and_target_has_each_seeds_figures_and_the_seed_changes_them(study):
+    _, _, sets, report = study
+    assert set(report) == set(sets) == {"held_out_homes", "varied_generator"}
+    for by_target in report.values():
+        assert by_target
+        for entry in by_target.values():
+            assert list(entry["seeds"]) == [SHIPPED, OTHER]
+            assert all(set(figures) == set(FIGURES) for figures in entry["seeds"].values())
+    # Another seed trains other trees: some figure moves.
+    moved = [
+        (name, target, figure)
+        for name, by_target in report.items()
+        for target, entry in by_target.items()
+        for figure in FIGURES
+        if not _same(entry["seeds"][SHIPPED][figure], entry["seeds"][OTHER][figure])
+    ]
+    assert moved
+
+
+def test_mean_and_spread_are_those_of_the_seeds_figures(study):
+    _, _, _, report = study
+    for by_target in report.values():
+        for entry in by_target.values():
+            for figure in FIGURES:
+                values = [entry["seeds"][s][figure] for s in (SHIPPED, OTHER)]
+                assert _same(entry["mean"][figure], float(np.mean(values)))
+                assert _same(entry["spread"][figure], max(values) - min(values))
+
+
+def test_a_seeds_figures_are_the_shipped_recipes_trained_with_that_seed(study):
+    ds, split, sets, report = study
+    seeded = replace(CONFIG, seed=OTHER)
+    models = train_models(ds, split, seeded)  # the whole recipe, as prepare_models trains it
+    card = {
+        name: evaluate(models, d, rows, seeded, foreseeable=seen) for name, (d, rows, seen) in sets.items()
+    }
+    assert differences(report, OTHER, card) == []
+    # The other seed's figures are not these: the comparison can tell.
+    assert differences(report, SHIPPED, card)
+    assert differences(report, 99, card)  # a seed never trained is no match either
+    name, target = "held_out_homes", next(iter(report["held_out_homes"]))
+    card[name][target]["gate"] = card[name][target]["gate"] | {"f1": 0.123}
+    assert differences(report, OTHER, card) == [
+        f"{name} {target} f1: {report[name][target]['seeds'][OTHER]['f1']!r} here, 0.123 in the model card"
+    ]
+
+
+def test_table_has_a_row_per_set_and_target_and_marks_the_shipped_seed(study):
+    _, _, _, report = study
+    lines = markdown(report, SHIPPED, ["# title", ""])
+    assert lines[:2] == ["# title", ""]
+    header, rule, *rows = lines[2:]
+    assert f"| seed {SHIPPED} (shipped) | seed {OTHER} | mean | spread (max − min) |" in header
+    assert rule.count("---") == header.count("|") - 1
+    expected = [(name, target) for name, by_target in report.items() for target in by_target]
+    assert [tuple(row.split(" | ")[:2]) for row in rows] == [(f"| {n}", t) for n, t in expected]
+    name, target = expected[0]
+    f1 = report[name][target]["seeds"][OTHER]["f1"]
+    assert rows[0].split(" | ")[3].startswith(f"{f1:.3f} (" if math.isfinite(f1) else "– (")
