@@ -3,7 +3,7 @@
 .venv/bin/python scripts/seed_spread.py                  # seeds 7 8 9; writes models/SEED_SPREAD.md
 .venv/bin/python scripts/seed_spread.py --seeds 7 11 13  # other seeds
 .venv/bin/python scripts/seed_spread.py --quick          # a small smoke run, nothing written
-.venv/bin/python scripts/seed_spread.py --signs-only --out /tmp/all_days.md   # a variant of the recipe:
+.venv/bin/python scripts/seed_spread.py --signs-only --table /tmp/all_days.md   # a variant of the recipe:
     # every failing day trained on (--signs-only TARGET ... names the targets that learn only from
     # the failing days that show a sign; default: the shipped recipe's)
 
@@ -53,7 +53,9 @@ def main(argv: list[str] | None = None) -> int:
         metavar="TARGET",
         help="targets that learn only from failing days that show a sign (default: the shipped recipe's)",
     )
-    own.add_argument("--out", type=Path, default=ROOT / "models" / "SEED_SPREAD.md")
+    own.add_argument(
+        "--table", type=Path, default=ROOT / "models" / "SEED_SPREAD.md", help="write the table here"
+    )
     args = parse_args(argv, description=__doc__, parents=[own])
     seeds = args.seeds or [args.seed, args.seed + 1, args.seed + 2]
     t0 = time.perf_counter()
@@ -87,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(text)
     if not args.quick:
-        args.out.write_text(text + "\n")
+        args.table.write_text(text + "\n")
     return 0
 
 

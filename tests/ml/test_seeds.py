@@ -94,3 +94,21 @@ def test_table_has_a_row_per_set_and_target_and_marks_the_shipped_seed(study):
     name, target = expected[0]
     f1 = report[name][target]["seeds"][OTHER]["f1"]
     assert rows[0].split(" | ")[3].startswith(f"{f1:.3f} (" if math.isfinite(f1) else "– (")
+
+
+def test_only_a_signs_only_target_is_trained_without_its_signless_failing_days():
+    homes = generate_homes(
+        GeneratorConfig(n_homes=5, days=45, devices_per_home=(8, 14), failure_rate=0.4, seed=21)
+    )
+    ds = build_dataset(homes)
+    battery, outage = "battery_depleted", "unavailable"
+    config = replace(CONFIG, signs_only_targets=(battery,))
+    split = make_split(ds, config, homes)
+    assert split.signless[battery].any() and outage not in split.signless
+    every_day = replace(split, signless={})
+    with_signs = train_models(ds, split, config, classifiers_only=True).classifiers
+    every = train_models(ds, every_day, config, classifiers_only=True).classifiers
+    assert with_signs[battery].model_to_string() != every[battery].model_to_string()
+    # Nothing left out for the others: the same trees.
+    assert with_signs["stale"].model_to_string() == every["stale"].model_to_string()
+    assert with_signs[outage].model_to_string() == every[outage].model_to_string()
