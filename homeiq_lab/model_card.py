@@ -305,9 +305,11 @@ def _ceiling_section(ceiling: dict[str, Any]) -> list[str]:
     lines += [
         "",
         "What stops the gate beyond recall: [ORACLE_CEILING.md](ORACLE_CEILING.md) (`scripts/oracle_ceiling.py`)",
-        "trains each classifier again on the same rows with the generator's truth of when warnings began.",
-        "Where that model passes the gate and this one does not, the warnings are there and the features",
-        "do not see them well enough; where it does not pass either, the warnings themselves stop any model.",
+        "trains each classifier again on the same rows with the generator's truth of when warnings began,",
+        "and with every warning-like episode begun, healthy devices' look-alikes included. Where the first",
+        "passes the gate and this one does not, the warnings are there and the features do not see them",
+        "well enough; where the second does not pass, the look-alikes would stop even a model that saw",
+        "every episode; where neither passes, the warnings themselves stop any model.",
     ]
     return lines
 

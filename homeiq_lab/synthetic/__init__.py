@@ -3,8 +3,9 @@
 `generate_home(config, i)` builds the `HomeHistory` of home `i` exactly as the
 recorder source would: state rows only where the state string or attributes
 change, `unavailable` episodes, restart replays and hourly long-term statistics.
-Every device gets a scenario family ("healthy" for most); its failures, swaps
-and bridge outages are listed in `ground_truth`.
+Every device gets a scenario family ("healthy" for most); its failures, swaps,
+bridge outages and a healthy device's look-alike of a failure's warnings
+(`decoy_unavailable`, `decoy_stale`: never a failure) are listed in `ground_truth`.
 
 Scenario families: battery_cliff (coin/lithium), battery_slope (alkaline and
 uncharged rechargeables), sudden_death, intermittent_dropouts, flapping,

@@ -16,7 +16,7 @@ from typing import Any, Final
 
 from custom_components.homeiq_device_intel.ml.records import FailureType
 
-GENERATOR_VERSION: Final = "1.5.0"
+GENERATOR_VERSION: Final = "1.5.1"
 
 
 # The stored history files' field names (2: `device_key` for the watch key); part of the cache key.
@@ -78,7 +78,12 @@ EVENT_KINDS: Final[tuple[str, ...]] = (
     "flapping",
     "stuck",
     "swap",
+    "decoy_unavailable",
+    "decoy_stale",
 )
+# A healthy device's warning-like episode that resolves on its own (never a failure).
+DECOY_OUTAGE: Final = "decoy_unavailable"
+DECOY_STALE: Final = "decoy_stale"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -24,7 +24,7 @@ from custom_components.homeiq_device_intel.ml.records import (
 )
 
 from .arrays import FloatArray, _floats, _intervals, _pick, _shift_out, _spans, _times_between, _union
-from .config import DAY, DEFAULT_SCENARIO_WEIGHTS, HOUR, MINUTE, GeneratorConfig
+from .config import DAY, DECOY_OUTAGE, DECOY_STALE, DEFAULT_SCENARIO_WEIGHTS, HOUR, MINUTE, GeneratorConfig
 from .plans import _REPLAY_WINDOW, _Device, _Failure, _Home
 
 # Chronically flaky devices (healthy or not): share of the mains devices that can go
@@ -120,27 +120,44 @@ def _plan_timeline(dev: _Device, home: _Home) -> None:
 
 
 def _add_decoy(dev: _Device, home: _Home) -> None:
-    """Give a healthy device a precursor-like episode that resolves on its own."""
+    """Give a healthy device a precursor-like episode that resolves on its own.
+
+    The truth lists it (`decoy_unavailable` for dropouts, a signal dip or flapping, like an
+    outage's warnings; `decoy_stale` for reports thinning out, like staleness's), from its
+    first sign to its last: never a failure, only what the oracle study asks of a model
+    that saw every warning-like episode but not which ones end in a failure.
+    """
     rng = dev.rng
     t0, t1 = dev.t_create, home.end
     center = float(rng.uniform(t0 + 0.1 * (t1 - t0), t1))
     span = float(rng.uniform(1.0, 5.0)) * DAY
     choice = int(rng.integers(4))
+    kind = DECOY_OUTAGE
     if choice == 0 or (choice == 3 and dev.timeout is None):
         n = int(rng.integers(3, 12))
         starts = center + rng.uniform(0.0, span, n)
         lengths = rng.lognormal(math.log(300.0), 0.8, n)
+        first, last = float(starts.min()), float((starts + lengths).max())
         dev.silences.extend(_spans(starts, starts + lengths))
     elif choice == 1 and dev.has_signal:
         depth = float(rng.uniform(0.3, 0.8)) * _signal_depth(dev)
-        dev.dips.append((center, center + span, depth, center + span + rng.uniform(1.0, 5.0) * DAY))
+        recovered = center + span + rng.uniform(1.0, 5.0) * DAY
+        first, last = center, float(recovered)
+        dev.dips.append((center, center + span, depth, recovered))
     elif choice == 3:
         episodes = _flap_episodes(rng, center, center + float(rng.uniform(10.0, 120.0)) * MINUTE)
+        first, last = episodes[0][0], max(b for _, b in episodes)
         dev.direct_unavailable.extend(episodes)
         dev.silences.extend(episodes)
     else:
         knots_t = np.array([center, center + span / 2, center + span])
         dev.drops.append((knots_t, np.array([0.0, float(rng.uniform(0.2, 0.6)), 0.0])))
+        kind, first, last = DECOY_STALE, center, center + span
+    if first < t1:
+        did = dev.info.device_key
+        dev.events.append(
+            FailureEvent(device_key=did, kind=kind, start=first, end=min(last, t1), warning=first)
+        )
 
 
 def _can_blink(dev: _Device) -> bool:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from custom_components.homeiq_device_intel.ml.grid import HOUR, hour_start
+from custom_components.homeiq_device_intel.ml.records import FailureEvent
 from homeiq_lab.dataset import build_dataset
-from homeiq_lab.oracle import markdown, warning_hours
+from homeiq_lab.oracle import episode_hours, markdown, warning_hours
 from tests.ml.test_ceiling import OUTAGE_HOUR, T0, UNAVAILABLE, _home, _outage
 
 
@@ -29,6 +30,29 @@ def test_a_failure_without_warning_gives_no_truth_column():
     assert np.isnan(warning_hours([history], ds, UNAVAILABLE)).all()
 
 
+def test_episode_hours_also_count_a_healthy_look_alike_while_it_lasts():
+    look_alike = FailureEvent(
+        device_key="a",
+        kind="decoy_unavailable",
+        start=T0 + 3 * 86400,
+        end=T0 + 6 * 86400,
+        warning=T0 + 3 * 86400,
+    )
+    history = _home([_outage(warning_day=17.0), look_alike])
+    ds = build_dataset([history])
+    times = hour_start(history.start) + ds.hour * HOUR
+    hours = episode_hours([history], ds, UNAVAILABLE)
+    during = (times >= look_alike.start) & (times < look_alike.end)
+    assert during.any()
+    np.testing.assert_allclose(hours[during], (times[during] - look_alike.start) / HOUR)
+    # The failure's warning counts as before; the look-alike is no warning of a failure.
+    warned = np.isfinite(warning_hours([history], ds, UNAVAILABLE))
+    np.testing.assert_array_equal(np.isfinite(hours), warned | during)
+    assert not (warned & during).any()
+    # An outage's look-alike says nothing of staleness.
+    assert np.isnan(episode_hours([history], ds, "stale")).all()
+
+
 def test_the_verdict_names_what_stops_the_gate():
     good = {"precision": 0.9, "recall": 0.85, "f1": 0.87}
     poor = {"precision": 0.3, "recall": float("nan"), "f1": float("nan")}
@@ -36,10 +60,17 @@ def test_the_verdict_names_what_stops_the_gate():
         "held_out_homes": {
             "battery_depleted": {"model": good, "model_with_truth": good},
             "unavailable": {"model": poor, "model_with_truth": good},
-            "stale": {"model": poor, "model_with_truth": poor},
-        }
+            "stale": {"model": poor, "model_with_truth": poor, "model_with_episodes": poor},
+        },
+        "varied_generator": {
+            "unavailable": {"model": poor, "model_with_truth": good, "model_with_episodes": poor},
+            "stale": {"model": poor, "model_with_truth": good, "model_with_episodes": good},
+        },
     }
     rows = markdown(report)[2:]
     assert rows[0].endswith("| nothing: the model passes |")
+    assert "| – (no look-alikes) |" in rows[0]
     assert "| the features:" in rows[1]
     assert "| the warnings themselves" in rows[2]
+    assert "| the look-alikes:" in rows[3]
+    assert "| the features:" in rows[4]

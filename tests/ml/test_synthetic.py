@@ -383,7 +383,7 @@ def test_each_failing_device_has_its_ground_truth(mixed_homes: list[HomeHistory]
             assert home.start <= e.start <= e.end <= home.end
             kinds.setdefault(e.device_key, set()).add(e.kind)
         for device_key, scenario in home.scenario.items():
-            found = kinds.get(device_key, set()) - {"swap"}
+            found = kinds.get(device_key, set()) - {"swap", "decoy_unavailable", "decoy_stale"}
             if scenario == "healthy":
                 assert not found
             else:
@@ -890,7 +890,8 @@ def test_failure_rate_zero_keeps_every_device_healthy() -> None:
     for i in range(config.n_homes):
         home = generate_home(config, i)
         assert set(home.scenario.values()) <= {"healthy", "bridge_outage"}
-        assert {e.kind for e in home.ground_truth} <= {"swap", "bridge_outage"}
+        never_failures = {"swap", "bridge_outage", "decoy_unavailable", "decoy_stale"}
+        assert {e.kind for e in home.ground_truth} <= never_failures
 
 
 @pytest.mark.parametrize(
@@ -1059,3 +1060,22 @@ def test_chronically_flaky_devices_blink_for_minutes_and_never_fail() -> None:
     assert np.median(every) < 15 * 60  # minutes, not hours
     assert every.max() < 6 * HOUR  # never as long as an outage the labels call a failure
     assert "unavailable" not in kinds  # and no failure in the generator's truth
+
+
+def test_healthy_look_alike_episodes_are_in_the_truth_and_never_failures() -> None:
+    calm = replace(QUIET, dropout_rate=0.0, flaky_rate=0.0, home_spread=0.0)
+    base = replace(FAST, n_homes=2, failure_rate=0.0, variation=replace(calm, decoy_rate=10.0))
+    look_alikes = {"decoy_unavailable", "decoy_stale"}
+    found = []
+    for i in range(base.n_homes):
+        home = generate_home(base, i)
+        for e in home.ground_truth:
+            if e.kind in look_alikes:
+                assert home.scenario[e.device_key] == "healthy"
+                assert home.start <= e.start == e.warning <= e.end <= home.end
+                found.append(e)
+        none = generate_home(replace(base, variation=replace(calm, decoy_rate=0.0)), i)
+        assert not {e.kind for e in none.ground_truth} & look_alikes
+    assert {e.kind for e in found} == look_alikes
+    # One episode at most per device.
+    assert len({e.device_key for e in found}) == len(found)
