@@ -16,7 +16,8 @@ A third training asks what a model could reach that saw every warning-like episo
 ones end in a failure: the same two columns, begun also where a healthy device has a look-alike
 episode (the generator's decoys: dropouts, a signal dip, flapping or thinning reports that resolve
 on their own; listed in the truth as `decoy_unavailable` and `decoy_stale`). Where the model with
-the truth passes and this one does not, the look-alikes stop the gate as much as the features.
+the truth passes and this one does not, knowing when episodes begin is not enough with these
+features: telling a failure's episode from a look-alike by its shape is the rest of the gap.
 
 An upper bound: the truth marks a warning from its first hour, before its first sign may show in
 the data, so part of what the truth-given model sees no feature could.
@@ -99,7 +100,11 @@ def warning_hours(homes: Sequence[HomeHistory], ds: Dataset, target: str) -> Flo
 
 
 def episode_hours(homes: Sequence[HomeHistory], ds: Dataset, target: str) -> Float:
-    """As `warning_hours`, and also during a healthy device's look-alike episode (from its first sign)."""
+    """As `warning_hours`, and also during a healthy device's look-alike episode (from its first sign).
+
+    Where both are under way the one begun earlier counts (the generator lays look-alikes out on
+    healthy devices only, so they never overlap a failure's warning there).
+    """
     look_alike = LOOK_ALIKES.get(target)
     spans = (
         (home.home_id, event.device_key, event.start, event.end)
@@ -195,8 +200,8 @@ def markdown(report: dict[str, Any], lines_before: Sequence[str] = ()) -> list[s
                 verdict = "the features: the warnings are there, the model does not see them well enough"
             elif _passes(truth):
                 verdict = (
-                    "the look-alikes: seeing every warning-like episode is not enough, "
-                    "healthy devices have them too; with the features"
+                    "the look-alikes, with the features: knowing when every warning-like episode began "
+                    "is not enough to tell a failure's from a healthy device's with these features"
                 )
             else:
                 verdict = "the warnings themselves (none, or begun outside the horizon), with the features"

@@ -417,6 +417,8 @@ def _lineage(
         "dataset_homes": len(data.ds.home_ids),
         "train_rows": int(data.split.train.sum()),
         "positives": {t: int(np.nansum(data.ds.y[t][data.split.train])) for t in TARGETS},
+        # Of those, the failing days left out of training: no sign yet by the generator's truth.
+        "signless_positives_left_out": {t: int(mask.sum()) for t, mask in data.split.signless.items()},
         "recorder_databases": [p.name for p in args.recorder_db],
         "synthetic_status": status["synthetic"],
         "libraries": _library_versions(),

@@ -103,11 +103,12 @@ class TrainedModels:
     interval_shift: float = 0.0  # log1p-days widening of q10/q90 (conformal, on validation homes)
 
 
-def make_split(ds: Dataset, config: TrainConfig, homes: Sequence[HomeHistory] = ()) -> Split:
+def make_split(ds: Dataset, config: TrainConfig, homes: Sequence[HomeHistory]) -> Split:
     """Split by home (test and validation homes) and by time, rows never shuffled.
 
     homes: the synthetic homes behind ds, whose truth marks the signless failing days of
-    `config.signs_only_targets` (none marked without them).
+    `config.signs_only_targets`; pass none (`()`) only for rows without a truth, which then
+    train on every failing day whatever the config says.
     """
     rng = np.random.default_rng(config.seed)
     home_rows = np.unique(ds.home)

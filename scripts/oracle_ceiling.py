@@ -36,8 +36,9 @@ INTRODUCTION = (
     "Upper bounds, not promises: the truth marks an episode from its first hour, before its first sign",
     "may show in the data. Where the model given the truth passes, the gate is not out of reach by",
     "construction of the generator and the horizon. Where the model given every episode does not pass,",
-    "the look-alikes stop the gate even for a model that saw every episode: no better features alone",
-    "would reach it on this generator.",
+    "knowing when every episode began is not enough with these features: the rest of the gap is telling",
+    "a failure's episode from a look-alike by its shape (a failure's dropouts grow, a look-alike's do not),",
+    "which features could still learn.",
     "",
 )
 

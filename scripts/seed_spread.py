@@ -18,8 +18,9 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from custom_components.homeiq_device_intel.ml.labels import TARGETS
 from homeiq_lab.prepare import _configs, _dataset_hash, _generate, parse_args
-from homeiq_lab.seeds import differences, gated_sets, markdown, seed_spread
+from homeiq_lab.seeds import SeedReport, differences, gated_sets, markdown, seed_spread
 from homeiq_lab.train import make_split
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -50,22 +51,30 @@ def main(argv: list[str] | None = None) -> int:
         "--signs-only",
         nargs="*",
         default=None,
+        choices=TARGETS,
         metavar="TARGET",
         help="targets that learn only from failing days that show a sign (default: the shipped recipe's)",
     )
     own.add_argument(
-        "--table", type=Path, default=ROOT / "models" / "SEED_SPREAD.md", help="write the table here"
+        "--table", type=Path, default=None, help="write the table here (default: models/SEED_SPREAD.md)"
     )
     args = parse_args(argv, description=__doc__, parents=[own])
+    if args.signs_only is not None and args.table is None and not args.quick:
+        # A variant of the recipe never overwrites the shipped recipe's table.
+        print("--signs-only measures a variant of the recipe: name its --table", file=sys.stderr)
+        return 2
+    table = args.table or ROOT / "models" / "SEED_SPREAD.md"
     seeds = args.seeds or [args.seed, args.seed + 1, args.seed + 2]
     t0 = time.perf_counter()
     config, gen, varied = _configs(args)
     if args.signs_only is not None:
         config = replace(config, signs_only_targets=tuple(args.signs_only))
     generated = _generate(args, gen, varied, config, {})
-    if generated is None or generated[0] is None:
+    if generated is None:
         return 2
     ds, homes, eval_ds, eval_homes = generated
+    if ds is None:
+        return 2
     split = make_split(ds, config, homes)
     report = seed_spread(ds, split, gated_sets(ds, homes, split, eval_ds, eval_homes), config, seeds)
     sha256 = _dataset_hash(ds)
@@ -89,11 +98,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(text)
     if not args.quick:
-        args.table.write_text(text + "\n")
+        table.write_text(text + "\n")
     return 0
 
 
-def _against_the_model_card(report: dict, seed: int, dataset_sha256: str) -> str:
+def _against_the_model_card(report: SeedReport, seed: int, dataset_sha256: str) -> str:
     """Whether the shipped seed's figures are the model card's, where the rows are the shipped bundle's."""
     path = ROOT / "models" / "evaluation.json"
     if not path.exists():

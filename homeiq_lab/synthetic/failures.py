@@ -122,17 +122,19 @@ def _plan_timeline(dev: _Device, home: _Home) -> None:
 def _add_decoy(dev: _Device, home: _Home) -> None:
     """Give a healthy device a precursor-like episode that resolves on its own.
 
-    The truth lists it (`decoy_unavailable` for dropouts, a signal dip or flapping, like an
-    outage's warnings; `decoy_stale` for reports thinning out, like staleness's), from its
-    first sign to its last: never a failure, only what the oracle study asks of a model
-    that saw every warning-like episode but not which ones end in a failure.
+    The truth lists it from its first sign to its last, as the look-alike of the failure
+    type the same warnings end in on this device: `decoy_unavailable` for dropouts, a
+    signal dip or flapping on a device HA marks unavailable, `decoy_stale` for reports
+    thinning out, or for dropouts and a dip on a device it never marks unavailable (its
+    failures are stale, `_failure_events`). Never a failure: only what the oracle study
+    asks of a model that saw every warning-like episode but not which ones end in one.
     """
     rng = dev.rng
     t0, t1 = dev.t_create, home.end
     center = float(rng.uniform(t0 + 0.1 * (t1 - t0), t1))
     span = float(rng.uniform(1.0, 5.0)) * DAY
     choice = int(rng.integers(4))
-    kind = DECOY_OUTAGE
+    kind = DECOY_OUTAGE if dev.timeout is not None else DECOY_STALE
     if choice == 0 or (choice == 3 and dev.timeout is None):
         n = int(rng.integers(3, 12))
         starts = center + rng.uniform(0.0, span, n)

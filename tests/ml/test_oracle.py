@@ -72,5 +72,5 @@ def test_the_verdict_names_what_stops_the_gate():
     assert "| – (no look-alikes) |" in rows[0]
     assert "| the features:" in rows[1]
     assert "| the warnings themselves" in rows[2]
-    assert "| the look-alikes:" in rows[3]
+    assert "| the look-alikes," in rows[3]
     assert "| the features:" in rows[4]

@@ -59,6 +59,10 @@ def test_manifest_records_the_lineage(quick_run):
     assert lineage["dataset_rows"] > 0
     assert "lightgbm" in lineage["libraries"]
     assert manifest["metadata"]["source"] == "shipped"
+    # The battery classifier's failing days without a sign yet, left out of its training, are on record.
+    left_out = lineage["signless_positives_left_out"]
+    assert set(left_out) == set(lineage["train_config"]["signs_only_targets"]) == {"battery_depleted"}
+    assert 0 < left_out["battery_depleted"] < lineage["positives"]["battery_depleted"]
 
 
 def test_report_has_the_model_card_and_plots(quick_run):

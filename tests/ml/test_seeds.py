@@ -10,22 +10,29 @@ import pytest
 
 pytest.importorskip("lightgbm")
 
+from homeiq_lab import oracle
 from homeiq_lab.dataset import build_dataset
+from homeiq_lab.gate import foreseeable_rows
 from homeiq_lab.seeds import FIGURES, differences, gated_sets, markdown, seed_spread
 from homeiq_lab.synthetic import GeneratorConfig, generate_homes
-from homeiq_lab.train import TrainConfig, evaluate, make_split, train_models
+from homeiq_lab.train import Split, TrainConfig, evaluate, make_split, train_models
 
 SHIPPED, OTHER = 3, 4
 CONFIG = TrainConfig(seed=SHIPPED, n_estimators=20, min_child_samples=20, n_jobs=1, holdout_families=())
 
 
 @pytest.fixture(scope="module")
-def study():
+def rows():
     homes = generate_homes(
         GeneratorConfig(n_homes=5, days=45, devices_per_home=(8, 14), failure_rate=0.4, seed=21)
     )
-    ds = build_dataset(homes)
-    split = make_split(ds, CONFIG)
+    return homes, build_dataset(homes)
+
+
+@pytest.fixture(scope="module")
+def study(rows):
+    homes, ds = rows
+    split = make_split(ds, CONFIG, homes)
     # The same homes stand in for the varied generator's: every row, a second set.
     sets = gated_sets(ds, homes, split, ds, homes)
     return ds, split, sets, seed_spread(ds, split, sets, CONFIG, [SHIPPED, OTHER])
@@ -96,19 +103,54 @@ def test_table_has_a_row_per_set_and_target_and_marks_the_shipped_seed(study):
     assert rows[0].split(" | ")[3].startswith(f"{f1:.3f} (" if math.isfinite(f1) else "– (")
 
 
-def test_only_a_signs_only_target_is_trained_without_its_signless_failing_days():
-    homes = generate_homes(
-        GeneratorConfig(n_homes=5, days=45, devices_per_home=(8, 14), failure_rate=0.4, seed=21)
-    )
-    ds = build_dataset(homes)
+def test_only_a_signs_only_target_is_trained_without_its_signless_failing_days(rows):
+    homes, ds = rows
     battery, outage = "battery_depleted", "unavailable"
-    config = replace(CONFIG, signs_only_targets=(battery,))
-    split = make_split(ds, config, homes)
-    assert split.signless[battery].any() and outage not in split.signless
+    split = make_split(ds, CONFIG, homes)  # the shipped recipe: batteries learn from signs only
+    assert set(split.signless) == {battery} and split.signless[battery].any()
     every_day = replace(split, signless={})
-    with_signs = train_models(ds, split, config, classifiers_only=True).classifiers
-    every = train_models(ds, every_day, config, classifiers_only=True).classifiers
+    with_signs = train_models(ds, split, CONFIG, classifiers_only=True).classifiers
+    every = train_models(ds, every_day, CONFIG, classifiers_only=True).classifiers
     assert with_signs[battery].model_to_string() != every[battery].model_to_string()
     # Nothing left out for the others: the same trees.
     assert with_signs["stale"].model_to_string() == every["stale"].model_to_string()
     assert with_signs[outage].model_to_string() == every[outage].model_to_string()
+
+
+def test_the_oracle_trains_the_recipes_rows_and_scores_each_variant_with_its_own_columns(rows, monkeypatch):
+    homes, ds = rows
+    split = make_split(ds, CONFIG, homes)
+    other = build_dataset(homes[:2])
+    sets = {
+        "held": (ds, homes, split.test, {t: foreseeable_rows(homes, ds, t) for t in ds.y}),
+        "other": (
+            other,
+            homes[:2],
+            np.ones(len(other), dtype=bool),
+            {t: foreseeable_rows(homes[:2], other, t) for t in ds.y},
+        ),
+    }
+    calls: list[tuple[str, int, str]] = []
+
+    def spy(name, fn):
+        def wrapped(h, d, target):
+            calls.append((name, id(d), target))
+            return fn(h, d, target)
+
+        return wrapped
+
+    trained: list[str] = []
+    train_rows = Split.train_rows
+    monkeypatch.setattr(Split, "train_rows", lambda self, t, y: trained.append(t) or train_rows(self, t, y))
+    monkeypatch.setattr(oracle, "episode_hours", spy("episodes", oracle.episode_hours))
+    report = oracle.oracle_report(ds, homes, split, sets, CONFIG)
+    assert sorted(trained) == sorted(ds.y)  # every classifier on the recipe's rows (signless left out)
+    for name in sets:
+        assert set(report[name]["battery_depleted"]) == {"model", "model_with_truth"}
+        for target in ("unavailable", "stale"):
+            assert set(report[name][target]) == {"model", "model_with_truth", "model_with_episodes"}
+    # The episode-given model is trained on, and scores every set with, the episode columns.
+    for d in (ds, other):
+        for target in ("unavailable", "stale"):
+            assert ("episodes", id(d), target) in calls
+    assert not [c for c in calls if c[2] == "battery_depleted"]

@@ -75,7 +75,7 @@ def test_a_signs_only_target_learns_without_its_failing_days_before_the_first_si
     assert np.array_equal(rows, split.train & np.isfinite(y) & ~split.signless[unavailable])
     # Validation keeps every row; without the homes' truth, or for other targets, nothing is left out.
     assert not (split.signless[unavailable] & split.validation).any()
-    plain = make_split(ds, config)
+    plain = make_split(ds, config, ())
     assert np.array_equal(plain.train_rows(unavailable, y), split.train & np.isfinite(y))
     stale = FailureType.STALE.value
     assert np.array_equal(split.train_rows(stale, ds.y[stale]), split.train & np.isfinite(ds.y[stale]))
