@@ -83,11 +83,15 @@ async def test_hourly_scorings_from_new_rows_match_a_full_refresh(
 
 async def test_a_reading_after_the_recorder_was_behind_reads_the_whole_window(
     hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
     seed_history: Callable[..., Awaitable[list[Any]]],
     setup_integration: Setup,
     rescore: Callable[[], Awaitable[None]],
 ) -> None:
     """Rows the recorder writes late keep their own times: after a backlog, read everything again."""
+    # Counted readings: the five hours scored here stay clear of the nightly training (02:00
+    # local), whose own reading of new rows would count among them when run in the evening.
+    freezer.move_to("2026-12-01 18:00:00+00:00")
     await seed_history(21)
     entry = await setup_integration()
     kept = entry.runtime_data.coordinator.kept_history
