@@ -1079,3 +1079,32 @@ def test_healthy_look_alike_episodes_are_in_the_truth_and_never_failures() -> No
     assert {e.kind for e in found} == look_alikes
     # One episode at most per device.
     assert len({e.device_key for e in found}) == len(found)
+
+
+def test_a_look_alike_is_listed_from_what_it_lays_out_as_the_failure_it_resembles_on_that_device() -> None:
+    from homeiq_lab.synthetic.devices import _plan_devices
+    from homeiq_lab.synthetic.failures import _add_decoy
+    from homeiq_lab.synthetic.household import _plan_home
+
+    config = replace(FAST, n_homes=4)
+    seen: Counter[tuple[str, bool]] = Counter()
+    for i in range(config.n_homes):
+        home = _plan_home(config, i)
+        for dev in _plan_devices(config, home):
+            if dev.bridge:
+                continue
+            _add_decoy(dev, home)
+            if not dev.events:
+                continue  # begun after the data ends
+            (event,) = dev.events
+            laid_out = [*dev.silences, *dev.direct_unavailable]
+            laid_out += [(start, recovered) for start, _, _, recovered in dev.dips]
+            laid_out += [(float(knots[0]), float(knots[-1])) for knots, _ in dev.drops]
+            assert event.start == event.warning == min(a for a, _ in laid_out)
+            assert event.end == min(max(b for _, b in laid_out), home.end)
+            # Dropouts, a dip or flapping end in an outage where HA marks the device unavailable,
+            # in staleness where it never does; thinning reports always in staleness.
+            resembles_outage = dev.timeout is not None and not dev.drops
+            assert event.kind == ("decoy_unavailable" if resembles_outage else "decoy_stale")
+            seen[(event.kind, dev.timeout is None)] += 1
+    assert seen[("decoy_stale", True)] and seen[("decoy_unavailable", False)] and seen[("decoy_stale", False)]
