@@ -134,6 +134,39 @@ def owner_metrics(
     }
 
 
+def dropout_trace(
+    device: npt.NDArray[np.int64],
+    hour: npt.NDArray[np.int64],
+    event_hour: Float,
+    drops_7d: Float,
+    unavailable_7d: Float,
+) -> Float:
+    """Per row, 1.0 when its next failure left a dropout in the recorder in time to warn of it, else 0.0.
+
+    Arrays (n_rows,) of one evaluated set. A failure left a trace when, on its last row at
+    least a day before it started (the last a warning still counts), the device had dropped
+    out or been unavailable in the week before. The generator's truth counts a failure's
+    warning signs from its first precursor, also those HA never recorded: a battery device's
+    dropouts shorter than its hours-long timeout, a mains device's shorter than its own.
+    Rows without a next failure, or whose failure has no such row, get 0.0.
+    """
+    out = np.zeros(device.shape[0])
+    has = np.flatnonzero(np.isfinite(event_hour))
+    if has.size == 0:
+        return out
+    keys = np.stack([device[has].astype(np.float64), event_hour[has]])
+    _, inverse = np.unique(keys, axis=1, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    warnable = (event_hour[has] - hour[has]) >= MIN_WARNING_DAYS * 24
+    last = np.full(int(inverse.max()) + 1, -1)
+    np.maximum.at(last, inverse[warnable], hour[has][warnable])
+    at_last = warnable & (hour[has] == last[inverse])
+    traced = np.zeros(last.size, dtype=bool)
+    traced[inverse[at_last]] = (drops_7d[has][at_last] > 0) | (unavailable_7d[has][at_last] > 0)
+    out[has] = traced[inverse]
+    return out
+
+
 def _precision_at_start(
     alarm: npt.NDArray[np.bool_], device: npt.NDArray[np.int64], hour: npt.NDArray[np.int64], y: Float
 ) -> float:

@@ -12,6 +12,7 @@ import numpy.typing as npt
 from custom_components.homeiq_device_intel.ml.features import FEATURE_NAMES
 from custom_components.homeiq_device_intel.ml.labels import TARGETS
 from custom_components.homeiq_device_intel.ml.metrics import lead_times, precision_recall_curve
+from custom_components.homeiq_device_intel.ml.records import FailureType
 from homeiq_lab.dataset import Dataset
 from homeiq_lab.gate import BOOTSTRAP_RESAMPLES
 from homeiq_lab.train import (
@@ -200,6 +201,7 @@ def write_report(
         *_introduction(summary, config),
         *_gate_section(summary),
         *_ceiling_section(report.get("ceiling", {})),
+        *_dropout_trace_section(report),
         *_versus_section(report),
         *_set_sections(report),
         *_real_recorder_section(report),
@@ -312,6 +314,37 @@ def _ceiling_section(ceiling: dict[str, Any]) -> list[str]:
         "every episode; where neither passes, the warnings themselves stop any model.",
     ]
     return lines
+
+
+def _dropout_trace_section(report: dict[str, Any]) -> list[str]:
+    """Return the foreseeable outages warned of, with and without a dropout in the recorder (nothing without)."""
+    rows = []
+    for key in ("held_out_homes", "varied_generator"):
+        split = report.get(key, {}).get(FailureType.UNAVAILABLE, {}).get("gate_by_dropout_trace")
+        if split is None:
+            continue
+        cells = " | ".join(
+            f"{int(split[side]['foreseeable_failures'])} | {_fmt(split[side]['recall'])}"
+            for side in ("with_dropout", "without_dropout")
+        )
+        rows.append(f"| {key} | {cells} |")
+    if not rows:
+        return []
+    return [
+        "",
+        "### Foreseeable outages that HA never saw coming",
+        "",
+        "The generator's truth counts an outage's warning signs from its first precursor, also those",
+        "HA never records: a dropout shorter than the device's timeout (hours for a battery device on",
+        "Zigbee, minutes for a mains one) leaves no unavailable state. Below, the foreseeable outages",
+        "split by whether the device dropped out or was unavailable in the week before the last day a",
+        "warning still counts (`gate.dropout_trace`), with the share of each warned of. Those without",
+        "a dropout can be warned of only by what else they show (a falling link, a silence).",
+        "",
+        "| rows | foreseeable, with a dropout | warned of | foreseeable, without | warned of |",
+        "|---|---|---|---|---|",
+        *rows,
+    ]
 
 
 def _versus_section(report: dict[str, Any]) -> list[str]:

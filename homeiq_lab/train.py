@@ -31,7 +31,7 @@ from custom_components.homeiq_device_intel.ml.records import FailureType, HomeHi
 
 from .ceiling import signless_positives
 from .dataset import Dataset
-from .gate import gate_intervals, owner_metrics
+from .gate import dropout_trace, gate_intervals, owner_metrics
 from .heuristics import HEURISTICS, heuristic_scores
 
 Float = npt.NDArray[np.float64]
@@ -518,6 +518,10 @@ def evaluate(
         entry = _model_entry(
             p, threshold, keys, (seen[rows][ok], ds.home[rows][ok]), horizon_hours, release_fraction(target)
         )
+        if target == FailureType.UNAVAILABLE:
+            entry["gate_by_dropout_trace"] = _by_dropout_trace(
+                p, threshold, keys, seen[rows][ok], X[ok], horizon_hours, release_fraction(target)
+            )
         if with_baselines:
             entry |= _rule_entries(p, rules[target][ok], keys, horizon_hours)
             scores = {name: heuristics[name][ok] for name in HEURISTICS[target]}
@@ -564,6 +568,29 @@ def _model_entry(
         "gate": owner_metrics(alarm, *keys, seen, horizon_hours),
         "gate_intervals": gate_intervals(alarm, home, *keys, seen, horizon_hours),
     }
+
+
+def _by_dropout_trace(
+    p: Float, threshold: float, keys: _Labelled, seen: Float, X: Float, horizon_hours: int, release: float
+) -> dict[str, dict[str, float]]:
+    """Foreseeable failures warned of, apart for those that left a dropout in the recorder and the rest.
+
+    `gate.dropout_trace`: a foreseeable outage whose warning signs HA never recorded (dropouts
+    shorter than the device's timeout) can be warned of only by what else it shows.
+    """
+    alarm = held_alarm(p, keys.device, keys.hour, threshold, release * threshold)
+    traced = dropout_trace(
+        keys.device,
+        keys.hour,
+        keys.event_hour,
+        X[:, FEATURE_INDEX["drops_7d"]],
+        X[:, FEATURE_INDEX["unavailable_hours_7d"]],
+    )
+    out: dict[str, dict[str, float]] = {}
+    for name, mask in (("with_dropout", traced == 1.0), ("without_dropout", traced == 0.0)):
+        figures = owner_metrics(alarm, *keys, np.where(mask, seen, 0.0), horizon_hours)
+        out[name] = {k: figures[k] for k in ("foreseeable_failures", "recall")}
+    return out
 
 
 def _rule_entries(p: Float, rule: Float, keys: _Labelled, horizon_hours: int) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from homeiq_lab.gate import gate_intervals, owner_metrics, passes_gate
+from homeiq_lab.gate import dropout_trace, gate_intervals, owner_metrics, passes_gate
 
 H = 7 * 24
 
@@ -111,3 +111,32 @@ def test_homes_that_differ_give_an_interval_around_the_figure():
         assert 0.0 < lo < point[name] < hi < 1.0
     # Drawn again with the same seed: the same interval.
     assert gate_intervals(*rows, H, resamples=500) == intervals
+
+
+def _trace(*devices):
+    """dropout_trace of devices given as (days, event day or None, {day: dropouts in the week before})."""
+    parts = [_rows(days, event, set(), device=k) for k, (days, event, _) in enumerate(devices)]
+    drops = np.concatenate([[float(d[2].get(day, 0)) for day in range(d[0])] for d in devices])
+    device, hour, _, event, _ = (np.concatenate([p[i] for p in parts]) for i in range(5))
+    unavailable = np.zeros_like(drops)
+    return device, dropout_trace(device, hour, event, drops, unavailable)
+
+
+def test_a_failure_left_a_trace_when_its_device_dropped_out_by_the_last_day_a_warning_counts():
+    # Failures on day 15 (last warnable row: day 14). Device 0 dropped out by then; device 1 only
+    # on the failure's own day; device 2 in the week before day 9 and never since; device 3 never fails.
+    device, traced = _trace((20, 15.0, {14: 1}), (20, 15.0, {15: 3}), (20, 15.0, {9: 2}), (20, None, {14: 5}))
+    # Every row of a failure carries its verdict, also rows after the last warnable one.
+    assert set(traced[device == 0]) == {1.0}
+    assert set(traced[device == 1]) == {0.0}
+    assert set(traced[device == 2]) == {0.0}
+    assert set(traced[device == 3]) == {0.0}
+
+
+def test_unavailable_hours_alone_are_a_trace_and_a_failure_too_early_to_warn_has_none():
+    device = np.array([0, 0, 1])
+    hour = np.array([0, 24, 0])
+    event = np.array([48.0, 48.0, 12.0])
+    zeros = np.zeros(3)
+    traced = dropout_trace(device, hour, event, zeros, np.array([0.0, 2.5, 9.0]))
+    assert list(traced) == [1.0, 1.0, 0.0]

@@ -74,6 +74,12 @@ def test_report_has_the_model_card_and_plots(quick_run):
         assert (report / plot).stat().st_size > 1000
     evaluation = json.loads((report / "evaluation.json").read_text())
     assert evaluation["parity_max_abs_diff"] <= 1e-9
+    # The foreseeable outages split by whether they left a dropout: the two parts make the whole.
+    outages = evaluation["report"]["held_out_homes"]["unavailable"]
+    split = outages["gate_by_dropout_trace"]
+    parts = [split[side]["foreseeable_failures"] for side in ("with_dropout", "without_dropout")]
+    assert sum(parts) == outages["gate"]["foreseeable_failures"]
+    assert "### Foreseeable outages that HA never saw coming" in card
 
 
 def test_same_seed_gives_the_same_metrics(quick_run, tmp_path):
