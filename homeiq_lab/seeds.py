@@ -125,14 +125,15 @@ def differences(report: SeedReport, seed: int, evaluation: Mapping[str, Any]) ->
                 continue
             card = _figures(evaluation[name][target])
             for figure, value in spread["seeds"][seed].items():
-                if not _same(value, card[figure]):
+                if not same_figure(value, card[figure]):
                     out.append(
                         f"{name} {target} {figure}: {value!r} here, {card[figure]!r} in the model card"
                     )
     return out
 
 
-def _same(a: float, b: float) -> bool:
+def same_figure(a: float, b: float) -> bool:
+    """Whether two figures agree but for rounding; two NaNs (undefined figures) agree."""
     return (math.isnan(a) and math.isnan(b)) or math.isclose(a, b, rel_tol=1e-12, abs_tol=1e-15)
 
 
