@@ -23,6 +23,7 @@ from custom_components.homeiq_device_intel.ml.labels import TARGETS
 from . import synthetic
 from .dataset import synthetic_dataset
 from .gate import foreseeable_rows
+from .tables import fmt
 from .train import TrainConfig, evaluate, make_split, train_models, where_it_falls_short
 
 
@@ -89,11 +90,6 @@ _SUMMARY_KEYS = (
 )
 
 
-def _f(value: Any) -> str:
-    """A figure for a table cell."""
-    return f"{value:.3f}" if isinstance(value, float) and np.isfinite(value) else "–"
-
-
 def _verdict(row: dict[str, Any]) -> str:
     """Beats the best heuristic, or where it loses."""
     if row["beats_best_heuristic"]:
@@ -127,11 +123,11 @@ def markdown(rows: Sequence[dict[str, Any]], config: LofoConfig, seconds: float)
     ]
     for r in rows:
         lines.append(
-            f"| {r['family']} | {r['target']} | {r['positives']} | {_f(r['model_pr_auc'])} | "
-            f"`{r['best_pr_auc_heuristic']}` {_f(r['best_pr_auc'])} | `{r['toughest_at_equal_warnings']}` | "
-            f"{_f(r['failures_warned'])} | {_f(r['model_alert_precision'])} / "
-            f"{_f(r['heuristic_alert_precision'])} | {_f(r['gate_precision'])} | "
-            f"{_f(r['gate_recall'])} | {_verdict(r)} |"
+            f"| {r['family']} | {r['target']} | {r['positives']} | {fmt(r['model_pr_auc'])} | "
+            f"`{r['best_pr_auc_heuristic']}` {fmt(r['best_pr_auc'])} | `{r['toughest_at_equal_warnings']}` | "
+            f"{fmt(r['failures_warned'])} | {fmt(r['model_alert_precision'])} / "
+            f"{fmt(r['heuristic_alert_precision'])} | {fmt(r['gate_precision'])} | "
+            f"{fmt(r['gate_recall'])} | {_verdict(r)} |"
         )
     beaten = sum(bool(r["beats_best_heuristic"]) for r in rows)
     lines += ["", f"Beats the best heuristic in {beaten} of {len(rows)} family x target cells.", ""]

@@ -15,6 +15,7 @@ from custom_components.homeiq_device_intel.ml.metrics import lead_times, precisi
 from custom_components.homeiq_device_intel.ml.records import FailureType
 from homeiq_lab.dataset import Dataset
 from homeiq_lab.gate import BOOTSTRAP_RESAMPLES
+from homeiq_lab.tables import fmt
 from homeiq_lab.train import (
     Float,
     Split,
@@ -29,15 +30,6 @@ SECTIONS = (
     ("varied_generator", "Homes from a generator with different parameters"),
     ("recorder_databases", "Real recorder databases"),
 )
-
-
-def _fmt(value: Any) -> str:
-    """A metric for a table cell."""
-    if value is None:
-        return "–"
-    if isinstance(value, float):
-        return f"{value:.3f}" if np.isfinite(value) else "–"
-    return str(value)
 
 
 def _metrics_table(section: dict[str, Any]) -> list[str]:
@@ -56,16 +48,16 @@ def _metrics_table(section: dict[str, Any]) -> list[str]:
             if not m:
                 continue
             lines.append(
-                f"| {target} | {who} | {_fmt(m['accuracy'])} | {_fmt(m['precision'])} | {_fmt(m['recall'])} | "
-                f"{_fmt(m['f1'])} | {_fmt(m['pr_auc'])} | {_fmt(m['brier'])} | {_fmt(m.get('lead_days_median'))} | "
-                f"{int(m['positives'])} / {int(m['rows'])} | {_fmt(m.get('alert_precision'))} "
-                f"({int(m.get('alerts', 0))}) | {_fmt(m.get('event_recall'))} |"
+                f"| {target} | {who} | {fmt(m['accuracy'])} | {fmt(m['precision'])} | {fmt(m['recall'])} | "
+                f"{fmt(m['f1'])} | {fmt(m['pr_auc'])} | {fmt(m['brier'])} | {fmt(m.get('lead_days_median'))} | "
+                f"{int(m['positives'])} / {int(m['rows'])} | {fmt(m.get('alert_precision'))} "
+                f"({int(m.get('alerts', 0))}) | {fmt(m.get('event_recall'))} |"
             )
         matched = entry.get("model_at_rule_precision")
         if matched:
             lines.append(
-                f"| {target} | model at the rule's precision | – | {_fmt(matched['precision'])} | {_fmt(matched['recall'])} | "
-                f"{_fmt(matched['f1'])} | – | – | {_fmt(matched['lead_days_median'])} | | | |"
+                f"| {target} | model at the rule's precision | – | {fmt(matched['precision'])} | {fmt(matched['recall'])} | "
+                f"{fmt(matched['f1'])} | – | – | {fmt(matched['lead_days_median'])} | | | |"
             )
     return lines
 
@@ -110,9 +102,9 @@ def _heuristics_table(section: dict[str, Any]) -> list[str]:
         for name, h in entry.get("heuristics", {}).items():
             note = HEURISTIC_NOTES.get(name, name)
             lines.append(
-                f"| {target} | `{name}` ({note}) | {_fmt(h['pr_auc'])} ({_fmt(model_pr)}) | "
-                f"{_fmt(h.get('failures_warned'))} | {_fmt(h.get('alert_precision'))} ({int(h.get('alerts', 0))}) | "
-                f"{_fmt(h.get('model_alert_precision'))} ({int(h.get('model_alerts', 0))}) |"
+                f"| {target} | `{name}` ({note}) | {fmt(h['pr_auc'])} ({fmt(model_pr)}) | "
+                f"{fmt(h.get('failures_warned'))} | {fmt(h.get('alert_precision'))} ({int(h.get('alerts', 0))}) | "
+                f"{fmt(h.get('model_alert_precision'))} ({int(h.get('model_alerts', 0))}) |"
             )
     return lines
 
@@ -135,9 +127,9 @@ def _versus_table(report: dict[str, Any]) -> list[str]:
             if not v["beats_best_heuristic"]:
                 verdict += f" ({where_it_falls_short(v)})"
             lines.append(
-                f"| {key} | {target} | {_fmt(v['model_pr_auc'])} | `{v['best_pr_auc_heuristic']}` "
-                f"{_fmt(v['best_pr_auc'])} | `{v['toughest_at_equal_warnings']}` | {_fmt(v['failures_warned'])} | "
-                f"{_fmt(v['model_alert_precision'])} / {_fmt(v['heuristic_alert_precision'])} | {verdict} |"
+                f"| {key} | {target} | {fmt(v['model_pr_auc'])} | `{v['best_pr_auc_heuristic']}` "
+                f"{fmt(v['best_pr_auc'])} | `{v['toughest_at_equal_warnings']}` | {fmt(v['failures_warned'])} | "
+                f"{fmt(v['model_alert_precision'])} / {fmt(v['heuristic_alert_precision'])} | {verdict} |"
             )
     return lines
 
@@ -156,11 +148,11 @@ def _gate_table(report: dict[str, Any]) -> list[str]:
             if gate is None:
                 continue
             lines.append(
-                f"| {key} | {target} | {_fmt(gate['precision'])} | {_fmt(gate['recall'])} | "
-                f"{_fmt(gate['f1'])} | {_fmt(gate['accuracy'])} | {_fmt(gate['recall_all_failures'])} | "
+                f"| {key} | {target} | {fmt(gate['precision'])} | {fmt(gate['recall'])} | "
+                f"{fmt(gate['f1'])} | {fmt(gate['accuracy'])} | {fmt(gate['recall_all_failures'])} | "
                 f"{int(gate['foreseeable_failures'])} / {int(gate['failures'])} "
                 f"({int(gate.get('failures_too_early_to_warn', 0))}) | {int(gate['alerts'])} | "
-                f"{_fmt(gate.get('precision_at_start'))} |"
+                f"{fmt(gate.get('precision_at_start'))} |"
             )
     return lines
 
@@ -177,7 +169,7 @@ def _interval_table(report: dict[str, Any]) -> list[str]:
             if "gate_intervals" not in entry:
                 continue
             cells = " | ".join(
-                f"{_fmt(entry['gate'][name])} [{_fmt(lo)}, {_fmt(hi)}]"
+                f"{fmt(entry['gate'][name])} [{fmt(lo)}, {fmt(hi)}]"
                 for name in ("precision", "recall", "f1")
                 for lo, hi in (entry["gate_intervals"][name],)
             )
@@ -301,8 +293,8 @@ def _ceiling_section(ceiling: dict[str, Any]) -> list[str]:
             c = entry.get(target, {})
             if c.get("positives"):
                 lines.append(
-                    f"| {key} | {target} | {int(c['positives'])} | {_fmt(c['observable_share'])} | "
-                    f"{_fmt(c.get('recall_on_observable'))} |"
+                    f"| {key} | {target} | {int(c['positives'])} | {fmt(c['observable_share'])} | "
+                    f"{fmt(c.get('recall_on_observable'))} |"
                 )
     lines += [
         "",

@@ -27,7 +27,7 @@ Offline evaluation only: the truth columns never reach a shipped model.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -124,7 +124,7 @@ def oracle_report(
     ds: Dataset,
     homes: Sequence[HomeHistory],
     split: Split,
-    sets: dict[str, tuple[Dataset, Sequence[HomeHistory], npt.NDArray[np.bool_], dict[str, Float]]],
+    sets: Mapping[str, tuple[Dataset, Sequence[HomeHistory], npt.NDArray[np.bool_], dict[str, Float]]],
     config: TrainConfig,
 ) -> dict[str, Any]:
     """Gate figures of the plain, the truth-given and the episode-given classifier of each target.

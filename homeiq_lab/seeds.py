@@ -27,7 +27,7 @@ from custom_components.homeiq_device_intel.ml.records import HomeHistory
 
 from .dataset import Dataset
 from .gate import foreseeable_rows
-from .lofo import _f
+from .tables import fmt
 from .train import Split, TrainConfig, evaluate, train_models
 
 Float = npt.NDArray[np.float64]
@@ -125,14 +125,15 @@ def differences(report: SeedReport, seed: int, evaluation: Mapping[str, Any]) ->
                 continue
             card = _figures(evaluation[name][target])
             for figure, value in spread["seeds"][seed].items():
-                if not _same(value, card[figure]):
+                if not same_figure(value, card[figure]):
                     out.append(
                         f"{name} {target} {figure}: {value!r} here, {card[figure]!r} in the model card"
                     )
     return out
 
 
-def _same(a: float, b: float) -> bool:
+def same_figure(a: float, b: float) -> bool:
+    """Whether two figures agree but for rounding; two NaNs (undefined figures) agree."""
     return (math.isnan(a) and math.isnan(b)) or math.isclose(a, b, rel_tol=1e-12, abs_tol=1e-15)
 
 
@@ -155,7 +156,7 @@ def markdown(report: SeedReport, shipped_seed: int, lines_before: Sequence[str] 
     for name, by_target in report.items():
         for target, e in by_target.items():
             cells = [_cell(e["seeds"][s]) if s in e["seeds"] else "" for s in seeds]
-            pr_auc = f"{_f(e['mean']['pr_auc'])} ({_f(e['spread']['pr_auc'])})"
+            pr_auc = f"{fmt(e['mean']['pr_auc'])} ({fmt(e['spread']['pr_auc'])})"
             lines.append(
                 f"| {name} | {target} | {' | '.join(cells)} | {_cell(e['mean'])} | {_cell(e['spread'])} "
                 f"| {pr_auc} |"
@@ -165,4 +166,4 @@ def markdown(report: SeedReport, shipped_seed: int, lines_before: Sequence[str] 
 
 def _cell(figures: Mapping[str, float]) -> str:
     """F1 (alerts that came true / foreseeable failures warned)."""
-    return f"{_f(figures['f1'])} ({_f(figures['precision'])} / {_f(figures['recall'])})"
+    return f"{fmt(figures['f1'])} ({fmt(figures['precision'])} / {fmt(figures['recall'])})"

@@ -31,7 +31,7 @@ from collections.abc import Awaitable, Callable
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from homeassistant.components.recorder.db_schema import SCHEMA_VERSION
 
@@ -145,7 +145,7 @@ def prepare(args: argparse.Namespace, paths: Paths, port: int) -> home.DemoHome 
     summary = write_recorder_db(
         database,
         demo.recorded,
-        restarts=demo.history.restarts.tolist(),
+        restarts=cast("list[float]", demo.history.restarts.tolist()),  # 1-D: numpy's stubs cannot tell
         start=demo.history.start,
         end=demo.end,
     )

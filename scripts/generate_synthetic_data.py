@@ -18,7 +18,7 @@ import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from custom_components.homeiq_device_intel.ml.records import HomeHistory
 from homeiq_lab.synthetic import (
@@ -123,13 +123,17 @@ def home_rows(home: HomeHistory) -> Iterator[tuple[str, list[tuple[Any, ...]]]]:
     for info in home.entities:
         series = home.states[info.entity_id]
         strings = state_strings(info, series)
-        rows = zip(series.time.tolist(), strings, series.value.tolist(), series.code.tolist(), strict=True)
+        # tolist gives Python numbers; the casts say the arrays are 1-D, which numpy's stubs cannot know.
+        times = cast("list[float]", series.time.tolist())
+        values = cast("list[float]", series.value.tolist())
+        codes = cast("list[int]", series.code.tolist())
+        rows = zip(times, strings, values, codes, strict=True)
         yield "states", [(hid, info.entity_id, t, s, v, c) for t, s, v, c in rows]
     for entity_id, stats in home.statistics.items():
-        columns = (stats.start.tolist(), stats.mean.tolist(), stats.min.tolist(), stats.max.tolist())
-        yield "statistics", [(hid, entity_id, *values) for values in zip(*columns, strict=True)]
+        columns = [cast("list[float]", a.tolist()) for a in (stats.start, stats.mean, stats.min, stats.max)]
+        yield "statistics", [(hid, entity_id, *hour) for hour in zip(*columns, strict=True)]
     yield "ground_truth", [(hid, e.device_key, e.kind, e.start, e.end, e.warning) for e in home.ground_truth]
-    yield "restarts", [(hid, t) for t in home.restarts.tolist()]
+    yield "restarts", [(hid, t) for t in cast("list[float]", home.restarts.tolist())]
 
 
 def summarize(homes: list[HomeHistory], rows: dict[str, int]) -> dict[str, Any]:

@@ -50,9 +50,9 @@ def draw_icon(size: int) -> Image.Image:
         (68 * u, 62 * u),
     ]
     draw.line(pulse, fill=WHITE, width=round(4.5 * u), joint="curve")
-    for x, y in (house[0], house[-1], walls[1], walls[2]):
+    for cx, cy in (house[0], house[-1], walls[1], walls[2]):  # round the line ends and wall corners
         r = stroke / 2
-        draw.ellipse((x - r, y - r, x + r, y + r), fill=WHITE)
+        draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=WHITE)
     return icon.resize((size, size), Image.Resampling.LANCZOS)
 
 

@@ -15,7 +15,7 @@ echo "== ruff"
 "$PY/ruff" check .
 "$PY/ruff" format --check .
 echo "== mypy"
-"$PY/mypy" custom_components/homeiq_device_intel homeiq_lab
+"$PY/mypy" custom_components/homeiq_device_intel homeiq_lab scripts
 echo "== pytest"
 # Coverage of the shipped package, with the floor in pyproject.toml ([tool.coverage.report]).
 "$PY/pytest" -q -p no:cacheprovider --cov --cov-report=term "$@"

@@ -13,7 +13,7 @@ pytest.importorskip("lightgbm")
 from homeiq_lab import oracle
 from homeiq_lab.dataset import build_dataset
 from homeiq_lab.gate import foreseeable_rows
-from homeiq_lab.seeds import FIGURES, differences, gated_sets, markdown, seed_spread
+from homeiq_lab.seeds import FIGURES, differences, gated_sets, markdown, same_figure, seed_spread
 from homeiq_lab.synthetic import GeneratorConfig, generate_homes
 from homeiq_lab.train import Split, TrainConfig, evaluate, make_split, train_models
 
@@ -38,8 +38,10 @@ def study(rows):
     return ds, split, sets, seed_spread(ds, split, sets, CONFIG, [SHIPPED, OTHER])
 
 
-def _same(a: float, b: float) -> bool:
-    return (math.isnan(a) and math.isnan(b)) or math.isclose(a, b, rel_tol=1e-12)
+def test_figures_agree_but_for_rounding_and_undefined_agrees_only_with_undefined():
+    nan = float("nan")
+    assert same_figure(0.1 + 0.2, 0.3) and same_figure(0.0, 1e-17) and same_figure(nan, nan)
+    assert not same_figure(0.5, 0.5001) and not same_figure(nan, 0.5) and not same_figure(0.0, nan)
 
 
 def test_every_set_and_target_has_each_seeds_figures_and_the_seed_changes_them(study):
@@ -56,7 +58,7 @@ def test_every_set_and_target_has_each_seeds_figures_and_the_seed_changes_them(s
         for name, by_target in report.items()
         for target, entry in by_target.items()
         for figure in FIGURES
-        if not _same(entry["seeds"][SHIPPED][figure], entry["seeds"][OTHER][figure])
+        if not same_figure(entry["seeds"][SHIPPED][figure], entry["seeds"][OTHER][figure])
     ]
     assert moved
 
@@ -67,8 +69,8 @@ def test_mean_and_spread_are_those_of_the_seeds_figures(study):
         for entry in by_target.values():
             for figure in FIGURES:
                 values = [entry["seeds"][s][figure] for s in (SHIPPED, OTHER)]
-                assert _same(entry["mean"][figure], float(np.mean(values)))
-                assert _same(entry["spread"][figure], max(values) - min(values))
+                assert same_figure(entry["mean"][figure], float(np.mean(values)))
+                assert same_figure(entry["spread"][figure], max(values) - min(values))
 
 
 def test_a_seeds_figures_are_the_shipped_recipes_trained_with_that_seed(study):
