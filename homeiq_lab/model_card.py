@@ -316,7 +316,7 @@ def _dropout_trace_section(report: dict[str, Any]) -> list[str]:
         if split is None:
             continue
         cells = " | ".join(
-            f"{int(split[side]['foreseeable_failures'])} | {_fmt(split[side]['recall'])}"
+            f"{int(split[side]['foreseeable_failures'])} | {fmt(split[side]['recall'])}"
             for side in ("with_dropout", "without_dropout")
         )
         rows.append(f"| {key} | {cells} |")
