@@ -303,7 +303,9 @@ def _ceiling_section(ceiling: dict[str, Any]) -> list[str]:
         "and with every warning-like episode begun, healthy devices' look-alikes included. Where the first",
         "passes the gate and this one does not, the warnings are there and the features do not see them",
         "well enough; where the second does not pass, the look-alikes would stop even a model that saw",
-        "every episode; where neither passes, the warnings themselves stop any model.",
+        "every episode; where neither passes, the warnings themselves stop any model. For outages, a",
+        "fourth model is given the truth only once HA had recorded a dropout since the warning began:",
+        "where it does not pass, part of the warnings the truth counts never reached HA's data.",
     ]
     return lines
 

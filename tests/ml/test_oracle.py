@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from custom_components.homeiq_device_intel.ml.features import FEATURE_INDEX
 from custom_components.homeiq_device_intel.ml.grid import HOUR, hour_start
 from custom_components.homeiq_device_intel.ml.records import FailureEvent
 from homeiq_lab.dataset import build_dataset
-from homeiq_lab.oracle import episode_hours, markdown, warning_hours
+from homeiq_lab.oracle import episode_hours, markdown, recorded_warning_hours, warning_hours
 from tests.ml.test_ceiling import OUTAGE_HOUR, T0, UNAVAILABLE, _home, _outage
 
 
@@ -74,3 +75,40 @@ def test_the_verdict_names_what_stops_the_gate():
     assert "| the warnings themselves" in rows[2]
     assert "| the look-alikes," in rows[3]
     assert "| the features:" in rows[4]
+
+
+def test_a_recorded_warning_counts_only_once_ha_has_recorded_a_dropout_since_it_began():
+    history = _home([_outage(warning_day=17.0)])
+    ds = build_dataset([history])
+    hours = warning_hours([history], ds, UNAVAILABLE)
+    assert np.isfinite(hours).any()
+    # This history's device reports on through its warning: HA recorded nothing of it.
+    assert np.isnan(recorded_warning_hours([history], ds, UNAVAILABLE)).all()
+    # Where the rows show dropouts in the window that fits the warning's age, it counts from its start.
+    under_way = np.flatnonzero(np.isfinite(hours))
+    young, old = under_way[hours[under_way] < 24], under_way[hours[under_way] >= 72]
+    assert young.size and old.size
+    ds.X[young, FEATURE_INDEX["drops_24h"]] = 1.0
+    ds.X[old, FEATURE_INDEX["drops_3d"]] = 1.0  # the wrong window for a warning this old
+    recorded = recorded_warning_hours([history], ds, UNAVAILABLE)
+    np.testing.assert_array_equal(recorded[young], hours[young])
+    assert np.isnan(recorded[old]).all()
+    ds.X[old, FEATURE_INDEX["unavailable_hours_7d"]] = 2.0
+    np.testing.assert_array_equal(recorded_warning_hours([history], ds, UNAVAILABLE)[old], hours[old])
+    # A dropout on a row with no warning under way is no recorded warning.
+    ds.X[:, FEATURE_INDEX["drops_7d"]] = 1.0
+    assert np.isnan(recorded_warning_hours([history], ds, UNAVAILABLE)[np.isnan(hours)]).all()
+
+
+def test_the_verdict_names_the_warnings_ha_never_records():
+    good = {"precision": 0.9, "recall": 0.85, "f1": 0.87}
+    poor = {"precision": 0.3, "recall": 0.4, "f1": 0.34}
+    both = {"model": poor, "model_with_truth": good, "model_with_recorded_warnings": poor}
+    report = {
+        "held_out_homes": {"unavailable": {**both, "model_with_episodes": poor}},
+        "varied_generator": {"unavailable": {**both, "model_with_episodes": good}},
+    }
+    rows = markdown(report)[2:]
+    assert "| the warnings HA never records:" in rows[0] and "; and the look-alikes," in rows[0]
+    assert rows[1].endswith("the model does not pass |")
+    assert "0.30 / 0.40 / 0.34 | the warnings HA never records" in rows[1]

@@ -145,14 +145,23 @@ def test_the_oracle_trains_the_recipes_rows_and_scores_each_variant_with_its_own
     train_rows = Split.train_rows
     monkeypatch.setattr(Split, "train_rows", lambda self, t, y: trained.append(t) or train_rows(self, t, y))
     monkeypatch.setattr(oracle, "episode_hours", spy("episodes", oracle.episode_hours))
+    monkeypatch.setattr(oracle, "recorded_warning_hours", spy("recorded", oracle.recorded_warning_hours))
     report = oracle.oracle_report(ds, homes, split, sets, CONFIG)
     assert sorted(trained) == sorted(ds.y)  # every classifier on the recipe's rows (signless left out)
     for name in sets:
         assert set(report[name]["battery_depleted"]) == {"model", "model_with_truth"}
-        for target in ("unavailable", "stale"):
-            assert set(report[name][target]) == {"model", "model_with_truth", "model_with_episodes"}
-    # The episode-given model is trained on, and scores every set with, the episode columns.
+        assert set(report[name]["stale"]) == {"model", "model_with_truth", "model_with_episodes"}
+        assert set(report[name]["unavailable"]) == {
+            "model",
+            "model_with_truth",
+            "model_with_episodes",
+            "model_with_recorded_warnings",
+        }
+    # The episode-given model is trained on, and scores every set with, the episode columns;
+    # the one given the recorded warnings (outages only) with its own.
     for d in (ds, other):
         for target in ("unavailable", "stale"):
             assert ("episodes", id(d), target) in calls
+        assert ("recorded", id(d), "unavailable") in calls
     assert not [c for c in calls if c[2] == "battery_depleted"]
+    assert not [c for c in calls if c[0] == "recorded" and c[2] != "unavailable"]
