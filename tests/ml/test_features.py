@@ -437,7 +437,7 @@ def test_a_device_dark_until_the_data_ends_from_a_low_level_ran_out():
     assert labels.y[FailureType.BATTERY_DEPLETED][_day_row(frame, 31)] == 1.0
 
 
-def _silent_battery_labels(level: int, back: int, *, dark_from: int, dark_days: int, door: bool = False):
+def _silent_battery_labels(level: int, back: int, *, dark_from: float, dark_days: int, door: bool = False):
     """Labels of a sleeping battery sensor HA never marks unavailable (temperature and battery
     every hour) that falls silent at `level` on day `dark_from` for `dark_days`, then reads `back`.
 
@@ -503,6 +503,25 @@ def test_a_sleeping_sensor_silent_until_the_data_ends_from_a_middling_level_is_c
     assert y[_day_row(frame, 20)] == 0.0
     # It went stale all the same (the stale target keeps battery deaths: decision in the README).
     assert list(events.starts[FailureType.STALE][0]) == [33 * 24]
+
+
+def test_a_day_inside_the_dark_spell_that_ended_its_battery_is_not_predicted():
+    # Silent from noon of day 25 at 45 %: the row of day 26 sees 12 h of it, not yet a day.
+    # Silent until the data ends (day 40), its battery's fate is unknown; back on a fresh one,
+    # it had died. Either way the failure, or not knowing, is already under way on day 26.
+    for back, days, depleted in ((45, 15, False), (100, 3, True)):
+        events, labels, frame = _silent_battery_labels(45, back, dark_from=25.5, dark_days=days)
+        assert (events.depletions[0].size > 0) == depleted
+        start = 25 * 24 + 12
+        assert events.battery_dark[0].tolist() == [[start], [min(start + days * 24, 40 * 24)]]
+        row = _day_row(frame, 26)
+        assert frame.column("hours_since_report")[row] < 24  # not yet dark for a day
+        assert np.isnan(labels.y[FailureType.BATTERY_DEPLETED][row])
+        assert np.isnan(labels.battery_days[row])
+    # Silent as long and back on the same battery: an outage, not its battery; the day is predicted.
+    events, labels, frame = _silent_battery_labels(45, 45, dark_from=25.5, dark_days=3)
+    assert events.battery_dark[0].shape == (2, 0)
+    assert labels.y[FailureType.BATTERY_DEPLETED][_day_row(frame, 26)] == 0.0
 
 
 def test_an_outage_that_is_the_battery_running_out_is_a_battery_failure_only():

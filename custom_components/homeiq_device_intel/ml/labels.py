@@ -73,6 +73,9 @@ class FailureEvents:
     # hours of swaps above LOW_SWAP_LEVEL or of unknown level (they censor the battery target).
     depletions: list[IntArray]
     censors: list[IntArray]
+    # Per device, (start, end) hours, shape (2, n), of the dark spells that are its battery's
+    # end (it died on it) or whose end is not known yet: a row inside one is not predicted.
+    battery_dark: list[IntArray]
 
 
 @dataclass(slots=True, kw_only=True)
@@ -115,10 +118,11 @@ def find_events(grid: HourlyGrid) -> FailureEvents:
     starts: dict[str, list[IntArray]] = {t: [] for t in TARGETS}
     depletions: list[IntArray] = []
     censors: list[IntArray] = []
+    dark: list[IntArray] = []
     n = len(grid.device_keys)
     for lo in range(0, n, EVENT_BLOCK_DEVICES):
-        _block_events(grid, lo, min(lo + EVENT_BLOCK_DEVICES, n), starts, depletions, censors)
-    return FailureEvents(starts=starts, depletions=depletions, censors=censors)
+        _block_events(grid, lo, min(lo + EVENT_BLOCK_DEVICES, n), starts, (depletions, censors, dark))
+    return FailureEvents(starts=starts, depletions=depletions, censors=censors, battery_dark=dark)
 
 
 def _block_events(
@@ -126,10 +130,13 @@ def _block_events(
     lo: int,
     hi: int,
     starts: dict[str, list[IntArray]],
-    depletions: list[IntArray],
-    censors: list[IntArray],
+    battery: tuple[list[IntArray], list[IntArray], list[IntArray]],
 ) -> None:
-    """Append the events of devices lo..hi-1 to the per-device lists."""
+    """Append the events of devices lo..hi-1 to the per-device lists.
+
+    `battery`: the per-device depletions, censors and battery-dark spells (`FailureEvents`).
+    """
+    depletions, censors, battery_dark = battery
     channels = grid.channels
     unav_all = channels["unavailable"][lo:hi] > 0.5
     silent_all = _silent(channels["reports"][lo:hi], unav_all)
@@ -167,6 +174,7 @@ def _block_events(
         dead = np.concatenate((down_spans, quiet), axis=1)
         dead = dead[:, np.argsort(dead[0], kind="stable")]
         depleted, replaced, censor = _battery_events(grid, i, dead)
+        battery_dark.append(dead[:, np.isin(dead[0], np.union1d(depleted, censor))])
         starts[FailureType.UNAVAILABLE].append(_not_of_a_depletion(long_outage, depleted))
         starts[FailureType.BATTERY_DEPLETED].append(np.union1d(depleted, replaced).astype(np.int64))
         depletions.append(depleted)
@@ -331,10 +339,31 @@ def build_labels(
     next_depletion = _per_device_next(events.depletions, dev, e)
     # A swap above the low level before any failure in the horizon: the old battery's end is unknown.
     y[battery][next_censor < np.fmin(nxt[battery], e + horizon)] = np.nan
+    # Dark since a spell that is the battery's end, or of unknown end: the failure is under way
+    # (or its outcome unknown) before the day dark that makes the row ineligible anyway.
+    dark = _inside(events.battery_dark, dev, e)
+    y[battery][dark] = np.nan
     battery_days = (next_depletion - e) / DAY
     any_swap = np.fmin(next_censor, _per_device_next(_swap_starts(events), dev, e))
-    battery_days[~battery_ok | (any_swap < next_depletion)] = np.nan
+    battery_days[~battery_ok | dark | (any_swap < next_depletion)] = np.nan
     return Labels(y=y, battery_days=battery_days, next_event_hour=nxt)
+
+
+def _inside(
+    spans: list[IntArray], dev: npt.NDArray[np.int64], e: npt.NDArray[np.int64]
+) -> npt.NDArray[np.bool_]:
+    """Per row, whether its hour is inside one of its device's (start, end) spans: start < e <= end.
+
+    A row at e sees the hours before e: the spell began before it and had not ended.
+    """
+    out = np.zeros(e.size, dtype=bool)
+    for i, span in enumerate(spans):
+        if span.shape[1] == 0:
+            continue
+        rows = np.flatnonzero(dev == i)
+        hours = e[rows][:, None]
+        out[rows] = ((hours > span[0][None, :]) & (hours <= span[1][None, :])).any(axis=1)
+    return out
 
 
 def _within_horizon(

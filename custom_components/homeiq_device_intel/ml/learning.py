@@ -342,6 +342,7 @@ def _shifted(events: FailureEvents, hours: int) -> FailureEvents:
         starts={target: [s + hours for s in per_device] for target, per_device in events.starts.items()},
         depletions=[d + hours for d in events.depletions],
         censors=[c + hours for c in events.censors],
+        battery_dark=[d + hours for d in events.battery_dark],
     )
 
 
