@@ -90,6 +90,7 @@ def owner_metrics(
     """
     n_alerts, precision = alert_precision(alarm, device, hour, y)
     precision_at_start = _precision_at_start(alarm, device, hour, y)
+    unresolved, precision_resolved = _unresolved_alerts(alarm, device, hour, y)
     in_horizon = np.isfinite(event_hour) & (event_hour >= hour) & (event_hour - hour < horizon_hours)
     keys = np.stack([device[in_horizon].astype(np.float64), event_hour[in_horizon]])
     nan = float("nan")
@@ -131,6 +132,8 @@ def owner_metrics(
         "failures": float(n_failures),
         "foreseeable_failures": float(n_foreseeable),
         "failures_too_early_to_warn": float(too_early),
+        "alerts_unresolved": float(unresolved),
+        "precision_resolved": precision_resolved,
     }
 
 
@@ -173,6 +176,31 @@ def _precision_at_start(
     """The share of alerts whose failure starts within the horizon of their first day (stricter)."""
     starts = alert_starts(alarm, device, hour)
     return float(np.mean(y[starts] == 1.0)) if starts.any() else float("nan")
+
+
+def _unresolved_alerts(
+    alarm: npt.NDArray[np.bool_], device: npt.NDArray[np.int64], hour: npt.NDArray[np.int64], y: Float
+) -> tuple[int, float]:
+    """Alerts whose outcome the rows do not tell, and the share of the others that came true.
+
+    An alert still on at its device's last row, with no failure come yet, is unresolved: it
+    comes true if the failure starts within the horizon of any of its days, and the days after
+    the rows end (the data's end, or a battery already dark) are not labelled. Reported beside
+    the gate (not gated): the gate counts such an alert as false.
+    """
+    if not alarm.any():
+        return 0, float("nan")
+    starts = alert_starts(alarm, device, hour)
+    run_id = np.cumsum(starts) - 1
+    n_alerts = int(starts.sum())
+    came_true = np.zeros(n_alerts, dtype=bool)
+    came_true[np.unique(run_id[alarm & (y == 1.0)])] = True
+    last_of_device = np.concatenate((device[1:] != device[:-1], [True]))
+    open_at_end = np.zeros(n_alerts, dtype=bool)
+    open_at_end[run_id[alarm & last_of_device]] = True
+    unresolved = open_at_end & ~came_true
+    resolved = ~unresolved
+    return int(unresolved.sum()), float(came_true[resolved].mean()) if resolved.any() else float("nan")
 
 
 def passes_gate(

@@ -261,6 +261,7 @@ def _gate_section(summary: dict[str, Any]) -> list[str]:
         "",
         *(f"- {f}" for f in summary["gate"]["failures"]),
         "",
+        *_unresolved_section(summary["report"]),
         "### How much these figures depend on the homes drawn",
         "",
         "Each figure with its 90 % interval when the evaluated homes are drawn again with replacement",
@@ -268,6 +269,36 @@ def _gate_section(summary: dict[str, Any]) -> list[str]:
         "spans the 0.80 floor, a pass or a miss on this sample says little.",
         "",
         *_interval_table(summary["report"]),
+    ]
+
+
+def _unresolved_section(report: dict[str, Any]) -> list[str]:
+    """Return the alerts still on when the rows end with no failure come yet (nothing without)."""
+    rows = []
+    for key in ("held_out_homes", "varied_generator"):
+        for target in TARGETS:
+            gate = report.get(key, {}).get(target, {}).get("gate")
+            if gate is None or "alerts_unresolved" not in gate:
+                continue
+            rows.append(
+                f"| {key} | {target} | {int(gate['alerts'])} | {int(gate['alerts_unresolved'])} | "
+                f"{fmt(gate['precision'])} | {fmt(gate['precision_resolved'])} |"
+            )
+    if not rows:
+        return []
+    return [
+        "### Alerts the rows cannot judge yet (not gated)",
+        "",
+        "An alert comes true if its failure starts within the horizon of any of its days. One still on",
+        "at its device's last evaluated row with no failure come yet cannot be judged: the days after",
+        "are not labelled (the data ends, or the battery is already dark). The gate counts it as false;",
+        "the last column leaves it out, as the labels leave out a day whose horizon the data does not hold.",
+        "",
+        "| rows | target | alerts | still on at the end, no failure yet | alerts that came true (gate) "
+        "| alerts that came true, those left out |",
+        "|---|---|---|---|---|---|",
+        *rows,
+        "",
     ]
 
 

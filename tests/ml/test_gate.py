@@ -140,3 +140,16 @@ def test_unavailable_hours_alone_are_a_trace_and_a_failure_too_early_to_warn_has
     zeros = np.zeros(3)
     traced = dropout_trace(device, hour, event, zeros, np.array([0.0, 2.5, 9.0]))
     assert list(traced) == [1.0, 1.0, 0.0]
+
+
+def test_an_alert_still_on_when_the_rows_end_with_no_failure_yet_is_unresolved():
+    # Device 0: alerted days 12-19 (its last row), no failure seen: outcome unknown.
+    # Device 1: alerted days 3-5, then quiet to its end: false. Device 2: alerted to its end and
+    # its failure came (day 19): true. Device 3: alerted on day 2 only, its last row is day 9: false.
+    m = _metrics(
+        (20, None, set(range(12, 20))), (20, None, {3, 4, 5}), (20, 19.0, {17, 18, 19}), (10, None, {2})
+    )
+    assert m["alerts"] == 4.0
+    assert m["precision"] == pytest.approx(1 / 4)  # the gate counts the unresolved one as false
+    assert m["alerts_unresolved"] == 1.0
+    assert m["precision_resolved"] == pytest.approx(1 / 3)
