@@ -135,7 +135,7 @@ def parse_args(
     return parser.parse_args(argv)
 
 
-def _dataset_hash(ds: Dataset) -> str:
+def dataset_hash(ds: Dataset) -> str:
     """Content hash of the training rows and labels."""
     digest = hashlib.sha256(np.ascontiguousarray(ds.X).tobytes())
     for target in TARGETS:
@@ -247,9 +247,9 @@ def main(argv: list[str] | None = None) -> int:
     """Run the whole pipeline; return the exit code."""
     args = parse_args(argv)
     t0 = time.perf_counter()
-    config, gen, varied = _configs(args)
+    config, gen, varied = recipe_configs(args)
     status: dict[str, Any] = {"synthetic": "ok"}
-    generated = _generate(args, gen, varied, config, status)
+    generated = generate_rows(args, gen, varied, config, status)
     if generated is None:
         return 2
     syn_ds, homes, eval_ds, eval_homes = generated
@@ -308,7 +308,7 @@ def _summary(
     }
 
 
-def _configs(
+def recipe_configs(
     args: argparse.Namespace,
 ) -> tuple[TrainConfig, synthetic.GeneratorConfig, synthetic.GeneratorConfig]:
     """Return the training config and the generators of training and varied homes (`--quick`: small)."""
@@ -329,7 +329,7 @@ def _configs(
     return config, gen, varied_config(gen, n_homes=args.eval_homes, seed=args.seed + 1000)
 
 
-def _generate(
+def generate_rows(
     args: argparse.Namespace,
     gen: synthetic.GeneratorConfig,
     varied: synthetic.GeneratorConfig,
@@ -412,7 +412,7 @@ def _lineage(
         "generator_config": _jsonable(asdict(gen)),
         "evaluation_generator_config": _jsonable(asdict(varied)),
         "train_config": _jsonable(asdict(config)),
-        "dataset_sha256": _dataset_hash(data.ds),
+        "dataset_sha256": dataset_hash(data.ds),
         "dataset_rows": len(data.ds),
         "dataset_homes": len(data.ds.home_ids),
         "train_rows": int(data.split.train.sum()),
@@ -431,7 +431,7 @@ def _metadata(
     """Return the bundle's metadata: version, headline metrics, the gate's verdict and the lineage."""
     created = datetime.now(UTC).replace(microsecond=0)
     return {
-        "version": f"{MODEL_VERSION_PREFIX}-{created:%Y%m%d}-{_dataset_hash(ds)[:8]}",
+        "version": f"{MODEL_VERSION_PREFIX}-{created:%Y%m%d}-{dataset_hash(ds)[:8]}",
         "source": "shipped",
         "created": created.isoformat(),
         "metrics": _headline(report["held_out_homes"]),

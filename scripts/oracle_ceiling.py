@@ -15,7 +15,7 @@ from custom_components.homeiq_device_intel.ml.labels import TARGETS
 from homeiq_lab.dataset import synthetic_dataset
 from homeiq_lab.gate import foreseeable_rows
 from homeiq_lab.oracle import markdown, oracle_report
-from homeiq_lab.prepare import _configs, parse_args
+from homeiq_lab.prepare import parse_args, recipe_configs
 from homeiq_lab.train import make_split
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     """Train every variant, score each, write the table."""
     args = parse_args(argv)
     t0 = time.perf_counter()
-    config, gen, varied = _configs(args)
+    config, gen, varied = recipe_configs(args)
     ds, homes = synthetic_dataset(
         gen, horizon_days=config.horizon_days, n_jobs=args.jobs, cache_dir=args.cache_dir
     )

@@ -19,7 +19,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from custom_components.homeiq_device_intel.ml.labels import TARGETS
-from homeiq_lab.prepare import _configs, _dataset_hash, _generate, parse_args
+from homeiq_lab.prepare import dataset_hash, generate_rows, parse_args, recipe_configs
 from homeiq_lab.seeds import SeedReport, differences, gated_sets, markdown, seed_spread
 from homeiq_lab.train import make_split
 
@@ -66,10 +66,10 @@ def main(argv: list[str] | None = None) -> int:
     table = args.table or ROOT / "models" / "SEED_SPREAD.md"
     seeds = args.seeds or [args.seed, args.seed + 1, args.seed + 2]
     t0 = time.perf_counter()
-    config, gen, varied = _configs(args)
+    config, gen, varied = recipe_configs(args)
     if args.signs_only is not None:
         config = replace(config, signs_only_targets=tuple(args.signs_only))
-    generated = _generate(args, gen, varied, config, {})
+    generated = generate_rows(args, gen, varied, config, {})
     if generated is None:
         return 2
     ds, homes, eval_ds, eval_homes = generated
@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     split = make_split(ds, config, homes)
     report = seed_spread(ds, split, gated_sets(ds, homes, split, eval_ds, eval_homes), config, seeds)
-    sha256 = _dataset_hash(ds)
+    sha256 = dataset_hash(ds)
     rows = (
         f"Rows: {args.homes} synthetic homes x {args.days} days (generator seed {args.seed}; "
         f"{len(ds):,} rows, sha256 `{sha256[:16]}`), {args.eval_homes} homes from the generator "
