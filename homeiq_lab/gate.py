@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from custom_components.homeiq_device_intel.ml.alerts import MAX_ROW_GAP_HOURS
 from custom_components.homeiq_device_intel.ml.grid import HOUR, hour_start
 from custom_components.homeiq_device_intel.ml.labels import TARGETS
 from custom_components.homeiq_device_intel.ml.metrics import alert_precision, alert_starts, confusion_metrics
@@ -183,10 +184,11 @@ def _unresolved_alerts(
 ) -> tuple[int, float]:
     """Alerts whose outcome the rows do not tell, and the share of the others that came true.
 
-    An alert still on at its device's last row, with no failure come yet, is unresolved: it
-    comes true if the failure starts within the horizon of any of its days, and the days after
-    the rows end (the data's end, or a battery already dark) are not labelled. Reported beside
-    the gate (not gated): the gate counts such an alert as false.
+    An alert still on at its device's last row, or at a row after which its device's rows stop
+    for more than a day (unlabelled days: a battery already dark, the week before a swap at a
+    level that was not low), with no failure come yet, is unresolved: it comes true if the
+    failure starts within the horizon of any of its days, and the days after are not labelled.
+    Reported beside the gate (not gated): the gate counts such an alert as false.
     """
     if not alarm.any():
         return 0, float("nan")
@@ -195,9 +197,10 @@ def _unresolved_alerts(
     n_alerts = int(starts.sum())
     came_true = np.zeros(n_alerts, dtype=bool)
     came_true[np.unique(run_id[alarm & (y == 1.0)])] = True
-    last_of_device = np.concatenate((device[1:] != device[:-1], [True]))
+    # The row before a device change, or before a gap in its rows: an alert on there was cut.
+    cut = np.concatenate(((device[1:] != device[:-1]) | (np.diff(hour) > MAX_ROW_GAP_HOURS), [True]))
     open_at_end = np.zeros(n_alerts, dtype=bool)
-    open_at_end[run_id[alarm & last_of_device]] = True
+    open_at_end[run_id[alarm & cut]] = True
     unresolved = open_at_end & ~came_true
     resolved = ~unresolved
     return int(unresolved.sum()), float(came_true[resolved].mean()) if resolved.any() else float("nan")

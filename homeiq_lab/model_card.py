@@ -295,7 +295,7 @@ def _unresolved_section(report: dict[str, Any]) -> list[str]:
         "the last column leaves it out, as the labels leave out a day whose horizon the data does not hold.",
         "",
         "| rows | target | alerts | still on at the end, no failure yet | alerts that came true (gate) "
-        "| alerts that came true, those left out |",
+        "| alerts that came true, without them |",
         "|---|---|---|---|---|---|",
         *rows,
         "",
@@ -357,11 +357,11 @@ def _dropout_trace_section(report: dict[str, Any]) -> list[str]:
         return []
     return [
         "",
-        "### Foreseeable outages that HA never saw coming",
+        "### Foreseeable outages with and without a dropout in HA's data",
         "",
-        "The generator's truth counts an outage's warning signs from its first precursor, also those",
-        "HA never records: a dropout shorter than the device's timeout (hours for a battery device on",
-        "Zigbee, minutes for a mains one) leaves no unavailable state. Below, the foreseeable outages",
+        "The generator's truth counts an outage's warning signs from its first precursor, also dropouts",
+        "HA never records: one shorter than the device's timeout (6 h for a battery device on Zigbee,",
+        "2 h for a mains one, minutes for most others) leaves no unavailable state. Below, the foreseeable outages",
         "split by whether the device dropped out or was unavailable in the week before the last day a",
         "warning still counts (`gate.dropout_trace`), with the share of each warned of. Those without",
         "a dropout can be warned of only by what else they show (a falling link, a silence).",

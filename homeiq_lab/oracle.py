@@ -21,10 +21,11 @@ features: telling a failure's episode from a look-alike by its shape is the rest
 
 An upper bound: the truth marks a warning from its first hour, before its first sign may show in
 the data, so part of what the truth-given model sees no feature could. For outages a fourth
-training measures how much: the truth columns only from a row where the device has dropped out
-or been unavailable since the warning began, as HA records it (`recorded_warning_hours`). A
+training measures how much of it is dropouts: the truth columns only from a row where the device
+has dropped out or been unavailable lately, as HA records it (`recorded_warning_hours`). A
 precursor dropout shorter than the device's timeout leaves no unavailable state, so a failure
-whose warnings were all such dropouts is, for this model, one without warning.
+whose warnings were all such dropouts is, for this model, one without warning, even where other
+signs (a falling link, missing reports) were in HA's data.
 
 Offline evaluation only: the truth columns never reach a shipped model.
 """
@@ -120,12 +121,14 @@ def episode_hours(homes: Sequence[HomeHistory], ds: Dataset, target: str) -> Flo
 
 
 def recorded_warning_hours(homes: Sequence[HomeHistory], ds: Dataset, target: str) -> Float:
-    """As `warning_hours`, only where HA has recorded a dropout since the warning began (else NaN).
+    """As `warning_hours`, only where HA has recorded a dropout lately (else NaN).
 
-    Read from the row's own window features: a dropout or unavailable hour in the last day while
-    the warning is under a day old, a dropout in the last three days while it is under three days
-    old, a dropout or unavailable hour in the last week after that (which may also count one from
-    the days just before the warning).
+    Read from the row's own window features, an approximation of "since the warning began": a
+    dropout or unavailable hour in the last day while the warning is under a day old, a dropout
+    in the last three days while it is under three days old, a dropout or unavailable hour in
+    the last week after that. Each window may also count a dropout from before the warning (up
+    to a day, three days or a week before the row), and a warning older than a week counts only
+    while a dropout stays in the week's window.
     """
     hours = warning_hours(homes, ds, target)
 
@@ -247,8 +250,8 @@ def _verdict(
     reasons = []
     if recorded is not None and not _passes(recorded):
         reasons.append(
-            "the warnings HA never records: given when warnings began only once HA had recorded a "
-            "dropout, the model does not pass"
+            "warnings that never showed as a dropout in HA's data: given when warnings began only "
+            "where HA had recorded a dropout lately, the model does not pass"
         )
     if episodes is not None and not _passes(episodes):
         reasons.append(

@@ -575,7 +575,7 @@ def _by_dropout_trace(
 ) -> dict[str, dict[str, float]]:
     """Foreseeable failures warned of, apart for those that left a dropout in the recorder and the rest.
 
-    `gate.dropout_trace`: a foreseeable outage whose warning signs HA never recorded (dropouts
+    `gate.dropout_trace`: a foreseeable outage whose precursor dropouts HA never recorded (dropouts
     shorter than the device's timeout) can be warned of only by what else it shows.
     """
     alarm = held_alarm(p, keys.device, keys.hour, threshold, release * threshold)

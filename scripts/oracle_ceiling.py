@@ -41,11 +41,12 @@ INTRODUCTION = (
     "which features could still learn.",
     "",
     "For outages, a fourth training gives the same two columns only from a row where HA has recorded a",
-    "dropout or an unavailable hour since the warning began (`recorded_warning_hours`: in the last day",
-    "while the warning is under a day old, in the last three days while under three, in the last week",
-    "after). A precursor dropout shorter than the device's timeout leaves no unavailable state: where this",
-    "model does not pass and the one given the truth does, part of what the truth shows was never in HA's",
-    "data, and no feature of it could see it.",
+    "dropout or an unavailable hour lately (`recorded_warning_hours`: in the last day while the warning",
+    "is under a day old, in the last three days while under three, in the last week after; an",
+    "approximation of 'since the warning began'). A precursor dropout shorter than the device's timeout",
+    "leaves no unavailable state: where this model does not pass and the one given the truth does, part",
+    "of the warnings the truth counts never showed as a dropout in HA's data (other signs, a falling link",
+    "or missing reports, may still have).",
     "",
 )
 

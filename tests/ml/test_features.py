@@ -10,8 +10,9 @@ from custom_components.homeiq_device_intel.ml.features import (
     build_features,
     default_eval_hours,
 )
-from custom_components.homeiq_device_intel.ml.grid import HOUR, build_grid
+from custom_components.homeiq_device_intel.ml.grid import HOUR, build_grid, grid_tail
 from custom_components.homeiq_device_intel.ml.labels import build_labels, find_events
+from custom_components.homeiq_device_intel.ml.learning import _shifted
 from custom_components.homeiq_device_intel.ml.records import (
     Chemistry,
     DeviceRecord,
@@ -505,6 +506,28 @@ def test_a_sleeping_sensor_silent_until_the_data_ends_from_a_middling_level_is_c
     assert list(events.starts[FailureType.STALE][0]) == [33 * 24]
 
 
+def _sleeping_sensor(level_of, silent: tuple[int, int], *, days: int = 40):
+    """A sleeping sensor (temperature and battery every hour, never unavailable) reading
+    `level_of(h)` %, silent for the hours in [silent[0], silent[1]): its grid, frame, events, labels."""
+    hours = [h for h in range(days * 24) if not silent[0] <= h < silent[1]]
+    times = [T0 + h * HOUR + 60 for h in hours]
+    history = _home(
+        [_device("a")],
+        [
+            EntityRecord(entity_id="sensor.a", device_key="a", role=EntityRole.PRIMARY),
+            EntityRecord(entity_id="sensor.a_battery", device_key="a", role=EntityRole.BATTERY),
+        ],
+        {
+            "sensor.a": encode_states(times, [f"{20 + (h % 7) / 10:.1f}" for h in hours]),
+            "sensor.a_battery": encode_states(times, [str(level_of(h)) for h in hours]),
+        },
+        days=days,
+    )
+    grid, frame = _frame(history)
+    events = find_events(grid)
+    return frame, events, build_labels(grid, frame, events)
+
+
 def test_a_day_inside_the_dark_spell_that_ended_its_battery_is_not_predicted():
     # Silent from noon of day 25 at 45 %: the row of day 26 sees 12 h of it, not yet a day.
     # Silent until the data ends (day 40), its battery's fate is unknown; back on a fresh one,
@@ -517,11 +540,70 @@ def test_a_day_inside_the_dark_spell_that_ended_its_battery_is_not_predicted():
         row = _day_row(frame, 26)
         assert frame.column("hours_since_report")[row] < 24  # not yet dark for a day
         assert np.isnan(labels.y[FailureType.BATTERY_DEPLETED][row])
-        assert np.isnan(labels.battery_days[row])
     # Silent as long and back on the same battery: an outage, not its battery; the day is predicted.
     events, labels, frame = _silent_battery_labels(45, 45, dark_from=25.5, dark_days=3)
     assert events.battery_dark[0].shape == (2, 0)
     assert labels.y[FailureType.BATTERY_DEPLETED][_day_row(frame, 26)] == 0.0
+    # A spell that begins at the row's own hour is still ahead of it: the day before it dies.
+    events, labels, frame = _silent_battery_labels(45, 100, dark_from=26, dark_days=3)
+    assert events.battery_dark[0].tolist() == [[26 * 24], [29 * 24]]
+    assert labels.y[FailureType.BATTERY_DEPLETED][_day_row(frame, 26)] == 1.0
+
+
+def test_a_death_a_day_after_the_battery_read_empty_is_still_its_dark_spell():
+    # Reads 5 % at hour 600, 6 % until 611, silent 612-683, back on a fresh battery: one
+    # depletion (the reading at the floor), and the silence that ended it is still dark.
+    frame, events, labels = _sleeping_sensor(
+        lambda h: 45 if h < 600 else 5 if h == 600 else 6 if h < 612 else 100, (612, 684)
+    )
+    assert list(events.depletions[0]) == [600]
+    assert events.battery_dark[0].tolist() == [[612], [684]]
+    assert np.isnan(labels.y[FailureType.BATTERY_DEPLETED][_day_row(frame, 26)])  # 12 h into it
+
+
+def test_the_row_at_the_hour_a_dark_spell_ends_still_saw_only_the_dark():
+    # Unavailable at 10 % from hour 612 until 624, back on a fresh battery at the row's hour
+    # (a swap at a low level, so no censor): the row of day 26 (hour 624) saw twelve hours dark
+    # and not yet the return. The day before, its death was coming; the day after, a fresh one.
+    events, labels, frame = _battery_labels(
+        lambda h: "unavailable" if 612 <= h < 624 else 10 if h < 612 else 100
+    )
+    assert events.battery_dark[0].tolist() == [[612], [624]]
+    assert (list(events.depletions[0]), events.censors[0].size) == ([612], 0)
+    assert frame.eval_hour[_day_row(frame, 26)] == 624
+    y = labels.y[FailureType.BATTERY_DEPLETED]
+    assert (y[_day_row(frame, 25)], y[_day_row(frame, 27)]) == (1.0, 0.0)
+    assert np.isnan(y[_day_row(frame, 26)])
+
+
+def test_events_found_on_a_grid_tail_are_shifted_into_the_whole_grids_hours():
+    # The nightly learning reads events off the grid's tail (ml/learning.py): shifted back,
+    # every battery event and dark spell is where the whole grid puts it.
+    history = _home(
+        [_device("a")],
+        [EntityRecord(entity_id="sensor.a_battery", device_key="a", role=EntityRole.BATTERY)],
+        {
+            "sensor.a_battery": encode_states(
+                *_hourly(40, lambda h: "unavailable" if 612 <= h < 640 else "10" if h < 612 else "100")
+            )
+        },
+        days=40,
+    )
+    whole = find_events(build_grid(history))
+    assert whole.battery_dark[0].size and whole.depletions[0].size
+    for lo in (120, 240):
+        tail = _shifted(find_events(grid_tail(build_grid(history), lo)), lo)
+        for name in ("battery_dark", "depletions", "censors"):
+            np.testing.assert_array_equal(getattr(tail, name)[0], getattr(whole, name)[0], err_msg=name)
+
+
+def test_no_days_remaining_are_labelled_inside_the_dark_spell():
+    # At 20 % it falls silent from hour 612 to 684 and comes back on a fresh battery that reads
+    # 20 % again, then 4 % from hour 720: the day inside the first spell has no days remaining.
+    frame, events, labels = _sleeping_sensor(lambda h: 4 if h >= 720 else 20, (612, 684))
+    assert list(events.depletions[0]) == [612, 720]
+    assert np.isnan(labels.battery_days[_day_row(frame, 26)])
+    assert labels.battery_days[_day_row(frame, 24)] == pytest.approx(612 / 24 - 24)
 
 
 def test_an_outage_that_is_the_battery_running_out_is_a_battery_failure_only():

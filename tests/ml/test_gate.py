@@ -153,3 +153,15 @@ def test_an_alert_still_on_when_the_rows_end_with_no_failure_yet_is_unresolved()
     assert m["precision"] == pytest.approx(1 / 4)  # the gate counts the unresolved one as false
     assert m["alerts_unresolved"] == 1.0
     assert m["precision_resolved"] == pytest.approx(1 / 3)
+
+
+def test_an_alert_cut_by_unlabelled_days_is_unresolved_one_that_ended_before_them_is_not():
+    # Device 0: rows on days 0-9 and 17-25 (days 10-16 unlabelled), alarmed on days 7-9: cut.
+    # Device 1: the same rows, alarmed on days 5-6, quiet on days 7-9: it ended, false.
+    days = np.array([*range(10), *range(17, 26)])
+    hour = np.concatenate([days * 24, days * 24])
+    device = np.repeat([0, 1], days.size)
+    alarm = np.concatenate([np.isin(days, [7, 8, 9]), np.isin(days, [5, 6])])
+    y = np.zeros(hour.size)
+    m = owner_metrics(alarm, device, hour, y, np.full(hour.size, np.nan), np.ones(hour.size), H)
+    assert (m["alerts"], m["alerts_unresolved"], m["precision_resolved"]) == (2.0, 1.0, 0.0)

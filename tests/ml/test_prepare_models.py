@@ -79,7 +79,7 @@ def test_report_has_the_model_card_and_plots(quick_run):
     split = outages["gate_by_dropout_trace"]
     parts = [split[side]["foreseeable_failures"] for side in ("with_dropout", "without_dropout")]
     assert sum(parts) == outages["gate"]["foreseeable_failures"]
-    assert "### Foreseeable outages that HA never saw coming" in card
+    assert "### Foreseeable outages with and without a dropout in HA's data" in card
     # Alerts the rows cannot judge yet are counted apart; the gate's precision still counts them false.
     for target in ("battery_depleted", "unavailable", "stale"):
         gate = evaluation["report"]["held_out_homes"][target]["gate"]

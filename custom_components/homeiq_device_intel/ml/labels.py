@@ -18,7 +18,9 @@ labelled only up to a battery that ran out with no swap before it.
 sensor that HA never marks unavailable shows its battery dying only by falling
 silent. A battery device without telemetry (a door sensor) is quiet for long
 anyway: its silence is dark only when it ends on a fresh battery or lasts until
-the data ends.
+the data ends. A day inside a dark spell that ended its battery, or whose end is
+unknown, is not predicted for the battery: the failure is under way, or its
+outcome not known (`FailureEvents.battery_dark`).
 
 An outage (`unavailable`: 6 h or more, not its bridge's) that starts when a
 battery ran out, or within a week after on the same battery, is that battery's
@@ -173,8 +175,8 @@ def _block_events(
         down_spans = np.stack((run_start[long_enough], run_start[long_enough] + run_len[long_enough]))
         dead = np.concatenate((down_spans, quiet), axis=1)
         dead = dead[:, np.argsort(dead[0], kind="stable")]
-        depleted, replaced, censor = _battery_events(grid, i, dead)
-        battery_dark.append(dead[:, np.isin(dead[0], np.union1d(depleted, censor))])
+        depleted, replaced, censor, ended = _battery_events(grid, i, dead)
+        battery_dark.append(dead[:, ended])
         starts[FailureType.UNAVAILABLE].append(_not_of_a_depletion(long_outage, depleted))
         starts[FailureType.BATTERY_DEPLETED].append(np.union1d(depleted, replaced).astype(np.int64))
         depletions.append(depleted)
@@ -230,46 +232,58 @@ def revived_by_swap(spans: IntArray, swaps: IntArray) -> npt.NDArray[np.bool_]:
     return revived
 
 
-def _battery_events(grid: HourlyGrid, i: int, dead: IntArray) -> tuple[IntArray, IntArray, IntArray]:
-    """Return device i's depletions, new-battery failures read off its level, and censored hours.
+def _battery_events(
+    grid: HourlyGrid, i: int, dead: IntArray
+) -> tuple[IntArray, IntArray, IntArray, npt.NDArray[np.bool_]]:
+    """Return device i's depletions, new-battery failures read off its level, censored hours, and more.
 
-    `dead` holds the (start, end) hours of its long enough outages, shape (2, n); all three
-    are empty without a battery.
+    The fourth: which of its dark spells ended its battery or are of unknown end (`battery_dark`).
+    `dead` holds the (start, end) hours of its long enough outages, shape (2, n); all four
+    are empty (no spell selected) without a battery.
     """
     empty_run: IntArray = np.empty(0, dtype=np.int64)
     if not grid.has_battery[i]:
-        return empty_run, empty_run, empty_run
+        return empty_run, empty_run, empty_run, np.zeros(dead.shape[1], dtype=bool)
     level = grid.channels["battery"][i].astype(np.float64)
     swaps = np.asarray(grid.swap_hours[i], dtype=np.int64)
-    depleted = _depletions(level, dead, swaps)
+    died = _died_on_battery(level, dead, swaps)
+    depleted = _depletions(level, dead[0][died])
     replaced, censor = _swaps_by_level(level, swaps)
     # Dark until the data ends at a level that was not low: whether its battery ran out is not
     # known yet (it may come back on a fresh one, or on the same one): censored, not negative.
     start, end = dead[0], dead[1]
     long = end - start >= DEAD_BATTERY_HOURS
-    unknown = start[long & (end >= level.size) & (level[np.maximum(start - 1, 0)] > DEAD_BATTERY_LEVEL)]
-    censor = np.union1d(censor, unknown).astype(np.int64)
-    return depleted, _not_of_a_depletion(replaced, depleted), censor
+    unknown = long & (end >= level.size) & (level[np.maximum(start - 1, 0)] > DEAD_BATTERY_LEVEL)
+    censor = np.union1d(censor, start[unknown]).astype(np.int64)
+    return depleted, _not_of_a_depletion(replaced, depleted), censor, died | unknown
 
 
-def _depletions(level: npt.NDArray[np.float64], dead: IntArray, swaps: IntArray) -> IntArray:
+def _died_on_battery(
+    level: npt.NDArray[np.float64], dead: IntArray, swaps: IntArray
+) -> npt.NDArray[np.bool_]:
+    """Which dark spells (start, end), shape (2, n), the device died on its battery.
+
+    Dark for a day after a low level, or back on a fresh battery (a swap during the spell or
+    within REVIVED_BY_SWAP_HOURS of its end) whatever level it showed: coin cells and lithium
+    packs often read 30-60 % until they collapse.
+    """
+    start, end = dead[0], dead[1]
+    prior = level[np.maximum(start - 1, 0)]
+    low = (prior <= DEAD_BATTERY_LEVEL) & (end - start >= DEAD_BATTERY_HOURS)
+    died: npt.NDArray[np.bool_] = (start > 0) & (low | revived_by_swap(dead, swaps))
+    return died
+
+
+def _depletions(level: npt.NDArray[np.float64], deaths: IntArray) -> IntArray:
     """Hours a battery ran out: its level reaches the floor, or the device dies on its battery.
 
-    `dead` are the (start, end) hours of the device's dark spells, shape (2, n). The device
-    died on its battery when it was dark for a day after a low level, or when it came back on
-    a fresh battery (a swap during the spell or within REVIVED_BY_SWAP_HOURS of its end)
-    whatever level it showed: coin cells and lithium packs often read 30-60 % until they
-    collapse.
-    One depletion per discharge (starts within a day of the previous are dropped).
+    `deaths`: the start hours of the dark spells it died on (`_died_on_battery`). One depletion
+    per discharge (starts within a day of the previous are dropped).
     """
     empty = level <= BATTERY_FLOOR
     before = np.concatenate(([False], empty[:-1]))
     crossing = np.flatnonzero(empty & ~before)
-    start, end = dead[0], dead[1]
-    prior = level[np.maximum(start - 1, 0)]
-    low = (prior <= DEAD_BATTERY_LEVEL) & (end - start >= DEAD_BATTERY_HOURS)
-    events = np.union1d(crossing, start[(start > 0) & (low | revived_by_swap(dead, swaps))])
-    events = events.astype(np.int64)
+    events = np.union1d(crossing, deaths).astype(np.int64)
     if events.size > 1:
         events = events[np.concatenate(([True], np.diff(events) > DAY))]
     return events
@@ -357,12 +371,15 @@ def _inside(
     A row at e sees the hours before e: the spell began before it and had not ended.
     """
     out = np.zeros(e.size, dtype=bool)
-    for i, span in enumerate(spans):
-        if span.shape[1] == 0:
-            continue
-        rows = np.flatnonzero(dev == i)
+    with_spans = [i for i, span in enumerate(spans) if span.shape[1]]
+    if not with_spans:
+        return out
+    order = np.argsort(dev, kind="stable")
+    bounds = np.searchsorted(dev[order], np.arange(len(spans) + 1), side="left")
+    for i in with_spans:
+        rows = order[bounds[i] : bounds[i + 1]]
         hours = e[rows][:, None]
-        out[rows] = ((hours > span[0][None, :]) & (hours <= span[1][None, :])).any(axis=1)
+        out[rows] = ((hours > spans[i][0][None, :]) & (hours <= spans[i][1][None, :])).any(axis=1)
     return out
 
 
