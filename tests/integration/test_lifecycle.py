@@ -47,6 +47,8 @@ Setup = Callable[[], Awaitable[MockConfigEntry]]
 PROBABILITY = "sensor.door_0_failure_probability"
 # Long enough for Home Assistant's stop to reach the recorder's final write if nothing waits.
 HOLD_SECONDS = 1.0
+# 10:00 in the tests' time zone (US/Pacific): hours from the nightly training either way.
+CLEAR_OF_THE_NIGHTLY_TRAINING = "2026-12-01 18:00:00+00:00"
 
 
 @dataclass
@@ -120,9 +122,17 @@ async def _scheduled_refresh(hass: HomeAssistant, freezer: FrozenDateTimeFactory
 
 @pytest.fixture
 async def home(
-    hass: HomeAssistant, seed_history: Callable[..., Awaitable[Any]], setup_integration: Setup
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    seed_history: Callable[..., Awaitable[Any]],
+    setup_integration: Setup,
 ) -> MockConfigEntry:
-    """A home with ten days of recorded history, set up and scored once."""
+    """A home with ten days of recorded history, set up and scored once.
+
+    The clock starts at a daytime hour: a scheduled scoring an hour later must not meet the
+    nightly training (02:00 local), as it did when these ran between 01:00 and 02:00 local.
+    """
+    freezer.move_to(CLEAR_OF_THE_NIGHTLY_TRAINING)
     await seed_history(10)
     return await setup_integration()
 
