@@ -215,15 +215,23 @@ class TrainingManager:
 
         @callback
         def _run(planned: datetime) -> None:
+            if self._guard.stopping:
+                # Home Assistant is stopping, or the entry unloading: no run, and no next timer.
+                return
             _schedule(planned)
             self._async_nightly(planned)
 
         @callback
         def _unschedule() -> None:
+            nonlocal cancel
             if cancel is not None:
                 cancel()
+                cancel = None
 
         _schedule(dt_util.utcnow())
+        # Cancelled as soon as Home Assistant begins stopping, not only at unload: a timer
+        # firing during the stop would otherwise start a run the stop refuses.
+        self._guard.async_on_stop(_unschedule)
         return _unschedule
 
     @callback

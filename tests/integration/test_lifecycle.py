@@ -28,6 +28,7 @@ from homeassistant.core import Event, HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
 
+import custom_components.homeiq_device_intel as integration_module
 from custom_components.homeiq_device_intel import coordinator as coordinator_module
 from custom_components.homeiq_device_intel import recorder_source
 from custom_components.homeiq_device_intel import training as training_module
@@ -177,6 +178,22 @@ async def test_stopping_mid_scoring_waits_for_the_scoring_and_keeps_the_predicti
     after = hass.states.get(PROBABILITY)
     assert after is not None
     assert after.state == before.state  # the last predictions stay
+
+
+async def test_a_nightly_run_falling_due_while_home_assistant_stops_starts_nothing(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory, home: MockConfigEntry
+) -> None:
+    """The nightly timer ends when the entry's work stops, not at unload only.
+
+    Before, it fired during the stop, re-armed itself and raised WorkStopped in its callback
+    (an error in Home Assistant's log at every stop at the training hour).
+    """
+    runtime = home.runtime_data
+    await integration_module._async_stop_work(runtime)  # what Home Assistant's stop event runs
+    freezer.move_to("2026-12-02 10:00:30+00:00")  # 02:00 local the next night: the training time
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done()
+    assert not runtime.trainer.running
 
 
 @pytest.mark.database
