@@ -516,12 +516,14 @@ def evaluate(
         p, threshold = probs[target][ok], models.thresholds[target]
         seen = np.ones(len(ds)) if foreseeable is None else foreseeable[target]
         entry = _model_entry(
-            p, threshold, keys, (seen[rows][ok], ds.home[rows][ok]), horizon_hours, release_fraction(target)
+            p,
+            threshold,
+            keys,
+            (seen[rows][ok], ds.home[rows][ok]),
+            horizon_hours,
+            release_fraction(target),
+            traced=_dropout_traced(keys, X[ok]) if target == FailureType.UNAVAILABLE else None,
         )
-        if target == FailureType.UNAVAILABLE:
-            entry["gate_by_dropout_trace"] = _by_dropout_trace(
-                p, threshold, keys, seen[rows][ok], X[ok], horizon_hours, release_fraction(target)
-            )
         if with_baselines:
             entry |= _rule_entries(p, rules[target][ok], keys, horizon_hours)
             scores = {name: heuristics[name][ok] for name in HEURISTICS[target]}
@@ -550,11 +552,14 @@ def _model_entry(
     gated: tuple[Float, npt.NDArray[np.int64]],
     horizon_hours: int,
     release: float,
+    *,
+    traced: Float | None = None,
 ) -> dict[str, Any]:
     """Return the model's figures at its threshold, and the gate's figures of its alarms with their intervals.
 
     The alarms are the alerts an owner gets: held until `release` times the threshold (ml/alerts.py).
     `gated`: each row's foreseeable verdict (`gate.foreseeable_rows`) and home (homes are resampled).
+    `traced`: each row's `gate.dropout_trace` verdict; with it, recall also apart for each side.
     """
     seen, home = gated
     alarm = held_alarm(p, keys.device, keys.hour, threshold, release * threshold)
@@ -563,34 +568,31 @@ def _model_entry(
     model["lead_days_median"] = _median_lead(lead)
     model["events"] = float(lead.size)
     model.update(alert_metrics(alarm, *keys, horizon_hours))
-    return {
+    entry: dict[str, Any] = {
         "model": model,
         "gate": owner_metrics(alarm, *keys, seen, horizon_hours),
         "gate_intervals": gate_intervals(alarm, home, *keys, seen, horizon_hours),
     }
+    if traced is not None:
+        # A foreseeable outage whose precursor dropouts HA never recorded (shorter than the
+        # device's timeout) can be warned of only by what else it shows.
+        split: dict[str, dict[str, float]] = {}
+        for name, mask in (("with_dropout", traced == 1.0), ("without_dropout", traced == 0.0)):
+            figures = owner_metrics(alarm, *keys, np.where(mask, seen, 0.0), horizon_hours)
+            split[name] = {k: figures[k] for k in ("foreseeable_failures", "recall")}
+        entry["gate_by_dropout_trace"] = split
+    return entry
 
 
-def _by_dropout_trace(
-    p: Float, threshold: float, keys: _Labelled, seen: Float, X: Float, horizon_hours: int, release: float
-) -> dict[str, dict[str, float]]:
-    """Foreseeable failures warned of, apart for those that left a dropout in the recorder and the rest.
-
-    `gate.dropout_trace`: a foreseeable outage whose precursor dropouts HA never recorded (dropouts
-    shorter than the device's timeout) can be warned of only by what else it shows.
-    """
-    alarm = held_alarm(p, keys.device, keys.hour, threshold, release * threshold)
-    traced = dropout_trace(
+def _dropout_traced(keys: _Labelled, X: Float) -> Float:
+    """`gate.dropout_trace` of labelled rows: did each row's next failure leave a dropout in time."""
+    return dropout_trace(
         keys.device,
         keys.hour,
         keys.event_hour,
         X[:, FEATURE_INDEX["drops_7d"]],
         X[:, FEATURE_INDEX["unavailable_hours_7d"]],
     )
-    out: dict[str, dict[str, float]] = {}
-    for name, mask in (("with_dropout", traced == 1.0), ("without_dropout", traced == 0.0)):
-        figures = owner_metrics(alarm, *keys, np.where(mask, seen, 0.0), horizon_hours)
-        out[name] = {k: figures[k] for k in ("foreseeable_failures", "recall")}
-    return out
 
 
 def _rule_entries(p: Float, rule: Float, keys: _Labelled, horizon_hours: int) -> dict[str, Any]:
