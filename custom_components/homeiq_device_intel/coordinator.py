@@ -160,7 +160,10 @@ class HomeIQCoordinator(DataUpdateCoordinator[HomeIQData]):
         """Read the recent history of every watched device and score it.
 
         Once Home Assistant stops or the entry unloads, the scoring in flight
-        ends at its next chunk and the last predictions stay.
+        ends at its next chunk and the last predictions stay. Home Assistant
+        cancels the task of a scheduled scoring when it stops: that is a stop
+        too, not a failed update (which would turn every entity unavailable
+        at the next redraw, such as the end of a training the stop cut short).
         """
         try:
             async with self.guard.work():
@@ -169,6 +172,11 @@ class HomeIQCoordinator(DataUpdateCoordinator[HomeIQData]):
             if self.data is not None:
                 return self.data
             raise UpdateFailed(translation_domain=DOMAIN, translation_key="stopping") from None
+        except asyncio.CancelledError:
+            if not self.guard.stopping or self.data is None or (task := asyncio.current_task()) is None:
+                raise
+            task.uncancel()  # the task ends here, with the last predictions; the guard waits for its thread
+            return self.data
 
     async def _async_predict(
         self, devices: dict[str, WatchedDevice], now: datetime

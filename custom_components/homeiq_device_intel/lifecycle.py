@@ -79,7 +79,7 @@ class WorkGuard:
         stops, and a cancelled future says nothing of the thread still running.
         """
         self.check()
-        tracked = _TrackedJob(asyncio.get_running_loop(), job)
+        tracked = _TrackedJob(asyncio.get_running_loop(), job, refuse=lambda: self.stopping)
         future = submit(tracked)
         self._jobs.add(tracked.finished)
         tracked.finished.add_done_callback(self._jobs.discard)
@@ -114,22 +114,31 @@ class WorkGuard:
 class _TrackedJob[T]:
     """One executor job, ``finished`` once its thread is done with it or it was cancelled unstarted."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, job: Callable[[], T]) -> None:
-        """Wrap ``job``; ``finished`` is a future of ``loop``."""
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, job: Callable[[], T], *, refuse: Callable[[], bool]
+    ) -> None:
+        """Wrap ``job``; ``finished`` is a future of ``loop``; no thread starts it once ``refuse()``."""
         self._loop = loop
         self._job = job
+        self._refuse = refuse
         self._lock = threading.Lock()
         self._started = False
         self._abandoned = False
         self.finished: asyncio.Future[None] = loop.create_future()
 
     def __call__(self) -> T:
-        """Run the job (executor thread), unless it was given up before it started."""
+        """Run the job (executor thread), unless it was given up or work stopped before it started.
+
+        A job can wait for a thread (the recorder's executor has two) past the stop: it
+        then raises WorkStopped instead of running.
+        """
         with self._lock:
             if self._abandoned:
                 raise concurrent.futures.CancelledError
             self._started = True
         try:
+            if self._refuse():
+                raise WorkStopped
             return self._job()
         finally:
             with suppress(RuntimeError):  # the loop is closed: nobody waits any more

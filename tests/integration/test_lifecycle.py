@@ -26,6 +26,7 @@ from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import EVENT_HOMEASSISTANT_STOP
 from homeassistant.core import Event, HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError
+from homeassistant.helpers import entity_registry as er
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
 
 import custom_components.homeiq_device_intel as integration_module
@@ -41,7 +42,7 @@ from custom_components.homeiq_device_intel.const import (
     SERVICE_ROLLBACK_MODEL,
     SERVICE_TRAIN,
 )
-from custom_components.homeiq_device_intel.lifecycle import WorkGuard
+from custom_components.homeiq_device_intel.lifecycle import WorkGuard, WorkStopped
 from custom_components.homeiq_device_intel.model_store import ModelStore
 
 Setup = Callable[[], Awaitable[MockConfigEntry]]
@@ -178,6 +179,44 @@ async def test_stopping_mid_scoring_waits_for_the_scoring_and_keeps_the_predicti
     after = hass.states.get(PROBABILITY)
     assert after is not None
     assert after.state == before.state  # the last predictions stay
+
+
+async def test_stopping_mid_scoring_while_training_keeps_every_entity_showing_its_last_state(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory, gate: Gate, home: MockConfigEntry
+) -> None:
+    """HA cancels a scheduled scoring's task when it stops; the training's end then redraws the entities.
+
+    Before, the cancelled scoring counted as a failed update, and the entities the training's
+    end redrew turned unavailable (seen when a stop met the nightly training).
+    """
+    before = _our_states(hass, home)
+    counted = coordinator_module.score_home  # the gate's
+
+    def hold_scoring(*args: Any, **kwargs: Any) -> Any:
+        gate.armed = True
+        return counted(*args, **kwargs)
+
+    with patch.object(coordinator_module, "score_home", hold_scoring):
+        await _scheduled_refresh(hass, freezer)
+        await _entered(hass, gate)
+    await hass.services.async_call(DOMAIN, SERVICE_TRAIN, {"mode": "full"}, blocking=True)
+    assert home.runtime_data.trainer.running
+    gate.release_later()
+    await hass.async_stop()
+
+    _assert_stopped_cleanly(gate)
+    assert home.runtime_data.trainer.state.last_run["outcome"] == "cancelled"
+    after = _our_states(hass, home)
+    assert "unavailable" not in after.values()
+    changed = {key for key in before if after[key] != before[key]}
+    assert changed <= {"sensor.homeiq_device_intelligence_last_trained"}  # the cancelled run's time
+
+
+def _our_states(hass: HomeAssistant, entry: MockConfigEntry) -> dict[str, str]:
+    """Return the state of every entity of the entry."""
+    entities = er.async_entries_for_config_entry(er.async_get(hass), entry.entry_id)
+    assert entities
+    return {entity.entity_id: hass.states.get(entity.entity_id).state for entity in entities}  # type: ignore[union-attr]
 
 
 async def test_a_nightly_run_falling_due_while_home_assistant_stops_starts_nothing(
@@ -342,3 +381,33 @@ async def test_a_job_cancelled_before_its_thread_took_it_is_not_waited_for(hass:
 
     assert ran == ["first"]
     assert not guard._jobs
+
+
+async def test_a_job_a_thread_takes_after_the_stop_does_not_run(hass: HomeAssistant) -> None:
+    """A job queued before the stop can wait for a thread past it (the recorder has two): it must not run."""
+    guard = WorkGuard(hass)
+    busy, release = threading.Event(), threading.Event()
+    ran: list[str] = []
+    with ThreadPoolExecutor(max_workers=1) as executor:
+        loop = asyncio.get_running_loop()
+
+        def submit(job: Callable[[], Any]) -> asyncio.Future[Any]:
+            return loop.run_in_executor(executor, job)
+
+        def hold() -> None:
+            busy.set()
+            release.wait(10)
+            ran.append("first")
+
+        first = asyncio.ensure_future(guard.async_run(submit, hold))
+        assert await hass.async_add_executor_job(busy.wait, 10)
+        queued = asyncio.ensure_future(guard.async_run(submit, lambda: ran.append("queued")))
+        await asyncio.sleep(0)
+        guard.stop()
+        release.set()
+        await first
+        with pytest.raises(WorkStopped):
+            await queued
+        await guard.async_wait()
+        assert not guard._jobs
+    assert ran == ["first"]
