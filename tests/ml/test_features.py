@@ -138,8 +138,8 @@ def test_unavailable_episode_counts_and_long_outage_label():
 def test_restart_replays_and_reconnects_are_not_failures():
     restart = T0 + 10 * DAY_S + 3 * HOUR
     times, states = [T0 + 60, restart - 1], ["20.5", "20.5"]
-    times += [restart + 5, restart + 60, restart + 120]
-    states += ["unavailable", "20.5", "20.5"]
+    times += [restart + 5, restart + 60, restart + 120, restart + 400]
+    states += ["unavailable", "20.5", "20.5", "20.5"]
     history = _home(
         [_device("a", via=None, power=Power.MAINS)],
         [EntityRecord(entity_id="sensor.a", device_key="a", role=EntityRole.PRIMARY)],
@@ -149,8 +149,35 @@ def test_restart_replays_and_reconnects_are_not_failures():
     grid = build_grid(history)
     assert grid["unavailable"].sum() == 0
     assert grid["drops"].sum() == 0
-    # the replayed 20.5 after the reconnect is not a sign of life; the first row after is
-    assert grid["reports"].sum() == 3
+    # The 20.5 replayed after the reconnect, and again, is no sign of life (it repeats the state
+    # before the restart's `unavailable`); the row after the replay window is.
+    hour = int((restart - T0) // HOUR)
+    assert np.flatnonzero(grid["reports"][0]).tolist() == [0, hour - 1, hour]
+    assert grid["reports"][0, hour] == 1.0
+
+
+def test_a_replayed_state_reported_again_later_is_a_sign_of_life():
+    # A leak sensor reads "off" all along: a restart replays it (after `unavailable`), then the
+    # device re-reports "off" unchanged for hours (HA >= 2024.3 moves the row's last_reported).
+    # The replay is no sign of life; its re-reports are, unless within the replay window.
+    restart = T0 + 10 * DAY_S + 3 * HOUR
+    series = encode_states([T0 + 60, restart + 5, restart + 60], ["off", "unavailable", "off"])
+    series.last_reported = np.array([T0 + 60, restart + 5, restart + 5 * HOUR])
+    early = encode_states([T0 + 60, restart + 5, restart + 60], ["off", "unavailable", "off"])
+    early.last_reported = np.array([T0 + 60, restart + 5, restart + 200])
+    history = _home(
+        [_device("a"), _device("b")],
+        [
+            EntityRecord(entity_id="binary_sensor.a", device_key="a", role=EntityRole.PRIMARY),
+            EntityRecord(entity_id="binary_sensor.b", device_key="b", role=EntityRole.PRIMARY),
+        ],
+        {"binary_sensor.a": series, "binary_sensor.b": early},
+        restarts=[restart],
+    )
+    grid = build_grid(history)
+    hour = int((restart - T0) // HOUR)
+    assert np.flatnonzero(grid["reports"][0]).tolist() == [0, hour + 5]
+    assert np.flatnonzero(grid["reports"][1]).tolist() == [0]
 
 
 def test_bridge_outage_is_flagged_and_kept_out_of_device_labels():
@@ -506,11 +533,16 @@ def test_a_sleeping_sensor_silent_until_the_data_ends_from_a_middling_level_is_c
     assert list(events.starts[FailureType.STALE][0]) == [33 * 24]
 
 
-def _sleeping_sensor(level_of, silent: tuple[int, int], *, days: int = 40):
+def _sleeping_sensor(level_of, silent: tuple[int, int], *, days: int = 40, restarts: tuple[float, ...] = ()):
     """A sleeping sensor (temperature and battery every hour, never unavailable) reading
-    `level_of(h)` %, silent for the hours in [silent[0], silent[1]): its grid, frame, events, labels."""
+    `level_of(h)` %, silent for the hours in [silent[0], silent[1]): its grid, frame, events, labels.
+
+    At each of `restarts`, HA shows its entities `unavailable` until the integration has
+    started, then the states it holds (`_replayed`)."""
     hours = [h for h in range(days * 24) if not silent[0] <= h < silent[1]]
     times = [T0 + h * HOUR + 60 for h in hours]
+    temperature = [f"{20 + (h % 7) / 10:.1f}" for h in hours]
+    level = [str(level_of(h)) for h in hours]
     history = _home(
         [_device("a")],
         [
@@ -518,14 +550,45 @@ def _sleeping_sensor(level_of, silent: tuple[int, int], *, days: int = 40):
             EntityRecord(entity_id="sensor.a_battery", device_key="a", role=EntityRole.BATTERY),
         ],
         {
-            "sensor.a": encode_states(times, [f"{20 + (h % 7) / 10:.1f}" for h in hours]),
-            "sensor.a_battery": encode_states(times, [str(level_of(h)) for h in hours]),
+            "sensor.a": encode_states(*_replayed(times, temperature, restarts)),
+            "sensor.a_battery": encode_states(*_replayed(times, level, restarts)),
         },
+        restarts=list(restarts),
         days=days,
     )
     grid, frame = _frame(history)
     events = find_events(grid)
     return frame, events, build_labels(grid, frame, events)
+
+
+def _replayed(
+    times: list[float], states: list[str], restarts: tuple[float, ...]
+) -> tuple[list[float], list[str]]:
+    """The rows with, at each restart, `unavailable` 5 s after it and the held state 60 s after."""
+    rows = list(zip(times, states, strict=True))
+    for restart in restarts:
+        held = [state for t, state in rows if t < restart and state != "unavailable"][-1]
+        rows += [(restart + 5.0, "unavailable"), (restart + 60.0, held)]
+    rows.sort(key=lambda row: row[0])
+    return [t for t, _ in rows], [state for _, state in rows]
+
+
+def test_a_restart_replay_after_unavailable_does_not_end_a_dark_spell():
+    # Silent at 70 % from day 25 until the data ends (day 40); HA restarts on day 33 and the
+    # integration, slow to start, shows it `unavailable`, then the states it held. Those are
+    # no sign of life: the spell still lasts until the data ends, so the battery's fate is
+    # unknown from day 25 on, and the week before it is not a week without a failure.
+    start = 25 * 24
+    frame, events, labels = _sleeping_sensor(
+        lambda h: 70, (start, 40 * 24), restarts=(T0 + 33 * DAY_S + 30 * 60,)
+    )
+    y = labels.y[FailureType.BATTERY_DEPLETED]
+    assert events.battery_dark[0].tolist() == [[start], [40 * 24]]
+    assert list(events.censors[0]) == [start]
+    assert list(events.starts[FailureType.STALE][0]) == [start]
+    assert np.isnan(y[_day_row(frame, 20)])  # its horizon holds the start of the spell
+    assert np.isnan(y[_day_row(frame, 26)]) and np.isnan(y[_day_row(frame, 34)])
+    assert y[_day_row(frame, 15)] == 0.0
 
 
 def test_a_day_inside_the_dark_spell_that_ended_its_battery_is_not_predicted():

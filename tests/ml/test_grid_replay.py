@@ -7,7 +7,7 @@ import numpy.typing as npt
 import pytest
 
 from custom_components.homeiq_device_intel.ml.grid import RESTART_REPLAY_SECONDS, _replay_mask
-from custom_components.homeiq_device_intel.ml.records import StateSeries
+from custom_components.homeiq_device_intel.ml.records import UNAVAILABLE, StateSeries
 
 
 def _every_row(series: StateSeries, restarts: npt.NDArray[np.float64]) -> npt.NDArray[np.bool_]:
@@ -17,7 +17,12 @@ def _every_row(series: StateSeries, restarts: npt.NDArray[np.float64]) -> npt.ND
     idx = np.searchsorted(restarts, series.time, side="right") - 1
     since = np.where(idx >= 0, series.time - restarts[np.maximum(idx, 0)], np.inf)
     same = np.zeros(len(series), dtype=bool)
-    same[1:] = series.code[1:] == series.code[:-1]
+    for i in range(1, len(series)):
+        # compared with the state before the `unavailable` rows just before it (if any)
+        j = i - 1
+        while j > 0 and series.code[j] == UNAVAILABLE:
+            j -= 1
+        same[i] = series.code[i] == series.code[j]
     out: npt.NDArray[np.bool_] = (since <= RESTART_REPLAY_SECONDS) & same
     return out
 

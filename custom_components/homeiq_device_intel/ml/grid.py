@@ -34,9 +34,9 @@ F32 = npt.NDArray[np.float32]
 # and anything float32 (the grid's dtype) cannot hold would turn into infinity.
 BATTERY_RANGE = (0.0, 100.0)
 LEVEL_RANGE = (-float(np.finfo(np.float32).max), float(np.finfo(np.float32).max))
-# A state row this soon after an HA restart that repeats the previous state is a
-# replay, not a sign of life; a short unavailable spell then is the integration
-# reconnecting, not the device failing.
+# A state row this soon after an HA restart that repeats the previous state (the one
+# before an `unavailable` the restart wrote, if any) is a replay, not a sign of life; a
+# short unavailable spell then is the integration reconnecting, not the device failing.
 RESTART_REPLAY_SECONDS = 300.0
 RESTART_UNAVAILABLE_MAX_SECONDS = 900.0
 # A group of devices on one bridge is "down" when this share is unavailable.
@@ -188,6 +188,9 @@ def _stat_hourly(stat: StatSeries, start: float, n_hours: int) -> FloatArray:
 def _replay_mask(series: StateSeries, restarts: FloatArray) -> npt.NDArray[np.bool_]:
     """True for rows that only replay the previous state right after a restart.
 
+    The previous state is the last one that is not `unavailable`: a late integration's
+    entities show `unavailable` first, then their held state (`_before_unavailable`).
+
     Only rows up to a little after a restart's replay window can be such rows: the
     test is made on those (restarts are few, rows many), with the same arithmetic.
     """
@@ -201,13 +204,36 @@ def _replay_mask(series: StateSeries, restarts: FloatArray) -> npt.NDArray[np.bo
     rows = _union_of_ranges(lo, hi)
     if rows.size == 0:
         return replay
-    t = time[rows]
-    idx = np.searchsorted(restarts, t, side="right") - 1
-    since = np.where(idx >= 0, t - restarts[np.maximum(idx, 0)], np.inf)
-    prev = series.code[np.maximum(rows - 1, 0)]
-    same = (rows > 0) & (series.code[rows] == prev)
-    replay[rows] = (since <= RESTART_REPLAY_SECONDS) & same
+    same = series.code[rows] == series.code[_before_unavailable(series.code, rows)]
+    replay[rows] = _in_replay_window(time[rows], restarts) & (rows > 0) & same
     return replay
+
+
+def _before_unavailable(code: npt.NDArray[np.int32], rows: npt.NDArray[np.intp]) -> npt.NDArray[np.intp]:
+    """Per row, the row before it that is not `unavailable` (row 0 when there is none).
+
+    An integration that starts late shows its entities `unavailable` at a restart (HA writes
+    that for every registered entity not loaded yet when it has started), then the state it
+    holds for them: that state is a replay when it repeats the state before the `unavailable`.
+    """
+    prev = np.maximum(rows - 1, 0)
+    # Step back over `unavailable` rows: HA writes no row that repeats its previous one, so a
+    # run of them is one row long (two with changed attributes); each step is one pass.
+    back = (code[prev] == UNAVAILABLE) & (prev > 0)
+    while back.any():
+        prev[back] -= 1
+        back &= (code[prev] == UNAVAILABLE) & (prev > 0)
+    return prev
+
+
+def _in_replay_window(times: FloatArray, restarts: FloatArray) -> npt.NDArray[np.bool_]:
+    """Whether each time is at most RESTART_REPLAY_SECONDS after a restart (restarts sorted)."""
+    if restarts.size == 0:
+        return np.zeros(times.shape, dtype=bool)
+    idx = np.searchsorted(restarts, times, side="right") - 1
+    since = np.where(idx >= 0, times - restarts[np.maximum(idx, 0)], np.inf)
+    inside: npt.NDArray[np.bool_] = since <= RESTART_REPLAY_SECONDS
+    return inside
 
 
 def _union_of_ranges(lo: npt.NDArray[np.intp], hi: npt.NDArray[np.intp]) -> npt.NDArray[np.intp]:
@@ -521,13 +547,15 @@ def _reports(
         if series is None or len(series) == 0:
             continue
         states_from = min(states_from, max(int((series.time[0] - start) // HOUR), 0))
-        alive = (series.code != UNAVAILABLE) & ~_replay_mask(series, restarts)
-        rows = series.time[alive]
-        times.append(rows)
+        valid = series.code != UNAVAILABLE
+        alive = valid & ~_replay_mask(series, restarts)
+        times.append(series.time[alive])
         if series.last_reported is not None:
-            # HA >= 2024.3 re-reports an unchanged state in place: still a sign of life.
-            again = series.last_reported[alive]
-            times.append(again[np.isfinite(again) & (again > rows + 1.0)])
+            # HA >= 2024.3 re-reports an unchanged state in place: still a sign of life, a
+            # replayed state's too (the device reported it again), unless in the replay window.
+            again = series.last_reported[valid]
+            later = np.isfinite(again) & (again > series.time[valid] + 1.0)
+            times.append(again[later & ~_in_replay_window(again, restarts)])
     if not times:
         return np.zeros(n_hours), states_from
     return _count_per_hour(np.concatenate(times), start, n_hours), states_from
