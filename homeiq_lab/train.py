@@ -533,14 +533,17 @@ def evaluate(
     *,
     with_baselines: bool = True,
     foreseeable: dict[str, Float] | None = None,
+    probs: dict[str, Float] | None = None,
 ) -> dict[str, Any]:
     """Every figure of the model card on a set of held-out rows.
 
     `foreseeable` (per target, over all of ds's rows; `gate.foreseeable_rows`)
     says which failures the gate's recall counts; without it, all of them.
+    `probs`: `predict_targets(models, ds.X[rows])` when the caller has it already.
     """
     X = ds.X[rows]
-    probs = predict_targets(models, X)
+    if probs is None:
+        probs = predict_targets(models, X)
     rules = baseline_scores(X)
     extra = None if ds.heuristic_columns is None else ds.heuristic_columns[rows]
     heuristics = heuristic_scores(X, extra, horizon_days=config.horizon_days)
