@@ -186,8 +186,12 @@ def write_report(
     config: TrainConfig,
     *,
     eval_plots: bool = True,
+    test_probs: dict[str, Float] | None = None,
 ) -> None:
-    """Write MODEL_CARD.md (and the PNG plots unless disabled) into `out`."""
+    """Write MODEL_CARD.md (and the PNG plots unless disabled) into `out`.
+
+    test_probs: `predict_targets(models, ds.X[split.test])` when the caller has it already.
+    """
     report = summary["report"]
     lines = [
         *_introduction(summary, config),
@@ -202,7 +206,7 @@ def write_report(
         *_lineage_section(summary),
     ]
     if eval_plots:
-        _plots(out, models, ds, split, config)
+        _plots(out, models, ds, split, config, test_probs)
         lines += PLOTS_SECTION
     (out / "MODEL_CARD.md").write_text("\n".join(lines) + "\n")
 
@@ -512,15 +516,23 @@ def _lineage_section(summary: dict[str, Any]) -> list[str]:
     ]
 
 
-def _plots(out: Path, models: TrainedModels, ds: Dataset, split: Split, config: TrainConfig) -> None:
-    """PR curves, reliability diagram, lead-time histogram, feature importance."""
+def _plots(
+    out: Path,
+    models: TrainedModels,
+    ds: Dataset,
+    split: Split,
+    config: TrainConfig,
+    probs: dict[str, Float] | None = None,
+) -> None:
+    """PR curves, reliability diagram, lead-time histogram, feature importance (of the held-out homes)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     rows = split.test
-    probs = predict_targets(models, ds.X[rows])
+    if probs is None:
+        probs = predict_targets(models, ds.X[rows])
     fig, ax = plt.subplots(figsize=(6, 4.5))
     _draw_pr_curves(ax, ds, rows, probs)
     _save_figure(fig, out / "pr_curves.png")

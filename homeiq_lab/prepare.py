@@ -137,10 +137,15 @@ def parse_args(
 
 def dataset_hash(ds: Dataset) -> str:
     """Content hash of the training rows and labels."""
-    digest = hashlib.sha256(np.ascontiguousarray(ds.X).tobytes())
+    digest = hashlib.sha256(_raw_bytes(ds.X))
     for target in TARGETS:
-        digest.update(np.ascontiguousarray(ds.y[target]).tobytes())
+        digest.update(_raw_bytes(ds.y[target]))
     return digest.hexdigest()
+
+
+def _raw_bytes(array: npt.NDArray[Any]) -> npt.NDArray[np.uint8]:
+    """The bytes `array.tobytes()` holds, as a view of its memory when contiguous (no copy of the rows)."""
+    return np.ascontiguousarray(array).reshape(-1).view(np.uint8)
 
 
 def _library_versions() -> dict[str, str]:
@@ -262,10 +267,12 @@ def main(argv: list[str] | None = None) -> int:
     models = train_models(ds, split, config)
     t_train = time.perf_counter() - t0 - t_gen - t_features
     data = _Data(ds, split, homes, real_homes, eval_ds, eval_homes)
-    report = _report(models, data, config, args.check_recorder_dir)
+    # The held-out homes' probabilities, for their figures, their ceiling and the card's plots.
+    test_probs = predict_targets(models, ds.X[split.test])
+    report = _report(models, data, config, args.check_recorder_dir, test_probs)
     ok, failures = _gate(report)
     lineage = _lineage(args, (gen, varied, config), data, status)
-    metadata = _metadata(report, ok, failures, lineage, ds)
+    metadata = _metadata(report, ok, failures, lineage)
     bundle = export_bundle(models, config, metadata)
     worst = parity(bundle, models, ds.X[split.test][:20_000])
     total = time.perf_counter() - t0
@@ -284,7 +291,7 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
-    _save(args, bundle, summary, models, data, config)
+    _save(args, bundle, summary, models, data, config, test_probs)
     print(f"exported {metadata['version']} to {args.out} in {total:.1f} s")
     return 0
 
@@ -357,24 +364,44 @@ def generate_rows(
     return syn_ds, homes, eval_ds, eval_homes
 
 
-def _report(models: TrainedModels, data: _Data, config: TrainConfig, real_dir: Path | None) -> dict[str, Any]:
-    """Evaluate on every set: held-out homes and families, the varied generator, the recorder databases."""
+def _report(
+    models: TrainedModels,
+    data: _Data,
+    config: TrainConfig,
+    real_dir: Path | None,
+    test_probs: dict[str, npt.NDArray[np.float64]],
+) -> dict[str, Any]:
+    """Evaluate on every set: held-out homes and families, the varied generator, the recorder databases.
+
+    test_probs: `predict_targets` of the held-out homes' rows (`data.split.test`).
+    """
     ds, split = data.ds, data.split
     seen = {t: foreseeable_rows([*data.homes, *data.real_homes], ds, t) for t in TARGETS}
-    report: dict[str, Any] = {"held_out_homes": evaluate(models, ds, split.test, config, foreseeable=seen)}
+    report: dict[str, Any] = {
+        "held_out_homes": evaluate(models, ds, split.test, config, foreseeable=seen, probs=test_probs)
+    }
     for family in config.holdout_families:
         rows = np.isin(ds.family, [family]) & ~split.train
         report[f"held_out_family:{family}"] = evaluate(models, ds, rows, config, foreseeable=seen)
     eval_ds = data.eval_ds if data.eval_ds is not None and len(data.eval_ds) else None
+    eval_probs = None
     if eval_ds is not None:
         eval_seen = {t: foreseeable_rows(data.eval_homes, eval_ds, t) for t in TARGETS}
+        eval_probs = predict_targets(models, eval_ds.X)
         report["varied_generator"] = evaluate(
-            models, eval_ds, np.ones(len(eval_ds), dtype=bool), config, foreseeable=eval_seen
+            models,
+            eval_ds,
+            np.ones(len(eval_ds), dtype=bool),
+            config,
+            foreseeable=eval_seen,
+            probs=eval_probs,
         )
-    report["ceiling"] = {"held_out_homes": _ceiling(models, [*data.homes, *data.real_homes], ds, split.test)}
-    if eval_ds is not None:
+    report["ceiling"] = {
+        "held_out_homes": _ceiling(models, [*data.homes, *data.real_homes], ds, split.test, test_probs)
+    }
+    if eval_ds is not None and eval_probs is not None:
         report["ceiling"]["varied_generator"] = _ceiling(
-            models, data.eval_homes, eval_ds, np.ones(len(eval_ds), dtype=bool)
+            models, data.eval_homes, eval_ds, np.ones(len(eval_ds), dtype=bool), eval_probs
         )
     if data.real_homes:
         rows = np.isin(ds.home, [ds.home_ids.index(h.home_id) for h in data.real_homes])
@@ -426,12 +453,15 @@ def _lineage(
 
 
 def _metadata(
-    report: dict[str, Any], ok: bool, failures: list[str], lineage: dict[str, Any], ds: Dataset
+    report: dict[str, Any], ok: bool, failures: list[str], lineage: dict[str, Any]
 ) -> dict[str, Any]:
-    """Return the bundle's metadata: version, headline metrics, the gate's verdict and the lineage."""
+    """Return the bundle's metadata: version, headline metrics, the gate's verdict and the lineage.
+
+    The version ends with the start of the lineage's dataset hash.
+    """
     created = datetime.now(UTC).replace(microsecond=0)
     return {
-        "version": f"{MODEL_VERSION_PREFIX}-{created:%Y%m%d}-{dataset_hash(ds)[:8]}",
+        "version": f"{MODEL_VERSION_PREFIX}-{created:%Y%m%d}-{lineage['dataset_sha256'][:8]}",
         "source": "shipped",
         "created": created.isoformat(),
         "metrics": _headline(report["held_out_homes"]),
@@ -447,8 +477,9 @@ def _save(
     models: TrainedModels,
     data: _Data,
     config: TrainConfig,
+    test_probs: dict[str, npt.NDArray[np.float64]],
 ) -> None:
-    """Save the bundle (and read it back), the evaluation and the model card."""
+    """Save the bundle (and read it back), the evaluation and the model card (plots from `test_probs`)."""
     save_bundle(bundle, args.out)
     load_bundle(
         args.out, expected_feature_names=FEATURE_NAMES, expected_schema_version=FEATURE_SCHEMA_VERSION
@@ -459,14 +490,29 @@ def _save(
     )
     from homeiq_lab.model_card import write_report
 
-    write_report(args.report, summary, models, data.ds, data.split, config, eval_plots=not args.no_plots)
+    write_report(
+        args.report,
+        summary,
+        models,
+        data.ds,
+        data.split,
+        config,
+        eval_plots=not args.no_plots,
+        test_probs=test_probs,
+    )
 
 
 def _ceiling(
-    models: TrainedModels, homes: list[Any], ds: Dataset, rows: npt.NDArray[np.bool_]
+    models: TrainedModels,
+    homes: list[Any],
+    ds: Dataset,
+    rows: npt.NDArray[np.bool_],
+    probs: dict[str, npt.NDArray[np.float64]],
 ) -> dict[str, dict[str, float]]:
-    """Share of positives with a visible warning (best possible recall) and the model's recall on them."""
-    probs = predict_targets(models, ds.X[rows])
+    """Share of positives with a visible warning (best possible recall) and the model's recall on them.
+
+    probs: `predict_targets(models, ds.X[rows])`.
+    """
     alarms = {t: np.zeros(len(ds), dtype=bool) for t in TARGETS}
     for t in TARGETS:
         alarms[t][rows] = probs[t] >= models.thresholds[t]
