@@ -308,6 +308,7 @@ def _plan_bridge_outages(devices: list[_Device], home: _Home) -> None:
                 back = b + float(rng.uniform(5.0, 90.0))
                 member.silences.append((a + delay, back))
                 member.direct_unavailable.append((a + delay, back))
+                member.bridge_backs.append(back)
 
 
 def _finalize(dev: _Device, home: _Home) -> None:

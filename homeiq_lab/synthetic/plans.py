@@ -225,6 +225,8 @@ class _Device:
     # stuck sensor: (holds start, frozen at, strength, fixed at, longest hold in s)
     stuck: tuple[float, float, float, float, float] | None = None
     own_outages: list[tuple[float, float]] = field(default_factory=list)
+    # when each outage of its bridge ends for it: the bridge restores the state it held
+    bridge_backs: list[float] = field(default_factory=list)
     battery: _Battery | None = None
     battery_rows: tuple[FloatArray, FloatArray, FloatArray] | None = None
     sessions: tuple[FloatArray, FloatArray] | None = None

@@ -101,7 +101,7 @@ def _entity_series(spec: _EntitySpec, dev: _Device, home: _Home) -> StateSeries:
     # 2. unavailable episodes, and the state HA gets when the device is back;
     # 3. restart replays of the state the integration holds for the device
     # (inserted in one pass, after the unavailable rows at equal times).
-    inserts = [_with_unavailable(dev, home, t_org, key_org, attr_org)]
+    inserts = [_with_unavailable(dev, home, (t_org, key_org, attr_org), (t_dev, key_dev, attr_dev))]
     if replays.restarts.size:
         inserts.append(_with_replays(dev, replays, t_dev, key_dev, attr_dev))
     rows = _insert(rows, inserts)
@@ -147,9 +147,20 @@ def _recorded(t_dev: FloatArray, key_dev: FloatArray, attr_dev: FloatArray, repl
 
 
 def _with_unavailable(
-    dev: _Device, home: _Home, t_org: FloatArray, key_org: FloatArray, attr_org: FloatArray
+    dev: _Device,
+    home: _Home,
+    stream: tuple[FloatArray, FloatArray, FloatArray],
+    sent: tuple[FloatArray, FloatArray, FloatArray],
 ) -> tuple[FloatArray, FloatArray, FloatArray, bool]:
-    """Return the rows of the device's unavailable episodes, and of the state HA gets when it is back."""
+    """Return the rows of the device's unavailable episodes, and of the state HA gets when it is back.
+
+    `stream` and `sent`: the times, keys and attributes of the device's stream and of what it
+    got through. Back on its own, the device sends its stream's state; when its bridge is back
+    (an episode ending at one of `dev.bridge_backs`), the bridge restores the state it held,
+    the last one the device sent (a dead device's too).
+    """
+    t_org, key_org, attr_org = stream
+    t_dev, key_dev, attr_dev = sent
     t0 = float(t_org[0])
     u_lo, u_hi = dev.unavailable
     if u_lo.size == 0 and u_hi.size == 0:
@@ -157,10 +168,15 @@ def _with_unavailable(
     starts = u_lo[u_lo >= t0]
     back = u_hi[(u_hi > t0) & (u_hi < home.end)]
     idx = np.searchsorted(t_org, back, side="right") - 1
+    key, attr = key_org[idx], attr_org[idx]
+    restored = np.isin(back, dev.bridge_backs)
+    if restored.any():
+        held = np.searchsorted(t_dev, back[restored], side="right") - 1
+        key[restored], attr[restored] = key_dev[held], attr_dev[held]
     return (
         np.concatenate([starts, back]),
-        np.concatenate([np.full(starts.size, _UNAVAILABLE_KEY), key_org[idx]]),
-        np.concatenate([np.zeros(starts.size), attr_org[idx]]),
+        np.concatenate([np.full(starts.size, _UNAVAILABLE_KEY), key]),
+        np.concatenate([np.zeros(starts.size), attr]),
         False,
     )
 

@@ -533,29 +533,42 @@ def test_a_sleeping_sensor_silent_until_the_data_ends_from_a_middling_level_is_c
     assert list(events.starts[FailureType.STALE][0]) == [33 * 24]
 
 
-def _sleeping_sensor(level_of, silent: tuple[int, int], *, days: int = 40, restarts: tuple[float, ...] = ()):
+def _sleeping_sensor(
+    level_of,
+    silent: tuple[int, int],
+    *,
+    days: int = 40,
+    restarts: tuple[float, ...] = (),
+    bridge_down: tuple[float, float] | None = None,
+):
     """A sleeping sensor (temperature and battery every hour, never unavailable) reading
     `level_of(h)` %, silent for the hours in [silent[0], silent[1]): its grid, frame, events, labels.
 
     At each of `restarts`, HA shows its entities `unavailable` until the integration has
-    started, then the states it holds (`_replayed`)."""
+    started, then the states it holds (`_replayed`). With `bridge_down` (from, to), its bridge
+    is down then, with three live neighbours (`_bridge_outage`)."""
     hours = [h for h in range(days * 24) if not silent[0] <= h < silent[1]]
     times = [T0 + h * HOUR + 60 for h in hours]
     temperature = [f"{20 + (h % 7) / 10:.1f}" for h in hours]
     level = [str(level_of(h)) for h in hours]
-    history = _home(
-        [_device("a")],
-        [
-            EntityRecord(entity_id="sensor.a", device_key="a", role=EntityRole.PRIMARY),
-            EntityRecord(entity_id="sensor.a_battery", device_key="a", role=EntityRole.BATTERY),
-        ],
-        {
-            "sensor.a": encode_states(*_replayed(times, temperature, restarts)),
-            "sensor.a_battery": encode_states(*_replayed(times, level, restarts)),
-        },
-        restarts=list(restarts),
-        days=days,
-    )
+    devices = [_device("a")]
+    entities = [
+        EntityRecord(entity_id="sensor.a", device_key="a", role=EntityRole.PRIMARY),
+        EntityRecord(entity_id="sensor.a_battery", device_key="a", role=EntityRole.BATTERY),
+    ]
+    states = {
+        "sensor.a": encode_states(*_bridge_outage(*_replayed(times, temperature, restarts), bridge_down)),
+        "sensor.a_battery": encode_states(*_bridge_outage(*_replayed(times, level, restarts), bridge_down)),
+    }
+    if bridge_down is not None:
+        for i in range(3):
+            devices.append(_device(f"n{i}"))
+            entities.append(
+                EntityRecord(entity_id=f"sensor.n{i}", device_key=f"n{i}", role=EntityRole.PRIMARY)
+            )
+            every_hour = _hourly(days, lambda h, i=i: f"{18 + i + (h % 5) / 10:.1f}")
+            states[f"sensor.n{i}"] = encode_states(*_bridge_outage(*every_hour, bridge_down))
+    history = _home(devices, entities, states, restarts=list(restarts), days=days)
     grid, frame = _frame(history)
     events = find_events(grid)
     return frame, events, build_labels(grid, frame, events)
@@ -571,6 +584,63 @@ def _replayed(
         rows += [(restart + 5.0, "unavailable"), (restart + 60.0, held)]
     rows.sort(key=lambda row: row[0])
     return [t for t, _ in rows], [state for _, state in rows]
+
+
+def _bridge_outage(
+    times: list[float], states: list[str], down: tuple[float, float] | None
+) -> tuple[list[float], list[str]]:
+    """The rows with the bridge down in [down[0], down[1]): nothing gets through, `unavailable`
+    2 s after it goes down, and 30 s after it is back the state its integration held."""
+    if down is None:
+        return times, states
+    rows = [(t, state) for t, state in zip(times, states, strict=True) if not down[0] <= t < down[1]]
+    held = [state for t, state in rows if t < down[0] and state != "unavailable"][-1]
+    rows += [(down[0] + 2.0, "unavailable"), (down[1] + 30.0, held)]
+    rows.sort(key=lambda row: row[0])
+    return [t for t, _ in rows], [state for _, state in rows]
+
+
+def test_a_bridge_back_up_restoring_a_dead_sensors_state_does_not_end_its_dark_spell():
+    # Silent at 70 % from day 25 until the data ends (day 40); on day 33 its bridge is down for
+    # 40 minutes across an hour's end (its neighbours go `unavailable` with it, for less than
+    # half of each hour). Back up, the bridge restores the state it held for each device, the
+    # dead sensor's too: no sign of life. The spell still lasts until the data ends, so the
+    # battery's fate is unknown from day 25 on, and the week before it is not "no failure".
+    start = 25 * 24
+    down = (T0 + 33 * DAY_S + 10 * HOUR + 40 * 60, T0 + 33 * DAY_S + 11 * HOUR + 20 * 60)
+    frame, events, labels = _sleeping_sensor(lambda h: 70, (start, 40 * 24), bridge_down=down)
+    y = labels.y[FailureType.BATTERY_DEPLETED]
+    assert events.battery_dark[0].tolist() == [[start], [40 * 24]]
+    assert list(events.censors[0]) == [start]
+    assert list(events.starts[FailureType.STALE][0]) == [start]
+    assert np.isnan(y[_day_row(frame, 20)])  # its horizon holds the start of the spell
+    assert np.isnan(y[_day_row(frame, 26)]) and np.isnan(y[_day_row(frame, 34)])
+    assert y[_day_row(frame, 15)] == 0.0
+
+
+def test_a_live_device_reports_after_its_bridge_is_back():
+    # Four devices on a bridge down for three hours. Back up, the bridge restores their held
+    # states (no sign of life); then each reports: "b" a new value within seconds, the others
+    # at their next hourly report. Those are signs of life, the restored rows are not.
+    hour = 10 * 24 + 10
+    down = (T0 + hour * HOUR + 600, T0 + (hour + 3) * HOUR + 600)
+    devices = [_device(key) for key in "abcd"]
+    entities = [EntityRecord(entity_id=f"sensor.{k}", device_key=k, role=EntityRole.PRIMARY) for k in "abcd"]
+    states = {}
+    for i, key in enumerate("abcd"):
+        times, values = _bridge_outage(*_hourly(20, lambda h, i=i: f"{18 + i + (h % 5) / 10:.1f}"), down)
+        if key == "b":
+            times, values = [*times, down[1] + 90.0], [*values, "25.0"]
+            order = np.argsort(times, kind="stable")
+            times, values = [times[j] for j in order], [values[j] for j in order]
+        states[f"sensor.{key}"] = encode_states(times, values)
+    grid = build_grid(_home(devices, entities, states, days=20))
+    assert grid.bridge_down[:, hour + 1].tolist() == [1.0] * 4
+    reports = grid["reports"]
+    # hour + 3: the restore (no report), "b"'s new value (a report); hour + 4: the hourly reports
+    assert reports[:, hour + 3].tolist() == [0.0, 1.0, 0.0, 0.0]
+    assert reports[:, hour + 4].tolist() == [1.0] * 4
+    assert reports[:, hour].tolist() == [1.0] * 4
 
 
 def test_a_restart_replay_after_unavailable_does_not_end_a_dark_spell():

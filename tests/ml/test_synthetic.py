@@ -509,6 +509,32 @@ def test_bridge_outage_takes_all_its_devices_down_together(
     assert checked > 20
 
 
+def test_a_bridge_back_up_restores_the_state_each_device_last_sent(
+    mixed_homes: list[HomeHistory],
+) -> None:
+    # The bridge restores the state it held, the last one the device got through (a dead
+    # device's too), not a value the device never sent.
+    checked = 0
+    for home in mixed_homes:
+        by_id = {d.device_key: d for d in home.devices}
+        for e in home.ground_truth:
+            if e.kind != "bridge_outage" or by_id[e.device_key].kind in ("router", "border_router"):
+                continue
+            for member in (d for d in home.devices if d.via_device_key == e.device_key):
+                for info in home.entities_of(member.device_key):
+                    series = home.states[info.entity_id]
+                    j = int(np.searchsorted(series.time, e.end, side="left"))
+                    # the row that ends the member's spell, when its bridge ends it (5 to 90 s after)
+                    if j >= len(series) or series.time[j] > e.end + 90.0 or series.code[j - 1] != UNAVAILABLE:
+                        continue
+                    before = j - 1
+                    while before > 0 and series.code[before] == UNAVAILABLE:
+                        before -= 1
+                    assert series.code[j] == series.code[before], (info.entity_id, e.end)
+                    checked += 1
+    assert checked > 20
+
+
 def test_stale_device_writes_nothing_after_it_goes_stale(
     strong_homes: list[HomeHistory],
 ) -> None:

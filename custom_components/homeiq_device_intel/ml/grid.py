@@ -39,6 +39,11 @@ LEVEL_RANGE = (-float(np.finfo(np.float32).max), float(np.finfo(np.float32).max)
 # short unavailable spell then is the integration reconnecting, not the device failing.
 RESTART_REPLAY_SECONDS = 300.0
 RESTART_UNAVAILABLE_MAX_SECONDS = 900.0
+# When a bridge (a Zigbee/Z-Wave coordinator, ...) is back after its devices were unavailable
+# together, its integration writes the state it held for each device, a dead one's too: a row
+# this soon after such a spell's end that repeats the state before the spell is a replay, not
+# a sign of life (the restart's window: the restored rows come as fast as a restart's replays).
+BRIDGE_RESTORE_SECONDS = RESTART_REPLAY_SECONDS
 # A group of devices on one bridge is "down" when this share is unavailable.
 BRIDGE_MIN_DEVICES = 3
 BRIDGE_DOWN_SHARE = 0.6
@@ -207,6 +212,48 @@ def _replay_mask(series: StateSeries, restarts: FloatArray) -> npt.NDArray[np.bo
     same = series.code[rows] == series.code[_before_unavailable(series.code, rows)]
     replay[rows] = _in_replay_window(time[rows], restarts) & (rows > 0) & same
     return replay
+
+
+def _bridge_restore_mask(series: StateSeries, bridge_out: Channel, start: float) -> npt.NDArray[np.bool_]:
+    """True for rows that only restore the held state when the device's bridge is back.
+
+    A bridge that is back (its devices were unavailable together: `bridge_out`, per grid
+    hour from `start`) makes its integration write the state it held for each device, a
+    dead device's too. Such a row ends one of the device's unavailable spells that overlaps
+    the bridge's out hours, within BRIDGE_RESTORE_SECONDS, and repeats the state before the
+    spell (`_before_unavailable`); a new value is the device's, a sign of life.
+
+    Only the rows just after such spells are tested (spells are few, rows many).
+    """
+    n = len(series)
+    restored: npt.NDArray[np.bool_] = np.zeros(n, dtype=bool)
+    if n == 0 or not bridge_out.any():
+        return restored
+    unav = np.flatnonzero(series.code == UNAVAILABLE)
+    if unav.size == 0:
+        return restored
+    # Spells are runs of `unavailable` rows; `after` is the row that ends each (n: none does).
+    first = np.ones(unav.size, dtype=bool)
+    first[1:] = unav[1:] != unav[:-1] + 1
+    spell_lo = unav[first]
+    after = np.append(unav[np.flatnonzero(first)[1:] - 1], unav[-1]) + 1
+    ended = after < n
+    spell_lo, after = spell_lo[ended], after[ended]
+    if after.size == 0:
+        return restored
+    # A spell overlaps the bridge's out hours if one lies from its first hour to its end's.
+    n_hours = bridge_out.shape[0]
+    down = np.concatenate(([0], np.cumsum(bridge_out > 0)))
+    time = series.time
+    h_lo = np.clip(np.floor((time[spell_lo] - start) / HOUR), 0, n_hours).astype(np.intp)
+    h_hi = np.clip(np.floor((time[after] - start) / HOUR) + 1, 0, n_hours).astype(np.intp)
+    after = after[down[h_hi] > down[h_lo]]
+    if after.size == 0:
+        return restored
+    hi = np.searchsorted(time, time[after] + BRIDGE_RESTORE_SECONDS, side="right")
+    rows = _union_of_ranges(after, np.maximum(hi, after + 1))
+    restored[rows] = series.code[rows] == series.code[_before_unavailable(series.code, rows)]
+    return restored
 
 
 def _before_unavailable(code: npt.NDArray[np.int32], rows: npt.NDArray[np.intp]) -> npt.NDArray[np.intp]:
@@ -411,6 +458,19 @@ def build_grid(
     for row, device in enumerate(rows):
         if device.first_seen is not None:
             first_seen[row] = device.first_seen
+    # Signs of life come last: a bridge that is back restores the states it held (no sign of
+    # life), which needs the hours each device's bridge was out, known from every device. Out:
+    # most of its group unavailable at all that hour, so a short outage is one too (down: for
+    # most of the hour, what the labels keep out of a device's own outages).
+    bridge_down = _bridge_down(history, ids, channels["unavailable"])
+    bridge_out = _bridge_down(history, ids, channels["unavailable"], least=0.0)
+    states_from = n_hours
+    for row, device_key in enumerate(ids):
+        reports, device_from = _reports(
+            history, by_device[device_key], restarts, bridge_out[row], grid_start, n_hours
+        )
+        _RowWriter(channels, row)["reports"] = reports
+        states_from = min(states_from, device_from)
     return HourlyGrid(
         home_id=history.home_id,
         device_keys=list(ids),
@@ -420,8 +480,8 @@ def build_grid(
         has_battery=np.array([device.has_battery for device in rows], dtype=bool),
         first_seen=first_seen,
         swap_hours=[device.swap_hours for device in rows],
-        bridge_down=_bridge_down(history, ids, channels["unavailable"]),
-        states_from=min([n_hours, *(device.states_from for device in rows)]),
+        bridge_down=bridge_down,
+        states_from=states_from,
         telemetry=np.array([device.telemetry for device in rows], dtype=bool),
         numeric_primary=np.array([device.numeric_primary for device in rows], dtype=bool),
     )
@@ -463,7 +523,6 @@ class _DeviceRow:
 
     has_battery: bool
     first_seen: int | None  # hour of its first record, None without records
-    states_from: int  # first hour its state rows cover (n_hours without state rows)
     telemetry: bool
     numeric_primary: bool
     swap_hours: npt.NDArray[np.int64]
@@ -479,7 +538,10 @@ def _device_row(
     start: float,
     n_hours: int,
 ) -> _DeviceRow:
-    """Fill one device's channels (rows of the grid's, (n_hours,) each) and describe the device."""
+    """Fill one device's channels (rows of the grid's, (n_hours,) each) and describe the device.
+
+    All but its reports, which need the hours its bridge was out (`build_grid`).
+    """
     battery_entity = _pick(entities, EntityRole.BATTERY)
     battery = _level_channel(history, battery_entity, start, n_hours, BATTERY_RANGE)
     channels["battery"] = battery
@@ -493,7 +555,6 @@ def _device_row(
     if battery_low is not None:
         channels["battery_low"] = battery_low
     primary = _pick(entities, EntityRole.PRIMARY) or battery_entity or (entities[0] if entities else None)
-    channels["reports"], states_from = _reports(history, entities, restarts, start, n_hours)
     first = _first_record(history, entities)
     numeric_primary = False
     if primary is not None and primary.entity_id in history.states:
@@ -508,7 +569,6 @@ def _device_row(
     return _DeviceRow(
         has_battery=battery_entity is not None or power in (Power.BATTERY, Power.RECHARGEABLE),
         first_seen=int(np.clip((first - start) // HOUR, 0, n_hours)) if np.isfinite(first) else None,
-        states_from=states_from,
         telemetry=_has_telemetry(history, entities) or numeric_primary,
         numeric_primary=numeric_primary,
         swap_hours=swaps.astype(np.int64),
@@ -534,9 +594,19 @@ def _battery_low_channel(
 
 
 def _reports(
-    history: HomeHistory, entities: list[EntityRecord], restarts: FloatArray, start: float, n_hours: int
+    history: HomeHistory,
+    entities: list[EntityRecord],
+    restarts: FloatArray,
+    bridge_out: Channel,
+    start: float,
+    n_hours: int,
 ) -> tuple[FloatArray, int]:
-    """Signs of life per hour of a device's entities, and the first hour their state rows cover."""
+    """Signs of life per hour of a device's entities, and the first hour their state rows cover.
+
+    `bridge_out` (n_hours,) flags the hours the device's bridge was out (most of its group
+    unavailable): the rows that restore its held state when the bridge is back are no signs
+    of life (`_bridge_restore_mask`).
+    """
     states_from = n_hours
     # Every sign of life of the device's entities, counted per hour in one go (counts are whole
     # numbers, so one count of them all equals the sum of per-entity counts exactly).
@@ -548,7 +618,7 @@ def _reports(
             continue
         states_from = min(states_from, max(int((series.time[0] - start) // HOUR), 0))
         valid = series.code != UNAVAILABLE
-        alive = valid & ~_replay_mask(series, restarts)
+        alive = valid & ~_replay_mask(series, restarts) & ~_bridge_restore_mask(series, bridge_out, start)
         times.append(series.time[alive])
         if series.last_reported is not None:
             # HA >= 2024.3 re-reports an unchanged state in place: still a sign of life, a
@@ -612,14 +682,17 @@ def bridge_groups(history: HomeHistory, device_keys: list[str]) -> npt.NDArray[n
     return out
 
 
-def _bridge_down(history: HomeHistory, ids: list[str], unavailable: Channel) -> Channel:
-    """1 (uint8) where most devices of a device's bridge group were unavailable that hour."""
+def _bridge_down(history: HomeHistory, ids: list[str], unavailable: Channel, least: float = 0.5) -> Channel:
+    """1 (uint8) where most devices of a device's bridge group were unavailable that hour.
+
+    Unavailable: for more than `least` of the hour (0.0: at all, `_bridge_restore_mask`).
+    """
     groups = bridge_groups(history, ids)
     out = np.zeros(unavailable.shape, dtype=np.uint8)
     for g in np.unique(groups):
         members = groups == g
         if members.sum() < BRIDGE_MIN_DEVICES:
             continue
-        share = (unavailable[members] > 0.5).mean(axis=0)
+        share = (unavailable[members] > least).mean(axis=0)
         out[members] = share >= BRIDGE_DOWN_SHARE
     return out
