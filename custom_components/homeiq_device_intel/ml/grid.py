@@ -462,8 +462,9 @@ def build_grid(
     # life), which needs the hours each device's bridge was out, known from every device. Out:
     # most of its group unavailable at all that hour, so a short outage is one too (down: for
     # most of the hour, what the labels keep out of a device's own outages).
-    bridge_down = _bridge_down(history, ids, channels["unavailable"])
-    bridge_out = _bridge_down(history, ids, channels["unavailable"], least=0.0)
+    groups = bridge_groups(history, ids)
+    bridge_down = _bridge_down(groups, channels["unavailable"])
+    bridge_out = _bridge_down(groups, channels["unavailable"], least=0.0)
     states_from = n_hours
     for row, device_key in enumerate(ids):
         reports, device_from = _reports(
@@ -682,12 +683,11 @@ def bridge_groups(history: HomeHistory, device_keys: list[str]) -> npt.NDArray[n
     return out
 
 
-def _bridge_down(history: HomeHistory, ids: list[str], unavailable: Channel, least: float = 0.5) -> Channel:
-    """1 (uint8) where most devices of a device's bridge group were unavailable that hour.
+def _bridge_down(groups: npt.NDArray[np.int64], unavailable: Channel, least: float = 0.5) -> Channel:
+    """1 (uint8) where most devices of a device's bridge group (`bridge_groups`) were unavailable that hour.
 
     Unavailable: for more than `least` of the hour (0.0: at all, `_bridge_restore_mask`).
     """
-    groups = bridge_groups(history, ids)
     out = np.zeros(unavailable.shape, dtype=np.uint8)
     for g in np.unique(groups):
         members = groups == g
