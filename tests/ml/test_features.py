@@ -661,6 +661,26 @@ def test_a_restart_replay_after_unavailable_does_not_end_a_dark_spell():
     assert y[_day_row(frame, 15)] == 0.0
 
 
+def test_a_day_inside_the_silence_a_stale_failure_started_is_not_predicted():
+    # Silent from noon of day 22 until the data ends (day 40); HA restarts on day 23 and replays
+    # its held state after `unavailable`, no sign of life. The row of day 23 sees 12 h of the
+    # silence, not yet unusually long by its own features, but the stale failure started at
+    # hour 540: it is under way, not a day with no failure ahead (before the replay rule, the
+    # replay cut the silence and a second stale start after it made this row a positive).
+    start = 22 * 24 + 12
+    frame, events, labels = _sleeping_sensor(
+        lambda h: 70, (start, 40 * 24), restarts=(T0 + 23 * DAY_S + 6 * HOUR,)
+    )
+    y = labels.y[FailureType.STALE]
+    assert list(events.starts[FailureType.STALE][0]) == [start]
+    assert _at(frame, 0, 23, "silence_vs_usual") < 1.0
+    assert np.isnan(y[_day_row(frame, 23)])
+    assert np.isnan(y[_day_row(frame, 30)])
+    assert y[_day_row(frame, 22)] == 1.0
+    assert y[_day_row(frame, 10)] == 0.0
+    assert events.stale_spans[0].tolist() == [[start], [40 * 24]]
+
+
 def test_a_day_inside_the_dark_spell_that_ended_its_battery_is_not_predicted():
     # Silent from noon of day 25 at 45 %: the row of day 26 sees 12 h of it, not yet a day.
     # Silent until the data ends (day 40), its battery's fate is unknown; back on a fresh one,
@@ -726,7 +746,7 @@ def test_events_found_on_a_grid_tail_are_shifted_into_the_whole_grids_hours():
     assert whole.battery_dark[0].size and whole.depletions[0].size
     for lo in (120, 240):
         tail = _shifted(find_events(grid_tail(build_grid(history), lo)), lo)
-        for name in ("battery_dark", "depletions", "censors"):
+        for name in ("battery_dark", "depletions", "censors", "stale_spans"):
             np.testing.assert_array_equal(getattr(tail, name)[0], getattr(whole, name)[0], err_msg=name)
 
 

@@ -20,7 +20,9 @@ silent. A battery device without telemetry (a door sensor) is quiet for long
 anyway: its silence is dark only when it ends on a fresh battery or lasts until
 the data ends. A day inside a dark spell that ended its battery, or whose end is
 unknown, is not predicted for the battery: the failure is under way, or its
-outcome not known (`FailureEvents.battery_dark`).
+outcome not known (`FailureEvents.battery_dark`). Likewise a row inside the silence
+or stillness a stale failure starts is not predicted for staleness, from its first
+hour on (`FailureEvents.stale_spans`), not only once it is unusually long.
 
 An outage (`unavailable`: 6 h or more, not its bridge's) that starts when a
 battery ran out, or within a week after on the same battery, is that battery's
@@ -78,6 +80,9 @@ class FailureEvents:
     # Per device, (start, end) hours, shape (2, n), of the dark spells that are its battery's
     # end (it died on it) or whose end is not known yet: a row inside one is not predicted.
     battery_dark: list[IntArray]
+    # Per device, (start, end) hours, shape (2, n), of the silences and stillnesses its stale
+    # failures start: a row inside one is not predicted for staleness (the failure is under way).
+    stale_spans: list[IntArray]
 
 
 @dataclass(slots=True, kw_only=True)
@@ -121,10 +126,15 @@ def find_events(grid: HourlyGrid) -> FailureEvents:
     depletions: list[IntArray] = []
     censors: list[IntArray] = []
     dark: list[IntArray] = []
+    stale_spans: list[IntArray] = []
     n = len(grid.device_keys)
     for lo in range(0, n, EVENT_BLOCK_DEVICES):
-        _block_events(grid, lo, min(lo + EVENT_BLOCK_DEVICES, n), starts, (depletions, censors, dark))
-    return FailureEvents(starts=starts, depletions=depletions, censors=censors, battery_dark=dark)
+        _block_events(
+            grid, lo, min(lo + EVENT_BLOCK_DEVICES, n), starts, (depletions, censors, dark), stale_spans
+        )
+    return FailureEvents(
+        starts=starts, depletions=depletions, censors=censors, battery_dark=dark, stale_spans=stale_spans
+    )
 
 
 def _block_events(
@@ -133,10 +143,12 @@ def _block_events(
     hi: int,
     starts: dict[str, list[IntArray]],
     battery: tuple[list[IntArray], list[IntArray], list[IntArray]],
+    stale_spans: list[IntArray],
 ) -> None:
     """Append the events of devices lo..hi-1 to the per-device lists.
 
-    `battery`: the per-device depletions, censors and battery-dark spells (`FailureEvents`).
+    `battery`: the per-device depletions, censors and battery-dark spells; `stale_spans`: the
+    per-device spans of the stale failures (`FailureEvents`).
     """
     depletions, censors, battery_dark = battery
     channels = grid.channels
@@ -181,10 +193,10 @@ def _block_events(
         starts[FailureType.BATTERY_DEPLETED].append(np.union1d(depleted, replaced).astype(np.int64))
         depletions.append(depleted)
         censors.append(censor)
-        stale = np.union1d(
-            silences, _unusual_runs(still_all[k], still_done[k], first, need_rate=change_rate_ok[k])
-        ).astype(np.int64)
-        starts[FailureType.STALE].append(stale)
+        stillnesses = _unusual_runs(still_all[k], still_done[k], first, need_rate=change_rate_ok[k])
+        starts[FailureType.STALE].append(np.union1d(silences, stillnesses).astype(np.int64))
+        spans = (_spans_of(silent_all[k], silences), _spans_of(still_all[k], stillnesses))
+        stale_spans.append(np.unique(np.concatenate(spans, axis=1), axis=1))
 
 
 def dark_silence_hours(grid: HourlyGrid, i: int) -> npt.NDArray[np.bool_]:
@@ -357,6 +369,9 @@ def build_labels(
     # (or its outcome unknown) before the day dark that makes the row ineligible anyway.
     dark = _inside(events.battery_dark, dev, e)
     y[battery][dark] = np.nan
+    # Silent or still since a stale failure started: under way, though not yet unusually long
+    # by the row's own features (a row then would otherwise read "no failure ahead").
+    y[FailureType.STALE][_inside(events.stale_spans, dev, e)] = np.nan
     battery_days = (next_depletion - e) / DAY
     any_swap = np.fmin(next_censor, _per_device_next(_swap_starts(events), dev, e))
     battery_days[~battery_ok | dark | (any_swap < next_depletion)] = np.nan

@@ -343,6 +343,7 @@ def _shifted(events: FailureEvents, hours: int) -> FailureEvents:
         depletions=[d + hours for d in events.depletions],
         censors=[c + hours for c in events.censors],
         battery_dark=[d + hours for d in events.battery_dark],
+        stale_spans=[s + hours for s in events.stale_spans],
     )
 
 
