@@ -175,7 +175,10 @@ class HomeIQCoordinator(DataUpdateCoordinator[HomeIQData]):
         except asyncio.CancelledError:
             if not self.guard.stopping or self.data is None or (task := asyncio.current_task()) is None:
                 raise
-            task.uncancel()  # the task ends here, with the last predictions; the guard waits for its thread
+            # The task ends here, with the last predictions; the guard waits for its thread. Every
+            # cancel pending is absorbed (the stop's, and the trainer's at shutdown when this is its
+            # refresh after a deploy): each caller ends right after the refresh, none goes on.
+            task.uncancel()
             return self.data
 
     async def _async_predict(

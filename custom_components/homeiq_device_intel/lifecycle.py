@@ -77,6 +77,8 @@ class WorkGuard:
         The job is tracked until its thread has finished it, not until its future
         is done: Home Assistant cancels the futures of background tasks when it
         stops, and a cancelled future says nothing of the thread still running.
+        Raises WorkStopped once work stops, also for a job submitted before the
+        stop that no thread had taken yet (it never runs).
         """
         self.check()
         tracked = _TrackedJob(asyncio.get_running_loop(), job, refuse=lambda: self.stopping)

@@ -212,6 +212,30 @@ async def test_stopping_mid_scoring_while_training_keeps_every_entity_showing_it
     assert changed <= {"sensor.homeiq_device_intelligence_last_trained"}  # the cancelled run's time
 
 
+@pytest.mark.parametrize("stopped", [True, False])
+async def test_a_scoring_cancelled_by_the_stop_ends_with_the_last_predictions_any_other_cancel_cancels(
+    hass: HomeAssistant, gate: Gate, home: MockConfigEntry, stopped: bool
+) -> None:
+    """The scoring itself, on every HA version (HA 2026 counts a cancelled update as failed)."""
+    coordinator = home.runtime_data.coordinator
+    last = coordinator.data
+    gate.armed = True
+    task = hass.async_create_task(coordinator._async_update_data())
+    await _entered(hass, gate)
+    if stopped:
+        coordinator.guard.stop()  # as Home Assistant's stop does, then it cancels the task
+    task.cancel()
+    gate.release.set()
+    if stopped:
+        assert await task is last
+        assert not task.cancelled()
+    else:
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    await coordinator.guard.async_wait()
+    assert gate.in_flight == 0
+
+
 def _our_states(hass: HomeAssistant, entry: MockConfigEntry) -> dict[str, str]:
     """Return the state of every entity of the entry."""
     entities = er.async_entries_for_config_entry(er.async_get(hass), entry.entry_id)

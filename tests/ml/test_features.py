@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -641,6 +643,52 @@ def test_a_live_device_reports_after_its_bridge_is_back():
     assert reports[:, hour + 3].tolist() == [0.0, 1.0, 0.0, 0.0]
     assert reports[:, hour + 4].tolist() == [1.0] * 4
     assert reports[:, hour].tolist() == [1.0] * 4
+
+
+def test_a_device_back_from_its_own_outage_reports_though_its_bridge_blinked_meanwhile():
+    # "a" is unavailable on its own from day 3 to day 9 (a battery swap late), and comes back
+    # with its old state: its own return, a sign of life. On day 5 its three neighbours blink
+    # for ten minutes (the bridge "out" that hour); that is not the return that ends a's spell.
+    away = (T0 + 3 * DAY_S + 600, T0 + 9 * DAY_S + 600)
+    blink = (T0 + 5 * DAY_S + 1200, T0 + 5 * DAY_S + 1800)
+    devices = [_device(key) for key in "abcd"]
+    entities = [EntityRecord(entity_id=f"sensor.{k}", device_key=k, role=EntityRole.PRIMARY) for k in "abcd"]
+    states = {"sensor.a": encode_states([T0 + 60, away[0], away[1] + 30.0], ["off", "unavailable", "off"])}
+    for key in "bcd":
+        times, values = _bridge_outage(*_hourly(12, lambda h: f"{20 + (h % 5) / 10:.1f}"), blink)
+        states[f"sensor.{key}"] = encode_states(times, values)
+    grid = build_grid(_home(devices, entities, states, days=12))
+    assert grid["reports"][0, 9 * 24] == 1.0  # a's return
+    assert grid["reports"][1:, 5 * 24].tolist() == [1.0] * 3  # their hourly report; the restore is none
+
+
+def test_a_restored_states_re_report_by_the_bridge_is_no_sign_of_life_a_later_one_is():
+    # Four devices on a bridge down for three hours; "a" and "d" are dead (nothing after the
+    # bridge's restore of their held state). The bridge writes a's state again a minute later
+    # (HA re-reports in place: `last_reported`): no sign of life either. d's state is reported
+    # again two hours later: that one is.
+    hour = 5 * 24 + 10
+    down = (T0 + hour * HOUR + 600, T0 + (hour + 3) * HOUR + 600)
+    devices = [_device(key) for key in "abcd"]
+    entities = [EntityRecord(entity_id=f"sensor.{k}", device_key=k, role=EntityRole.PRIMARY) for k in "abcd"]
+    states = {}
+    for key in "abcd":
+        times, values = _bridge_outage(*_hourly(8, lambda h: "off"), down)
+        if key in "ad":
+            kept = [t < down[1] + 60.0 for t in times]  # dead: the restore is the last row
+            times = [t for t, k in zip(times, kept, strict=True) if k]
+            values = [v for v, k in zip(values, kept, strict=True) if k]
+        series = encode_states(times, values)
+        if key in "ad":
+            again = np.full(len(times), np.nan)
+            again[-1] = times[-1] + (60.0 if key == "a" else 2 * HOUR)
+            series = replace(series, last_reported=again)
+        states[f"sensor.{key}"] = series
+    grid = build_grid(_home(devices, entities, states, days=8))
+    reports = grid["reports"]
+    assert reports[:, hour + 3].tolist() == [0.0] * 4  # restores (and a's re-report): none
+    assert reports[:, hour + 4].tolist() == [0.0, 1.0, 1.0, 0.0]
+    assert reports[3, hour + 5] == 1.0  # d's own re-report, two hours after the restore
 
 
 def test_a_restart_replay_after_unavailable_does_not_end_a_dark_spell():

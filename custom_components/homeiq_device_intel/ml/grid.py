@@ -34,8 +34,8 @@ F32 = npt.NDArray[np.float32]
 # and anything float32 (the grid's dtype) cannot hold would turn into infinity.
 BATTERY_RANGE = (0.0, 100.0)
 LEVEL_RANGE = (-float(np.finfo(np.float32).max), float(np.finfo(np.float32).max))
-# A state row this soon after an HA restart that repeats the previous state (the one
-# before an `unavailable` the restart wrote, if any) is a replay, not a sign of life; a
+# A state row this soon after an HA restart that repeats the previous state (the one before
+# the `unavailable` rows just before it, if any) is a replay, not a sign of life; a
 # short unavailable spell then is the integration reconnecting, not the device failing.
 RESTART_REPLAY_SECONDS = 300.0
 RESTART_UNAVAILABLE_MAX_SECONDS = 900.0
@@ -219,9 +219,11 @@ def _bridge_restore_mask(series: StateSeries, bridge_out: Channel, start: float)
 
     A bridge that is back (its devices were unavailable together: `bridge_out`, per grid
     hour from `start`) makes its integration write the state it held for each device, a
-    dead device's too. Such a row ends one of the device's unavailable spells that overlaps
-    the bridge's out hours, within BRIDGE_RESTORE_SECONDS, and repeats the state before the
-    spell (`_before_unavailable`); a new value is the device's, a sign of life.
+    dead device's too. Such a row ends one of the device's unavailable spells at the bridge's
+    return (the bridge out in the hour the spell ends or the hour before), within
+    BRIDGE_RESTORE_SECONDS, and repeats the state before the spell (`_before_unavailable`); a
+    new value is the device's, a sign of life, and so is a device's own return from an outage
+    of its own, whatever its bridge did while it was out.
 
     Only the rows just after such spells are tested (spells are few, rows many).
     """
@@ -241,13 +243,14 @@ def _bridge_restore_mask(series: StateSeries, bridge_out: Channel, start: float)
     spell_lo, after = spell_lo[ended], after[ended]
     if after.size == 0:
         return restored
-    # A spell overlaps the bridge's out hours if one lies from its first hour to its end's.
+    # A spell ends at the bridge's return if the bridge was out in the hour the spell ends or
+    # the hour before (within the spell): counted on the cumulative out hours.
     n_hours = bridge_out.shape[0]
     down = np.concatenate(([0], np.cumsum(bridge_out > 0)))
     time = series.time
     h_lo = np.clip(np.floor((time[spell_lo] - start) / HOUR), 0, n_hours).astype(np.intp)
     h_hi = np.clip(np.floor((time[after] - start) / HOUR) + 1, 0, n_hours).astype(np.intp)
-    after = after[down[h_hi] > down[h_lo]]
+    after = after[down[h_hi] > down[np.maximum(h_hi - 2, h_lo)]]
     if after.size == 0:
         return restored
     hi = np.searchsorted(time, time[after] + BRIDGE_RESTORE_SECONDS, side="right")
@@ -263,13 +266,9 @@ def _before_unavailable(code: npt.NDArray[np.int32], rows: npt.NDArray[np.intp])
     that for every registered entity not loaded yet when it has started), then the state it
     holds for them: that state is a replay when it repeats the state before the `unavailable`.
     """
-    prev = np.maximum(rows - 1, 0)
-    # Step back over `unavailable` rows: HA writes no row that repeats its previous one, so a
-    # run of them is one row long (two with changed attributes); each step is one pass.
-    back = (code[prev] == UNAVAILABLE) & (prev > 0)
-    while back.any():
-        prev[back] -= 1
-        back &= (code[prev] == UNAVAILABLE) & (prev > 0)
+    kept = np.flatnonzero(code != UNAVAILABLE)
+    k = np.searchsorted(kept, rows) - 1  # the last row before each that is not `unavailable`
+    prev: npt.NDArray[np.intp] = np.where(k >= 0, kept[np.maximum(k, 0)], 0)
     return prev
 
 
@@ -619,13 +618,17 @@ def _reports(
             continue
         states_from = min(states_from, max(int((series.time[0] - start) // HOUR), 0))
         valid = series.code != UNAVAILABLE
-        alive = valid & ~_replay_mask(series, restarts) & ~_bridge_restore_mask(series, bridge_out, start)
+        restored = _bridge_restore_mask(series, bridge_out, start)
+        alive = valid & ~_replay_mask(series, restarts) & ~restored
         times.append(series.time[alive])
         if series.last_reported is not None:
             # HA >= 2024.3 re-reports an unchanged state in place: still a sign of life, a
-            # replayed state's too (the device reported it again), unless in the replay window.
+            # replayed or restored state's too (the device reported it again), unless in the
+            # restart's replay window or, for a restored state, the bridge's restore window.
             again = series.last_reported[valid]
-            later = np.isfinite(again) & (again > series.time[valid] + 1.0)
+            row_time = series.time[valid]
+            later = np.isfinite(again) & (again > row_time + 1.0)
+            later &= ~restored[valid] | (again > row_time + BRIDGE_RESTORE_SECONDS)
             times.append(again[later & ~_in_replay_window(again, restarts)])
     if not times:
         return np.zeros(n_hours), states_from
