@@ -214,6 +214,8 @@ def train_models(
     """
     X = _training_features(ds, config)
     workers = config.n_jobs if config.n_jobs > 0 else (os.cpu_count() or 1)
+    # LightGBM's thread count is process-wide: fits side by side are safe because every call
+    # passes num_threads=1 (peak memory: two fits' binned datasets at once).
     threads = 1 if workers > 1 else config.n_jobs
     fits: dict[str, Callable[[], Any]] = {
         target: partial(_fit_classifier, ds, split, config, X, target, threads=threads) for target in TARGETS
