@@ -122,6 +122,21 @@ async def _scheduled_refresh(hass: HomeAssistant, freezer: FrozenDateTimeFactory
     async_fire_time_changed(hass)
 
 
+async def _hold_the_scheduled_scoring(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory, gate: Gate
+) -> None:
+    """Start the hourly scoring and return once it is held at its scoring step (not its reads)."""
+    counted = coordinator_module.score_home  # the gate's
+
+    def hold_scoring(*args: Any, **kwargs: Any) -> Any:
+        gate.armed = True
+        return counted(*args, **kwargs)
+
+    with patch.object(coordinator_module, "score_home", hold_scoring):
+        await _scheduled_refresh(hass, freezer)
+        await _entered(hass, gate)
+
+
 @pytest.fixture
 async def home(
     hass: HomeAssistant,
@@ -163,15 +178,7 @@ async def test_stopping_mid_scoring_waits_for_the_scoring_and_keeps_the_predicti
 ) -> None:
     before = hass.states.get(PROBABILITY)
     assert before is not None
-    counted = coordinator_module.score_home  # the gate's
-
-    def hold_scoring(*args: Any, **kwargs: Any) -> Any:
-        gate.armed = True
-        return counted(*args, **kwargs)
-
-    with patch.object(coordinator_module, "score_home", hold_scoring):
-        await _scheduled_refresh(hass, freezer)
-        await _entered(hass, gate)
+    await _hold_the_scheduled_scoring(hass, freezer, gate)
     gate.release_later()
     await hass.async_stop()
 
@@ -190,15 +197,7 @@ async def test_stopping_mid_scoring_while_training_keeps_every_entity_showing_it
     end redrew turned unavailable (seen when a stop met the nightly training).
     """
     before = _our_states(hass, home)
-    counted = coordinator_module.score_home  # the gate's
-
-    def hold_scoring(*args: Any, **kwargs: Any) -> Any:
-        gate.armed = True
-        return counted(*args, **kwargs)
-
-    with patch.object(coordinator_module, "score_home", hold_scoring):
-        await _scheduled_refresh(hass, freezer)
-        await _entered(hass, gate)
+    await _hold_the_scheduled_scoring(hass, freezer, gate)
     await hass.services.async_call(DOMAIN, SERVICE_TRAIN, {"mode": "full"}, blocking=True)
     assert home.runtime_data.trainer.running
     gate.release_later()

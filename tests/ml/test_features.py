@@ -602,15 +602,25 @@ def _bridge_outage(
     return [t for t, _ in rows], [state for _, state in rows]
 
 
-def test_a_bridge_back_up_restoring_a_dead_sensors_state_does_not_end_its_dark_spell():
-    # Silent at 70 % from day 25 until the data ends (day 40); on day 33 its bridge is down for
-    # 40 minutes across an hour's end (its neighbours go `unavailable` with it, for less than
-    # half of each hour). Back up, the bridge restores the state it held for each device, the
-    # dead sensor's too: no sign of life. The spell still lasts until the data ends, so the
-    # battery's fate is unknown from day 25 on, and the week before it is not "no failure".
+@pytest.mark.parametrize(
+    "replay",
+    [
+        # On day 33 its bridge is down for 40 minutes across an hour's end (its neighbours go
+        # `unavailable` with it, for less than half of each hour). Back up, the bridge restores
+        # the state it held for each device, the dead sensor's too.
+        {"bridge_down": (T0 + 33 * DAY_S + 10 * HOUR + 40 * 60, T0 + 33 * DAY_S + 11 * HOUR + 20 * 60)},
+        # HA restarts on day 33 and the integration, slow to start, shows it `unavailable`, then
+        # the states it held.
+        {"restarts": (T0 + 33 * DAY_S + 30 * 60,)},
+    ],
+    ids=["bridge_restore", "restart_replay"],
+)
+def test_a_held_state_written_again_does_not_end_a_dark_spell(replay):
+    # Silent at 70 % from day 25 until the data ends (day 40). The held state written again is
+    # no sign of life: the spell still lasts until the data ends, so the battery's fate is
+    # unknown from day 25 on, and the week before it is not a week without a failure.
     start = 25 * 24
-    down = (T0 + 33 * DAY_S + 10 * HOUR + 40 * 60, T0 + 33 * DAY_S + 11 * HOUR + 20 * 60)
-    frame, events, labels = _sleeping_sensor(lambda h: 70, (start, 40 * 24), bridge_down=down)
+    frame, events, labels = _sleeping_sensor(lambda h: 70, (start, 40 * 24), **replay)
     y = labels.y[FailureType.BATTERY_DEPLETED]
     assert events.battery_dark[0].tolist() == [[start], [40 * 24]]
     assert list(events.censors[0]) == [start]
@@ -689,24 +699,6 @@ def test_a_restored_states_re_report_by_the_bridge_is_no_sign_of_life_a_later_on
     assert reports[:, hour + 3].tolist() == [0.0] * 4  # restores (and a's re-report): none
     assert reports[:, hour + 4].tolist() == [0.0, 1.0, 1.0, 0.0]
     assert reports[3, hour + 5] == 1.0  # d's own re-report, two hours after the restore
-
-
-def test_a_restart_replay_after_unavailable_does_not_end_a_dark_spell():
-    # Silent at 70 % from day 25 until the data ends (day 40); HA restarts on day 33 and the
-    # integration, slow to start, shows it `unavailable`, then the states it held. Those are
-    # no sign of life: the spell still lasts until the data ends, so the battery's fate is
-    # unknown from day 25 on, and the week before it is not a week without a failure.
-    start = 25 * 24
-    frame, events, labels = _sleeping_sensor(
-        lambda h: 70, (start, 40 * 24), restarts=(T0 + 33 * DAY_S + 30 * 60,)
-    )
-    y = labels.y[FailureType.BATTERY_DEPLETED]
-    assert events.battery_dark[0].tolist() == [[start], [40 * 24]]
-    assert list(events.censors[0]) == [start]
-    assert list(events.starts[FailureType.STALE][0]) == [start]
-    assert np.isnan(y[_day_row(frame, 20)])  # its horizon holds the start of the spell
-    assert np.isnan(y[_day_row(frame, 26)]) and np.isnan(y[_day_row(frame, 34)])
-    assert y[_day_row(frame, 15)] == 0.0
 
 
 def test_a_day_inside_the_silence_a_stale_failure_started_is_not_predicted():
