@@ -18,7 +18,9 @@ from custom_components.homeiq_device_intel.ml.records import (
     UNAVAILABLE,
     UNKNOWN,
     Chemistry,
+    DeviceRecord,
     EntityRole,
+    FailureEvent,
     HomeHistory,
     Power,
     Protocol,
@@ -112,6 +114,15 @@ def devices_with(homes: list[HomeHistory], scenario: str) -> list[tuple[HomeHist
 
 def events_of(home: HomeHistory, device_key: str, kind: str) -> list[tuple[float, float]]:
     return [(e.start, e.end) for e in home.ground_truth if e.device_key == device_key and e.kind == kind]
+
+
+def bridge_outages(homes: list[HomeHistory]) -> list[tuple[HomeHistory, FailureEvent, DeviceRecord]]:
+    """Every bridge outage of `homes`, with its home and its bridge."""
+    found = []
+    for home in homes:
+        by_id = {d.device_key: d for d in home.devices}
+        found += [(home, e, by_id[e.device_key]) for e in home.ground_truth if e.kind == "bridge_outage"]
+    return found
 
 
 def assert_same_history(a: HomeHistory, b: HomeHistory) -> None:
@@ -479,33 +490,28 @@ def test_bridge_outage_takes_all_its_devices_down_together(
     mixed_homes: list[HomeHistory],
 ) -> None:
     checked = 0
-    for home in mixed_homes:
-        by_id = {d.device_key: d for d in home.devices}
-        for e in home.ground_truth:
-            if e.kind != "bridge_outage":
+    for home, e, bridge in bridge_outages(mixed_homes):
+        if bridge.kind == "router":
+            members = [d for d in home.devices if d.protocol is Protocol.WIFI and d is not bridge]
+            delay = 125.0
+        elif bridge.kind == "border_router":
+            members = [d for d in home.devices if d.protocol is Protocol.THREAD and d is not bridge]
+            delay = 5.0
+        else:
+            members = [d for d in home.devices if d.via_device_key == bridge.device_key]
+            delay = 5.0
+        own = home.states[entity(home, bridge.device_key, EntityRole.PRIMARY) or ""]
+        assert state_at(own, e.start + 1.0) == 0  # "off"
+        for member in members:
+            if member.created is not None and member.created >= e.start:
                 continue
-            bridge = by_id[e.device_key]
-            if bridge.kind == "router":
-                members = [d for d in home.devices if d.protocol is Protocol.WIFI and d is not bridge]
-                delay = 125.0
-            elif bridge.kind == "border_router":
-                members = [d for d in home.devices if d.protocol is Protocol.THREAD and d is not bridge]
-                delay = 5.0
-            else:
-                members = [d for d in home.devices if d.via_device_key == bridge.device_key]
-                delay = 5.0
-            own = home.states[entity(home, bridge.device_key, EntityRole.PRIMARY) or ""]
-            assert state_at(own, e.start + 1.0) == 0  # "off"
-            for member in members:
-                if member.created is not None and member.created >= e.start:
-                    continue
-                for info in home.entities_of(member.device_key):
-                    series = home.states[info.entity_id]
-                    assert state_at(series, e.start + delay) == UNAVAILABLE
-                    assert state_at(series, e.end - 1.0) == UNAVAILABLE
-                    checked += 1
-            # an outage of the bridge is not a failure of its devices
-            assert all(home.scenario[m.device_key] != "bridge_outage" for m in members)
+            for info in home.entities_of(member.device_key):
+                series = home.states[info.entity_id]
+                assert state_at(series, e.start + delay) == UNAVAILABLE
+                assert state_at(series, e.end - 1.0) == UNAVAILABLE
+                checked += 1
+        # an outage of the bridge is not a failure of its devices
+        assert all(home.scenario[m.device_key] != "bridge_outage" for m in members)
     assert checked > 20
 
 
@@ -515,23 +521,21 @@ def test_a_bridge_back_up_restores_the_state_each_device_last_sent(
     # The bridge restores the state it held, the last one the device got through (a dead
     # device's too), not a value the device never sent.
     checked = 0
-    for home in mixed_homes:
-        by_id = {d.device_key: d for d in home.devices}
-        for e in home.ground_truth:
-            if e.kind != "bridge_outage" or by_id[e.device_key].kind in ("router", "border_router"):
-                continue
-            for member in (d for d in home.devices if d.via_device_key == e.device_key):
-                for info in home.entities_of(member.device_key):
-                    series = home.states[info.entity_id]
-                    j = int(np.searchsorted(series.time, e.end, side="left"))
-                    # the row that ends the member's spell, when its bridge ends it (5 to 90 s after)
-                    if j >= len(series) or series.time[j] > e.end + 90.0 or series.code[j - 1] != UNAVAILABLE:
-                        continue
-                    before = j - 1
-                    while before > 0 and series.code[before] == UNAVAILABLE:
-                        before -= 1
-                    assert series.code[j] == series.code[before], (info.entity_id, e.end)
-                    checked += 1
+    for home, e, bridge in bridge_outages(mixed_homes):
+        if bridge.kind in ("router", "border_router"):
+            continue
+        for member in (d for d in home.devices if d.via_device_key == e.device_key):
+            for info in home.entities_of(member.device_key):
+                series = home.states[info.entity_id]
+                j = int(np.searchsorted(series.time, e.end, side="left"))
+                # the row that ends the member's spell, when its bridge ends it (5 to 90 s after)
+                if j >= len(series) or series.time[j] > e.end + 90.0 or series.code[j - 1] != UNAVAILABLE:
+                    continue
+                before = j - 1
+                while before > 0 and series.code[before] == UNAVAILABLE:
+                    before -= 1
+                assert series.code[j] == series.code[before], (info.entity_id, e.end)
+                checked += 1
     assert checked > 20
 
 
