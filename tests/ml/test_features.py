@@ -13,7 +13,7 @@ from custom_components.homeiq_device_intel.ml.features import (
     default_eval_hours,
 )
 from custom_components.homeiq_device_intel.ml.grid import HOUR, build_grid, grid_tail
-from custom_components.homeiq_device_intel.ml.labels import build_labels, find_events
+from custom_components.homeiq_device_intel.ml.labels import build_labels, dark_silence_hours, find_events
 from custom_components.homeiq_device_intel.ml.learning import _shifted
 from custom_components.homeiq_device_intel.ml.records import (
     Chemistry,
@@ -535,20 +535,27 @@ def test_a_sleeping_sensor_silent_until_the_data_ends_from_a_middling_level_is_c
     assert list(events.starts[FailureType.STALE][0]) == [33 * 24]
 
 
-def _sleeping_sensor(
+def _sleeping_sensor(level_of, silent: tuple[int, int], **options):
+    """`_sleeping_grid`'s frame, events and labels."""
+    return _sleeping_grid(level_of, silent, **options)[1:]
+
+
+def _sleeping_grid(
     level_of,
     silent: tuple[int, int],
     *,
     days: int = 40,
     restarts: tuple[float, ...] = (),
     bridge_down: tuple[float, float] | None = None,
+    own_down: tuple[float, float] | None = None,
 ):
     """A sleeping sensor (temperature and battery every hour, never unavailable) reading
     `level_of(h)` %, silent for the hours in [silent[0], silent[1]): its grid, frame, events, labels.
 
     At each of `restarts`, HA shows its entities `unavailable` until the integration has
     started, then the states it holds (`_replayed`). With `bridge_down` (from, to), its bridge
-    is down then, with three live neighbours (`_bridge_outage`)."""
+    is down then, with three live neighbours (`_bridge_outage`); with `own_down` (from, to), the
+    sensor alone is unavailable then (the same rows), its three neighbours live all along."""
     hours = [h for h in range(days * 24) if not silent[0] <= h < silent[1]]
     times = [T0 + h * HOUR + 60 for h in hours]
     temperature = [f"{20 + (h % 7) / 10:.1f}" for h in hours]
@@ -558,11 +565,12 @@ def _sleeping_sensor(
         EntityRecord(entity_id="sensor.a", device_key="a", role=EntityRole.PRIMARY),
         EntityRecord(entity_id="sensor.a_battery", device_key="a", role=EntityRole.BATTERY),
     ]
+    own = bridge_down or own_down
     states = {
-        "sensor.a": encode_states(*_bridge_outage(*_replayed(times, temperature, restarts), bridge_down)),
-        "sensor.a_battery": encode_states(*_bridge_outage(*_replayed(times, level, restarts), bridge_down)),
+        "sensor.a": encode_states(*_bridge_outage(*_replayed(times, temperature, restarts), own)),
+        "sensor.a_battery": encode_states(*_bridge_outage(*_replayed(times, level, restarts), own)),
     }
-    if bridge_down is not None:
+    if own is not None:
         for i in range(3):
             devices.append(_device(f"n{i}"))
             entities.append(
@@ -573,7 +581,7 @@ def _sleeping_sensor(
     history = _home(devices, entities, states, restarts=list(restarts), days=days)
     grid, frame = _frame(history)
     events = find_events(grid)
-    return frame, events, build_labels(grid, frame, events)
+    return grid, frame, events, build_labels(grid, frame, events)
 
 
 def _replayed(
@@ -612,8 +620,11 @@ def _bridge_outage(
         # HA restarts on day 33 and the integration, slow to start, shows it `unavailable`, then
         # the states it held.
         {"restarts": (T0 + 33 * DAY_S + 30 * 60,)},
+        # Its bridge is down for eight hours on day 33 (most of each hour unavailable, the
+        # sensor and its neighbours alike): the silence runs on through the bridge's outage.
+        {"bridge_down": (T0 + 33 * DAY_S + 10 * HOUR + 600, T0 + 33 * DAY_S + 18 * HOUR + 600)},
     ],
-    ids=["bridge_restore", "restart_replay"],
+    ids=["bridge_restore", "restart_replay", "long_bridge_outage"],
 )
 def test_a_held_state_written_again_does_not_end_a_dark_spell(replay):
     # Silent at 70 % from day 25 until the data ends (day 40). The held state written again is
@@ -628,6 +639,44 @@ def test_a_held_state_written_again_does_not_end_a_dark_spell(replay):
     assert np.isnan(y[_day_row(frame, 20)])  # its horizon holds the start of the spell
     assert np.isnan(y[_day_row(frame, 26)]) and np.isnan(y[_day_row(frame, 34)])
     assert y[_day_row(frame, 15)] == 0.0
+    # Its features read one silence too: its usual silence is still an hour's after day 33.
+    assert _at(frame, 0, 36, "silence_vs_usual") > 5.0
+
+
+def test_a_dead_sensors_silence_runs_on_through_its_bridges_outage_a_live_neighbours_does_not():
+    # As above with the bridge down for thirty hours from day 33, 10:10: the dead sensor is one
+    # dark spell, its silence one (`dark_silence_hours`, the battery log's). Its three neighbours
+    # report every hour but in the outage, again after it: nothing of them is silent, though the
+    # outage is longer than a day (the bridge's failure, not theirs).
+    start, outage = 25 * 24, (T0 + 33 * DAY_S + 10 * HOUR + 600, T0 + 34 * DAY_S + 16 * HOUR + 600)
+    grid, frame, events, _ = _sleeping_grid(lambda h: 70, (start, 40 * 24), bridge_down=outage)
+    assert grid.bridge_down[:, 33 * 24 + 11].tolist() == [1, 1, 1, 1]
+    assert events.battery_dark[0].tolist() == [[start], [40 * 24]]
+    assert list(events.starts[FailureType.STALE][0]) == [start]
+    dark = dark_silence_hours(grid, 0)
+    assert not dark[:start].any() and dark[start:].all()
+    for i in (1, 2, 3):
+        assert events.starts[FailureType.STALE][i].size == 0
+        assert events.stale_spans[i].shape[1] == 0
+        assert not dark_silence_hours(grid, i).any()
+        assert _at(frame, i, 36, "silence_vs_usual") < 0.1  # hourly again since day 34
+
+
+def test_a_sensors_own_outage_still_ends_its_silence():
+    # The same dead sensor unavailable on its own for eight hours on day 33 (its neighbours
+    # live): its own outage, a failure of its own, ends the silence as it always did. The
+    # silence before it ends there (neither its battery's end nor of unknown end), and the
+    # silence after it is not unusual against the eight days just before.
+    start, away = 25 * 24, (T0 + 33 * DAY_S + 10 * HOUR + 600, T0 + 33 * DAY_S + 18 * HOUR + 600)
+    grid, _, events, _ = _sleeping_grid(lambda h: 70, (start, 40 * 24), own_down=away)
+    assert grid.bridge_down.sum() == 0
+    outage = 33 * 24 + 10
+    assert list(events.starts[FailureType.UNAVAILABLE][0]) == [outage]
+    assert events.battery_dark[0].shape[1] == 0 and events.censors[0].size == 0
+    assert list(events.starts[FailureType.STALE][0]) == [start]
+    assert events.stale_spans[0].tolist() == [[start], [outage]]
+    dark = dark_silence_hours(grid, 0)
+    assert dark[start:outage].all() and not dark[outage:].any()
 
 
 def test_a_live_device_reports_after_its_bridge_is_back():

@@ -11,13 +11,14 @@ from dataclasses import dataclass, replace
 import numpy as np
 import numpy.typing as npt
 
-from .grid import F32, HourlyGrid, bridge_groups
+from .grid import F32, Channel, HourlyGrid, bridge_groups
 from .recharge import rechargeable_prior, recharges_routinely
 from .records import Chemistry, HomeHistory, Power, Protocol
 from .routine_outages import offline_routinely
 from .windows import (
     DAY,
     TrailingSlopes,
+    completed_joined_runs,
     completed_runs,
     last_true,
     prefix_sums,
@@ -485,10 +486,29 @@ def _report_features(
     cols["hours_since_report"] = since_report
     expected_gap = DAY / np.fmax(baseline, 1.0 / 7.0)
     cols["silence_ratio"] = since_report / expected_gap
-    silent = (reports == 0) & (grid["unavailable"] <= 0.5)
-    usual_silence = usual_longest(completed_runs(silent), ends)
+    silent, bridged = silent_hours(reports, grid["unavailable"], grid.bridge_down)
+    usual_silence = usual_longest(completed_joined_runs(silent, bridged), ends)
     cols["silence_vs_usual"] = since_report / unusual_limit(usual_silence)
     return cols, p_reports, silent
+
+
+def silent_hours(
+    reports: Channel, unavailable: Channel, bridge_down: Channel
+) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
+    """Hours without a report while available, and those without one while out with its bridge (any shape).
+
+    A device unavailable for most of an hour is down: its own outage ends a silence, as its
+    own failure. A bridge outage (`bridge_down`: most of the device's bridge group down that
+    hour) marks every device behind it unavailable, and tells nothing of the device: when the
+    bridge is back a live device reports again, a dead one does not. Such an hour without a
+    report (the second mask) neither ends nor breaks a silence, nor counts in its length
+    (`windows.joined_runs`); the features and the labels read silences alike.
+    """
+    no_report = reports == 0
+    down = unavailable > 0.5
+    silent: npt.NDArray[np.bool_] = no_report & ~down
+    bridged: npt.NDArray[np.bool_] = no_report & down & (bridge_down > 0.5)
+    return silent, bridged
 
 
 def _change_features(

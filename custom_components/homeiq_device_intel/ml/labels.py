@@ -16,7 +16,10 @@ labelled only up to a battery that ran out with no swap before it.
 
 "Dark" is unavailable, or an unusual silence of a day: a sleeping battery
 sensor that HA never marks unavailable shows its battery dying only by falling
-silent. A battery device without telemetry (a door sensor) is quiet for long
+silent. A silence runs on through the hours its bridge was out without a report from it
+(`features.silent_hours`): a bridge outage marks every device behind it unavailable, a live one
+reports again when the bridge is back and a dead one does not; a device's own outage ends a
+silence. A battery device without telemetry (a door sensor) is quiet for long
 anyway: its silence is dark only when it ends on a fresh battery or lasts until
 the data ends. A day inside a dark spell that ended its battery, or whose end is
 unknown, is not predicted for the battery: the failure is under way, or its
@@ -38,14 +41,16 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from .features import BATTERY_FLOOR, FeatureFrame
+from .features import BATTERY_FLOOR, FeatureFrame, silent_hours
 from .grid import HourlyGrid
 from .records import FailureType
 from .windows import (
     DAY,
     UNUSUAL_MIN_HOURS,
     USUAL_WINDOW_HOURS,
+    completed_joined_runs,
     completed_runs,
+    joined_runs,
     runs,
     unusual_limit,
     usual_longest,
@@ -100,14 +105,20 @@ def _unusual_runs(
     first_seen: int,
     *,
     need_rate: bool | np.bool_ = True,
+    neutral: npt.NDArray[np.bool_] | None = None,
 ) -> IntArray:
     """Starts of runs longer than twice the device's longest run of the prior two weeks.
 
-    Only runs that begin once the device has two weeks of baseline count.
+    Only runs that begin once the device has two weeks of baseline count. `neutral` hours
+    join the runs of `mask` across them without counting in their length (`joined_runs`;
+    `completed` must count alike).
     """
     if not need_rate:
         return np.empty(0, dtype=np.int64)
-    run_start, run_len = runs(mask)
+    if neutral is None:
+        run_start, run_len = runs(mask)
+    else:
+        run_start, _, run_len = joined_runs(mask, neutral)
     ok = (run_len >= UNUSUAL_MIN_HOURS) & (run_start >= first_seen + USUAL_WINDOW_HOURS)
     run_start, run_len = run_start[ok], run_len[ok]
     if run_start.size == 0:
@@ -153,9 +164,11 @@ def _block_events(
     depletions, censors, battery_dark = battery
     channels = grid.channels
     unav_all = channels["unavailable"][lo:hi] > 0.5
-    silent_all = _silent(channels["reports"][lo:hi], unav_all)
+    silent_all, bridged_all = silent_hours(
+        channels["reports"][lo:hi], channels["unavailable"][lo:hi], grid.bridge_down[lo:hi]
+    )
     still_all = (channels["changes"][lo:hi] == 0) & ~unav_all
-    silent_done = completed_runs(silent_all)
+    silent_done = completed_joined_runs(silent_all, bridged_all)
     still_done = completed_runs(still_all)
     changes = channels["changes"][lo:hi].astype(np.float64)
     change_rate_ok = (
@@ -174,14 +187,17 @@ def _block_events(
         long_outage = run_start[(run_len >= UNAVAILABLE_MIN_HOURS) & own]
         long_enough = (run_len >= REVIVED_MIN_HOURS) & own
         first = int(grid.first_seen[i])
-        silences = _unusual_runs(silent_all[k], silent_done[k], first, need_rate=telemetry[k])
+        # A silence runs on through the hours its bridge was out without a report (`silent_hours`).
+        silent, bridged = silent_all[k], bridged_all[k]
+        silence = silent | bridged
+        silences = _unusual_runs(silent, silent_done[k], first, need_rate=telemetry[k], neutral=bridged)
         if telemetry[k] or not grid.has_battery[i]:
-            quiet = _spans_of(silent_all[k], silences)
+            quiet = _spans_of(silence, silences)
         else:
             # A door sensor is quiet for long anyway: its silence tells its battery's fate only
             # when it ends on a fresh battery, or lasts until the data ends (then read as an
             # outage that does: `_battery_events`).
-            quiet = _spans_of(silent_all[k], _unusual_runs(silent_all[k], silent_done[k], first))
+            quiet = _spans_of(silence, _unusual_runs(silent, silent_done[k], first, neutral=bridged))
             swaps = np.asarray(grid.swap_hours[i], dtype=np.int64)
             quiet = quiet[:, (quiet[1] >= grid.n_hours) | revived_by_swap(quiet, swaps)]
         down_spans = np.stack((run_start[long_enough], run_start[long_enough] + run_len[long_enough]))
@@ -195,7 +211,7 @@ def _block_events(
         censors.append(censor)
         stillnesses = _unusual_runs(still_all[k], still_done[k], first, need_rate=change_rate_ok[k])
         starts[FailureType.STALE].append(np.union1d(silences, stillnesses).astype(np.int64))
-        spans = (_spans_of(silent_all[k], silences), _spans_of(still_all[k], stillnesses))
+        spans = (_spans_of(silence, silences), _spans_of(still_all[k], stillnesses))
         stale_spans.append(np.unique(np.concatenate(spans, axis=1), axis=1))
 
 
@@ -203,22 +219,20 @@ def dark_silence_hours(grid: HourlyGrid, i: int) -> npt.NDArray[np.bool_]:
     """Hours of device i's unusual silences (a day or more, and twice its usual longest): (n_hours,).
 
     The silences `find_events` reads as dark for a battery device, for the battery log
-    (`battery_life`): whether one was a death is told by what follows it.
+    (`battery_life`): whether one was a death is told by what follows it. A silence runs on
+    through the hours its bridge was out (`features.silent_hours`), which it covers too.
     """
-    silent = _silent(grid.channels["reports"][i], grid.channels["unavailable"][i] > 0.5)
-    starts = _unusual_runs(silent, completed_runs(silent[None, :])[0], int(grid.first_seen[i]))
-    spans = _spans_of(silent, starts)
+    silent, bridged = silent_hours(
+        grid.channels["reports"][i], grid.channels["unavailable"][i], grid.bridge_down[i]
+    )
+    done = completed_joined_runs(silent[None, :], bridged[None, :])[0]
+    starts = _unusual_runs(silent, done, int(grid.first_seen[i]), neutral=bridged)
+    spans = _spans_of(silent | bridged, starts)
     edges = np.zeros(silent.size + 1, dtype=np.int64)
     np.add.at(edges, spans[0], 1)
     np.add.at(edges, spans[1], -1)
     out: npt.NDArray[np.bool_] = np.cumsum(edges[:-1]) > 0
     return out
-
-
-def _silent(reports: npt.NDArray[np.generic], down: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
-    """Hours without a report while not unavailable (any shape)."""
-    silent: npt.NDArray[np.bool_] = (reports == 0) & ~down
-    return silent
 
 
 def _spans_of(mask: npt.NDArray[np.bool_], starts: IntArray) -> IntArray:

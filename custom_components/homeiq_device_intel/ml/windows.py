@@ -62,6 +62,36 @@ def completed_runs(mask: npt.NDArray[np.bool_]) -> npt.NDArray[np.float64]:
     return out
 
 
+def joined_runs(
+    counted: npt.NDArray[np.bool_], neutral: npt.NDArray[np.bool_]
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Runs of a 1-D mask's hours joined across `neutral` hours: start hours, lengths, counted hours.
+
+    A neutral hour neither ends nor breaks a run, nor counts in its length (`counted` hours do);
+    a run of neutral hours only counts 0 hours.
+    """
+    start, length = runs(counted | neutral)
+    prefix = np.concatenate(([0], np.cumsum(counted, dtype=np.int64)))
+    return start, length, prefix[start + length] - prefix[start]
+
+
+def completed_joined_runs(
+    counted: npt.NDArray[np.bool_], neutral: npt.NDArray[np.bool_]
+) -> npt.NDArray[np.float64]:
+    """As `completed_runs`, for runs joined across `neutral` hours (`joined_runs`): counted hours, (n, H)."""
+    if not neutral.any():
+        return completed_runs(counted)
+    joined = counted | neutral
+    prefix = prefix_sums(counted)
+    # Per hour of a run, the counted hours from the run's first hour through this one.
+    first = last_true(~joined) + 1
+    so_far = prefix[:, 1:] - np.take_along_axis(prefix, first, axis=1)
+    out = np.zeros(joined.shape)
+    ended = joined[:, :-1] & ~joined[:, 1:]
+    out[:, 1:][ended] = so_far[:, :-1][ended]
+    return out
+
+
 def usual_longest(completed: npt.NDArray[np.float64], ends: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
     """Longest run that finished in the 14 days before each end: (n, m)."""
     out = np.zeros((completed.shape[0], ends.shape[0]))
