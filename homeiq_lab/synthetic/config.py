@@ -16,7 +16,7 @@ from typing import Any, Final
 
 from custom_components.homeiq_device_intel.ml.records import FailureType
 
-GENERATOR_VERSION: Final = "1.5.3"
+GENERATOR_VERSION: Final = "1.5.4"
 
 
 # The stored history files' field names (2: `device_key` for the watch key); part of the cache key.
