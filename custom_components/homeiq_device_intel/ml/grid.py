@@ -539,7 +539,7 @@ class _Tally:
 
 
 def _count_per_hour(times: FloatArray, start: float, n_hours: int) -> FloatArray:
-    """Number of timestamps falling in each hour."""
+    """Number of timestamps falling in each hour (one device's count, as `_Tally` counts many at once)."""
     return np.bincount(_hours_of(times, start, n_hours), minlength=n_hours).astype(np.float64)
 
 
@@ -860,7 +860,7 @@ def bridge_groups(history: HomeHistory, device_keys: list[str]) -> npt.NDArray[n
 def _bridge_down(groups: npt.NDArray[np.int64], unavailable: Channel, least: float = 0.5) -> Channel:
     """1 (uint8) where most devices of a device's bridge group (`bridge_groups`) were unavailable that hour.
 
-    Unavailable: for more than `least` of the hour (0.0: at all, `_bridge_restore_mask`).
+    Unavailable: for more than `least` of the hour (0.0: at all, `_bridge_restored_rows`).
     """
     out = np.zeros(unavailable.shape, dtype=np.uint8)
     for g in np.unique(groups):
