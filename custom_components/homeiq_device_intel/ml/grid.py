@@ -47,6 +47,12 @@ BRIDGE_RESTORE_SECONDS = RESTART_REPLAY_SECONDS
 # A group of devices on one bridge is "down" when this share is unavailable.
 BRIDGE_MIN_DEVICES = 3
 BRIDGE_DOWN_SHARE = 0.6
+# The level channels besides the battery's, and the role of the entity each is read from.
+LEVEL_ROLES = {
+    "signal": EntityRole.SIGNAL,
+    "temperature": EntityRole.TEMPERATURE,
+    "voltage": EntityRole.VOLTAGE,
+}
 # Entities whose values arrive on a schedule: their silence means something.
 TELEMETRY_ROLES = frozenset({EntityRole.SIGNAL, EntityRole.TEMPERATURE, EntityRole.VOLTAGE})
 
@@ -164,6 +170,30 @@ def grid_tail(grid: HourlyGrid, lo: int, hi: int | None = None) -> HourlyGrid:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _Hours:
+    """A grid's hours, their bounds computed once for all its devices: column k is bounds[k]..bounds[k+1]."""
+
+    start: float
+    n: int
+    bounds: FloatArray  # (n + 1,) start + k h
+
+    @classmethod
+    def of(cls, start: float, n: int) -> _Hours:
+        """The hours of a grid of `n` columns from `start`."""
+        return cls(start, n, start + HOUR * np.arange(n + 1))
+
+    @property
+    def ends(self) -> FloatArray:
+        """(n,) the end of each hour."""
+        ends: FloatArray = self.bounds[1:]
+        return ends
+
+
+_NO_ROWS: npt.NDArray[np.intp] = np.empty(0, dtype=np.intp)
+_NO_HOURS: npt.NDArray[np.int64] = np.empty(0, dtype=np.int64)
+
+
 def hour_start(t: float) -> float:
     """Floor a POSIX time to the start of its UTC hour."""
     return float(np.floor(t / HOUR) * HOUR)
@@ -171,27 +201,39 @@ def hour_start(t: float) -> float:
 
 def _carry_forward(times: FloatArray, values: FloatArray, bounds: FloatArray) -> FloatArray:
     """Value of the last finite sample strictly before each bound (NaN if none)."""
-    ok = np.isfinite(values) & np.isfinite(times)
-    times, values = times[ok], values[ok]
+    ok = np.isfinite(values)
+    ok &= np.isfinite(times)
+    return _last_before(times[ok], values[ok], bounds)
+
+
+def _last_before(times: FloatArray, values: FloatArray, bounds: FloatArray) -> FloatArray:
+    """`_carry_forward` of samples already finite: the value of the last one strictly before each bound."""
     if times.size > 1 and (times[1:] < times[:-1]).any():  # rows are usually in order already
         order = np.argsort(times, kind="stable")
         times, values = times[order], values[order]
-    idx = np.searchsorted(times, bounds, side="left") - 1
-    out = np.full(bounds.shape[0], np.nan)
-    has = idx >= 0
-    out[has] = values[idx[has]]
+    # Sample k - 1 is the last before a bound with k samples before it; none: NaN.
+    padded = np.empty(values.shape[0] + 1)
+    padded[0] = np.nan
+    padded[1:] = values
+    out: FloatArray = padded[np.searchsorted(times, bounds, side="left")]
     return out
 
 
-def _stat_hourly(stat: StatSeries, start: float, n_hours: int) -> FloatArray:
-    """Hourly statistics means placed on the grid, carried forward over gaps."""
-    bounds = start + HOUR * np.arange(1, n_hours + 1)
+def _stat_hourly(stat: StatSeries, ends: FloatArray) -> FloatArray:
+    """Hourly statistics means placed on the grid (`ends`: each hour's end), carried forward over gaps."""
     # A statistics row for hour [s, s+1h) describes the value by its end.
-    return _carry_forward(stat.start + HOUR - 1.0, stat.mean, bounds)
+    return _carry_forward(stat.start + HOUR - 1.0, stat.mean, ends)
 
 
 def _replay_mask(series: StateSeries, restarts: FloatArray) -> npt.NDArray[np.bool_]:
-    """True for rows that only replay the previous state right after a restart.
+    """True for rows that only replay the previous state right after a restart (`_replayed_rows`)."""
+    replay: npt.NDArray[np.bool_] = np.zeros(len(series), dtype=bool)
+    replay[_replayed_rows(series, restarts)] = True
+    return replay
+
+
+def _replayed_rows(series: StateSeries, restarts: FloatArray) -> npt.NDArray[np.intp]:
+    """The rows (ascending) that only replay the previous state right after a restart.
 
     The previous state is the last one that is not `unavailable`: a late integration's
     entities show `unavailable` first, then their held state (`_before_unavailable`).
@@ -200,22 +242,24 @@ def _replay_mask(series: StateSeries, restarts: FloatArray) -> npt.NDArray[np.bo
     test is made on those (restarts are few, rows many), with the same arithmetic.
     """
     n = len(series)
-    replay: npt.NDArray[np.bool_] = np.zeros(n, dtype=bool)
     if restarts.size == 0 or n == 0:
-        return replay
+        return _NO_ROWS
     time = series.time
+    reach = restarts + (RESTART_REPLAY_SECONDS + 1.0)
+    if restarts[0] > time[-1] or reach[-1] < time[0]:
+        return _NO_ROWS  # every restart after the last row or its window before the first (rows ascending)
     lo = np.searchsorted(time, restarts, side="left")
-    hi = np.searchsorted(time, restarts + (RESTART_REPLAY_SECONDS + 1.0), side="right")
+    hi = np.searchsorted(time, reach, side="right")
     rows = _union_of_ranges(lo, hi)
     if rows.size == 0:
-        return replay
+        return _NO_ROWS
     same = series.code[rows] == series.code[_before_unavailable(series.code, rows)]
-    replay[rows] = _in_replay_window(time[rows], restarts) & (rows > 0) & same
-    return replay
+    replayed: npt.NDArray[np.intp] = rows[_in_replay_window(time[rows], restarts) & (rows > 0) & same]
+    return replayed
 
 
-def _bridge_restore_mask(series: StateSeries, bridge_out: Channel, start: float) -> npt.NDArray[np.bool_]:
-    """True for rows that only restore the held state when the device's bridge is back.
+def _bridge_restored_rows(series: StateSeries, bridge_out: Channel, start: float) -> npt.NDArray[np.intp]:
+    """The rows (ascending) that only restore the held state when the device's bridge is back.
 
     A bridge that is back (its devices were unavailable together: `bridge_out`, per grid
     hour from `start`) makes its integration write the state it held for each device, a
@@ -228,12 +272,11 @@ def _bridge_restore_mask(series: StateSeries, bridge_out: Channel, start: float)
     Only the rows just after such spells are tested (spells are few, rows many).
     """
     n = len(series)
-    restored: npt.NDArray[np.bool_] = np.zeros(n, dtype=bool)
     if n == 0 or not bridge_out.any():
-        return restored
+        return _NO_ROWS
     unav = np.flatnonzero(series.code == UNAVAILABLE)
     if unav.size == 0:
-        return restored
+        return _NO_ROWS
     # Spells are runs of `unavailable` rows; `after` is the row that ends each (n: none does).
     first = np.ones(unav.size, dtype=bool)
     first[1:] = unav[1:] != unav[:-1] + 1
@@ -242,7 +285,7 @@ def _bridge_restore_mask(series: StateSeries, bridge_out: Channel, start: float)
     ended = after < n
     spell_lo, after = spell_lo[ended], after[ended]
     if after.size == 0:
-        return restored
+        return _NO_ROWS
     # A spell ends at the bridge's return if the bridge was out in the hour the spell ends or
     # the hour before (within the spell): counted on the cumulative out hours.
     n_hours = bridge_out.shape[0]
@@ -252,10 +295,12 @@ def _bridge_restore_mask(series: StateSeries, bridge_out: Channel, start: float)
     h_hi = np.clip(np.floor((time[after] - start) / HOUR) + 1, 0, n_hours).astype(np.intp)
     after = after[down[h_hi] > down[np.maximum(h_hi - 2, h_lo)]]
     if after.size == 0:
-        return restored
+        return _NO_ROWS
     hi = np.searchsorted(time, time[after] + BRIDGE_RESTORE_SECONDS, side="right")
     rows = _union_of_ranges(after, np.maximum(hi, after + 1))
-    restored[rows] = series.code[rows] == series.code[_before_unavailable(series.code, rows)]
+    restored: npt.NDArray[np.intp] = rows[
+        series.code[rows] == series.code[_before_unavailable(series.code, rows)]
+    ]
     return restored
 
 
@@ -306,41 +351,49 @@ def _in_range(values: FloatArray, bounds: tuple[float, float]) -> FloatArray:
 def _level_channel(
     history: HomeHistory,
     entity: EntityRecord | None,
-    start: float,
-    n_hours: int,
+    hours: _Hours,
     bounds: tuple[float, float] = LEVEL_RANGE,
 ) -> FloatArray:
     """Hourly carried-forward level of a numeric entity from stats and states.
 
     Readings that are not numbers within `bounds` are ignored (the last good
-    one carries on) and logged once per entity.
+    one carries on) and logged once per entity (counted only when that log is on).
     """
-    out: FloatArray = np.full(n_hours, np.nan)
+    out: FloatArray = np.full(hours.n, np.nan)
     if entity is None:
         return out
+    logged = _LOGGER.isEnabledFor(logging.DEBUG)
     rejected = 0
     stat = history.statistics.get(entity.series_key)
-    mean = None
-    if stat is not None and len(stat):
-        mean = _in_range(stat.mean, bounds)
-        rejected += int(np.count_nonzero(np.isfinite(mean) != np.isfinite(stat.mean)))
+    if stat is not None and not len(stat):
+        stat = None
+    if stat is not None and logged:
+        rejected += int(np.count_nonzero(np.isfinite(_in_range(stat.mean, bounds)) != np.isfinite(stat.mean)))
     series = history.states.get(entity.series_key)
-    from_states = covered = None
+    from_states = None  # the states' level, where they cover the hour (a reading before its end)
+    covers_all = False
     if series is not None and len(series):
-        bounds_hours = start + HOUR * np.arange(1, n_hours + 1)
+        ends = hours.ends
         value = _in_range(series.value, bounds)
-        rejected += int(np.count_nonzero((series.code >= 0) & ~np.isfinite(value)))
-        from_states = _carry_forward(series.time, value, bounds_hours)
-        # States are exact within the purge window; statistics fill the rest.
-        first = series.time[np.isfinite(value) & np.isfinite(series.time)]
+        if logged:
+            rejected += int(np.count_nonzero((series.code >= 0) & ~np.isfinite(value)))
+        ok = np.isfinite(value)
+        ok &= np.isfinite(series.time)
+        first = series.time[ok]
         if first.size:
-            covered = bounds_hours > first.min()
+            # States are exact within the purge window; statistics fill the rest. A state
+            # level is finite exactly where a reading comes before the hour's end (covered).
+            from_states = _last_before(first, value[ok], ends)
+            covers_all = bool(ends[0] > first.min())
     # Where the states cover every hour (they have a reading before the first
     # hour's end, so one before every later end), the statistics are not read.
-    if stat is not None and mean is not None and (covered is None or not covered[0]):
-        out = _stat_hourly(StatSeries(stat.start, mean, stat.min, stat.max), start, n_hours)
-    if covered is not None and from_states is not None:
-        out = np.where(covered & np.isfinite(from_states), from_states, out)
+    if stat is not None and not covers_all:
+        mean = _in_range(stat.mean, bounds)
+        out = _stat_hourly(StatSeries(stat.start, mean, stat.min, stat.max), hours.ends)
+        if from_states is not None:
+            out = np.where(np.isfinite(from_states), from_states, out)
+    elif from_states is not None:
+        out = from_states  # NaN where not covered, as `out` was
     if rejected:
         _LOGGER.debug(
             "%s: ignored %d %s readings that are not numbers in [%g, %g]",
@@ -353,16 +406,16 @@ def _level_channel(
 
 
 def _unavailable_share(
-    series: StateSeries, restarts: FloatArray, start: float, n_hours: int
+    series: StateSeries, restarts: FloatArray, hours: _Hours
 ) -> tuple[FloatArray, FloatArray]:
-    """Share of each hour spent unavailable, and drops per hour."""
-    share: FloatArray = np.zeros(n_hours)
-    drops: FloatArray = np.zeros(n_hours)
+    """Share of each hour spent unavailable, and the times of the drops (to count per hour)."""
+    share: FloatArray = np.zeros(hours.n)
+    drops: FloatArray = np.empty(0)
     if len(series) == 0:
         return share, drops
     t = series.time
     unav = series.code == UNAVAILABLE
-    if restarts.size and unav.any():
+    if _near_restarts(t, restarts) and unav.any():
         # Short unavailable spells right after a restart are reconnects. A spell is a
         # run of rows: HA writes 'unavailable' again at each restart during an outage.
         first = unav & ~np.concatenate(([False], unav[:-1]))
@@ -375,23 +428,38 @@ def _unavailable_share(
         reconnect = (since <= RESTART_REPLAY_SECONDS) & (
             spell_end - spell_start <= RESTART_UNAVAILABLE_MAX_SECONDS
         )
-        spell = np.maximum(np.cumsum(first) - 1, 0)
-        unav &= ~reconnect[spell]
+        if reconnect.any():
+            spell = np.maximum(np.cumsum(first) - 1, 0)
+            unav &= ~reconnect[spell]
     if not unav.any():
         return share, drops
-    dur = np.diff(t, append=t[-1])
+    dur = np.empty_like(t)  # each row's duration, as np.diff(t, append=t[-1])
+    np.subtract(t[1:], t[:-1], out=dur[:-1])
+    dur[-1] = t[-1] - t[-1]
     cum = np.concatenate(([0.0], np.cumsum(unav * dur)))
-    bounds = start + HOUR * np.arange(n_hours + 1)
-    j = np.searchsorted(t, bounds, side="right") - 1
-    valid = j >= 0
-    jj = np.maximum(j, 0)
-    # Beyond the last row the last status holds until the end of the grid.
-    u_at = np.where(valid, cum[jj] + unav[jj] * (bounds - t[jj]), 0.0)
+    # Unavailable time until each bound: 0 before the first row (the bounds from k0 on have
+    # a row j at or before them); beyond the last row the last status holds until the end.
+    u_at = np.zeros(hours.n + 1)
+    k0 = int(np.searchsorted(hours.bounds, t[0], side="left"))
+    if k0 <= hours.n:
+        bounds = hours.bounds[k0:]
+        j = np.searchsorted(t, bounds, side="right") - 1
+        u_at[k0:] = cum[j] + unav[j] * (bounds - t[j])
     share = np.clip(np.diff(u_at) / HOUR, 0.0, 1.0)
     began = unav.copy()
     began[1:] &= ~unav[:-1]
-    drops = _count_per_hour(t[began], start, n_hours)
-    return share, drops
+    return share, t[began]
+
+
+def _near_restarts(time: FloatArray, restarts: FloatArray) -> bool:
+    """Whether a restart may be at most RESTART_REPLAY_SECONDS before a row (rows ascending).
+
+    False when every restart is after the last row, or more than that before the first: then
+    no row is within a restart's replay window (`_in_replay_window`, same arithmetic).
+    """
+    if restarts.size == 0 or time.size == 0:
+        return False
+    return not (restarts[0] > time[-1] or time[0] - restarts[-1] > RESTART_REPLAY_SECONDS)
 
 
 def _hours_of(times: FloatArray, start: float, n_hours: int) -> npt.NDArray[np.int64]:
@@ -402,8 +470,76 @@ def _hours_of(times: FloatArray, start: float, n_hours: int) -> npt.NDArray[np.i
     return inside
 
 
+class _Tally:
+    """Times counted per device and hour into a count channel of the grid, many devices at once.
+
+    The same counts as `_count_per_hour` on each device's times, added into its row; the
+    channel stays uint16 unless a count does not fit (then float32, as `_RowWriter` does).
+    """
+
+    _FLUSH = 1 << 16  # times held before counting them (small enough to stay in the CPU's caches)
+    _MAX_CELLS = 1 << 18  # hours of the rows counted at once (bounds the counting's memory)
+
+    def __init__(self, channel: Channel, hours: _Hours) -> None:
+        """Count into `channel` (n_rows, hours.n), zero to start with."""
+        self._channel = channel
+        self._hours = hours
+        self._times: list[FloatArray] = []
+        self._rows: list[int] = []
+        self._sizes: list[int] = []
+        self._held = 0
+        self._first = self._last = 0  # the rows held: from first to last
+
+    def add(self, row: int, times: FloatArray) -> None:
+        """Count `times` (any order, those outside the grid ignored) in device row `row`."""
+        if times.size == 0:
+            return
+        if not self._rows:
+            self._first = self._last = row
+        elif (max(row, self._last) - min(row, self._first) + 1) * self._hours.n > self._MAX_CELLS:
+            self._flush()
+            self._first = self._last = row
+        self._first, self._last = min(row, self._first), max(row, self._last)
+        self._times.append(times)
+        self._rows.append(row)
+        self._sizes.append(times.size)
+        self._held += times.size
+        if self._held >= self._FLUSH:
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self._times:
+            return
+        n = self._hours.n
+        first, last = self._first, self._last
+        # The hours as `_hours_of` computes them (in place), each moved to its row's cells.
+        hours = np.concatenate(self._times) - self._hours.start
+        hours /= HOUR
+        np.floor(hours, out=hours)
+        offset = np.repeat((np.asarray(self._rows, dtype=np.int64) - first) * n, self._sizes)
+        inside = hours >= 0
+        inside &= hours < n
+        if not inside.all():  # filtered before the cast: NaN and far-away times do not fit an int64
+            hours, offset = hours[inside], offset[inside]
+        cell = hours.astype(np.int64)
+        cell += offset
+        counts = (
+            np.bincount(cell, minlength=(last + 1 - first) * n).reshape(-1, n)
+            + self._channel[first : last + 1]
+        )
+        if self._channel.dtype != np.float32 and counts.max() > _LIMITS[self._channel.dtype.type]:
+            self._channel = self._channel.astype(np.float32)
+        self._channel[first : last + 1] = counts
+        self._times, self._rows, self._sizes, self._held = [], [], [], 0
+
+    def channel(self) -> Channel:
+        """The channel with every time counted (uint16, or float32 where a count does not fit)."""
+        self._flush()
+        return self._channel
+
+
 def _count_per_hour(times: FloatArray, start: float, n_hours: int) -> FloatArray:
-    """Number of timestamps falling in each hour."""
+    """Number of timestamps falling in each hour (one device's count, as `_Tally` counts many at once)."""
     return np.bincount(_hours_of(times, start, n_hours), minlength=n_hours).astype(np.float64)
 
 
@@ -438,8 +574,12 @@ def build_grid(
     channels: dict[str, Channel] = {
         name: np.zeros((len(ids), n_hours), dtype=channel_dtype(name)) for name in CHANNELS
     }
+    for name in ("battery", *LEVEL_ROLES):  # unknown until read: a device without the entity keeps NaN
+        channels[name].fill(np.nan)
     restarts = np.sort(history.restarts[np.isfinite(history.restarts)])
     power = {d.device_key: d.power for d in history.devices}
+    hours = _Hours.of(grid_start, n_hours)
+    tallies = {name: _Tally(channels[name], hours) for name in COUNT_CHANNELS}
     rows = [
         _device_row(
             history,
@@ -447,9 +587,9 @@ def build_grid(
             by_device[device_key],
             power.get(device_key),
             _RowWriter(channels, row),
+            _RowTally(tallies, row),
             restarts,
-            grid_start,
-            n_hours,
+            hours,
         )
         for row, device_key in enumerate(ids)
     ]
@@ -466,11 +606,12 @@ def build_grid(
     bridge_out = _bridge_down(groups, channels["unavailable"], least=0.0)
     states_from = n_hours
     for row, device_key in enumerate(ids):
-        reports, device_from = _reports(
-            history, by_device[device_key], restarts, bridge_out[row], grid_start, n_hours
-        )
-        _RowWriter(channels, row)["reports"] = reports
+        reports, device_from = _reports(history, by_device[device_key], restarts, bridge_out[row], hours)
+        for times in reports:
+            tallies["reports"].add(row, times)
         states_from = min(states_from, device_from)
+    for name, tally in tallies.items():
+        channels[name] = tally.channel()
     return HourlyGrid(
         home_id=history.home_id,
         device_keys=list(ids),
@@ -497,6 +638,18 @@ def _entities_by_device(history: HomeHistory, ids: list[str]) -> dict[str, list[
         elif entity.device_key not in known:
             _LOGGER.debug("%s: ignored, its device %s is unknown", entity.entity_id, entity.device_key)
     return by_device
+
+
+@dataclass(frozen=True, slots=True)
+class _RowTally:
+    """Adds one device's times to the grid's count channels (`_Tally`)."""
+
+    tallies: dict[str, _Tally]
+    row: int
+
+    def add(self, name: str, times: FloatArray) -> None:
+        """Count `times` in channel `name` of this device's row."""
+        self.tallies[name].add(self.row, times)
 
 
 class _RowWriter:
@@ -534,24 +687,25 @@ def _device_row(
     entities: list[EntityRecord],
     power: Power | None,
     channels: _RowWriter,
+    counts: _RowTally,
     restarts: FloatArray,
-    start: float,
-    n_hours: int,
+    hours: _Hours,
 ) -> _DeviceRow:
     """Fill one device's channels (rows of the grid's, (n_hours,) each) and describe the device.
 
     All but its reports, which need the hours its bridge was out (`build_grid`).
     """
     battery_entity = _pick(entities, EntityRole.BATTERY)
-    battery = _level_channel(history, battery_entity, start, n_hours, BATTERY_RANGE)
-    channels["battery"] = battery
-    for name, role in (
-        ("signal", EntityRole.SIGNAL),
-        ("temperature", EntityRole.TEMPERATURE),
-        ("voltage", EntityRole.VOLTAGE),
-    ):
-        channels[name] = _level_channel(history, _pick(entities, role), start, n_hours)
-    battery_low = _battery_low_channel(history, _pick(entities, EntityRole.BATTERY_LOW), start, n_hours)
+    start, n_hours = hours.start, hours.n
+    # A level without its entity stays NaN, as the grid's level channels start (`build_grid`).
+    battery = None
+    if battery_entity is not None:
+        battery = channels["battery"] = _level_channel(history, battery_entity, hours, BATTERY_RANGE)
+    for name, role in LEVEL_ROLES.items():
+        entity = _pick(entities, role)
+        if entity is not None:
+            channels[name] = _level_channel(history, entity, hours)
+    battery_low = _battery_low_channel(history, _pick(entities, EntityRole.BATTERY_LOW), hours)
     if battery_low is not None:
         channels["battery_low"] = battery_low
     primary = _pick(entities, EntityRole.PRIMARY) or battery_entity or (entities[0] if entities else None)
@@ -560,15 +714,17 @@ def _device_row(
     if primary is not None and primary.entity_id in history.states:
         series = history.states[primary.entity_id]
         numeric_primary = _is_numeric(primary, series)
-        share, drops = _unavailable_share(series, restarts, start, n_hours)
+        share, drops = _unavailable_share(series, restarts, hours)
         channels["unavailable"] = share
-        channels["drops"] = drops
-        channels["changes"] = _changes_per_hour(series, start, n_hours)
-    known_swaps = history.battery_swaps.get(device_key, np.empty(0))
-    swaps = np.union1d(_hours_of(known_swaps, start, n_hours), _detected_swaps(battery))
+        counts.add("drops", drops)
+        counts.add("changes", _change_times(series))
+    known_swaps = history.battery_swaps.get(device_key)
+    known = _NO_HOURS if known_swaps is None else _hours_of(known_swaps, start, n_hours)
+    detected = _NO_HOURS if battery is None else _detected_swaps(battery)
+    swaps = np.union1d(known, detected) if known.size or detected.size else _NO_HOURS
     return _DeviceRow(
         has_battery=battery_entity is not None or power in (Power.BATTERY, Power.RECHARGEABLE),
-        first_seen=int(np.clip((first - start) // HOUR, 0, n_hours)) if np.isfinite(first) else None,
+        first_seen=int(min(max((first - start) // HOUR, 0), n_hours)) if np.isfinite(first) else None,
         telemetry=_has_telemetry(history, entities) or numeric_primary,
         numeric_primary=numeric_primary,
         swap_hours=swaps.astype(np.int64),
@@ -576,7 +732,7 @@ def _device_row(
 
 
 def _battery_low_channel(
-    history: HomeHistory, entity: EntityRecord | None, start: float, n_hours: int
+    history: HomeHistory, entity: EntityRecord | None, hours: _Hours
 ) -> FloatArray | None:
     """Carried-forward battery-low flag, 0/1 (0 before the first reading), or None without states."""
     if entity is None or entity.entity_id not in history.states:
@@ -588,8 +744,7 @@ def _battery_low_channel(
     on_token = s.token("on")
     if on_token is not None:
         on[s.code == on_token] = 1.0
-    bounds = start + HOUR * np.arange(1, n_hours + 1)
-    flag: FloatArray = np.nan_to_num(_carry_forward(s.time, on, bounds))
+    flag: FloatArray = np.nan_to_num(_carry_forward(s.time, on, hours.ends))
     return flag
 
 
@@ -598,17 +753,21 @@ def _reports(
     entities: list[EntityRecord],
     restarts: FloatArray,
     bridge_out: Channel,
-    start: float,
-    n_hours: int,
-) -> tuple[FloatArray, int]:
-    """Signs of life per hour of a device's entities, and the first hour their state rows cover.
+    hours: _Hours,
+) -> tuple[list[FloatArray], int]:
+    """The times of a device's signs of life (to count per hour), and the first hour its state rows cover.
 
     `bridge_out` (n_hours,) flags the hours the device's bridge was out (most of its group
     unavailable): the rows that restore its held state when the bridge is back are no signs
-    of life (`_bridge_restore_mask`).
+    of life (`_bridge_restored_rows`).
+
+    The replayed and restored rows are few: they are found as row numbers, and the rows
+    that are not `unavailable` are all signs of life when there are none.
     """
+    start, n_hours = hours.start, hours.n
     states_from = n_hours
-    # Every sign of life of the device's entities, counted per hour in one go (counts are whole
+    bridge_was_out = bool(bridge_out.any())
+    # Every sign of life of the device's entities, counted per hour together (counts are whole
     # numbers, so one count of them all equals the sum of per-entity counts exactly).
     times: list[FloatArray] = []
     for entity in entities:
@@ -616,23 +775,31 @@ def _reports(
         series = None if entity.attribute is not None else history.states.get(entity.entity_id)
         if series is None or len(series) == 0:
             continue
-        states_from = min(states_from, max(int((series.time[0] - start) // HOUR), 0))
+        time = series.time
+        states_from = min(states_from, max(int((time[0] - start) // HOUR), 0))
         valid = series.code != UNAVAILABLE
-        restored = _bridge_restore_mask(series, bridge_out, start)
-        alive = valid & ~_replay_mask(series, restarts) & ~restored
-        times.append(series.time[alive])
+        restored = _bridge_restored_rows(series, bridge_out, start) if bridge_was_out else _NO_ROWS
+        replayed = _replayed_rows(series, restarts)
+        alive = valid
+        if restored.size or replayed.size:
+            alive = valid.copy()
+            alive[restored] = False
+            alive[replayed] = False
+        times.append(time[alive])
         if series.last_reported is not None:
             # HA >= 2024.3 re-reports an unchanged state in place: still a sign of life, a
             # replayed or restored state's too (the device reported it again), unless in the
             # restart's replay window or, for a restored state, the bridge's restore window.
-            again = series.last_reported[valid]
-            row_time = series.time[valid]
-            later = np.isfinite(again) & (again > row_time + 1.0)
-            later &= ~restored[valid] | (again > row_time + BRIDGE_RESTORE_SECONDS)
-            times.append(again[later & ~_in_replay_window(again, restarts)])
-    if not times:
-        return np.zeros(n_hours), states_from
-    return _count_per_hour(np.concatenate(times), start, n_hours), states_from
+            again = series.last_reported
+            later = valid & np.isfinite(again) & (again > time + 1.0)
+            later[restored] &= again[restored] > time[restored] + BRIDGE_RESTORE_SECONDS
+            reported = again[later]
+            # Each is after its row, so after the first row: none is in a replay window when the
+            # first row is past the last restart's (`_in_replay_window`, same arithmetic).
+            if restarts.size and reported.size and not time[0] - restarts[-1] > RESTART_REPLAY_SECONDS:
+                reported = reported[~_in_replay_window(reported, restarts)]
+            times.append(reported)
+    return times, states_from
 
 
 def _first_record(history: HomeHistory, entities: list[EntityRecord]) -> float:
@@ -661,17 +828,21 @@ def _is_numeric(primary: EntityRecord, series: StateSeries) -> bool:
     """Whether a main entity reports numbers (at least 80 % of its valid states)."""
     valid_rows = series.code >= 0
     if valid_rows.any() and primary.role is EntityRole.PRIMARY:
-        return bool(np.isfinite(series.value[valid_rows]).mean() >= 0.8)
+        # The share as np.mean computes it: a whole-number count over the rows, in float64.
+        return bool(
+            np.count_nonzero(np.isfinite(series.value[valid_rows])) / np.count_nonzero(valid_rows) >= 0.8
+        )
     return False
 
 
-def _changes_per_hour(series: StateSeries, start: float, n_hours: int) -> FloatArray:
-    """Changes of an entity's valid state per hour (its first valid state counts as one)."""
+def _change_times(series: StateSeries) -> FloatArray:
+    """Times of the changes of an entity's valid state (its first valid state counts as one)."""
     valid = series.code >= 0
     codes = series.code[valid]
     changed = np.ones(codes.shape[0], dtype=bool)
     changed[1:] = codes[1:] != codes[:-1]
-    return _count_per_hour(series.time[valid][changed], start, n_hours)
+    times: FloatArray = series.time[valid][changed]
+    return times
 
 
 def bridge_groups(history: HomeHistory, device_keys: list[str]) -> npt.NDArray[np.int64]:
@@ -689,7 +860,7 @@ def bridge_groups(history: HomeHistory, device_keys: list[str]) -> npt.NDArray[n
 def _bridge_down(groups: npt.NDArray[np.int64], unavailable: Channel, least: float = 0.5) -> Channel:
     """1 (uint8) where most devices of a device's bridge group (`bridge_groups`) were unavailable that hour.
 
-    Unavailable: for more than `least` of the hour (0.0: at all, `_bridge_restore_mask`).
+    Unavailable: for more than `least` of the hour (0.0: at all, `_bridge_restored_rows`).
     """
     out = np.zeros(unavailable.shape, dtype=np.uint8)
     for g in np.unique(groups):
