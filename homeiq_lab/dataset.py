@@ -20,7 +20,7 @@ from custom_components.homeiq_device_intel.ml.features import (
     build_features,
     default_eval_hours,
 )
-from custom_components.homeiq_device_intel.ml.grid import build_grid
+from custom_components.homeiq_device_intel.ml.grid import HourlyGrid, build_grid
 from custom_components.homeiq_device_intel.ml.labels import TARGETS, build_labels, find_events
 from custom_components.homeiq_device_intel.ml.records import HomeHistory
 
@@ -101,8 +101,17 @@ def _home_rows_with_heuristics(
     hours = default_eval_hours(grid) if eval_hours is None else eval_hours
     frame = build_features(history, grid, hours)
     labels = build_labels(grid, frame, find_events(grid), horizon_days=horizon_days)
-    extra = grid_heuristics(grid, hours)
+    extra = _heuristic_columns(grid, hours, frame)
     return frame, labels.y, labels.battery_days, labels.next_event_hour, extra
+
+
+def _heuristic_columns(grid: HourlyGrid, hours: Int, frame: FeatureFrame) -> Float:
+    """`grid_heuristics(grid, hours)`: the outage trends the features computed, when they did."""
+    if frame.outage_trends is None:
+        return grid_heuristics(grid, hours)
+    growth, slope = frame.outage_trends
+    n, m = growth.shape
+    return np.stack([growth.reshape(n * m), slope.reshape(n * m)], axis=1)
 
 
 def concat(parts: Sequence[Dataset]) -> Dataset:
