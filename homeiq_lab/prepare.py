@@ -18,6 +18,7 @@ import platform
 import sys
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -224,6 +225,11 @@ def export_bundle(models: TrainedModels, config: TrainConfig, metadata: dict[str
     )
 
 
+def _parity_of_trees(models: TrainedModels, config: TrainConfig, X: np.ndarray) -> float:
+    """`parity` of the bundle `models` export to (its predictions do not read the metadata)."""
+    return parity(export_bundle(models, config, {}), models, X)
+
+
 def parity(bundle: ModelBundle, models: TrainedModels, X: np.ndarray) -> float:
     """Largest difference between the numpy predictor and the libraries on X."""
     ours = bundle.predict_proba(X)
@@ -264,17 +270,23 @@ def main(argv: list[str] | None = None) -> int:
     ds = combine([d for d in (syn_ds, real_ds) if d is not None])
     t_features = time.perf_counter() - t0 - t_gen
     split = make_split(ds, config, homes)
-    models = train_models(ds, split, config)
-    t_train = time.perf_counter() - t0 - t_gen - t_features
-    data = _Data(ds, split, homes, real_homes, eval_ds, eval_homes)
-    # The held-out homes' probabilities, for their figures, their ceiling and the card's plots.
-    test_probs = predict_targets(models, ds.X[split.test])
-    report = _report(models, data, config, args.check_recorder_dir, test_probs)
-    ok, failures = _gate(report)
-    lineage = _lineage(args, (gen, varied, config), data, status)
-    metadata = _metadata(report, ok, failures, lineage)
-    bundle = export_bundle(models, config, metadata)
-    worst = parity(bundle, models, ds.X[split.test][:20_000])
+    # Beside the main thread (hashlib and the predictors release the GIL): the rows' hash
+    # while the models are fitted (a core is left idle when the last fit runs alone), then
+    # the parity check, which needs only the trees, while the held-out homes are evaluated.
+    with ThreadPoolExecutor(max_workers=1) as beside:
+        digest = beside.submit(dataset_hash, ds)
+        models = train_models(ds, split, config)
+        t_train = time.perf_counter() - t0 - t_gen - t_features
+        data = _Data(ds, split, homes, real_homes, eval_ds, eval_homes)
+        parity_check = beside.submit(_parity_of_trees, models, config, ds.X[split.test][:20_000])
+        # The held-out homes' probabilities, for their figures, their ceiling and the card's plots.
+        test_probs = predict_targets(models, ds.X[split.test])
+        report = _report(models, data, config, args.check_recorder_dir, test_probs)
+        ok, failures = _gate(report)
+        lineage = _lineage(args, (gen, varied, config), data, status, digest.result())
+        metadata = _metadata(report, ok, failures, lineage)
+        bundle = export_bundle(models, config, metadata)
+        worst = parity_check.result()
     total = time.perf_counter() - t0
     # synthetic_s: generating the homes and building their rows (one step, per worker).
     timings = {"synthetic_s": t_gen, "recorder_s": t_features, "train_s": t_train, "total_s": total}
@@ -431,15 +443,19 @@ def _lineage(
     configs: tuple[synthetic.GeneratorConfig, synthetic.GeneratorConfig, TrainConfig],
     data: _Data,
     status: dict[str, Any],
+    digest: str | None = None,
 ) -> dict[str, Any]:
-    """Return where the models come from: generators, training config, data, libraries."""
+    """Return where the models come from: generators, training config, data, libraries.
+
+    digest: `dataset_hash(data.ds)` when the caller has it already.
+    """
     gen, varied, config = configs
     return {
         "generator_version": synthetic.GENERATOR_VERSION,
         "generator_config": _jsonable(asdict(gen)),
         "evaluation_generator_config": _jsonable(asdict(varied)),
         "train_config": _jsonable(asdict(config)),
-        "dataset_sha256": dataset_hash(data.ds),
+        "dataset_sha256": dataset_hash(data.ds) if digest is None else digest,
         "dataset_rows": len(data.ds),
         "dataset_homes": len(data.ds.home_ids),
         "train_rows": int(data.split.train.sum()),

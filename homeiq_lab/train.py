@@ -166,12 +166,18 @@ TARGET_ONLY_FEATURES: dict[str, str] = {
 }
 
 
-def target_features(X: Float, target: str) -> Float:
-    """X with the features reserved for other targets hidden (NaN): what `target`'s trees may split on."""
+def target_features(X: Float, target: str, rows: npt.NDArray[np.bool_] | None = None) -> Float:
+    """X with the features reserved for other targets hidden (NaN): what `target`'s trees may split on.
+
+    rows: only those rows (`X[rows]`, hidden in that copy: one copy of the rows, not two).
+    """
     hidden = [FEATURE_INDEX[name] for name, owner in TARGET_ONLY_FEATURES.items() if owner != target]
-    if not hidden:
+    if rows is not None:
+        out = X[rows]
+    elif not hidden:
         return X
-    out = X.copy()
+    else:
+        out = X.copy()
     out[:, hidden] = np.nan
     return out
 
@@ -275,7 +281,7 @@ def _fit_classifier(
     rows = split.train_rows(target, y)
     val = split.validation & np.isfinite(y)
     train_set = lgb.Dataset(
-        target_features(X[rows], target), y[rows], feature_name=list(FEATURE_NAMES), free_raw_data=True
+        target_features(X, target, rows), y[rows], feature_name=list(FEATURE_NAMES), free_raw_data=True
     )
     params = _lgbm_params(config, "binary", num_threads=n_threads)
     booster = lgb.train(params, train_set, num_boost_round=config.n_estimators)
@@ -322,12 +328,13 @@ def _fit_battery_regressors(
     days = ds.battery_days
     rows = split.train & np.isfinite(days) & (days <= BATTERY_DAYS_CAP)
     target = np.log1p(days[rows])
-    X_days = target_features(X[rows], FailureType.BATTERY_DEPLETED)
+    X_days = target_features(X, FailureType.BATTERY_DEPLETED, rows)
+    # One binned dataset for the three quantiles (the binning does not depend on alpha).
+    reg_set = lgb.Dataset(X_days, target, feature_name=list(FEATURE_NAMES))
     for q in QUANTILES:
         params = _lgbm_params(
             config, "quantile", alpha=q, num_threads=config.n_jobs if threads is None else threads
         )
-        reg_set = lgb.Dataset(X_days, target, feature_name=list(FEATURE_NAMES))
         regressors[f"battery_days_q{round(q * 100):02d}"] = lgb.train(
             params, reg_set, num_boost_round=config.n_estimators // 2
         )

@@ -207,8 +207,10 @@ def _written(spec: _EntitySpec, home: _Home, rows: _Rows, labels: tuple[str, ...
     A row is written only when the state or its attributes change; an unchanged
     report only moves the row's last_reported (HA >= 2024.3).
     """
-    inside = rows.t <= home.end
-    t, key, attr, forced = rows.t[inside], rows.key[inside], rows.attr[inside], rows.forced[inside]
+    t, key, attr, forced = rows
+    inside = t <= home.end
+    if not inside.all():  # most entities have no row after the end: no copies then
+        t, key, attr, forced = t[inside], key[inside], attr[inside], forced[inside]
     write = forced.copy()
     write[1:] |= (key[1:] != key[:-1]) | (attr[1:] != attr[:-1])
     kept = np.flatnonzero(write)
@@ -237,22 +239,23 @@ def _encode(
         vocabulary, position = _numeric_vocabulary(key[valid])
         code = np.where(unavailable, UNAVAILABLE, UNKNOWN).astype(np.int32)
         code[valid] = position
+        # (t, key and last_reported are this entity's own arrays: no copies for the series)
         return StateSeries(
-            time=t.astype(np.float64),
-            value=np.where(valid, key, np.nan).astype(np.float64),
+            time=t.astype(np.float64, copy=False),
+            value=np.where(valid, key, np.nan).astype(np.float64, copy=False),
             code=code,
             labels=vocabulary,
-            last_reported=last_reported.astype(np.float64),
+            last_reported=last_reported.astype(np.float64, copy=False),
         )
     index = np.where(unavailable, len(labels), len(labels) + 1)
     index[valid] = key[valid].astype(np.int64)
     tokens = tokenize_positions(index, (*labels, "unavailable", "unknown"))
     return StateSeries(
-        time=t.astype(np.float64),
-        value=tokens.value.astype(np.float64),
+        time=t.astype(np.float64, copy=False),
+        value=tokens.value.astype(np.float64, copy=False),
         code=tokens.code,
         labels=tokens.labels,
-        last_reported=last_reported.astype(np.float64),
+        last_reported=last_reported.astype(np.float64, copy=False),
     )
 
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
-from custom_components.homeiq_device_intel.ml.features import FEATURE_INDEX
-from homeiq_lab.dataset import build_dataset, combine, synthetic_dataset
-from homeiq_lab.heuristics import GRID_HEURISTICS
+from custom_components.homeiq_device_intel.ml.features import FEATURE_INDEX, default_eval_hours
+from custom_components.homeiq_device_intel.ml.grid import build_grid
+from homeiq_lab.dataset import _home_rows_with_heuristics, _workers, build_dataset, combine, synthetic_dataset
+from homeiq_lab.heuristics import GRID_HEURISTICS, grid_heuristics
 from homeiq_lab.synthetic import GeneratorConfig, generate_homes
 
 CONFIG = GeneratorConfig(n_homes=3, days=30, devices_per_home=(8, 14), failure_rate=0.4, seed=21)
@@ -70,3 +73,23 @@ def test_heuristic_columns_follow_the_rows():
     assert seen.any() and not (seen & never & (ds.hour < 7 * 24)).any()
     sub = ds.subset(seen)
     np.testing.assert_array_equal(sub.heuristic_columns, ds.heuristic_columns[seen])
+
+
+def test_heuristic_columns_are_the_grid_heuristics():
+    # The rows take the outage trends the features computed: the columns `grid_heuristics` gives.
+    seen = []
+    for history in generate_homes(CONFIG):
+        grid = build_grid(history)
+        *_, extra = _home_rows_with_heuristics(history)
+        expected = grid_heuristics(grid, default_eval_hours(grid))
+        np.testing.assert_array_equal(extra, expected)
+        seen.append(np.isfinite(expected))
+    assert np.concatenate(seen).any(axis=0).all()  # both trends somewhere
+
+
+def test_worker_count_reads_n_jobs_as_joblib_does():
+    cpus = os.cpu_count() or 1
+    assert _workers(1, 10) == 1 and _workers(4, 1) == 1  # in turn
+    assert _workers(4, 3) == 3  # never more workers than calls
+    assert _workers(-1, 1000) == cpus
+    assert _workers(-2, 1000) == max(1, cpus - 1)

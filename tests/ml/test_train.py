@@ -57,6 +57,10 @@ def test_features_reserved_for_another_target_are_hidden():
         assert unavailable[0, FEATURE_INDEX[name]] == 1.0
         assert np.isnan(battery[0, FEATURE_INDEX[name]])
     assert battery[0, FEATURE_INDEX["battery_level"]] == 1.0
+    # Some rows only: the same as hiding in all rows, then picking them.
+    rows = np.array([True, False, True])
+    np.testing.assert_array_equal(target_features(X, FailureType.BATTERY_DEPLETED, rows), battery[rows])
+    np.testing.assert_array_equal(target_features(X, FailureType.UNAVAILABLE, rows), unavailable[rows])
     assert np.all(X == 1.0)  # the caller's rows are untouched
 
 

@@ -141,6 +141,9 @@ class FeatureFrame:
     recharging: npt.NDArray[np.bool_] | None = None
     # (n_rows,) the device went offline routinely before the row's hour (`routine_outages`).
     off_routinely: npt.NDArray[np.bool_] | None = None
+    # (n_devices, m) each: `outage_trends` (growth, slope) behind the outage_growth and
+    # outage_slope columns, before they are blanked where the device was not seen yet.
+    outage_trends: tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]] | None = None
 
     def depletion_applies(self) -> npt.NDArray[np.bool_]:
         """(n_rows,) rows where a depleted battery can be predicted (labels and scoring agree).
@@ -217,7 +220,7 @@ def build_features(history: HomeHistory, grid: HourlyGrid, eval_hours: npt.NDArr
         X[lo * m : hi * m, : len(BLOCK_FEATURE_NAMES)] = _block_features(
             history, _device_rows(grid, lo, hi), ends, peers[lo:hi]
         )
-    _fill_home_features(X, history, grid, ends)
+    trends = _fill_home_features(X, history, grid, ends)
     recharging = recharges_routinely(
         grid["battery"], ends, rechargeable_prior(history, grid.device_keys)
     ).reshape(-1)
@@ -228,6 +231,7 @@ def build_features(history: HomeHistory, grid: HourlyGrid, eval_hours: npt.NDArr
         device_keys=list(grid.device_keys),
         recharging=recharging,
         off_routinely=offline_routinely(grid["unavailable"], ends).reshape(-1),
+        outage_trends=trends,
     )
 
 
@@ -747,15 +751,18 @@ def _latest_vs_own(
 
 def _fill_home_features(
     X: npt.NDArray[np.float64], history: HomeHistory, grid: HourlyGrid, ends: npt.NDArray[np.int64]
-) -> None:
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]] | None:
     """Write the columns after BLOCK_FEATURE_NAMES into X (device-major rows).
 
-    NaN before a device's first record, as in `_block_features`.
+    NaN before a device's first record, as in `_block_features`. Returns the
+    outage trends (growth, slope) as `outage_trends` gave them (None without rows).
     """
     n, m = len(grid.device_keys), ends.shape[0]
     if n == 0 or m == 0:
-        return
+        return None
     unseen = (ends[None, :] - grid.first_seen[:, None]) <= 0
-    for name, values in own_rate_features(history, grid, ends).items():
+    columns = own_rate_features(history, grid, ends)
+    for name, values in columns.items():
         col = np.where(unseen, np.nan, values).reshape(n * m)
         X[:, FEATURE_INDEX[name]] = np.where(np.isfinite(col), col, np.nan)
+    return columns["outage_growth"], columns["outage_slope"]
