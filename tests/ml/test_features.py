@@ -12,7 +12,7 @@ from custom_components.homeiq_device_intel.ml.features import (
     build_features,
     default_eval_hours,
 )
-from custom_components.homeiq_device_intel.ml.grid import HOUR, build_grid, grid_tail
+from custom_components.homeiq_device_intel.ml.grid import HOUR, HourlyGrid, build_grid, grid_tail
 from custom_components.homeiq_device_intel.ml.labels import build_labels, dark_silence_hours, find_events
 from custom_components.homeiq_device_intel.ml.learning import _shifted
 from custom_components.homeiq_device_intel.ml.records import (
@@ -24,6 +24,7 @@ from custom_components.homeiq_device_intel.ml.records import (
     HomeHistory,
     Power,
     Protocol,
+    StateSeries,
     StatSeries,
     encode_states,
 )
@@ -610,6 +611,13 @@ def _bridge_outage(
     return [t for t, _ in rows], [state for _, state in rows]
 
 
+def _four_on_one_bridge(states: dict[str, StateSeries], days: int) -> HourlyGrid:
+    """The grid of four battery devices, "a" to "d", one sensor each, behind one bridge."""
+    devices = [_device(key) for key in "abcd"]
+    entities = [EntityRecord(entity_id=f"sensor.{k}", device_key=k, role=EntityRole.PRIMARY) for k in "abcd"]
+    return build_grid(_home(devices, entities, states, days=days))
+
+
 @pytest.mark.parametrize(
     "replay",
     [
@@ -685,8 +693,6 @@ def test_a_live_device_reports_after_its_bridge_is_back():
     # at their next hourly report. Those are signs of life, the restored rows are not.
     hour = 10 * 24 + 10
     down = (T0 + hour * HOUR + 600, T0 + (hour + 3) * HOUR + 600)
-    devices = [_device(key) for key in "abcd"]
-    entities = [EntityRecord(entity_id=f"sensor.{k}", device_key=k, role=EntityRole.PRIMARY) for k in "abcd"]
     states = {}
     for i, key in enumerate("abcd"):
         times, values = _bridge_outage(*_hourly(20, lambda h, i=i: f"{18 + i + (h % 5) / 10:.1f}"), down)
@@ -695,7 +701,7 @@ def test_a_live_device_reports_after_its_bridge_is_back():
             order = np.argsort(times, kind="stable")
             times, values = [times[j] for j in order], [values[j] for j in order]
         states[f"sensor.{key}"] = encode_states(times, values)
-    grid = build_grid(_home(devices, entities, states, days=20))
+    grid = _four_on_one_bridge(states, days=20)
     assert grid.bridge_down[:, hour + 1].tolist() == [1.0] * 4
     reports = grid["reports"]
     # hour + 3: the restore (no report), "b"'s new value (a report); hour + 4: the hourly reports
@@ -710,13 +716,11 @@ def test_a_device_back_from_its_own_outage_reports_though_its_bridge_blinked_mea
     # for ten minutes (the bridge "out" that hour); that is not the return that ends a's spell.
     away = (T0 + 3 * DAY_S + 600, T0 + 9 * DAY_S + 600)
     blink = (T0 + 5 * DAY_S + 1200, T0 + 5 * DAY_S + 1800)
-    devices = [_device(key) for key in "abcd"]
-    entities = [EntityRecord(entity_id=f"sensor.{k}", device_key=k, role=EntityRole.PRIMARY) for k in "abcd"]
     states = {"sensor.a": encode_states([T0 + 60, away[0], away[1] + 30.0], ["off", "unavailable", "off"])}
     for key in "bcd":
         times, values = _bridge_outage(*_hourly(12, lambda h: f"{20 + (h % 5) / 10:.1f}"), blink)
         states[f"sensor.{key}"] = encode_states(times, values)
-    grid = build_grid(_home(devices, entities, states, days=12))
+    grid = _four_on_one_bridge(states, days=12)
     assert grid["reports"][0, 9 * 24] == 1.0  # a's return
     assert grid["reports"][1:, 5 * 24].tolist() == [1.0] * 3  # their hourly report; the restore is none
 
@@ -728,8 +732,6 @@ def test_a_restored_states_re_report_by_the_bridge_is_no_sign_of_life_a_later_on
     # again two hours later: that one is.
     hour = 5 * 24 + 10
     down = (T0 + hour * HOUR + 600, T0 + (hour + 3) * HOUR + 600)
-    devices = [_device(key) for key in "abcd"]
-    entities = [EntityRecord(entity_id=f"sensor.{k}", device_key=k, role=EntityRole.PRIMARY) for k in "abcd"]
     states = {}
     for key in "abcd":
         times, values = _bridge_outage(*_hourly(8, lambda h: "off"), down)
@@ -743,7 +745,7 @@ def test_a_restored_states_re_report_by_the_bridge_is_no_sign_of_life_a_later_on
             again[-1] = times[-1] + (60.0 if key == "a" else 2 * HOUR)
             series = replace(series, last_reported=again)
         states[f"sensor.{key}"] = series
-    grid = build_grid(_home(devices, entities, states, days=8))
+    grid = _four_on_one_bridge(states, days=8)
     reports = grid["reports"]
     assert reports[:, hour + 3].tolist() == [0.0] * 4  # restores (and a's re-report): none
     assert reports[:, hour + 4].tolist() == [0.0, 1.0, 1.0, 0.0]
