@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Awaitable, Callable, Generator
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -371,9 +372,20 @@ async def test_after_a_stop_mid_training_the_next_start_finds_the_last_good_mode
     assert not list(storage.rglob("*.tmp")) and not list(storage.rglob("*.unreadable"))
 
 
-async def test_a_job_cancelled_before_its_thread_took_it_is_not_waited_for(hass: HomeAssistant) -> None:
-    """HA cancels background tasks' executor futures at stop; one still queued never runs."""
-    guard = WorkGuard(hass)
+@dataclass
+class _BusyThread:
+    """One executor thread held by a first job the guard runs; see `_a_busy_thread`."""
+
+    submit: Callable[[Callable[[], Any]], asyncio.Future[Any]]
+    submitted: list[asyncio.Future[Any]]
+    first: asyncio.Future[None]
+    release: threading.Event
+    ran: list[str]
+
+
+@asynccontextmanager
+async def _a_busy_thread(hass: HomeAssistant, guard: WorkGuard) -> AsyncIterator[_BusyThread]:
+    """An executor of one thread, busy with a job the guard runs until `release` is set."""
     busy, release = threading.Event(), threading.Event()
     ran: list[str] = []
     submitted: list[asyncio.Future[Any]] = []
@@ -391,46 +403,42 @@ async def test_a_job_cancelled_before_its_thread_took_it_is_not_waited_for(hass:
 
         first = asyncio.ensure_future(guard.async_run(submit, hold))
         assert await hass.async_add_executor_job(busy.wait, 10)
-        queued = asyncio.ensure_future(guard.async_run(submit, lambda: ran.append("queued")))
+        try:
+            yield _BusyThread(submit, submitted, first, release, ran)
+        finally:
+            release.set()
+
+
+async def test_a_job_cancelled_before_its_thread_took_it_is_not_waited_for(hass: HomeAssistant) -> None:
+    """HA cancels background tasks' executor futures at stop; one still queued never runs."""
+    guard = WorkGuard(hass)
+    async with _a_busy_thread(hass, guard) as thread:
+        queued = asyncio.ensure_future(guard.async_run(thread.submit, lambda: thread.ran.append("queued")))
         await asyncio.sleep(0)
-        submitted[1].cancel()  # as Home Assistant does to a background task's executor job
+        thread.submitted[1].cancel()  # as Home Assistant does to a background task's executor job
         with pytest.raises(asyncio.CancelledError):
             await queued
         assert len(guard._jobs) == 1, "the cancelled job, which will never run, is still waited for"
-        release.set()
-        await first
+        thread.release.set()
+        await thread.first
         guard.stop()
         await guard.async_wait()
 
-    assert ran == ["first"]
+    assert thread.ran == ["first"]
     assert not guard._jobs
 
 
 async def test_a_job_a_thread_takes_after_the_stop_does_not_run(hass: HomeAssistant) -> None:
     """A job queued before the stop can wait for a thread past it (the recorder has two): it must not run."""
     guard = WorkGuard(hass)
-    busy, release = threading.Event(), threading.Event()
-    ran: list[str] = []
-    with ThreadPoolExecutor(max_workers=1) as executor:
-        loop = asyncio.get_running_loop()
-
-        def submit(job: Callable[[], Any]) -> asyncio.Future[Any]:
-            return loop.run_in_executor(executor, job)
-
-        def hold() -> None:
-            busy.set()
-            release.wait(10)
-            ran.append("first")
-
-        first = asyncio.ensure_future(guard.async_run(submit, hold))
-        assert await hass.async_add_executor_job(busy.wait, 10)
-        queued = asyncio.ensure_future(guard.async_run(submit, lambda: ran.append("queued")))
+    async with _a_busy_thread(hass, guard) as thread:
+        queued = asyncio.ensure_future(guard.async_run(thread.submit, lambda: thread.ran.append("queued")))
         await asyncio.sleep(0)
         guard.stop()
-        release.set()
-        await first
+        thread.release.set()
+        await thread.first
         with pytest.raises(WorkStopped):
             await queued
         await guard.async_wait()
         assert not guard._jobs
-    assert ran == ["first"]
+    assert thread.ran == ["first"]
