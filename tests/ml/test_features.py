@@ -28,6 +28,7 @@ from custom_components.homeiq_device_intel.ml.records import (
     StatSeries,
     encode_states,
 )
+from custom_components.homeiq_device_intel.ml.scoring import _failing_now
 
 T0 = 1_700_000_000.0 - (1_700_000_000.0 % 86400)
 DAY_S = 86400.0
@@ -611,11 +612,16 @@ def _bridge_outage(
     return [t for t, _ in rows], [state for _, state in rows]
 
 
-def _four_on_one_bridge(states: dict[str, StateSeries], days: int) -> HourlyGrid:
-    """The grid of four battery devices, "a" to "d", one sensor each, behind one bridge."""
+def _four_on_one_bridge_home(states: dict[str, StateSeries], days: int) -> HomeHistory:
+    """Four battery devices, "a" to "d", one sensor each, behind one bridge."""
     devices = [_device(key) for key in "abcd"]
     entities = [EntityRecord(entity_id=f"sensor.{k}", device_key=k, role=EntityRole.PRIMARY) for k in "abcd"]
-    return build_grid(_home(devices, entities, states, days=days))
+    return _home(devices, entities, states, days=days)
+
+
+def _four_on_one_bridge(states: dict[str, StateSeries], days: int) -> HourlyGrid:
+    """The grid of `_four_on_one_bridge_home`."""
+    return build_grid(_four_on_one_bridge_home(states, days))
 
 
 @pytest.mark.parametrize(
@@ -960,3 +966,42 @@ def test_outages_getting_longer_are_features_and_match_the_heuristic():
     extra = grid_heuristics(grid, default_eval_hours(grid))
     rows = np.flatnonzero(frame.device_index == 0)
     np.testing.assert_array_equal(extra[rows, 0], frame.column("outage_growth")[rows])
+
+
+def test_a_device_dead_all_window_with_only_restarts_unavailable_rows_builds_a_grid():
+    # Dead for weeks: its only rows in the window are the `unavailable` HA writes a second after
+    # each restart. The replay rule looks for the state before them, and there is none.
+    restarts = [T0 + 2 * DAY_S, T0 + 6 * DAY_S]
+    devices = [_device("live"), _device("dead")]
+    entities = [
+        EntityRecord(entity_id="sensor.live", device_key="live", role=EntityRole.PRIMARY),
+        EntityRecord(entity_id="binary_sensor.dead", device_key="dead", role=EntityRole.PRIMARY),
+    ]
+    states = {
+        "sensor.live": encode_states(*_hourly(10, lambda h: f"{20 + (h % 5) / 10:.1f}")),
+        "binary_sensor.dead": encode_states([r + 2.0 for r in restarts], ["unavailable"] * 2),
+    }
+    grid = build_grid(_home(devices, entities, states, restarts=restarts, days=10))
+    assert grid["reports"][1].sum() == 0
+    assert grid["reports"][0].sum() == 10 * 24
+
+
+def test_live_devices_behind_a_long_bridge_outage_are_not_silent_when_it_ends():
+    # Four devices reporting hourly behind a bridge down for 30 hours. The hour it is back, and
+    # until each reports again, their silence is the hours without a report while the bridge was
+    # up (none): not stale now, as the labels say (no stale event).
+    down = (T0 + 33 * DAY_S + 10 * HOUR + 600, T0 + 34 * DAY_S + 16 * HOUR + 600)
+    states = {
+        f"sensor.{key}": encode_states(
+            *_bridge_outage(*_hourly(40, lambda h, i=i: f"{18 + i + (h % 5) / 10:.1f}"), down)
+        )
+        for i, key in enumerate("abcd")
+    }
+    history = _four_on_one_bridge_home(states, days=40)
+    grid = build_grid(history)
+    assert all(starts.size == 0 for starts in find_events(grid).starts[FailureType.STALE])
+    back = 34 * 24 + 17  # the first hour after the bridge's return, before the hourly reports
+    frame = build_features(history, grid, np.array([back]))
+    assert frame.column("hours_since_report").tolist() == [30.0] * 4
+    assert (frame.column("silence_vs_usual") < 0.1).all()
+    assert not _failing_now(frame)[FailureType.STALE].any()

@@ -492,7 +492,10 @@ def _report_features(
     cols["silence_ratio"] = since_report / expected_gap
     silent, bridged = silent_hours(reports, grid["unavailable"], grid.bridge_down)
     usual_silence = usual_longest(completed_joined_runs(silent, bridged), ends)
-    cols["silence_vs_usual"] = since_report / unusual_limit(usual_silence)
+    # The silence under way as the labels count it: its bridge's outage hours are not in it.
+    p_bridged = prefix_sums(bridged)
+    bridged_since = p_bridged[:, ends] - np.take_along_axis(p_bridged, np.maximum(last_report + 1, 0), axis=1)
+    cols["silence_vs_usual"] = (since_report - bridged_since) / unusual_limit(usual_silence)
     return cols, p_reports, silent
 
 

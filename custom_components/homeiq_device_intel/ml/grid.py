@@ -312,6 +312,8 @@ def _before_unavailable(code: npt.NDArray[np.int32], rows: npt.NDArray[np.intp])
     holds for them: that state is a replay when it repeats the state before the `unavailable`.
     """
     kept = np.flatnonzero(code != UNAVAILABLE)
+    if kept.size == 0:  # a device dead the whole window: only the restarts' `unavailable` rows
+        return np.zeros_like(rows)
     k = np.searchsorted(kept, rows) - 1  # the last row before each that is not `unavailable`
     prev: npt.NDArray[np.intp] = np.where(k >= 0, kept[np.maximum(k, 0)], 0)
     return prev
