@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import multiprocessing
 import os
+import sys
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
@@ -205,16 +206,22 @@ def build_dataset(
 def _map[T](fn: Callable[..., T], calls: Sequence[tuple[Any, ...]], n_jobs: int) -> list[T]:
     """`fn(*args)` for each args, in that order: in worker processes when asked for, else in turn.
 
-    Workers are forked where the platform forks: they start with this process's
-    modules, so none of them imports Home Assistant again (about 1.5 s of CPU a
-    worker). Elsewhere, joblib's workers when importable. The calls run in the
-    order given, one at a time per worker (the biggest homes first stay first).
+    Workers are forked on Linux: they start with this process's modules, so none
+    of them imports Home Assistant again (about 1.5 s of CPU a worker). Elsewhere
+    (macOS's system libraries are not safe to fork), joblib's workers when
+    importable. The calls run in the order given, one at a time per worker (the
+    biggest homes first stay first). A call that raises stops the calls not
+    started yet.
     """
     workers = _workers(n_jobs, len(calls))
-    if workers > 1 and "fork" in multiprocessing.get_all_start_methods():
+    if workers > 1 and sys.platform == "linux":
         context = multiprocessing.get_context("fork")
         with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-            return list(pool.map(_call, itertools.repeat(fn), calls))
+            try:
+                return list(pool.map(_call, itertools.repeat(fn), calls))
+            except BaseException:
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
     if workers > 1:
         try:
             from joblib import Parallel, delayed

@@ -9,7 +9,14 @@ import pytest
 
 from custom_components.homeiq_device_intel.ml.features import FEATURE_INDEX, default_eval_hours
 from custom_components.homeiq_device_intel.ml.grid import build_grid
-from homeiq_lab.dataset import _home_rows_with_heuristics, _workers, build_dataset, combine, synthetic_dataset
+from homeiq_lab.dataset import (
+    _home_rows_with_heuristics,
+    _map,
+    _workers,
+    build_dataset,
+    combine,
+    synthetic_dataset,
+)
 from homeiq_lab.heuristics import GRID_HEURISTICS, grid_heuristics
 from homeiq_lab.synthetic import GeneratorConfig, generate_homes
 
@@ -93,3 +100,15 @@ def test_worker_count_reads_n_jobs_as_joblib_does():
     assert _workers(4, 3) == 3  # never more workers than calls
     assert _workers(-1, 1000) == cpus
     assert _workers(-2, 1000) == max(1, cpus - 1)
+
+
+def _square_but_three(x: int) -> int:
+    if x == 3:
+        raise ValueError("home 3 is broken")
+    return x * x
+
+
+def test_worker_processes_keep_the_order_and_pass_a_failure_on():
+    assert _map(_square_but_three, [(x,) for x in (5, 1, 4)], n_jobs=2) == [25, 1, 16]
+    with pytest.raises(ValueError, match="home 3 is broken"):
+        _map(_square_but_three, [(x,) for x in (1, 2, 3, 4, 5, 6)], n_jobs=2)

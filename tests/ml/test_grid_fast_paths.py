@@ -59,6 +59,8 @@ def test_counting_many_devices_at_once_equals_counting_each_alone(
     start = T0 + HOUR * int(rng.integers(0, 1000))
     # A few times held before counting, or many: the counting in parts adds up the same.
     monkeypatch.setattr(_Tally, "_FLUSH", int(rng.choice([1, 7, 100, 1 << 16])))
+    # And rows counted together a few at a time, or all of them.
+    monkeypatch.setattr(_Tally, "_MAX_CELLS", int(rng.choice([1, n_hours, 3 * n_hours, 1 << 18])))
     tally = _Tally(np.zeros((n_rows, n_hours), np.uint16), _Hours.of(start, n_hours))
     expected = np.zeros((n_rows, n_hours))
     for row in rng.integers(0, n_rows, 25):  # rows in any order, some several times
