@@ -443,11 +443,11 @@ def _lineage(
     configs: tuple[synthetic.GeneratorConfig, synthetic.GeneratorConfig, TrainConfig],
     data: _Data,
     status: dict[str, Any],
-    digest: str | None = None,
+    digest: str,
 ) -> dict[str, Any]:
     """Return where the models come from: generators, training config, data, libraries.
 
-    digest: `dataset_hash(data.ds)` when the caller has it already.
+    digest: `dataset_hash(data.ds)`.
     """
     gen, varied, config = configs
     return {
@@ -455,7 +455,7 @@ def _lineage(
         "generator_config": _jsonable(asdict(gen)),
         "evaluation_generator_config": _jsonable(asdict(varied)),
         "train_config": _jsonable(asdict(config)),
-        "dataset_sha256": dataset_hash(data.ds) if digest is None else digest,
+        "dataset_sha256": digest,
         "dataset_rows": len(data.ds),
         "dataset_homes": len(data.ds.home_ids),
         "train_rows": int(data.split.train.sum()),

@@ -490,8 +490,8 @@ def _report_features(
     cols["hours_since_report"] = since_report
     expected_gap = DAY / np.fmax(baseline, 1.0 / 7.0)
     cols["silence_ratio"] = since_report / expected_gap
-    silent, bridged = silent_hours(reports, grid["unavailable"], grid.bridge_down)
-    usual_silence = usual_longest(completed_joined_runs(silent, bridged), ends)
+    silent, bridged, done = silence_runs(reports, grid["unavailable"], grid.bridge_down)
+    usual_silence = usual_longest(done, ends)
     # The silence under way as the labels count it: its bridge's outage hours are not in it.
     p_bridged = prefix_sums(bridged)
     bridged_since = p_bridged[:, ends] - np.take_along_axis(p_bridged, np.maximum(last_report + 1, 0), axis=1)
@@ -516,6 +516,17 @@ def silent_hours(
     silent: npt.NDArray[np.bool_] = no_report & ~down
     bridged: npt.NDArray[np.bool_] = no_report & down & (bridge_down > 0.5)
     return silent, bridged
+
+
+def silence_runs(
+    reports: Channel, unavailable: Channel, bridge_down: Channel
+) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_], npt.NDArray[np.float64]]:
+    """`silent_hours` of (n, H) channels, and the silences' lengths where each ends (`completed_joined_runs`).
+
+    The features and the labels read silences with it alike.
+    """
+    silent, bridged = silent_hours(reports, unavailable, bridge_down)
+    return silent, bridged, completed_joined_runs(silent, bridged)
 
 
 def _change_features(

@@ -41,14 +41,13 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from .features import BATTERY_FLOOR, FeatureFrame, silent_hours
+from .features import BATTERY_FLOOR, FeatureFrame, silence_runs
 from .grid import HourlyGrid
 from .records import FailureType
 from .windows import (
     DAY,
     UNUSUAL_MIN_HOURS,
     USUAL_WINDOW_HOURS,
-    completed_joined_runs,
     completed_runs,
     joined_runs,
     runs,
@@ -164,11 +163,10 @@ def _block_events(
     depletions, censors, battery_dark = battery
     channels = grid.channels
     unav_all = channels["unavailable"][lo:hi] > 0.5
-    silent_all, bridged_all = silent_hours(
+    silent_all, bridged_all, silent_done = silence_runs(
         channels["reports"][lo:hi], channels["unavailable"][lo:hi], grid.bridge_down[lo:hi]
     )
     still_all = (channels["changes"][lo:hi] == 0) & ~unav_all
-    silent_done = completed_joined_runs(silent_all, bridged_all)
     still_done = completed_runs(still_all)
     changes = channels["changes"][lo:hi].astype(np.float64)
     change_rate_ok = (
@@ -222,11 +220,12 @@ def dark_silence_hours(grid: HourlyGrid, i: int) -> npt.NDArray[np.bool_]:
     (`battery_life`): whether one was a death is told by what follows it. A silence runs on
     through the hours its bridge was out (`features.silent_hours`), which it covers too.
     """
-    silent, bridged = silent_hours(
-        grid.channels["reports"][i], grid.channels["unavailable"][i], grid.bridge_down[i]
+    block = slice(i, i + 1)
+    silent_1, bridged_1, done_1 = silence_runs(
+        grid.channels["reports"][block], grid.channels["unavailable"][block], grid.bridge_down[block]
     )
-    done = completed_joined_runs(silent[None, :], bridged[None, :])[0]
-    starts = _unusual_runs(silent, done, int(grid.first_seen[i]), neutral=bridged)
+    silent, bridged = silent_1[0], bridged_1[0]
+    starts = _unusual_runs(silent, done_1[0], int(grid.first_seen[i]), neutral=bridged)
     spans = _spans_of(silent | bridged, starts)
     edges = np.zeros(silent.size + 1, dtype=np.int64)
     np.add.at(edges, spans[0], 1)
