@@ -233,13 +233,15 @@ def _map[T](fn: Callable[..., T], calls: Sequence[tuple[Any, ...]], n_jobs: int)
 
 
 def _workers(n_jobs: int, n_calls: int) -> int:
-    """How many workers `n_jobs` asks for, at most one a call (as joblib: -1 all CPUs, -2 all but one)."""
+    """Workers `n_jobs` asks for, at most one a call (as joblib: -1 all CPUs, -2 all but one, 0 none)."""
+    if n_jobs == 0:
+        raise ValueError("n_jobs=0 asks for no worker: use 1, a number of workers, or -1 for all CPUs")
     if n_jobs == 1 or n_calls <= 1:
         return 1
     cpus = os.cpu_count() or 1
     if n_jobs < 0:
         return max(1, min(cpus + 1 + n_jobs, n_calls))
-    return min(n_jobs or cpus, n_calls)
+    return min(n_jobs, n_calls)
 
 
 def _call[T](fn: Callable[..., T], args: tuple[Any, ...]) -> T:

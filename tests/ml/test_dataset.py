@@ -100,6 +100,8 @@ def test_worker_count_reads_n_jobs_as_joblib_does():
     assert _workers(4, 3) == 3  # never more workers than calls
     assert _workers(-1, 1000) == cpus
     assert _workers(-2, 1000) == max(1, cpus - 1)
+    with pytest.raises(ValueError, match="n_jobs=0"):
+        _workers(0, 10)  # as joblib: no worker is no way to run
 
 
 def _square_but_three(x: int) -> int:

@@ -1,9 +1,11 @@
 """The grid's faster paths give exactly what the plain formulas give.
 
 Counts of many devices' times at once (`_Tally`), levels carried forward from
-finite samples (`_last_before`), and signs of life found with the replayed and
+finite samples (`_last_before`), the restart replays found on the rows near a
+restart only (`_replayed_rows`), and signs of life found with the replayed and
 restored rows as row numbers, skipping the restart tests where no row can be
-near a restart (`_reports`).
+near a restart (`_reports`). Each formula here tests every row, with none of
+the grid's shortcuts.
 """
 
 from __future__ import annotations
@@ -18,10 +20,8 @@ from custom_components.homeiq_device_intel.ml.grid import (
     RESTART_REPLAY_SECONDS,
     _bridge_restored_rows,
     _carry_forward,
-    _count_per_hour,
     _Hours,
-    _in_replay_window,
-    _replay_mask,
+    _replayed_rows,
     _reports,
     _Tally,
     _unavailable_share,
@@ -36,6 +36,33 @@ from custom_components.homeiq_device_intel.ml.records import (
 
 Floats = npt.NDArray[np.float64]
 T0 = 1_700_000_000.0 - 1_700_000_000.0 % HOUR
+
+
+def _count_per_hour(times: Floats, start: float, n_hours: int) -> Floats:
+    """Times in each hour of the grid from `start` (times outside it ignored)."""
+    hour = np.floor((times - start) / HOUR)
+    inside = (hour >= 0) & (hour < n_hours)
+    return np.bincount(hour[inside].astype(np.int64), minlength=n_hours).astype(np.float64)
+
+
+def _replays_formula(series: StateSeries, restarts: npt.NDArray[np.float64]) -> npt.NDArray[np.bool_]:
+    """Rows that replay the previous state right after a restart, every row tested."""
+    same = np.zeros(len(series), dtype=bool)
+    for i in range(1, len(series)):
+        # compared with the state before the `unavailable` rows just before it (if any)
+        j = i - 1
+        while j > 0 and series.code[j] == UNAVAILABLE:
+            j -= 1
+        same[i] = series.code[i] == series.code[j]
+    out: npt.NDArray[np.bool_] = _in_a_replay_window(series.time, restarts) & same
+    return out
+
+
+def _in_a_replay_window(times: Floats, restarts: Floats) -> npt.NDArray[np.bool_]:
+    """Whether each time is at most RESTART_REPLAY_SECONDS after some restart, every pair tested."""
+    since = times[:, None] - restarts[None, :]
+    out: npt.NDArray[np.bool_] = ((since >= 0) & (since <= RESTART_REPLAY_SECONDS)).any(axis=1)
+    return out
 
 
 def _times(rng: np.random.Generator, start: float, n_hours: int, size: int) -> Floats:
@@ -116,13 +143,13 @@ def _signs_of_life_formula(
     valid = series.code != UNAVAILABLE
     restored = np.zeros(len(series), dtype=bool)
     restored[_bridge_restored_rows(series, bridge_out, start)] = True
-    alive = valid & ~_replay_mask(series, restarts) & ~restored
+    alive = valid & ~_replays_formula(series, restarts) & ~restored
     times = [series.time[alive]]
     if series.last_reported is not None:
         again, row_time = series.last_reported[valid], series.time[valid]
         later = np.isfinite(again) & (again > row_time + 1.0)
         later &= ~restored[valid] | (again > row_time + BRIDGE_RESTORE_SECONDS)
-        times.append(again[later & ~_in_replay_window(again, restarts)])
+        times.append(again[later & ~_in_a_replay_window(again, restarts)])
     return _count_per_hour(np.concatenate(times), start, n_hours)
 
 
@@ -237,3 +264,23 @@ def test_signs_of_life_near_a_restart_just_before_the_first_row(before: float) -
     )
     # The replay (second row) and the re-report are within the restart's window up to 280 s before.
     assert counted[0] == 1 + (before > 280.0) + (before > 270.0)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_restart_replays_found_near_restarts_equal_the_every_row_formula(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    t0 = 1_700_000_000.0
+    n = int(rng.integers(0, 400))
+    time = np.sort(t0 + rng.uniform(0, 5 * 86400.0, n))
+    restarts = np.unique(t0 + rng.uniform(-3600.0, 5 * 86400.0, int(rng.integers(0, 12))))
+    if n and restarts.size:
+        # Rows exactly at, and at the edge of, a restart's replay window.
+        k = min(n, restarts.size)
+        time[:k] = restarts[:k]
+        time[-k:] = restarts[:k] + RESTART_REPLAY_SECONDS * rng.choice([1.0, 1.0 + 1e-12, 0.5], k)
+        time = np.sort(time)
+    code = rng.integers(-2, 3, n).astype(np.int32)
+    series = StateSeries(time=time, value=np.full(n, np.nan), code=code)
+    np.testing.assert_array_equal(
+        _replayed_rows(series, restarts), np.flatnonzero(_replays_formula(series, restarts))
+    )

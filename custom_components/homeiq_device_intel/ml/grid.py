@@ -225,13 +225,6 @@ def _stat_hourly(stat: StatSeries, ends: FloatArray) -> FloatArray:
     return _carry_forward(stat.start + HOUR - 1.0, stat.mean, ends)
 
 
-def _replay_mask(series: StateSeries, restarts: FloatArray) -> npt.NDArray[np.bool_]:
-    """True for rows that only replay the previous state right after a restart (`_replayed_rows`)."""
-    replay: npt.NDArray[np.bool_] = np.zeros(len(series), dtype=bool)
-    replay[_replayed_rows(series, restarts)] = True
-    return replay
-
-
 def _replayed_rows(series: StateSeries, restarts: FloatArray) -> npt.NDArray[np.intp]:
     """The rows (ascending) that only replay the previous state right after a restart.
 
@@ -241,13 +234,10 @@ def _replayed_rows(series: StateSeries, restarts: FloatArray) -> npt.NDArray[np.
     Only rows up to a little after a restart's replay window can be such rows: the
     test is made on those (restarts are few, rows many), with the same arithmetic.
     """
-    n = len(series)
-    if restarts.size == 0 or n == 0:
-        return _NO_ROWS
     time = series.time
+    if not _near_restarts(time, restarts):
+        return _NO_ROWS
     reach = restarts + (RESTART_REPLAY_SECONDS + 1.0)
-    if restarts[0] > time[-1] or reach[-1] < time[0]:
-        return _NO_ROWS  # every restart after the last row or its window before the first (rows ascending)
     lo = np.searchsorted(time, restarts, side="left")
     hi = np.searchsorted(time, reach, side="right")
     rows = _union_of_ranges(lo, hi)
@@ -461,7 +451,12 @@ def _near_restarts(time: FloatArray, restarts: FloatArray) -> bool:
     """
     if restarts.size == 0 or time.size == 0:
         return False
-    return not (restarts[0] > time[-1] or time[0] - restarts[-1] > RESTART_REPLAY_SECONDS)
+    return not (restarts[0] > time[-1] or _past_every_replay(float(time[0]), restarts))
+
+
+def _past_every_replay(t: float, restarts: FloatArray) -> bool:
+    """Whether `t` (and every later time) is past the last restart's replay window (`_in_replay_window`)."""
+    return bool(restarts.size == 0 or t - restarts[-1] > RESTART_REPLAY_SECONDS)
 
 
 def _hours_of(times: FloatArray, start: float, n_hours: int) -> npt.NDArray[np.int64]:
@@ -475,7 +470,7 @@ def _hours_of(times: FloatArray, start: float, n_hours: int) -> npt.NDArray[np.i
 class _Tally:
     """Times counted per device and hour into a count channel of the grid, many devices at once.
 
-    The same counts as `_count_per_hour` on each device's times, added into its row; the
+    Each device's times counted per grid hour (`_hours_of`), added into its row; the
     channel stays uint16 unless a count does not fit (then float32, as `_RowWriter` does).
     """
 
@@ -538,11 +533,6 @@ class _Tally:
         """The channel with every time counted (uint16, or float32 where a count does not fit)."""
         self._flush()
         return self._channel
-
-
-def _count_per_hour(times: FloatArray, start: float, n_hours: int) -> FloatArray:
-    """Number of timestamps falling in each hour (one device's count, as `_Tally` counts many at once)."""
-    return np.bincount(_hours_of(times, start, n_hours), minlength=n_hours).astype(np.float64)
 
 
 def _pick(entities: list[EntityRecord], role: EntityRole) -> EntityRecord | None:
@@ -798,7 +788,7 @@ def _reports(
             reported = again[later]
             # Each is after its row, so after the first row: none is in a replay window when the
             # first row is past the last restart's (`_in_replay_window`, same arithmetic).
-            if restarts.size and reported.size and not time[0] - restarts[-1] > RESTART_REPLAY_SECONDS:
+            if reported.size and not _past_every_replay(float(time[0]), restarts):
                 reported = reported[~_in_replay_window(reported, restarts)]
             times.append(reported)
     return times, states_from
