@@ -22,7 +22,11 @@ from custom_components.homeiq_device_intel.ml.records import (
     Power,
     encode_states,
 )
-from custom_components.homeiq_device_intel.ml.routine_outages import ROUTINE_DAYS, offline_routinely
+from custom_components.homeiq_device_intel.ml.routine_outages import (
+    ROUTINE_DAYS,
+    offline_routinely,
+    switched_off_prior,
+)
 from custom_components.homeiq_device_intel.ml.scoring import score_home
 from tests.ml.test_predictions_unchanged import SHIPPED
 
@@ -57,13 +61,43 @@ def test_a_device_that_stops_coming_back_leaves_the_routine():
     assert routine.tolist() == [[True, True, False]]
 
 
-def _mains_home(downs: dict[str, np.ndarray], days: int) -> HomeHistory:
+def _days_off(pattern: str) -> np.ndarray:
+    """Unavailable on each day marked 'x' (so days off in a row merge into one outage)."""
+    return np.repeat([1.0 if c == "x" else 0.0 for c in pattern], DAY)
+
+
+def test_a_printer_off_for_days_at_a_time_goes_offline_routinely_after_coming_back_once():
+    # On one day in four: its days off merge into three-day outages, three in a fortnight.
+    down = _days_off("o" * 7 + "xxxo" * 4)[None, :].repeat(2, axis=0)
+    ends = np.array([10 * DAY, 11 * DAY, 19 * DAY])
+    printer_and_plug = np.array([True, False])
+    routine = offline_routinely(down, ends, printer_and_plug)
+    # The printer's first outage is judged (it never came back yet); from its first return on,
+    # its days off are its habit. The same outages on a device with no such prior are not.
+    assert routine.tolist() == [[False, True, True], [False, False, False]]
+    assert not offline_routinely(down, ends).any()  # no prior given: none is known
+
+
+def test_media_players_and_printers_are_known_to_be_switched_off():
+    devices = [
+        DeviceRecord(device_key="tv", name="TV", integration="webostv", kind="media_player"),
+        DeviceRecord(device_key="printer", name="Printer", integration="ipp", kind="other"),
+        DeviceRecord(device_key="mfc", name="MFC", integration="brother", kind="other"),
+        DeviceRecord(device_key="plug", name="Plug", integration="shelly", kind="plug"),
+        DeviceRecord(device_key="lock", name="Lock", integration="zwave_js", kind="lock"),
+    ]
+    history = HomeHistory(home_id="h", start=START, end=START + 3600.0, devices=devices, entities=[])
+    prior = switched_off_prior(history, ["tv", "printer", "mfc", "plug", "lock", "unknown"])
+    assert prior.tolist() == [True, True, True, False, False, False]
+
+
+def _mains_home(downs: dict[str, np.ndarray], days: int, kinds: dict[str, str] | None = None) -> HomeHistory:
     times = [START + 3600.0 * h + 60.0 for h in range(days * DAY)]
     devices, entities, states = [], [], {}
     for key, down in downs.items():
-        devices.append(
-            DeviceRecord(device_key=key, name=key, integration="cast", kind="tv", power=Power.MAINS)
-        )
+        kind = (kinds or {}).get(key, "tv")
+        record = DeviceRecord(device_key=key, name=key, integration="cast", kind=kind, power=Power.MAINS)
+        devices.append(record)
         entity = EntityRecord(entity_id=f"media_player.{key}", device_key=key, role=EntityRole.PRIMARY)
         entities.append(entity)
         values = ["unavailable" if d > 0.5 else ("on" if h % 3 else "idle") for h, d in enumerate(down)]
@@ -103,3 +137,19 @@ def test_the_labels_of_a_routine_device_are_neither_failures_nor_healthy():
     routine = hours >= 6 * DAY
     assert np.isnan(y[routine]).all()
     assert (y[~routine] == 1.0).any()  # before it was a routine, its first nights looked like failures
+
+
+def test_a_tv_off_for_days_at_a_time_is_not_failing_once_it_came_back_but_a_plug_so_is():
+    # Off for two or three days at a time, back for a day: never four long outages in two weeks.
+    pattern = "o" * 10 + "xxo" + "xxxo" + "xxx"
+    days = len(pattern)
+    kinds = {"tv": "media_player", "plug": "plug"}
+    history = _mains_home({"tv": _days_off(pattern), "plug": _days_off(pattern)}, days, kinds)
+    bundle = load_bundle(
+        SHIPPED, expected_feature_names=FEATURE_NAMES, expected_schema_version=FEATURE_SCHEMA_VERSION
+    )
+    predictions = {p.device_key: p for p in score_home(history, bundle, now=history.end)}
+    assert FailureType.UNAVAILABLE not in predictions["tv"].probabilities
+    assert not predictions["tv"].failing_now
+    # The same history on a smart plug is a plug that keeps dropping for days: judged.
+    assert predictions["plug"].failing_now and predictions["plug"].failure_type == FailureType.UNAVAILABLE

@@ -14,7 +14,7 @@ import numpy.typing as npt
 from .grid import F32, Channel, HourlyGrid, bridge_groups
 from .recharge import rechargeable_prior, recharges_routinely
 from .records import Chemistry, HomeHistory, Power, Protocol
-from .routine_outages import offline_routinely
+from .routine_outages import offline_routinely, switched_off_prior
 from .windows import (
     DAY,
     TrailingSlopes,
@@ -230,7 +230,9 @@ def build_features(history: HomeHistory, grid: HourlyGrid, eval_hours: npt.NDArr
         eval_hour=np.tile(ends, n),
         device_keys=list(grid.device_keys),
         recharging=recharging,
-        off_routinely=offline_routinely(grid["unavailable"], ends).reshape(-1),
+        off_routinely=offline_routinely(
+            grid["unavailable"], ends, switched_off_prior(history, grid.device_keys)
+        ).reshape(-1),
         outage_trends=trends,
     )
 
