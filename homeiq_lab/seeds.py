@@ -7,7 +7,9 @@ failure classifiers are trained again on the same rows and split with other seed
 scored by the shipped evaluation (`train.evaluate`: the threshold and alert rule of the shipped
 recipe, the gate's figures; the regressors and the anomaly model take no part in them and are not
 trained). A difference between two trainings, or between a figure and the gate's floor, no larger
-than the figures move between seeds says little on its own.
+than the figures move between seeds says little on its own. Each seed is also set against the
+heuristics (`train.compare_heuristics`), as the model card sets the shipped seed: whether it beats
+every one does not always hold from seed to seed either.
 
 Written as a table into models/SEED_SPREAD.md by `scripts/seed_spread.py`.
 """
@@ -28,7 +30,7 @@ from custom_components.homeiq_device_intel.ml.records import HomeHistory
 from .dataset import Dataset
 from .gate import foreseeable_rows
 from .tables import fmt
-from .train import Split, TrainConfig, evaluate, train_models
+from .train import Split, TrainConfig, evaluate, train_models, where_it_falls_short
 
 Float = npt.NDArray[np.float64]
 # An evaluation set: its rows' dataset, which of those rows, per target each row's foreseeable verdict.
@@ -38,11 +40,16 @@ FIGURES = ("pr_auc", "precision", "recall", "f1")
 
 
 class TargetSpread(TypedDict):
-    """One evaluation set and failure type: each seed's figures, their mean and spread (max - min)."""
+    """One evaluation set and failure type: each seed's figures, their mean and spread (max - min).
+
+    `heuristics`: per seed, the model against the best heuristics (`train.compare_heuristics`'
+    `vs_heuristics` summary), where the set has any.
+    """
 
     seeds: dict[int, dict[str, float]]
     mean: dict[str, float]
     spread: dict[str, float]
+    heuristics: dict[int, dict[str, Any]]
 
 
 SeedReport = dict[str, dict[str, TargetSpread]]  # evaluation set -> failure type -> figures
@@ -77,16 +84,23 @@ def seed_spread(
     type with labelled rows, each seed's figures (`FIGURES`), their mean and max - min.
     """
     by_seed: dict[str, dict[str, dict[int, dict[str, float]]]] = {}
+    versus: dict[str, dict[str, dict[int, dict[str, Any]]]] = {}
     for seed in seeds:
         seeded = replace(config, seed=seed)
         models = train_models(ds, split, seeded, classifiers_only=True)
         for name, (d, rows, seen) in sets.items():
-            report = evaluate(models, d, rows, seeded, with_baselines=False, foreseeable=seen)
+            report = evaluate(models, d, rows, seeded, with_baselines=True, foreseeable=seen)
             for target in TARGETS:
                 if target in report:
                     by_seed.setdefault(name, {}).setdefault(target, {})[seed] = _figures(report[target])
+                    if "vs_heuristics" in report[target]:
+                        summary = report[target]["vs_heuristics"]
+                        versus.setdefault(name, {}).setdefault(target, {})[seed] = summary
     return {
-        name: {target: _summarised(per_seed) for target, per_seed in by_target.items()}
+        name: {
+            target: _summarised(per_seed) | {"heuristics": versus.get(name, {}).get(target, {})}
+            for target, per_seed in by_target.items()
+        }
         for name, by_target in by_seed.items()
     }
 
@@ -109,6 +123,7 @@ def _summarised(per_seed: dict[int, dict[str, float]]) -> TargetSpread:
         "seeds": per_seed,
         "mean": {name: float(np.mean(v)) for name, v in values.items()},
         "spread": {name: float(np.max(v) - np.min(v)) for name, v in values.items()},
+        "heuristics": {},
     }
 
 
@@ -167,3 +182,39 @@ def markdown(report: SeedReport, shipped_seed: int, lines_before: Sequence[str] 
 def _cell(figures: Mapping[str, float]) -> str:
     """F1 (alerts that came true / foreseeable failures warned)."""
     return f"{fmt(figures['f1'])} ({fmt(figures['precision'])} / {fmt(figures['recall'])})"
+
+
+def heuristics_markdown(report: SeedReport, shipped_seed: int) -> list[str]:
+    """Per set, failure type and seed: whether the model beats every heuristic (`compare_heuristics`).
+
+    Each cell: "beats all", or where it falls short (`train.where_it_falls_short`) with the toughest
+    heuristic at equal failures warned of: its alerts that came true against the model's.
+    """
+    seeds = list(
+        dict.fromkeys(s for by_target in report.values() for e in by_target.values() for s in e["seeds"])
+    )
+    columns = [f"seed {s} (shipped)" if s == shipped_seed else f"seed {s}" for s in seeds]
+    lines = [
+        f"| evaluation set | failure type | {' | '.join(columns)} |",
+        "|---|---|" + "---|" * len(seeds),
+    ]
+    for name, by_target in report.items():
+        for target, e in by_target.items():
+            if not e["heuristics"]:
+                continue
+            cells = [_versus_cell(e["heuristics"][s]) if s in e["heuristics"] else "" for s in seeds]
+            lines.append(f"| {name} | {target} | {' | '.join(cells)} |")
+    return lines
+
+
+def _versus_cell(summary: Mapping[str, Any]) -> str:
+    """The cell: beats all, or how the model falls short and against which heuristic."""
+    short = where_it_falls_short(dict(summary))
+    if not short:
+        return "beats all"
+    return (
+        f"{short}: `{summary['toughest_at_equal_warnings']}` {fmt(summary['heuristic_alert_precision'])} "
+        f"against {fmt(summary['model_alert_precision'])} at {fmt(summary['failures_warned'])} warned; "
+        f"PR-AUC {fmt(summary['model_pr_auc'])} against `{summary['best_pr_auc_heuristic']}` "
+        f"{fmt(summary['best_pr_auc'])}"
+    )

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from custom_components.homeiq_device_intel.ml.labels import TARGETS
 from homeiq_lab.prepare import dataset_hash, generate_rows, parse_args, recipe_configs
-from homeiq_lab.seeds import SeedReport, differences, gated_sets, markdown, seed_spread
+from homeiq_lab.seeds import SeedReport, differences, gated_sets, heuristics_markdown, markdown, seed_spread
 from homeiq_lab.train import make_split
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -92,6 +92,13 @@ def main(argv: list[str] | None = None) -> int:
             _against_the_model_card(report, config.seed, sha256),
             "",
             *markdown(report, config.seed),
+            "",
+            "## Does each seed beat every heuristic?",
+            "",
+            "As the model card's *Model vs the best heuristic*: on PR-AUC, and on alerts that came true at",
+            "equal failures warned of (the heuristic that comes closest, or beats the model, is named).",
+            "",
+            *heuristics_markdown(report, config.seed),
             "",
             f"Run time: {seconds:.0f} s.",
         ]

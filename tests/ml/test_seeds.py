@@ -13,9 +13,17 @@ pytest.importorskip("lightgbm")
 from homeiq_lab import oracle
 from homeiq_lab.dataset import build_dataset
 from homeiq_lab.gate import foreseeable_rows
-from homeiq_lab.seeds import FIGURES, differences, gated_sets, markdown, same_figure, seed_spread
+from homeiq_lab.seeds import (
+    FIGURES,
+    differences,
+    gated_sets,
+    heuristics_markdown,
+    markdown,
+    same_figure,
+    seed_spread,
+)
 from homeiq_lab.synthetic import GeneratorConfig, generate_homes
-from homeiq_lab.train import Split, TrainConfig, evaluate, make_split, train_models
+from homeiq_lab.train import Split, TrainConfig, evaluate, make_split, train_models, where_it_falls_short
 
 SHIPPED, OTHER = 3, 4
 CONFIG = TrainConfig(seed=SHIPPED, n_estimators=20, min_child_samples=20, n_jobs=1, holdout_families=())
@@ -105,6 +113,31 @@ def test_table_has_a_row_per_set_and_target_and_marks_the_shipped_seed(study):
     name, target = expected[0]
     f1 = report[name][target]["seeds"][OTHER]["f1"]
     assert rows[0].split(" | ")[3].startswith(f"{f1:.3f} (" if math.isfinite(f1) else "– (")
+
+
+def test_each_seed_is_set_against_the_heuristics_as_the_model_card_sets_the_shipped_seed(study):
+    ds, split, sets, report = study
+    seeded = replace(CONFIG, seed=OTHER)
+    models = train_models(ds, split, seeded, classifiers_only=True)
+    for name, (d, rows, seen) in sets.items():
+        card = evaluate(models, d, rows, seeded, foreseeable=seen)
+        for target, entry in report[name].items():
+            assert set(entry["heuristics"]) == {SHIPPED, OTHER}
+            ours, theirs = entry["heuristics"][OTHER], card[target]["vs_heuristics"]
+            assert ours.keys() == theirs.keys()
+            for key, value in ours.items():
+                same = same_figure(value, theirs[key]) if isinstance(value, float) else value == theirs[key]
+                assert same, (name, target, key)
+    lines = heuristics_markdown(report, SHIPPED)
+    header, rule, *rows = lines
+    assert f"| seed {SHIPPED} (shipped) | seed {OTHER} |" in header and rule.count("---") == 4
+    expected = [(name, target) for name, by_target in report.items() for target in by_target]
+    assert [tuple(row.split(" | ")[:2]) for row in rows] == [(f"| {n}", t) for n, t in expected]
+    for row, (name, target) in zip(rows, expected, strict=True):
+        for seed, cell in zip((SHIPPED, OTHER), row.strip("| ").split(" | ")[2:], strict=True):
+            summary = report[name][target]["heuristics"][seed]
+            short = where_it_falls_short(summary)
+            assert cell == "beats all" if not short else cell.startswith(short + ": `")
 
 
 def test_only_a_signs_only_target_is_trained_without_its_signless_failing_days(rows):
