@@ -1005,3 +1005,98 @@ def test_live_devices_behind_a_long_bridge_outage_are_not_silent_when_it_ends():
     assert frame.column("hours_since_report").tolist() == [30.0] * 4
     assert (frame.column("silence_vs_usual") < 0.1).all()
     assert not _failing_now(frame)[FailureType.STALE].any()
+
+
+# The bridge of `_stuck_behind_bridge` down for 30 hours: from 10:10 on day 25 (hours 610 to 639
+# unavailable for most of each hour; back at 16:10 on day 26, hour 640).
+BRIDGE_DOWN_DAY_25 = (T0 + 25 * DAY_S + 10 * HOUR + 600, T0 + 26 * DAY_S + 16 * HOUR + 600)
+
+
+def _stuck_behind_bridge(
+    stuck_from: int,
+    *,
+    bridge_down: tuple[float, float] | None = None,
+    own_down: tuple[float, float] | None = None,
+    days: int = 40,
+):
+    """Four numeric sensors behind one bridge, each reporting a new value every hour; sensor "a"
+    holds one value from hour `stuck_from` on, still reporting it every hour (stuck, not silent).
+
+    With `bridge_down` (from, to), the bridge is down then for all four (`_bridge_outage`); with
+    `own_down`, "a" alone is unavailable then. Its grid, frame, events and labels."""
+    states = {}
+    for i, key in enumerate("abcd"):
+        times, values = _hourly(days, lambda h, i=i: f"{18 + i + (h % 5) / 10:.1f}")
+        if key == "a":
+            values = [values[min(h, stuck_from - 1)] for h in range(len(values))]
+        times, values = _bridge_outage(times, values, bridge_down)
+        if key == "a":
+            times, values = _bridge_outage(times, values, own_down)
+        states[f"sensor.{key}"] = encode_states(times, values)
+    history = _four_on_one_bridge_home(states, days=days)
+    grid, frame = _frame(history)
+    events = find_events(grid)
+    return grid, frame, events, build_labels(grid, frame, events)
+
+
+@pytest.mark.parametrize(
+    "stuck_from",
+    # Stuck 34 hours before the outage: the 320 still hours after it were a second stale failure
+    # (more than twice the 34 before). Stuck 10 hours before it: its stale failure started only
+    # when the bridge was back (a week ahead of day 19, its row read "no failure ahead").
+    [24 * 24, 25 * 24],
+    ids=["cut_in_two", "started_late"],
+)
+def test_a_stuck_sensors_stillness_runs_on_through_its_bridges_outage(stuck_from: int):
+    # A bridge back restores the value it held: a stuck sensor is as stuck after the outage as
+    # before it. Its stillness is one, from the hour it stuck until the data ends; the rows
+    # after the outage are inside it (under way), the earliest row whose week holds its start is
+    # positive. Its three neighbours change every hour but in the outage, again after it:
+    # nothing of them is still (the outage is the bridge's failure, not theirs).
+    grid, frame, events, labels = _stuck_behind_bridge(stuck_from, bridge_down=BRIDGE_DOWN_DAY_25)
+    assert grid.bridge_down[:, 610].tolist() == [1, 1, 1, 1] and grid.bridge_down[:, 640].sum() == 0
+    assert grid["reports"][0, 700] == 1.0 and grid["changes"][0, stuck_from:].sum() == 0
+    assert list(events.starts[FailureType.STALE][0]) == [stuck_from]
+    assert events.stale_spans[0].tolist() == [[stuck_from], [40 * 24]]
+    y = labels.y[FailureType.STALE]
+    assert y[_day_row(frame, stuck_from // 24 - 6)] == 1.0
+    assert np.isnan(y[_day_row(frame, 27)]) and np.isnan(y[_day_row(frame, 35)])
+    for i in (1, 2, 3):
+        assert events.starts[FailureType.STALE][i].size == 0
+        assert events.stale_spans[i].shape[1] == 0
+
+
+def test_a_stuck_sensors_own_outage_still_ends_its_stillness_its_bridges_does_not():
+    # Stuck from day 24, through its bridge's outage on day 25 (the stillness runs on), then
+    # unavailable on its own for eight hours on day 33 (its neighbours live): its own outage, a
+    # failure of its own, ends the stillness. The 150 still hours after it are not unusual
+    # against the 196 before.
+    stuck_from, away = 24 * 24, (T0 + 33 * DAY_S + 10 * HOUR + 600, T0 + 33 * DAY_S + 18 * HOUR + 600)
+    grid, _, events, _ = _stuck_behind_bridge(stuck_from, bridge_down=BRIDGE_DOWN_DAY_25, own_down=away)
+    outage = 33 * 24 + 10
+    assert grid.bridge_down[:, outage].sum() == 0
+    assert list(events.starts[FailureType.UNAVAILABLE][0]) == [outage]
+    assert list(events.starts[FailureType.STALE][0]) == [stuck_from]
+    assert events.stale_spans[0].tolist() == [[stuck_from], [outage]]
+
+
+def test_stillness_vs_usual_does_not_count_a_bridges_outage_hours():
+    # The stillness under way as the labels count it. "a", stuck from day 24 (its last change at
+    # hour 575), on day 27 has not changed for 72 hours, 30 of them its bridge's outage: 42 still
+    # hours against its usual (none: 24 h at least). Its neighbours, the hour after the bridge is
+    # back and before their next hourly value, last changed 30 hours before (in the bridge's
+    # first hour out, before it went down), the 29 hours since all the outage's: not still (for
+    # the labels, not "stale now"). hours_since_change keeps the outage's hours (the value was
+    # last seen to change then).
+    _, frame, _, _ = _stuck_behind_bridge(24 * 24, bridge_down=BRIDGE_DOWN_DAY_25)
+    assert _at(frame, 0, 27, "hours_since_change") == 72.0
+    assert _at(frame, 0, 27, "stillness_vs_usual") == pytest.approx(42 / 24)
+    states = {}
+    for i, key in enumerate("abcd"):
+        times, values = _hourly(40, lambda h, i=i: f"{18 + i + (h % 5) / 10:.1f}")
+        states[f"sensor.{key}"] = encode_states(*_bridge_outage(times, values, BRIDGE_DOWN_DAY_25))
+    history = _four_on_one_bridge_home(states, days=40)
+    back = 641  # the first hour after the bridge's return (its restore), before the hourly values
+    frame = build_features(history, build_grid(history), np.array([back]))
+    assert frame.column("hours_since_change").tolist() == [30.0] * 4
+    assert (frame.column("stillness_vs_usual") < 0.1).all()

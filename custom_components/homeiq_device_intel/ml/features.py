@@ -495,10 +495,23 @@ def _report_features(
     silent, bridged, done = silence_runs(reports, grid["unavailable"], grid.bridge_down)
     usual_silence = usual_longest(done, ends)
     # The silence under way as the labels count it: its bridge's outage hours are not in it.
-    p_bridged = prefix_sums(bridged)
-    bridged_since = p_bridged[:, ends] - np.take_along_axis(p_bridged, np.maximum(last_report + 1, 0), axis=1)
-    cols["silence_vs_usual"] = (since_report - bridged_since) / unusual_limit(usual_silence)
+    since_report_counted = since_report - _bridged_since(bridged, last_report, ends)
+    cols["silence_vs_usual"] = since_report_counted / unusual_limit(usual_silence)
     return cols, p_reports, silent
+
+
+def _bridged_since(
+    bridged: npt.NDArray[np.bool_], last: npt.NDArray[np.int64], ends: npt.NDArray[np.int64]
+) -> npt.NDArray[np.float64]:
+    """Bridge-outage hours (`silent_hours`' second mask) after each `last` hour (n, m), before its end.
+
+    The silence or stillness under way does not count them, as the labels do not.
+    """
+    p_bridged = prefix_sums(bridged)
+    since: npt.NDArray[np.float64] = p_bridged[:, ends] - np.take_along_axis(
+        p_bridged, np.maximum(last + 1, 0), axis=1
+    )
+    return since
 
 
 def silent_hours(
@@ -511,7 +524,8 @@ def silent_hours(
     hour) marks every device behind it unavailable, and tells nothing of the device: when the
     bridge is back a live device reports again, a dead one does not. Such an hour without a
     report (the second mask) neither ends nor breaks a silence, nor counts in its length
-    (`windows.joined_runs`); the features and the labels read silences alike.
+    (`windows.joined_runs`); the features and the labels read silences alike. Stillnesses are
+    read by the same rule, of the value's changes (`stillness_runs`).
     """
     no_report = reports == 0
     down = unavailable > 0.5
@@ -529,6 +543,20 @@ def silence_runs(
     """
     silent, bridged = silent_hours(reports, unavailable, bridge_down)
     return silent, bridged, completed_joined_runs(silent, bridged)
+
+
+def stillness_runs(
+    changes: Channel, unavailable: Channel, bridge_down: Channel
+) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_], npt.NDArray[np.float64]]:
+    """Still hours, those out with its bridge without a change, and the stillnesses' lengths where each ends.
+
+    A stillness (no change of the main entity's value while available) is read as a silence is
+    (`silence_runs` of the changes): a stuck sensor behind a bridge that was out stays stuck
+    through the outage (a bridge back restores the value it held, no change), so the outage
+    neither ends its stillness nor counts in its length; a device's own outage ends it. The
+    features and the labels read stillnesses with it alike.
+    """
+    return silence_runs(changes, unavailable, bridge_down)
 
 
 def _change_features(
@@ -553,9 +581,12 @@ def _change_features(
     cols["changes_ratio_24h"] = cols["changes_24h"] / np.maximum(change_baseline, 0.1)
     last_change = last_true(changes > 0)[:, last]
     cols["hours_since_change"] = np.where(last_change >= 0, last - last_change, age_hours).astype(np.float64)
-    still = (changes == 0) & (grid["unavailable"] <= 0.5)
-    usual_still = usual_longest(completed_runs(still), ends)
-    cols["stillness_vs_usual"] = cols["hours_since_change"] / unusual_limit(usual_still)
+    still, bridged, done = stillness_runs(changes, grid["unavailable"], grid.bridge_down)
+    usual_still = usual_longest(done, ends)
+    # The stillness under way as the labels count it: its bridge's outage hours are not in it
+    # (hours_since_change itself keeps them: the hours the value was last seen change).
+    since_change_counted = cols["hours_since_change"] - _bridged_since(bridged, last_change, ends)
+    cols["stillness_vs_usual"] = since_change_counted / unusual_limit(usual_still)
     return cols, still
 
 

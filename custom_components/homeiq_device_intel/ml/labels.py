@@ -19,12 +19,13 @@ sensor that HA never marks unavailable shows its battery dying only by falling
 silent. A silence runs on through the hours its bridge was out without a report from it
 (`features.silent_hours`): a bridge outage marks every device behind it unavailable, a live one
 reports again when the bridge is back and a dead one does not; a device's own outage ends a
-silence. A battery device without telemetry (a door sensor) is quiet for long
-anyway: its silence is dark only when it ends on a fresh battery or lasts until
-the data ends. A day inside a dark spell that ended its battery, or whose end is
-unknown, is not predicted for the battery: the failure is under way, or its
-outcome not known (`FailureEvents.battery_dark`). Likewise a row inside the silence
-or stillness a stale failure starts is not predicted for staleness, from its first
+silence. A stillness (a numeric sensor whose value does not change) runs on likewise
+(`features.stillness_runs`): a stuck sensor is still stuck when its bridge is back. A battery
+device without telemetry (a door sensor) is quiet for long anyway: its silence is dark only
+when it ends on a fresh battery or lasts until the data ends. A day inside a dark spell that
+ended its battery, or whose end is unknown, is not predicted for the battery: the failure is
+under way, or its outcome not known (`FailureEvents.battery_dark`). Likewise a row inside the
+silence or stillness a stale failure starts is not predicted for staleness, from its first
 hour on (`FailureEvents.stale_spans`), not only once it is unusually long.
 
 An outage (`unavailable`: 6 h or more, not its bridge's) that starts when a
@@ -41,14 +42,13 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from .features import BATTERY_FLOOR, FeatureFrame, silence_runs
+from .features import BATTERY_FLOOR, FeatureFrame, silence_runs, stillness_runs
 from .grid import HourlyGrid
 from .records import FailureType
 from .windows import (
     DAY,
     UNUSUAL_MIN_HOURS,
     USUAL_WINDOW_HOURS,
-    completed_runs,
     joined_runs,
     runs,
     unusual_limit,
@@ -166,8 +166,9 @@ def _block_events(
     silent_all, bridged_all, silent_done = silence_runs(
         channels["reports"][lo:hi], channels["unavailable"][lo:hi], grid.bridge_down[lo:hi]
     )
-    still_all = (channels["changes"][lo:hi] == 0) & ~unav_all
-    still_done = completed_runs(still_all)
+    still_all, still_bridged_all, still_done = stillness_runs(
+        channels["changes"][lo:hi], channels["unavailable"][lo:hi], grid.bridge_down[lo:hi]
+    )
     changes = channels["changes"][lo:hi].astype(np.float64)
     change_rate_ok = (
         changes.sum(axis=1) / np.maximum(grid.n_hours / DAY, 1.0) >= STUCK_MIN_DAILY_CHANGES
@@ -207,9 +208,13 @@ def _block_events(
         starts[FailureType.BATTERY_DEPLETED].append(np.union1d(depleted, replaced).astype(np.int64))
         depletions.append(depleted)
         censors.append(censor)
-        stillnesses = _unusual_runs(still_all[k], still_done[k], first, need_rate=change_rate_ok[k])
+        # A stillness runs on through its bridge's outage likewise (`features.stillness_runs`).
+        still, still_bridged = still_all[k], still_bridged_all[k]
+        stillnesses = _unusual_runs(
+            still, still_done[k], first, need_rate=change_rate_ok[k], neutral=still_bridged
+        )
         starts[FailureType.STALE].append(np.union1d(silences, stillnesses).astype(np.int64))
-        spans = (_spans_of(silence, silences), _spans_of(still_all[k], stillnesses))
+        spans = (_spans_of(silence, silences), _spans_of(still | still_bridged, stillnesses))
         stale_spans.append(np.unique(np.concatenate(spans, axis=1), axis=1))
 
 
