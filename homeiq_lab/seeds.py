@@ -98,7 +98,7 @@ def seed_spread(
                         versus.setdefault(name, {}).setdefault(target, {})[seed] = summary
     return {
         name: {
-            target: _summarised(per_seed) | {"heuristics": versus.get(name, {}).get(target, {})}
+            target: _summarised(per_seed, versus.get(name, {}).get(target, {}))
             for target, per_seed in by_target.items()
         }
         for name, by_target in by_seed.items()
@@ -116,14 +116,14 @@ def _number(value: Any) -> float:
     return math.nan if value is None else float(value)
 
 
-def _summarised(per_seed: dict[int, dict[str, float]]) -> TargetSpread:
-    """Each seed's figures with their mean and spread (NaN when a seed's figure is undefined)."""
+def _summarised(per_seed: dict[int, dict[str, float]], heuristics: dict[int, dict[str, Any]]) -> TargetSpread:
+    """Each seed's figures with their mean and spread (NaN when undefined), and its heuristics summary."""
     values = {name: np.array([figures[name] for figures in per_seed.values()]) for name in FIGURES}
     return {
         "seeds": per_seed,
         "mean": {name: float(np.mean(v)) for name, v in values.items()},
         "spread": {name: float(np.max(v) - np.min(v)) for name, v in values.items()},
-        "heuristics": {},
+        "heuristics": heuristics,
     }
 
 
