@@ -137,9 +137,10 @@ def _deaths(
     sensor HA never marks unavailable dies by falling silent).
     """
     start, length = runs(unavailable > 0.5)
-    own = np.array(
-        [bridge_down[s : s + n].mean() < 0.5 for s, n in zip(start, length, strict=True)], dtype=bool
-    )
+    # Only outages long enough for either rule are asked whether they were the device's own.
+    long_enough = np.flatnonzero(length >= min(DEAD_BATTERY_HOURS, REVIVED_MIN_HOURS))
+    own = np.zeros(start.shape[0], dtype=bool)
+    own[long_enough] = [bridge_down[start[k] : start[k] + length[k]].mean() < 0.5 for k in long_enough]
     day_long = start[(length >= DEAD_BATTERY_HOURS) & own]
     spell = (length >= REVIVED_MIN_HOURS) & own
     start, length = start[spell], length[spell]

@@ -6,6 +6,7 @@ integration's inference. Missing data is NaN, never an error.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -17,10 +18,11 @@ from .records import Chemistry, HomeHistory, Power, Protocol
 from .routine_outages import offline_routinely, switched_off_prior
 from .windows import (
     DAY,
+    Counts,
     TrailingSlopes,
     completed_joined_runs,
     completed_runs,
-    last_true,
+    latest_true,
     prefix_sums,
     run_lengths,
     unusual_limit,
@@ -256,13 +258,13 @@ TREND_DAYS = 14  # days of a device's own history its recent days are compared w
 
 
 def _daily_mean_std(
-    prefix: npt.NDArray[np.float64], ends: npt.NDArray[np.int64], first_seen: npt.NDArray[np.int64]
+    counts: Counts, ends: npt.NDArray[np.int64], first_seen: npt.NDArray[np.int64]
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     """Mean and std of the daily sums of the TREND_DAYS whole days before the last day."""
     sums, seen = [], []
     for k in range(TREND_DAYS):
         e = ends - DAY - k * DAY
-        sums.append(window_sums(prefix, np.maximum(e, 0), DAY))
+        sums.append(counts.window(np.maximum(e, 0), DAY))
         seen.append((e - DAY)[None, :] >= first_seen[:, None])
     v, ok = np.stack(sums), np.stack(seen)
     count = ok.sum(axis=0)
@@ -306,27 +308,27 @@ def _trailing_max(
 
 
 def _behaviour_trends(
-    grid: HourlyGrid, ends: npt.NDArray[np.int64], prefixes: dict[str, npt.NDArray[np.float64]]
+    grid: HourlyGrid, ends: npt.NDArray[np.int64], counts: dict[str, Counts]
 ) -> dict[str, npt.NDArray[np.float64]]:
     """Reports, silence, stillness and drops of the last days against the device's own two weeks.
 
-    `prefixes`: the block's hourly prefix sums of reports, drops, silent and still hours.
+    `counts`: the block's hourly reports, drops, silent and still hours.
     """
     cols: dict[str, npt.NDArray[np.float64]] = {}
-    p_reports = prefixes["reports"]
-    mean, std = _daily_mean_std(p_reports, ends, grid.first_seen)
-    day = window_sums(p_reports, ends, DAY)
+    reports = counts["reports"]
+    mean, std = _daily_mean_std(reports, ends, grid.first_seen)
+    day = reports.window(ends, DAY)
     cols["reports_z_24h"] = (day - mean) / (std + 0.5 + 0.1 * np.fmax(mean, 0.0) ** 0.5)
     with np.errstate(invalid="ignore", divide="ignore"):
-        cols["reports_ratio_3d"] = window_sums(p_reports, ends, 3 * DAY) / 3.0 / np.maximum(mean, 0.1)
-    cols["silent_hours_3d"] = window_sums(prefixes["silent"], ends, 3 * DAY)
-    p_still = prefixes["still"]
-    before = window_sums(p_still, np.maximum(ends - 3 * DAY, 0), TREND_DAYS * DAY)
-    cols["still_3d_vs_14d"] = (window_sums(p_still, ends, 3 * DAY) + 0.5) / (before * 3.0 / TREND_DAYS + 0.5)
-    p_drops = prefixes["drops"]
-    cols["drops_3d"] = window_sums(p_drops, ends, 3 * DAY)
-    previous = window_sums(p_drops, np.maximum(ends - DAY, 0), 6 * DAY)
-    cols["drops_1d_vs_6d"] = (window_sums(p_drops, ends, DAY) + 0.5) / (previous / 6.0 + 0.5)
+        cols["reports_ratio_3d"] = reports.window(ends, 3 * DAY) / 3.0 / np.maximum(mean, 0.1)
+    cols["silent_hours_3d"] = counts["silent"].window(ends, 3 * DAY)
+    still = counts["still"]
+    before = still.window(np.maximum(ends - 3 * DAY, 0), TREND_DAYS * DAY)
+    cols["still_3d_vs_14d"] = (still.window(ends, 3 * DAY) + 0.5) / (before * 3.0 / TREND_DAYS + 0.5)
+    drops = counts["drops"]
+    cols["drops_3d"] = drops.window(ends, 3 * DAY)
+    previous = drops.window(np.maximum(ends - DAY, 0), 6 * DAY)
+    cols["drops_1d_vs_6d"] = (drops.window(ends, DAY) + 0.5) / (previous / 6.0 + 0.5)
     return cols
 
 
@@ -357,7 +359,7 @@ def _battery_outlooks(
     cols["battery_drop_30d"] = _trailing_max(battery, ends, 30 * DAY) - level
     moved = np.zeros(battery.shape, dtype=bool)
     moved[:, 1:] = np.abs(np.diff(np.nan_to_num(battery, nan=-1.0), axis=1)) > 0
-    last_move = last_true(moved)[:, last]
+    last_move = latest_true(moved, last)
     age_hours = np.maximum(ends[None, :] - first[:, None], 0).astype(np.float64)
     cols["battery_hours_since_change"] = np.where(last_move >= 0, last - last_move, age_hours).astype(
         np.float64
@@ -397,21 +399,16 @@ def _block_features(
     battery = grid["battery"].astype(np.float64)
     cols = _battery_features(grid, ends, battery)
     cols |= _device_features(history, grid, m, peers)
-    report_cols, p_reports, silent = _report_features(grid, ends, age_hours, base_hours)
+    report_cols, reports, silent = _report_features(grid, ends, age_hours, base_hours)
     change_cols, still = _change_features(grid, ends, age_hours, base_hours)
-    availability_cols, p_drops = _availability_features(grid, ends)
+    availability_cols, drops = _availability_features(grid, ends)
     cols |= report_cols | change_cols | availability_cols | _link_features(grid, ends)
     cols |= _bridge_features(grid, ends)
     cols["age_days"] = age_hours / DAY
-    prefixes = {
-        "reports": p_reports,
-        "drops": p_drops,
-        "silent": prefix_sums(silent),
-        "still": prefix_sums(still),
-    }
+    counts = {"reports": reports, "drops": drops, "silent": Counts(silent), "still": Counts(still)}
     # Recent behaviour against the device's own last two weeks, and robust battery outlooks
     # (reusing the battery level and slopes above).
-    cols |= _behaviour_trends(grid, ends, prefixes) | _battery_outlooks(grid, ends, battery, cols)
+    cols |= _behaviour_trends(grid, ends, counts) | _battery_outlooks(grid, ends, battery, cols)
     # Before a device's first record nothing is known about it.
     return _feature_rows(cols, unseen=age_hours <= 0)
 
@@ -470,24 +467,24 @@ def _report_features(
     ends: npt.NDArray[np.int64],
     age_hours: npt.NDArray[np.float64],
     base_hours: npt.NDArray[np.float64],
-) -> tuple[dict[str, npt.NDArray[np.float64]], npt.NDArray[np.float64], npt.NDArray[np.bool_]]:
+) -> tuple[dict[str, npt.NDArray[np.float64]], Counts, npt.NDArray[np.bool_]]:
     """Report counts against the device's baseline, and silence.
 
-    Also returns, for the trend features, the reports' prefix sums and the
+    Also returns, for the trend features, the reports' counts and the
     silent hours (no reports while available), (n, H).
     """
     last = ends - 1
     cols: dict[str, npt.NDArray[np.float64]] = {}
     reports = grid["reports"].astype(np.float64)
-    p_reports = prefix_sums(reports)
-    cols["reports_24h"] = window_sums(p_reports, ends, DAY)
-    base_sum = window_sums(p_reports, np.maximum(ends - DAY, 0), 14 * DAY)
+    counted = Counts(reports)
+    cols["reports_24h"] = counted.window(ends, DAY)
+    base_sum = counted.window(np.maximum(ends - DAY, 0), 14 * DAY)
     with np.errstate(invalid="ignore", divide="ignore"):
         baseline = np.where(base_hours >= DAY, base_sum / base_hours * DAY, np.nan)
     cols["reports_baseline"] = baseline
     # No baseline yet (under two days of history): no ratio, not a ratio against 0.1.
     cols["reports_ratio_24h"] = cols["reports_24h"] / np.maximum(baseline, 0.1)
-    last_report = last_true(reports > 0)[:, last]
+    last_report = latest_true(reports > 0, last)
     since_report = np.where(last_report >= 0, last - last_report, age_hours).astype(np.float64)
     cols["hours_since_report"] = since_report
     expected_gap = DAY / np.fmax(baseline, 1.0 / 7.0)
@@ -497,7 +494,7 @@ def _report_features(
     # The silence under way as the labels count it: its bridge's outage hours are not in it.
     since_report_counted = since_report - _bridged_since(bridged, last_report, ends)
     cols["silence_vs_usual"] = since_report_counted / unusual_limit(usual_silence)
-    return cols, p_reports, silent
+    return cols, counted, silent
 
 
 def _bridged_since(
@@ -507,11 +504,7 @@ def _bridged_since(
 
     The silence or stillness under way does not count them, as the labels do not.
     """
-    p_bridged = prefix_sums(bridged)
-    since: npt.NDArray[np.float64] = p_bridged[:, ends] - np.take_along_axis(
-        p_bridged, np.maximum(last + 1, 0), axis=1
-    )
-    return since
+    return Counts(bridged).between(np.maximum(last + 1, 0), ends)
 
 
 def silent_hours(
@@ -573,13 +566,13 @@ def _change_features(
     last = ends - 1
     cols: dict[str, npt.NDArray[np.float64]] = {}
     changes = grid["changes"].astype(np.float64)
-    p_changes = prefix_sums(changes)
-    cols["changes_24h"] = window_sums(p_changes, ends, DAY)
-    change_base = window_sums(p_changes, np.maximum(ends - DAY, 0), 14 * DAY)
+    counted = Counts(changes)
+    cols["changes_24h"] = counted.window(ends, DAY)
+    change_base = counted.window(np.maximum(ends - DAY, 0), 14 * DAY)
     with np.errstate(invalid="ignore", divide="ignore"):
         change_baseline = np.where(base_hours >= DAY, change_base / base_hours * DAY, np.nan)
     cols["changes_ratio_24h"] = cols["changes_24h"] / np.maximum(change_baseline, 0.1)
-    last_change = last_true(changes > 0)[:, last]
+    last_change = latest_true(changes > 0, last)
     cols["hours_since_change"] = np.where(last_change >= 0, last - last_change, age_hours).astype(np.float64)
     still, bridged, done = stillness_runs(changes, grid["unavailable"], grid.bridge_down)
     usual_still = usual_longest(done, ends)
@@ -592,18 +585,18 @@ def _change_features(
 
 def _availability_features(
     grid: HourlyGrid, ends: npt.NDArray[np.int64]
-) -> tuple[dict[str, npt.NDArray[np.float64]], npt.NDArray[np.float64]]:
-    """Unavailable hours, drops and outages; also the drops' prefix sums for the trend features."""
+) -> tuple[dict[str, npt.NDArray[np.float64]], Counts]:
+    """Unavailable hours, drops and outages; also the drops' counts for the trend features."""
     last = ends - 1
     cols: dict[str, npt.NDArray[np.float64]] = {}
     unav = grid["unavailable"].astype(np.float64)
     p_unav = prefix_sums(unav)
     cols["unavailable_hours_24h"] = window_sums(p_unav, ends, DAY)
     cols["unavailable_hours_7d"] = window_sums(p_unav, ends, 7 * DAY)
-    p_drops = prefix_sums(grid["drops"].astype(np.float64))
-    cols["drops_24h"] = window_sums(p_drops, ends, DAY)
-    cols["drops_7d"] = window_sums(p_drops, ends, 7 * DAY)
-    cols["drops_trend"] = cols["drops_7d"] - window_sums(p_drops, np.maximum(ends - 7 * DAY, 0), 7 * DAY)
+    drops = Counts(grid["drops"].astype(np.float64))
+    cols["drops_24h"] = drops.window(ends, DAY)
+    cols["drops_7d"] = drops.window(ends, 7 * DAY)
+    cols["drops_trend"] = cols["drops_7d"] - drops.window(np.maximum(ends - 7 * DAY, 0), 7 * DAY)
     down = unav > 0.5
     run = run_lengths(down)
     cols["hours_unavailable_now"] = run[:, last]
@@ -611,7 +604,7 @@ def _availability_features(
     for j, end in enumerate(ends):
         longest[:, j] = run[:, max(end - 7 * DAY, 0) : end].max(axis=1)
     cols["longest_unavailable_7d"] = longest
-    return cols, p_drops
+    return cols, drops
 
 
 def signal_features(grid: HourlyGrid, ends: npt.NDArray[np.int64]) -> dict[str, npt.NDArray[np.float64]]:
@@ -640,10 +633,10 @@ def _link_features(grid: HourlyGrid, ends: npt.NDArray[np.int64]) -> dict[str, n
 
 def _bridge_features(grid: HourlyGrid, ends: npt.NDArray[np.int64]) -> dict[str, npt.NDArray[np.float64]]:
     """Share of the last day and week the device's bridge was down."""
-    p_bridge = prefix_sums(grid.bridge_down.astype(np.float64))
+    down = Counts(grid.bridge_down)
     return {
-        "bridge_down_24h": window_sums(p_bridge, ends, DAY) / DAY,
-        "bridge_down_7d": window_sums(p_bridge, ends, 7 * DAY) / (7 * DAY),
+        "bridge_down_24h": down.window(ends, DAY) / DAY,
+        "bridge_down_7d": down.window(ends, 7 * DAY) / (7 * DAY),
     }
 
 
@@ -725,6 +718,10 @@ def _pooled(values: npt.NDArray[np.float64], groups: npt.NDArray[np.int64]) -> n
     return pooled
 
 
+# A channel's sums over [end - hours, end): (ends, hours) -> (n, m).
+_Window = Callable[[npt.NDArray[np.int64], int], npt.NDArray[np.float64]]
+
+
 def own_rate_features(
     history: HomeHistory, grid: HourlyGrid, ends: npt.NDArray[np.int64]
 ) -> dict[str, npt.NDArray[np.float64]]:
@@ -737,43 +734,49 @@ def own_rate_features(
     peers. The ratios compare the last week with that rate (+0.5 on both sides:
     a quiet device with one dropout is not a thousandfold rise).
     """
-    n = len(grid.device_keys)
     codes = _static_codes(history, grid.device_keys)["protocol"]
     _, groups = np.unique(np.nan_to_num(codes, nan=-1.0), return_inverse=True)
     groups = groups.reshape(-1).astype(np.int64)
     unav = grid["unavailable"].astype(np.float64)
-    drops = grid["drops"].astype(np.float64)
-    p_drops, p_unav = prefix_sums(drops), prefix_sums(unav)
-    seen = np.zeros((n, grid.n_hours))
-    for i, first in enumerate(grid.first_seen):
-        seen[i, max(int(first), 0) :] = 1.0
-    p_seen = prefix_sums(seen)
+    p_unav = prefix_sums(unav)
+    sums: dict[str, _Window] = {
+        "drops": Counts(grid["drops"].astype(np.float64)).window,
+        "unavailable": lambda e, hours: window_sums(p_unav, e, hours),
+    }
     past_ends = np.maximum(ends - RECENT_HOURS, 0)
     span = OWN_WINDOW_HOURS - RECENT_HOURS
-    hours = window_sums(p_seen, past_ends, span)
+    hours = _hours_seen(grid.first_seen, past_ends, span)
     out: dict[str, npt.NDArray[np.float64]] = {}
     rates: dict[str, npt.NDArray[np.float64]] = {}
-    for name, prefix in (("drops", p_drops), ("unavailable", p_unav)):
-        count = window_sums(prefix, past_ends, span)
+    for name, window in sums.items():
+        count = window(past_ends, span)
         with np.errstate(invalid="ignore", divide="ignore"):
             prior = _pooled(count, groups) / np.maximum(_pooled(hours, groups), 1.0)
         rate = (count + PRIOR_HOURS * prior) / (hours + PRIOR_HOURS)
         rates[name] = rate
-        recent = window_sums(prefix, ends, RECENT_HOURS)
+        recent = window(ends, RECENT_HOURS)
         out[f"{'drops' if name == 'drops' else 'unavailable'}_7d_vs_own"] = (recent + 0.5) / (
             rate * RECENT_HOURS + 0.5
         )
     out["own_drop_rate"] = rates["drops"] * DAY
-    out |= _latest_vs_own(p_drops, p_unav, rates, ends)
+    out |= _latest_vs_own(sums, rates, ends)
     growth, slope = outage_trends(unav > 0.5, ends)
     out["outage_growth"] = growth
     out["outage_slope"] = slope
     return out
 
 
+def _hours_seen(
+    first_seen: npt.NDArray[np.int64], ends: npt.NDArray[np.int64], hours: int
+) -> npt.NDArray[np.float64]:
+    """Hours of [end - hours, end) at or after each device's first record: (n, m)."""
+    lo = np.maximum(np.maximum(ends - hours, 0)[None, :], np.maximum(first_seen, 0)[:, None])
+    seen: npt.NDArray[np.float64] = np.maximum(ends[None, :] - lo, 0).astype(np.float64)
+    return seen
+
+
 def _latest_vs_own(
-    p_drops: npt.NDArray[np.float64],
-    p_unav: npt.NDArray[np.float64],
+    sums: dict[str, _Window],
     rates: dict[str, npt.NDArray[np.float64]],
     ends: npt.NDArray[np.int64],
 ) -> dict[str, npt.NDArray[np.float64]]:
@@ -784,8 +787,8 @@ def _latest_vs_own(
     - outage_length_vs_own: log of the mean length of those dropouts over the mean length
       of its past ones (own unavailable hours per dropout); NaN without a dropout lately.
     """
-    drops = window_sums(p_drops, ends, LATEST_HOURS)
-    unavailable = window_sums(p_unav, ends, LATEST_HOURS)
+    drops = sums["drops"](ends, LATEST_HOURS)
+    unavailable = sums["unavailable"](ends, LATEST_HOURS)
     with np.errstate(invalid="ignore", divide="ignore"):
         past_length = rates["unavailable"] / rates["drops"]
         length = unavailable / drops

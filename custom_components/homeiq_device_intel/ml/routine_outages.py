@@ -26,7 +26,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .records import HomeHistory
-from .windows import completed_runs, prefix_sums, window_sums
+from .windows import Counts, completed_runs
 
 DAY: Final = 24
 ROUTINE_OUTAGE_HOURS: Final = 6
@@ -66,7 +66,7 @@ def offline_routinely(
     if down.shape[1] == 0:
         return np.zeros((down.shape[0], ends.shape[0]), dtype=bool)
     long_ended = completed_runs(down) >= ROUTINE_OUTAGE_HOURS
-    count = window_sums(prefix_sums(long_ended), np.asarray(ends, dtype=np.int64), ROUTINE_DAYS * DAY)
+    count = Counts(long_ended).window(np.asarray(ends, dtype=np.int64), ROUTINE_DAYS * DAY)
     known = np.zeros(down.shape[0], dtype=bool) if prior is None else np.asarray(prior, dtype=bool)
     need = np.where(known, PRIOR_OUTAGES, ROUTINE_OUTAGES)[:, None]
     routine: npt.NDArray[np.bool_] = count >= need

@@ -31,6 +31,72 @@ def window_sums(
     return prefix[:, ends] - prefix[:, np.maximum(ends - hours, 0)]
 
 
+FEW_ENDS = 8  # up to this many evaluation hours, Counts sums window by window
+
+
+class Counts:
+    """Sums of a (n, H) array of whole numbers (counts, flags) over windows of hours.
+
+    Whole numbers sum exactly in float64 in any order, so the sums are the same
+    whether read from prefix sums (many evaluation hours: training) or added up
+    window by window (a few: the hourly scoring, which then makes no pass over
+    every hour of the window).
+    """
+
+    def __init__(self, values: npt.NDArray[np.generic]) -> None:
+        """`values`: whole numbers only (bool, integers, or floats holding whole numbers)."""
+        self.values = values
+        self._prefix: npt.NDArray[np.float64] | None = None
+
+    @property
+    def prefix(self) -> npt.NDArray[np.float64]:
+        """The prefix sums (n, H+1), computed once when first asked for."""
+        if self._prefix is None:
+            self._prefix = prefix_sums(self.values.astype(np.float64, copy=False))
+        return self._prefix
+
+    def window(self, ends: npt.NDArray[np.int64], hours: int) -> npt.NDArray[np.float64]:
+        """Sum over [end - hours, end) for every device and end: (n, m), as `window_sums`."""
+        return self.between(np.maximum(ends - hours, 0), ends)
+
+    def between(self, lo: npt.NDArray[np.int64], hi: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
+        """Sum over [lo, hi) per device and end: lo (m,) or (n, m), hi (m,); lo <= hi."""
+        n, m = self.values.shape[0], hi.shape[0]
+        lo = np.broadcast_to(lo, (n, m))
+        if m > FEW_ENDS:
+            prefix = self.prefix
+            out: npt.NDArray[np.float64] = prefix[:, hi] - np.take_along_axis(prefix, lo, axis=1)
+            return out
+        out = np.empty((n, m))
+        for j, end in enumerate(int(h) for h in hi):
+            starts = lo[:, j]
+            first = int(starts.min()) if n else end
+            part = self.values[:, first:end]
+            if (starts == first).all():
+                out[:, j] = part.sum(axis=1)
+            else:
+                kept = np.arange(first, end)[None, :] >= starts[:, None]
+                out[:, j] = np.where(kept, part, 0).sum(axis=1)
+        return out
+
+
+def latest_true(mask: npt.NDArray[np.bool_], last: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """Per device, the latest hour <= each of `last` (m,) where mask holds, or -1: (n, m).
+
+    As `last_true(mask)[:, last]`; for a few hours (the hourly scoring) found from the
+    end of each window back, without a pass over every hour.
+    """
+    if last.shape[0] > FEW_ENDS:
+        return last_true(mask)[:, last]
+    out = np.empty((mask.shape[0], last.shape[0]), dtype=np.int64)
+    for j, hour in enumerate(int(h) for h in last):
+        seen = mask[:, : hour + 1]
+        back = np.argmax(seen[:, ::-1], axis=1) if seen.shape[1] else np.zeros(mask.shape[0], dtype=np.int64)
+        found = seen.any(axis=1) if seen.shape[1] else np.zeros(mask.shape[0], dtype=bool)
+        out[:, j] = np.where(found, hour - back, -1)
+    return out
+
+
 def last_true(mask: npt.NDArray[np.bool_]) -> npt.NDArray[np.int64]:
     """Per hour, the latest hour <= it where mask holds, or -1: (n, H)."""
     # (h + 1) * mask - 1: h where mask holds, else -1 (np.where's numbers, faster)
