@@ -8,8 +8,11 @@ from collections.abc import Callable
 from typing import Any
 from unittest.mock import patch
 
+import pytest
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import ServiceValidationError
+from homeassistant.helpers import issue_registry as ir
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.components.recorder.common import (
     async_wait_recording_done,
@@ -17,7 +20,7 @@ from pytest_homeassistant_custom_component.components.recorder.common import (
 from sqlalchemy.exc import OperationalError
 
 from custom_components.homeiq_device_intel import recorder_source
-from custom_components.homeiq_device_intel.const import DOMAIN
+from custom_components.homeiq_device_intel.const import DOMAIN, SERVICE_SNOOZE
 
 
 async def _set_up_unfrozen(hass: HomeAssistant, entry: MockConfigEntry) -> None:
@@ -116,3 +119,49 @@ async def test_rev18rt_a_stored_last_trained_past_the_last_utc_date_is_ignored(
     state = hass.states.get("sensor.homeiq_device_intelligence_last_trained")
     assert state is not None, "the last-trained sensor could not write its state"
     assert state.state == "unknown"
+
+
+# ---------------------------------------------------------------------------
+# Finding 3 (__init__.py: no async_remove_entry): deleting the integration leaves its repair
+# issues behind (here the fixable "entities not recorded", whose fix flow then only aborts).
+
+
+@pytest.mark.parametrize("recorder_config", [{"exclude": {"entity_globs": ["sensor.attic_*"]}}])
+async def test_rev18rt_deleting_the_integration_removes_its_repair_issues(
+    hass: HomeAssistant,
+    issue_registry: ir.IssueRegistry,
+    add_battery_device: Callable[..., Any],
+    setup_integration: Callable[[], Any],
+) -> None:
+    add_battery_device("Attic window")
+    entry = await setup_integration()
+    assert issue_registry.async_get_issue(DOMAIN, "entities_not_recorded") is not None
+
+    await hass.config_entries.async_remove(entry.entry_id)
+    await hass.async_block_till_done()
+
+    assert [issue_id for domain, issue_id in issue_registry.issues if domain == DOMAIN] == []
+
+
+# ---------------------------------------------------------------------------
+# Finding 4 (services._translated): a duration too large for a timedelta makes cv.time_period
+# raise OverflowError, which voluptuous does not turn into vol.Invalid: the action fails with a
+# bare OverflowError instead of the translated invalid_action_data.
+
+
+@pytest.mark.parametrize("duration", [{"days": 1e10}, {"seconds": 1e30}, {"days": float("inf")}])
+async def test_rev18rt_a_snooze_duration_too_large_for_a_timedelta_is_a_translated_error(
+    hass: HomeAssistant,
+    add_battery_device: Callable[..., Any],
+    setup_integration: Callable[[], Any],
+    duration: dict[str, float],
+) -> None:
+    device = add_battery_device("Hall door", battery=10)
+    await setup_integration()
+
+    with pytest.raises(ServiceValidationError) as err:
+        await hass.services.async_call(
+            DOMAIN, SERVICE_SNOOZE, {"devices": [device.id], "duration": duration}, blocking=True
+        )
+
+    assert err.value.translation_key == "invalid_action_data"
