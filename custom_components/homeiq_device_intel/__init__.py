@@ -21,7 +21,7 @@ from .const import (
     STORAGE_SUBDIR,
 )
 from .coordinator import HomeIQConfigEntry, HomeIQCoordinator, HomeIQRuntimeData
-from .issues import async_raise_model_refused
+from .issues import async_delete_all_issues, async_raise_model_refused
 from .lifecycle import WorkGuard
 from .ml.bundle import ModelLoadError
 from .model_store import ModelStore
@@ -102,3 +102,8 @@ async def async_unload_entry(hass: HomeAssistant, entry: HomeIQConfigEntry) -> b
     """Stop the work in flight, then unload the platforms."""
     await _async_stop_work(entry.runtime_data)
     return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
+
+
+async def async_remove_entry(hass: HomeAssistant, entry: HomeIQConfigEntry) -> None:
+    """Delete the repair issues of the integration being removed (its stored files stay, see README)."""
+    async_delete_all_issues(hass)

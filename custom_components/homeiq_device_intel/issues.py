@@ -104,6 +104,15 @@ def async_update_outages(hass: HomeAssistant, outages: dict[str, tuple[str, int,
         )
 
 
+@callback
+def async_delete_all_issues(hass: HomeAssistant) -> None:
+    """Delete every issue of ours (the integration is being removed)."""
+    registry = ir.async_get(hass)
+    for domain, issue_id in list(registry.issues):
+        if domain == DOMAIN:
+            ir.async_delete_issue(hass, DOMAIN, issue_id)
+
+
 def _slug(group: str) -> str:
     """Return an issue-id-safe form of a group key."""
     return "".join(c if c.isalnum() else "_" for c in group)

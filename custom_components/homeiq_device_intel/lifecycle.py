@@ -44,6 +44,7 @@ class WorkGuard:
         self._active = 0
         self._idle = asyncio.Event()
         self._idle.set()
+        self._stop_event = asyncio.Event()
         self._on_stop: list[CALLBACK_TYPE] = []
 
     @property
@@ -88,12 +89,20 @@ class WorkGuard:
         future.add_done_callback(tracked.future_done)
         return await asyncio.shield(future)
 
+    async def async_sleep(self, delay: float) -> None:
+        """Wait ``delay`` seconds between steps of work; raise WorkStopped at once when work stops."""
+        self.check()
+        with suppress(TimeoutError):
+            await asyncio.wait_for(self._stop_event.wait(), delay)
+        self.check()
+
     @callback
     def stop(self) -> None:
         """Refuse new work from now on, and run the callbacks registered for the stop."""
         if self._stopped.is_set():
             return
         self._stopped.set()
+        self._stop_event.set()
         while self._on_stop:
             self._on_stop.pop()()
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
@@ -72,7 +71,8 @@ async def _async_read[T](hass: HomeAssistant, guard: WorkGuard, read: Callable[[
             if (delay := next(delays, None)) is None:
                 raise RecorderReadError(str(err)) from err
             LOGGER.debug("Recorder busy, retrying in %ss: %s", delay, err)
-            await asyncio.sleep(delay)
+            # Not asyncio.sleep: a stop or unload must not wait out the delay.
+            await guard.async_sleep(delay)
         except SQLAlchemyError as err:
             raise RecorderReadError(str(err)) from err
 

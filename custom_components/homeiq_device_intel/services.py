@@ -43,7 +43,8 @@ def _translated(action: str, schema: vol.Schema) -> vol.Schema:
     def validate(data: Any) -> Any:
         try:
             return schema(data)
-        except vol.Invalid as err:
+        # cv.time_period builds a timedelta: a duration too large for one raises OverflowError.
+        except (vol.Invalid, OverflowError) as err:
             raise ServiceValidationError(
                 translation_domain=DOMAIN,
                 translation_key="invalid_action_data",

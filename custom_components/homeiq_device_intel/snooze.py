@@ -112,4 +112,8 @@ def _restored(value: object) -> Snooze | None:
         return None
     if until.tzinfo is None:
         return None
-    return Snooze(until=dt_util.as_utc(until), preset=preset if preset in SNOOZE_PRESETS else SNOOZE_CUSTOM)
+    try:
+        until = dt_util.as_utc(until)
+    except OverflowError:  # a time past the last (or before the first) date in UTC
+        return None
+    return Snooze(until=until, preset=preset if preset in SNOOZE_PRESETS else SNOOZE_CUSTOM)

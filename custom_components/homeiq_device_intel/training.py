@@ -115,7 +115,10 @@ class TrainingState:
         last_trained = saved.get("last_trained")
         try:
             trained_at = dt_util.parse_datetime(last_trained) if isinstance(last_trained, str) else None
-        except ValueError:  # shaped like a time, but not a real one (month 13)
+            if trained_at is not None and trained_at.tzinfo is not None:
+                trained_at = dt_util.as_utc(trained_at)
+        # Shaped like a time, but not a real one (month 13), or one with no UTC date (year 9999 at -05:00).
+        except (ValueError, OverflowError):
             trained_at = None
         failures = saved.get("consecutive_failures", 0)
         last_run = saved.get("last_run") or {}
