@@ -1,4 +1,6 @@
-"""Review rev18rt: failing tests for bugs found in the shipped runtime (each fails on main c4ba453)."""
+"""Lifecycle and stored-state edge cases: a retry delay ends at the stop; times with no UTC date;
+removal deletes our repair issues; an oversized snooze duration is a translated error.
+"""
 
 from __future__ import annotations
 
@@ -32,12 +34,12 @@ async def _set_up_unfrozen(hass: HomeAssistant, entry: MockConfigEntry) -> None:
 
 
 # ---------------------------------------------------------------------------
-# Finding 1 (recorder_source._async_read): the retry sleep after a locked database is not
-# interrupted by the stop. Unload (and Home Assistant's stop) waits out the whole retry delay,
+# recorder_source._async_read: the retry sleep after a locked database ends at the stop.
+# Before, unload (and Home Assistant's stop) waits out the whole retry delay,
 # up to STOP_TIMEOUT (30 s), instead of ending the work at its next chunk.
 
 
-async def test_rev18rt_unload_during_a_recorder_retry_does_not_wait_out_the_retry_delay(
+async def test_unload_during_a_recorder_retry_does_not_wait_out_the_retry_delay(
     hass: HomeAssistant,
     add_battery_device: Callable[..., Any],
     mock_config_entry: MockConfigEntry,
@@ -69,9 +71,9 @@ async def test_rev18rt_unload_during_a_recorder_retry_does_not_wait_out_the_retr
 
 
 # ---------------------------------------------------------------------------
-# Finding 2 (snooze._restored, training.TrainingState.from_dict): a stored time that parses but
+# snooze._restored, training.TrainingState.from_dict: a stored time that parses but
 # lies outside the range datetime can convert to UTC (year 9999 at a negative offset, year 1 at a
-# positive one) raises OverflowError instead of being ignored. The snoozes are read in the
+# positive one) is ignored. Before, it raised OverflowError. The snoozes are read in the
 # coordinator's _async_setup: the entry never loads (setup retried for ever, the file kept).
 
 
@@ -83,7 +85,7 @@ def _stored(key: str, data: Any) -> dict[str, Any]:
 OUT_OF_RANGE = "9999-12-31T23:00:00-05:00"  # after 9999-12-31 in UTC
 
 
-async def test_rev18rt_a_stored_snooze_past_the_last_utc_date_is_ignored_and_the_entry_loads(
+async def test_a_stored_snooze_past_the_last_utc_date_is_ignored_and_the_entry_loads(
     hass: HomeAssistant,
     hass_storage: dict[str, Any],
     add_battery_device: Callable[..., Any],
@@ -102,7 +104,7 @@ async def test_rev18rt_a_stored_snooze_past_the_last_utc_date_is_ignored_and_the
     assert state.state == "off"
 
 
-async def test_rev18rt_a_stored_last_trained_past_the_last_utc_date_is_ignored(
+async def test_a_stored_last_trained_past_the_last_utc_date_is_ignored(
     hass: HomeAssistant,
     hass_storage: dict[str, Any],
     add_battery_device: Callable[..., Any],
@@ -122,12 +124,12 @@ async def test_rev18rt_a_stored_last_trained_past_the_last_utc_date_is_ignored(
 
 
 # ---------------------------------------------------------------------------
-# Finding 3 (__init__.py: no async_remove_entry): deleting the integration leaves its repair
+# __init__.py async_remove_entry: before it, deleting the integration leaves its repair
 # issues behind (here the fixable "entities not recorded", whose fix flow then only aborts).
 
 
 @pytest.mark.parametrize("recorder_config", [{"exclude": {"entity_globs": ["sensor.attic_*"]}}])
-async def test_rev18rt_deleting_the_integration_removes_its_repair_issues(
+async def test_deleting_the_integration_removes_its_repair_issues(
     hass: HomeAssistant,
     issue_registry: ir.IssueRegistry,
     add_battery_device: Callable[..., Any],
@@ -144,13 +146,13 @@ async def test_rev18rt_deleting_the_integration_removes_its_repair_issues(
 
 
 # ---------------------------------------------------------------------------
-# Finding 4 (services._translated): a duration too large for a timedelta makes cv.time_period
-# raise OverflowError, which voluptuous does not turn into vol.Invalid: the action fails with a
-# bare OverflowError instead of the translated invalid_action_data.
+# services._translated: a duration too large for a timedelta makes cv.time_period
+# raise OverflowError, which voluptuous does not turn into vol.Invalid: the action now fails with
+# the translated invalid_action_data, not a bare OverflowError.
 
 
 @pytest.mark.parametrize("duration", [{"days": 1e10}, {"seconds": 1e30}, {"days": float("inf")}])
-async def test_rev18rt_a_snooze_duration_too_large_for_a_timedelta_is_a_translated_error(
+async def test_a_snooze_duration_too_large_for_a_timedelta_is_a_translated_error(
     hass: HomeAssistant,
     add_battery_device: Callable[..., Any],
     setup_integration: Callable[[], Any],
