@@ -1100,3 +1100,23 @@ def test_stillness_vs_usual_does_not_count_a_bridges_outage_hours():
     frame = build_features(history, build_grid(history), np.array([back]))
     assert frame.column("hours_since_change").tolist() == [30.0] * 4
     assert (frame.column("stillness_vs_usual") < 0.1).all()
+
+
+def test_a_device_not_seen_yet_is_not_labelled_before_its_first_record():
+    # d0 reports every hour from day 10 on; nothing of it before. Its rows before then have no
+    # feature at all (NaN, age_days too): "too new a device" is not predicted, for any target.
+    times, values = _hourly(30, lambda h: str(h % 3))
+    late = [k for k, t in enumerate(times) if t >= T0 + 10 * DAY_S]
+    history = _home(
+        [_device("d0", via=None, power=Power.MAINS)],
+        [EntityRecord(entity_id="sensor.d0", device_key="d0", role=EntityRole.PRIMARY)],
+        {"sensor.d0": encode_states([times[k] for k in late], [values[k] for k in late])},
+    )
+    grid, frame = _frame(history)
+    assert grid.first_seen[0] == 10 * 24
+    labels = build_labels(grid, frame, find_events(grid), horizon_days=7)
+    unseen = frame.eval_hour <= 10 * 24
+    assert np.isnan(frame.column("age_days")[unseen]).all()
+    for target in (FailureType.UNAVAILABLE, FailureType.STALE):
+        assert np.isnan(labels.y[target][unseen]).all(), target
+    assert np.isfinite(labels.y[FailureType.UNAVAILABLE][frame.eval_hour == 12 * 24]).all()
