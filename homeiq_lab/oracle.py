@@ -46,7 +46,7 @@ from custom_components.homeiq_device_intel.ml.records import FailureType, HomeHi
 
 from .ceiling import truth_index
 from .dataset import Dataset
-from .gate import FLOOR, owner_metrics
+from .gate import FLOOR, judged_rows, owner_metrics
 from .synthetic.config import DECOY_OUTAGE, DECOY_STALE
 from .train import (
     Split,
@@ -208,6 +208,7 @@ def oracle_report(
                     d.next_event_hour[target][rows][ok],
                     seen[target][rows][ok],
                     horizon_hours,
+                    judged=judged_rows(d, horizon_hours)[rows][ok],
                 )
     return report
 
