@@ -167,8 +167,17 @@ def test_an_alert_cut_by_unlabelled_days_is_unresolved_one_that_ended_before_the
     assert (m["alerts"], m["alerts_unresolved"], m["precision_resolved"]) == (2.0, 1.0, 0.0)
 
 
-def _evaluated(p: np.ndarray, y: np.ndarray, event: np.ndarray, device: np.ndarray, hour: np.ndarray):
-    """`train.evaluate`'s gate for the outage target of hand-built rows of one home (threshold 0.5)."""
+def _evaluated(
+    p: np.ndarray,
+    y: np.ndarray,
+    event: np.ndarray,
+    device: np.ndarray,
+    hour: np.ndarray,
+    *,
+    target: str = "unavailable",
+    X: np.ndarray | None = None,
+):
+    """`train.evaluate`'s gate for one target of hand-built rows of one home (threshold 0.5)."""
     from types import SimpleNamespace
 
     from custom_components.homeiq_device_intel.ml.features import FEATURE_NAMES
@@ -177,10 +186,9 @@ def _evaluated(p: np.ndarray, y: np.ndarray, event: np.ndarray, device: np.ndarr
     from homeiq_lab.train import TrainConfig, evaluate
 
     n = p.size
-    target = "unavailable"
     nan = np.full(n, np.nan)
     ds = Dataset(
-        X=np.full((n, len(FEATURE_NAMES)), np.nan),
+        X=np.full((n, len(FEATURE_NAMES)), np.nan) if X is None else X,
         y={t: (y if t == target else nan) for t in TARGETS},
         battery_days=nan,
         next_event_hour={t: (event if t == target else nan) for t in TARGETS},
@@ -220,3 +228,24 @@ def test_an_alert_raised_in_the_last_horizon_of_the_data_is_not_judged_only_beca
     assert gate["recall"] == 1.0  # device 0's failure was warned of 3 days ahead
     assert gate["alerts"] == 1.0
     assert gate["precision"] == 0.0
+
+
+def test_stale_rows_the_integration_does_not_score_are_not_evaluated():
+    # The integration gives a stale probability only from 14 days of age (scoring._applicable):
+    # before that no alert can be raised, nor a failure warned of. A device 1..20 days old goes
+    # stale at day 11; the model's scores on days 6-9 would warn of it, but no owner saw them.
+    from custom_components.homeiq_device_intel.ml.features import FEATURE_INDEX, FEATURE_NAMES
+
+    days = np.arange(1, 21)
+    hour = (days * 24).astype(np.int64)
+    device = np.zeros(days.size, dtype=np.int64)
+    event = np.where(hour <= 11 * 24 + 5, 11 * 24 + 5.0, np.nan)
+    y = np.where(np.isfinite(event) & (event - hour < H), 1.0, 0.0)
+    y[(days >= 12) & (days <= 13)] = np.nan  # the stale spell under way
+    p = np.where((days >= 6) & (days <= 9), 0.9, 0.05)
+    X = np.full((days.size, len(FEATURE_NAMES)), np.nan)
+    X[:, FEATURE_INDEX["age_days"]] = days
+    X[:, FEATURE_INDEX["has_telemetry"]] = 1.0
+    gate = _evaluated(p, y, event, device, hour, target="stale", X=X)
+    assert gate["alerts"] == 0.0
+    assert gate["failures"] == 0.0
