@@ -54,6 +54,7 @@ from .train import (
     _classifier_threshold,
     _lgbm_params,
     _training_features,
+    scored_labels,
     target_features,
 )
 
@@ -190,7 +191,7 @@ def oracle_report(
             p_val = np.asarray(booster.predict(features[val]), dtype=np.float64)
             threshold = _classifier_threshold(ds, config, target, p_val, val)
             for set_name, (d, set_homes, rows, seen) in sets.items():
-                yy = d.y[target][rows]
+                yy = scored_labels(d.y[target][rows], d.X[rows], target)
                 ok = np.isfinite(yy)
                 Xs = d.X[rows][ok]
                 if hours_of is None:

@@ -31,6 +31,7 @@ from custom_components.homeiq_device_intel.ml.metrics import (
     precision_recall_curve,
 )
 from custom_components.homeiq_device_intel.ml.records import FailureType, HomeHistory
+from custom_components.homeiq_device_intel.ml.scoring import STALE_BASELINE_DAYS
 
 from .ceiling import signless_positives
 from .dataset import Dataset
@@ -525,6 +526,18 @@ def _vs_heuristics_summary(model_pr_auc: float, out: dict[str, dict[str, Any]]) 
     }
 
 
+def scored_labels(y: Float, X: Float, target: str) -> Float:
+    """The labels of the rows `X` the integration scores for `target` (NaN elsewhere), as evaluated.
+
+    Staleness gets a probability from two weeks of age (`scoring._applicable`); before that no
+    alert is raised, nor a failure warned of, whatever the model would say (it still learns there).
+    """
+    if target != FailureType.STALE:
+        return y
+    scored: Float = np.where(X[:, FEATURE_INDEX["age_days"]] >= STALE_BASELINE_DAYS, y, np.nan)
+    return scored
+
+
 class _Labelled(NamedTuple):
     """One target's labelled rows of an evaluation set: who, when, the label, the next failure."""
 
@@ -560,7 +573,7 @@ def evaluate(
     judged = judged_rows(ds, horizon_hours)[rows]
     report: dict[str, Any] = {}
     for target in TARGETS:
-        y = ds.y[target][rows]
+        y = scored_labels(ds.y[target][rows], X, target)
         ok = np.isfinite(y)
         if not ok.any():
             continue
