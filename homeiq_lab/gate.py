@@ -75,6 +75,19 @@ def foreseeable_rows(homes: Sequence[HomeHistory], ds: Dataset, target: str) -> 
     return out
 
 
+def judged_rows(ds: Dataset, horizon_hours: int) -> npt.NDArray[np.bool_]:
+    """Per row of `ds`: whether the data holds its horizon (its home's last evaluated hour bounds it).
+
+    A row whose horizon runs past the end of its home's data is labelled only when a failure
+    came within it (`labels`), so an alert raised there is seen only when it came true
+    (`owner_metrics`' `judged`).
+    """
+    last_hour = np.zeros(len(ds.home_ids), dtype=np.int64)
+    np.maximum.at(last_hour, ds.home, ds.hour)
+    judged: npt.NDArray[np.bool_] = ds.hour + horizon_hours <= last_hour[ds.home]
+    return judged
+
+
 def owner_metrics(
     alarm: npt.NDArray[np.bool_],
     device: npt.NDArray[np.int64],
@@ -83,15 +96,22 @@ def owner_metrics(
     event_hour: Float,
     foreseeable: Float,
     horizon_hours: int,
+    *,
+    judged: npt.NDArray[np.bool_] | None = None,
 ) -> dict[str, float]:
     """The gated figures of one failure type; arrays (n_rows,) ordered by device, then hour.
 
     `y`: row labels (ineligible rows removed); `event_hour`: the row's next failure's hour (NaN
-    when none); `foreseeable`: its verdict from `foreseeable_rows`.
+    when none); `foreseeable`: its verdict from `foreseeable_rows`. `judged`: the rows whose
+    horizon the data holds (None: all). A row whose horizon runs past the end of the data is
+    labelled only when a failure came within it, so an alert raised there is seen only when it
+    came true: the alerts that start on such a row are left out of the alerts' figures (not
+    out of recall: a failure's rows are all labelled).
     """
-    n_alerts, precision = alert_precision(alarm, device, hour, y)
-    precision_at_start = _precision_at_start(alarm, device, hour, y)
-    unresolved, precision_resolved = _unresolved_alerts(alarm, device, hour, y)
+    counted = _judged_alerts(alarm, device, hour, judged)
+    n_alerts, precision = alert_precision(counted, device, hour, y)
+    precision_at_start = _precision_at_start(counted, device, hour, y)
+    unresolved, precision_resolved = _unresolved_alerts(counted, device, hour, y)
     in_horizon = np.isfinite(event_hour) & (event_hour >= hour) & (event_hour - hour < horizon_hours)
     keys = np.stack([device[in_horizon].astype(np.float64), event_hour[in_horizon]])
     nan = float("nan")
@@ -136,6 +156,23 @@ def owner_metrics(
         "alerts_unresolved": float(unresolved),
         "precision_resolved": precision_resolved,
     }
+
+
+def _judged_alerts(
+    alarm: npt.NDArray[np.bool_],
+    device: npt.NDArray[np.int64],
+    hour: npt.NDArray[np.int64],
+    judged: npt.NDArray[np.bool_] | None,
+) -> npt.NDArray[np.bool_]:
+    """The alarm without the alerts that start on a row that is not `judged` (see `owner_metrics`)."""
+    if judged is None:
+        return alarm
+    starts = alert_starts(alarm, device, hour)
+    if not starts.any():
+        return alarm
+    run_id = np.cumsum(starts) - 1
+    kept: npt.NDArray[np.bool_] = alarm & judged[starts][np.maximum(run_id, 0)]
+    return kept
 
 
 def dropout_trace(
@@ -240,6 +277,7 @@ def gate_intervals(
     *,
     resamples: int = BOOTSTRAP_RESAMPLES,
     seed: int = 0,
+    judged: npt.NDArray[np.bool_] | None = None,
 ) -> dict[str, list[float]]:
     """90 % intervals of the gated precision, recall and F1, homes resampled with replacement.
 
@@ -254,7 +292,14 @@ def gate_intervals(
     for k, h in enumerate(homes):
         rows = home == h
         m = owner_metrics(
-            alarm[rows], device[rows], hour[rows], y[rows], event_hour[rows], foreseeable[rows], horizon_hours
+            alarm[rows],
+            device[rows],
+            hour[rows],
+            y[rows],
+            event_hour[rows],
+            foreseeable[rows],
+            horizon_hours,
+            judged=None if judged is None else judged[rows],
         )
         alerts, found = m["alerts"], m["foreseeable_failures"]
         counts[:, k] = (

@@ -46,7 +46,7 @@ from custom_components.homeiq_device_intel.ml.records import FailureType, HomeHi
 
 from .ceiling import truth_index
 from .dataset import Dataset
-from .gate import FLOOR, owner_metrics
+from .gate import FLOOR, judged_rows, owner_metrics
 from .synthetic.config import DECOY_OUTAGE, DECOY_STALE
 from .train import (
     Split,
@@ -54,6 +54,7 @@ from .train import (
     _classifier_threshold,
     _lgbm_params,
     _training_features,
+    scored_labels,
     target_features,
 )
 
@@ -190,7 +191,7 @@ def oracle_report(
             p_val = np.asarray(booster.predict(features[val]), dtype=np.float64)
             threshold = _classifier_threshold(ds, config, target, p_val, val)
             for set_name, (d, set_homes, rows, seen) in sets.items():
-                yy = d.y[target][rows]
+                yy = scored_labels(d.y[target][rows], d.X[rows], target)
                 ok = np.isfinite(yy)
                 Xs = d.X[rows][ok]
                 if hours_of is None:
@@ -208,6 +209,7 @@ def oracle_report(
                     d.next_event_hour[target][rows][ok],
                     seen[target][rows][ok],
                     horizon_hours,
+                    judged=judged_rows(d, horizon_hours)[rows][ok],
                 )
     return report
 

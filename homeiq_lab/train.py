@@ -31,10 +31,11 @@ from custom_components.homeiq_device_intel.ml.metrics import (
     precision_recall_curve,
 )
 from custom_components.homeiq_device_intel.ml.records import FailureType, HomeHistory
+from custom_components.homeiq_device_intel.ml.scoring import STALE_BASELINE_DAYS
 
 from .ceiling import signless_positives
 from .dataset import Dataset
-from .gate import dropout_trace, gate_intervals, owner_metrics
+from .gate import dropout_trace, gate_intervals, judged_rows, owner_metrics
 from .heuristics import HEURISTICS, heuristic_scores
 
 Float = npt.NDArray[np.float64]
@@ -525,6 +526,18 @@ def _vs_heuristics_summary(model_pr_auc: float, out: dict[str, dict[str, Any]]) 
     }
 
 
+def scored_labels(y: Float, X: Float, target: str) -> Float:
+    """The labels of the rows `X` the integration scores for `target` (NaN elsewhere), as evaluated.
+
+    Staleness gets a probability from two weeks of age (`scoring._applicable`); before that no
+    alert is raised, nor a failure warned of, whatever the model would say (it still learns there).
+    """
+    if target != FailureType.STALE:
+        return y
+    scored: Float = np.where(X[:, FEATURE_INDEX["age_days"]] >= STALE_BASELINE_DAYS, y, np.nan)
+    return scored
+
+
 class _Labelled(NamedTuple):
     """One target's labelled rows of an evaluation set: who, when, the label, the next failure."""
 
@@ -557,9 +570,10 @@ def evaluate(
     extra = None if ds.heuristic_columns is None else ds.heuristic_columns[rows]
     heuristics = heuristic_scores(X, extra, horizon_days=config.horizon_days)
     horizon_hours = int(config.horizon_days * 24)
+    judged = judged_rows(ds, horizon_hours)[rows]
     report: dict[str, Any] = {}
     for target in TARGETS:
-        y = ds.y[target][rows]
+        y = scored_labels(ds.y[target][rows], X, target)
         ok = np.isfinite(y)
         if not ok.any():
             continue
@@ -570,7 +584,7 @@ def evaluate(
             p,
             threshold,
             keys,
-            (seen[rows][ok], ds.home[rows][ok]),
+            (seen[rows][ok], ds.home[rows][ok], judged[ok]),
             horizon_hours,
             release_fraction(target),
             traced=_dropout_traced(keys, X[ok]) if target == FailureType.UNAVAILABLE else None,
@@ -600,7 +614,7 @@ def _model_entry(
     p: Float,
     threshold: float,
     keys: _Labelled,
-    gated: tuple[Float, npt.NDArray[np.int64]],
+    gated: tuple[Float, npt.NDArray[np.int64], npt.NDArray[np.bool_]],
     horizon_hours: int,
     release: float,
     *,
@@ -609,10 +623,11 @@ def _model_entry(
     """Return the model's figures at its threshold, and the gate's figures of its alarms with their intervals.
 
     The alarms are the alerts an owner gets: held until `release` times the threshold (ml/alerts.py).
-    `gated`: each row's foreseeable verdict (`gate.foreseeable_rows`) and home (homes are resampled).
+    `gated`: each row's foreseeable verdict (`gate.foreseeable_rows`), home (homes are resampled)
+    and whether the data holds its horizon (`gate.owner_metrics`' `judged`).
     `traced`: each row's `gate.dropout_trace` verdict; with it, recall also apart for each side.
     """
-    seen, home = gated
+    seen, home, judged = gated
     alarm = held_alarm(p, keys.device, keys.hour, threshold, release * threshold)
     model = classification_report(keys.y, p, threshold)
     lead = lead_times(alarm, keys.device, keys.hour, keys.event_hour, horizon_hours)
@@ -621,15 +636,15 @@ def _model_entry(
     model.update(alert_metrics(alarm, *keys, horizon_hours))
     entry: dict[str, Any] = {
         "model": model,
-        "gate": owner_metrics(alarm, *keys, seen, horizon_hours),
-        "gate_intervals": gate_intervals(alarm, home, *keys, seen, horizon_hours),
+        "gate": owner_metrics(alarm, *keys, seen, horizon_hours, judged=judged),
+        "gate_intervals": gate_intervals(alarm, home, *keys, seen, horizon_hours, judged=judged),
     }
     if traced is not None:
         # A foreseeable outage whose precursor dropouts HA never recorded (shorter than the
         # device's timeout) can be warned of only by what else it shows.
         split: dict[str, dict[str, float]] = {}
         for name, mask in (("with_dropout", traced == 1.0), ("without_dropout", traced == 0.0)):
-            figures = owner_metrics(alarm, *keys, np.where(mask, seen, 0.0), horizon_hours)
+            figures = owner_metrics(alarm, *keys, np.where(mask, seen, 0.0), horizon_hours, judged=judged)
             split[name] = {k: figures[k] for k in ("foreseeable_failures", "recall")}
         entry["gate_by_dropout_trace"] = split
     return entry

@@ -1100,3 +1100,43 @@ def test_stillness_vs_usual_does_not_count_a_bridges_outage_hours():
     frame = build_features(history, build_grid(history), np.array([back]))
     assert frame.column("hours_since_change").tolist() == [30.0] * 4
     assert (frame.column("stillness_vs_usual") < 0.1).all()
+
+
+def test_a_device_not_seen_yet_is_not_labelled_before_its_first_record():
+    # d0 reports every hour from day 10 on; nothing of it before. Its rows before then have no
+    # feature at all (NaN, age_days too): "too new a device" is not predicted, for any target.
+    times, values = _hourly(30, lambda h: str(h % 3))
+    late = [k for k, t in enumerate(times) if t >= T0 + 10 * DAY_S]
+    history = _home(
+        [_device("d0", via=None, power=Power.MAINS)],
+        [EntityRecord(entity_id="sensor.d0", device_key="d0", role=EntityRole.PRIMARY)],
+        {"sensor.d0": encode_states([times[k] for k in late], [values[k] for k in late])},
+    )
+    grid, frame = _frame(history)
+    assert grid.first_seen[0] == 10 * 24
+    labels = build_labels(grid, frame, find_events(grid), horizon_days=7)
+    unseen = frame.eval_hour <= 10 * 24
+    assert np.isnan(frame.column("age_days")[unseen]).all()
+    for target in (FailureType.UNAVAILABLE, FailureType.STALE):
+        assert np.isnan(labels.y[target][unseen]).all(), target
+    assert np.isfinite(labels.y[FailureType.UNAVAILABLE][frame.eval_hour == 12 * 24]).all()
+
+
+def test_an_outage_under_way_when_the_data_ends_leaves_the_days_before_it_unknown():
+    # d0 reports every hour and goes unavailable 3 h before the data ends: whether that is an
+    # outage of 6 h (a failure) is not known yet. Day 23's row has its whole horizon in the data
+    # (hours 552..719) and the outage began inside it: it is not known to be free of failure.
+    days = 30
+    end = days * 24
+    times, values = _hourly(days, lambda h: "unavailable" if h >= end - 3 else str(h % 3))
+    history = _home(
+        [_device("d0", via=None, power=Power.MAINS)],
+        [EntityRecord(entity_id="sensor.d0", device_key="d0", role=EntityRole.PRIMARY)],
+        {"sensor.d0": encode_states(times, values)},
+        days=days,
+    )
+    grid, frame = _frame(history)
+    labels = build_labels(grid, frame, find_events(grid), horizon_days=7)
+    y = labels.y[FailureType.UNAVAILABLE]
+    assert y[frame.eval_hour == end - 8 * 24][0] == 0.0  # its horizon ends before the outage
+    assert np.isnan(y[frame.eval_hour == end - 7 * 24][0])

@@ -165,3 +165,87 @@ def test_an_alert_cut_by_unlabelled_days_is_unresolved_one_that_ended_before_the
     y = np.zeros(hour.size)
     m = owner_metrics(alarm, device, hour, y, np.full(hour.size, np.nan), np.ones(hour.size), H)
     assert (m["alerts"], m["alerts_unresolved"], m["precision_resolved"]) == (2.0, 1.0, 0.0)
+
+
+def _evaluated(
+    p: np.ndarray,
+    y: np.ndarray,
+    event: np.ndarray,
+    device: np.ndarray,
+    hour: np.ndarray,
+    *,
+    target: str = "unavailable",
+    X: np.ndarray | None = None,
+):
+    """`train.evaluate`'s gate for one target of hand-built rows of one home (threshold 0.5)."""
+    from types import SimpleNamespace
+
+    from custom_components.homeiq_device_intel.ml.features import FEATURE_NAMES
+    from custom_components.homeiq_device_intel.ml.labels import TARGETS
+    from homeiq_lab.dataset import Dataset
+    from homeiq_lab.train import TrainConfig, evaluate
+
+    n = p.size
+    nan = np.full(n, np.nan)
+    ds = Dataset(
+        X=np.full((n, len(FEATURE_NAMES)), np.nan) if X is None else X,
+        y={t: (y if t == target else nan) for t in TARGETS},
+        battery_days=nan,
+        next_event_hour={t: (event if t == target else nan) for t in TARGETS},
+        home=np.zeros(n, dtype=np.int64),
+        device=device,
+        hour=hour,
+        family=np.full(n, "", dtype=np.str_),
+        home_ids=["h"],
+        device_keys=[f"d{k}" for k in range(int(device.max()) + 1)],
+    )
+    models = SimpleNamespace(thresholds={t: 0.5 for t in TARGETS}, regressors={})
+    probs = {t: (p if t == target else np.zeros(n)) for t in TARGETS}
+    report = evaluate(models, ds, np.ones(n, dtype=bool), TrainConfig(), with_baselines=False, probs=probs)  # type: ignore[arg-type]
+    return report[target]["gate"]
+
+
+def test_an_alert_raised_in_the_last_horizon_of_the_data_is_not_judged_only_because_it_came_true():
+    # 20 daily rows per device, the data ends at hour 480. A row whose horizon runs past the end
+    # with no failure seen is unlabelled (NaN), one with a failure is labelled 1: so an alert
+    # raised in the last horizon can only be seen when it came true. Device 0 fails at hour 470
+    # and alarms from day 16; device 1 alarms the same days and never fails (its rows there are
+    # unlabelled: its alert is unknown, not absent); device 2 raises one false alert on days 4-5.
+    # Judging only device 0's alert in the last horizon counts it because it came true: alerts
+    # that came true would read 1/2. Alerts there are judged alike, whatever came of them: none
+    # of them is (their outcome is not known unless it came true), so 0 of 1 came true.
+    days = np.arange(1, 21)
+    hour = np.tile(days * 24, 3).astype(np.int64)
+    device = np.repeat(np.arange(3), 20).astype(np.int64)
+    end = 480
+    event = np.where(device == 0, 470.0, np.nan)
+    positive = (device == 0) & (hour <= 470) & (470 - hour < H)
+    y = np.where(positive, 1.0, np.where(hour + H > end, np.nan, 0.0))
+    late = (hour >= 16 * 24) & (device < 2)
+    early = (device == 2) & np.isin(hour, [96, 120])
+    p = np.where(late | early, 0.9, 0.05)
+    gate = _evaluated(p, y, event, device, hour)
+    assert gate["recall"] == 1.0  # device 0's failure was warned of 3 days ahead
+    assert gate["alerts"] == 1.0
+    assert gate["precision"] == 0.0
+
+
+def test_stale_rows_the_integration_does_not_score_are_not_evaluated():
+    # The integration gives a stale probability only from 14 days of age (scoring._applicable):
+    # before that no alert can be raised, nor a failure warned of. A device 1..20 days old goes
+    # stale at day 11; the model's scores on days 6-9 would warn of it, but no owner saw them.
+    from custom_components.homeiq_device_intel.ml.features import FEATURE_INDEX, FEATURE_NAMES
+
+    days = np.arange(1, 21)
+    hour = (days * 24).astype(np.int64)
+    device = np.zeros(days.size, dtype=np.int64)
+    event = np.where(hour <= 11 * 24 + 5, 11 * 24 + 5.0, np.nan)
+    y = np.where(np.isfinite(event) & (event - hour < H), 1.0, 0.0)
+    y[(days >= 12) & (days <= 13)] = np.nan  # the stale spell under way
+    p = np.where((days >= 6) & (days <= 9), 0.9, 0.05)
+    X = np.full((days.size, len(FEATURE_NAMES)), np.nan)
+    X[:, FEATURE_INDEX["age_days"]] = days
+    X[:, FEATURE_INDEX["has_telemetry"]] = 1.0
+    gate = _evaluated(p, y, event, device, hour, target="stale", X=X)
+    assert gate["alerts"] == 0.0
+    assert gate["failures"] == 0.0

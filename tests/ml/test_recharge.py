@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from custom_components.homeiq_device_intel.ml.bundle import load_bundle
 from custom_components.homeiq_device_intel.ml.features import FEATURE_NAMES, FEATURE_SCHEMA_VERSION
@@ -98,3 +99,39 @@ def test_a_battery_device_whose_level_cannot_be_read_shows_no_battery_outlook():
     assert prediction.battery_days is None
     assert "battery_depleted" not in prediction.probabilities
     assert not any(reason.feature.startswith("battery") for reason in prediction.reasons)
+
+
+def test_a_phone_is_scored_on_the_row_the_models_were_trained_and_evaluated_on():
+    # A phone charged every night: its battery says nothing about it going offline, and scoring
+    # reads it as unknown. The models must have learned (and been evaluated on) the same row:
+    # otherwise its outage and stale probabilities at runtime come from inputs never trained on.
+    from homeiq_lab.dataset import home_rows
+
+    start, days = 1_700_000_000.0 - 1_700_000_000.0 % 86400, 21
+    times = [start + 3600.0 * h + 60.0 for h in range(days * DAY)]
+    phone = EntityRecord(entity_id="sensor.phone_steps", device_key="phone", role=EntityRole.PRIMARY)
+    level = EntityRecord(entity_id="sensor.phone_battery", device_key="phone", role=EntityRole.BATTERY)
+    history = HomeHistory(
+        home_id="h",
+        start=start,
+        end=start + days * 86400.0,
+        devices=[
+            DeviceRecord(
+                device_key="phone", name="Phone", integration="mobile_app", kind="phone", power=Power.RECHARGEABLE
+            )
+        ],
+        entities=[phone, level],
+        states={
+            phone.series_key: encode_states(times, [str(h * 7 % 50) for h in range(days * DAY)]),
+            level.series_key: encode_states(times, [str(round(v)) for v in _nightly(days)[0]]),
+        },
+    )
+    bundle = load_bundle(
+        SHIPPED, expected_feature_names=FEATURE_NAMES, expected_schema_version=FEATURE_SCHEMA_VERSION
+    )
+    (prediction,) = score_home(history, bundle, now=history.end)
+    frame, *_ = home_rows(history, eval_hours=np.array([days * DAY]))
+    assert frame.recharging is not None and frame.recharging.all()
+    trained = bundle.predict_proba(frame.X)
+    for target in ("unavailable", "stale"):
+        assert prediction.probabilities[target] == pytest.approx(float(trained[target][0]), abs=1e-9), target

@@ -110,6 +110,16 @@ STATIC_FEATURES = frozenset(
     {"has_battery", "has_telemetry", "chemistry", "power", "protocol", "bridge_peers"}
 )
 
+# Columns unknown on the rows of a device that recharges routinely (`build_features`): its battery's.
+RECHARGED_UNREAD = np.array(
+    [
+        i
+        for i, name in enumerate(FEATURE_NAMES)
+        if name not in STATIC_FEATURES and name.startswith(("battery_", "days_since_swap", "voltage_"))
+    ],
+    dtype=np.intp,
+)
+
 CHEMISTRY_CODE = {
     Chemistry.UNKNOWN: np.nan,
     Chemistry.NONE: 0.0,
@@ -226,6 +236,9 @@ def build_features(history: HomeHistory, grid: HourlyGrid, eval_hours: npt.NDArr
     recharging = recharges_routinely(
         grid["battery"], ends, rechargeable_prior(history, grid.device_keys)
     ).reshape(-1)
+    # A device that recharges routinely: its battery says nothing of it failing, so no model reads
+    # it, in training as in scoring (a phone at 24 % in the evening is charged every night).
+    X[np.ix_(recharging, RECHARGED_UNREAD)] = np.nan
     return FeatureFrame(
         X=X,
         device_index=np.repeat(np.arange(n, dtype=np.int64), m),

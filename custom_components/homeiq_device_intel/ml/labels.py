@@ -435,7 +435,8 @@ def _mark_ineligible(frame: FeatureFrame, y: dict[str, npt.NDArray[np.float64]])
     (`routine_outages`) for going offline; no telemetry for staleness.
     """
     col = frame.column
-    young = col("age_days") < 1.0
+    # Not seen for a day yet; before its first record a device's age is unknown (NaN) too.
+    young = ~(col("age_days") >= 1.0)
     down_now = col("hours_unavailable_now") > 0
     battery_ok = (col("battery_level") > BATTERY_FLOOR) & frame.depletion_applies()
     # Dark for a day, unavailable or unusually silent: the battery may already have run out.
