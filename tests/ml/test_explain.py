@@ -12,6 +12,7 @@ from custom_components.homeiq_device_intel.ml.explain import EXPLAINS, may_expla
 from custom_components.homeiq_device_intel.ml.features import (
     FEATURE_NAMES,
     FEATURE_SCHEMA_VERSION,
+    RECHARGED_UNREAD,
     STATIC_FEATURES,
     FeatureFrame,
 )
@@ -206,14 +207,18 @@ def test_the_battery_of_a_device_that_recharges_routinely_never_moves_its_outage
     frame = offline_frame()
     low = frame.X[:, BATTERY] < 25
     as_battery = np.array([p.probability for p in score_frame(frame, bundle)])
-    recharging = dataclasses.replace(frame, recharging=np.ones(frame.X.shape[0], dtype=bool))
+    # As `build_features` gives a phone's rows: its battery columns unknown.
+    phone_rows = frame.X.copy()
+    phone_rows[:, RECHARGED_UNREAD] = np.nan
+    recharging = dataclasses.replace(frame, X=phone_rows, recharging=np.ones(frame.X.shape[0], dtype=bool))
     as_phone = np.array([p.probability for p in score_frame(recharging, bundle)])
     # Read as a phone, a device's level makes no difference: only its outages do.
     no_outage = frame.X[:, OUTAGE] == 0
     assert low[no_outage].any() and (~low[no_outage]).any()
     assert np.ptp(as_phone[no_outage]) < 1e-12
     assert np.ptp(as_battery[no_outage]) > 0.05
-    assert np.array_equal(frame.X, offline_frame().X)  # the frame itself is left as it was
+    # Every column a battery explains is one a phone's rows leave unknown.
+    assert set(np.flatnonzero(may_explain(FailureType.BATTERY_DEPLETED))) == set(RECHARGED_UNREAD.tolist())
 
 
 def test_a_device_scored_below_the_forests_starting_value_gets_no_reasons(

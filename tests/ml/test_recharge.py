@@ -117,7 +117,11 @@ def test_a_phone_is_scored_on_the_row_the_models_were_trained_and_evaluated_on()
         end=start + days * 86400.0,
         devices=[
             DeviceRecord(
-                device_key="phone", name="Phone", integration="mobile_app", kind="phone", power=Power.RECHARGEABLE
+                device_key="phone",
+                name="Phone",
+                integration="mobile_app",
+                kind="phone",
+                power=Power.RECHARGEABLE,
             )
         ],
         entities=[phone, level],

@@ -12,7 +12,7 @@ from .battery_life import BatteryLife, Unreliable, combine, outlook
 from .battery_log import BatteryLog, earlier_batteries
 from .bundle import ModelBundle
 from .calibration import apply_platt, rescale_horizon
-from .explain import attributions, describe, may_explain, top_reasons
+from .explain import attributions, describe, top_reasons
 from .features import (
     BATTERY_FLOOR,
     FEATURE_NAMES,
@@ -99,7 +99,8 @@ def score_frame(
     frame: FeatureFrame, bundle: ModelBundle, *, horizon_days: float = 7.0
 ) -> list[DevicePrediction]:
     """Predictions for the rows of a feature frame (one row per device)."""
-    X = _without_recharged_battery(frame)
+    # A device that recharges routinely has its battery columns unknown already (`build_features`).
+    X = frame.X
     n = X.shape[0]
     applicable = _applicable(frame)
     failing = _failing_now(frame)
@@ -132,22 +133,6 @@ def score_frame(
             )
         )
     return out
-
-
-_BATTERY_COLUMNS = may_explain(FailureType.BATTERY_DEPLETED)
-
-
-def _without_recharged_battery(frame: FeatureFrame) -> Float:
-    """The rows, with the battery readings of devices that recharge routinely (`recharge`) unknown.
-
-    A phone at 24 % and falling fast in the evening is not dying: it is charged every night.
-    Its battery says nothing about it going offline or stale, so no model reads it.
-    """
-    if frame.recharging is None or not frame.recharging.any():
-        return frame.X
-    X = frame.X.copy()
-    X[np.ix_(frame.recharging, _BATTERY_COLUMNS)] = np.nan
-    return X
 
 
 def _probabilities(
