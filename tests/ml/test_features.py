@@ -1122,12 +1122,6 @@ def test_a_device_not_seen_yet_is_not_labelled_before_its_first_record():
     assert np.isfinite(labels.y[FailureType.UNAVAILABLE][frame.eval_hour == 12 * 24]).all()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known bug, not fixed (issue 12 note): censoring at the data's end checks only that the "
-    "horizon runs past it, not a spell under way there and not yet long enough to count; no effect "
-    "measured on the evaluation sets, it matters for the nightly training, whose data ends now",
-)
 def test_an_outage_under_way_when_the_data_ends_leaves_the_days_before_it_unknown():
     # d0 reports every hour and goes unavailable 3 h before the data ends: whether that is an
     # outage of 6 h (a failure) is not known yet. Day 23's row has its whole horizon in the data
@@ -1146,3 +1140,45 @@ def test_an_outage_under_way_when_the_data_ends_leaves_the_days_before_it_unknow
     y = labels.y[FailureType.UNAVAILABLE]
     assert y[frame.eval_hour == end - 8 * 24][0] == 0.0  # its horizon ends before the outage
     assert np.isnan(y[frame.eval_hour == end - 7 * 24][0])
+
+
+def test_a_silence_under_way_when_the_data_ends_leaves_the_days_before_it_unknown():
+    # d0 reports every hour and falls silent 10 h before the data ends: whether that becomes an
+    # unusual silence (a stale failure starting where it began) is not known yet.
+    days = 30
+    end = days * 24
+    times, values = _hourly(days, lambda h: str(h % 3))
+    keep = [k for k, t in enumerate(times) if t < T0 + (end - 10) * HOUR]
+    history = _home(
+        [_device("d0", via=None, power=Power.MAINS)],
+        [EntityRecord(entity_id="sensor.d0", device_key="d0", role=EntityRole.PRIMARY)],
+        {"sensor.d0": encode_states([times[k] for k in keep], [values[k] for k in keep])},
+        days=days,
+    )
+    grid, frame = _frame(history)
+    events = find_events(grid)
+    assert events.starts[FailureType.STALE][0].size == 0  # not unusual yet
+    assert events.pending[FailureType.STALE][0].tolist() == [end - 10]
+    y = build_labels(grid, frame, events, horizon_days=7).y[FailureType.STALE]
+    assert y[frame.eval_hour == end - 8 * 24][0] == 0.0  # its horizon ends before the silence
+    assert np.isnan(y[frame.eval_hour == end - 7 * 24][0])
+
+
+def test_a_silence_that_already_became_a_failure_is_not_pending():
+    # Silent for the last 3 days: an unusual silence, a stale failure that started; nothing pends.
+    days = 30
+    end = days * 24
+    times, values = _hourly(days, lambda h: str(h % 3))
+    keep = [k for k, t in enumerate(times) if t < T0 + (end - 72) * HOUR]
+    history = _home(
+        [_device("d0", via=None, power=Power.MAINS)],
+        [EntityRecord(entity_id="sensor.d0", device_key="d0", role=EntityRole.PRIMARY)],
+        {"sensor.d0": encode_states([times[k] for k in keep], [values[k] for k in keep])},
+        days=days,
+    )
+    grid, frame = _frame(history)
+    events = find_events(grid)
+    assert events.starts[FailureType.STALE][0].tolist() == [end - 72]
+    assert events.pending[FailureType.STALE][0].size == 0
+    y = build_labels(grid, frame, events, horizon_days=7).y[FailureType.STALE]
+    assert y[frame.eval_hour == end - 9 * 24][0] == 1.0

@@ -37,7 +37,7 @@ battery to replace. A device going stale keeps its stale failure as well
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
@@ -87,6 +87,11 @@ class FailureEvents:
     # Per device, (start, end) hours, shape (2, n), of the silences and stillnesses its stale
     # failures start: a row inside one is not predicted for staleness (the failure is under way).
     stale_spans: list[IntArray]
+    # Per target, per device: start hours of a spell still under way when the data ends and not
+    # yet long enough to be that failure (an outage under 6 h, a silence or stillness not yet
+    # unusual). Whether it becomes one is unknown: a row whose horizon holds its start, with no
+    # failure before, is unknown too (`build_labels`).
+    pending: dict[str, list[IntArray]] = field(default_factory=dict)
 
 
 @dataclass(slots=True, kw_only=True)
@@ -137,14 +142,61 @@ def find_events(grid: HourlyGrid) -> FailureEvents:
     censors: list[IntArray] = []
     dark: list[IntArray] = []
     stale_spans: list[IntArray] = []
+    pending: dict[str, list[IntArray]] = {FailureType.UNAVAILABLE: [], FailureType.STALE: []}
     n = len(grid.device_keys)
     for lo in range(0, n, EVENT_BLOCK_DEVICES):
         _block_events(
-            grid, lo, min(lo + EVENT_BLOCK_DEVICES, n), starts, (depletions, censors, dark), stale_spans
+            grid,
+            lo,
+            min(lo + EVENT_BLOCK_DEVICES, n),
+            starts,
+            (depletions, censors, dark),
+            (stale_spans, pending),
         )
     return FailureEvents(
-        starts=starts, depletions=depletions, censors=censors, battery_dark=dark, stale_spans=stale_spans
+        starts=starts,
+        depletions=depletions,
+        censors=censors,
+        battery_dark=dark,
+        stale_spans=stale_spans,
+        pending=pending,
     )
+
+
+def _pending_run(
+    mask: npt.NDArray[np.bool_], n_hours: int, *, counted: npt.NDArray[np.bool_] | None = None
+) -> tuple[int, int] | None:
+    """The run of `mask` that reaches the data's end: (start, hours counted), None without one.
+
+    `counted`: the hours that count in its length (all of the run's when None).
+    """
+    if n_hours == 0 or not mask[-1]:
+        return None
+    start, length = runs(mask)
+    s = int(start[-1])
+    hours = int(length[-1]) if counted is None else int(counted[s:].sum())
+    return s, hours
+
+
+def _pending_unusual(
+    mask: npt.NDArray[np.bool_],
+    neutral: npt.NDArray[np.bool_],
+    completed: npt.NDArray[np.float64],
+    first_seen: int,
+    found: IntArray,
+) -> IntArray:
+    """The start of a silence or stillness under way at the data's end that may still become unusual.
+
+    As `_unusual_runs` reads runs (joined across `neutral` hours): one that began once the device
+    had two weeks of baseline and is not already unusual (in `found`).
+    """
+    run = _pending_run(mask | neutral, mask.shape[0], counted=mask)
+    if run is None:
+        return np.empty(0, dtype=np.int64)
+    s, _ = run
+    if s < first_seen + USUAL_WINDOW_HOURS or np.isin(s, found):
+        return np.empty(0, dtype=np.int64)
+    return np.array([s], dtype=np.int64)
 
 
 def _block_events(
@@ -153,14 +205,16 @@ def _block_events(
     hi: int,
     starts: dict[str, list[IntArray]],
     battery: tuple[list[IntArray], list[IntArray], list[IntArray]],
-    stale_spans: list[IntArray],
+    stale_and_pending: tuple[list[IntArray], dict[str, list[IntArray]]],
 ) -> None:
     """Append the events of devices lo..hi-1 to the per-device lists.
 
-    `battery`: the per-device depletions, censors and battery-dark spells; `stale_spans`: the
-    per-device spans of the stale failures (`FailureEvents`).
+    `battery`: the per-device depletions, censors and battery-dark spells; `stale_and_pending`: the
+    per-device spans of the stale failures and the spells pending at the data's end
+    (`FailureEvents`).
     """
     depletions, censors, battery_dark = battery
+    stale_spans, pending = stale_and_pending
     channels = grid.channels
     unav_all = channels["unavailable"][lo:hi] > 0.5
     silent_all, bridged_all, silent_done = silence_runs(
@@ -184,6 +238,11 @@ def _block_events(
             dtype=bool,
         )
         long_outage = run_start[(run_len >= UNAVAILABLE_MIN_HOURS) & own]
+        # The device's own outage under way at the data's end, not yet long enough to be one.
+        ends_open = run_start + run_len == grid.n_hours
+        pending[FailureType.UNAVAILABLE].append(
+            run_start[ends_open & own & (run_len < UNAVAILABLE_MIN_HOURS)].astype(np.int64)
+        )
         long_enough = (run_len >= REVIVED_MIN_HOURS) & own
         first = int(grid.first_seen[i])
         # A silence runs on through the hours its bridge was out without a report (`silent_hours`).
@@ -214,6 +273,18 @@ def _block_events(
             still, still_done[k], first, need_rate=change_rate_ok[k], neutral=still_bridged
         )
         starts[FailureType.STALE].append(np.union1d(silences, stillnesses).astype(np.int64))
+        # A silence or stillness under way at the data's end that may still become unusual.
+        open_silence = (
+            _pending_unusual(silent, bridged, silent_done[k], first, silences)
+            if telemetry[k]
+            else np.empty(0, dtype=np.int64)
+        )
+        open_still = (
+            _pending_unusual(still, still_bridged, still_done[k], first, stillnesses)
+            if change_rate_ok[k]
+            else np.empty(0, dtype=np.int64)
+        )
+        pending[FailureType.STALE].append(np.union1d(open_silence, open_still).astype(np.int64))
         spans = (_spans_of(silence, silences), _spans_of(still | still_bridged, stillnesses))
         stale_spans.append(np.unique(np.concatenate(spans, axis=1), axis=1))
 
@@ -390,6 +461,11 @@ def build_labels(
     # Silent or still since a stale failure started: under way, though not yet unusually long
     # by the row's own features (a row then would otherwise read "no failure ahead").
     y[FailureType.STALE][_inside(events.stale_spans, dev, e)] = np.nan
+    # A spell under way when the data ends may yet become a failure starting where it began:
+    # a row whose horizon holds that start, with no failure before, is not known to be healthy.
+    for target, per_device in events.pending.items():
+        open_at = _per_device_next(per_device, dev, e)
+        y[target][(y[target] == 0.0) & (open_at < e + horizon)] = np.nan
     battery_days = (next_depletion - e) / DAY
     any_swap = np.fmin(next_censor, _per_device_next(_swap_starts(events), dev, e))
     battery_days[~battery_ok | dark | (any_swap < next_depletion)] = np.nan
