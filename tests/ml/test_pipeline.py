@@ -358,3 +358,88 @@ def test_training_records_what_an_owner_would_have_seen_on_the_held_out_days(bun
     assert any(k.endswith("_events") for k in result.metrics)
     if result.status is TrainStatus.DEPLOYED:
         assert result.bundle.metadata["home_metrics"] == result.metrics
+
+
+def test_incremental_after_a_run_a_little_past_the_hour_learns_each_day_once(bundle):
+    """Review rev18nt: a run starts seconds past the hour, and its grid's last hour is partial.
+
+    The grid ends at now rounded up (build_grid), so the last run's held-out days began one
+    hour later than `int((trained_until - start) / 3600)` puts them: an incremental run then
+    learns again from the day the last run learned from last.
+    """
+    # 23:00:30 (the grid, from midnight, ends on a whole day); the last run a day before.
+    now = NOW - HOUR + 30
+    home_model = dataclasses.replace(
+        _home_model_of_yesterday(bundle),
+        metadata={**bundle.metadata, "source": "home", "trained_until": now - 86400},
+    )
+    incremental = train_home(_home(), home_model, mode="incremental", now=now)
+    # One new day and the held-out days, as for a run on the hour.
+    on_the_hour = train_home(_home(), _home_model_of_yesterday(bundle), mode="incremental", now=NOW)
+    assert incremental.n_rows == on_the_hour.n_rows == (1 + learning.HOLDOUT_DAYS) * 3
+
+
+def _failing_home():
+    return generate_home(
+        GeneratorConfig(n_homes=1, days=60, devices_per_home=(40, 40), failure_rate=0.8, seed=4), 0
+    )
+
+
+def test_a_home_model_learned_at_the_owners_horizon_is_judged_and_scored_as_the_owner_sees_it(bundle):
+    """Review rev18nt: the owner's horizon (1-30 days) differs from the bundle's (7 days).
+
+    train_home labels at the owner's horizon and fits the calibration to it, but judges the
+    current model by its 7-day probabilities, and the home bundle keeps horizon_days = 7, so
+    scoring stretches the already 14-day probabilities from 7 to 14 days again.
+    """
+    from custom_components.homeiq_device_intel.ml import scoring
+    from custom_components.homeiq_device_intel.ml.metrics import log_loss
+
+    home, horizon = _failing_home(), 14.0
+    grid = learning.build_grid(home, end=home.end)
+    result = train_home(home, bundle, mode="full", now=home.end, horizon_days=horizon, grid=grid)
+    assert result.bundle is not None, result.message
+    data = learning._training_data(home, grid, bundle, mode="full", horizon_days=horizon)
+    for target in ("battery_depleted", "unavailable"):
+        y = data.y[target]
+        rows = data.is_holdout & np.isfinite(y)
+        X = data.X[rows]
+        # What the owner is shown at that horizon, by each model.
+        shown = {
+            name: scoring._probabilities(X, model, horizon, {}, {})[0][target]
+            for name, model in (("current", bundle), ("home", result.bundle))
+        }
+        assert result.current_metrics[f"{target}_log_loss"] == pytest.approx(
+            log_loss(y[rows], shown["current"]), rel=1e-9
+        ), target
+        assert result.metrics[f"{target}_log_loss"] == pytest.approx(
+            log_loss(y[rows], shown["home"]), rel=1e-9
+        ), target
+
+
+def test_no_failure_is_learned_from_on_training_rows_and_judged_on_held_out_rows(bundle):
+    """Review rev18nt: training rows end where the held-out rows begin, with no gap of a horizon.
+
+    A training row at hour e is labelled by the failures in [e, e + horizon): those of the
+    first held-out week too. The candidate (its residual trees above all) learns the very
+    failures of the held-out days on the same devices a day before, so the verdict "not
+    worse on the most recent held-out days" is biased towards deploying it.
+    """
+    home = _failing_home()
+    grid = learning.build_grid(home, end=home.end)
+    data = learning._training_data(home, grid, bundle, mode="full", horizon_days=7.0)
+    shared = 0
+    for target, nxt in data.next_event_hour.items():
+        y = data.y[target]
+        learned = {
+            (int(d), float(h))
+            for d, h, ok in zip(data.device, nxt, data.is_train & (y > 0.5), strict=True)
+            if ok
+        }
+        judged = {
+            (int(d), float(h))
+            for d, h, ok in zip(data.device, nxt, data.is_holdout & (y > 0.5), strict=True)
+            if ok
+        }
+        shared += len(learned & judged)
+    assert shared == 0
