@@ -303,8 +303,10 @@ def _training_data(
         and current.metadata.get("source") == "home"
         and isinstance(trained_until, (int, float))
     ):
-        # Only rows whose labels resolved since the last run (plus the held-out days).
-        since = int((float(trained_until) - grid.start) / 3600.0) - horizon_hours - HOLDOUT_DAYS * 24
+        # Only rows whose labels resolved since the last run (plus the held-out days). Its grid
+        # ended at its `now` rounded up to the hour (`build_grid`), as this one does.
+        last_end = int(np.ceil((float(trained_until) - grid.start) / 3600.0))
+        since = last_end - horizon_hours - HOLDOUT_DAYS * 24
     hours = default_eval_hours(grid)
     holdout_hours = (hours > holdout_start) & (hours <= grid.n_hours - horizon_hours)
     hours = hours[holdout_hours | ((hours <= holdout_start) & (hours > since))]
