@@ -443,3 +443,29 @@ def test_no_failure_is_learned_from_on_training_rows_and_judged_on_held_out_rows
         }
         shared += len(learned & judged)
     assert shared == 0
+
+
+def test_an_incremental_run_learns_from_the_rows_a_full_run_and_scoring_read(bundle):
+    """Review rev18nt: incremental rows read the grid from 31 days before their first row only.
+
+    Unbounded features (hours since a change, since the battery level moved, since a report,
+    down for how long) then fall back to the device's age, or stop at the cut, where the full
+    run and hourly scoring (the stored 120-day grid) read the real figure: the incremental run,
+    the default nightly mode, calibrates and judges on rows the home is never scored on.
+    """
+    home = generate_home(
+        GeneratorConfig(n_homes=1, days=90, devices_per_home=(40, 40), failure_rate=0.8, seed=4), 0
+    )
+    grid = learning.build_grid(home, end=home.end)
+    home_model = dataclasses.replace(
+        bundle, metadata={**bundle.metadata, "source": "home", "trained_until": home.end - 86400}
+    )
+    full = learning._training_data(home, grid, bundle, mode="full", horizon_days=7.0)
+    inc = learning._training_data(home, grid, home_model, mode="incremental", horizon_days=7.0)
+    # The incremental rows' hours are counted from the start of the grid part it read.
+    shift = int(full.hour[full.is_holdout].max() - inc.hour[inc.is_holdout].max())
+    row_of = {(int(d), int(h)): i for i, (d, h) in enumerate(zip(full.device, full.hour, strict=True))}
+    used = np.flatnonzero(inc.is_train | inc.is_holdout)
+    same = np.array([row_of[(int(inc.device[i]), int(inc.hour[i]) + shift)] for i in used])
+    for k, name in enumerate(FEATURE_NAMES):
+        np.testing.assert_allclose(inc.X[used, k], full.X[same, k], rtol=1e-6, atol=1e-6, err_msg=name)
