@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -72,9 +73,9 @@ MIN_HISTORY_DAYS = 14.0
 BASE_TREES_KEY = "base_trees"
 MIN_LABELLED_ROWS = 100
 HOLDOUT_DAYS = 7
-# History an incremental run's rows look back on: the longest feature window (30 days) and a
-# day. Unbounded features (hours since a report, a change) then read at most this far back,
-# which hourly scoring's 45-day read bounds too.
+# History an incremental run's labels look back on: the longest feature window (30 days) and a
+# day. Its features read the whole grid before their row, as the full run's and scoring's (the
+# stored 120-day grid) do: unbounded ones (hours since a report, a change) reach past any cut.
 INCREMENTAL_LOOKBACK_DAYS = 31
 EVENT_LOOKBACK_DAYS = 15  # the usual-rhythm window (14 days) and a day
 MARGIN_CHUNK_ROWS = 16_384  # rows of the feature matrix copied at a time to score a subset
@@ -310,14 +311,16 @@ def _training_data(
     hours = default_eval_hours(grid)
     holdout_hours = (hours > holdout_start) & (hours <= grid.n_hours - horizon_hours)
     hours = hours[holdout_hours | ((hours <= holdout_start) & (hours > since))]
-    # An incremental run reads the grid only from INCREMENTAL_LOOKBACK_DAYS before its first
+    # An incremental run finds events only from INCREMENTAL_LOOKBACK_DAYS before its first
     # row: its work follows the new days, not the 120 stored ones. A full run reads it all.
     lo = max(int(hours.min()) - INCREMENTAL_LOOKBACK_DAYS * 24, 0) if since >= 0 and hours.size else 0
     part = grid_tail(grid, lo)
     if lo:
-        # Features never read the hours at or after their row; events only need the two weeks
-        # a device's usual rhythm is judged on before the first row.
-        frame = build_features(history, grid_tail(part, 0, int(hours.max()) - lo), hours - lo)
+        # Features read every hour before their row, as the full run's and scoring's do
+        # (unbounded ones, hours since a change or a report, reach back past any cut);
+        # events only need the two weeks a device's usual rhythm is judged on before the first row.
+        whole = build_features(history, grid_tail(grid, 0, int(hours.max())), hours)
+        frame = dataclasses.replace(whole, eval_hour=whole.eval_hour - lo)
         events_lo = max(int(hours.min()) - lo - EVENT_LOOKBACK_DAYS * 24, 0)
         events = _shifted(find_events(grid_tail(part, events_lo)), events_lo)
     else:
