@@ -19,7 +19,7 @@ from .grid import HourlyGrid, build_grid, grid_tail
 from .labels import FailureEvents, build_labels, find_events
 from .metrics import alert_metrics, brier, lead_times, log_loss, pr_auc
 from .records import HomeHistory
-from .scoring import TRAINED_UNTIL_KEY, Float
+from .scoring import MODEL_HORIZON_KEY, TRAINED_UNTIL_KEY, Float
 from .trees.forest import LEAF
 from .trees.layout import TreeEnsemble
 from .trees.predict import predict_raw, sigmoid
@@ -220,7 +220,13 @@ def train_home(
     parameters, pulled towards the current ones so few positives move it
     little); in full mode, where LightGBM is importable and the home has
     enough failures, also boosts residual trees on top of the current trees.
+
+    `horizon_days` is the owner's horizon. The home model learns, and both models are judged,
+    at the bundle's own horizon (`MODEL_HORIZON_KEY`), which its calibration is of and which
+    scoring stretches to the owner's at a constant hazard: a calibration fitted to the owner's
+    horizon would be stretched twice, and the current model judged on labels of another horizon.
     """
+    horizon_days = float(current.metadata.get(MODEL_HORIZON_KEY, 7.0))
     report = progress or (lambda _f, _s, _t: None)
     report(0.0, TrainingStep.BUILDING_FEATURES, None)
     if grid is None:
