@@ -468,3 +468,33 @@ def test_an_incremental_run_learns_from_the_rows_a_full_run_and_scoring_read(bun
     same = np.array([row_of[(int(inc.device[i]), int(inc.hour[i]) + shift)] for i in used])
     for k, name in enumerate(FEATURE_NAMES):
         np.testing.assert_allclose(inc.X[used, k], full.X[same, k], rtol=1e-6, atol=1e-6, err_msg=name)
+
+
+def test_no_failure_type_gets_a_classifier_worse_on_the_held_out_days_than_the_current_one():
+    """Review rev18nt: the verdict sums the held-out log loss of every failure type.
+
+    A candidate much better at outages and worse at batteries or staleness is deployed whole:
+    the owner's battery (or stale) predictions get worse than the model they had. Seen on the
+    shipped bundle in 6 of 8 generated homes; here the stale classifier.
+    """
+    from pathlib import Path
+
+    from custom_components.homeiq_device_intel.ml.bundle import load_bundle
+    from custom_components.homeiq_device_intel.ml.features import FEATURE_SCHEMA_VERSION
+
+    shipped = load_bundle(
+        Path(learning.__file__).parents[1] / "models",
+        expected_feature_names=FEATURE_NAMES,
+        expected_schema_version=FEATURE_SCHEMA_VERSION,
+    )
+    home = generate_home(
+        GeneratorConfig(n_homes=1, days=100, devices_per_home=(80, 80), failure_rate=0.8, seed=2), 0
+    )
+    result = train_home(home, shipped, mode="full", now=home.end)
+    assert result.status is TrainStatus.DEPLOYED, result.message
+    worse = {
+        key: (result.metrics[key], result.current_metrics[key])
+        for key in result.metrics
+        if key.endswith("_log_loss") and result.metrics[key] > result.current_metrics[key] + 1e-9
+    }
+    assert not worse
