@@ -251,7 +251,10 @@ def train_home(
     _check(should_stop)
     report(0.95, TrainingStep.EVALUATING, None)
     n_devices, n_rows = len(grid.device_keys), int((data.is_train | data.is_holdout).sum())
-    if fit.candidate_total > fit.current_total + 1e-9:
+    # Each failure type keeps its current classifier where the candidate's was worse: nothing
+    # new at all is no new model either.
+    unchanged = all(_same(fit.classifiers[t], model) for t, model in current.classifiers.items())
+    if unchanged or fit.candidate_total > fit.current_total + 1e-9:
         message = "the home model was worse than the current one on the most recent days"
         return fit.result(TrainStatus.KEPT_CURRENT, None, message, n_devices=n_devices, n_rows=n_rows)
     new_bundle = _home_bundle(current, fit, mode=mode, now=now)
@@ -471,8 +474,38 @@ def _fit_classifiers(
         )
         fit.classifiers[target] = candidate
         if test_rows.any():
+            totals = fit.candidate_total, fit.current_total
             _score_held_out(fit, target, (model, candidate), data, test_rows)
+            if fit.metrics[f"{target}_log_loss"] > fit.current_metrics[f"{target}_log_loss"] + 1e-9:
+                # Worse at this failure type on the held-out days: it keeps its current classifier.
+                fit.candidate_total, fit.current_total = totals
+                _keep_current(fit, target, model, current.metadata)
+                _score_held_out(fit, target, (model, model), data, test_rows)
     return fit
+
+
+def _same(candidate: BinaryClassifier, model: BinaryClassifier) -> bool:
+    """Whether a refit left a classifier as it was (same forest, same calibration)."""
+    return candidate.ensemble is model.ensemble and (candidate.calibration_a, candidate.calibration_b) == (
+        model.calibration_a,
+        model.calibration_b,
+    )
+
+
+def _keep_current(fit: _Candidate, target: str, model: BinaryClassifier, metadata: dict[str, object]) -> None:
+    """Undo a failure type's refit: its current classifier, calibration weight and base trees stay."""
+    fit.classifiers[target] = model
+    for key in [key for key in fit.metrics if key.startswith(f"{target}_")]:
+        del fit.metrics[key]
+    weights, stored_base = metadata.get("calibration_weight"), metadata.get(BASE_TREES_KEY)
+    if isinstance(weights, dict) and target in weights:
+        fit.weights[target] = weights[target]
+    else:
+        fit.weights.pop(target, None)
+    if isinstance(stored_base, dict) and target in stored_base:
+        fit.base_trees[target] = stored_base[target]
+    else:
+        fit.base_trees.pop(target, None)
 
 
 def _score_held_out(
