@@ -132,3 +132,50 @@ def test_a_failed_save_keeps_the_previous_file_and_leaves_no_temporary(tmp_path,
         save_grid(build_grid(_history(0, 25)), path)
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def _outage_history(first_day: int, last_day: int) -> HomeHistory:
+    """Device a reports hourly; b goes unavailable on day 12 and is back on day 18.
+
+    The recorder keeps rows from `first_day` on (older ones purged): b's row saying it went
+    unavailable is gone once first_day passes 12, and its next row is on day 18.
+    """
+    hours = np.arange(0, last_day * 24)
+    times = T0 + hours * HOUR + 30
+    keep = times >= T0 + first_day * 86400
+    a = [str(h % 2) for h in hours]
+    b = ["unavailable" if 12 * 24 <= h < 18 * 24 else str(h % 2) for h in hours]
+    # b writes a row only when its state changes while it is down.
+    b_rows = np.array([not (12 * 24 < h < 18 * 24) for h in hours]) & keep
+    entities = [
+        EntityRecord(entity_id="sensor.a", device_key="a", role=EntityRole.PRIMARY),
+        EntityRecord(entity_id="sensor.b", device_key="b", role=EntityRole.PRIMARY),
+    ]
+    states = {
+        "sensor.a": encode_states(times[keep], [v for v, k in zip(a, keep, strict=True) if k]),
+        "sensor.b": encode_states(times[b_rows], [v for v, k in zip(b, b_rows, strict=True) if k]),
+    }
+    return HomeHistory(
+        home_id="h",
+        start=T0,
+        end=T0 + last_day * 86400,
+        devices=[DeviceRecord(device_key=d, name=d, integration="zha", power=Power.MAINS) for d in "ab"],
+        entities=entities,
+        states=states,
+    )
+
+
+def test_merge_keeps_an_outage_that_began_before_the_purge_cutoff():
+    """Review rev18nt: the fresh grid's state rows begin at the earliest first row of any device.
+
+    A device whose own first kept row is later (it went unavailable before the cutoff and wrote
+    no row since) reads available in the fresh grid from that hour, and the merge takes those
+    hours from it instead of from the stored grid that saw the outage.
+    """
+    old = build_grid(_outage_history(0, 17), start=T0, end=T0 + 17 * 86400)
+    assert old.channels["unavailable"][1, 12 * 24 : 17 * 24].sum() == pytest.approx(5 * 24, abs=0.1)
+    new = build_grid(_outage_history(15, 20), start=T0, end=T0 + 20 * 86400)
+    merged = merge_grids(old, new)
+    # Days 12-18 b was down: the stored grid saw days 12-17 of it; the fresh grid has no row of
+    # b before day 18, so it does not know better than the stored one there.
+    assert merged.channels["unavailable"][1, 12 * 24 : 17 * 24].sum() == pytest.approx(5 * 24, abs=0.1)

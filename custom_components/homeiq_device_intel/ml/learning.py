@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -18,7 +19,7 @@ from .grid import HourlyGrid, build_grid, grid_tail
 from .labels import FailureEvents, build_labels, find_events
 from .metrics import alert_metrics, brier, lead_times, log_loss, pr_auc
 from .records import HomeHistory
-from .scoring import TRAINED_UNTIL_KEY, Float
+from .scoring import MODEL_HORIZON_KEY, TRAINED_UNTIL_KEY, Float
 from .trees.forest import LEAF
 from .trees.layout import TreeEnsemble
 from .trees.predict import predict_raw, sigmoid
@@ -72,9 +73,9 @@ MIN_HISTORY_DAYS = 14.0
 BASE_TREES_KEY = "base_trees"
 MIN_LABELLED_ROWS = 100
 HOLDOUT_DAYS = 7
-# History an incremental run's rows look back on: the longest feature window (30 days) and a
-# day. Unbounded features (hours since a report, a change) then read at most this far back,
-# which hourly scoring's 45-day read bounds too.
+# History an incremental run's labels look back on: the longest feature window (30 days) and a
+# day. Its features read the whole grid before their row, as the full run's and scoring's (the
+# stored 120-day grid) do: unbounded ones (hours since a report, a change) reach past any cut.
 INCREMENTAL_LOOKBACK_DAYS = 31
 EVENT_LOOKBACK_DAYS = 15  # the usual-rhythm window (14 days) and a day
 MARGIN_CHUNK_ROWS = 16_384  # rows of the feature matrix copied at a time to score a subset
@@ -219,7 +220,13 @@ def train_home(
     parameters, pulled towards the current ones so few positives move it
     little); in full mode, where LightGBM is importable and the home has
     enough failures, also boosts residual trees on top of the current trees.
+
+    `horizon_days` is the owner's horizon. The home model learns, and both models are judged,
+    at the bundle's own horizon (`MODEL_HORIZON_KEY`), which its calibration is of and which
+    scoring stretches to the owner's at a constant hazard: a calibration fitted to the owner's
+    horizon would be stretched twice, and the current model judged on labels of another horizon.
     """
+    horizon_days = float(current.metadata.get(MODEL_HORIZON_KEY, 7.0))
     report = progress or (lambda _f, _s, _t: None)
     report(0.0, TrainingStep.BUILDING_FEATURES, None)
     if grid is None:
@@ -244,7 +251,10 @@ def train_home(
     _check(should_stop)
     report(0.95, TrainingStep.EVALUATING, None)
     n_devices, n_rows = len(grid.device_keys), int((data.is_train | data.is_holdout).sum())
-    if fit.candidate_total > fit.current_total + 1e-9:
+    # Each failure type keeps its current classifier where the candidate's was worse: nothing
+    # new at all is no new model either.
+    unchanged = all(_same(fit.classifiers[t], model) for t, model in current.classifiers.items())
+    if unchanged or fit.candidate_total > fit.current_total + 1e-9:
         message = "the home model was worse than the current one on the most recent days"
         return fit.result(TrainStatus.KEPT_CURRENT, None, message, n_devices=n_devices, n_rows=n_rows)
     new_bundle = _home_bundle(current, fit, mode=mode, now=now)
@@ -303,19 +313,23 @@ def _training_data(
         and current.metadata.get("source") == "home"
         and isinstance(trained_until, (int, float))
     ):
-        # Only rows whose labels resolved since the last run (plus the held-out days).
-        since = int((float(trained_until) - grid.start) / 3600.0) - horizon_hours - HOLDOUT_DAYS * 24
+        # Only rows whose labels resolved since the last run (plus the held-out days). Its grid
+        # ended at its `now` rounded up to the hour (`build_grid`), as this one does.
+        last_end = int(np.ceil((float(trained_until) - grid.start) / 3600.0))
+        since = last_end - horizon_hours - HOLDOUT_DAYS * 24
     hours = default_eval_hours(grid)
     holdout_hours = (hours > holdout_start) & (hours <= grid.n_hours - horizon_hours)
     hours = hours[holdout_hours | ((hours <= holdout_start) & (hours > since))]
-    # An incremental run reads the grid only from INCREMENTAL_LOOKBACK_DAYS before its first
+    # An incremental run finds events only from INCREMENTAL_LOOKBACK_DAYS before its first
     # row: its work follows the new days, not the 120 stored ones. A full run reads it all.
     lo = max(int(hours.min()) - INCREMENTAL_LOOKBACK_DAYS * 24, 0) if since >= 0 and hours.size else 0
     part = grid_tail(grid, lo)
     if lo:
-        # Features never read the hours at or after their row; events only need the two weeks
-        # a device's usual rhythm is judged on before the first row.
-        frame = build_features(history, grid_tail(part, 0, int(hours.max()) - lo), hours - lo)
+        # Features read every hour before their row, as the full run's and scoring's do
+        # (unbounded ones, hours since a change or a report, reach back past any cut);
+        # events only need the two weeks a device's usual rhythm is judged on before the first row.
+        whole = build_features(history, grid_tail(grid, 0, int(hours.max())), hours)
+        frame = dataclasses.replace(whole, eval_hour=whole.eval_hour - lo)
         events_lo = max(int(hours.min()) - lo - EVENT_LOOKBACK_DAYS * 24, 0)
         events = _shifted(find_events(grid_tail(part, events_lo)), events_lo)
     else:
@@ -460,8 +474,38 @@ def _fit_classifiers(
         )
         fit.classifiers[target] = candidate
         if test_rows.any():
+            totals = fit.candidate_total, fit.current_total
             _score_held_out(fit, target, (model, candidate), data, test_rows)
+            if fit.metrics[f"{target}_log_loss"] > fit.current_metrics[f"{target}_log_loss"] + 1e-9:
+                # Worse at this failure type on the held-out days: it keeps its current classifier.
+                fit.candidate_total, fit.current_total = totals
+                _keep_current(fit, target, model, current.metadata)
+                _score_held_out(fit, target, (model, model), data, test_rows)
     return fit
+
+
+def _same(candidate: BinaryClassifier, model: BinaryClassifier) -> bool:
+    """Whether a refit left a classifier as it was (same forest, same calibration)."""
+    return candidate.ensemble is model.ensemble and (candidate.calibration_a, candidate.calibration_b) == (
+        model.calibration_a,
+        model.calibration_b,
+    )
+
+
+def _keep_current(fit: _Candidate, target: str, model: BinaryClassifier, metadata: dict[str, object]) -> None:
+    """Undo a failure type's refit: its current classifier, calibration weight and base trees stay."""
+    fit.classifiers[target] = model
+    for key in [key for key in fit.metrics if key.startswith(f"{target}_")]:
+        del fit.metrics[key]
+    weights, stored_base = metadata.get("calibration_weight"), metadata.get(BASE_TREES_KEY)
+    if isinstance(weights, dict) and target in weights:
+        fit.weights[target] = weights[target]
+    else:
+        fit.weights.pop(target, None)
+    if isinstance(stored_base, dict) and target in stored_base:
+        fit.base_trees[target] = stored_base[target]
+    else:
+        fit.base_trees.pop(target, None)
 
 
 def _score_held_out(
