@@ -165,6 +165,12 @@ def _outage_history(first_day: int, last_day: int) -> HomeHistory:
     )
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="known, not fixed (issue 12 note): a device's state rows are taken to start where the home's "
+    "first row does; a device dark since before the recorder's purge cutoff, with no row since, reads "
+    "available in the new grid and the merge keeps that over the stored outage (if HA purges its last row)",
+)
 def test_merge_keeps_an_outage_that_began_before_the_purge_cutoff():
     """Review rev18nt: the fresh grid's state rows begin at the earliest first row of any device.
 
