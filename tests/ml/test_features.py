@@ -1142,20 +1142,23 @@ def test_an_outage_under_way_when_the_data_ends_leaves_the_days_before_it_unknow
     assert np.isnan(y[frame.eval_hour == end - 7 * 24][0])
 
 
-def test_a_silence_under_way_when_the_data_ends_leaves_the_days_before_it_unknown():
-    # d0 reports every hour and falls silent 10 h before the data ends: whether that becomes an
-    # unusual silence (a stale failure starting where it began) is not known yet.
-    days = 30
-    end = days * 24
+def _silent_for_the_last(hours: int, *, days: int):
+    """A mains sensor reporting every hour, silent for the data's last `hours`."""
     times, values = _hourly(days, lambda h: str(h % 3))
-    keep = [k for k, t in enumerate(times) if t < T0 + (end - 10) * HOUR]
-    history = _home(
+    keep = [k for k, t in enumerate(times) if t < T0 + (days * 24 - hours) * HOUR]
+    return _home(
         [_device("d0", via=None, power=Power.MAINS)],
         [EntityRecord(entity_id="sensor.d0", device_key="d0", role=EntityRole.PRIMARY)],
         {"sensor.d0": encode_states([times[k] for k in keep], [values[k] for k in keep])},
         days=days,
     )
-    grid, frame = _frame(history)
+
+
+def test_a_silence_under_way_when_the_data_ends_leaves_the_days_before_it_unknown():
+    # d0 reports every hour and falls silent 10 h before the data ends: whether that becomes an
+    # unusual silence (a stale failure starting where it began) is not known yet.
+    end = 30 * 24
+    grid, frame = _frame(_silent_for_the_last(10, days=30))
     events = find_events(grid)
     assert events.starts[FailureType.STALE][0].size == 0  # not unusual yet
     assert events.pending[FailureType.STALE][0].tolist() == [end - 10]
@@ -1166,17 +1169,8 @@ def test_a_silence_under_way_when_the_data_ends_leaves_the_days_before_it_unknow
 
 def test_a_silence_that_already_became_a_failure_is_not_pending():
     # Silent for the last 3 days: an unusual silence, a stale failure that started; nothing pends.
-    days = 30
-    end = days * 24
-    times, values = _hourly(days, lambda h: str(h % 3))
-    keep = [k for k, t in enumerate(times) if t < T0 + (end - 72) * HOUR]
-    history = _home(
-        [_device("d0", via=None, power=Power.MAINS)],
-        [EntityRecord(entity_id="sensor.d0", device_key="d0", role=EntityRole.PRIMARY)],
-        {"sensor.d0": encode_states([times[k] for k in keep], [values[k] for k in keep])},
-        days=days,
-    )
-    grid, frame = _frame(history)
+    end = 30 * 24
+    grid, frame = _frame(_silent_for_the_last(72, days=30))
     events = find_events(grid)
     assert events.starts[FailureType.STALE][0].tolist() == [end - 72]
     assert events.pending[FailureType.STALE][0].size == 0
