@@ -163,25 +163,17 @@ def find_events(grid: HourlyGrid) -> FailureEvents:
     )
 
 
-def _pending_run(
-    mask: npt.NDArray[np.bool_], n_hours: int, *, counted: npt.NDArray[np.bool_] | None = None
-) -> tuple[int, int] | None:
-    """The run of `mask` that reaches the data's end: (start, hours counted), None without one.
-
-    `counted`: the hours that count in its length (all of the run's when None).
-    """
-    if n_hours == 0 or not mask[-1]:
+def _open_run_start(mask: npt.NDArray[np.bool_]) -> int | None:
+    """The first hour of the run of `mask` that reaches the data's end, None without one."""
+    if mask.shape[0] == 0 or not mask[-1]:
         return None
-    start, length = runs(mask)
-    s = int(start[-1])
-    hours = int(length[-1]) if counted is None else int(counted[s:].sum())
-    return s, hours
+    off = np.flatnonzero(~mask)
+    return int(off[-1]) + 1 if off.size else 0
 
 
 def _pending_unusual(
     mask: npt.NDArray[np.bool_],
     neutral: npt.NDArray[np.bool_],
-    completed: npt.NDArray[np.float64],
     first_seen: int,
     found: IntArray,
 ) -> IntArray:
@@ -190,11 +182,8 @@ def _pending_unusual(
     As `_unusual_runs` reads runs (joined across `neutral` hours): one that began once the device
     had two weeks of baseline and is not already unusual (in `found`).
     """
-    run = _pending_run(mask | neutral, mask.shape[0], counted=mask)
-    if run is None:
-        return np.empty(0, dtype=np.int64)
-    s, _ = run
-    if s < first_seen + USUAL_WINDOW_HOURS or np.isin(s, found):
+    s = _open_run_start(mask | neutral)
+    if s is None or s < first_seen + USUAL_WINDOW_HOURS or np.isin(s, found):
         return np.empty(0, dtype=np.int64)
     return np.array([s], dtype=np.int64)
 
@@ -275,12 +264,12 @@ def _block_events(
         starts[FailureType.STALE].append(np.union1d(silences, stillnesses).astype(np.int64))
         # A silence or stillness under way at the data's end that may still become unusual.
         open_silence = (
-            _pending_unusual(silent, bridged, silent_done[k], first, silences)
+            _pending_unusual(silent, bridged, first, silences)
             if telemetry[k]
             else np.empty(0, dtype=np.int64)
         )
         open_still = (
-            _pending_unusual(still, still_bridged, still_done[k], first, stillnesses)
+            _pending_unusual(still, still_bridged, first, stillnesses)
             if change_rate_ok[k]
             else np.empty(0, dtype=np.int64)
         )
