@@ -44,7 +44,8 @@ class WorkGuard:
         self._active = 0
         self._idle = asyncio.Event()
         self._idle.set()
-        self._stop_event = asyncio.Event()
+        # `_stopped` is read from worker threads; this is its twin that a coroutine can await.
+        self._stopped_awaitable = asyncio.Event()
         self._on_stop: list[CALLBACK_TYPE] = []
 
     @property
@@ -93,7 +94,7 @@ class WorkGuard:
         """Wait ``delay`` seconds between steps of work; raise WorkStopped at once when work stops."""
         self.check()
         with suppress(TimeoutError):
-            await asyncio.wait_for(self._stop_event.wait(), delay)
+            await asyncio.wait_for(self._stopped_awaitable.wait(), delay)
         self.check()
 
     @callback
@@ -102,7 +103,7 @@ class WorkGuard:
         if self._stopped.is_set():
             return
         self._stopped.set()
-        self._stop_event.set()
+        self._stopped_awaitable.set()
         while self._on_stop:
             self._on_stop.pop()()
 

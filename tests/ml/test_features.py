@@ -64,6 +64,19 @@ def _hourly(days: int, fn) -> tuple[list[float], list[str]]:
     return times, [fn(h) for h in range(days * 24)]
 
 
+def _sensor_reporting(days: int, *, first_hour: int = 0, last_hour: int | None = None, value=None):
+    """A mains sensor reporting every hour of [first_hour, last_hour) of `days` days, and no other."""
+    times, values = _hourly(days, value or (lambda h: str(h % 3)))
+    end = days * 24 if last_hour is None else last_hour
+    keep = [k for k, t in enumerate(times) if T0 + first_hour * HOUR <= t < T0 + end * HOUR]
+    return _home(
+        [_device("d0", via=None, power=Power.MAINS)],
+        [EntityRecord(entity_id="sensor.d0", device_key="d0", role=EntityRole.PRIMARY)],
+        {"sensor.d0": encode_states([times[k] for k in keep], [values[k] for k in keep])},
+        days=days,
+    )
+
+
 def _frame(history):
     grid = build_grid(history)
     frame = build_features(history, grid, default_eval_hours(grid))
@@ -262,13 +275,7 @@ def test_in_place_re_reports_count_as_signs_of_life():
 
 def test_rate_ratios_need_a_baseline_first():
     # A device first seen on day 10: one day later it has no usual rate to compare against.
-    times, states = _hourly(30, lambda h: str(h % 2))
-    keep = [i for i, t in enumerate(times) if t >= T0 + 10 * DAY_S]
-    history = _home(
-        [_device("a", via=None, power=Power.MAINS)],
-        [EntityRecord(entity_id="sensor.a", device_key="a", role=EntityRole.PRIMARY)],
-        {"sensor.a": encode_states([times[i] for i in keep], [states[i] for i in keep])},
-    )
+    history = _sensor_reporting(30, first_hour=10 * 24, value=lambda h: str(h % 2))
     _, frame = _frame(history)
     assert _at(frame, 0, 11, "reports_24h") == pytest.approx(24, abs=1)
     assert np.isnan(_at(frame, 0, 11, "reports_ratio_24h"))
@@ -1105,14 +1112,7 @@ def test_stillness_vs_usual_does_not_count_a_bridges_outage_hours():
 def test_a_device_not_seen_yet_is_not_labelled_before_its_first_record():
     # d0 reports every hour from day 10 on; nothing of it before. Its rows before then have no
     # feature at all (NaN, age_days too): "too new a device" is not predicted, for any target.
-    times, values = _hourly(30, lambda h: str(h % 3))
-    late = [k for k, t in enumerate(times) if t >= T0 + 10 * DAY_S]
-    history = _home(
-        [_device("d0", via=None, power=Power.MAINS)],
-        [EntityRecord(entity_id="sensor.d0", device_key="d0", role=EntityRole.PRIMARY)],
-        {"sensor.d0": encode_states([times[k] for k in late], [values[k] for k in late])},
-    )
-    grid, frame = _frame(history)
+    grid, frame = _frame(_sensor_reporting(30, first_hour=10 * 24))
     assert grid.first_seen[0] == 10 * 24
     labels = build_labels(grid, frame, find_events(grid), horizon_days=7)
     unseen = frame.eval_hour <= 10 * 24
@@ -1142,23 +1142,11 @@ def test_an_outage_under_way_when_the_data_ends_leaves_the_days_before_it_unknow
     assert np.isnan(y[frame.eval_hour == end - 7 * 24][0])
 
 
-def _silent_for_the_last(hours: int, *, days: int):
-    """A mains sensor reporting every hour, silent for the data's last `hours`."""
-    times, values = _hourly(days, lambda h: str(h % 3))
-    keep = [k for k, t in enumerate(times) if t < T0 + (days * 24 - hours) * HOUR]
-    return _home(
-        [_device("d0", via=None, power=Power.MAINS)],
-        [EntityRecord(entity_id="sensor.d0", device_key="d0", role=EntityRole.PRIMARY)],
-        {"sensor.d0": encode_states([times[k] for k in keep], [values[k] for k in keep])},
-        days=days,
-    )
-
-
 def test_a_silence_under_way_when_the_data_ends_leaves_the_days_before_it_unknown():
     # d0 reports every hour and falls silent 10 h before the data ends: whether that becomes an
     # unusual silence (a stale failure starting where it began) is not known yet.
     end = 30 * 24
-    grid, frame = _frame(_silent_for_the_last(10, days=30))
+    grid, frame = _frame(_sensor_reporting(30, last_hour=30 * 24 - 10))
     events = find_events(grid)
     assert events.starts[FailureType.STALE][0].size == 0  # not unusual yet
     assert events.pending[FailureType.STALE][0].tolist() == [end - 10]
@@ -1170,7 +1158,7 @@ def test_a_silence_under_way_when_the_data_ends_leaves_the_days_before_it_unknow
 def test_a_silence_that_already_became_a_failure_is_not_pending():
     # Silent for the last 3 days: an unusual silence, a stale failure that started; nothing pends.
     end = 30 * 24
-    grid, frame = _frame(_silent_for_the_last(72, days=30))
+    grid, frame = _frame(_sensor_reporting(30, last_hour=30 * 24 - 72))
     events = find_events(grid)
     assert events.starts[FailureType.STALE][0].tolist() == [end - 72]
     assert events.pending[FailureType.STALE][0].size == 0

@@ -768,9 +768,7 @@ def own_rate_features(
         rate = (count + PRIOR_HOURS * prior) / (hours + PRIOR_HOURS)
         rates[name] = rate
         recent = window(ends, RECENT_HOURS)
-        out[f"{'drops' if name == 'drops' else 'unavailable'}_7d_vs_own"] = (recent + 0.5) / (
-            rate * RECENT_HOURS + 0.5
-        )
+        out[f"{name}_7d_vs_own"] = (recent + 0.5) / (rate * RECENT_HOURS + 0.5)
     out["own_drop_rate"] = rates["drops"] * DAY
     out |= _latest_vs_own(sums, rates, ends)
     growth, slope = outage_trends(unav > 0.5, ends)

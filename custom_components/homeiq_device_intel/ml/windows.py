@@ -89,11 +89,9 @@ def latest_true(mask: npt.NDArray[np.bool_], last: npt.NDArray[np.int64]) -> npt
     if last.shape[0] > FEW_ENDS:
         return last_true(mask)[:, last]
     out = np.empty((mask.shape[0], last.shape[0]), dtype=np.int64)
-    for j, hour in enumerate(int(h) for h in last):
+    for j, hour in enumerate(int(h) for h in last):  # each >= 0 (evaluation hours are >= 1)
         seen = mask[:, : hour + 1]
-        back = np.argmax(seen[:, ::-1], axis=1) if seen.shape[1] else np.zeros(mask.shape[0], dtype=np.int64)
-        found = seen.any(axis=1) if seen.shape[1] else np.zeros(mask.shape[0], dtype=bool)
-        out[:, j] = np.where(found, hour - back, -1)
+        out[:, j] = np.where(seen.any(axis=1), hour - np.argmax(seen[:, ::-1], axis=1), -1)
     return out
 
 
