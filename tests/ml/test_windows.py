@@ -1,4 +1,4 @@
-"""Window sums and latest hours read window by window (hourly scoring) equal the prefix sums (training)."""
+"""Window arithmetic: sums read window by window (scoring) equal prefix sums (training); flat is slope 0."""
 
 from __future__ import annotations
 
@@ -7,11 +7,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from custom_components.homeiq_device_intel.ml import windows
 from custom_components.homeiq_device_intel.ml.features import build_features, default_eval_hours
-from custom_components.homeiq_device_intel.ml.grid import build_grid
+from custom_components.homeiq_device_intel.ml.grid import F32, build_grid
 from custom_components.homeiq_device_intel.ml.windows import (
+    DAY,
     FEW_ENDS,
     Counts,
+    TrailingSlopes,
     last_true,
     latest_true,
     prefix_sums,
@@ -70,3 +73,41 @@ def test_features_at_the_scoring_hour_alone_equal_that_hour_among_every_day(tmp_
     for k in (len(daily) // 2, len(daily) - 1):
         alone = build_features(history, grid, daily[k : k + 1])
         np.testing.assert_array_equal(alone.X, every.X[every.eval_hour == daily[k]])
+
+
+def _flat_and_slow(hours: int) -> F32:
+    """Three batteries: drained then flat from hour 200, flat with gaps, and a real slow fall."""
+    level = np.full((3, hours), np.nan, dtype=np.float32)
+    level[0, :200] = np.linspace(100, 63, 200)
+    level[0, 200:] = 63.0
+    level[1, ::2] = 37.0
+    level[2, :] = 80.0 - np.arange(hours) / (30 * DAY)  # 1 % in 30 days
+    return level
+
+
+def test_a_flat_stretch_has_a_slope_of_exactly_zero_wherever_the_window_sits():
+    """Trees split slopes at 0: rounding left by the sums of a flat stretch must not pick a side.
+
+    The shipped trees of an earlier bundle split battery slopes at 1.9e-12 and -6.5e-14 % a day,
+    noise whose sign moved with the window's position over the 45-day grid.
+    """
+    hours = 45 * DAY
+    slopes = TrailingSlopes(_flat_and_slow(hours))
+    ends = np.arange(200 + 3 * DAY, hours + 1, 7, dtype=np.int64)
+    for days in (3, 7, 14):
+        got = slopes.slope(ends, days * DAY)
+        flat = ends - days * DAY >= 200
+        assert np.all(got[0, flat] == 0.0)
+        assert np.all(got[1] == 0.0)
+        assert np.allclose(got[2], -1.0 / 30, rtol=1e-3)
+
+
+def test_without_the_snap_a_flat_stretch_leaves_rounding_of_either_sign(monkeypatch):
+    """What the snap removes is there: the sums alone leave tiny slopes of both signs."""
+    monkeypatch.setattr(windows, "SLOPE_ROUNDING", 0.0)
+    hours = 45 * DAY
+    ends = np.arange(200 + 3 * DAY, hours + 1, 7, dtype=np.int64)
+    got = TrailingSlopes(_flat_and_slow(hours)).slope(ends, 3 * DAY)[:2]
+    got = got[:, ends - 3 * DAY >= 200]
+    assert (got > 0).any() and (got < 0).any()
+    assert np.nanmax(np.abs(got)) < 1e-9

@@ -15,6 +15,10 @@ DAY = 24  # hours
 USUAL_WINDOW_HOURS = 14 * DAY  # a device's own rhythm is judged on two weeks
 UNUSUAL_FACTOR = 2.0  # silent twice as long as its longest silence of two weeks
 UNUSUAL_MIN_HOURS = 24.0
+# A slope (units a day) smaller than this is rounding: the least-squares sums of a
+# flat channel leave about 1e-12 whose sign depends on where the window sits, and
+# trees must not split on it. Real ones are far larger (a 1 % step in 30 days is 0.03).
+SLOPE_ROUNDING = 1e-7
 
 
 def prefix_sums(a: npt.NDArray[np.float64] | npt.NDArray[np.bool_]) -> npt.NDArray[np.float64]:
@@ -22,6 +26,12 @@ def prefix_sums(a: npt.NDArray[np.float64] | npt.NDArray[np.bool_]) -> npt.NDArr
     out = np.zeros((a.shape[0], a.shape[1] + 1))
     np.cumsum(a, axis=1, out=out[:, 1:])
     return out
+
+
+def without_rounding(values: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """`values` (slopes or their differences) with those below SLOPE_ROUNDING set to 0, in place."""
+    values[np.abs(values) < SLOPE_ROUNDING] = 0.0
+    return values
 
 
 def window_sums(
@@ -206,7 +216,7 @@ class TrailingSlopes:
         with np.errstate(invalid="ignore", divide="ignore"):
             out = (n * sxy - sx * sy) / den
         out[(n < max(hours // 4, 3)) | (den <= 1e-9)] = np.nan
-        return self._all_devices(out)
+        return self._all_devices(without_rounding(out))
 
     def mean(self, ends: npt.NDArray[np.int64], hours: int) -> npt.NDArray[np.float64]:
         """Mean over [end - hours, end): (n, m)."""
