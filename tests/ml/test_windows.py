@@ -104,10 +104,26 @@ def test_a_flat_stretch_has_a_slope_of_exactly_zero_wherever_the_window_sits():
 
 def test_without_the_snap_a_flat_stretch_leaves_rounding_of_either_sign(monkeypatch):
     """What the snap removes is there: the sums alone leave tiny slopes of both signs."""
-    monkeypatch.setattr(windows, "SLOPE_ROUNDING", 0.0)
+    monkeypatch.setattr(windows, "DECIMALS", 20)
     hours = 45 * DAY
     ends = np.arange(200 + 3 * DAY, hours + 1, 7, dtype=np.int64)
     got = TrailingSlopes(_flat_and_slow(hours)).slope(ends, 3 * DAY)[:2]
     got = got[:, ends - 3 * DAY >= 200]
     assert (got > 0).any() and (got < 0).any()
     assert np.nanmax(np.abs(got)) < 1e-9
+
+
+@pytest.mark.parametrize("n_ends", [1, 3, FEW_ENDS])
+def test_slopes_and_means_at_a_few_hours_equal_those_among_many(n_ends):
+    """The hourly scoring sums each window alone; training reads prefix sums: the same features."""
+    hours = 45 * DAY
+    level = np.vstack([_flat_and_slow(hours), np.round(RNG.random((4, hours)) * 100).astype(np.float32)])
+    level[3:, ::7] = np.nan
+    level[4, :] = np.float32(np.nan)  # a device without this channel
+    few = np.sort(RNG.choice(np.arange(3 * DAY, hours + 1), size=n_ends, replace=False)).astype(np.int64)
+    many = np.union1d(few, np.arange(DAY, hours + 1, DAY)).astype(np.int64)
+    at = np.searchsorted(many, few)
+    for days in (1, 3, 7, 14, 30):
+        a, b = TrailingSlopes(level), TrailingSlopes(level)
+        np.testing.assert_array_equal(a.slope(few, days * DAY), b.slope(many, days * DAY)[:, at])
+        np.testing.assert_array_equal(a.mean(few, days * DAY), b.mean(many, days * DAY)[:, at])

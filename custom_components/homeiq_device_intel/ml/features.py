@@ -28,7 +28,6 @@ from .windows import (
     unusual_limit,
     usual_longest,
     window_sums,
-    without_rounding,
 )
 
 FEATURE_SCHEMA_VERSION = 4
@@ -439,7 +438,7 @@ def _battery_features(
     for days in (3, 7, 14, 30):
         cols[f"battery_slope_{days}d"] = slopes.slope(ends, days * DAY)
     previous_week = slopes.slope(np.maximum(ends - 7 * DAY, 1), 7 * DAY)
-    cols["battery_curvature_7d"] = without_rounding(cols["battery_slope_7d"] - previous_week)
+    cols["battery_curvature_7d"] = cols["battery_slope_7d"] - previous_week
     falling = np.fmin(cols["battery_slope_7d"], cols["battery_slope_14d"])
     with np.errstate(invalid="ignore", divide="ignore"):
         linear = (cols["battery_level"] - BATTERY_FLOOR) / -falling

@@ -15,10 +15,12 @@ DAY = 24  # hours
 USUAL_WINDOW_HOURS = 14 * DAY  # a device's own rhythm is judged on two weeks
 UNUSUAL_FACTOR = 2.0  # silent twice as long as its longest silence of two weeks
 UNUSUAL_MIN_HOURS = 24.0
-# A slope (units a day) smaller than this is rounding: the least-squares sums of a
-# flat channel leave about 1e-12 whose sign depends on where the window sits, and
-# trees must not split on it. Real ones are far larger (a 1 % step in 30 days is 0.03).
-SLOPE_ROUNDING = 1e-7
+# Slopes and means are given to this many decimals (units a day, units). Their
+# least-squares sums leave rounding (about 1e-12 near 0, 1e-10 relative elsewhere)
+# that depends on where the window sits and on how it is summed; a flat stretch's
+# slope then had either sign, and trees split on it. Real differences are far
+# larger (a 1 % fall in 30 days is a slope of 0.03).
+DECIMALS = 7
 
 
 def prefix_sums(a: npt.NDArray[np.float64] | npt.NDArray[np.bool_]) -> npt.NDArray[np.float64]:
@@ -29,9 +31,8 @@ def prefix_sums(a: npt.NDArray[np.float64] | npt.NDArray[np.bool_]) -> npt.NDArr
 
 
 def without_rounding(values: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-    """`values` (slopes or their differences) with those below SLOPE_ROUNDING set to 0, in place."""
-    values[np.abs(values) < SLOPE_ROUNDING] = 0.0
-    return values
+    """`values` (slopes, means) to DECIMALS decimals; rounding noise of either sign around 0 is 0."""
+    return np.round(values, DECIMALS) + 0.0  # + 0.0: -0.0 becomes 0.0
 
 
 def window_sums(
@@ -186,32 +187,46 @@ class TrailingSlopes:
     """NaN-aware least-squares slopes of a channel over trailing windows.
 
     Devices without a single value (no such entity) get NaN slopes and means,
-    what their sums of zeros give; only the others' sums are computed.
+    what their sums of zeros give; only the others' sums are computed. For many
+    evaluation hours (training) the sums come from prefix sums over every hour;
+    for a few (the hourly scoring) each window is summed alone. The two differ
+    by rounding only, which `without_rounding` takes off.
     """
 
     def __init__(self, values: F32) -> None:
-        """Precompute prefix sums of x, y, xy, xx and counts (of the devices with a value)."""
+        """Keep the rows of the devices with a value; sums are made when first asked for."""
         y = values.astype(np.float64)
         ok = np.isfinite(y)
         self.rows: npt.NDArray[np.bool_] = ok.sum(axis=1) > 0
         self.every = bool(self.rows.all())
         if not self.every:
             y, ok = y[self.rows], ok[self.rows]
-        x = np.broadcast_to(np.arange(y.shape[1], dtype=np.float64) / DAY, y.shape)
-        y0 = np.where(ok, y, 0.0)
-        x0 = np.where(ok, x, 0.0)
-        self.n = prefix_sums(ok.astype(np.float64))
-        self.sx = prefix_sums(x0)
-        self.sy = prefix_sums(y0)
-        self.sxy = prefix_sums(x0 * y0)
-        self.sxx = prefix_sums(x0 * x0)
-        self.sum_y = self.sy
+        self.ok = ok
+        self.y0 = np.where(ok, y, 0.0)
+        self._prefix: tuple[npt.NDArray[np.float64], ...] | None = None
+
+    def _sums(self, ends: npt.NDArray[np.int64], hours: int) -> tuple[npt.NDArray[np.float64], ...]:
+        """Window sums of (count, x, y, xy, xx) over [end - hours, end): (n, m) each; x in days."""
+        if ends.shape[0] > FEW_ENDS:
+            if self._prefix is None:
+                x = np.broadcast_to(np.arange(self.ok.shape[1], dtype=np.float64) / DAY, self.ok.shape)
+                x0 = np.where(self.ok, x, 0.0)
+                self._prefix = tuple(
+                    prefix_sums(a) for a in (self.ok.astype(np.float64), x0, self.y0, x0 * self.y0, x0 * x0)
+                )
+            return tuple(window_sums(p, ends, hours) for p in self._prefix)
+        sums = np.empty((5, self.ok.shape[0], ends.shape[0]))
+        for j, end in enumerate(int(e) for e in ends):
+            first = max(end - hours, 0)
+            ok, y0 = self.ok[:, first:end], self.y0[:, first:end]
+            x0 = np.where(ok, np.arange(first, end, dtype=np.float64) / DAY, 0.0)
+            for k, a in enumerate((ok, x0, y0, x0 * y0, x0 * x0)):
+                sums[k, :, j] = a.sum(axis=1)
+        return tuple(sums)
 
     def slope(self, ends: npt.NDArray[np.int64], hours: int) -> npt.NDArray[np.float64]:
         """Slope in units per day over [end - hours, end): (n, m)."""
-        n = window_sums(self.n, ends, hours)
-        sx, sy = window_sums(self.sx, ends, hours), window_sums(self.sy, ends, hours)
-        sxy, sxx = window_sums(self.sxy, ends, hours), window_sums(self.sxx, ends, hours)
+        n, sx, sy, sxy, sxx = self._sums(ends, hours)
         den = n * sxx - sx * sx
         with np.errstate(invalid="ignore", divide="ignore"):
             out = (n * sxy - sx * sy) / den
@@ -220,10 +235,10 @@ class TrailingSlopes:
 
     def mean(self, ends: npt.NDArray[np.int64], hours: int) -> npt.NDArray[np.float64]:
         """Mean over [end - hours, end): (n, m)."""
-        n = window_sums(self.n, ends, hours)
+        n, _, sy, _, _ = self._sums(ends, hours)
         with np.errstate(invalid="ignore", divide="ignore"):
-            out = np.where(n > 0, window_sums(self.sum_y, ends, hours) / n, np.nan)
-        return self._all_devices(out)
+            out = np.where(n > 0, sy / n, np.nan)
+        return self._all_devices(without_rounding(out))
 
     def _all_devices(self, out: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
         """Rows of every device: NaN for those without a value."""
