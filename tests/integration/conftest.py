@@ -329,22 +329,27 @@ def seed_history(
                     )
         freezer.move_to(end)
         for slug, rows in statistics.items():
-            metadata = StatisticMetaData(
-                has_mean=True,
-                mean_type=StatisticMeanType.ARITHMETIC,
-                has_sum=False,
-                name=None,
-                source="recorder",
-                statistic_id=f"sensor.{slug}_battery",
-                unit_of_measurement=PERCENTAGE,
-            )
-            if "unit_class" in StatisticMetaData.__annotations__:  # newer HA requires it
-                metadata["unit_class"] = None  # type: ignore[typeddict-unknown-key]
-            async_import_statistics(hass, metadata, rows)
+            async_import_statistics(hass, battery_statistics_metadata(f"sensor.{slug}_battery"), rows)
         await async_wait_recording_done(hass)
         return devices
 
     return seed
+
+
+def battery_statistics_metadata(statistic_id: str) -> StatisticMetaData:
+    """The metadata of a battery sensor's hourly mean statistics, as the recorder compiles them."""
+    metadata = StatisticMetaData(
+        has_mean=True,
+        mean_type=StatisticMeanType.ARITHMETIC,
+        has_sum=False,
+        name=None,
+        source="recorder",
+        statistic_id=statistic_id,
+        unit_of_measurement=PERCENTAGE,
+    )
+    if "unit_class" in StatisticMetaData.__annotations__:  # newer HA requires it
+        metadata["unit_class"] = None  # type: ignore[typeddict-unknown-key]
+    return metadata
 
 
 @pytest.fixture

@@ -66,7 +66,8 @@ FROM_STATES = tuple(c for c in CHANNELS if c not in LEVEL_CHANNELS)
 def grids(draw: st.DrawFn, *, start: float, device_keys: list[str] | None = None) -> HourlyGrid:
     """A well-formed grid as build_grid makes them: random devices, hours and channel contents.
 
-    State channels are 0 before `states_from`, as no state row was seen then.
+    State channels are 0 before `states_from`, as no state row was seen then; some
+    devices' own state rows begin later (`primary_states_from`: their last row was purged).
     """
     ids = draw(st.lists(st.sampled_from(DEVICES), unique=True)) if device_keys is None else device_keys
     n, n_hours = len(ids), draw(st.integers(1, 96))
@@ -107,6 +108,9 @@ def grids(draw: st.DrawFn, *, start: float, device_keys: list[str] | None = None
         states_from=states_from,
         telemetry=rng.random(n) < 0.5,
         numeric_primary=rng.random(n) < 0.5,
+        primary_states_from=np.where(
+            rng.random(n) < 0.3, rng.integers(states_from, n_hours + 1, n), states_from
+        ).astype(np.int64),
     )
 
 
@@ -118,13 +122,15 @@ offsets = st.one_of(
     st.sampled_from([-1e15, 1e15, -1.7e308, 1.7e308]),
 )
 keep = st.one_of(st.integers(1, 5), st.just(KEEP_DAYS))
+# An old grid that starts before the new one, as last night's does: it often ends inside it.
+nightly = st.integers(-96, 0).map(lambda h: h * HOUR)
 
 
 @st.composite
-def pairs(draw: st.DrawFn) -> tuple[HourlyGrid, HourlyGrid, int]:
-    """An old and a new grid of one home, at any distance in time, and the days to keep."""
+def pairs(draw: st.DrawFn, starts: st.SearchStrategy[float] = offsets) -> tuple[HourlyGrid, HourlyGrid, int]:
+    """An old and a new grid of one home, the old one `starts` from the new one, and the days to keep."""
     new = draw(grids(start=T0))
-    old = draw(grids(start=T0 + draw(offsets)))
+    old = draw(grids(start=T0 + draw(starts)))
     return old, new, draw(keep)
 
 
@@ -155,7 +161,14 @@ def _copy(grid: HourlyGrid) -> HourlyGrid:
         states_from=grid.states_from,
         telemetry=None if grid.telemetry is None else grid.telemetry.copy(),
         numeric_primary=None if grid.numeric_primary is None else grid.numeric_primary.copy(),
+        primary_states_from=None if grid.primary_states_from is None else grid.primary_states_from.copy(),
     )
+
+
+def _own_states_from(old: HourlyGrid, new: HourlyGrid) -> np.ndarray:
+    """Per new device, the first hour of the new grid the merge takes its state channels from."""
+    known = np.isin(new.device_keys, old.device_keys)
+    return np.where(known, np.maximum(new.primary_states_from, new.states_from), new.states_from)
 
 
 @PROPERTY
@@ -195,10 +208,13 @@ def test_hours_the_new_grid_knows_come_from_the_new_grid(pair):
     old, new, keep_days = pair
     merged = merge_grids(old, new, keep_days=keep_days)
     cols, src = _columns(merged.n_hours, new, _shift(merged, new))
-    stated = src >= new.states_from
-    for name in FROM_STATES:
-        np.testing.assert_array_equal(merged[name][:, cols[stated]], new[name][:, src[stated]], err_msg=name)
-    np.testing.assert_array_equal(merged.bridge_down[:, cols[stated]], new.bridge_down[:, src[stated]])
+    for i, own in enumerate(_own_states_from(old, new)):
+        stated = src >= own
+        for name in FROM_STATES:
+            np.testing.assert_array_equal(
+                merged[name][i, cols[stated]], new[name][i, src[stated]], err_msg=name
+            )
+        np.testing.assert_array_equal(merged.bridge_down[i, cols[stated]], new.bridge_down[i, src[stated]])
     for name in LEVEL_CHANNELS:
         known = np.isfinite(new[name][:, src])
         np.testing.assert_array_equal(merged[name][:, cols][known], new[name][:, src][known], err_msg=name)
@@ -209,15 +225,30 @@ def test_hours_the_new_grid_knows_come_from_the_new_grid(pair):
 def test_state_hours_before_the_new_grid_come_from_the_old_grid(pair):
     old, new, keep_days = pair
     merged = merge_grids(old, new, keep_days=keep_days)
-    cut = _shift(merged, new) + new.states_from
     cols, src = _columns(merged.n_hours, old, _shift(merged, old))
-    before = cols < cut
-    for i, device in enumerate(new.device_keys):
+    for i, (device, own) in enumerate(zip(new.device_keys, _own_states_from(old, new), strict=True)):
         if device not in old.device_keys:
             continue
         row = old.device_keys.index(device)
+        before = cols < _shift(merged, new) + own
         for name in FROM_STATES:
             np.testing.assert_array_equal(merged[name][i, cols[before]], old[name][row, src[before]])
+
+
+@PROPERTY
+@given(st.one_of(pairs(), pairs(nightly)))
+def test_an_unavailable_share_holds_after_the_old_grid_until_the_devices_own_state_rows(pair):
+    old, new, keep_days = pair
+    merged = merge_grids(old, new, keep_days=keep_days)
+    old_end = _shift(merged, old) + old.n_hours
+    new_shift = _shift(merged, new)
+    if old_end < new_shift + new.states_from:
+        return  # hours nobody saw lie between the grids: nothing holds across them
+    for i, (device, own) in enumerate(zip(new.device_keys, _own_states_from(old, new), strict=True)):
+        if device not in old.device_keys:
+            continue
+        held = merged["unavailable"][i, max(old_end, 0) : max(new_shift + own, 0)]
+        assert (held == old["unavailable"][old.device_keys.index(device), -1]).all()
 
 
 @PROPERTY

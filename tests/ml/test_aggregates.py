@@ -134,19 +134,20 @@ def test_a_failed_save_keeps_the_previous_file_and_leaves_no_temporary(tmp_path,
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
 
-def _outage_history(first_day: int, last_day: int) -> HomeHistory:
-    """Device a reports hourly; b goes unavailable on day 12 and is back on day 18.
+def _outage_history(first_day: int, last_day: int, *, down: int = 12, back: int | None = 18) -> HomeHistory:
+    """Device a reports hourly; b goes unavailable on day `down` and is back on day `back` (None: never).
 
     The recorder keeps rows from `first_day` on (older ones purged): b's row saying it went
-    unavailable is gone once first_day passes 12, and its next row is on day 18.
+    unavailable is gone once first_day passes `down`, and its next row is on day `back`.
     """
     hours = np.arange(0, last_day * 24)
     times = T0 + hours * HOUR + 30
     keep = times >= T0 + first_day * 86400
+    end = last_day * 24 if back is None else back * 24
     a = [str(h % 2) for h in hours]
-    b = ["unavailable" if 12 * 24 <= h < 18 * 24 else str(h % 2) for h in hours]
+    b = ["unavailable" if down * 24 <= h < end else str(h % 2) for h in hours]
     # b writes a row only when its state changes while it is down.
-    b_rows = np.array([not (12 * 24 < h < 18 * 24) for h in hours]) & keep
+    b_rows = np.array([not (down * 24 < h < end) for h in hours]) & keep
     entities = [
         EntityRecord(entity_id="sensor.a", device_key="a", role=EntityRole.PRIMARY),
         EntityRecord(entity_id="sensor.b", device_key="b", role=EntityRole.PRIMARY),
@@ -165,23 +166,47 @@ def _outage_history(first_day: int, last_day: int) -> HomeHistory:
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known, not fixed (issue 12 note): a device's state rows are taken to start where the home's "
-    "first row does; a device dark since before the recorder's purge cutoff, with no row since, reads "
-    "available in the new grid and the merge keeps that over the stored outage (if HA purges its last row)",
-)
-def test_merge_keeps_an_outage_that_began_before_the_purge_cutoff():
-    """Review rev18nt: the fresh grid's state rows begin at the earliest first row of any device.
+def _night(stored, first_day: int, last_day: int, **outage):
+    """The grid a night on `last_day` keeps: the recorder's rows since `first_day` merged into `stored`."""
+    fresh = build_grid(_outage_history(first_day, last_day, **outage), start=T0, end=T0 + last_day * 86400)
+    return fresh if stored is None else merge_grids(stored, fresh)
 
-    A device whose own first kept row is later (it went unavailable before the cutoff and wrote
-    no row since) reads available in the fresh grid from that hour, and the merge takes those
-    hours from it instead of from the stored grid that saw the outage.
+
+def test_merge_keeps_an_outage_that_began_before_the_purge_cutoff():
+    """HA's purge deletes a device's last row once it is older than the cutoff (rev18nt).
+
+    b went down on day 12 and wrote no row until day 18: the fresh grid of day 20 (rows
+    from day 15) does not know b's state before day 18, so the stored grid's outage stands.
     """
-    old = build_grid(_outage_history(0, 17), start=T0, end=T0 + 17 * 86400)
+    old = _night(None, 0, 17)
     assert old.channels["unavailable"][1, 12 * 24 : 17 * 24].sum() == pytest.approx(5 * 24, abs=0.1)
-    new = build_grid(_outage_history(15, 20), start=T0, end=T0 + 20 * 86400)
-    merged = merge_grids(old, new)
-    # Days 12-18 b was down: the stored grid saw days 12-17 of it; the fresh grid has no row of
-    # b before day 18, so it does not know better than the stored one there.
-    assert merged.channels["unavailable"][1, 12 * 24 : 17 * 24].sum() == pytest.approx(5 * 24, abs=0.1)
+    merged = _night(old, 15, 20)
+    assert merged.channels["unavailable"][1, 12 * 24 : 18 * 24].sum() == pytest.approx(6 * 24, abs=0.1)
+    assert merged.channels["unavailable"][1, 18 * 24 :].sum() == 0
+    np.testing.assert_array_equal(merged.channels["unavailable"][0], 0)
+
+
+def test_an_outage_with_no_row_since_the_purge_cutoff_lasts_night_after_night():
+    # b went down on day 12 and never wrote a row again; the recorder keeps 10 days.
+    stored = None
+    for night in range(13, 30):
+        stored = _night(stored, max(night - 10, 0), night, back=None)
+        assert stored.channels["unavailable"][1, 12 * 24 + 1 :].min() == pytest.approx(1.0), night
+    assert stored.channels["drops"][1].sum() == 1
+
+
+def test_a_device_available_when_its_last_row_was_purged_stays_available():
+    # b's last row (day 11, available) is purged by day 25: it reads available, as the stored grid does.
+    stored = None
+    for night in range(12, 26):
+        stored = _night(stored, max(night - 10, 0), night, down=30)
+    b = stored.channels["unavailable"][1]
+    assert np.isfinite(b).all() and b.sum() == 0
+
+
+def test_no_state_is_carried_over_hours_nobody_saw():
+    # The stored grid ends on day 13; the recorder now keeps rows from day 15 only: b's state in
+    # between is unknown (its row may have been purged), so its outage is not carried into day 15.
+    stored = _night(_night(None, 0, 13, back=None), 15, 20, back=None)
+    assert stored.channels["unavailable"][1, 12 * 24 + 1 : 13 * 24].min() == pytest.approx(1.0)
+    assert stored.channels["unavailable"][1, 15 * 24 :].sum() == 0

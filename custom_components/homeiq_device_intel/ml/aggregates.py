@@ -189,6 +189,11 @@ def merge_grids(
     state rows for come from it; earlier hours of state channels come from the
     old grid (0 for devices it did not know); level channels take the new
     value where it is known, else the old one (NaN when neither knows).
+    A device the old grid knew whose own state rows begin later in the new
+    grid (`primary_states_from`: its last row before them was purged) keeps
+    the old grid's state channels until then, its unavailable share carried
+    on from the old grid's last hour (an outage that began before the purge
+    cutoff goes on; an available device stays available).
     With `consume_new`, each channel of `new` is dropped once merged, so the
     two grids never both sit whole in memory (`new` is left without channels).
     """
@@ -201,7 +206,12 @@ def merge_grids(
         fill = np.nan if level else 0.0
         fresh = at.place(new.channels.pop(name) if consume_new else new.channels[name], at.new_off, fill)
         stored = at.place(old.channels[name], at.old_off, fill, at.rows)
-        channels[name] = np.where(np.isfinite(fresh), fresh, stored) if level else at.joined(fresh, stored)
+        if level:
+            channels[name] = np.where(np.isfinite(fresh), fresh, stored)
+        else:
+            channels[name] = at.joined(fresh, stored)
+            if name == "unavailable":
+                np.copyto(channels[name], _last_hour(old.channels[name], at.rows)[:, None], where=at.carried)
         del fresh, stored
     bridge = at.joined(
         at.place(new.bridge_down, at.new_off, 0.0), at.place(old.bridge_down, at.old_off, 0.0, at.rows)
@@ -235,6 +245,12 @@ class _Layout:
     rows: npt.NDArray[np.int64]  # each new device's row in the old grid, -1 if it had none
     have: npt.NDArray[np.bool_]  # rows >= 0
     cut: int  # the first hour the new grid saw state rows (may be negative)
+    # (n_new_devices, n_hours) the hours each device's state channels come from the old grid:
+    # those before `cut`, and until its own state rows begin those the old grid covers
+    from_old: npt.NDArray[np.bool_]
+    # (n_new_devices, n_hours) the hours after the old grid's end before the device's own state
+    # rows begin, when the old grid reaches `cut`: its last unavailable share in the old grid holds
+    carried: npt.NDArray[np.bool_]
 
     def place(
         self, src: Channel, offset: int, fill: float, sel: npt.NDArray[np.int64] | None = None
@@ -255,9 +271,9 @@ class _Layout:
         return out
 
     def joined(self, fresh: Channel, stored: Channel) -> Channel:
-        """Return a state channel: `stored` before the new grid's state rows begin, `fresh` after."""
+        """Return a state channel: `stored` in the hours `from_old`, `fresh` in the others."""
         fresh = _widened(fresh, stored)  # a count channel either grid had to keep in float32
-        fresh[:, : max(self.cut, 0)] = stored[:, : max(self.cut, 0)]  # `fresh` is place()'s own array
+        np.copyto(fresh, stored, where=self.from_old)  # `fresh` is place()'s own array
         return fresh
 
 
@@ -270,15 +286,33 @@ def _layout(old: HourlyGrid, new: HourlyGrid, keep_days: int) -> _Layout:
     first = max(min(old_shift, 0), new.n_hours - keep_hours)  # in hours after new.start
     old_row = {d: i for i, d in enumerate(old.device_keys)}
     rows = np.array([old_row.get(d, -1) for d in new.device_keys], dtype=np.int64)
+    n_hours, cut, old_off = new.n_hours - first, new.states_from - first, old_shift - first
+    old_end = old_off + old.n_hours
+    assert new.primary_states_from is not None  # set by HourlyGrid.__post_init__
+    # Each device's own state rows begin here; the old grid's state is kept until then.
+    own = np.where(rows >= 0, np.maximum(new.primary_states_from - first, cut), cut)[:, None]
+    hour = np.arange(n_hours)
+    # The last state the old grid saw holds on only if the new grid sees every row after it.
+    carried = (hour >= old_end) & (hour < own) if old_end >= cut else np.zeros((rows.size, n_hours), bool)
     return _Layout(
         first=first,
-        n_hours=new.n_hours - first,
+        n_hours=n_hours,
         new_off=-first,
-        old_off=old_shift - first,
+        old_off=old_off,
         rows=rows,
         have=rows >= 0,
-        cut=new.states_from - first,
+        cut=cut,
+        from_old=(hour < cut) | ((hour >= old_off) & (hour < old_end) & (hour < own)),
+        carried=carried,
     )
+
+
+def _last_hour(channel: Channel, rows: npt.NDArray[np.int64]) -> Channel:
+    """(n_new_devices,) each device's value in the old grid's last hour (0 for one it did not know)."""
+    last = np.zeros(rows.shape, dtype=channel.dtype)
+    if channel.shape[1]:
+        last[rows >= 0] = channel[rows[rows >= 0], -1]
+    return last
 
 
 def _widened(fresh: Channel, stored: Channel) -> Channel:

@@ -125,14 +125,21 @@ class HourlyGrid:
     states_from: int = 0  # first hour covered by state rows (earlier: statistics only)
     telemetry: npt.NDArray[np.bool_] | None = None  # (n_devices,) reports measurements periodically
     numeric_primary: npt.NDArray[np.bool_] | None = None  # (n_devices,) main entity is a number
+    # (n_devices,) first hour covered by the rows of the entity the device's unavailable, changes and
+    # drops come from (n_hours: none). Later than states_from for a device whose last row before
+    # it was purged: until its next row its state is not known (`merge_grids` keeps the stored one).
+    # None: states_from for every device (a stored or merged grid knows every device's state there).
+    primary_states_from: npt.NDArray[np.int64] | None = None
 
     def __post_init__(self) -> None:
-        """Default the device flags to False."""
+        """Default the device flags to False and the devices' state rows to the grid's."""
         n = len(self.device_keys)
         if self.telemetry is None:
             self.telemetry = np.zeros(n, dtype=bool)
         if self.numeric_primary is None:
             self.numeric_primary = np.zeros(n, dtype=bool)
+        if self.primary_states_from is None:
+            self.primary_states_from = np.full(n, self.states_from, dtype=np.int64)
 
     def __getitem__(self, name: str) -> F32:
         """Return one channel as float32 (a copy for a compact one: slice the grid first)."""
@@ -167,6 +174,9 @@ def grid_tail(grid: HourlyGrid, lo: int, hi: int | None = None) -> HourlyGrid:
         states_from=max(grid.states_from - lo, 0),
         telemetry=grid.telemetry,
         numeric_primary=grid.numeric_primary,
+        primary_states_from=(
+            None if grid.primary_states_from is None else np.maximum(grid.primary_states_from - lo, 0)
+        ),
     )
 
 
@@ -617,6 +627,7 @@ def build_grid(
         states_from=states_from,
         telemetry=np.array([device.telemetry for device in rows], dtype=bool),
         numeric_primary=np.array([device.numeric_primary for device in rows], dtype=bool),
+        primary_states_from=np.array([device.primary_states_from for device in rows], dtype=np.int64),
     )
 
 
@@ -671,6 +682,7 @@ class _DeviceRow:
     telemetry: bool
     numeric_primary: bool
     swap_hours: npt.NDArray[np.int64]
+    primary_states_from: int  # first hour its primary's state rows cover (n_hours: none)
 
 
 def _device_row(
@@ -703,8 +715,11 @@ def _device_row(
     primary = _pick(entities, EntityRole.PRIMARY) or battery_entity or (entities[0] if entities else None)
     first = _first_record(history, entities)
     numeric_primary = False
+    primary_states_from = n_hours
     if primary is not None and primary.entity_id in history.states:
         series = history.states[primary.entity_id]
+        if len(series):
+            primary_states_from = min(max(int((series.time[0] - start) // HOUR), 0), n_hours)
         numeric_primary = _is_numeric(primary, series)
         share, drops = _unavailable_share(series, restarts, hours)
         channels["unavailable"] = share
@@ -720,6 +735,7 @@ def _device_row(
         telemetry=_has_telemetry(history, entities) or numeric_primary,
         numeric_primary=numeric_primary,
         swap_hours=swaps.astype(np.int64),
+        primary_states_from=primary_states_from,
     )
 
 
