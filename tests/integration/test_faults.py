@@ -151,6 +151,10 @@ def _flip_and_fix_checksum(directory: Path) -> None:
 DAMAGE: dict[str, tuple[Callable[[Path], None], str]] = {
     "truncated_models": (lambda d: _truncate(d / MODELS_FILE), "checksum_mismatch"),
     "truncated_manifest": (lambda d: _truncate(d / MANIFEST_FILE), "manifest_invalid"),
+    "manifest_nested_too_deep": (
+        lambda d: (d / MANIFEST_FILE).write_text("[" * 100_000 + "]" * 100_000),
+        "manifest_invalid",
+    ),
     "flipped_byte": (lambda d: _flip_middle_byte(d / MODELS_FILE), "checksum_mismatch"),
     "manifest_checksum_edited": (
         lambda d: _edit_manifest(d, lambda m: m["files"][MODELS_FILE].update(sha256="0" * 64)),
