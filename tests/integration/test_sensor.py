@@ -441,7 +441,7 @@ async def test_registered_battery_entity_without_device(
 ) -> None:
     kitchen = ar.async_get(hass).async_create("Kitchen")
     registry = er.async_get(hass)
-    registry.async_get_or_create(
+    remote = registry.async_get_or_create(
         "sensor",
         "template",
         "remote",
@@ -467,7 +467,7 @@ async def test_registered_battery_entity_without_device(
     )
     entry = await setup_integration()
 
-    assert set(entry.runtime_data.coordinator.data.devices) == {"entity:sensor.remote_battery"}
+    assert set(entry.runtime_data.coordinator.data.devices) == {f"entity:{remote.id}"}
     state = hass.states.get("sensor.remote_battery_failure_probability")
     assert state is not None
     assert state.attributes["friendly_name"] == "Remote battery failure probability"

@@ -394,16 +394,10 @@ def test_tracker_restores_a_state_stored_without_a_grace_period() -> None:
     assert tracker.update(at({"a": 70.0, "b": 70.0}, 60.0), now=3700.0) == ["a"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known, not fixed: a lone battery (no device) is keyed entity:<entity_id>, so renaming its "
-    "entity gives it new entities and drops its snooze, at-risk state and stored history. A stable key "
-    "(the source's registry entry id) needs a migration of our unique ids and of every store keyed by "
-    "device (snoozes, at-risk state, stored grid, battery log) and of watch keys in automations",
-)
 async def test_renaming_a_lone_battery_keeps_its_entities_and_its_snooze(
     hass: HomeAssistant, setup_integration: Setup, rescore: Rescore
 ) -> None:
+    """Regression: a lone battery (no device) was keyed by its entity id; a rename started it over."""
     registry = er.async_get(hass)
     registry.async_get_or_create(
         "sensor", "template", "remote", original_device_class="battery", suggested_object_id="remote_battery"
