@@ -13,6 +13,7 @@ from homeassistant.helpers.typing import ConfigType
 from .aggregates_store import AggregatesStore
 from .const import (
     AGGREGATES_FILE,
+    CONFIG_MINOR_VERSION,
     DOMAIN,
     HOME_MODELS_KEPT,
     HOME_MODELS_SUBDIR,
@@ -23,6 +24,7 @@ from .const import (
 from .coordinator import HomeIQConfigEntry, HomeIQCoordinator, HomeIQRuntimeData
 from .issues import async_delete_all_issues, async_raise_model_refused
 from .lifecycle import WorkGuard
+from .migration import async_key_lone_entities_by_registry_id
 from .ml.bundle import ModelLoadError
 from .model_store import ModelStore
 from .services import async_setup_services
@@ -53,7 +55,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: HomeIQConfigEntry) -> bo
             translation_key="shipped_model_invalid",
             translation_placeholders={"reason": err.reason, "detail": err.detail},
         ) from err
-    aggregates_store = AggregatesStore(Path(hass.config.path(".storage", STORAGE_SUBDIR, AGGREGATES_FILE)))
+    aggregates_store = _aggregates_store(hass)
     await hass.async_add_executor_job(aggregates_store.load)
     if model.refused:
         async_raise_model_refused(hass, (r.version_id for r in model.refused), model.refused[0].reason)
@@ -79,6 +81,21 @@ async def async_setup_entry(hass: HomeAssistant, entry: HomeIQConfigEntry) -> bo
     entry.async_on_unload(coordinator.async_track_registries())
     entry.async_on_unload(entry.add_update_listener(_async_options_updated))
     return True
+
+
+async def async_migrate_entry(hass: HomeAssistant, entry: HomeIQConfigEntry) -> bool:
+    """Bring what an earlier release stored up to this one (an entry of a newer release cannot be read)."""
+    if entry.version > 1:
+        return False
+    if entry.minor_version < CONFIG_MINOR_VERSION:
+        await async_key_lone_entities_by_registry_id(hass, entry, _aggregates_store(hass))
+        hass.config_entries.async_update_entry(entry, minor_version=CONFIG_MINOR_VERSION)
+    return True
+
+
+def _aggregates_store(hass: HomeAssistant) -> AggregatesStore:
+    """The store of the home's hourly aggregates and battery log (not read yet)."""
+    return AggregatesStore(Path(hass.config.path(".storage", STORAGE_SUBDIR, AGGREGATES_FILE)))
 
 
 async def _async_options_updated(hass: HomeAssistant, entry: HomeIQConfigEntry) -> None:

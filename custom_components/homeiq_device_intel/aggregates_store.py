@@ -9,6 +9,7 @@ finished batteries beyond the grid's KEEP_DAYS. File I/O: call ``load``,
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Final
 
@@ -92,6 +93,14 @@ class AggregatesStore:
         """Write the battery log atomically and keep it as the latest."""
         save_log(log, self._log_path, self._home_id)
         self.battery_log = log
+
+    def rename_devices(self, keys: Mapping[str, str]) -> None:
+        """Rename devices (old key to new) in the loaded grid and battery log, and save what changed."""
+        if self.grid is not None and not keys.keys().isdisjoint(self.grid.device_keys):
+            self.grid.device_keys = [keys.get(key, key) for key in self.grid.device_keys]
+            self.save(self.grid)
+        if not keys.keys().isdisjoint(self.battery_log):
+            self.save_battery_log({keys.get(key, key): log for key, log in self.battery_log.items()})
 
     @property
     def days(self) -> float:

@@ -38,6 +38,7 @@ from .const import (
     CONF_RISK_THRESHOLD,
     CONF_TRAINING_MODE,
     CONF_TRAINING_TIME,
+    CONFIG_MINOR_VERSION,
     DEFAULT_OPTIONS,
     DOMAIN,
     MAX_ALERT_GRACE_HOURS,
@@ -56,6 +57,7 @@ class HomeIQConfigFlow(ConfigFlow, domain=DOMAIN):
     """Set up HomeIQ Device Intelligence from the UI."""
 
     VERSION = 1
+    MINOR_VERSION = CONFIG_MINOR_VERSION
 
     async def async_step_user(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Confirm the setup; there is nothing to enter."""

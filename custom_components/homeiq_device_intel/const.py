@@ -113,5 +113,12 @@ SNOOZE_PRESETS: Final[dict[str, timedelta]] = {
 MAX_SNOOZE: Final = timedelta(days=365)
 SNOOZE_SAVE_DELAY: Final = 1
 
+# The config entry's minor version: 2 watches lone entities by their registry id (see migration.py).
+CONFIG_MINOR_VERSION: Final = 2
+
 # A device watched only through one of its entities (no device in the registry).
 PSEUDO_DEVICE_PREFIX: Final = "entity:"
+
+# Home Assistant Store keys of the state kept per watched device.
+AT_RISK_STORE: Final = f"{DOMAIN}.at_risk"
+SNOOZES_STORE: Final = f"{DOMAIN}.snoozes"

@@ -24,6 +24,7 @@ from .aggregates_store import AggregatesStore
 from .const import (
     AT_RISK_OFF_SCORINGS,
     AT_RISK_ON_SCORINGS,
+    AT_RISK_STORE,
     DOMAIN,
     EVENT_DEVICE_AT_RISK,
     LOGGER,
@@ -32,6 +33,7 @@ from .const import (
     SCORE_INTERVAL,
     SNOOZE_CUSTOM,
     SNOOZE_SAVE_DELAY,
+    SNOOZES_STORE,
 )
 from .discovery import DeviceDiscovery, WatchedDevice
 from .issues import async_update_not_recorded, async_update_outages
@@ -128,9 +130,9 @@ class HomeIQCoordinator(DataUpdateCoordinator[HomeIQData]):
             off_after=AT_RISK_OFF_SCORINGS,
             grace_seconds=3600.0 * settings.alert_grace_hours,
         )
-        self._risk_store = StoredState(hass, f"{DOMAIN}.at_risk")
+        self._risk_store = StoredState(hass, AT_RISK_STORE)
         self.snoozes = SnoozeBook()
-        self._snooze_store = StoredState(hass, f"{DOMAIN}.snoozes")
+        self._snooze_store = StoredState(hass, SNOOZES_STORE)
         self._cancel_snooze_end: CALLBACK_TYPE | None = None
         # The scoring window's history, kept between scorings: each hour reads new rows only.
         self.kept_history = KeptHistory()

@@ -49,7 +49,9 @@ PROTOCOL_BY_INTEGRATION: Final[dict[str, Protocol]] = {
 class WatchedDevice:
     """A device we predict for, and the entities we read for it."""
 
-    key: str  # the device registry id, or "entity:<entity_id>" for a lone entity
+    # The device registry id; for a lone entity "entity:<its entity registry id>" (kept across renames),
+    # or "entity:<entity_id>" for one the entity registry does not know.
+    key: str
     device_id: str | None  # device registry id, None for a lone entity
     name: str
     has_battery: bool
@@ -284,7 +286,9 @@ class DeviceDiscovery:
             return None
         state = self._hass.states.get(entry.entity_id)
         name = entry.name or entry.original_name or (state.name if state else entry.entity_id)
-        return _lone_battery(entry.entity_id, name, entry.platform, entry.unit_of_measurement)
+        return _lone_battery(
+            lone_key(entry), entry.entity_id, name, entry.platform, entry.unit_of_measurement
+        )
 
     def _unregistered_batteries(self, device_filter: DeviceFilter) -> list[WatchedDevice]:
         """Describe battery sensors that exist only in the state machine."""
@@ -299,6 +303,7 @@ class DeviceDiscovery:
                 continue
             found.append(
                 _lone_battery(
+                    f"{PSEUDO_DEVICE_PREFIX}{state.entity_id}",
                     state.entity_id,
                     state.name,
                     "unknown",
@@ -324,9 +329,13 @@ def _entity_records(
     )
 
 
-def _lone_battery(entity_id: str, name: str, integration: str, unit: object) -> WatchedDevice:
+def lone_key(entry: er.RegistryEntry) -> str:
+    """Return the watch key of an entity with no device: from its registry id, which a rename keeps."""
+    return f"{PSEUDO_DEVICE_PREFIX}{entry.id}"
+
+
+def _lone_battery(key: str, entity_id: str, name: str, integration: str, unit: object) -> WatchedDevice:
     """Describe a battery entity watched on its own, as a pseudo device."""
-    key = f"{PSEUDO_DEVICE_PREFIX}{entity_id}"
     return WatchedDevice(
         key=key,
         device_id=None,

@@ -191,18 +191,29 @@ class _KnownEntities:
     one of its entities has to be added again; otherwise its unique ids are
     reused (they follow from the device alone), so a scoring builds nothing for
     a home whose devices did not change.
+
+    An entity handed out for adding counts as present until Home Assistant has
+    taken it up: many are added in batches over several turns of the event
+    loop, and a scoring in between would otherwise add the rest a second time.
     """
 
     def __init__(self, build: Callable[[WatchedDevice], Iterable[HomeIQDeviceEntity]]) -> None:
         """Track the entities `build` makes for each device."""
         self._build = build
         self._by_device: dict[str, tuple[WatchedDevice, frozenset[str]]] = {}
+        self._adding: dict[str, HomeIQDeviceEntity] = {}  # handed out, not yet registered
 
     def update(
         self, devices: Mapping[str, WatchedDevice], registered: set[str]
     ) -> tuple[list[HomeIQDeviceEntity], set[str]]:
         """The entities to add (new, or whose registry entry went away) and every wanted unique id."""
-        present = registered.intersection(set().union(*(ids for _, ids in self._by_device.values())))
+        # Home Assistant sets `platform` as it starts adding an entity, and registers it in the same step;
+        # from then on the registry says whether it is there (an entity removed later keeps its platform).
+        self._adding = {
+            uid: e for uid, e in self._adding.items() if e.platform is None and uid not in registered
+        }
+        known_ids = set().union(*(ids for _, ids in self._by_device.values()))
+        present = known_ids & registered.union(self._adding)
         new: list[HomeIQDeviceEntity] = []
         wanted: set[str] = set()
         by_device: dict[str, tuple[WatchedDevice, frozenset[str]]] = {}
@@ -215,4 +226,6 @@ class _KnownEntities:
             by_device[key] = known
             wanted |= known[1]
         self._by_device = by_device
+        self._adding = {uid: e for uid, e in self._adding.items() if uid in wanted}
+        self._adding.update((str(entity.unique_id), entity) for entity in new)
         return new, wanted

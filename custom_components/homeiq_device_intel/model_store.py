@@ -18,7 +18,7 @@ from typing import Any, Final
 from .const import LOGGER
 from .ml.bundle import ModelBundle, ModelLoadError, load_bundle, save_bundle
 from .ml.features import FEATURE_NAMES, FEATURE_SCHEMA_VERSION
-from .ml.files import replace_atomically, set_aside
+from .ml.files import parse_json, replace_atomically, set_aside
 
 INDEX_FILE: Final = "index.json"
 VERSIONS_DIR: Final = "versions"
@@ -155,7 +155,7 @@ class ModelStore:
         if not path.exists():
             return self._rebuilt_index()
         try:
-            return _parse_index(json.loads(path.read_text(encoding="utf-8")))
+            return _parse_index(parse_json(path.read_text(encoding="utf-8")))
         except (OSError, ValueError) as err:
             index = self._rebuilt_index()
             aside = path.with_name(f"{INDEX_FILE}.unreadable")

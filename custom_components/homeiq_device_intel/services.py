@@ -10,6 +10,7 @@ import voluptuous as vol
 from homeassistant.core import HomeAssistant, ServiceCall, ServiceResponse, SupportsResponse, callback
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import config_validation as cv
+from homeassistant.helpers import entity_registry as er
 from homeassistant.util import dt as dt_util
 
 from .const import (
@@ -18,6 +19,7 @@ from .const import (
     ATTR_MODE,
     DOMAIN,
     MAX_SNOOZE,
+    PSEUDO_DEVICE_PREFIX,
     SERVICE_ACKNOWLEDGE,
     SERVICE_REFRESH_PREDICTIONS,
     SERVICE_ROLLBACK_MODEL,
@@ -27,6 +29,7 @@ from .const import (
     TRAINING_MODES,
 )
 from .coordinator import HomeIQConfigEntry
+from .discovery import lone_key
 from .issues import async_clear_model_refused, async_raise_model_refused
 from .lifecycle import WorkStopped
 from .ml.learning import TrainMode
@@ -91,15 +94,30 @@ def _loaded_entry(hass: HomeAssistant) -> HomeIQConfigEntry:
 
 
 def _watched(entry: HomeIQConfigEntry, device_keys: list[str]) -> list[str]:
-    """Return the devices (registry ids or watch keys) if HomeIQ watches them all, else tell which not."""
-    unknown = set(device_keys) - set(entry.runtime_data.coordinator.data.devices)
+    """Return the watch keys of the devices (registry ids or watch keys) if HomeIQ watches them all.
+
+    Tells which it does not watch otherwise. A lone entity may also be given as
+    ``entity:<entity_id>``, as earlier releases keyed it (automations written then).
+    """
+    coordinator = entry.runtime_data.coordinator
+    registry = er.async_get(coordinator.hass)
+    keys = {key: _lone_entity_key(registry, key) for key in device_keys}
+    unknown = {key for key, current in keys.items() if current not in coordinator.data.devices}
     if unknown:
         raise ServiceValidationError(
             translation_domain=DOMAIN,
             translation_key="devices_not_watched",
             translation_placeholders={"devices": ", ".join(sorted(unknown))},
         )
-    return device_keys
+    return [keys[key] for key in device_keys]
+
+
+def _lone_entity_key(registry: er.EntityRegistry, key: str) -> str:
+    """Return the watch key of a lone entity given as ``entity:<entity_id>``; any other key as it is."""
+    entity_id = key.removeprefix(PSEUDO_DEVICE_PREFIX)
+    if entity_id != key and (found := registry.async_get(entity_id)) is not None and found.device_id is None:
+        return lone_key(found)
+    return key
 
 
 async def _async_train(call: ServiceCall) -> ServiceResponse:
@@ -109,7 +127,7 @@ async def _async_train(call: ServiceCall) -> ServiceResponse:
     mode = cast(TrainMode, call.data.get(ATTR_MODE, runtime.coordinator.settings.training_mode))
     device_keys: list[str] | None = call.data.get(ATTR_DEVICES)
     if device_keys is not None:
-        _watched(entry, device_keys)
+        device_keys = _watched(entry, device_keys)
     try:
         task = runtime.trainer.async_start(mode, device_keys)
     except TrainingAlreadyRunning as err:

@@ -383,6 +383,7 @@ class TrainingManager:
             devices=result.n_devices,
             rows=result.n_rows,
             positives=dict(result.n_positive),
+            kept_current={target: reason.value for target, reason in result.kept.items()},
         )
         self.state.consecutive_failures = 0
         if result.status is TrainStatus.INSUFFICIENT_DATA:
@@ -394,9 +395,14 @@ class TrainingManager:
             self._coordinator.set_model(active)
             async_clear_model_refused(self._hass)
             log["deployed_version"] = active.version_id
-            LOGGER.info("Deployed home model %s: %s", active.version_id, result.metrics)
+            LOGGER.info(
+                "Deployed home model %s: %s; kept as they were: %s",
+                active.version_id,
+                result.metrics,
+                log["kept_current"],
+            )
         else:
-            LOGGER.info("Kept the current model: %s", result.message)
+            LOGGER.info("Kept the current model: %s (%s)", result.message, log["kept_current"])
         self.state.status = TrainingStatus.IDLE
         self.state.last_trained = dt_util.utcnow()
 

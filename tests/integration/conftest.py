@@ -30,7 +30,7 @@ from pytest_homeassistant_custom_component.components.recorder.common import (
     async_wait_recording_done,
 )
 
-from custom_components.homeiq_device_intel.const import DEFAULT_OPTIONS, DOMAIN
+from custom_components.homeiq_device_intel.const import CONFIG_MINOR_VERSION, DEFAULT_OPTIONS, DOMAIN
 from custom_components.homeiq_device_intel.ml.bundle import (
     BinaryClassifier,
     ModelBundle,
@@ -177,9 +177,13 @@ def shipped_model(tmp_path: Path) -> Generator[Path]:
 
 @pytest.fixture
 def mock_config_entry() -> MockConfigEntry:
-    """Our config entry with the default options."""
+    """Our config entry with the default options, as this release creates it."""
     return MockConfigEntry(
-        domain=DOMAIN, title="HomeIQ Device Intelligence", data={}, options=dict(DEFAULT_OPTIONS)
+        domain=DOMAIN,
+        title="HomeIQ Device Intelligence",
+        data={},
+        options=dict(DEFAULT_OPTIONS),
+        minor_version=CONFIG_MINOR_VERSION,
     )
 
 

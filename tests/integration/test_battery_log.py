@@ -88,8 +88,13 @@ async def test_training_writes_the_log_and_keeps_devices_it_did_not_see(
 
 @pytest.mark.parametrize(
     "content",
-    [b"garbage", b"{}", json.dumps({"format": "homeiq_battery_log", "version": 7}).encode()],
-    ids=["not_json", "foreign", "newer_version"],
+    [
+        b"garbage",
+        b"{}",
+        json.dumps({"format": "homeiq_battery_log", "version": 7}).encode(),
+        b"[" * 100_000 + b"]" * 100_000,
+    ],
+    ids=["not_json", "foreign", "newer_version", "nested_too_deep"],
 )
 async def test_an_unreadable_battery_log_is_set_aside_and_the_entry_loads(
     hass: HomeAssistant,

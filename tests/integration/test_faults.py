@@ -151,6 +151,10 @@ def _flip_and_fix_checksum(directory: Path) -> None:
 DAMAGE: dict[str, tuple[Callable[[Path], None], str]] = {
     "truncated_models": (lambda d: _truncate(d / MODELS_FILE), "checksum_mismatch"),
     "truncated_manifest": (lambda d: _truncate(d / MANIFEST_FILE), "manifest_invalid"),
+    "manifest_nested_too_deep": (
+        lambda d: (d / MANIFEST_FILE).write_text("[" * 100_000 + "]" * 100_000),
+        "manifest_invalid",
+    ),
     "flipped_byte": (lambda d: _flip_middle_byte(d / MODELS_FILE), "checksum_mismatch"),
     "manifest_checksum_edited": (
         lambda d: _edit_manifest(d, lambda m: m["files"][MODELS_FILE].update(sha256="0" * 64)),
@@ -483,7 +487,7 @@ async def test_devices_removed_renamed_or_disabled_mid_run_are_cleaned_up_on_the
     disabled = add_battery_device("Door 1")
     renamed = add_battery_device("Door 2")
     entities = er.async_get(hass)
-    entities.async_get_or_create(
+    garage = entities.async_get_or_create(
         "sensor",
         "zha",
         "garage-battery",
@@ -496,8 +500,8 @@ async def test_devices_removed_renamed_or_disabled_mid_run_are_cleaned_up_on_the
     hass.states.async_set("sensor.garage_battery", "60", battery)
     entry = await setup_integration()
     ours = {e.unique_id: e.entity_id for e in er.async_entries_for_config_entry(entities, entry.entry_id)}
-    lone_old = "entity:sensor.garage_battery_failure_probability"
-    assert lone_old in ours
+    lone = f"entity:{garage.id}_failure_probability"
+    assert ours[lone] == "sensor.garage_battery_failure_probability"
     assert f"{removed.id}_failure_probability" in ours
     assert f"{disabled.id}_at_risk" in ours
     release = threading.Event()
@@ -537,8 +541,7 @@ async def test_devices_removed_renamed_or_disabled_mid_run_are_cleaned_up_on_the
         assert f"{removed.id}_{key}" not in ours
         assert f"{disabled.id}_{key}" not in ours
         assert f"{renamed.id}_{key}" in ours
-    assert lone_old not in ours
-    assert "entity:sensor.garage_remote_battery_failure_probability" in ours
+    assert ours[lone] == "sensor.garage_battery_failure_probability"  # renamed, the same entity
     assert hass.states.get("sensor.door_0_failure_probability") is None
     assert _state(hass, "sensor.door_2_failure_probability") != "unavailable"
     watched = entry.runtime_data.coordinator.data.devices

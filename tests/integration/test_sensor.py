@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import timedelta
 from types import SimpleNamespace
 from typing import Any
@@ -20,6 +21,7 @@ from custom_components.homeiq_device_intel.const import (
     CONF_INCLUDE_INTEGRATIONS,
     DOMAIN,
 )
+from custom_components.homeiq_device_intel.coordinator import HomeIQData
 from custom_components.homeiq_device_intel.ml.bundle import ModelBundle
 from custom_components.homeiq_device_intel.model_store import ActiveModel
 from custom_components.homeiq_device_intel.sensor import _quality, _quality_attributes
@@ -439,7 +441,7 @@ async def test_registered_battery_entity_without_device(
 ) -> None:
     kitchen = ar.async_get(hass).async_create("Kitchen")
     registry = er.async_get(hass)
-    registry.async_get_or_create(
+    remote = registry.async_get_or_create(
         "sensor",
         "template",
         "remote",
@@ -465,7 +467,7 @@ async def test_registered_battery_entity_without_device(
     )
     entry = await setup_integration()
 
-    assert set(entry.runtime_data.coordinator.data.devices) == {"entity:sensor.remote_battery"}
+    assert set(entry.runtime_data.coordinator.data.devices) == {f"entity:{remote.id}"}
     state = hass.states.get("sensor.remote_battery_failure_probability")
     assert state is not None
     assert state.attributes["friendly_name"] == "Remote battery failure probability"
@@ -554,6 +556,65 @@ async def test_many_new_entities_are_added_in_batches(
     await rescore()
     assert hass.states.get("sensor.shed_failure_probability") is not None
     assert len(er.async_entries_for_config_entry(er.async_get(hass), entry.entry_id)) > ours
+
+
+async def test_a_scoring_between_batches_adds_no_entity_twice(
+    hass: HomeAssistant,
+    add_battery_device: Any,
+    setup_integration: Setup,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Regression: entities of a batch not yet added were built and added again by the next scoring.
+
+    Home Assistant then logged "does not generate unique IDs" for each of them.
+    """
+    monkeypatch.setattr("custom_components.homeiq_device_intel.entity.ADD_BATCH", 2)
+    scorings: list[HomeIQData] = []
+    _score_after_the_first_batch(monkeypatch, scorings)
+    for name in ("Hall door", "Kitchen", "Porch", "Garage", "Shed"):
+        add_battery_device(name, battery=60)
+
+    entry = await setup_integration()
+    await hass.async_block_till_done()
+
+    assert scorings  # a scoring did arrive between two batches
+    assert "does not generate unique IDs" not in caplog.text
+    for name in ("hall_door", "kitchen", "porch", "garage", "shed"):
+        assert hass.states.get(f"sensor.{name}_failure_probability") is not None, name
+        assert hass.states.get(f"binary_sensor.{name}_at_risk") is not None, name
+    ours = er.async_entries_for_config_entry(er.async_get(hass), entry.entry_id)
+    added = [
+        state.entity_id for state in hass.states.async_all() if state.entity_id in {e.entity_id for e in ours}
+    ]
+    assert len(added) == len(ours)
+
+
+def _score_after_the_first_batch(monkeypatch: pytest.MonkeyPatch, scorings: list[HomeIQData]) -> None:
+    """Let a new scoring reach the listeners right after the first batch of a platform is added."""
+    from custom_components.homeiq_device_intel import entity as entity_module
+
+    original = entity_module.async_track_device_entities
+
+    def scoring_between(entry: Any, platform: Any, build: Any, add: Any, keep: set[str]) -> None:
+        coordinator = entry.runtime_data.coordinator
+
+        def score() -> None:
+            scorings.append(replace(coordinator.data))
+            coordinator.async_set_updated_data(scorings[-1])
+
+        def add_then_score(entities: Any) -> None:
+            entities = list(entities)
+            add(entities)
+            if len(entities) == 2 and not scorings:  # a batch: the rest follow in later turns of the loop
+                coordinator.hass.loop.call_soon(score)
+
+        original(entry, platform, build, add_then_score, keep)
+
+    for module in ("sensor", "binary_sensor", "select"):
+        monkeypatch.setattr(
+            f"custom_components.homeiq_device_intel.{module}.async_track_device_entities", scoring_between
+        )
 
 
 def _count_platform_adds(monkeypatch: pytest.MonkeyPatch, added: list[int]) -> None:

@@ -12,6 +12,7 @@ from homeassistant.components.select import ATTR_OPTION, SERVICE_SELECT_OPTION
 from homeassistant.const import ATTR_ENTITY_ID, STATE_OFF, STATE_ON
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ServiceValidationError
+from homeassistant.helpers import entity_registry as er
 from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
@@ -391,3 +392,31 @@ def test_tracker_restores_a_state_stored_without_a_grace_period() -> None:
     assert tracker.at_risk == {"b"}
     assert tracker.update(at({"a": 70.0, "b": 70.0}, 60.0), now=100.0) == []
     assert tracker.update(at({"a": 70.0, "b": 70.0}, 60.0), now=3700.0) == ["a"]
+
+
+async def test_renaming_a_lone_battery_keeps_its_entities_and_its_snooze(
+    hass: HomeAssistant, setup_integration: Setup, rescore: Rescore
+) -> None:
+    """Regression: a lone battery (no device) was keyed by its entity id; a rename started it over."""
+    registry = er.async_get(hass)
+    registry.async_get_or_create(
+        "sensor", "template", "remote", original_device_class="battery", suggested_object_id="remote_battery"
+    )
+    battery = {"device_class": "battery", "unit_of_measurement": "%"}
+    hass.states.async_set("sensor.remote_battery", "50", battery)
+    entry = await setup_integration()
+    coordinator = entry.runtime_data.coordinator
+    [key] = coordinator.data.devices
+    await _snooze(hass, [key], {"days": 3})
+    ours = {e.unique_id: e.entity_id for e in er.async_entries_for_config_entry(registry, entry.entry_id)}
+
+    registry.async_update_entity("sensor.remote_battery", new_entity_id="sensor.remote_control_battery")
+    hass.states.async_remove("sensor.remote_battery")
+    hass.states.async_set("sensor.remote_control_battery", "50", battery)
+    await rescore()
+
+    assert {
+        e.unique_id: e.entity_id for e in er.async_entries_for_config_entry(registry, entry.entry_id)
+    } == ours
+    [key] = coordinator.data.devices
+    assert coordinator.snoozes.get(key, dt_util.utcnow()) is not None

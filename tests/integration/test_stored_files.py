@@ -13,12 +13,14 @@ import tempfile
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
+from unittest.mock import patch
 
 import numpy as np
 import pytest
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers.storage import Store
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pytest_homeassistant_custom_component.common import MockConfigEntry
@@ -57,6 +59,8 @@ DEVICES = ("a", "b", "c", "d", "e")
 LEVEL_CHANNELS = tuple(c for c in CHANNELS if c not in STATE_CHANNELS and c != "battery_low")
 # Channels whose hours before `states_from` are unknown, and which the merge fills from the old grid.
 FROM_STATES = tuple(c for c in CHANNELS if c not in LEVEL_CHANNELS)
+# Python's json raises RecursionError (not a ValueError) on this; HA's orjson a JSONDecodeError.
+NESTED_TOO_DEEP: Final = "[" * 100_000 + "]" * 100_000
 
 
 # ---------------------------------------------------------------- grids of any shape
@@ -610,6 +614,32 @@ async def test_a_store_file_home_assistant_cannot_read_is_set_aside_and_the_entr
     ]
 
 
+@pytest.mark.parametrize("store", ["at_risk", "snoozes", "training"])
+async def test_a_store_file_nested_too_deep_is_set_aside_by_home_assistant_and_the_entry_loads(
+    hass: HomeAssistant,
+    config_dir: Path,
+    add_battery_device: Any,
+    setup_integration: Setup,
+    store: str,
+) -> None:
+    """HA's Store reads with orjson, whose depth limit raises a JSONDecodeError it handles."""
+    path = config_dir / ".storage" / f"{DOMAIN}.{store}"
+    path.parent.mkdir(parents=True)
+    path.write_text(NESTED_TOO_DEEP)
+    add_battery_device("Hall door", battery=10)
+
+    async def read_from_disk(self: Store[Any]) -> Any:
+        return await self._async_load_data()
+
+    with patch.object(Store, "_async_load", read_from_disk):  # hass_storage keeps files in memory
+        entry = await setup_integration()
+
+    assert entry.state is ConfigEntryState.LOADED
+    assert float(_state(hass, PROBABILITY)) > 90
+    assert not path.exists()
+    assert [p.name.split(".corrupt.")[0] for p in path.parent.glob(f"{path.name}.corrupt.*")] == [path.name]
+
+
 # ---------------------------------------------------------------- the at-risk and training state
 
 
@@ -717,6 +747,7 @@ DAMAGED_INDEX: dict[str, str] = {
     "versions_repeat": '{"versions": ["v0001", "v0001"], "next": 2}',
     "next_a_string": '{"versions": ["v0001"], "next": "2"}',
     "next_missing": '{"versions": ["v0001"]}',
+    "nested_too_deep": NESTED_TOO_DEEP,
 }
 
 

@@ -95,6 +95,8 @@ async def test_training_deploys_a_better_home_model(
     last_run = entry.runtime_data.trainer.state.last_run
     assert last_run["devices"] == 6
     assert last_run["deployed_version"] == "v0001"
+    # Door contacts send no telemetry: there is nothing to judge a new stale classifier on.
+    assert last_run["kept_current"] == {"stale": "no_labelled_held_out_days"}
 
 
 async def test_a_run_shows_each_step_once_in_order_and_its_progress_never_goes_back(

@@ -504,3 +504,30 @@ def test_no_failure_type_gets_a_classifier_worse_on_the_held_out_days_than_the_c
         if key.endswith("_log_loss") and result.metrics[key] > result.current_metrics[key] + 1e-9
     }
     assert not worse
+
+
+def test_a_failure_type_without_labelled_held_out_days_keeps_its_current_classifier(bundle, monkeypatch):
+    """A refit that could not be judged on the held-out days is never deployed.
+
+    Here no stale row of the held-out days is labelled (as when every telemetry device was down
+    or too young then), while the training days hold enough stale failures to refit its
+    calibration; the other failure types are judged, better, and deployed.
+    """
+    build_labels = learning.build_labels
+
+    def no_stale_labels_held_out(part, frame, events, *, horizon_days):
+        labels = build_labels(part, frame, events, horizon_days=horizon_days)
+        held_out = frame.eval_hour > part.n_hours - int(horizon_days * 24) - learning.HOLDOUT_DAYS * 24
+        labels.y[FailureType.STALE.value][held_out] = np.nan
+        return labels
+
+    monkeypatch.setattr(learning, "build_labels", no_stale_labels_held_out)
+    home = _failing_home()
+
+    result = train_home(home, bundle, mode="full", now=home.end)
+
+    assert result.status is TrainStatus.DEPLOYED, result.message
+    assert result.bundle.classifiers["stale"] is bundle.classifiers["stale"]
+    assert result.bundle.classifiers["battery_depleted"] is not bundle.classifiers["battery_depleted"]
+    assert result.kept == {"stale": learning.KeptReason.NOT_JUDGED}
+    assert not any(key.startswith("stale_") for key in result.metrics)

@@ -565,6 +565,18 @@ def test_malformed_rows_are_skipped_repaired_and_counted(rec: Recorder) -> None:
     assert history.restarts.size == 0
 
 
+def test_attributes_and_event_data_nested_too_deep_are_counted_as_unreadable(rec: Recorder) -> None:
+    nested = "[" * 100_000 + "]" * 100_000  # Python's json raises RecursionError on it
+    rec.entity("sensor.deep_temperature", nested)
+    rec.states("sensor.deep_temperature", [(T0, "1")])
+    rec.event("battery_notes_battery_replaced", T0 + 990.0, nested)
+    summary = ReadSummary()
+    history = read_history(rec.query(), **WHOLE, summary=summary)
+    assert history.states["sensor.deep_temperature"].value.tolist() == [1.0]
+    assert summary.bad_attributes == 1
+    assert summary.bad_events == 1
+
+
 def test_rows_out_of_order_are_sorted_and_counted(rec: Recorder) -> None:
     _small_home(rec)
     query = rec.query()

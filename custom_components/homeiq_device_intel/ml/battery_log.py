@@ -24,7 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .battery_life import LEVEL_MARKS, Ending, PastBattery, days_to_marks, past_batteries
-from .files import replace_atomically
+from .files import parse_json, replace_atomically
 from .grid import HOUR, HourlyGrid
 from .labels import dark_silence_hours
 
@@ -242,7 +242,7 @@ def log_from_json(data: object, *, home_id: str | None = None) -> BatteryLog:
 def load_log(path: Path, *, home_id: str | None = None) -> BatteryLog:
     """Read a stored log; BatteryLogError when it is unreadable or not a log of ours."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = parse_json(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError) as err:
         raise BatteryLogError(f"unreadable battery log: {err}") from err
     return log_from_json(data, home_id=home_id)

@@ -31,6 +31,7 @@ from typing import Any, Final, Literal
 import numpy as np
 import numpy.typing as npt
 
+from .files import parse_json
 from .trees.forest import FloatArray
 from .trees.isolation import IsolationForestModel, score_samples
 from .trees.layout import OBJECTIVES, TreeEnsemble
@@ -308,7 +309,7 @@ def _read_manifest(directory: Path) -> dict[str, Any]:
         raise ValueError(f"non-standard JSON constant {constant}")
 
     try:
-        manifest = json.loads(text, parse_constant=reject_constant)
+        manifest = parse_json(text, parse_constant=reject_constant)
     except ValueError as err:
         raise ModelLoadError("manifest_invalid", f"{MANIFEST_FILE} is not valid JSON: {err}") from err
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:

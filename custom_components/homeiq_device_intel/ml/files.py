@@ -1,7 +1,8 @@
-"""Durable file replacement, and setting aside a file that cannot be used, for every file we keep."""
+"""Durable file replacement, JSON parsing and setting aside an unusable file, for every file we keep."""
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from collections.abc import Callable
@@ -27,6 +28,18 @@ def replace_atomically(path: Path, write: Callable[[IO[Any]], object], *, text: 
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def parse_json(text: str | bytes, **options: Any) -> Any:
+    """Parse JSON we did not necessarily write (`options` as for `json.loads`); ValueError unless it parses.
+
+    Python's json raises RecursionError on arrays or objects nested too deeply
+    (``"[" * 100000``): to every reader that is damaged JSON like any other.
+    """
+    try:
+        return json.loads(text, **options)
+    except RecursionError as err:
+        raise ValueError(f"JSON nested too deeply: {err}") from err
 
 
 def set_aside(path: Path, aside: Path) -> OSError | None:

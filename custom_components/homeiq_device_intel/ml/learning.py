@@ -35,6 +35,13 @@ class TrainStatus(StrEnum):
     INSUFFICIENT_DATA = "insufficient_data"  # too little history: a status, not an error
 
 
+class KeptReason(StrEnum):
+    """Why a failure type keeps its current classifier in a run that got as far as fitting."""
+
+    WORSE = "worse_on_held_out_days"  # its refit was worse on the most recent held-out days
+    NOT_JUDGED = "no_labelled_held_out_days"  # no labelled held-out row to measure a refit on
+
+
 class TrainingCancelled(Exception):
     """Raised by train_home when should_stop() turns true between steps."""
 
@@ -51,6 +58,7 @@ class TrainResult:
     n_devices: int = 0
     n_rows: int = 0
     n_positive: dict[str, int] = field(default_factory=dict)
+    kept: dict[str, KeptReason] = field(default_factory=dict)  # failure types left as they were, and why
 
 
 class TrainingStep(StrEnum):
@@ -256,6 +264,8 @@ def train_home(
     unchanged = all(_same(fit.classifiers[t], model) for t, model in current.classifiers.items())
     if unchanged or fit.candidate_total > fit.current_total + 1e-9:
         message = "the home model was worse than the current one on the most recent days"
+        if all(fit.kept.get(t) is KeptReason.NOT_JUDGED for t in current.classifiers):
+            message = "the most recent days had no labelled rows to judge a new model on"
         return fit.result(TrainStatus.KEPT_CURRENT, None, message, n_devices=n_devices, n_rows=n_rows)
     new_bundle = _home_bundle(current, fit, mode=mode, now=now)
     report(1.0, TrainingStep.DONE, None)
@@ -374,6 +384,7 @@ class _Candidate:
     base_trees: dict[str, list[float]] = field(default_factory=dict)
     candidate_total: float = 0.0  # summed held-out log loss
     current_total: float = 0.0
+    kept: dict[str, KeptReason] = field(default_factory=dict)
 
     def result(
         self, status: TrainStatus, bundle: ModelBundle | None, message: str, *, n_devices: int, n_rows: int
@@ -388,6 +399,7 @@ class _Candidate:
             n_devices=n_devices,
             n_rows=n_rows,
             n_positive=self.positives,
+            kept=self.kept,
         )
 
     def score(self, target: str, y_test: Float, p_new: Float, p_old: Float) -> None:
@@ -448,11 +460,12 @@ def _fit_classifiers(
         _check(should_stop)
         report(0.3 + 0.6 * k / max(len(current.classifiers), 1), TrainingStep.FITTING, target)
         y = data.y.get(target)
-        if y is None:
-            fit.classifiers[target] = model
+        test_rows = np.zeros_like(data.is_holdout) if y is None else data.is_holdout & np.isfinite(y)
+        if y is None or not test_rows.any():
+            # Nothing to measure a refit on: never deploy what was not found at least as good.
+            _keep_current(fit, target, model, current.metadata, KeptReason.NOT_JUDGED)
             continue
         train_rows = data.is_train & np.isfinite(y)
-        test_rows = data.is_holdout & np.isfinite(y)
         fit.positives[target] = int(np.sum(y[train_rows] > 0.5))
         ensemble = model.ensemble
         margin = _margin_of_rows(ensemble, X, train_rows)
@@ -473,14 +486,13 @@ def _fit_classifiers(
             ensemble=ensemble, calibration_a=a, calibration_b=b, threshold=model.threshold
         )
         fit.classifiers[target] = candidate
-        if test_rows.any():
-            totals = fit.candidate_total, fit.current_total
-            _score_held_out(fit, target, (model, candidate), data, test_rows)
-            if fit.metrics[f"{target}_log_loss"] > fit.current_metrics[f"{target}_log_loss"] + 1e-9:
-                # Worse at this failure type on the held-out days: it keeps its current classifier.
-                fit.candidate_total, fit.current_total = totals
-                _keep_current(fit, target, model, current.metadata)
-                _score_held_out(fit, target, (model, model), data, test_rows)
+        totals = fit.candidate_total, fit.current_total
+        _score_held_out(fit, target, (model, candidate), data, test_rows)
+        if fit.metrics[f"{target}_log_loss"] > fit.current_metrics[f"{target}_log_loss"] + 1e-9:
+            # Worse at this failure type on the held-out days: it keeps its current classifier.
+            fit.candidate_total, fit.current_total = totals
+            _keep_current(fit, target, model, current.metadata, KeptReason.WORSE)
+            _score_held_out(fit, target, (model, model), data, test_rows)
     return fit
 
 
@@ -492,9 +504,12 @@ def _same(candidate: BinaryClassifier, model: BinaryClassifier) -> bool:
     )
 
 
-def _keep_current(fit: _Candidate, target: str, model: BinaryClassifier, metadata: dict[str, object]) -> None:
-    """Undo a failure type's refit: its current classifier, calibration weight and base trees stay."""
+def _keep_current(
+    fit: _Candidate, target: str, model: BinaryClassifier, metadata: dict[str, object], reason: KeptReason
+) -> None:
+    """Undo or skip a failure type's refit: its current classifier, calibration weight and base trees stay."""
     fit.classifiers[target] = model
+    fit.kept[target] = reason
     for key in [key for key in fit.metrics if key.startswith(f"{target}_")]:
         del fit.metrics[key]
     weights, stored_base = metadata.get("calibration_weight"), metadata.get(BASE_TREES_KEY)

@@ -9,7 +9,6 @@ joins the pieces of one entity read in several chunks.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from itertools import compress, pairwise
@@ -20,6 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ..classify import attribute_level
+from ..files import parse_json
 from ..records import FloatArray, IntArray, StateSeries, tokenize_states
 from .summary import ReadSummary
 
@@ -250,7 +250,7 @@ def parse_attributes(raw: object) -> tuple[dict[str, object], bool]:
     if raw is None or raw == "":
         return {}, True
     try:
-        parsed = json.loads(raw)  # type: ignore[arg-type]
+        parsed = parse_json(raw)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         return {}, False
     if not isinstance(parsed, dict):
