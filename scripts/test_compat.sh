@@ -20,4 +20,4 @@ fi
   tests/integration/test_services.py tests/integration/test_training.py tests/integration/test_repairs.py tests/integration/test_diagnostics.py \
   tests/integration/test_faults.py tests/integration/test_risk.py tests/integration/test_lifecycle.py tests/integration/test_harness_checks.py \
   tests/integration/test_recorder_servers.py tests/integration/test_stored_files.py tests/integration/test_snooze.py \
-  tests/integration/test_link_quality.py
+  tests/integration/test_link_quality.py tests/integration/test_migration.py
