@@ -13,13 +13,20 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Final
 
+import numpy as np
+import numpy.typing as npt
+from homeassistant.util import dt as dt_util
+
 from .const import BATTERY_LOG_FILE, DOMAIN, LEGACY_AGGREGATES_FILE, LOGGER
 from .ml.aggregates import AggregatesError, load_grid, save_grid
-from .ml.battery_log import BatteryLog, BatteryLogError, load_log, save_log
+from .ml.battery_log import BatteryLog, BatteryLogError, load_log, save_log, updated_log
 from .ml.files import set_aside
 from .ml.grid import HourlyGrid
 
 UNREADABLE_SUFFIX: Final = ".unreadable"
+# The hourly scoring keeps the history when no training has for this long (nightly training off,
+# or failing): its grid, merged with the stored one, is saved with the batteries that ended in it.
+KEEP_HISTORY_AFTER_HOURS: Final = 24
 
 
 class AggregatesStore:
@@ -32,6 +39,7 @@ class AggregatesStore:
         self._log_path = path.with_name(BATTERY_LOG_FILE)
         self.grid: HourlyGrid | None = None
         self.battery_log: BatteryLog = {}
+        self._loaded_at = dt_util.utcnow().timestamp()  # no stored grid: history is kept a day after
 
     def load(self) -> None:
         """Read the stored grid and battery log; one that is unreadable or not this home's is set aside.
@@ -39,6 +47,7 @@ class AggregatesStore:
         History then restarts from what the recorder holds. Logs one warning
         per file, also when it cannot be moved (the next save replaces it).
         """
+        self._loaded_at = dt_util.utcnow().timestamp()
         self._load_grid()
         self._load_battery_log()
 
@@ -88,6 +97,23 @@ class AggregatesStore:
         """Write the grid atomically and keep it as the latest."""
         save_grid(grid, self._path)
         self.grid = grid
+
+    def keep(self, grid: HourlyGrid, known_swaps: Mapping[str, npt.NDArray[np.float64]]) -> None:
+        """Save `grid` (merged with the stored one), log the batteries that ended in it (executor)."""
+        self.save(grid)
+        self.log_batteries(grid, known_swaps)
+
+    def log_batteries(self, grid: HourlyGrid, known_swaps: Mapping[str, npt.NDArray[np.float64]]) -> None:
+        """Add the batteries that ended in the grid to the battery log (other devices' entries stay)."""
+        self.save_battery_log(updated_log(self.battery_log, grid, known_swaps))
+
+    def behind(self, now: float) -> bool:
+        """Whether the stored grid ends KEEP_HISTORY_AFTER_HOURS or more before `now`.
+
+        With none stored, counted from when the store was loaded (HA's start, or the entry's set-up).
+        """
+        kept_until = self._loaded_at if self.grid is None else self.grid.start + self.grid.n_hours * 3600.0
+        return now - kept_until >= KEEP_HISTORY_AFTER_HOURS * 3600.0
 
     def save_battery_log(self, log: BatteryLog) -> None:
         """Write the battery log atomically and keep it as the latest."""

@@ -222,6 +222,13 @@ class HomeIQCoordinator(DataUpdateCoordinator[HomeIQData]):
             )
         )
         links = await run(partial(link_quality, grid))
+        if self.aggregates_store.behind(now.timestamp()):
+            # No training kept the history for a day (nightly training off, or failing): this
+            # grid, merged with the stored one, keeps it beyond the recorder's purge window.
+            try:
+                await run(partial(self.aggregates_store.keep, grid, history.battery_swaps))
+            except OSError as err:  # the scoring stands; the next hour tries again
+                LOGGER.warning("Stored history could not be saved (%s)", err)
         return (
             {p.device_key: p for p in scored if p.device_key in devices},
             {key: link for key, link in links.items() if key in devices},

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from datetime import time as dt_time
@@ -13,8 +13,6 @@ from enum import StrEnum
 from functools import partial
 from typing import Any, Final, Protocol
 
-import numpy as np
-import numpy.typing as npt
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.helpers.event import async_track_point_in_utc_time
@@ -30,8 +28,6 @@ from .const import (
 from .discovery import WatchedDevice
 from .issues import async_clear_model_refused, async_update_training_failing
 from .lifecycle import WorkGuard, WorkStopped
-from .ml.battery_log import updated_log
-from .ml.grid import HourlyGrid
 from .ml.learning import TrainingCancelled, TrainingStep, TrainMode, TrainResult, TrainStatus, train_home
 from .ml.scoring import home_grid
 from .model_store import ActiveModel, ModelStore
@@ -42,13 +38,6 @@ from .stored_state import StoredState
 TRAINING_WINDOW: Final = timedelta(days=180)
 # Errors are shown as a state attribute: keep them well under the recorder's limit.
 MAX_ERROR_LENGTH: Final = 500
-
-
-def _log_batteries(
-    store: AggregatesStore, grid: HourlyGrid, known_swaps: Mapping[str, npt.NDArray[np.float64]]
-) -> None:
-    """Add the batteries that ended in the grid to the stored battery log (in an executor)."""
-    store.save_battery_log(updated_log(store.battery_log, grid, known_swaps))
 
 
 def next_nightly_run(after: datetime, at: dt_time) -> datetime:
@@ -353,7 +342,7 @@ class TrainingManager:
             # A run on some devices only must not drop the others' stored history.
             await self._in_executor(partial(aggregates_store.save, grid))
         # Batteries that ended in the grid join the log (other devices' entries stay).
-        await self._in_executor(partial(_log_batteries, aggregates_store, grid, history.battery_swaps))
+        await self._in_executor(partial(aggregates_store.log_batteries, grid, history.battery_swaps))
         self._progress(READING_SHARE, TrainingStep.BUILDING_FEATURES)
         return await self._in_executor(
             partial(

@@ -102,7 +102,10 @@ async def test_a_lone_battery_of_an_earlier_release_keeps_its_entities_snooze_an
     save_grid(grid, folder / AGGREGATES_FILE)
     save_log({OLD_KEY: (_coin_cell(dt_util.utcnow().timestamp()),)}, folder / BATTERY_LOG_FILE, DOMAIN)
 
-    entry = await setup_integration()
+    # The stored grid ends long ago, so the first scoring would save its own merge over the
+    # migrated file (keeping the watched devices only); the file read below is the migration's.
+    with patch.object(AggregatesStore, "behind", return_value=False):
+        entry = await setup_integration()
 
     assert entry.state is ConfigEntryState.LOADED
     assert entry.minor_version == CONFIG_MINOR_VERSION

@@ -30,6 +30,7 @@ from sqlalchemy.exc import DatabaseError, OperationalError
 
 from custom_components.homeiq_device_intel import recorder_source, training
 from custom_components.homeiq_device_intel.const import (
+    BATTERY_LOG_FILE,
     CONF_NIGHTLY_TRAINING,
     CONF_TRAINING_MODE,
     CONF_TRAINING_TIME,
@@ -37,6 +38,7 @@ from custom_components.homeiq_device_intel.const import (
     EVENT_TRAINING_FINISHED,
     SERVICE_TRAIN,
 )
+from custom_components.homeiq_device_intel.ml.aggregates import load_grid
 from custom_components.homeiq_device_intel.ml.bundle import ModelBundle, save_bundle
 from custom_components.homeiq_device_intel.ml.learning import TrainingStep
 from tests.integration.conftest import battery_statistics_metadata
@@ -475,3 +477,88 @@ async def test_unreadable_stored_history_is_set_aside(
     assert entry.runtime_data.coordinator.aggregates_store.grid is None
     assert history.with_suffix(".unreadable").read_bytes() == b"not a grid"
     assert "Stored history is unreadable" in caplog.text
+
+
+async def test_with_nightly_training_off_the_hourly_scoring_keeps_the_history_beyond_the_purge(
+    hass: HomeAssistant,
+    seed_history: Seed,
+    mock_config_entry: MockConfigEntry,
+    setup_integration: Setup,
+    rescore: Callable[[], Awaitable[None]],
+    config_dir: Path,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """No training ever runs: once a day the scoring's grid (merged with the stored one) is saved."""
+    await seed_history(30)
+    mock_config_entry.add_to_hass(hass)
+    hass.config_entries.async_update_entry(
+        mock_config_entry, options={**mock_config_entry.options, CONF_NIGHTLY_TRAINING: False}
+    )
+    entry = await setup_integration()
+    stored = entry.runtime_data.coordinator.aggregates_store
+    path = config_dir / ".storage" / DOMAIN / "aggregates.npz"
+    await rescore()
+    assert not path.exists()  # not a day since the entry set up
+
+    freezer.tick(timedelta(hours=23))
+    await rescore()
+    assert path.is_file()
+    assert (config_dir / ".storage" / DOMAIN / BATTERY_LOG_FILE).is_file()
+    assert stored.grid is not None
+    early = slice(0, 24 * 10)  # the first ten days of the 30 written
+    reports_before = float(stored.grid["reports"][:, early].sum())
+    assert reports_before > 0
+    saved_at = path.stat().st_mtime_ns
+
+    await rescore()  # an hour later: the stored history is not a day behind
+    assert path.stat().st_mtime_ns == saved_at
+
+    await hass.services.async_call("recorder", "purge", {"keep_days": 5, "repack": False}, blocking=True)
+    await async_wait_purge_done(hass)
+    freezer.tick(timedelta(hours=24))
+    await rescore()
+    assert path.stat().st_mtime_ns != saved_at
+    assert float(stored.grid["reports"][:, early].sum()) == reports_before
+    assert float(load_grid(path, home_id=DOMAIN)["reports"][:, early].sum()) == reports_before
+
+
+async def test_with_nightly_training_on_the_hourly_scoring_leaves_the_history_to_it(
+    hass: HomeAssistant,
+    seed_history: Seed,
+    setup_integration: Setup,
+    rescore: Callable[[], Awaitable[None]],
+    config_dir: Path,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    await seed_history(30)
+    await setup_integration()
+    await _train(hass)
+    path = config_dir / ".storage" / DOMAIN / "aggregates.npz"
+    saved_at = path.stat().st_mtime_ns
+    freezer.tick(timedelta(hours=2))  # before the nightly run
+    await rescore()
+    assert path.stat().st_mtime_ns == saved_at
+
+
+async def test_history_the_hourly_scoring_cannot_save_leaves_the_scoring_standing(
+    hass: HomeAssistant,
+    seed_history: Seed,
+    mock_config_entry: MockConfigEntry,
+    setup_integration: Setup,
+    rescore: Callable[[], Awaitable[None]],
+    freezer: FrozenDateTimeFactory,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    await seed_history(20)
+    mock_config_entry.add_to_hass(hass)
+    hass.config_entries.async_update_entry(
+        mock_config_entry, options={**mock_config_entry.options, CONF_NIGHTLY_TRAINING: False}
+    )
+    entry = await setup_integration()
+    coordinator = entry.runtime_data.coordinator
+    freezer.tick(timedelta(hours=24))
+    with patch.object(type(coordinator.aggregates_store), "save", side_effect=OSError("disk full")):
+        await rescore()
+    assert coordinator.last_update_success
+    assert coordinator.aggregates_store.grid is None
+    assert "Stored history could not be saved (disk full)" in caplog.text
