@@ -317,8 +317,8 @@ def _layout(old: HourlyGrid, new: HourlyGrid, keep_days: int) -> _Layout:
 def _take_back_continued_drops(channels: dict[str, Channel], new: HourlyGrid, at: _Layout) -> None:
     """Remove the new grid's opening drop of each device the old grid had unavailable the hour before.
 
-    That hour is the old grid's own or one its last share holds on (`from_old`, `carried`): the
-    device's state rows in the new grid begin at the drop's hour, and the old grid's end there.
+    That hour is one of the old grid's, or one its last share is held on to (`from_old`, `carried`):
+    the device's state rows in the new grid begin at the drop's hour, right after it.
     """
     assert new.opens_unavailable is not None and new.primary_states_from is not None  # __post_init__
     hour = new.primary_states_from + at.new_off
