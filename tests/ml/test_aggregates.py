@@ -18,6 +18,7 @@ from custom_components.homeiq_device_intel.ml.records import (
     EntityRole,
     HomeHistory,
     Power,
+    StateSeries,
     StatSeries,
     encode_states,
 )
@@ -134,11 +135,22 @@ def test_a_failed_save_keeps_the_previous_file_and_leaves_no_temporary(tmp_path,
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
 
-def _outage_history(first_day: int, last_day: int, *, down: int = 12, back: int | None = 18) -> HomeHistory:
+def _outage_history(
+    first_day: int,
+    last_day: int,
+    *,
+    down: int = 12,
+    back: int | None = 18,
+    again: tuple[int, ...] = (),
+    start_state: bool = False,
+) -> HomeHistory:
     """Device a reports hourly; b goes unavailable on day `down` and is back on day `back` (None: never).
 
     The recorder keeps rows from `first_day` on (older ones purged): b's row saying it went
-    unavailable is gone once first_day passes `down`, and its next row is on day `back`.
+    unavailable is gone once first_day passes `down`, and its next row is on day `back`, or on
+    a day of `again` (06:00), where HA wrote b's `unavailable` once more (as at a restart).
+    With `start_state`, the reading opens each entity with its state at `first_day` (as it does
+    when the recorder still holds the row before the window: it keeps more days than are read).
     """
     hours = np.arange(0, last_day * 24)
     times = T0 + hours * HOUR + 30
@@ -146,16 +158,25 @@ def _outage_history(first_day: int, last_day: int, *, down: int = 12, back: int 
     end = last_day * 24 if back is None else back * 24
     a = [str(h % 2) for h in hours]
     b = ["unavailable" if down * 24 <= h < end else str(h % 2) for h in hours]
-    # b writes a row only when its state changes while it is down.
-    b_rows = np.array([not (down * 24 < h < end) for h in hours]) & keep
+    # b writes a row only when its state changes while it is down (or HA writes it again).
+    b_rows = np.array([not (down * 24 < h < end) for h in hours]) | np.isin(
+        hours, [d * 24 + 6 for d in again]
+    )
+
+    def series(rows: np.ndarray, values: list[str]) -> StateSeries:
+        kept = np.flatnonzero(rows & keep)
+        opened, before = [], np.flatnonzero(rows & ~keep)
+        if start_state and before.size:
+            opened = [(T0 + first_day * 86400, values[before[-1]])]
+        return encode_states(
+            [t for t, _ in opened] + list(times[kept]), [v for _, v in opened] + [values[h] for h in kept]
+        )
+
     entities = [
         EntityRecord(entity_id="sensor.a", device_key="a", role=EntityRole.PRIMARY),
         EntityRecord(entity_id="sensor.b", device_key="b", role=EntityRole.PRIMARY),
     ]
-    states = {
-        "sensor.a": encode_states(times[keep], [v for v, k in zip(a, keep, strict=True) if k]),
-        "sensor.b": encode_states(times[b_rows], [v for v, k in zip(b, b_rows, strict=True) if k]),
-    }
+    states = {"sensor.a": series(np.ones(hours.size, dtype=bool), a), "sensor.b": series(b_rows, b)}
     return HomeHistory(
         home_id="h",
         start=T0,
@@ -210,3 +231,61 @@ def test_no_state_is_carried_over_hours_nobody_saw():
     stored = _night(_night(None, 0, 13, back=None), 15, 20, back=None)
     assert stored.channels["unavailable"][1, 12 * 24 + 1 : 13 * 24].min() == pytest.approx(1.0)
     assert stored.channels["unavailable"][1, 15 * 24 :].sum() == 0
+
+
+def test_an_outage_under_way_when_each_window_opens_is_one_drop():
+    # b is down from day 12 to day 32; every night's 10-day window opens with b `unavailable`.
+    stored = None
+    for night in range(13, 40):
+        stored = _night(stored, max(night - 10, 0), night, back=32, start_state=True)
+    drops = stored.channels["drops"][1]
+    assert drops.sum() == 1 and drops[12 * 24] == 1
+    assert stored.channels["unavailable"][1, 12 * 24 + 1 : 32 * 24].min() == pytest.approx(1.0)
+
+
+def test_an_outage_whose_first_row_was_purged_is_one_drop():
+    # b went down on day 12; HA wrote its `unavailable` again on day 16 (a restart), read alone
+    # once the day-12 row is purged; b is back on day 24.
+    stored = None
+    for night in range(13, 30):
+        stored = _night(stored, max(night - 10, 0), night, back=24, again=(16,))
+    drops = stored.channels["drops"][1]
+    assert drops.sum() == 1 and drops[12 * 24] == 1
+
+
+def test_a_device_unavailable_when_the_first_window_opens_has_a_drop_there():
+    # First install: nothing earlier is known, so b's outage begins for the grid (and for the
+    # labels' and features' runs) where the window opens: one outage, one drop.
+    grid = _night(None, 14, 20, back=None, start_state=True)
+    drops = grid.channels["drops"][1]
+    assert drops.sum() == 1 and drops[14 * 24] == 1
+
+
+def test_an_outage_begun_in_hours_nobody_saw_has_a_drop_where_it_is_first_seen():
+    # The stored grid ends on day 10, before b went down (day 12); the recorder now keeps rows
+    # from day 15, b's first on day 16: when it went down is not known, but it did.
+    stored = _night(_night(None, 0, 10, back=None), 15, 20, back=None, again=(16,))
+    drops = stored.channels["drops"][1]
+    assert drops.sum() == 1 and drops[16 * 24 + 6] == 1
+
+
+def test_a_quiet_device_going_down_after_its_last_row_was_purged_has_its_drop():
+    # b wrote "on" on day 0 and nothing until it went down on day 22: that row is purged by
+    # then, and the stored grid (to day 14) had it available.
+    def history(first_day: int, last_day: int) -> HomeHistory:
+        times = np.array([T0 + 30, T0 + 22 * 86400 + 30])
+        kept = times >= T0 + first_day * 86400
+        rows = [state for state, k in zip(("on", "unavailable"), kept, strict=True) if k]
+        return HomeHistory(
+            home_id="h",
+            start=T0,
+            end=T0 + last_day * 86400,
+            devices=[DeviceRecord(device_key="b", name="b", integration="zha", power=Power.MAINS)],
+            entities=[EntityRecord(entity_id="sensor.b", device_key="b", role=EntityRole.PRIMARY)],
+            states={"sensor.b": encode_states(times[kept], rows)},
+        )
+
+    stored = build_grid(history(0, 14), start=T0, end=T0 + 14 * 86400)
+    merged = merge_grids(stored, build_grid(history(13, 25), start=T0, end=T0 + 25 * 86400))
+    drops = merged.channels["drops"][0]
+    assert drops.sum() == 1 and drops[22 * 24] == 1

@@ -194,6 +194,12 @@ def merge_grids(
     the old grid's state channels until then, its unavailable share carried
     on from the old grid's last hour (an outage that began before the purge
     cutoff goes on; an available device stays available).
+    One outage is one drop: where a device's own state rows in the new grid
+    open `unavailable` (`opens_unavailable`) and the merged grid has it
+    unavailable in the hour before (from the old grid, or held on), its outage
+    goes on and the drop the new grid counted there is taken back. Without
+    such an hour (a device the old grid did not know, hours nobody saw) the
+    outage begins for the merged grid where it is first seen, drop and all.
     With `consume_new`, each channel of `new` is dropped once merged, so the
     two grids never both sit whole in memory (`new` is left without channels).
     """
@@ -213,6 +219,7 @@ def merge_grids(
             if name == "unavailable":
                 np.copyto(channels[name], _last_hour(old.channels[name], at.rows)[:, None], where=at.carried)
         del fresh, stored
+    _take_back_continued_drops(channels, new, at)
     bridge = at.joined(
         at.place(new.bridge_down, at.new_off, 0.0), at.place(old.bridge_down, at.old_off, 0.0, at.rows)
     )
@@ -305,6 +312,21 @@ def _layout(old: HourlyGrid, new: HourlyGrid, keep_days: int) -> _Layout:
         from_old=(hour < cut) | ((hour >= old_off) & (hour < old_end) & (hour < own)),
         carried=carried,
     )
+
+
+def _take_back_continued_drops(channels: dict[str, Channel], new: HourlyGrid, at: _Layout) -> None:
+    """Remove the new grid's opening drop of each device the old grid had unavailable the hour before.
+
+    That hour is one of the old grid's, or one its last share is held on to (`from_old`, `carried`):
+    the device's state rows in the new grid begin at the drop's hour, right after it.
+    """
+    assert new.opens_unavailable is not None and new.primary_states_from is not None  # __post_init__
+    hour = new.primary_states_from + at.new_off
+    devices = np.flatnonzero(new.opens_unavailable & (hour >= 1) & (hour < at.n_hours))
+    before = hour[devices] - 1
+    stored = at.from_old[devices, before] | at.carried[devices, before]
+    devices = devices[stored & (channels["unavailable"][devices, before] > 0.0)]
+    channels["drops"][devices, hour[devices]] -= 1
 
 
 def _last_hour(channel: Channel, rows: npt.NDArray[np.int64]) -> Channel:

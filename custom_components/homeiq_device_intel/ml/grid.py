@@ -130,6 +130,11 @@ class HourlyGrid:
     # it was purged: until its next row its state is not known (`merge_grids` keeps the stored one).
     # None: states_from for every device (a stored or merged grid knows every device's state there).
     primary_states_from: npt.NDArray[np.int64] | None = None
+    # (n_devices,) a drop is counted at primary_states_from because those rows open `unavailable`:
+    # nothing earlier is known, so not whether the device went unavailable then (`merge_grids`
+    # takes the drop back when the stored grid had the device unavailable the hour before).
+    # None: no device's (a stored or merged grid).
+    opens_unavailable: npt.NDArray[np.bool_] | None = None
 
     def __post_init__(self) -> None:
         """Default the device flags to False and the devices' state rows to the grid's."""
@@ -138,6 +143,8 @@ class HourlyGrid:
             self.telemetry = np.zeros(n, dtype=bool)
         if self.numeric_primary is None:
             self.numeric_primary = np.zeros(n, dtype=bool)
+        if self.opens_unavailable is None:
+            self.opens_unavailable = np.zeros(n, dtype=bool)
         if self.primary_states_from is None:
             self.primary_states_from = np.full(n, self.states_from, dtype=np.int64)
 
@@ -177,7 +184,18 @@ def grid_tail(grid: HourlyGrid, lo: int, hi: int | None = None) -> HourlyGrid:
         primary_states_from=(
             None if grid.primary_states_from is None else np.maximum(grid.primary_states_from - lo, 0)
         ),
+        opens_unavailable=_opening_drops_within(grid, lo, hi),
     )
+
+
+def _opening_drops_within(grid: HourlyGrid, lo: int, hi: int) -> npt.NDArray[np.bool_] | None:
+    """`opens_unavailable` of the devices whose opening drop lies in hours lo..hi-1 (None: none's)."""
+    if grid.opens_unavailable is None or grid.primary_states_from is None:
+        return None
+    inside: npt.NDArray[np.bool_] = (
+        grid.opens_unavailable & (grid.primary_states_from >= lo) & (grid.primary_states_from < hi)
+    )
+    return inside
 
 
 @dataclass(frozen=True, slots=True)
@@ -628,6 +646,7 @@ def build_grid(
         telemetry=np.array([device.telemetry for device in rows], dtype=bool),
         numeric_primary=np.array([device.numeric_primary for device in rows], dtype=bool),
         primary_states_from=np.array([device.primary_states_from for device in rows], dtype=np.int64),
+        opens_unavailable=np.array([device.opens_unavailable for device in rows], dtype=bool),
     )
 
 
@@ -683,6 +702,7 @@ class _DeviceRow:
     numeric_primary: bool
     swap_hours: npt.NDArray[np.int64]
     primary_states_from: int  # first hour its primary's state rows cover (n_hours: none)
+    opens_unavailable: bool  # a drop is counted there: its primary's first row is `unavailable`
 
 
 def _device_row(
@@ -716,6 +736,7 @@ def _device_row(
     first = _first_record(history, entities)
     numeric_primary = False
     primary_states_from = n_hours
+    opens_unavailable = False
     if primary is not None and primary.entity_id in history.states:
         series = history.states[primary.entity_id]
         if len(series):
@@ -724,6 +745,9 @@ def _device_row(
         share, drops = _unavailable_share(series, restarts, hours)
         channels["unavailable"] = share
         counts.add("drops", drops)
+        # Drops are the times of rows (ascending): one at the first row's time is counted for it.
+        opens = drops.size > 0 and drops[0] == series.time[0]
+        opens_unavailable = bool(opens and hours.start <= drops[0] < hours.bounds[-1])
         counts.add("changes", _change_times(series))
     known_swaps = history.battery_swaps.get(device_key)
     known = _NO_HOURS if known_swaps is None else _hours_of(known_swaps, start, n_hours)
@@ -736,6 +760,7 @@ def _device_row(
         numeric_primary=numeric_primary,
         swap_hours=swaps.astype(np.int64),
         primary_states_from=primary_states_from,
+        opens_unavailable=opens_unavailable,
     )
 
 
