@@ -42,7 +42,7 @@ from .ml.grid import BRIDGE_DOWN_SHARE, BRIDGE_MIN_DEVICES
 from .ml.link import LinkQuality, link_quality
 from .ml.scoring import SCORING_WINDOW_DAYS, DevicePrediction, home_grid, score_home
 from .model_store import ActiveModel
-from .recorder_source import KeptHistory, RecorderReadError
+from .recorder_source import KeptHistory, RecorderReadError, with_stored_devices
 from .risk import FULL, AtRiskTracker, RiskScore, reason_texts, risk_scores
 from .settings import HomeIQSettings
 from .snooze import SnoozeBook
@@ -208,8 +208,11 @@ class HomeIQCoordinator(DataUpdateCoordinator[HomeIQData]):
                 translation_key="recorder_read_failed",
                 translation_placeholders={"error": str(err)},
             ) from err
+        stored = self.aggregates_store.grid
+        # Not into the kept window: it stays what a full read returns.
+        history = with_stored_devices(history, devices, stored)
         run = partial(self.guard.async_run, self.hass.async_add_executor_job)
-        grid = await run(partial(home_grid, history, now=now.timestamp(), stored=self.aggregates_store.grid))
+        grid = await run(partial(home_grid, history, now=now.timestamp(), stored=stored))
         scored = await run(
             partial(
                 score_home,

@@ -17,6 +17,7 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from .const import DOMAIN, LOGGER
 from .discovery import WatchedDevice
 from .lifecycle import WorkGuard
+from .ml.grid import HourlyGrid
 from .ml.recorder.buffers import RowBuffers
 from .ml.recorder.devices import RegisteredEntity
 from .ml.recorder.planning import CatalogCache, ReadChunk, ReadPlan, plan_read
@@ -96,6 +97,30 @@ async def async_read_history(
     """
     history, _ = await _async_read_window(hass, devices, start=start, end=end, guard=guard)
     return replace(history, start=_observed_start(history))
+
+
+def with_stored_devices(
+    history: HomeHistory, devices: Mapping[str, WatchedDevice], stored: HourlyGrid | None
+) -> HomeHistory:
+    """`history` with the watched devices it left out that the stored grid knows, without series.
+
+    The reader keeps only entities with data in its window: a device dark since before the
+    recorder's purge cutoff has none (HA purged its last row). Known to the stored grid, it
+    joins with its registry records, so the merge keeps its stored history and carries its
+    last state on to now (`merge_grids`) and it is scored; one never seen stays out.
+    """
+    if stored is None:
+        return history
+    read = {device.device_key for device in history.devices}
+    known = set(stored.device_keys)
+    missing = [device for key, device in devices.items() if key not in read and key in known]
+    if not missing:
+        return history
+    return replace(
+        history,
+        devices=[*history.devices, *(device.info for device in missing)],
+        entities=[*history.entities, *(entity for device in missing for entity in device.entities)],
+    )
 
 
 def _registry_of(

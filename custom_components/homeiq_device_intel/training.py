@@ -31,7 +31,7 @@ from .lifecycle import WorkGuard, WorkStopped
 from .ml.learning import TrainingCancelled, TrainingStep, TrainMode, TrainResult, TrainStatus, train_home
 from .ml.scoring import home_grid
 from .model_store import ActiveModel, ModelStore
-from .recorder_source import RecorderReadError, async_read_history
+from .recorder_source import RecorderReadError, async_read_history, with_stored_devices
 from .settings import HomeIQSettings
 from .stored_state import StoredState
 
@@ -335,6 +335,7 @@ class TrainingManager:
             self._hass, devices, start=started - TRAINING_WINDOW, end=started, guard=self._guard
         )
         aggregates_store = self._coordinator.aggregates_store
+        history = with_stored_devices(history, devices, aggregates_store.grid)
         grid = await self._in_executor(
             partial(home_grid, history, now=started.timestamp(), stored=aggregates_store.grid)
         )

@@ -14,8 +14,10 @@ from freezegun.api import FrozenDateTimeFactory
 from homeassistant.components.recorder.models import StatisticData
 from homeassistant.components.recorder.statistics import async_import_statistics
 from homeassistant.config_entries import ConfigEntryState
-from homeassistant.const import EVENT_HOMEASSISTANT_STOP
+from homeassistant.const import EVENT_HOMEASSISTANT_STOP, PERCENTAGE
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers import entity_registry as er
 from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
@@ -40,6 +42,7 @@ from custom_components.homeiq_device_intel.const import (
 )
 from custom_components.homeiq_device_intel.ml.aggregates import load_grid
 from custom_components.homeiq_device_intel.ml.bundle import ModelBundle, save_bundle
+from custom_components.homeiq_device_intel.ml.grid import HourlyGrid
 from custom_components.homeiq_device_intel.ml.learning import TrainingStep
 from tests.integration.conftest import battery_statistics_metadata
 
@@ -422,6 +425,15 @@ async def _train_purge_train(
     return entry.runtime_data.coordinator.aggregates_store
 
 
+def _assert_dark_from_day_3_on(grid: HourlyGrid | None, start: datetime, device_key: str) -> None:
+    """The stored grid has the dark door unavailable from its last row (day 3) to its end, 17 days on."""
+    assert grid is not None
+    row = grid.device_keys.index(device_key)
+    since = round((start.timestamp() - grid.start) / 3600) + 3 * 24 + 2
+    assert grid["unavailable"][row, since:].min() == 1.0
+    assert grid.n_hours - since > 17 * 24
+
+
 async def test_a_door_dark_since_before_the_purge_cutoff_stays_dark_in_the_stored_history(
     hass: HomeAssistant,
     add_battery_device: Any,
@@ -435,30 +447,76 @@ async def test_a_door_dark_since_before_the_purge_cutoff_stays_dark_in_the_store
     start, dark = await _a_door_dark_since_day_3(hass, add_battery_device, freezer, battery_statistics=True)
     stored = await _train_purge_train(hass, setup_integration, freezer)
 
-    assert stored.grid is not None
-    row = stored.grid.device_keys.index(dark.id)
-    since = round((start.timestamp() - stored.grid.start) / 3600) + 3 * 24 + 2
-    assert stored.grid["unavailable"][row, since:].min() == 1.0
-    assert stored.grid.n_hours - since > 17 * 24
+    _assert_dark_from_day_3_on(stored.grid, start, dark.id)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known, not fixed: a watched device with no state row, start state or statistics in the read "
-    "window is left out of the reading (HA's purge also drops its states_meta row), so the merge drops "
-    "its stored history as if it had been removed, and it gets no prediction",
-)
 async def test_a_door_without_statistics_dark_since_before_the_purge_cutoff_keeps_its_stored_history(
     hass: HomeAssistant,
     add_battery_device: Any,
     setup_integration: Setup,
     freezer: FrozenDateTimeFactory,
 ) -> None:
-    _, dark = await _a_door_dark_since_day_3(hass, add_battery_device, freezer, battery_statistics=False)
+    """Nothing of it is left in the reading: the stored grid knows it, so it stays, dark to the end."""
+    start, dark = await _a_door_dark_since_day_3(hass, add_battery_device, freezer, battery_statistics=False)
     stored = await _train_purge_train(hass, setup_integration, freezer)
 
+    _assert_dark_from_day_3_on(stored.grid, start, dark.id)
+
+
+async def test_a_door_without_statistics_dark_since_before_the_purge_cutoff_is_shown_failing(
+    hass: HomeAssistant,
+    add_battery_device: Any,
+    setup_integration: Setup,
+    rescore: Callable[[], Awaitable[None]],
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """The hourly scoring keeps it too: its entities show it unavailable now, not themselves unavailable."""
+    await _a_door_dark_since_day_3(hass, add_battery_device, freezer, battery_statistics=False)
+    await _train_purge_train(hass, setup_integration, freezer)
+    await rescore()
+    await rescore()  # at risk after two scorings in a row
+
+    probability = hass.states.get("sensor.door_dark_failure_probability")
+    assert probability is not None
+    assert probability.state != "unavailable"
+    assert probability.attributes["failing_now"] is True
+    assert _state(hass, "binary_sensor.door_dark_at_risk") == "on"
+
+
+async def test_a_watched_device_never_seen_with_no_history_is_not_scored(
+    hass: HomeAssistant,
+    add_battery_device: Any,
+    zha_entry: MockConfigEntry,
+    setup_integration: Setup,
+    rescore: Callable[[], Awaitable[None]],
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """No base-rate guess for a device nothing is known of: neither the recorder nor the stored grid."""
+    await _a_door_dark_since_day_3(hass, add_battery_device, freezer, battery_statistics=False)
+    entry = await setup_integration()
+    await _train(hass)
+    stored = entry.runtime_data.coordinator.aggregates_store
+    # Registered, never reporting a state (not even at setup).
+    silent = dr.async_get(hass).async_get_or_create(
+        config_entry_id=zha_entry.entry_id, identifiers={("zha", "door_silent")}, name="Door silent"
+    )
+    er.async_get(hass).async_get_or_create(
+        "sensor",
+        "zha",
+        "door_silent-battery",
+        device_id=silent.id,
+        original_device_class="battery",
+        unit_of_measurement=PERCENTAGE,
+        suggested_object_id="door_silent_battery",
+        config_entry=zha_entry,
+    )
+    await rescore()
+
     assert stored.grid is not None
-    assert dark.id in stored.grid.device_keys
+    assert silent.id not in stored.grid.device_keys
+    assert silent.id in entry.runtime_data.coordinator.data.devices
+    assert silent.id not in entry.runtime_data.coordinator.data.predictions
+    assert _state(hass, "sensor.door_silent_failure_probability") == "unavailable"
 
 
 async def test_unreadable_stored_history_is_set_aside(
