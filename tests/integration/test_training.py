@@ -434,30 +434,26 @@ def _assert_dark_from_day_3_on(grid: HourlyGrid | None, start: datetime, device_
     assert grid.n_hours - since > 17 * 24
 
 
+@pytest.mark.parametrize(
+    "battery_statistics",
+    [True, False],
+    ids=["kept in the reading by its battery statistics", "nothing of it left in the reading"],
+)
 async def test_a_door_dark_since_before_the_purge_cutoff_stays_dark_in_the_stored_history(
     hass: HomeAssistant,
     add_battery_device: Any,
     setup_integration: Setup,
     freezer: FrozenDateTimeFactory,
+    battery_statistics: bool,
 ) -> None:
     """HA's purge deletes an entity's last row once it is older than the cutoff: no row says it is down.
 
-    The dark door stays in the reading through its battery's long-term statistics.
+    With battery statistics the door stays in the reading; without, the stored grid knows it, so it
+    stays too. Either way it is dark to the end.
     """
-    start, dark = await _a_door_dark_since_day_3(hass, add_battery_device, freezer, battery_statistics=True)
-    stored = await _train_purge_train(hass, setup_integration, freezer)
-
-    _assert_dark_from_day_3_on(stored.grid, start, dark.id)
-
-
-async def test_a_door_without_statistics_dark_since_before_the_purge_cutoff_keeps_its_stored_history(
-    hass: HomeAssistant,
-    add_battery_device: Any,
-    setup_integration: Setup,
-    freezer: FrozenDateTimeFactory,
-) -> None:
-    """Nothing of it is left in the reading: the stored grid knows it, so it stays, dark to the end."""
-    start, dark = await _a_door_dark_since_day_3(hass, add_battery_device, freezer, battery_statistics=False)
+    start, dark = await _a_door_dark_since_day_3(
+        hass, add_battery_device, freezer, battery_statistics=battery_statistics
+    )
     stored = await _train_purge_train(hass, setup_integration, freezer)
 
     _assert_dark_from_day_3_on(stored.grid, start, dark.id)
