@@ -201,14 +201,15 @@ def type_table(a: dict[str, npt.NDArray[Any]]) -> dict[str, dict[str, Any]]:
 
 
 def calibration(a: dict[str, npt.NDArray[Any]]) -> dict[str, Any]:
-    """Brier skill (per type, and pooled where the type applies); precision/recall when at risk."""
-    out: dict[str, Any] = {"brier_skill": {}}
+    """Brier skill per type (pooled where it applies), its rows and positives; at-risk precision, recall."""
+    out: dict[str, Any] = {"brier_skill": {}, "brier_rows": {}}
     ps, ys = [], []
     for name in TYPES:
         p = a[f"p_{name}"]
         ok = np.isfinite(p)
         y = (a["type"] == name)[ok].astype(float)
         out["brier_skill"][name] = brier_skill(p[ok], y)
+        out["brier_rows"][name] = {"rows": int(y.size), "positive": int(y.sum())}
         ps.append(p[ok])
         ys.append(y)
     out["brier_skill"]["pooled"] = brier_skill(np.concatenate(ps), np.concatenate(ys))

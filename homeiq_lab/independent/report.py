@@ -140,6 +140,17 @@ def markdown(result: dict[str, Any]) -> str:
     return "\n".join([*lines, *_calibration_lines(result)]) + "\n"
 
 
+def _brier_by_type(result: dict[str, Any]) -> str:
+    """Each type's Brier skill with the rows scored for it and their positives (few positives: a noisy figure)."""
+    b, counts = result["brier_skill"], result.get("brier_rows", {})
+    parts = []
+    for name, label in (("battery_depleted", "battery"), ("offline", "offline"), ("stale", "stale")):
+        c = counts.get(name)
+        rows = f" on {c['rows']} rows, {c['positive']} positive" if c else ""
+        parts.append(f"{label} {_f(b[name])}{rows}")
+    return "; ".join(parts)
+
+
 def _calibration_lines(result: dict[str, Any]) -> list[str]:
     """Brier skill, the at-risk threshold, run time and the per-device notes."""
     b, r = result["brier_skill"], result["at_risk"]
@@ -148,7 +159,7 @@ def _calibration_lines(result: dict[str, Any]) -> list[str]:
         "## Our probabilities",
         "",
         f"Brier skill score (per-type probabilities pooled where the type applies; reference: the base rate): "
-        f"**{_f(b['pooled'])}** (battery {_f(b['battery_depleted'])}, offline {_f(b['offline'])}, stale {_f(b['stale'])}).",
+        f"**{_f(b['pooled'])}** ({_brier_by_type(result)}).",
         f"At an at-risk threshold of {r['threshold']:.0%} on the device's probability: precision {_f(r['precision'])}, "
         f"recall {_f(r['recall'])} ({r['alerted_rows']} rows at risk). Rows of devices the integration did not score: "
         f"{result['rows_not_scored_by_the_model']} of {result['rows']}.",

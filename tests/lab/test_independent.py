@@ -17,6 +17,7 @@ from homeiq_lab.independent.catalog import TEMPLATES
 from homeiq_lab.independent.evaluate import (
     average_precision,
     brier_skill,
+    calibration,
     evaluate_rows,
     load_truth,
     read_home,
@@ -134,6 +135,25 @@ def test_average_precision_on_hand_built_rankings() -> None:
     assert math.isnan(average_precision([0.2, 0.1], [0, 0]))
     assert brier_skill(np.array([1.0, 0.0]), np.array([1.0, 0.0])) == pytest.approx(1.0)
     assert brier_skill(np.array([0.5, 0.5]), np.array([1.0, 0.0])) == pytest.approx(0.0)
+
+
+def test_each_brier_skill_says_how_many_rows_and_positives_it_rests_on() -> None:
+    """A type counts where its probability applies (NaN elsewhere); few positives make a noisy figure."""
+    nan = math.nan
+    rows = {
+        "p_battery_depleted": np.array([0.9, 0.1, nan, nan]),
+        "p_offline": np.array([0.2, 0.1, 0.3, 0.1]),
+        "p_stale": np.array([nan, nan, 0.5, 0.0]),
+        "type": np.array(["battery_depleted", "", "stale", ""]),
+        "ours": np.array([0.9, 0.1, 0.5, 0.1]),
+        "label": np.array([True, False, True, False]),
+    }
+    counts = calibration(rows)["brier_rows"]
+    assert counts == {
+        "battery_depleted": {"rows": 2, "positive": 1},
+        "offline": {"rows": 4, "positive": 0},
+        "stale": {"rows": 2, "positive": 1},
+    }
 
 
 def test_the_baselines_on_hand_built_signals() -> None:
