@@ -30,8 +30,8 @@ def prefix_sums(a: npt.NDArray[np.float64] | npt.NDArray[np.bool_]) -> npt.NDArr
     return out
 
 
-def without_rounding(values: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-    """`values` (slopes, means) to DECIMALS decimals; rounding noise of either sign around 0 is 0."""
+def to_decimals(values: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """`values` (slopes, means) to DECIMALS decimals: the sums' rounding of either sign around 0 is 0."""
     return np.round(values, DECIMALS) + 0.0  # + 0.0: -0.0 becomes 0.0
 
 
@@ -190,7 +190,7 @@ class TrailingSlopes:
     what their sums of zeros give; only the others' sums are computed. For many
     evaluation hours (training) the sums come from prefix sums over every hour;
     for a few (the hourly scoring) each window is summed alone. The two differ
-    by rounding only, which `without_rounding` takes off.
+    by rounding only, which `to_decimals` takes off.
     """
 
     def __init__(self, values: F32) -> None:
@@ -231,14 +231,14 @@ class TrailingSlopes:
         with np.errstate(invalid="ignore", divide="ignore"):
             out = (n * sxy - sx * sy) / den
         out[(n < max(hours // 4, 3)) | (den <= 1e-9)] = np.nan
-        return self._all_devices(without_rounding(out))
+        return self._all_devices(to_decimals(out))
 
     def mean(self, ends: npt.NDArray[np.int64], hours: int) -> npt.NDArray[np.float64]:
         """Mean over [end - hours, end): (n, m)."""
         n, _, sy, _, _ = self._sums(ends, hours)
         with np.errstate(invalid="ignore", divide="ignore"):
             out = np.where(n > 0, sy / n, np.nan)
-        return self._all_devices(without_rounding(out))
+        return self._all_devices(to_decimals(out))
 
     def _all_devices(self, out: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
         """Rows of every device: NaN for those without a value."""
