@@ -39,7 +39,7 @@ class AggregatesStore:
         self._log_path = path.with_name(BATTERY_LOG_FILE)
         self.grid: HourlyGrid | None = None
         self.battery_log: BatteryLog = {}
-        self._loaded_at = dt_util.utcnow().timestamp()  # no stored grid: history is kept a day after
+        self._loaded_at = dt_util.utcnow().timestamp()  # no stored grid: history is kept a day after this
 
     def load(self) -> None:
         """Read the stored grid and battery log; one that is unreadable or not this home's is set aside.
@@ -47,7 +47,6 @@ class AggregatesStore:
         History then restarts from what the recorder holds. Logs one warning
         per file, also when it cannot be moved (the next save replaces it).
         """
-        self._loaded_at = dt_util.utcnow().timestamp()
         self._load_grid()
         self._load_battery_log()
 
@@ -110,7 +109,7 @@ class AggregatesStore:
     def behind(self, now: float) -> bool:
         """Whether the stored grid ends KEEP_HISTORY_AFTER_HOURS or more before `now`.
 
-        With none stored, counted from when the store was loaded (HA's start, or the entry's set-up).
+        With none stored, counted from when the store was made (HA's start, or the entry's set-up).
         """
         kept_until = self._loaded_at if self.grid is None else self.grid.start + self.grid.n_hours * 3600.0
         return now - kept_until >= KEEP_HISTORY_AFTER_HOURS * 3600.0
