@@ -57,6 +57,12 @@ def _state(hass: HomeAssistant, entity_id: str) -> str:
     return state.state
 
 
+def _without_nightly_training(hass: HomeAssistant, entry: MockConfigEntry) -> None:
+    """Add the entry with nightly training turned off (set it up afterwards)."""
+    entry.add_to_hass(hass)
+    hass.config_entries.async_update_entry(entry, options={**entry.options, CONF_NIGHTLY_TRAINING: False})
+
+
 async def _train(hass: HomeAssistant, **data: Any) -> dict[str, Any]:
     response = await hass.services.async_call(
         DOMAIN, SERVICE_TRAIN, data, blocking=True, return_response=True
@@ -204,10 +210,7 @@ async def test_nightly_training_can_be_switched_off(
     setup_integration: Setup,
 ) -> None:
     add_battery_device("Hall door")
-    mock_config_entry.add_to_hass(hass)
-    hass.config_entries.async_update_entry(
-        mock_config_entry, options={**mock_config_entry.options, CONF_NIGHTLY_TRAINING: False}
-    )
+    _without_nightly_training(hass, mock_config_entry)
     await setup_integration()
     events = async_capture_events(hass, EVENT_TRAINING_FINISHED)
 
@@ -544,10 +547,7 @@ async def test_with_nightly_training_off_the_hourly_scoring_keeps_the_history_be
 ) -> None:
     """No training ever runs: once a day the scoring's grid (merged with the stored one) is saved."""
     await seed_history(30)
-    mock_config_entry.add_to_hass(hass)
-    hass.config_entries.async_update_entry(
-        mock_config_entry, options={**mock_config_entry.options, CONF_NIGHTLY_TRAINING: False}
-    )
+    _without_nightly_training(hass, mock_config_entry)
     entry = await setup_integration()
     stored = entry.runtime_data.coordinator.aggregates_store
     path = config_dir / ".storage" / DOMAIN / "aggregates.npz"
@@ -604,10 +604,7 @@ async def test_history_the_hourly_scoring_cannot_save_leaves_the_scoring_standin
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     await seed_history(20)
-    mock_config_entry.add_to_hass(hass)
-    hass.config_entries.async_update_entry(
-        mock_config_entry, options={**mock_config_entry.options, CONF_NIGHTLY_TRAINING: False}
-    )
+    _without_nightly_training(hass, mock_config_entry)
     entry = await setup_integration()
     coordinator = entry.runtime_data.coordinator
     freezer.tick(timedelta(hours=24))
