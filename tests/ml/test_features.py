@@ -13,7 +13,13 @@ from custom_components.homeiq_device_intel.ml.features import (
     default_eval_hours,
 )
 from custom_components.homeiq_device_intel.ml.grid import HOUR, HourlyGrid, build_grid, grid_tail
-from custom_components.homeiq_device_intel.ml.labels import build_labels, dark_silence_hours, find_events
+from custom_components.homeiq_device_intel.ml.labels import (
+    STALE_BEFORE_DEPLETION_HOURS,
+    _not_of_a_depletion,
+    build_labels,
+    dark_silence_hours,
+    find_events,
+)
 from custom_components.homeiq_device_intel.ml.learning import _shifted
 from custom_components.homeiq_device_intel.ml.records import (
     Chemistry,
@@ -514,6 +520,29 @@ def test_a_sleeping_sensor_that_fell_silent_and_came_back_on_a_fresh_battery_ran
     events, labels, frame = _silent_battery_labels(45, 45, dark_from=20, dark_days=3)
     assert events.depletions[0].size == 0
     assert labels.y[FailureType.BATTERY_DEPLETED][_day_row(frame, 16)] == 0.0
+
+
+def test_a_sensor_falling_silent_as_its_battery_dies_is_a_battery_failure_not_a_stale_one():
+    # Silent for three days from day 20 and back on a fresh battery: its battery died. The owner
+    # swaps the battery either way, warned once as a battery to replace (as for outages).
+    events, labels, frame = _silent_battery_labels(45, 100, dark_from=20, dark_days=3)
+    assert list(events.starts[FailureType.BATTERY_DEPLETED][0]) == [20 * 24]
+    assert events.starts[FailureType.STALE][0].size == 0
+    assert labels.y[FailureType.STALE][_day_row(frame, 16)] == 0.0
+    assert events.stale_spans[0].tolist() == [[20 * 24], [23 * 24]]  # under way: not predicted
+    # As long a silence, back on the same battery: the sensor went stale, not its battery.
+    events, labels, frame = _silent_battery_labels(45, 45, dark_from=20, dark_days=3)
+    assert list(events.starts[FailureType.STALE][0]) == [20 * 24]
+    assert labels.y[FailureType.STALE][_day_row(frame, 16)] == 1.0
+
+
+def test_only_stale_starts_near_a_depletion_are_that_batterys():
+    depleted = np.array([500, 2000], dtype=np.int64)
+    starts = np.array([100, 451, 452, 500, 668, 669, 1952, 1951], dtype=np.int64)
+    kept = _not_of_a_depletion(np.sort(starts), depleted, before=STALE_BEFORE_DEPLETION_HOURS)
+    assert kept.tolist() == [100, 451, 669, 1951]
+    # Outages and swaps: only from the depletion on.
+    assert _not_of_a_depletion(np.sort(starts), depleted).tolist() == [100, 451, 452, 669, 1951, 1952]
 
 
 def test_a_door_sensor_silent_until_a_fresh_battery_ran_out_but_silent_alone_did_not():

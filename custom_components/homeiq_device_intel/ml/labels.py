@@ -31,8 +31,13 @@ hour on (`FailureEvents.stale_spans`), not only once it is unusually long.
 An outage (`unavailable`: 6 h or more, not its bridge's) that starts when a
 battery ran out, or within a week after on the same battery, is that battery's
 failure and not an outage of its own: the owner is warned of it once, as a
-battery to replace. A device going stale keeps its stale failure as well
-(leaving those out made the stale model worse, README).
+battery to replace. So is a silence or stillness that starts from two days
+before a battery ran out to a week after (`STALE_BEFORE_DEPLETION_HOURS`): a
+battery dying silently is not a stale sensor, and the owner's fix is the same
+swap. (An earlier release measured leaving these out as a worse stale model,
+but against the other target; on independent homes that count a battery's
+silent death as a battery failure only, it made the stale probabilities far
+better, models/HISTORY.md.)
 """
 
 from __future__ import annotations
@@ -65,6 +70,8 @@ REVIVED_MIN_HOURS = UNAVAILABLE_MIN_HOURS
 LOW_SWAP_LEVEL = 15.0  # a battery swapped at or below this needed replacing (decision 6)
 SWAP_LOOKBACK_HOURS = 48  # the level a swap replaced: the last reading this far back
 SAME_DISCHARGE_HOURS = 7 * 24  # a swap this soon after a depletion ends that same battery
+# A sensor falling silent or stuck this soon before its battery ran out is that battery dying.
+STALE_BEFORE_DEPLETION_HOURS = 48
 STUCK_MIN_DAILY_CHANGES = 12.0  # only sensors that normally change often can be stuck
 EVENT_BLOCK_DEVICES = 64  # devices per pass of find_events
 TARGETS: tuple[str, ...] = tuple(t.value for t in FailureType)
@@ -261,7 +268,10 @@ def _block_events(
         stillnesses = _unusual_runs(
             still, still_done[k], first, need_rate=change_rate_ok[k], neutral=still_bridged
         )
-        starts[FailureType.STALE].append(np.union1d(silences, stillnesses).astype(np.int64))
+        stale = np.union1d(silences, stillnesses).astype(np.int64)
+        starts[FailureType.STALE].append(
+            _not_of_a_depletion(stale, depleted, before=STALE_BEFORE_DEPLETION_HOURS)
+        )
         # A silence or stillness under way at the data's end that may still become unusual.
         open_silence = (
             _pending_unusual(silent, bridged, first, silences)
@@ -379,16 +389,18 @@ def _depletions(level: npt.NDArray[np.float64], deaths: IntArray) -> IntArray:
     return events
 
 
-def _not_of_a_depletion(hours: IntArray, depleted: IntArray) -> IntArray:
-    """The `hours` that are not part of a battery running out: not within SAME_DISCHARGE_HOURS after one.
+def _not_of_a_depletion(hours: IntArray, depleted: IntArray, *, before: int = 0) -> IntArray:
+    """The `hours` that are not part of a battery running out (`before` it to a week after).
 
-    A low-level swap soon after the battery ran out replaces that same battery; an outage
-    starting when it ran out or soon after (it reached the floor, then the device died on it)
-    is that battery's failure, scored as one.
+    Part of one: from `before` hours before a depletion to SAME_DISCHARGE_HOURS after it. A
+    low-level swap soon after the battery ran out replaces that same battery; an outage starting
+    when it ran out or soon after (it reached the floor, then the device died on it) is that
+    battery's failure, scored as one; so is a sensor falling silent or stuck as its battery dies
+    (`before`: STALE_BEFORE_DEPLETION_HOURS).
     """
     if depleted.size == 0 or hours.size == 0:
         return hours
-    prior = np.searchsorted(depleted, hours, side="right") - 1
+    prior = np.searchsorted(depleted, hours + before, side="right") - 1
     same = (prior >= 0) & (hours - depleted[np.maximum(prior, 0)] <= SAME_DISCHARGE_HOURS)
     kept: IntArray = hours[~same]
     return kept
