@@ -1022,6 +1022,26 @@ def test_a_device_dead_all_window_with_only_restarts_unavailable_rows_builds_a_g
     assert grid["reports"][0].sum() == 10 * 24
 
 
+def test_a_device_dark_for_a_day_from_a_low_level_is_a_battery_to_replace_now():
+    # An hourly sensor falls silent (or goes unavailable alone) 8 h before day 20's row. On day
+    # 21's row it has been dark 32 h: from 20 % its battery died, as the labels read it (one
+    # failure, a battery to replace); from 45 % it is going stale, or offline.
+    dark = (20 * 24 - 8, 40 * 24)
+    own = (T0 + dark[0] * HOUR, T0 + 40 * DAY_S)
+    for level, silent, own_down, shown in (
+        (20, dark, None, FailureType.BATTERY_DEPLETED),
+        (45, dark, None, FailureType.STALE),
+        (20, (0, 0), own, FailureType.BATTERY_DEPLETED),
+        (45, (0, 0), own, FailureType.UNAVAILABLE),
+    ):
+        _, frame, _, _ = _sleeping_grid(lambda h, v=level: v, silent, own_down=own_down)
+        failing = _failing_now(frame)
+        row = _day_row(frame, 21)
+        assert [t for t in failing if failing[t][row]] == [shown], (level, own_down)
+        before = _day_row(frame, 20)  # dark 8 h: not yet a day
+        assert not failing[FailureType.BATTERY_DEPLETED][before]
+
+
 def test_live_devices_behind_a_long_bridge_outage_are_not_silent_when_it_ends():
     # Four devices reporting hourly behind a bridge down for 30 hours. The hour it is back, and
     # until each reports again, their silence is the hours without a report while the bridge was

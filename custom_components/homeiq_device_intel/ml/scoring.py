@@ -20,6 +20,7 @@ from .features import (
     build_features,
 )
 from .grid import HourlyGrid, build_grid
+from .labels import DEAD_BATTERY_HOURS, DEAD_BATTERY_LEVEL
 from .reading import as_read
 from .records import FailureType, HomeHistory
 from .trees.contributions import path_contributions
@@ -73,17 +74,26 @@ def _applicable(frame: FeatureFrame) -> dict[str, npt.NDArray[np.bool_]]:
 
 
 def _failing_now(frame: FeatureFrame) -> dict[str, npt.NDArray[np.bool_]]:
-    """Failures already under way: shown as certain, not predicted."""
+    """Failures already under way: shown as certain, not predicted.
+
+    A battery device dark for a day from a low level has died on its battery, as the labels read
+    it (`labels.DEAD_BATTERY_LEVEL`): a battery to replace, not an outage or a stale sensor.
+    """
     col = frame.column
+    level = np.nan_to_num(col("battery_level"), nan=100.0)
+    silent = (col("has_telemetry") > 0.5) & (np.nan_to_num(col("silence_vs_usual")) >= 1.0)
+    dark_hours = np.maximum(col("hours_unavailable_now"), np.where(silent, col("hours_since_report"), 0.0))
+    applies = frame.depletion_applies()
+    died = applies & (level <= DEAD_BATTERY_LEVEL) & (dark_hours >= DEAD_BATTERY_HOURS)
     return {
-        FailureType.BATTERY_DEPLETED: frame.depletion_applies()
-        & (np.nan_to_num(col("battery_level"), nan=100.0) <= BATTERY_FLOOR),
+        FailureType.BATTERY_DEPLETED: (applies & (level <= BATTERY_FLOOR)) | died,
         FailureType.UNAVAILABLE: frame.outage_applies()
-        & (col("hours_unavailable_now") >= FAILED_OUTAGE_HOURS),
+        & (col("hours_unavailable_now") >= FAILED_OUTAGE_HOURS)
+        & ~died,
         FailureType.STALE: (col("age_days") >= STALE_BASELINE_DAYS)
-        & (col("has_telemetry") > 0.5)
-        & (np.nan_to_num(col("silence_vs_usual")) >= 1.0)
-        & (col("hours_unavailable_now") == 0),
+        & silent
+        & (col("hours_unavailable_now") == 0)
+        & ~died,
     }
 
 
