@@ -36,11 +36,11 @@ from .const import (
     SNOOZES_STORE,
 )
 from .discovery import DeviceDiscovery, WatchedDevice
-from .issues import async_update_not_recorded, async_update_outages
+from .issues import async_update_home_outage, async_update_not_recorded, async_update_outages
 from .lifecycle import WorkGuard, WorkStopped
-from .ml.grid import BRIDGE_DOWN_SHARE, BRIDGE_MIN_DEVICES
+from .ml.grid import BRIDGE_DOWN_SHARE, BRIDGE_MIN_DEVICES, HOME_MIN_DEVICES
 from .ml.link import LinkQuality, link_quality
-from .ml.scoring import SCORING_WINDOW_DAYS, DevicePrediction, home_grid, score_home
+from .ml.scoring import SCORING_WINDOW_DAYS, DevicePrediction, SharedOutage, home_grid, score_home
 from .model_store import ActiveModel
 from .recorder_source import KeptHistory, RecorderReadError, with_stored_devices
 from .risk import FULL, AtRiskTracker, RiskScore, reason_texts, risk_scores
@@ -252,7 +252,7 @@ class HomeIQCoordinator(DataUpdateCoordinator[HomeIQData]):
         for key in turned_on:
             if key not in snoozed:
                 self._fire_at_risk(devices[key], predictions[key])
-        self._update_issues(devices)
+        self._update_issues(devices, predictions)
         return HomeIQData(
             devices=devices,
             predictions=predictions,
@@ -345,7 +345,9 @@ class HomeIQCoordinator(DataUpdateCoordinator[HomeIQData]):
             },
         )
 
-    def _update_issues(self, devices: dict[str, WatchedDevice]) -> None:
+    def _update_issues(
+        self, devices: dict[str, WatchedDevice], predictions: dict[str, DevicePrediction]
+    ) -> None:
         """Raise or clear the issues that follow from the watched devices' state."""
         not_recorded = {
             entity.entity_id
@@ -357,6 +359,7 @@ class HomeIQCoordinator(DataUpdateCoordinator[HomeIQData]):
         if self.hass.state is not CoreState.running:
             # While Home Assistant starts, integrations still loading look unavailable.
             return
+        home = self._update_home_outage(devices, predictions)
         since = dt_util.utcnow() - OUTAGE_MIN_DURATION
         totals: Counter[str] = Counter()
         down: Counter[str] = Counter()
@@ -371,9 +374,40 @@ class HomeIQCoordinator(DataUpdateCoordinator[HomeIQData]):
             {
                 group: (names[group], down[group], totals[group])
                 for group in down
-                if totals[group] >= BRIDGE_MIN_DEVICES and down[group] >= BRIDGE_DOWN_SHARE * totals[group]
+                if totals[group] >= BRIDGE_MIN_DEVICES
+                and down[group] >= BRIDGE_DOWN_SHARE * totals[group]
+                and group not in home
             },
         )
+
+    def _update_home_outage(
+        self, devices: dict[str, WatchedDevice], predictions: dict[str, DevicePrediction]
+    ) -> set[str]:
+        """Raise or clear the issue of a home-wide outage; return the groups it took devices of.
+
+        Read off the scoring (`SharedOutage.HOME`: down together across integrations in the
+        recorder's history), not off the states now: after a restart, every device still down
+        shows `unavailable` since the restart, as if they had all gone down together. A group
+        the home's outage took devices of gets no issue of its own: one event, one issue.
+        """
+        down = [
+            devices[key]
+            for key, prediction in predictions.items()
+            if prediction.shared_outage == SharedOutage.HOME and key in devices
+        ]
+        if len(down) < HOME_MIN_DEVICES:
+            async_update_home_outage(self.hass, (), (), "")
+            return set()
+        began = min(
+            predictions[device.key].shared_outage_since or dt_util.utcnow().timestamp() for device in down
+        )
+        async_update_home_outage(
+            self.hass,
+            (device.name for device in down),
+            (device.group_name for device in down),
+            dt_util.as_local(dt_util.utc_from_timestamp(began)).strftime("%Y-%m-%d %H:%M"),
+        )
+        return {device.group for device in down}
 
     def _unavailable_since(self, device: WatchedDevice, since: datetime) -> bool:
         """Return whether every entity of a device has been unavailable since ``since``."""

@@ -14,6 +14,7 @@ ISSUE_NOT_RECORDED: Final = "entities_not_recorded"
 ISSUE_TRAINING_FAILING: Final = "training_failing"
 ISSUE_MODEL_REFUSED: Final = "home_model_refused"
 ISSUE_OUTAGE_PREFIX: Final = "group_unavailable_"
+ISSUE_HOME_OUTAGE: Final = "home_outage"
 MAX_LISTED: Final = 5
 
 
@@ -102,6 +103,35 @@ def async_update_outages(hass: HomeAssistant, outages: dict[str, tuple[str, int,
             translation_key="group_unavailable",
             translation_placeholders={"name": name, "down": str(down), "total": str(total)},
         )
+
+
+@callback
+def async_update_home_outage(
+    hass: HomeAssistant, devices: Iterable[str], groups: Iterable[str], since: str
+) -> None:
+    """Keep the one issue of a home-wide outage (a power cut, the network down), or clear it (no devices).
+
+    ``devices``: the names of the devices down in it; ``groups``: the names of their bridges or
+    integrations; ``since``: when it began, as the owner reads a time.
+    """
+    names = list(devices)
+    if not names:
+        ir.async_delete_issue(hass, DOMAIN, ISSUE_HOME_OUTAGE)
+        return
+    ir.async_create_issue(
+        hass,
+        DOMAIN,
+        ISSUE_HOME_OUTAGE,
+        is_fixable=False,
+        severity=ir.IssueSeverity.WARNING,
+        translation_key=ISSUE_HOME_OUTAGE,
+        translation_placeholders={
+            "count": str(len(names)),
+            "devices": _listing(names),
+            "groups": _listing(set(groups)),
+            "since": since,
+        },
+    )
 
 
 @callback

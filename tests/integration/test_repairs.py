@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from homeassistant.const import STATE_UNAVAILABLE
 from homeassistant.core import CoreState, HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.common import MockConfigEntry
@@ -123,6 +125,63 @@ async def test_bridge_outage_is_one_issue_cleared_when_devices_return(
         hass.states.async_set(f"sensor.door_{index}_battery", "90")
     await rescore()
     assert issue_registry.async_get_issue(DOMAIN, outages[0]) is None
+
+
+def _add_plug(hass: HomeAssistant, owner: MockConfigEntry, name: str) -> None:
+    """A mains device without a battery: a switch of another integration, on."""
+    slug = name.lower().replace(" ", "_")
+    device = dr.async_get(hass).async_get_or_create(
+        config_entry_id=owner.entry_id, identifiers={(owner.domain, slug)}, name=name
+    )
+    er.async_get(hass).async_get_or_create(
+        "switch",
+        owner.domain,
+        f"{slug}-switch",
+        device_id=device.id,
+        suggested_object_id=slug,
+        config_entry=owner,
+    )
+    hass.states.async_set(f"switch.{slug}", "on")
+
+
+async def test_a_power_cut_is_one_issue_cleared_when_devices_return(
+    hass: HomeAssistant,
+    issue_registry: ir.IssueRegistry,
+    zha_entry: MockConfigEntry,
+    setup_integration: Setup,
+    rescore: Rescore,
+) -> None:
+    shelly, tplink = MockConfigEntry(domain="shelly"), MockConfigEntry(domain="tplink")
+    shelly.add_to_hass(hass)
+    tplink.add_to_hass(hass)
+    plugs = {"switch.kettle": shelly, "switch.fridge": shelly, "switch.lamp": shelly}
+    plugs |= {"switch.tv": tplink, "switch.hall_router": zha_entry}
+    for entity_id, owner in plugs.items():
+        _add_plug(hass, owner, entity_id.partition(".")[2].replace("_", " ").title())
+    await setup_integration()
+    await rescore()  # an hour of history with every plug on
+
+    for entity_id in plugs:
+        hass.states.async_set(entity_id, STATE_UNAVAILABLE)
+    await rescore()
+    await rescore()
+    issue = issue_registry.async_get_issue(DOMAIN, "home_outage")
+    assert issue is not None
+    placeholders = issue.translation_placeholders or {}
+    assert placeholders["count"] == "5"
+    assert placeholders["groups"] == "shelly, tplink, zha"
+    assert placeholders["devices"] == "Fridge, Hall Router, Kettle, Lamp, Tv"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:00", placeholders["since"])
+    # The same event is not raised again as the Shelly integration's outage.
+    assert not [i for (d, i) in issue_registry.issues if d == DOMAIN and i.startswith("group_")]
+    probability = hass.states.get("sensor.kettle_failure_probability")
+    assert probability is not None
+    assert probability.attributes["failing_now"] is False
+
+    for entity_id in plugs:
+        hass.states.async_set(entity_id, "on")
+    await rescore()
+    assert issue_registry.async_get_issue(DOMAIN, "home_outage") is None
 
 
 async def test_training_failing_three_times_raises_an_issue_cleared_by_success(

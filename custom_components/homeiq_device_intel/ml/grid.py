@@ -47,6 +47,16 @@ BRIDGE_RESTORE_SECONDS = RESTART_REPLAY_SECONDS
 # A group of devices on one bridge is "down" when this share is unavailable.
 BRIDGE_MIN_DEVICES = 3
 BRIDGE_DOWN_SHARE = 0.6
+# A home-wide outage (a power cut with HA on a UPS, the home's network down): devices without a
+# battery, of at least HOME_MIN_GROUPS bridge groups, at least HOME_MIN_DEVICES of them down at
+# once, whose outages began within HOME_START_HOURS of each other. The start is the first hour a
+# device is down for most of (so two devices going down a minute apart may start an hour apart);
+# Wi-Fi integrations notice a device gone within minutes, ZHA a mains device after 2 h without
+# a check-in (its default), hence 3 h. Three devices that each died on their own weeks or days
+# apart did not start together: they stay failures of their own.
+HOME_MIN_DEVICES = 3
+HOME_MIN_GROUPS = 2
+HOME_START_HOURS = 3
 # The level channels besides the battery's, and the role of the entity each is read from.
 LEVEL_ROLES = {
     "signal": EntityRole.SIGNAL,
@@ -622,7 +632,12 @@ def build_grid(
     # most of its group unavailable at all that hour, so a short outage is one too (down: for
     # most of the hour, what the labels keep out of a device's own outages).
     groups = bridge_groups(history, ids)
-    bridge_down = _bridge_down(groups, channels["unavailable"])
+    has_battery = np.array([device.has_battery for device in rows], dtype=bool)
+    primary_states_from = np.array([device.primary_states_from for device in rows], dtype=np.int64)
+    # A home-wide outage is "its bridge was out" for each device it took down (labels, silences).
+    bridge_down = _bridge_down(groups, channels["unavailable"]) | _home_down(
+        groups, channels["unavailable"], ~has_battery, primary_states_from
+    )
     bridge_out = _bridge_down(groups, channels["unavailable"], least=0.0)
     states_from = n_hours
     for row, device_key in enumerate(ids):
@@ -638,14 +653,14 @@ def build_grid(
         start=grid_start,
         n_hours=n_hours,
         channels=channels,
-        has_battery=np.array([device.has_battery for device in rows], dtype=bool),
+        has_battery=has_battery,
         first_seen=first_seen,
         swap_hours=[device.swap_hours for device in rows],
         bridge_down=bridge_down,
         states_from=states_from,
         telemetry=np.array([device.telemetry for device in rows], dtype=bool),
         numeric_primary=np.array([device.numeric_primary for device in rows], dtype=bool),
-        primary_states_from=np.array([device.primary_states_from for device in rows], dtype=np.int64),
+        primary_states_from=primary_states_from,
         opens_unavailable=np.array([device.opens_unavailable for device in rows], dtype=bool),
     )
 
@@ -903,3 +918,84 @@ def _bridge_down(groups: npt.NDArray[np.int64], unavailable: Channel, least: flo
         share = (unavailable[members] > least).mean(axis=0)
         out[members] = share >= BRIDGE_DOWN_SHARE
     return out
+
+
+def home_down(history: HomeHistory, grid: HourlyGrid) -> Channel:
+    """1 (uint8, (n_devices, n_hours)) where a device was down in a home-wide outage (`_home_down`).
+
+    Read off a grid's unavailable channel, with the bridge groups of `history`'s devices; the grid's
+    `bridge_down` already holds these hours (`build_grid`), this tells them from a bridge's.
+    """
+    known_from = grid.primary_states_from
+    return _home_down(
+        bridge_groups(history, grid.device_keys),
+        grid.channels["unavailable"],
+        ~np.asarray(grid.has_battery, dtype=bool),
+        np.full(len(grid.device_keys), grid.states_from) if known_from is None else known_from,
+    )
+
+
+def _home_down(
+    groups: npt.NDArray[np.int64],
+    unavailable: Channel,
+    mains: npt.NDArray[np.bool_],
+    known_from: npt.NDArray[np.int64],
+) -> Channel:
+    """1 (uint8) where a device was down in a home-wide outage, (n_devices, n_hours).
+
+    Down: unavailable for most of the hour, as `_bridge_down` reads it. Only the outages of `mains`
+    devices (n_devices,) whose start is known count: one that starts where the device's state rows
+    begin (`known_from`, (n_devices,)) may have begun earlier. An outage is part of a home-wide one
+    from its start through the last hour when HOME_MIN_DEVICES outages that began within
+    HOME_START_HOURS of its start, of HOME_MIN_GROUPS bridge groups (`bridge_groups`), are under
+    way together: a device still down once the others are back is down on its own from then on.
+    """
+    out = np.zeros(unavailable.shape, dtype=np.uint8)
+    rows = np.flatnonzero(mains)
+    if rows.size < HOME_MIN_DEVICES:
+        return out
+    row, start, end = _outages(unavailable[rows] > 0.5)
+    row = rows[row]
+    known = start > known_from[row]
+    row, start, end = row[known], start[known], end[known]
+    order = np.argsort(start, kind="stable")
+    row, start, end = row[order], start[order], end[order]
+    group = groups[row]
+    lo = np.searchsorted(start, start - HOME_START_HOURS, side="left")
+    hi = np.searchsorted(start, start + HOME_START_HOURS, side="right")
+    for k in np.flatnonzero(hi - lo >= HOME_MIN_DEVICES):
+        near = slice(lo[k], hi[k])
+        if np.unique(group[near]).size < HOME_MIN_GROUPS:
+            continue
+        last = _last_shared_hour(start[near], end[near], group[near], int(start[k]), int(end[k]))
+        if last is not None:
+            out[row[k], start[k] : last + 1] = 1
+    return out
+
+
+def _outages(down: npt.NDArray[np.bool_]) -> tuple[npt.NDArray[np.intp], ...]:
+    """Every run of `down` (n, n_hours): its row, first hour and end (exclusive), row by row."""
+    n, n_hours = down.shape
+    edges = np.zeros((n, n_hours + 2), dtype=np.int8)
+    edges[:, 1:-1] = down
+    step = np.diff(edges, axis=1)
+    row, start = np.nonzero(step == 1)
+    _, end = np.nonzero(step == -1)
+    return row, start, end
+
+
+def _last_shared_hour(
+    start: npt.NDArray[np.intp], end: npt.NDArray[np.intp], group: npt.NDArray[np.int64], lo: int, hi: int
+) -> int | None:
+    """The last hour of [lo, hi) when enough of these outages (start, end, group each) are under way.
+
+    Enough: HOME_MIN_DEVICES of them (a device's outages never overlap: that many devices), of
+    HOME_MIN_GROUPS groups. None when no hour is.
+    """
+    hours = np.arange(lo, min(hi, int(end.max())))
+    under_way = (start[:, None] <= hours) & (hours < end[:, None])
+    groups_out = np.zeros(hours.size, dtype=np.int64)
+    for g in np.unique(group):
+        groups_out += under_way[group == g].any(axis=0)
+    shared = np.flatnonzero((under_way.sum(axis=0) >= HOME_MIN_DEVICES) & (groups_out >= HOME_MIN_GROUPS))
+    return int(hours[shared[-1]]) if shared.size else None

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from enum import StrEnum
+from typing import Final
 
 import numpy as np
 import numpy.typing as npt
@@ -19,7 +21,7 @@ from .features import (
     FeatureFrame,
     build_features,
 )
-from .grid import HourlyGrid, build_grid
+from .grid import HOUR, HourlyGrid, build_grid, home_down
 from .labels import DEAD_BATTERY_HOURS, DEAD_BATTERY_LEVEL
 from .reading import as_read
 from .records import FailureType, HomeHistory
@@ -54,6 +56,17 @@ class DevicePrediction:
     failing_now: bool = False  # the failure is already under way, not predicted
     # The battery's own history (past batteries, replace-by, trust in its reading); set by score_home.
     battery_life: BatteryLife | None = None
+    # Down now with its bridge (SharedOutage.BRIDGE) or the whole home (HOME), not on its own: scored
+    # as it stood when that outage began (`score_home`); since: when it began (POSIX seconds).
+    shared_outage: str | None = None
+    shared_outage_since: float | None = None
+
+
+class SharedOutage(StrEnum):
+    """An outage that takes a device down with others: no failure of its own."""
+
+    BRIDGE = "bridge"  # most devices of its bridge or integration (`grid.bridge_groups`)
+    HOME = "home"  # devices across integrations at once: a power cut, the home's network (`grid.home_down`)
 
 
 SCORING_WINDOW_DAYS = 45  # enough history for every feature window and baseline
@@ -271,12 +284,16 @@ def home_grid(history: HomeHistory, *, now: float, stored: HourlyGrid | None = N
     """The home's hourly grid up to `now`, extended back with stored aggregates.
 
     Only the last KEEP_DAYS are kept (and learned from), so older hours are not
-    even resampled.
+    even resampled. Home-wide outages (`grid.home_down`) are read on the merged grid too.
     """
     grid = build_grid(history, start=max(history.start, now - KEEP_DAYS * 86400.0), end=now)
     if stored is None:
         return grid
-    return merge_grids(stored, grid, consume_new=True)
+    merged = merge_grids(stored, grid, consume_new=True)
+    # Home-wide outages read again on the whole history: in stored hours kept by a release that
+    # did not recognise them, and one begun before the recorder's window (unknown to it alone).
+    np.maximum(merged.bridge_down, home_down(history, merged), out=merged.bridge_down)
+    return merged
 
 
 def score_home(
@@ -298,8 +315,118 @@ def score_home(
         start = max(history.start, now - SCORING_WINDOW_DAYS * 86400.0)
         grid = build_grid(history, start=start, end=now)
     frame = build_features(history, grid, np.array([grid.n_hours], dtype=np.int64))
+    frame, shared = _as_before_outages(history, grid, frame, _shared_outages_now(history, grid))
     scored = with_battery_life(score_frame(frame, bundle, horizon_days=horizon_days), grid, battery_log)
-    return lean_on_other_signals(scored, frame, bundle, horizon_days=horizon_days)
+    scored = lean_on_other_signals(scored, frame, bundle, horizon_days=horizon_days)
+    return [_with_shared_outage(p, shared.get(p.device_key), grid) for p in scored]
+
+
+@dataclass(frozen=True, slots=True)
+class _Shared:
+    """A device down now in an outage shared with others: which, and its first grid hour."""
+
+    row: int  # the device's row in the grid
+    kind: SharedOutage
+    since: int  # first hour of the outage's run (of `bridge_down`) that reaches the grid's end
+
+
+def _shared_outages_now(history: HomeHistory, grid: HourlyGrid) -> dict[str, _Shared]:
+    """The devices down in the grid's last hour because their bridge or the whole home is out.
+
+    Down: unavailable for most of the hour, in an hour `bridge_down` flags (the grid's bridge
+    outages and home-wide ones, `grid.build_grid`); home-wide where `grid.home_down` says so.
+    """
+    if grid.n_hours == 0:
+        return {}
+    last = grid.n_hours - 1
+    out_now = (grid.bridge_down[:, last] > 0) & (grid.channels["unavailable"][:, last] > 0.5)
+    rows = np.flatnonzero(out_now)
+    if rows.size == 0:
+        return {}
+    home_now = home_down(history, grid)[rows, last] > 0
+    # The outage's run ends at the last hour: it began after the last hour not flagged.
+    flagged = grid.bridge_down[rows] > 0
+    up = np.where(~flagged, np.arange(grid.n_hours), -1).max(axis=1)
+    return {
+        grid.device_keys[row]: _Shared(
+            row=int(row), kind=SharedOutage.HOME if home else SharedOutage.BRIDGE, since=int(after) + 1
+        )
+        for row, home, after in zip(rows, home_now, up, strict=True)
+    }
+
+
+def _as_before_outages(
+    history: HomeHistory, grid: HourlyGrid, frame: FeatureFrame, shared: dict[str, _Shared]
+) -> tuple[FeatureFrame, dict[str, _Shared]]:
+    """The frame (one row per device, at the grid's end) with each `shared` device's row as its outage began.
+
+    An outage of its bridge or of the whole home tells nothing of the device: it is scored as it
+    stood before, and the devices so scored are returned. One that was down on its own for
+    FAILED_OUTAGE_HOURS already then is not: its failure was under way before the others went
+    down, and its row stays the one at the end (failing now).
+    """
+    if not shared:
+        return frame, shared
+    since = np.array([max(s.since, 1) for s in shared.values()], dtype=np.int64)
+    hours = np.unique(since)
+    before = build_features(history, grid, hours)
+    rows = np.array([s.row for s in shared.values()], dtype=np.int64)
+    # build_features' rows are device-major: device d at hours[j] is row d * m + j.
+    picked = rows * hours.size + np.searchsorted(hours, since)
+    down_on_its_own = before.column("hours_unavailable_now")[picked] >= FAILED_OUTAGE_HOURS
+    shared = {key: s for key, s, own in zip(shared, shared.values(), down_on_its_own, strict=True) if not own}
+    rows, picked, since = rows[~down_on_its_own], picked[~down_on_its_own], since[~down_on_its_own]
+    X = frame.X.copy()
+    X[rows] = before.X[picked]
+    eval_hour = frame.eval_hour.copy()
+    eval_hour[rows] = since
+    scored_before = replace(
+        frame,
+        X=X,
+        eval_hour=eval_hour,
+        recharging=_picked(frame.recharging, before.recharging, rows, picked),
+        off_routinely=_picked(frame.off_routinely, before.off_routinely, rows, picked),
+    )
+    return scored_before, shared
+
+
+def _picked(
+    now: npt.NDArray[np.bool_] | None,
+    before: npt.NDArray[np.bool_] | None,
+    rows: npt.NDArray[np.int64],
+    picked: npt.NDArray[np.int64],
+) -> npt.NDArray[np.bool_] | None:
+    """A per-row flag of the frame at the end, with `rows` taken from the rows `picked` of the one before."""
+    if now is None or before is None:
+        return now
+    out = now.copy()
+    out[rows] = before[picked]
+    return out
+
+
+# What an owner is told of a device down with others (English, as every reason: `explain`).
+_SHARED_OUTAGE_REASONS: Final = {
+    SharedOutage.BRIDGE: "offline with most devices of its bridge or integration: not a failure of its own",
+    SharedOutage.HOME: "offline with devices across integrations (a power cut or network outage?): "
+    "not a failure of its own",
+}
+
+
+def _with_shared_outage(
+    prediction: DevicePrediction, shared: _Shared | None, grid: HourlyGrid
+) -> DevicePrediction:
+    """The prediction of a device down in a shared outage, which says so first among its reasons."""
+    if shared is None:
+        return prediction
+    reason = Reason(
+        feature=f"{shared.kind.value}_outage", text=_SHARED_OUTAGE_REASONS[shared.kind], weight=0.0
+    )
+    return replace(
+        prediction,
+        reasons=(reason, *prediction.reasons)[:MAX_REASONS],
+        shared_outage=shared.kind.value,
+        shared_outage_since=grid.start + shared.since * HOUR,
+    )
 
 
 def lean_on_other_signals(

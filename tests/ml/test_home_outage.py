@@ -1,0 +1,252 @@
+"""Home-wide outages (a power cut with HA on a UPS, the home's network down): no device's own failure."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from custom_components.homeiq_device_intel.ml.features import build_features, default_eval_hours
+from custom_components.homeiq_device_intel.ml.grid import (
+    HOME_START_HOURS,
+    HOUR,
+    build_grid,
+    home_down,
+)
+from custom_components.homeiq_device_intel.ml.labels import build_labels, find_events
+from custom_components.homeiq_device_intel.ml.records import (
+    DeviceRecord,
+    EntityRecord,
+    EntityRole,
+    FailureType,
+    HomeHistory,
+    Power,
+    Protocol,
+    encode_states,
+)
+from custom_components.homeiq_device_intel.ml.scoring import SharedOutage, home_grid, score_home
+from tests.tiny_models import tiny_bundle
+
+T0 = 1_700_000_000.0 - (1_700_000_000.0 % 86400)
+DAY = 24
+DAYS = 30
+CUT = 20 * DAY + 2  # the power cut's first hour (day 20, 02:00)
+
+# (integration, bridge it hangs off, power): one group per Wi-Fi integration, one per coordinator.
+SHELLY = ("shelly", None, Power.MAINS)
+TPLINK = ("tplink", None, Power.MAINS)
+ZHA_ROUTER = ("zha", "coordinator", Power.MAINS)
+ZHA_SENSOR = ("zha", "coordinator", Power.BATTERY)
+
+
+def _home(devices: list[tuple[tuple[str, str | None, Power], set[int]]], days: int = DAYS) -> HomeHistory:
+    """Devices reporting every hour, device k unavailable in the hours of its set."""
+    records, entities, states = [], [], {}
+    for k, ((integration, via, power), down) in enumerate(devices):
+        key = f"d{k}"
+        records.append(
+            DeviceRecord(
+                device_key=key,
+                name=key,
+                integration=integration,
+                protocol=Protocol.ZIGBEE if integration == "zha" else Protocol.WIFI,
+                power=power,
+                via_device_key=via,
+            )
+        )
+        role = EntityRole.BATTERY if power is Power.BATTERY else EntityRole.PRIMARY
+        entities.append(EntityRecord(entity_id=f"sensor.{key}", device_key=key, role=role))
+        hours = range(days * DAY)
+        times = [T0 + h * HOUR + 60 for h in hours]
+        values = ["unavailable" if h in down else str(90 - h % 3) for h in hours]
+        states[f"sensor.{key}"] = encode_states(times, values)
+    return HomeHistory(
+        home_id="test",
+        start=T0,
+        end=T0 + days * DAY * HOUR,
+        devices=records,
+        entities=entities,
+        states=states,
+    )
+
+
+def _hours(first: int, last: int) -> set[int]:
+    return set(range(first, last))
+
+
+def _power_cut(hours: int = 8, *, lag: int = 0) -> HomeHistory:
+    """A Shelly plug, a TP-Link plug and a Zigbee router down together (the router `lag` hours later)."""
+    return _home(
+        [
+            (SHELLY, _hours(CUT, CUT + hours)),
+            (TPLINK, _hours(CUT, CUT + hours)),
+            (ZHA_ROUTER, _hours(CUT + lag, CUT + hours)),
+        ]
+    )
+
+
+# ---------------------------------------------------------------- the grid
+
+
+def test_mains_devices_of_two_groups_going_down_together_are_a_home_outage():
+    history = _power_cut()
+    grid = build_grid(history)
+    flagged = home_down(history, grid)
+    assert [np.flatnonzero(row).tolist() for row in flagged] == [list(range(CUT, CUT + 8))] * 3
+    # What the grid treats as "its bridge was out", as in a bridge's outage.
+    np.testing.assert_array_equal(grid.bridge_down, flagged)
+
+
+@pytest.mark.parametrize(
+    ("lag", "together"), [(1, True), (HOME_START_HOURS, True), (HOME_START_HOURS + 2, False)]
+)
+def test_outages_began_together_within_a_few_hours(lag: int, together: bool):
+    # ZHA marks a mains device unavailable two hours after its last check-in; Wi-Fi plugs in minutes.
+    history = _power_cut(lag=lag)
+    grid = build_grid(history)
+    assert bool(grid.bridge_down[:, CUT + 7].all()) is together
+    if together:  # each device from its own outage's start
+        assert np.flatnonzero(grid.bridge_down[2]).min() == CUT + lag
+        assert np.flatnonzero(grid.bridge_down[0]).min() == CUT
+
+
+def test_three_plugs_that_died_on_their_own_weeks_apart_are_not_a_power_cut():
+    # Down together from day 19 to the end, of three groups: but each went down on its own.
+    history = _home(
+        [
+            (SHELLY, _hours(5 * DAY, DAYS * DAY)),
+            (TPLINK, _hours(12 * DAY + 7, DAYS * DAY)),
+            (ZHA_ROUTER, _hours(19 * DAY + 15, DAYS * DAY)),
+        ]
+    )
+    grid = build_grid(history)
+    assert not grid.bridge_down.any()
+    assert [len(s) for s in find_events(grid).starts[FailureType.UNAVAILABLE]] == [1, 1, 1]
+
+
+def test_battery_devices_are_not_counted():
+    # Two plugs and a battery sensor down together: two devices without a battery are too few.
+    history = _home(
+        [
+            (SHELLY, _hours(CUT, CUT + 8)),
+            (TPLINK, _hours(CUT, CUT + 8)),
+            (ZHA_SENSOR, _hours(CUT, CUT + 8)),
+        ]
+    )
+    assert not build_grid(history).bridge_down.any()
+
+
+def test_devices_of_one_group_only_are_a_bridge_outage_not_a_home_outage():
+    history = _home([(ZHA_ROUTER, _hours(CUT, CUT + 8))] * 3)
+    grid = build_grid(history)
+    assert grid.bridge_down[:, CUT : CUT + 8].all()  # the bridge's outage, as before
+    assert not home_down(history, grid).any()
+
+
+def test_a_device_still_down_when_the_others_are_back_is_down_on_its_own_from_then():
+    history = _home(
+        [
+            (SHELLY, _hours(CUT, CUT + 8)),
+            (TPLINK, _hours(CUT, CUT + 8)),
+            (ZHA_ROUTER, _hours(CUT, DAYS * DAY)),  # never came back
+        ]
+    )
+    grid = build_grid(history)
+    assert np.flatnonzero(grid.bridge_down[2]).tolist() == list(range(CUT, CUT + 8))
+
+
+def test_an_outage_under_way_when_the_data_begins_has_no_known_start():
+    # Down from the first hour: whether they went down together is not known (a scoring window
+    # that begins after three plugs died on their own looks the same).
+    history = _home([(SHELLY, _hours(0, 8)), (TPLINK, _hours(0, 8)), (ZHA_ROUTER, _hours(0, 8))])
+    assert not build_grid(history).bridge_down.any()
+
+
+def test_a_power_cut_in_stored_history_kept_by_an_older_release_is_read_on_the_merged_grid():
+    history = _power_cut()
+    stored = build_grid(history, end=T0 + 25 * DAY * HOUR)
+    stored.bridge_down[:] = 0  # kept before home-wide outages were recognised
+    window = replace(history, start=T0 + 25 * DAY * HOUR)  # the recorder's window: after the cut
+    merged = home_grid(window, now=history.end, stored=stored)
+    assert merged.bridge_down[:, CUT : CUT + 8].all()
+    assert merged.bridge_down.sum() == 3 * 8
+
+
+# ---------------------------------------------------------------- labels
+
+
+def test_devices_down_in_a_power_cut_have_no_outage_of_their_own():
+    history = _power_cut()
+    grid = build_grid(history)
+    frame = build_features(history, grid, default_eval_hours(grid))
+    events = find_events(grid)
+    assert all(s.size == 0 for s in events.starts[FailureType.UNAVAILABLE])
+    y = build_labels(grid, frame, events).y[FailureType.UNAVAILABLE]
+    day_before = (frame.eval_hour == 19 * DAY) | (frame.eval_hour == 16 * DAY)
+    assert (y[day_before] == 0.0).all()  # a healthy week ahead, not a failure
+
+
+def test_a_plug_that_never_came_back_after_the_power_cut_still_failed():
+    history = _home(
+        [
+            (SHELLY, _hours(CUT, CUT + 8)),
+            (TPLINK, _hours(CUT, CUT + 8)),
+            (ZHA_ROUTER, _hours(CUT, DAYS * DAY)),
+        ]
+    )
+    starts = find_events(build_grid(history)).starts[FailureType.UNAVAILABLE]
+    assert [s.tolist() for s in starts] == [[], [], [CUT]]
+
+
+# ---------------------------------------------------------------- scoring
+
+
+def _scored(history: HomeHistory, hour: int):
+    return {p.device_key: p for p in score_home(history, tiny_bundle(), now=T0 + hour * HOUR)}
+
+
+def test_devices_down_in_a_power_cut_are_not_failing_now():
+    history = _power_cut(hours=DAYS * DAY - CUT)  # still out when scored, 8 h on
+    now = CUT + 8
+    scored = _scored(history, now)
+    before = _scored(history, CUT)
+    for key, prediction in scored.items():
+        assert not prediction.failing_now
+        assert prediction.shared_outage == SharedOutage.HOME
+        assert prediction.shared_outage_since == T0 + CUT * HOUR
+        assert prediction.reasons[0].feature == "home_outage"
+        # Scored as it stood when the power went: the outage tells nothing of the device.
+        assert prediction.probabilities == before[key].probabilities
+
+
+def test_devices_down_with_their_bridge_are_not_failing_now():
+    history = _home([(ZHA_ROUTER, _hours(CUT, DAYS * DAY))] * 3 + [(ZHA_SENSOR, set())])
+    scored = _scored(history, CUT + 8)
+    for key in ("d0", "d1", "d2"):
+        assert not scored[key].failing_now
+        assert scored[key].shared_outage == SharedOutage.BRIDGE
+        assert scored[key].reasons[0].feature == "bridge_outage"
+    assert scored["d3"].shared_outage is None
+
+
+def test_a_device_down_alone_is_failing_now():
+    history = _home([(SHELLY, _hours(CUT, DAYS * DAY)), (TPLINK, set()), (ZHA_ROUTER, set())])
+    scored = _scored(history, CUT + 8)
+    assert scored["d0"].failing_now
+    assert scored["d0"].probabilities[FailureType.UNAVAILABLE] == 1.0
+    assert scored["d0"].shared_outage is None
+
+
+def test_a_device_down_on_its_own_before_its_bridge_went_down_is_still_failing_now():
+    # d0 went down ten hours before the other two devices of its bridge.
+    history = _home(
+        [
+            (ZHA_ROUTER, _hours(CUT - 10, DAYS * DAY)),
+            (ZHA_ROUTER, _hours(CUT, DAYS * DAY)),
+            (ZHA_ROUTER, _hours(CUT, DAYS * DAY)),
+        ]
+    )
+    scored = _scored(history, CUT + 8)
+    assert scored["d0"].failing_now and scored["d0"].shared_outage is None
+    assert not scored["d1"].failing_now and scored["d1"].shared_outage == SharedOutage.BRIDGE
