@@ -34,7 +34,7 @@ from custom_components.homeiq_device_intel.ml.records import (
     StatSeries,
     encode_states,
 )
-from custom_components.homeiq_device_intel.ml.scoring import _failing_now
+from custom_components.homeiq_device_intel.ml.scoring import _failing_now, _failing_reasons
 
 T0 = 1_700_000_000.0 - (1_700_000_000.0 % 86400)
 DAY_S = 86400.0
@@ -1038,6 +1038,12 @@ def test_a_device_dark_for_a_day_from_a_low_level_is_a_battery_to_replace_now():
         failing = _failing_now(frame)
         row = _day_row(frame, 21)
         assert [t for t in failing if failing[t][row]] == [shown], (level, own_down)
+        if shown is FailureType.BATTERY_DEPLETED:  # says why: its level, and how long it is dark
+            reasons = _failing_reasons(frame.X[row], shown)
+            assert [r.text for r in reasons] == [
+                "battery at 20%",
+                "no report for 32 h" if own_down is None else "unavailable for 32 h now",
+            ]
         before = _day_row(frame, 20)  # dark 8 h: not yet a day
         assert not failing[FailureType.BATTERY_DEPLETED][before]
 

@@ -945,10 +945,12 @@ def _home_down(
 
     Down: unavailable for most of the hour, as `_bridge_down` reads it. Only the outages of `mains`
     devices (n_devices,) whose start is known count: one that starts where the device's state rows
-    begin (`known_from`, (n_devices,)) may have begun earlier. An outage is part of a home-wide one
-    from its start through the last hour when HOME_MIN_DEVICES outages that began within
-    HOME_START_HOURS of its start, of HOME_MIN_GROUPS bridge groups (`bridge_groups`), are under
-    way together: a device still down once the others are back is down on its own from then on.
+    begin (`known_from`, (n_devices,)) may have begun earlier. A home-wide outage: HOME_MIN_DEVICES
+    outages or more, of HOME_MIN_GROUPS bridge groups (`bridge_groups`), that began within
+    HOME_START_HOURS of the first of them, for the hours they are under way together; each is part
+    of it from its start through the last such hour (a device still down once the others are back
+    is down on its own from then on). Outages are taken in order of start, each in one such
+    window at most: a chain of starts a few hours apart is one outage or none, not its middle.
     """
     out = np.zeros(unavailable.shape, dtype=np.uint8)
     rows = np.flatnonzero(mains)
@@ -961,16 +963,50 @@ def _home_down(
     order = np.argsort(start, kind="stable")
     row, start, end = row[order], start[order], end[order]
     group = groups[row]
-    lo = np.searchsorted(start, start - HOME_START_HOURS, side="left")
-    hi = np.searchsorted(start, start + HOME_START_HOURS, side="right")
-    for k in np.flatnonzero(hi - lo >= HOME_MIN_DEVICES):
-        near = slice(lo[k], hi[k])
-        if np.unique(group[near]).size < HOME_MIN_GROUPS:
-            continue
-        last = _last_shared_hour(start[near], end[near], group[near], int(start[k]), int(end[k]))
-        if last is not None:
-            out[row[k], start[k] : last + 1] = 1
+    until = np.searchsorted(start, start + HOME_START_HOURS, side="right")
+    k = 0
+    while k < start.size:
+        near = slice(k, int(until[k]))
+        if until[k] - k >= HOME_MIN_DEVICES and np.unique(group[near]).size >= HOME_MIN_GROUPS:
+            for r, first, last in _shared_spans(start[near], end[near], group[near], row[near]):
+                out[r, first : last + 1] = 1
+            k = int(until[k])
+        else:
+            k += 1
     return out
+
+
+def _shared_spans(
+    start: npt.NDArray[np.intp],
+    end: npt.NDArray[np.intp],
+    group: npt.NDArray[np.int64],
+    row: npt.NDArray[np.intp],
+) -> list[tuple[int, int, int]]:
+    """(row, first hour, last hour) of each of these outages that is part of a home-wide one.
+
+    From its start through its last hour when HOME_MIN_DEVICES of them (a device's outages never
+    overlap: that many devices), of HOME_MIN_GROUPS groups, are under way together; none when no
+    hour of it is. Counted once over their hours with running sums, not outage by outage.
+    """
+    lo, hi = int(start.min()), int(end.max())
+    width = hi - lo + 1
+    count = np.zeros(width, dtype=np.int64)
+    np.add.at(count, start - lo, 1)
+    np.add.at(count, end - lo, -1)
+    _, g = np.unique(group, return_inverse=True)
+    per_group = np.zeros((int(g.max()) + 1, width), dtype=np.int64)
+    np.add.at(per_group, (g, start - lo), 1)
+    np.add.at(per_group, (g, end - lo), -1)
+    together = (np.cumsum(count) >= HOME_MIN_DEVICES) & (
+        (np.cumsum(per_group, axis=1) > 0).sum(axis=0) >= HOME_MIN_GROUPS
+    )
+    shared = np.flatnonzero(together[:-1]) + lo
+    spans = []
+    for r, first, stop in zip(row, start, end, strict=True):
+        at = int(np.searchsorted(shared, stop, side="left")) - 1
+        if at >= 0 and shared[at] >= first:
+            spans.append((int(r), int(first), int(shared[at])))
+    return spans
 
 
 def _outages(down: npt.NDArray[np.bool_]) -> tuple[npt.NDArray[np.intp], ...]:
@@ -982,20 +1018,3 @@ def _outages(down: npt.NDArray[np.bool_]) -> tuple[npt.NDArray[np.intp], ...]:
     row, start = np.nonzero(step == 1)
     _, end = np.nonzero(step == -1)
     return row, start, end
-
-
-def _last_shared_hour(
-    start: npt.NDArray[np.intp], end: npt.NDArray[np.intp], group: npt.NDArray[np.int64], lo: int, hi: int
-) -> int | None:
-    """The last hour of [lo, hi) when enough of these outages (start, end, group each) are under way.
-
-    Enough: HOME_MIN_DEVICES of them (a device's outages never overlap: that many devices), of
-    HOME_MIN_GROUPS groups. None when no hour is.
-    """
-    hours = np.arange(lo, min(hi, int(end.max())))
-    under_way = (start[:, None] <= hours) & (hours < end[:, None])
-    groups_out = np.zeros(hours.size, dtype=np.int64)
-    for g in np.unique(group):
-        groups_out += under_way[group == g].any(axis=0)
-    shared = np.flatnonzero((under_way.sum(axis=0) >= HOME_MIN_DEVICES) & (groups_out >= HOME_MIN_GROUPS))
-    return int(hours[shared[-1]]) if shared.size else None

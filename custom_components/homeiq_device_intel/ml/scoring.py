@@ -21,7 +21,14 @@ from .features import (
     FeatureFrame,
     build_features,
 )
-from .grid import HOUR, HourlyGrid, build_grid, home_down
+from .grid import (
+    HOME_START_HOURS,
+    HOUR,
+    HourlyGrid,
+    bridge_groups,
+    build_grid,
+    home_down,
+)
 from .labels import DEAD_BATTERY_HOURS, DEAD_BATTERY_LEVEL
 from .reading import as_read
 from .records import FailureType, HomeHistory
@@ -95,7 +102,9 @@ def _failing_now(frame: FeatureFrame) -> dict[str, npt.NDArray[np.bool_]]:
     col = frame.column
     level = np.nan_to_num(col("battery_level"), nan=100.0)
     silent = (col("has_telemetry") > 0.5) & (np.nan_to_num(col("silence_vs_usual")) >= 1.0)
-    dark_hours = np.maximum(col("hours_unavailable_now"), np.where(silent, col("hours_since_report"), 0.0))
+    # Away routinely (a key tag out with its owner) is not dark: `outage_applies`.
+    own_down = np.where(frame.outage_applies(), col("hours_unavailable_now"), 0.0)
+    dark_hours = np.maximum(own_down, np.where(silent, col("hours_since_report"), 0.0))
     applies = frame.depletion_applies()
     died = applies & (level <= DEAD_BATTERY_LEVEL) & (dark_hours >= DEAD_BATTERY_HOURS)
     return {
@@ -220,15 +229,30 @@ def _reasons(
             contrib = attributions(ensemble, X[rows], reference, base=raw[target][rows])
         for r, row in enumerate(rows):
             if failing.get(target, np.zeros(n, dtype=bool))[row]:
-                feature = _FAILING_FEATURE[FailureType(target)]
-                value = float(X[row, FEATURE_NAMES.index(feature)])
-                reasons[row] = (Reason(feature=feature, text=describe(feature, value), weight=1.0),)
+                reasons[row] = _failing_reasons(X[row], FailureType(target))
                 continue
             reasons[row] = tuple(
                 Reason(feature=f, text=t, weight=w)
                 for f, t, w in top_reasons(contrib[r], X[row], failure_type=target)
             )
     return reasons
+
+
+def _failing_reasons(x: Float, target: FailureType) -> tuple[Reason, ...]:
+    """Why a failure under way is certain: its feature (`_FAILING_FEATURE`).
+
+    A battery that died above the floor also says how long the device has been dark (`_failing_now`).
+    """
+    names = [_FAILING_FEATURE[target]]
+    if target is FailureType.BATTERY_DEPLETED and x[FEATURE_NAMES.index("battery_level")] > BATTERY_FLOOR:
+        down = x[FEATURE_NAMES.index("hours_unavailable_now")] >= DEAD_BATTERY_HOURS
+        names.append("hours_unavailable_now" if down else "hours_since_report")
+    return tuple(
+        Reason(
+            feature=name, text=describe(name, float(x[FEATURE_NAMES.index(name)])), weight=1.0 / len(names)
+        )
+        for name in names
+    )
 
 
 def _battery_days(X: Float, bundle: ModelBundle, failing: dict[str, npt.NDArray[np.bool_]]) -> Float | None:
@@ -284,16 +308,15 @@ def home_grid(history: HomeHistory, *, now: float, stored: HourlyGrid | None = N
     """The home's hourly grid up to `now`, extended back with stored aggregates.
 
     Only the last KEEP_DAYS are kept (and learned from), so older hours are not
-    even resampled. Home-wide outages (`grid.home_down`) are read on the merged grid too.
+    even resampled.
     """
     grid = build_grid(history, start=max(history.start, now - KEEP_DAYS * 86400.0), end=now)
     if stored is None:
         return grid
-    merged = merge_grids(stored, grid, consume_new=True)
-    # Home-wide outages read again on the whole history: in stored hours kept by a release that
-    # did not recognise them, and one begun before the recorder's window (unknown to it alone).
-    np.maximum(merged.bridge_down, home_down(history, merged), out=merged.bridge_down)
-    return merged
+    # Home-wide outages are in each grid's bridge_down as `build_grid` read them (on the
+    # recorder's rows, which tell when a device went down); a merged grid does not know that any
+    # more (`grid.primary_states_from`), so they are not read again on it.
+    return merge_grids(stored, grid, consume_new=True)
 
 
 def score_home(
@@ -334,25 +357,48 @@ def _shared_outages_now(history: HomeHistory, grid: HourlyGrid) -> dict[str, _Sh
     """The devices down in the grid's last hour because their bridge or the whole home is out.
 
     Down: unavailable for most of the hour, in an hour `bridge_down` flags (the grid's bridge
-    outages and home-wide ones, `grid.build_grid`); home-wide where `grid.home_down` says so.
+    outages and home-wide ones, `grid.build_grid`); home-wide where `grid.home_down` says so. A
+    bridge's outage is shared only when another device of its group went down within
+    HOME_START_HOURS of it: a device failing beside a member dead for weeks (most of a small group
+    down) fails on its own. A device down since the grid began is left as it is (when it went
+    down is unknown).
+    Devices with a battery neither count towards a home-wide outage nor are flagged by it
+    (`grid.home_down`); one that went down within HOME_START_HOURS of its start is down in it too.
     """
     if grid.n_hours == 0:
         return {}
     last = grid.n_hours - 1
-    out_now = (grid.bridge_down[:, last] > 0) & (grid.channels["unavailable"][:, last] > 0.5)
-    rows = np.flatnonzero(out_now)
-    if rows.size == 0:
+    down_rows = np.flatnonzero(grid.channels["unavailable"][:, last] > 0.5)
+    if down_rows.size == 0:
         return {}
-    home_now = home_down(history, grid)[rows, last] > 0
-    # The outage's run ends at the last hour: it began after the last hour not flagged.
-    flagged = grid.bridge_down[rows] > 0
-    up = np.where(~flagged, np.arange(grid.n_hours), -1).max(axis=1)
-    return {
-        grid.device_keys[row]: _Shared(
-            row=int(row), kind=SharedOutage.HOME if home else SharedOutage.BRIDGE, since=int(after) + 1
+    hours = np.arange(grid.n_hours)
+    # Each device down now: the first hour of its run of down hours that reaches the end.
+    began = np.where(grid.channels["unavailable"][down_rows] > 0.5, -1, hours).max(axis=1) + 1
+    flagged = (grid.bridge_down[down_rows, last] > 0) & (began > 0)
+    if not flagged.any():
+        return {}
+    home_now = home_down(history, grid)[down_rows, last] > 0
+    groups = bridge_groups(history, grid.device_keys)[down_rows]
+    together = (groups[:, None] == groups[None, :]) & (
+        np.abs(began[:, None] - began[None, :]) <= HOME_START_HOURS
+    )
+    bridge_now = flagged & ~home_now & (together.sum(axis=1) >= 2)
+    home = flagged & home_now
+    if home.any():
+        near = np.abs(began[:, None] - began[home][None, :]).min(axis=1) <= HOME_START_HOURS
+        home |= near & (began > 0) & ~bridge_now
+    out: dict[str, _Shared] = {}
+    for k in np.flatnonzero(home | bridge_now):
+        row = int(down_rows[k])
+        # The outage's run ends at the last hour: it began after the last hour not flagged.
+        run = np.flatnonzero(grid.bridge_down[row] == 0)
+        since = int(run[-1]) + 1 if run.size else 0
+        if not grid.bridge_down[row, last]:
+            since = int(began[k])  # down in a home-wide outage it does not count towards
+        out[grid.device_keys[row]] = _Shared(
+            row=row, kind=SharedOutage.HOME if home[k] else SharedOutage.BRIDGE, since=since
         )
-        for row, home, after in zip(rows, home_now, up, strict=True)
-    }
+    return out
 
 
 def _as_before_outages(
