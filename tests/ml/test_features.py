@@ -1219,3 +1219,18 @@ def test_a_silence_that_already_became_a_failure_is_not_pending():
     assert events.pending[FailureType.STALE][0].size == 0
     y = build_labels(grid, frame, events, horizon_days=7).y[FailureType.STALE]
     assert y[frame.eval_hour == end - 9 * 24][0] == 1.0
+
+
+def test_the_power_feature_reads_only_what_home_assistant_tells():
+    # The live integration knows a battery or nothing (`discovery`: BATTERY or UNKNOWN); the
+    # generator and the registry-less recorder reader also know mains and rechargeable. Trained
+    # on those, the models would read a live plug as a device they never saw.
+    def power_of(power: Power) -> float:
+        device = replace(_device("a", power=power), chemistry=Chemistry.NONE)
+        entities = [EntityRecord(entity_id="switch.a", device_key="a", role=EntityRole.PRIMARY)]
+        history = _home([device], entities, {"switch.a": encode_states(*_hourly(3, lambda h: "on"))}, days=3)
+        frame = build_features(history, build_grid(history), np.array([48]))
+        return float(frame.column("power")[0])
+
+    assert np.isnan(power_of(Power.MAINS)) and np.isnan(power_of(Power.UNKNOWN))
+    assert power_of(Power.RECHARGEABLE) == power_of(Power.BATTERY) == 1.0

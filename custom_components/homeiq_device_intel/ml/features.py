@@ -129,7 +129,10 @@ CHEMISTRY_CODE = {
     Chemistry.LI_ION: 4.0,
     Chemistry.NIMH: 5.0,
 }
-POWER_CODE = {Power.UNKNOWN: np.nan, Power.MAINS: 0.0, Power.BATTERY: 1.0, Power.RECHARGEABLE: 2.0}
+# What Home Assistant tells of a device's power: a battery, or nothing (the registry says no more;
+# `discovery` reads BATTERY or UNKNOWN). Mains and rechargeable, which the generator and the
+# registry-less recorder reader know, are coded as a live home shows them.
+POWER_CODE = {Power.UNKNOWN: np.nan, Power.MAINS: np.nan, Power.BATTERY: 1.0, Power.RECHARGEABLE: 1.0}
 PROTOCOL_CODE = {
     Protocol.UNKNOWN: np.nan,
     Protocol.ZIGBEE: 0.0,
