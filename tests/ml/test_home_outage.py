@@ -145,6 +145,23 @@ def test_battery_devices_are_not_counted():
     assert not build_grid(history).bridge_down.any()
 
 
+def test_a_battery_device_down_with_them_is_in_the_home_wide_outage_without_counting_towards_it():
+    # The router down for 8 h: two plugs, a Zigbee router and a Wi-Fi camera at 20 % (its own
+    # integration) go down the same hour. The camera is down in the outage (neither an outage of
+    # its own nor its battery dying); it is not counted: the three mains devices make the outage.
+    camera = ("ring", None, Power.BATTERY)
+    down = _hours(CUT, CUT + 30)
+    history = _home([(SHELLY, down), (TPLINK, down), (ZHA_ROUTER, down), (camera, down)], level=20)
+    grid = build_grid(history)
+    assert home_down(history, grid)[:, CUT : CUT + 30].all()
+    events = find_events(grid)
+    assert events.starts[FailureType.UNAVAILABLE][3].size == 0
+    assert events.depletions[3].size == 0
+    # The camera down alone as long: its battery died.
+    alone = build_grid(_home([(SHELLY, set()), (TPLINK, set()), (camera, down)], level=20))
+    assert find_events(alone).depletions[2].tolist() == [CUT]
+
+
 def test_devices_of_one_group_only_are_a_bridge_outage_not_a_home_outage():
     history = _home([(ZHA_ROUTER, _hours(CUT, CUT + 8))] * 3)
     grid = build_grid(history)

@@ -943,50 +943,51 @@ def _home_down(
 ) -> Channel:
     """1 (uint8) where a device was down in a home-wide outage, (n_devices, n_hours).
 
-    Down: unavailable for most of the hour, as `_bridge_down` reads it. Only the outages of `mains`
-    devices (n_devices,) whose start is known count: one that starts where the device's state rows
-    begin (`known_from`, (n_devices,)) may have begun earlier. A home-wide outage: HOME_MIN_DEVICES
-    outages or more, of HOME_MIN_GROUPS bridge groups (`bridge_groups`), that began within
-    HOME_START_HOURS of the first of them, for the hours they are under way together; each is part
-    of it from its start through the last such hour (a device still down once the others are back
-    is down on its own from then on). Outages are taken in order of start, each in one such
-    window at most: a chain of starts a few hours apart is one outage or none, not its middle.
+    Down: unavailable for most of the hour, as `_bridge_down` reads it. Only outages whose start is
+    known count: one that starts where the device's state rows begin (`known_from`,
+    (n_devices,)) may have begun earlier. A home-wide outage: HOME_MIN_DEVICES outages or more of
+    `mains` devices (n_devices,), of HOME_MIN_GROUPS bridge groups (`bridge_groups`), that began
+    within HOME_START_HOURS of the first of them, for the hours they are under way together. Each
+    outage begun in that window, of a device with a battery too (a Wi-Fi camera when the router is
+    down), is part of it from its start through the last such hour; a device still down once the
+    others are back is down on its own from then on. Windows are taken in order of start, each
+    outage in one at most: a chain of starts a few hours apart is one outage or none, not its middle.
     """
     out = np.zeros(unavailable.shape, dtype=np.uint8)
-    rows = np.flatnonzero(mains)
-    if rows.size < HOME_MIN_DEVICES:
+    if int(np.count_nonzero(mains)) < HOME_MIN_DEVICES:
         return out
-    row, start, end = _outages(unavailable[rows] > 0.5)
-    row = rows[row]
+    row, start, end = _outages(unavailable > 0.5)
     known = start > known_from[row]
     row, start, end = row[known], start[known], end[known]
     order = np.argsort(start, kind="stable")
     row, start, end = row[order], start[order], end[order]
-    group = groups[row]
-    until = np.searchsorted(start, start + HOME_START_HOURS, side="right")
+    counted = np.flatnonzero(mains[row])  # the outages that make one (indices into row/start/end)
+    first = start[counted]
+    until = np.searchsorted(first, first + HOME_START_HOURS, side="right")
     k = 0
-    while k < start.size:
-        near = slice(k, int(until[k]))
-        if until[k] - k >= HOME_MIN_DEVICES and np.unique(group[near]).size >= HOME_MIN_GROUPS:
-            for r, first, last in _shared_spans(start[near], end[near], group[near], row[near]):
-                out[r, first : last + 1] = 1
+    while k < counted.size:
+        near = counted[k : int(until[k])]
+        if near.size >= HOME_MIN_DEVICES and np.unique(groups[row[near]]).size >= HOME_MIN_GROUPS:
+            shared = _shared_hours(start[near], end[near], groups[row[near]])
+            lo = int(np.searchsorted(start, first[k], side="left"))
+            hi = int(np.searchsorted(start, first[k] + HOME_START_HOURS, side="right"))
+            for r, begin, stop in zip(row[lo:hi], start[lo:hi], end[lo:hi], strict=True):
+                at = int(np.searchsorted(shared, stop, side="left")) - 1
+                if at >= 0 and shared[at] >= begin:
+                    out[r, begin : int(shared[at]) + 1] = 1
             k = int(until[k])
         else:
             k += 1
     return out
 
 
-def _shared_spans(
-    start: npt.NDArray[np.intp],
-    end: npt.NDArray[np.intp],
-    group: npt.NDArray[np.int64],
-    row: npt.NDArray[np.intp],
-) -> list[tuple[int, int, int]]:
-    """(row, first hour, last hour) of each of these outages that is part of a home-wide one.
+def _shared_hours(
+    start: npt.NDArray[np.intp], end: npt.NDArray[np.intp], group: npt.NDArray[np.int64]
+) -> npt.NDArray[np.intp]:
+    """The hours (sorted) when HOME_MIN_DEVICES of these outages, of HOME_MIN_GROUPS groups, are under way.
 
-    From its start through its last hour when HOME_MIN_DEVICES of them (a device's outages never
-    overlap: that many devices), of HOME_MIN_GROUPS groups, are under way together; none when no
-    hour of it is. Counted once over their hours with running sums, not outage by outage.
+    A device's outages never overlap: that many outages are that many devices. Counted once over
+    their hours with running sums, not outage by outage.
     """
     lo, hi = int(start.min()), int(end.max())
     width = hi - lo + 1
@@ -1000,13 +1001,8 @@ def _shared_spans(
     together = (np.cumsum(count) >= HOME_MIN_DEVICES) & (
         (np.cumsum(per_group, axis=1) > 0).sum(axis=0) >= HOME_MIN_GROUPS
     )
-    shared = np.flatnonzero(together[:-1]) + lo
-    spans = []
-    for r, first, stop in zip(row, start, end, strict=True):
-        at = int(np.searchsorted(shared, stop, side="left")) - 1
-        if at >= 0 and shared[at] >= first:
-            spans.append((int(r), int(first), int(shared[at])))
-    return spans
+    shared: npt.NDArray[np.intp] = np.flatnonzero(together[:-1]) + lo
+    return shared
 
 
 def _outages(down: npt.NDArray[np.bool_]) -> tuple[npt.NDArray[np.intp], ...]:
