@@ -347,3 +347,62 @@ def test_a_device_away_every_day_is_no_dead_battery_when_away_for_a_weekend():
     tag = ("ibeacon", None, Power.BATTERY)
     [prediction] = score_home(_home([(tag, away)], level=20), tiny_bundle(), now=T0 + DAYS * DAY * HOUR)
     assert not prediction.failing_now
+
+
+def _down_with_the_outage(history: HomeHistory, row: int, hour: int) -> None:
+    """Device `row` is down in the home-wide outage alike in the scoring and in the labels."""
+    scored = _scored(history, hour)[f"d{row}"]
+    assert scored.shared_outage == SharedOutage.HOME and not scored.failing_now
+    grid = build_grid(history)
+    assert home_down(history, grid)[row].any()
+    events = find_events(grid)
+    assert events.depletions[row].size == 0 and events.starts[FailureType.UNAVAILABLE][row].size == 0
+
+
+CAMERA = ("ring", None, Power.BATTERY)
+TUYA = ("tuya", None, Power.MAINS)
+
+
+def test_a_battery_device_noticed_an_hour_before_the_plugs_is_down_in_the_outage():
+    # The camera's cloud integration marks it unavailable at 01:55, the plugs at 02:10.
+    down, early = _hours(CUT, DAYS * DAY), _hours(CUT - 1, DAYS * DAY)
+    history = _home([(SHELLY, down), (TPLINK, down), (TUYA, down), (CAMERA, early)], level=20)
+    _down_with_the_outage(history, 3, CUT + 30)
+
+
+def test_a_battery_device_down_within_three_hours_of_a_late_member_is_down_in_the_outage():
+    # Two plugs at 02:00, a third at 05:00 (a slow integration), the camera at 07:00.
+    late = CUT + HOME_START_HOURS
+    history = _home(
+        [
+            (SHELLY, _hours(CUT, DAYS * DAY)),
+            (TPLINK, _hours(CUT, DAYS * DAY)),
+            (TUYA, _hours(late, DAYS * DAY)),
+            (CAMERA, _hours(late + 2, DAYS * DAY)),
+        ],
+        level=20,
+    )
+    _down_with_the_outage(history, 3, late + 30)
+
+
+def test_labels_and_scoring_agree_on_a_mains_device_down_after_the_outages_window():
+    # The same with a fourth plug at 07:00: past the window of starts (3 h from the first), it is
+    # down on its own, in the scoring as in the labels.
+    late = CUT + HOME_START_HOURS
+    history = _home(
+        [
+            (SHELLY, _hours(CUT, DAYS * DAY)),
+            (TPLINK, _hours(CUT, DAYS * DAY)),
+            (ZHA_ROUTER, _hours(late, DAYS * DAY)),
+            (TUYA, _hours(late + 2, DAYS * DAY)),
+        ]
+    )
+    assert _scored(history, late + 30)["d3"].shared_outage is None
+    assert not home_down(history, build_grid(history))[3].any()
+
+
+def test_outages_begun_together_but_never_down_together_are_no_home_wide_outage():
+    # Three plugs of three integrations, each down one hour, one after the other.
+    tuya = ("tuya", None, Power.MAINS)
+    history = _home([(g, _hours(CUT + k, CUT + k + 1)) for k, g in enumerate((SHELLY, TPLINK, tuya))])
+    assert not home_down(history, build_grid(history)).any()

@@ -948,10 +948,11 @@ def _home_down(
     (n_devices,)) may have begun earlier. A home-wide outage: HOME_MIN_DEVICES outages or more of
     `mains` devices (n_devices,), of HOME_MIN_GROUPS bridge groups (`bridge_groups`), that began
     within HOME_START_HOURS of the first of them, for the hours they are under way together. Each
-    outage begun in that window, of a device with a battery too (a Wi-Fi camera when the router is
-    down), is part of it from its start through the last such hour; a device still down once the
-    others are back is down on its own from then on. Windows are taken in order of start, each
-    outage in one at most: a chain of starts a few hours apart is one outage or none, not its middle.
+    of those outages, and each of a device with a battery begun within HOME_START_HOURS of one of
+    them (a Wi-Fi camera when the router is down; it does not count towards the outage), is part
+    of it from its start through the last such hour; a device still down once the others are back
+    is down on its own from then on. Windows are taken in order of start, each mains outage in one
+    at most: a chain of starts a few hours apart is one outage or none, not its middle.
     """
     out = np.zeros(unavailable.shape, dtype=np.uint8)
     if int(np.count_nonzero(mains)) < HOME_MIN_DEVICES:
@@ -964,20 +965,31 @@ def _home_down(
     counted = np.flatnonzero(mains[row])  # the outages that make one (indices into row/start/end)
     first = start[counted]
     until = np.searchsorted(first, first + HOME_START_HOURS, side="right")
+    battery = ~mains[row]
+    last = np.full(start.size, -1, dtype=np.int64)  # each outage's last hour in a home-wide one
     k = 0
     while k < counted.size:
         near = counted[k : int(until[k])]
         if near.size >= HOME_MIN_DEVICES and np.unique(groups[row[near]]).size >= HOME_MIN_GROUPS:
             shared = _shared_hours(start[near], end[near], groups[row[near]])
-            lo = int(np.searchsorted(start, first[k], side="left"))
-            hi = int(np.searchsorted(start, first[k] + HOME_START_HOURS, side="right"))
-            for r, begin, stop in zip(row[lo:hi], start[lo:hi], end[lo:hi], strict=True):
-                at = int(np.searchsorted(shared, stop, side="left")) - 1
-                if at >= 0 and shared[at] >= begin:
-                    out[r, begin : int(shared[at]) + 1] = 1
+            lo = int(np.searchsorted(start, first[k] - HOME_START_HOURS, side="left"))
+            hi = int(np.searchsorted(start, first[int(until[k]) - 1] + HOME_START_HOURS, side="right"))
             k = int(until[k])
+            if shared.size == 0:  # begun together, never down together
+                continue
+            members = np.arange(lo, hi)
+            members = members[battery[members] | np.isin(members, near)]
+            at = np.searchsorted(shared, end[members], side="left") - 1
+            hit = np.where(at >= 0, shared[np.maximum(at, 0)], -1)
+            last[members] = np.maximum(last[members], np.where(hit >= start[members], hit, -1))
         else:
             k += 1
+    part = np.flatnonzero(last >= 0)
+    # Each part [start, last] marked with running sums, row by row.
+    edges = np.zeros((unavailable.shape[0], unavailable.shape[1] + 1), dtype=np.int32)
+    np.add.at(edges, (row[part], start[part]), 1)
+    np.add.at(edges, (row[part], last[part] + 1), -1)
+    out[:] = np.cumsum(edges, axis=1)[:, :-1] > 0
     return out
 
 

@@ -362,8 +362,8 @@ def _shared_outages_now(history: HomeHistory, grid: HourlyGrid) -> dict[str, _Sh
     HOME_START_HOURS of it: a device failing beside a member dead for weeks (most of a small group
     down) fails on its own. A device down since the grid began is left as it is (when it went
     down is unknown).
-    Devices with a battery neither count towards a home-wide outage nor are flagged by it
-    (`grid.home_down`); one that went down within HOME_START_HOURS of its start is down in it too.
+    Devices with a battery do not count towards a home-wide outage; one that went down with it is
+    down in it (`grid.home_down`, as the labels read it).
     """
     if grid.n_hours == 0:
         return {}
@@ -384,17 +384,12 @@ def _shared_outages_now(history: HomeHistory, grid: HourlyGrid) -> dict[str, _Sh
     )
     bridge_now = flagged & ~home_now & (together.sum(axis=1) >= 2)
     home = flagged & home_now
-    if home.any():
-        near = np.abs(began[:, None] - began[home][None, :]).min(axis=1) <= HOME_START_HOURS
-        home |= near & (began > 0) & ~bridge_now
     out: dict[str, _Shared] = {}
     for k in np.flatnonzero(home | bridge_now):
         row = int(down_rows[k])
         # The outage's run ends at the last hour: it began after the last hour not flagged.
         run = np.flatnonzero(grid.bridge_down[row] == 0)
         since = int(run[-1]) + 1 if run.size else 0
-        if not grid.bridge_down[row, last]:
-            since = int(began[k])  # down in a home-wide outage it does not count towards
         out[grid.device_keys[row]] = _Shared(
             row=row, kind=SharedOutage.HOME if home[k] else SharedOutage.BRIDGE, since=since
         )
