@@ -955,9 +955,11 @@ def _home_down(
     at most: a chain of starts a few hours apart is one outage or none, not its middle.
     """
     out = np.zeros(unavailable.shape, dtype=np.uint8)
-    if int(np.count_nonzero(mains)) < HOME_MIN_DEVICES:
+    down = unavailable > 0.5
+    # Most hours of most homes: fewer devices without a battery down than make one.
+    if int(np.count_nonzero(mains)) < HOME_MIN_DEVICES or (down[mains].sum(axis=0) < HOME_MIN_DEVICES).all():
         return out
-    row, start, end = _outages(unavailable > 0.5)
+    row, start, end = _outages(down)
     known = start > known_from[row]
     row, start, end = row[known], start[known], end[known]
     order = np.argsort(start, kind="stable")
@@ -967,29 +969,34 @@ def _home_down(
     until = np.searchsorted(first, first + HOME_START_HOURS, side="right")
     battery = ~mains[row]
     last = np.full(start.size, -1, dtype=np.int64)  # each outage's last hour in a home-wide one
-    k = 0
-    while k < counted.size:
+    taken = 0  # mains outages before this one are in a window already
+    # Only windows with enough outages are looked at (a home of flaky devices has thousands).
+    for k in np.flatnonzero(until - np.arange(counted.size) >= HOME_MIN_DEVICES):
+        if k < taken:
+            continue
         near = counted[k : int(until[k])]
-        if near.size >= HOME_MIN_DEVICES and np.unique(groups[row[near]]).size >= HOME_MIN_GROUPS:
-            shared = _shared_hours(start[near], end[near], groups[row[near]])
-            lo = int(np.searchsorted(start, first[k] - HOME_START_HOURS, side="left"))
-            hi = int(np.searchsorted(start, first[int(until[k]) - 1] + HOME_START_HOURS, side="right"))
-            k = int(until[k])
-            if shared.size == 0:  # begun together, never down together
-                continue
-            members = np.arange(lo, hi)
-            members = members[battery[members] | np.isin(members, near)]
-            at = np.searchsorted(shared, end[members], side="left") - 1
-            hit = np.where(at >= 0, shared[np.maximum(at, 0)], -1)
-            last[members] = np.maximum(last[members], np.where(hit >= start[members], hit, -1))
-        else:
-            k += 1
+        if np.unique(groups[row[near]]).size < HOME_MIN_GROUPS:
+            continue
+        taken = int(until[k])
+        shared = _shared_hours(start[near], end[near], groups[row[near]])
+        if shared.size == 0:  # begun together, never down together
+            continue
+        lo = int(np.searchsorted(start, first[k] - HOME_START_HOURS, side="left"))
+        hi = int(np.searchsorted(start, first[taken - 1] + HOME_START_HOURS, side="right"))
+        members = np.arange(lo, hi)
+        members = members[battery[members] | np.isin(members, near)]
+        at = np.searchsorted(shared, end[members], side="left") - 1
+        hit = np.where(at >= 0, shared[np.maximum(at, 0)], -1)
+        last[members] = np.maximum(last[members], np.where(hit >= start[members], hit, -1))
     part = np.flatnonzero(last >= 0)
-    # Each part [start, last] marked with running sums, row by row.
-    edges = np.zeros((unavailable.shape[0], unavailable.shape[1] + 1), dtype=np.int32)
-    np.add.at(edges, (row[part], start[part]), 1)
-    np.add.at(edges, (row[part], last[part] + 1), -1)
-    out[:] = np.cumsum(edges, axis=1)[:, :-1] > 0
+    if part.size == 0:
+        return out
+    # Each part [start, last] marked with running sums, on the rows that have one.
+    rows, at_row = np.unique(row[part], return_inverse=True)
+    edges = np.zeros((rows.size, unavailable.shape[1] + 1), dtype=np.int32)
+    np.add.at(edges, (at_row, start[part]), 1)
+    np.add.at(edges, (at_row, last[part] + 1), -1)
+    out[rows] = np.cumsum(edges, axis=1)[:, :-1] > 0
     return out
 
 
