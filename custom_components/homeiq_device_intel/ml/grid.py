@@ -926,12 +926,12 @@ def home_down(history: HomeHistory, grid: HourlyGrid) -> Channel:
     Read off a grid's unavailable channel, with the bridge groups of `history`'s devices; the grid's
     `bridge_down` already holds these hours (`build_grid`), this tells them from a bridge's.
     """
-    known_from = grid.primary_states_from
+    assert grid.primary_states_from is not None  # set by HourlyGrid.__post_init__
     return _home_down(
         bridge_groups(history, grid.device_keys),
         grid.channels["unavailable"],
         ~np.asarray(grid.has_battery, dtype=bool),
-        np.full(len(grid.device_keys), grid.states_from) if known_from is None else known_from,
+        grid.primary_states_from,
     )
 
 
