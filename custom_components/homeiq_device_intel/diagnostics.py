@@ -45,6 +45,7 @@ async def async_get_config_entry_diagnostics(hass: HomeAssistant, entry: HomeIQC
             "last_trained": runtime.trainer.state.last_trained,
             "consecutive_failures": runtime.trainer.state.consecutive_failures,
             "last_run": runtime.trainer.state.last_run,
+            "declined_release": runtime.trainer.state.declined_release,
         },
         "recorder_layout": recorder_layout(hass),
         "stored_history": {

@@ -188,6 +188,17 @@ class ModelStore:
             self._shipped = _load(self._shipped_dir)
         return self._shipped
 
+    def newer_release(self, model: ActiveModel) -> str | None:
+        """The shipped model's version, if ``model`` is a home model learned on another one.
+
+        A release of the integration ships a new model; a home model learned on the one before
+        keeps serving until a training run has learned on the new one and found it as good.
+        """
+        if model.version_id is None:
+            return None
+        shipped = str(self.load_shipped().metadata.get("version", "unknown"))
+        return shipped if str(model.bundle.metadata.get("version", "unknown")) != shipped else None
+
     def versions(self) -> list[str]:
         """Return the home model versions on disk, oldest first."""
         return list(self._read_index()["versions"])

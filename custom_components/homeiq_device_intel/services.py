@@ -181,6 +181,7 @@ async def _async_rollback_model(call: ServiceCall) -> None:
     else:
         async_clear_model_refused(call.hass)
     runtime.coordinator.set_model(active)
+    await runtime.trainer.async_rolled_back(active)
     await runtime.coordinator.async_refresh()
 
 

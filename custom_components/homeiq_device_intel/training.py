@@ -84,6 +84,9 @@ class TrainingState:
     last_trained: datetime | None = None
     consecutive_failures: int = 0
     last_run: dict[str, Any] = field(default_factory=dict)
+    # The shipped release the home model in use was judged better than, or rolled back from:
+    # runs of that release learn on the model in use, not on the shipped one again.
+    declined_release: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """Return what survives a restart."""
@@ -93,6 +96,7 @@ class TrainingState:
             "last_trained": self.last_trained.isoformat() if self.last_trained else None,
             "consecutive_failures": self.consecutive_failures,
             "last_run": self.last_run,
+            "declined_release": self.declined_release,
         }
 
     @classmethod
@@ -111,6 +115,7 @@ class TrainingState:
             trained_at = None
         failures = saved.get("consecutive_failures", 0)
         last_run = saved.get("last_run") or {}
+        declined = saved.get("declined_release")
         checks = {
             # A run never outlives a restart.
             "status": isinstance(status, str) and status in set(TrainingStatus) - {TrainingStatus.RUNNING},
@@ -121,6 +126,7 @@ class TrainingState:
             and not isinstance(failures, bool)
             and failures >= 0,
             "last_run": isinstance(last_run, dict),
+            "declined_release": declined is None or isinstance(declined, str),
         }
         ignored = [name for name, ok in checks.items() if not ok]
         if not isinstance(data, dict):
@@ -135,6 +141,7 @@ class TrainingState:
             last_trained=trained_at if checks["last_trained"] else None,
             consecutive_failures=failures if checks["consecutive_failures"] else 0,
             last_run=dict(last_run) if checks["last_run"] else {},
+            declined_release=declined if checks["declined_release"] else None,
         )
 
 
@@ -265,6 +272,16 @@ class TrainingManager:
             await asyncio.wait([task])
         await self._state_store.async_save(self.state.as_dict())
 
+    async def async_rolled_back(self, model: ActiveModel) -> None:
+        """Remember an owner's rollback to a home model of an earlier release.
+
+        The next runs then learn on the model they chose, not on the newly shipped one again.
+        """
+        release = await self._in_executor(partial(self._model_store.newer_release, model))
+        if release is not None and release != self.state.declined_release:
+            self.state.declined_release = release
+            await self._state_store.async_save(self.state.as_dict())
+
     def _should_stop(self) -> bool:
         """Return whether the run in its thread must end at its next step (thread-safe)."""
         return self._stop.is_set() or self._guard.stopping
@@ -298,7 +315,15 @@ class TrainingManager:
         log: dict[str, Any] = {"started": started.isoformat(), "mode": mode}
         try:
             async with self._guard.work():
-                result = await self._async_train(mode, device_keys, started)
+                # A run on some devices only learns on the model in use: it does not judge a release.
+                release = await self._in_executor(
+                    partial(self._model_store.newer_release, self._coordinator.model)
+                )
+                if device_keys is None and release is not None and release != self.state.declined_release:
+                    log["new_release"] = release
+                else:
+                    release = None
+                result = await self._async_train(mode, device_keys, started, on_release=release is not None)
                 await self._async_apply(result, log)
         except asyncio.CancelledError:
             self._cancelled(log)
@@ -325,9 +350,13 @@ class TrainingManager:
         return response
 
     async def _async_train(
-        self, mode: TrainMode, device_keys: set[str] | None, started: datetime
+        self, mode: TrainMode, device_keys: set[str] | None, started: datetime, *, on_release: bool
     ) -> TrainResult:
-        """Read the training window and run train_home in an executor."""
+        """Read the training window and run train_home in an executor.
+
+        `on_release`: the home model in use was learned on an earlier shipped model; this run
+        learns on the one shipped now, and is judged against the model in use as well.
+        """
         devices = self._coordinator.watched_devices()
         if device_keys is not None:
             devices = {key: device for key, device in devices.items() if key in device_keys}
@@ -345,17 +374,20 @@ class TrainingManager:
         # Batteries that ended in the grid join the log (other devices' entries stay).
         await self._in_executor(partial(aggregates_store.log_batteries, grid, history.battery_swaps))
         self._progress(READING_SHARE, TrainingStep.BUILDING_FEATURES)
+        in_use = self._coordinator.model.bundle
+        base = await self._in_executor(self._model_store.load_shipped) if on_release else in_use
         return await self._in_executor(
             partial(
                 train_home,
                 history,
-                self._coordinator.model.bundle,
+                base,
                 mode=mode,
                 now=started.timestamp(),
                 horizon_days=self._coordinator.settings.horizon_days,
                 progress=self._progress_threadsafe,
                 should_stop=self._should_stop,
                 grid=grid,
+                in_use=in_use if on_release else None,
             )
         )
 
@@ -376,6 +408,15 @@ class TrainingManager:
             kept_current={target: reason.value for target, reason in result.kept.items()},
         )
         self.state.consecutive_failures = 0
+        if (release := log.get("new_release")) is not None and result.status is not TrainStatus.DEPLOYED:
+            # Not better than the model in use, or no judging it: later runs of this release
+            # learn on the model in use, as before the update (a new release tries again).
+            LOGGER.info(
+                "Kept the home model in use rather than one learned on the newly shipped model %s: %s",
+                release,
+                result.message,
+            )
+            self.state.declined_release = release
         if result.status is TrainStatus.INSUFFICIENT_DATA:
             LOGGER.info("Not enough history to train yet: %s", result.message)
             self.state.status = TrainingStatus.INSUFFICIENT_DATA

@@ -725,6 +725,7 @@ DAMAGED_TRAINING_STATE = {
     "failures_a_string": ({"consecutive_failures": "3"}, "consecutive_failures"),
     "failures_negative": ({"consecutive_failures": -1}, "consecutive_failures"),
     "last_run_a_list": ({"last_run": [1]}, "last_run"),
+    "declined_release_a_number": ({"declined_release": 3}, "declined_release"),
 }
 
 
@@ -740,10 +741,11 @@ def test_training_state_keeps_good_fields_and_defaults_a_bad_one_with_one_warnin
         last_trained=datetime(2025, 1, 1, tzinfo=UTC),
         consecutive_failures=2,
         last_run={"status": "failed"},
+        declined_release="shipped-1",
     )
     restored = TrainingState.from_dict({**good.as_dict(), **data})
     default = TrainingState()
-    for name in ("status", "error", "last_trained", "consecutive_failures", "last_run"):
+    for name in ("status", "error", "last_trained", "consecutive_failures", "last_run", "declined_release"):
         expected = getattr(default if name == field else good, name)
         assert getattr(restored, name) == expected, name
     [warning] = _warnings(caplog)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
@@ -38,12 +39,15 @@ from custom_components.homeiq_device_intel.const import (
     CONF_TRAINING_TIME,
     DOMAIN,
     EVENT_TRAINING_FINISHED,
+    HOME_MODELS_KEPT,
+    SERVICE_ROLLBACK_MODEL,
     SERVICE_TRAIN,
 )
 from custom_components.homeiq_device_intel.ml.aggregates import load_grid
 from custom_components.homeiq_device_intel.ml.bundle import ModelBundle, save_bundle
 from custom_components.homeiq_device_intel.ml.grid import HourlyGrid
 from custom_components.homeiq_device_intel.ml.learning import TrainingStep
+from custom_components.homeiq_device_intel.model_store import ModelStore
 from tests.integration.conftest import battery_statistics_metadata
 
 Setup = Callable[[], Awaitable[MockConfigEntry]]
@@ -153,6 +157,92 @@ async def test_training_keeps_the_current_model_when_not_better(
     assert _state(hass, "sensor.homeiq_device_intelligence_model_source") == "shipped"
     assert not (config_dir / ".storage" / DOMAIN / "models" / "versions").exists()
     assert _state(hass, STATUS) == "idle"
+
+
+def _home_models(config_dir: Path, shipped: Path) -> ModelStore:
+    return ModelStore(shipped, config_dir / ".storage" / DOMAIN / "models", keep=HOME_MODELS_KEPT)
+
+
+VERSION = "sensor.homeiq_device_intelligence_model_version"
+
+
+async def test_a_newly_shipped_model_reaches_a_home_with_its_own_model(
+    hass: HomeAssistant,
+    shipped_model: Path,
+    make_bundle: Callable[..., ModelBundle],
+    seed_history: Seed,
+    setup_integration: Setup,
+    config_dir: Path,
+) -> None:
+    """An update ships a new model: the next run learns on it, not on the home model of the release before."""
+    # The home's own model, learned on the release before the update; it overrates going offline.
+    _home_models(config_dir, shipped_model).deploy(
+        make_bundle("test-0", unavailable_margin=2.0, source="home")
+    )
+    save_bundle(make_bundle("test-1", unavailable_margin=2.0), shipped_model)
+    doors = await seed_history(30)
+    entry = await setup_integration()
+    trainer = entry.runtime_data.trainer
+    # It keeps serving until a run has learned on the new release; a run on some devices only
+    # learns on it as before, and judges no release.
+    assert _state(hass, VERSION) == "test-0+home.v0001"
+    response = await _train(hass, mode="incremental", devices=[doors[0].id, doors[2].id])
+    assert response["model_version"].startswith("test-0+home.")
+    assert "new_release" not in trainer.state.last_run
+
+    response = await _train(hass, mode="incremental")
+
+    assert response["status"] == "deployed"
+    assert response["model_version"].startswith("test-1+home.v000")
+    assert trainer.state.last_run["new_release"] == "test-1"
+    # Judged against the model in use: its figures are the ones shown beside the new model's.
+    assert (
+        response["metrics"]["unavailable_log_loss"]
+        < trainer.state.last_run["current_metrics"]["unavailable_log_loss"]
+    )
+    assert trainer.state.declined_release is None
+
+    # The owner rolls back to the earlier release's model: later runs learn on the model they chose.
+    await hass.services.async_call(DOMAIN, SERVICE_ROLLBACK_MODEL, {}, blocking=True)
+    assert _state(hass, VERSION).startswith("test-0+home.")
+    assert trainer.state.declined_release == "test-1"
+    response = await _train(hass, mode="incremental")
+    assert response["model_version"].startswith("test-0+home.")
+    assert "new_release" not in trainer.state.last_run
+
+
+async def test_a_home_model_better_than_the_newly_shipped_one_keeps_serving(
+    hass: HomeAssistant,
+    shipped_model: Path,
+    make_bundle: Callable[..., ModelBundle],
+    seed_history: Seed,
+    setup_integration: Setup,
+    config_dir: Path,
+) -> None:
+    """A new release worse than the home's own model on its recent days: tried once, then left."""
+    _home_models(config_dir, shipped_model).deploy(make_bundle("test-0", source="home"))
+    # A new release blind to battery levels: no calibration makes up for that.
+    blind = make_bundle("test-1")
+    blind = dataclasses.replace(
+        blind, classifiers={**blind.classifiers, "battery_depleted": blind.classifiers["stale"]}
+    )
+    save_bundle(blind, shipped_model)
+    await seed_history(30)
+    entry = await setup_integration()
+
+    response = await _train(hass, mode="incremental")
+
+    assert response["status"] == "kept_current"
+    assert "newly shipped" in response["message"]
+    assert response["model_version"] == "test-0+home.v0001"
+    assert entry.runtime_data.trainer.state.last_run["new_release"] == "test-1"
+    # Remembered across a restart: later runs of this release learn on the model in use.
+    assert await hass.config_entries.async_reload(entry.entry_id)
+    await hass.async_block_till_done()
+    assert entry.runtime_data.trainer.state.declined_release == "test-1"
+    response = await _train(hass, mode="incremental")
+    assert response["model_version"].startswith("test-0+home.")
+    assert "new_release" not in entry.runtime_data.trainer.state.last_run
 
 
 async def test_too_little_history_is_a_status_not_an_error(

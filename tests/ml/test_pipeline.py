@@ -531,3 +531,80 @@ def test_a_failure_type_without_labelled_held_out_days_keeps_its_current_classif
     assert result.bundle.classifiers["battery_depleted"] is not bundle.classifiers["battery_depleted"]
     assert result.kept == {"stale": learning.KeptReason.NOT_JUDGED}
     assert not any(key.startswith("stale_") for key in result.metrics)
+
+
+def _release(
+    bundle: ModelBundle, version: str, *, signal: str | None = None, **metadata: object
+) -> ModelBundle:
+    """The bundle as another release ships it; with `signal`, forests that read only that feature."""
+    classifiers = bundle.classifiers
+    if signal is not None:
+        classifiers = {
+            target: BinaryClassifier(ensemble=_ensemble(10 + k, signal))
+            for k, target in enumerate(bundle.classifiers)
+        }
+    return dataclasses.replace(
+        bundle, classifiers=classifiers, metadata={**bundle.metadata, "version": version, **metadata}
+    )
+
+
+@pytest.fixture(scope="module")
+def home_model_and_home(bundle):
+    """A failing home, and the home model learned on it from release "test"."""
+    home = _failing_home()
+    result = train_home(home, bundle, mode="full", now=home.end)
+    assert result.status is TrainStatus.DEPLOYED, result.message
+    return result.bundle, home
+
+
+def _total(metrics: dict[str, float]) -> float:
+    return sum(value for key, value in metrics.items() if key.endswith("_log_loss"))
+
+
+def test_a_newly_shipped_model_better_than_the_home_model_in_use_is_learned_on_and_deployed(
+    bundle, home_model_and_home
+):
+    _, home = home_model_and_home
+    # A home model of an earlier release whose forests read nothing a failure shows.
+    in_use = _release(bundle, "old", signal="bridge_peers", source="home", trained_until=home.end - 86400)
+
+    result = train_home(home, bundle, mode="incremental", now=home.end, in_use=in_use)
+
+    assert result.status is TrainStatus.DEPLOYED, result.message
+    assert result.bundle.metadata["version"] == "test"
+    assert result.bundle.metadata["base_version"] == "test"
+    assert result.bundle.metadata["source"] == "home"
+    # Learned from all the history, as a first run would (not the days since the model in use's run).
+    assert result.n_rows == train_home(home, bundle, mode="full", now=home.end).n_rows
+    # The figures shown beside the new ones are the model in use's.
+    assert _total(result.current_metrics) > _total(result.metrics)
+    for target in ("battery_depleted", "unavailable"):
+        assert result.bundle.classifiers[target].ensemble is not in_use.classifiers[target].ensemble
+
+
+def test_a_home_model_in_use_better_than_the_newly_shipped_one_keeps_serving(bundle, home_model_and_home):
+    in_use, home = home_model_and_home
+    # A new release whose forests read nothing a failure shows: a calibration refit (all a run
+    # learns where LightGBM is not installed) cannot save it.
+    release = _release(bundle, "test-2", signal="bridge_peers")
+
+    result = train_home(home, release, mode="incremental", now=home.end, in_use=in_use)
+
+    assert result.status is TrainStatus.KEPT_CURRENT
+    assert result.bundle is None
+    assert "newly shipped" in result.message
+    assert _total(result.current_metrics) < _total(result.metrics)
+    # Without the model in use to beat, the same run deploys: the verdict is the model in use's.
+    assert train_home(home, release, mode="incremental", now=home.end).status is TrainStatus.DEPLOYED
+
+
+def test_a_home_model_in_use_of_another_horizon_cannot_keep_a_new_release_out(bundle, home_model_and_home):
+    in_use, home = home_model_and_home
+    release = _release(bundle, "test-2", signal="bridge_peers")
+
+    result = train_home(
+        home, release, mode="full", now=home.end, in_use=_release(in_use, "test", horizon_days=14.0)
+    )
+
+    assert result.status is TrainStatus.DEPLOYED, result.message
+    assert result.bundle.metadata["version"] == "test-2"

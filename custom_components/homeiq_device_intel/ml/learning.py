@@ -221,6 +221,7 @@ def train_home(
     progress: ProgressFn | None = None,
     should_stop: StopFn | None = None,
     grid: HourlyGrid | None = None,
+    in_use: ModelBundle | None = None,
 ) -> TrainResult:
     """Learn from the home's own history; deploy only if not worse on recent days.
 
@@ -233,6 +234,10 @@ def train_home(
     at the bundle's own horizon (`MODEL_HORIZON_KEY`), which its calibration is of and which
     scoring stretches to the owner's at a constant hazard: a calibration fitted to the owner's
     horizon would be stretched twice, and the current model judged on labels of another horizon.
+
+    `in_use` is the home model in use when `current` is a newly shipped model it was not learned
+    on (a new release): the run learns on `current` from all the history, as a first run would,
+    and deploys only if the whole result is also at least as good as `in_use` on the held-out days.
     """
     horizon_days = float(current.metadata.get(MODEL_HORIZON_KEY, 7.0))
     report = progress or (lambda _f, _s, _t: None)
@@ -259,6 +264,10 @@ def train_home(
     _check(should_stop)
     report(0.95, TrainingStep.EVALUATING, None)
     n_devices, n_rows = len(grid.device_keys), int((data.is_train | data.is_holdout).sum())
+    if in_use is not None:
+        return _against_the_model_in_use(
+            fit, data, current, in_use, mode=mode, now=now, size=(n_devices, n_rows)
+        )
     # Each failure type keeps its current classifier where the candidate's was worse: nothing
     # new at all is no new model either.
     unchanged = all(_same(fit.classifiers[t], model) for t, model in current.classifiers.items())
@@ -270,6 +279,56 @@ def train_home(
     new_bundle = _home_bundle(current, fit, mode=mode, now=now)
     report(1.0, TrainingStep.DONE, None)
     return fit.result(TrainStatus.DEPLOYED, new_bundle, "deployed", n_devices=n_devices, n_rows=n_rows)
+
+
+def _against_the_model_in_use(
+    fit: _Candidate,
+    data: _TrainingData,
+    current: ModelBundle,
+    in_use: ModelBundle,
+    *,
+    mode: TrainMode,
+    now: float,
+    size: tuple[int, int],
+) -> TrainResult:
+    """The verdict of a run on a newly shipped model: deployed only if as good as the model in use.
+
+    The home model learned on the new release (each failure type already the better of its refit
+    and the shipped classifier) is judged whole against the home model in use, on the failure types
+    judged on the held-out days. The figures shown as the current model's are the model in use's.
+    A model in use of another horizon or other failure types cannot be judged on these rows: the
+    new release's structure wins.
+    """
+    n_devices, n_rows = size
+    judged = [target for target in current.classifiers if f"{target}_log_loss" in fit.metrics]
+    if not judged:
+        message = "the most recent days had no labelled rows to judge the newly shipped model on"
+        return fit.result(TrainStatus.KEPT_CURRENT, None, message, n_devices=n_devices, n_rows=n_rows)
+    comparable = all(target in in_use.classifiers for target in judged) and in_use.metadata.get(
+        MODEL_HORIZON_KEY, 7.0
+    ) == current.metadata.get(MODEL_HORIZON_KEY, 7.0)
+    if comparable:
+        fit.current_metrics = {}
+        for target in judged:
+            rows = data.is_holdout & np.isfinite(data.y[target])
+            model = in_use.classifiers[target]
+            p = sigmoid(
+                model.calibration_a * _margin_of_rows(model.ensemble, data.X, rows) + model.calibration_b
+            )
+            y = data.y[target][rows]
+            fit.current_metrics[f"{target}_log_loss"] = log_loss(y, p)
+            fit.current_metrics[f"{target}_brier"] = brier(y, p)
+            if np.any(y > 0.5):
+                fit.current_metrics[f"{target}_pr_auc"] = pr_auc(y, p)
+        learned = sum(fit.metrics[f"{target}_log_loss"] for target in judged)
+        if learned > sum(fit.current_metrics[f"{target}_log_loss"] for target in judged) + 1e-9:
+            message = (
+                "learned on the newly shipped model, the home model was worse on the most recent days "
+                "than the one in use"
+            )
+            return fit.result(TrainStatus.KEPT_CURRENT, None, message, n_devices=n_devices, n_rows=n_rows)
+    bundle = _home_bundle(current, fit, mode=mode, now=now)
+    return fit.result(TrainStatus.DEPLOYED, bundle, "deployed", n_devices=n_devices, n_rows=n_rows)
 
 
 def _too_short(grid: HourlyGrid, horizon_days: float) -> TrainResult | None:
