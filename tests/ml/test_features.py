@@ -408,6 +408,43 @@ def test_a_battery_that_ran_out_then_was_swapped_is_one_failure_with_days_remain
     assert labels.battery_days[_day_row(frame, 10)] == pytest.approx(start / 24 - 10, abs=0.01)
 
 
+def _sagging_each_cold_night(h: int) -> str:
+    """A weak cell at 12 % by day that sags to 4 % on the colder nights from day 15, swapped on day 30."""
+    day, hour = divmod(h, 24)
+    if day >= 30:
+        return "100"
+    if day < 15:
+        return str(round(40 - day * 28 / 15))
+    return "4" if hour < 5 and day % 3 == 0 else "12"
+
+
+def test_a_battery_sagging_below_the_floor_on_cold_nights_ran_out_once():
+    events, labels, frame = _battery_labels(_sagging_each_cold_night)
+    y = labels.y[FailureType.BATTERY_DEPLETED]
+    # One failure: the first night below the floor (not one per night), and the swap that
+    # ended that same battery is no other.
+    assert list(events.depletions[0]) == [15 * 24]
+    assert list(events.starts[FailureType.BATTERY_DEPLETED][0]) == [15 * 24]
+    assert y[_day_row(frame, 10)] == 1.0
+    # Between running out and the swap the battery has run out: not predicted (neither a failure
+    # to come nor a battery that will not run out), though it reads 12 % by day.
+    for day in (17, 22, 28):
+        assert np.isnan(y[_day_row(frame, day)]), day
+    # The fresh battery is labelled as usual.
+    assert y[_day_row(frame, 32)] == 0.0
+
+
+def test_a_battery_that_ran_out_is_run_out_until_its_swap_however_late():
+    # 3 %/day from 60 %: reaches 5 % on day ~18.3, left in at 2 % and swapped at it on day 30.
+    events, labels, frame = _battery_labels(
+        lambda h: 100 if h >= 30 * 24 else max(round(60 - h / 24 * 3.0), 2)
+    )
+    (start,) = events.starts[FailureType.BATTERY_DEPLETED][0]
+    assert list(events.depletions[0]) == [start]
+    assert start / 24 == pytest.approx(18.3, abs=0.3)
+    assert np.isnan(labels.y[FailureType.BATTERY_DEPLETED][_day_row(frame, 26)])
+
+
 def _dark_then(level: int, back: int, *, dark_from: int = 20, dark_days: float = 2, swap_delay_days: int = 0):
     """Levels of a battery at `level` that goes dark for `dark_days`, then reads `back`
     (after `swap_delay_days` more at `level` when the owner swaps later)."""
@@ -537,12 +574,16 @@ def test_a_sensor_falling_silent_as_its_battery_dies_is_a_battery_failure_not_a_
 
 
 def test_only_stale_starts_near_a_depletion_are_that_batterys():
-    depleted = np.array([500, 2000], dtype=np.int64)
-    starts = np.array([100, 451, 452, 500, 668, 669, 1952, 1951], dtype=np.int64)
-    kept = _not_of_a_depletion(np.sort(starts), depleted, before=STALE_BEFORE_DEPLETION_HOURS)
+    # Depletions at 500 and 2000, each swapped the day after (run out until then).
+    run_out = np.array([[500, 2000], [524, 2024]], dtype=np.int64)
+    starts = np.sort(np.array([100, 451, 452, 500, 668, 669, 1952, 1951], dtype=np.int64))
+    kept = _not_of_a_depletion(starts, run_out, before=STALE_BEFORE_DEPLETION_HOURS)
     assert kept.tolist() == [100, 451, 669, 1951]
-    # Outages and swaps: only from the depletion on.
-    assert _not_of_a_depletion(np.sort(starts), depleted).tolist() == [100, 451, 452, 669, 1951, 1952]
+    # Outages: only from the depletion on.
+    assert _not_of_a_depletion(starts, run_out).tolist() == [100, 451, 452, 669, 1951, 1952]
+    # A battery left in after it ran out, swapped only at hour 900: it has run out until then.
+    left_in = np.array([[500, 2000], [900, 2024]], dtype=np.int64)
+    assert _not_of_a_depletion(starts, left_in).tolist() == [100, 451, 452, 1951, 1952]
 
 
 def test_a_door_sensor_silent_until_a_fresh_battery_ran_out_but_silent_alone_did_not():
@@ -884,12 +925,14 @@ def test_events_found_on_a_grid_tail_are_shifted_into_the_whole_grids_hours():
 
 
 def test_no_days_remaining_are_labelled_inside_the_dark_spell():
-    # At 20 % it falls silent from hour 612 to 684 and comes back on a fresh battery that reads
-    # 20 % again, then 4 % from hour 720: the day inside the first spell has no days remaining.
+    # At 20 % it falls silent from hour 612 to 684 (dead on its battery) and comes back reading
+    # 20 % again, then 4 % from hour 720: the day inside the spell has no days remaining.
     frame, events, labels = _sleeping_sensor(lambda h: 4 if h >= 720 else 20, (612, 684))
-    assert list(events.depletions[0]) == [612, 720]
     assert np.isnan(labels.battery_days[_day_row(frame, 26)])
     assert labels.battery_days[_day_row(frame, 24)] == pytest.approx(612 / 24 - 24)
+    # No swap since (its level never jumped): the same battery, which ran out once.
+    assert list(events.depletions[0]) == [612]
+    assert np.isnan(labels.y[FailureType.BATTERY_DEPLETED][_day_row(frame, 29)])
 
 
 def test_an_outage_that_is_the_battery_running_out_is_a_battery_failure_only():

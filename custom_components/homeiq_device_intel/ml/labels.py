@@ -12,7 +12,10 @@ LOW_SWAP_LEVEL. A swap above that level censors the old battery's future: a
 row whose horizon holds such a swap before any depletion is neither positive
 nor negative; so does a device dark from a level that was not low until the
 data ends (whether its battery ran out is not known yet). Days remaining are
-labelled only up to a battery that ran out with no swap before it.
+labelled only up to a battery that ran out with no swap before it. A battery runs out
+once: until its next swap it has run out, and neither a new floor crossing (a weak cell
+sagging below the floor every cold night) nor its death is another failure; the days
+between are not predicted for the battery (`FailureEvents.battery_dark`).
 
 "Dark" is unavailable, or an unusual silence of a day: a sleeping battery
 sensor that HA never marks unavailable shows its battery dying only by falling
@@ -69,7 +72,7 @@ REVIVED_BY_SWAP_HOURS = 24  # back within this long on a fresh battery: it had d
 REVIVED_MIN_HOURS = UNAVAILABLE_MIN_HOURS
 LOW_SWAP_LEVEL = 15.0  # a battery swapped at or below this needed replacing (decision 6)
 SWAP_LOOKBACK_HOURS = 48  # the level a swap replaced: the last reading this far back
-SAME_DISCHARGE_HOURS = 7 * 24  # a swap this soon after a depletion ends that same battery
+SAME_DISCHARGE_HOURS = 7 * 24  # an outage or silence this soon after a depletion is that battery's
 # A sensor falling silent or stuck this soon before its battery ran out is that battery dying.
 STALE_BEFORE_DEPLETION_HOURS = 48
 STUCK_MIN_DAILY_CHANGES = 12.0  # only sensors that normally change often can be stuck
@@ -91,6 +94,9 @@ class FailureEvents:
     # Per device, (start, end) hours, shape (2, n), of the dark spells that are its battery's
     # end (it died on it) or whose end is not known yet: a row inside one is not predicted.
     battery_dark: list[IntArray]
+    # Per device, (start, end) hours, shape (2, n), from each depletion to the next swap (or the
+    # data's end): the battery has run out, a row inside is not predicted for the battery.
+    run_out: list[IntArray]
     # Per device, (start, end) hours, shape (2, n), of the silences and stillnesses its stale
     # failures start: a row inside one is not predicted for staleness (the failure is under way).
     stale_spans: list[IntArray]
@@ -148,6 +154,7 @@ def find_events(grid: HourlyGrid) -> FailureEvents:
     depletions: list[IntArray] = []
     censors: list[IntArray] = []
     dark: list[IntArray] = []
+    run_out: list[IntArray] = []
     stale_spans: list[IntArray] = []
     pending: dict[str, list[IntArray]] = {FailureType.UNAVAILABLE: [], FailureType.STALE: []}
     n = len(grid.device_keys)
@@ -157,7 +164,7 @@ def find_events(grid: HourlyGrid) -> FailureEvents:
             lo,
             min(lo + EVENT_BLOCK_DEVICES, n),
             starts,
-            (depletions, censors, dark),
+            (depletions, censors, dark, run_out),
             (stale_spans, pending),
         )
     return FailureEvents(
@@ -165,6 +172,7 @@ def find_events(grid: HourlyGrid) -> FailureEvents:
         depletions=depletions,
         censors=censors,
         battery_dark=dark,
+        run_out=run_out,
         stale_spans=stale_spans,
         pending=pending,
     )
@@ -200,7 +208,7 @@ def _block_events(
     lo: int,
     hi: int,
     starts: dict[str, list[IntArray]],
-    battery: tuple[list[IntArray], list[IntArray], list[IntArray]],
+    battery: tuple[list[IntArray], list[IntArray], list[IntArray], list[IntArray]],
     stale_and_pending: tuple[list[IntArray], dict[str, list[IntArray]]],
 ) -> None:
     """Append the events of devices lo..hi-1 to the per-device lists.
@@ -209,7 +217,7 @@ def _block_events(
     per-device spans of the stale failures and the spells pending at the data's end
     (`FailureEvents`).
     """
-    depletions, censors, battery_dark = battery
+    depletions, censors, battery_dark, run_out = battery
     stale_spans, pending = stale_and_pending
     channels = grid.channels
     unav_all = channels["unavailable"][lo:hi] > 0.5
@@ -259,7 +267,9 @@ def _block_events(
         dead = dead[:, np.argsort(dead[0], kind="stable")]
         depleted, replaced, censor, ended = _battery_events(grid, i, dead)
         battery_dark.append(dead[:, ended])
-        starts[FailureType.UNAVAILABLE].append(_not_of_a_depletion(long_outage, depleted))
+        ran_out = _run_out(depleted, grid, i)
+        run_out.append(ran_out)
+        starts[FailureType.UNAVAILABLE].append(_not_of_a_depletion(long_outage, ran_out))
         starts[FailureType.BATTERY_DEPLETED].append(np.union1d(depleted, replaced).astype(np.int64))
         depletions.append(depleted)
         censors.append(censor)
@@ -270,7 +280,7 @@ def _block_events(
         )
         stale = np.union1d(silences, stillnesses).astype(np.int64)
         starts[FailureType.STALE].append(
-            _not_of_a_depletion(stale, depleted, before=STALE_BEFORE_DEPLETION_HOURS)
+            _not_of_a_depletion(stale, ran_out, before=STALE_BEFORE_DEPLETION_HOURS)
         )
         # A silence or stillness under way at the data's end that may still become unusual.
         open_silence = (
@@ -347,7 +357,7 @@ def _battery_events(
     level = grid.channels["battery"][i].astype(np.float64)
     swaps = np.asarray(grid.swap_hours[i], dtype=np.int64)
     died = _died_on_battery(level, dead, swaps)
-    depleted = _depletions(level, dead[0][died])
+    depleted = _depletions(level, dead[0][died], swaps)
     replaced, censor = _swaps_by_level(level, swaps)
     # Dark until the data ends at a level that was not low: whether its battery ran out is not
     # known yet (it may come back on a fresh one, or on the same one): censored, not negative.
@@ -355,7 +365,13 @@ def _battery_events(
     long = end - start >= DEAD_BATTERY_HOURS
     unknown = long & (end >= level.size) & (level[np.maximum(start - 1, 0)] > DEAD_BATTERY_LEVEL)
     censor = np.union1d(censor, start[unknown]).astype(np.int64)
-    return depleted, _not_of_a_depletion(replaced, depleted), censor, died | unknown
+    # A low-level swap that is the first since a depletion replaces that same battery.
+    ran_out = np.searchsorted(depleted, replaced, side="right") - 1
+    last = depleted[np.maximum(ran_out, 0)] if depleted.size else np.zeros_like(replaced)
+    same = (ran_out >= 0) & (
+        np.searchsorted(swaps, replaced, side="left") == np.searchsorted(swaps, last, "right")
+    )
+    return depleted, replaced[~same], censor, died | unknown
 
 
 def _died_on_battery(
@@ -374,34 +390,58 @@ def _died_on_battery(
     return died
 
 
-def _depletions(level: npt.NDArray[np.float64], deaths: IntArray) -> IntArray:
+def _depletions(level: npt.NDArray[np.float64], deaths: IntArray, swaps: IntArray) -> IntArray:
     """Hours a battery ran out: its level reaches the floor, or the device dies on its battery.
 
-    `deaths`: the start hours of the dark spells it died on (`_died_on_battery`). One depletion
-    per discharge (starts within a day of the previous are dropped).
+    `deaths`: the start hours of the dark spells it died on (`_died_on_battery`); `swaps`: its
+    sorted swap hours. One depletion per discharge: the first after each swap (a cell that sags
+    below the floor each cold night, or reaches it and then dies, ran out once), and starts within
+    a day of the previous are dropped.
     """
     empty = level <= BATTERY_FLOOR
     before = np.concatenate(([False], empty[:-1]))
     crossing = np.flatnonzero(empty & ~before)
     events = np.union1d(crossing, deaths).astype(np.int64)
     if events.size > 1:
+        discharge = np.searchsorted(swaps, events, side="right")  # swaps at or before each event
+        events = events[np.concatenate(([True], discharge[1:] != discharge[:-1]))]
+    if events.size > 1:
         events = events[np.concatenate(([True], np.diff(events) > DAY))]
     return events
 
 
-def _not_of_a_depletion(hours: IntArray, depleted: IntArray, *, before: int = 0) -> IntArray:
-    """The `hours` that are not part of a battery running out (`before` it to a week after).
+def _run_out(depleted: IntArray, grid: HourlyGrid, i: int) -> IntArray:
+    """The (start, end) hours, shape (2, n), from each of device i's depletions to its next swap.
 
-    Part of one: from `before` hours before a depletion to SAME_DISCHARGE_HOURS after it. A
-    low-level swap soon after the battery ran out replaces that same battery; an outage starting
-    when it ran out or soon after (it reached the floor, then the device died on it) is that
-    battery's failure, scored as one; so is a sensor falling silent or stuck as its battery dies
-    (`before`: STALE_BEFORE_DEPLETION_HOURS).
+    The battery has run out then (its failure is under way): a row inside is not predicted for the
+    battery, not read as a battery that will not run out. Without a swap after, to the data's end.
     """
-    if depleted.size == 0 or hours.size == 0:
+    swaps = np.asarray(grid.swap_hours[i], dtype=np.int64)
+    at = np.searchsorted(swaps, depleted, side="right")
+    end = (
+        np.where(at < swaps.size, swaps[np.minimum(at, swaps.size - 1)], grid.n_hours)
+        if swaps.size
+        else (np.full(depleted.size, grid.n_hours, dtype=np.int64))
+    )
+    spans: IntArray = np.stack((depleted, end.astype(np.int64)))
+    return spans
+
+
+def _not_of_a_depletion(hours: IntArray, run_out: IntArray, *, before: int = 0) -> IntArray:
+    """The `hours` that are not part of a battery running out.
+
+    `run_out`: the (start, end) hours, shape (2, n), from each depletion to the next swap
+    (`_run_out`). Part of one: from `before` hours before a depletion to SAME_DISCHARGE_HOURS after
+    it, or to the swap that ends it if later. An outage starting when it ran out or after (it
+    reached the floor, then the device died on it) is that battery's failure, scored as one; so is
+    a sensor falling silent or stuck as its battery dies (`before`: STALE_BEFORE_DEPLETION_HOURS).
+    """
+    if run_out.shape[1] == 0 or hours.size == 0:
         return hours
-    prior = np.searchsorted(depleted, hours + before, side="right") - 1
-    same = (prior >= 0) & (hours - depleted[np.maximum(prior, 0)] <= SAME_DISCHARGE_HOURS)
+    start, end = run_out[0], run_out[1]
+    prior = np.searchsorted(start, hours + before, side="right") - 1
+    k = np.maximum(prior, 0)
+    same = (prior >= 0) & ((hours - start[k] <= SAME_DISCHARGE_HOURS) | (hours < end[k]))
     kept: IntArray = hours[~same]
     return kept
 
@@ -457,7 +497,8 @@ def build_labels(
     y[battery][next_censor < np.fmin(nxt[battery], e + horizon)] = np.nan
     # Dark since a spell that is the battery's end, or of unknown end: the failure is under way
     # (or its outcome unknown) before the day dark that makes the row ineligible anyway.
-    dark = _inside(events.battery_dark, dev, e)
+    # So has a battery that ran out and is not swapped yet (`run_out`).
+    dark = _inside(events.battery_dark, dev, e) | _inside(events.run_out, dev, e)
     y[battery][dark] = np.nan
     # Silent or still since a stale failure started: under way, though not yet unusually long
     # by the row's own features (a row then would otherwise read "no failure ahead").

@@ -426,6 +426,7 @@ def _shifted(events: FailureEvents, hours: int) -> FailureEvents:
         depletions=[d + hours for d in events.depletions],
         censors=[c + hours for c in events.censors],
         battery_dark=[d + hours for d in events.battery_dark],
+        run_out=[r + hours for r in events.run_out],
         stale_spans=[s + hours for s in events.stale_spans],
         pending={target: [s + hours for s in per_device] for target, per_device in events.pending.items()},
     )
