@@ -578,14 +578,24 @@ def test_a_newly_shipped_model_better_than_the_home_model_in_use_is_learned_on_a
     assert result.n_rows == train_home(home, bundle, mode="full", now=home.end).n_rows
     # The figures shown beside the new ones are the model in use's.
     assert _total(result.current_metrics) > _total(result.metrics)
-    for target in ("battery_depleted", "unavailable"):
-        assert result.bundle.classifiers[target].ensemble is not in_use.classifiers[target].ensemble
+    assert (
+        result.bundle.classifiers["battery_depleted"].ensemble
+        is not in_use.classifiers["battery_depleted"].ensemble
+    )
+    # Each failure type judged on its own: none worse than the model in use's (rev21).
+    for target in ("battery_depleted", "unavailable", "stale"):
+        key = f"{target}_log_loss"
+        assert result.metrics[key] <= result.current_metrics[key] + 1e-9, target
 
 
 def test_a_home_model_in_use_better_than_the_newly_shipped_one_keeps_serving(bundle, home_model_and_home):
     in_use, home = home_model_and_home
     # A new release whose forests read nothing a failure shows: a calibration refit (all a run
-    # learns where LightGBM is not installed) cannot save it.
+    # learns where LightGBM is not installed) cannot save it. On this home's held-out days such
+    # a forest's near-constant score beats the home model at outages (rev21: each failure type
+    # is judged on its own), so the model in use here has the best outage classifier found.
+    outages = BinaryClassifier(ensemble=_ensemble(11, "bridge_peers"), calibration_b=0.2)
+    in_use = dataclasses.replace(in_use, classifiers={**in_use.classifiers, "unavailable": outages})
     release = _release(bundle, "test-2", signal="bridge_peers")
 
     result = train_home(home, release, mode="incremental", now=home.end, in_use=in_use)
@@ -596,18 +606,6 @@ def test_a_home_model_in_use_better_than_the_newly_shipped_one_keeps_serving(bun
     assert _total(result.current_metrics) < _total(result.metrics)
     # Without the model in use to beat, the same run deploys: the verdict is the model in use's.
     assert train_home(home, release, mode="incremental", now=home.end).status is TrainStatus.DEPLOYED
-
-
-def test_a_home_model_in_use_of_another_horizon_cannot_keep_a_new_release_out(bundle, home_model_and_home):
-    in_use, home = home_model_and_home
-    release = _release(bundle, "test-2", signal="bridge_peers")
-
-    result = train_home(
-        home, release, mode="full", now=home.end, in_use=_release(in_use, "test", horizon_days=14.0)
-    )
-
-    assert result.status is TrainStatus.DEPLOYED, result.message
-    assert result.bundle.metadata["version"] == "test-2"
 
 
 def _worse_at_outages(in_use: ModelBundle) -> ModelBundle:
@@ -682,17 +680,26 @@ def test_a_failure_type_the_held_out_days_cannot_judge_keeps_the_classifier_in_u
     assert result.kept["stale"] is learning.KeptReason.NOT_JUDGED
 
 
-def test_a_home_model_in_use_of_another_horizon_is_judged_as_scoring_would_show_it(bundle, home_model_and_home):
+def test_a_home_model_in_use_of_another_horizon_is_judged_as_scoring_would_show_it(
+    bundle, home_model_and_home
+):
     """Review rev21: a release of another horizon was deployed unjudged ("cannot be judged").
 
     Scoring stretches every model's probabilities to the owner's horizon at a constant hazard:
     the model in use, stretched to the release's horizon, is what the owner would see at it.
-    Here a release at 14 days whose forests read nothing a failure shows.
+    Here a model in use of 7.5 days with the best outage classifier found on this home (see the
+    test above), and a release of 7 days whose forests read nothing a failure shows.
     """
     in_use, home = home_model_and_home
-    release = _release(bundle, "test-2", signal="bridge_peers", horizon_days=14.0)
+    outages = BinaryClassifier(ensemble=_ensemble(11, "bridge_peers"), calibration_b=0.2)
+    in_use = dataclasses.replace(
+        in_use,
+        classifiers={**in_use.classifiers, "unavailable": outages},
+        metadata={**in_use.metadata, "horizon_days": 7.5},
+    )
+    release = _release(bundle, "test-2", signal="bridge_peers")
 
-    result = train_home(home, release, mode="full", now=home.end, in_use=in_use)
+    result = train_home(home, release, mode="incremental", now=home.end, in_use=in_use)
 
     assert result.status is TrainStatus.KEPT_CURRENT, result.message
     assert _total(result.current_metrics) < _total(result.metrics)
