@@ -33,7 +33,7 @@ from .discovery import lone_key
 from .issues import async_clear_model_refused, async_raise_model_refused
 from .lifecycle import WorkStopped
 from .ml.learning import TrainMode
-from .model_store import NothingToRollBack
+from .model_store import ActiveModel, NothingToRollBack
 from .training import TrainingAlreadyRunning
 
 
@@ -166,9 +166,18 @@ async def _async_rollback_model(call: ServiceCall) -> None:
     runtime = _loaded_entry(call.hass).runtime_data
     if runtime.trainer.running:
         raise ServiceValidationError(translation_domain=DOMAIN, translation_key="training_in_progress")
+    store, dropped = runtime.store, runtime.coordinator.model
+
+    def roll_back() -> tuple[ActiveModel, str | None]:
+        active = store.rollback()
+        # A release is declined only when the owner drops a home model learned on it for one
+        # learned on an earlier release, in the same job: a stop after it keeps the decline.
+        chose_against = dropped.version_id is not None and store.newer_release(dropped) is None
+        return active, store.newer_release(active) if chose_against else None
+
     try:
-        active = await runtime.coordinator.guard.async_run(
-            call.hass.async_add_executor_job, runtime.store.rollback
+        active, declined = await runtime.coordinator.guard.async_run(
+            call.hass.async_add_executor_job, roll_back
         )
     except NothingToRollBack as err:
         raise ServiceValidationError(
@@ -181,7 +190,7 @@ async def _async_rollback_model(call: ServiceCall) -> None:
     else:
         async_clear_model_refused(call.hass)
     runtime.coordinator.set_model(active)
-    await runtime.trainer.async_rolled_back(active)
+    await runtime.trainer.async_rolled_back(declined)
     await runtime.coordinator.async_refresh()
 
 

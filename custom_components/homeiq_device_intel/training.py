@@ -272,12 +272,12 @@ class TrainingManager:
             await asyncio.wait([task])
         await self._state_store.async_save(self.state.as_dict())
 
-    async def async_rolled_back(self, model: ActiveModel) -> None:
-        """Remember an owner's rollback to a home model of an earlier release.
+    async def async_rolled_back(self, release: str | None) -> None:
+        """Remember an owner's rollback from a home model of ``release`` to one of an earlier release.
 
         The next runs then learn on the model they chose, not on the newly shipped one again.
+        No executor job: the rollback is done, and Home Assistant may be stopping.
         """
-        release = await self._in_executor(partial(self._model_store.newer_release, model))
         if release is not None and release != self.state.declined_release:
             self.state.declined_release = release
             await self._state_store.async_save(self.state.as_dict())

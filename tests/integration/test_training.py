@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import threading
 from collections.abc import Awaitable, Callable
@@ -10,6 +11,7 @@ from pathlib import Path
 from typing import Any
 from unittest.mock import patch
 
+import numpy as np
 import pytest
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.components.recorder.models import StatisticData
@@ -17,6 +19,7 @@ from homeassistant.components.recorder.statistics import async_import_statistics
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import EVENT_HOMEASSISTANT_STOP, PERCENTAGE
 from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
 from homeassistant.util import dt as dt_util
@@ -211,7 +214,7 @@ async def test_a_newly_shipped_model_reaches_a_home_with_its_own_model(
     assert "new_release" not in trainer.state.last_run
 
 
-async def test_a_home_model_better_than_the_newly_shipped_one_keeps_serving(
+async def test_a_home_model_better_than_the_newly_shipped_one_at_batteries_keeps_its_battery_classifier(
     hass: HomeAssistant,
     shipped_model: Path,
     make_bundle: Callable[..., ModelBundle],
@@ -219,8 +222,12 @@ async def test_a_home_model_better_than_the_newly_shipped_one_keeps_serving(
     setup_integration: Setup,
     config_dir: Path,
 ) -> None:
-    """A new release worse than the home's own model on its recent days: tried once, then left."""
-    _home_models(config_dir, shipped_model).deploy(make_bundle("test-0", source="home"))
+    """A new release worse than the home's own model at batteries: each failure type judged alone (rev21).
+
+    The release's other classifiers, learned on all the history, come in; its battery
+    classifier does not. Once learned on, the release is the home's: no run tries it again.
+    """
+    in_use = _home_models(config_dir, shipped_model).deploy(make_bundle("test-0", source="home"))
     # A new release blind to battery levels: no calibration makes up for that.
     blind = make_bundle("test-1")
     blind = dataclasses.replace(
@@ -229,20 +236,98 @@ async def test_a_home_model_better_than_the_newly_shipped_one_keeps_serving(
     save_bundle(blind, shipped_model)
     await seed_history(30)
     entry = await setup_integration()
+    trainer = entry.runtime_data.trainer
 
     response = await _train(hass, mode="incremental")
 
-    assert response["status"] == "kept_current"
-    assert "newly shipped" in response["message"]
-    assert response["model_version"] == "test-0+home.v0001"
-    assert entry.runtime_data.trainer.state.last_run["new_release"] == "test-1"
-    # Remembered across a restart: later runs of this release learn on the model in use.
-    assert await hass.config_entries.async_reload(entry.entry_id)
+    assert response["status"] == "deployed", response["message"]
+    assert response["model_version"].startswith("test-1+home.")
+    assert trainer.state.last_run["new_release"] == "test-1"
+    # Its battery classifier was worse; nothing on the held-out days judges its stale one.
+    assert trainer.state.last_run["kept_current"] == {
+        "battery_depleted": "worse_on_held_out_days",
+        "stale": "no_labelled_held_out_days",
+    }
+    battery = entry.runtime_data.coordinator.model.bundle.classifiers["battery_depleted"]
+    np.testing.assert_array_equal(
+        battery.ensemble.value, in_use.bundle.classifiers["battery_depleted"].ensemble.value
+    )
+    response = await _train(hass, mode="incremental")
+    assert "new_release" not in trainer.state.last_run
+
+
+async def test_a_rollback_between_two_home_models_of_the_release_before_declines_no_release(
+    hass: HomeAssistant,
+    shipped_model: Path,
+    make_bundle: Callable[..., ModelBundle],
+    seed_history: Seed,
+    setup_integration: Setup,
+    config_dir: Path,
+) -> None:
+    """Review rev21: a rollback from a home model of the earlier release to another declined the new one.
+
+    The owner rolled back last night's model before any run had learned on the newly shipped
+    model: they chose against that home model, not against a release never tried. The release
+    was declined all the same, never to be learned on until the next one.
+    """
+    store = _home_models(config_dir, shipped_model)
+    store.deploy(make_bundle("test-0", unavailable_margin=2.0, source="home"))
+    store.deploy(make_bundle("test-0", unavailable_margin=2.0, source="home"))
+    save_bundle(make_bundle("test-1", unavailable_margin=2.0), shipped_model)
+    await seed_history(30)
+    entry = await setup_integration()
+    trainer = entry.runtime_data.trainer
+
+    await hass.services.async_call(DOMAIN, SERVICE_ROLLBACK_MODEL, {}, blocking=True)
+
+    assert _state(hass, VERSION) == "test-0+home.v0001"
+    assert trainer.state.declined_release is None
+    response = await _train(hass, mode="incremental")
+    assert trainer.state.last_run.get("new_release") == "test-1"
+    assert response["model_version"].startswith("test-1+home.")
+
+
+async def test_home_assistant_stopping_during_a_rollback_from_a_new_release_still_declines_it(
+    hass: HomeAssistant,
+    shipped_model: Path,
+    make_bundle: Callable[..., ModelBundle],
+    seed_history: Seed,
+    setup_integration: Setup,
+    config_dir: Path,
+) -> None:
+    """Review rev21: the decline ran an executor job after the rollback; a stop then raised WorkStopped.
+
+    The model was rolled back on disk, the service failed with a bare WorkStopped (not a
+    HomeAssistantError) and the decline was lost: after the restart the next run learned on
+    the release the owner had just rolled back from.
+    """
+    store = _home_models(config_dir, shipped_model)
+    store.deploy(make_bundle("test-0", source="home"))
+    store.deploy(make_bundle("test-1", source="home"))
+    save_bundle(make_bundle("test-1"), shipped_model)
+    await seed_history(30)
+    entry = await setup_integration()
+    runtime = entry.runtime_data
+    guard = runtime.coordinator.guard
+    roll_back = runtime.store.rollback
+
+    def roll_back_as_home_assistant_stops() -> Any:
+        active = roll_back()
+        hass.loop.call_soon_threadsafe(hass.bus.async_fire, EVENT_HOMEASSISTANT_STOP)
+        while not guard.stopping:
+            threading.Event().wait(0.01)
+        return active
+
+    # Done on disk before the stop: it may succeed, or say Home Assistant is stopping.
+    with (
+        patch.object(runtime.store, "rollback", roll_back_as_home_assistant_stops),
+        contextlib.suppress(HomeAssistantError),
+    ):
+        await hass.services.async_call(DOMAIN, SERVICE_ROLLBACK_MODEL, {}, blocking=True)
     await hass.async_block_till_done()
-    assert entry.runtime_data.trainer.state.declined_release == "test-1"
-    response = await _train(hass, mode="incremental")
-    assert response["model_version"].startswith("test-0+home.")
-    assert "new_release" not in entry.runtime_data.trainer.state.last_run
+
+    assert runtime.coordinator.model.version == "test-0+home.v0001"
+    assert runtime.trainer.state.declined_release == "test-1"
 
 
 async def test_too_little_history_is_a_status_not_an_error(

@@ -578,14 +578,24 @@ def test_a_newly_shipped_model_better_than_the_home_model_in_use_is_learned_on_a
     assert result.n_rows == train_home(home, bundle, mode="full", now=home.end).n_rows
     # The figures shown beside the new ones are the model in use's.
     assert _total(result.current_metrics) > _total(result.metrics)
-    for target in ("battery_depleted", "unavailable"):
-        assert result.bundle.classifiers[target].ensemble is not in_use.classifiers[target].ensemble
+    assert (
+        result.bundle.classifiers["battery_depleted"].ensemble
+        is not in_use.classifiers["battery_depleted"].ensemble
+    )
+    # Each failure type judged on its own: none worse than the model in use's (rev21).
+    for target in ("battery_depleted", "unavailable", "stale"):
+        key = f"{target}_log_loss"
+        assert result.metrics[key] <= result.current_metrics[key] + 1e-9, target
 
 
 def test_a_home_model_in_use_better_than_the_newly_shipped_one_keeps_serving(bundle, home_model_and_home):
     in_use, home = home_model_and_home
     # A new release whose forests read nothing a failure shows: a calibration refit (all a run
-    # learns where LightGBM is not installed) cannot save it.
+    # learns where LightGBM is not installed) cannot save it. On this home's held-out days such
+    # a forest's near-constant score beats the home model at outages (rev21: each failure type
+    # is judged on its own), so the model in use here has the best outage classifier found.
+    outages = BinaryClassifier(ensemble=_ensemble(11, "bridge_peers"), calibration_b=0.2)
+    in_use = dataclasses.replace(in_use, classifiers={**in_use.classifiers, "unavailable": outages})
     release = _release(bundle, "test-2", signal="bridge_peers")
 
     result = train_home(home, release, mode="incremental", now=home.end, in_use=in_use)
@@ -598,13 +608,98 @@ def test_a_home_model_in_use_better_than_the_newly_shipped_one_keeps_serving(bun
     assert train_home(home, release, mode="incremental", now=home.end).status is TrainStatus.DEPLOYED
 
 
-def test_a_home_model_in_use_of_another_horizon_cannot_keep_a_new_release_out(bundle, home_model_and_home):
-    in_use, home = home_model_and_home
-    release = _release(bundle, "test-2", signal="bridge_peers")
+def _worse_at_outages(in_use: ModelBundle) -> ModelBundle:
+    """The home model in use with an outage classifier reading nothing a failure shows, set high."""
+    poor = BinaryClassifier(ensemble=_ensemble(20, "bridge_peers"), calibration_a=1.0, calibration_b=2.0)
+    return dataclasses.replace(in_use, classifiers={**in_use.classifiers, "unavailable": poor})
 
-    result = train_home(
-        home, release, mode="full", now=home.end, in_use=_release(in_use, "test", horizon_days=14.0)
-    )
+
+def _blind_to_batteries(bundle: ModelBundle, version: str) -> ModelBundle:
+    """A release whose battery classifier reads nothing a failure shows; the rest as `bundle`."""
+    release = _release(bundle, version)
+    blind = BinaryClassifier(ensemble=_ensemble(21, "bridge_peers"))
+    return dataclasses.replace(release, classifiers={**release.classifiers, "battery_depleted": blind})
+
+
+def test_a_newly_shipped_model_never_brings_in_a_failure_type_worse_than_the_model_in_use(
+    bundle, home_model_and_home
+):
+    """Review rev21: the release was judged whole against the model in use (summed log loss).
+
+    Much better at outages and worse at batteries, it was deployed whole: the owner's battery
+    predictions got worse than the model they had, what each run's verdict per failure type
+    (rev18nt) rules out ("a gain on outages never brings a worse battery model in").
+    """
+    in_use, home = home_model_and_home
+    in_use = _worse_at_outages(in_use)
+    release = _blind_to_batteries(bundle, "test-2")
+
+    result = train_home(home, release, mode="incremental", now=home.end, in_use=in_use)
 
     assert result.status is TrainStatus.DEPLOYED, result.message
+    worse = {
+        key: (result.metrics[key], result.current_metrics[key])
+        for key in result.current_metrics
+        if key.endswith("_log_loss") and result.metrics[key] > result.current_metrics[key] + 1e-9
+    }
+    assert not worse
+    assert result.bundle.classifiers["battery_depleted"] is in_use.classifiers["battery_depleted"]
+    assert result.bundle.classifiers["unavailable"] is not in_use.classifiers["unavailable"]
+    assert result.kept["battery_depleted"] is learning.KeptReason.WORSE
     assert result.bundle.metadata["version"] == "test-2"
+    # The classifier kept keeps its lineage: calibration weight and the trees it was learned from.
+    for key in ("calibration_weight", learning.BASE_TREES_KEY):
+        kept = in_use.metadata.get(key, {}).get("battery_depleted")
+        assert result.bundle.metadata[key].get("battery_depleted") == kept, key
+
+
+def test_a_failure_type_the_held_out_days_cannot_judge_keeps_the_classifier_in_use_on_a_new_release(
+    bundle, home_model_and_home, monkeypatch
+):
+    """Review rev21: nothing measured, nothing deployed, on a new release too.
+
+    No stale row of the held-out days is labelled: the shipped stale classifier replaced the
+    home's own, judged by nothing.
+    """
+    in_use, home = home_model_and_home
+    in_use = _worse_at_outages(in_use)
+    build_labels = learning.build_labels
+
+    def no_stale_labels_held_out(part, frame, events, *, horizon_days):
+        labels = build_labels(part, frame, events, horizon_days=horizon_days)
+        held_out = frame.eval_hour > part.n_hours - int(horizon_days * 24) - learning.HOLDOUT_DAYS * 24
+        labels.y[FailureType.STALE.value][held_out] = np.nan
+        return labels
+
+    monkeypatch.setattr(learning, "build_labels", no_stale_labels_held_out)
+
+    result = train_home(home, _release(bundle, "test-2"), mode="incremental", now=home.end, in_use=in_use)
+
+    assert result.status is TrainStatus.DEPLOYED, result.message
+    assert result.bundle.classifiers["stale"] is in_use.classifiers["stale"]
+    assert result.kept["stale"] is learning.KeptReason.NOT_JUDGED
+
+
+def test_a_home_model_in_use_of_another_horizon_is_judged_as_scoring_would_show_it(
+    bundle, home_model_and_home
+):
+    """Review rev21: a release of another horizon was deployed unjudged ("cannot be judged").
+
+    Scoring stretches every model's probabilities to the owner's horizon at a constant hazard:
+    the model in use, stretched to the release's horizon, is what the owner would see at it.
+    Here a model in use of 7.5 days with the best outage classifier found on this home (see the
+    test above), and a release of 7 days whose forests read nothing a failure shows.
+    """
+    in_use, home = home_model_and_home
+    outages = BinaryClassifier(ensemble=_ensemble(11, "bridge_peers"), calibration_b=0.2)
+    in_use = dataclasses.replace(
+        in_use,
+        classifiers={**in_use.classifiers, "unavailable": outages},
+        metadata={**in_use.metadata, "horizon_days": 7.5},
+    )
+    release = _release(bundle, "test-2", signal="bridge_peers")
+
+    result = train_home(home, release, mode="incremental", now=home.end, in_use=in_use)
+
+    assert result.status is TrainStatus.KEPT_CURRENT, result.message
+    assert _total(result.current_metrics) < _total(result.metrics)

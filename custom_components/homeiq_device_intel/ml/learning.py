@@ -13,7 +13,7 @@ import numpy.typing as npt
 
 from .alerts import held_alarm, release_fraction
 from .bundle import BinaryClassifier, ModelBundle
-from .calibration import fit_platt
+from .calibration import fit_platt, rescale_horizon
 from .features import build_features, default_eval_hours
 from .grid import HourlyGrid, build_grid, grid_tail
 from .labels import FailureEvents, build_labels, find_events
@@ -294,39 +294,58 @@ def _against_the_model_in_use(
     """The verdict of a run on a newly shipped model: deployed only if as good as the model in use.
 
     The home model learned on the new release (each failure type already the better of its refit
-    and the shipped classifier) is judged whole against the home model in use, on the failure types
-    judged on the held-out days. The figures shown as the current model's are the model in use's.
-    A model in use of another horizon or other failure types cannot be judged on these rows: the
-    new release's structure wins.
+    and the shipped classifier) is judged against the home model in use on the held-out days, as
+    scoring would show both: the model in use's probabilities are stretched to the release's
+    horizon at a constant hazard, as scoring stretches every model's to the owner's. The figures
+    shown as the current model's are the model in use's.
+
+    Of one horizon, each failure type is judged on its own, as in every run: one the model in use
+    is better at, or that the held-out days cannot judge, keeps the model in use's classifier (with
+    its calibration weight and base trees); nothing better at all declines the release. Of another
+    horizon the classifiers cannot be mixed in one bundle: the release is judged whole, on the
+    failure types both models have. Failure types only the release has come with it.
     """
     n_devices, n_rows = size
     judged = [target for target in current.classifiers if f"{target}_log_loss" in fit.metrics]
     if not judged:
         message = "the most recent days had no labelled rows to judge the newly shipped model on"
         return fit.result(TrainStatus.KEPT_CURRENT, None, message, n_devices=n_devices, n_rows=n_rows)
-    comparable = all(target in in_use.classifiers for target in judged) and in_use.metadata.get(
-        MODEL_HORIZON_KEY, 7.0
-    ) == current.metadata.get(MODEL_HORIZON_KEY, 7.0)
-    if comparable:
-        fit.current_metrics = {}
-        for target in judged:
-            rows = data.is_holdout & np.isfinite(data.y[target])
-            model = in_use.classifiers[target]
-            p = sigmoid(
-                model.calibration_a * _margin_of_rows(model.ensemble, data.X, rows) + model.calibration_b
-            )
-            y = data.y[target][rows]
-            fit.current_metrics[f"{target}_log_loss"] = log_loss(y, p)
-            fit.current_metrics[f"{target}_brier"] = brier(y, p)
-            if np.any(y > 0.5):
-                fit.current_metrics[f"{target}_pr_auc"] = pr_auc(y, p)
-        learned = sum(fit.metrics[f"{target}_log_loss"] for target in judged)
-        if learned > sum(fit.current_metrics[f"{target}_log_loss"] for target in judged) + 1e-9:
-            message = (
-                "learned on the newly shipped model, the home model was worse on the most recent days "
-                "than the one in use"
-            )
-            return fit.result(TrainStatus.KEPT_CURRENT, None, message, n_devices=n_devices, n_rows=n_rows)
+    horizon = float(current.metadata.get(MODEL_HORIZON_KEY, 7.0))
+    in_use_horizon = float(in_use.metadata.get(MODEL_HORIZON_KEY, 7.0))
+    shared = [target for target in judged if target in in_use.classifiers]
+    fit.current_metrics = {}
+    for target in shared:
+        rows = data.is_holdout & np.isfinite(data.y[target])
+        model = in_use.classifiers[target]
+        p = sigmoid(model.calibration_a * _margin_of_rows(model.ensemble, data.X, rows) + model.calibration_b)
+        p = rescale_horizon(p, in_use_horizon, horizon)
+        y = data.y[target][rows]
+        fit.current_metrics[f"{target}_log_loss"] = log_loss(y, p)
+        fit.current_metrics[f"{target}_brier"] = brier(y, p)
+        if np.any(y > 0.5):
+            fit.current_metrics[f"{target}_pr_auc"] = pr_auc(y, p)
+    worse = (
+        "learned on the newly shipped model, the home model was worse on the most recent days "
+        "than the one in use"
+    )
+    if in_use_horizon != horizon:
+        learned = sum(fit.metrics[f"{target}_log_loss"] for target in shared)
+        if learned > sum(fit.current_metrics[f"{target}_log_loss"] for target in shared) + 1e-9:
+            return fit.result(TrainStatus.KEPT_CURRENT, None, worse, n_devices=n_devices, n_rows=n_rows)
+    else:
+        learned, fit.kept = dict(fit.metrics), {}
+        for target in current.classifiers:
+            if (model := in_use.classifiers.get(target)) is None:
+                continue
+            if target not in judged:
+                _keep_current(fit, target, model, in_use.metadata, KeptReason.NOT_JUDGED)
+            elif fit.metrics[f"{target}_log_loss"] > fit.current_metrics[f"{target}_log_loss"] + 1e-9:
+                _keep_current(fit, target, model, in_use.metadata, KeptReason.WORSE)
+                rows = data.is_holdout & np.isfinite(data.y[target])
+                _score_held_out(fit, target, (model, model), data, rows)
+        if all(fit.classifiers[target] is in_use.classifiers.get(target) for target in current.classifiers):
+            fit.metrics = learned  # the figures of what was learned, beside the model in use's
+            return fit.result(TrainStatus.KEPT_CURRENT, None, worse, n_devices=n_devices, n_rows=n_rows)
     bundle = _home_bundle(current, fit, mode=mode, now=now)
     return fit.result(TrainStatus.DEPLOYED, bundle, "deployed", n_devices=n_devices, n_rows=n_rows)
 
