@@ -329,20 +329,20 @@ def _against_the_model_in_use(
         "than the one in use"
     )
     if in_use_horizon != horizon:
-        learned = sum(fit.metrics[f"{target}_log_loss"] for target in shared)
-        if learned > sum(fit.current_metrics[f"{target}_log_loss"] for target in shared) + 1e-9:
+        total = sum(fit.metrics[f"{target}_log_loss"] for target in shared)
+        if total > sum(fit.current_metrics[f"{target}_log_loss"] for target in shared) + 1e-9:
             return fit.result(TrainStatus.KEPT_CURRENT, None, worse, n_devices=n_devices, n_rows=n_rows)
     else:
         learned, fit.kept = dict(fit.metrics), {}
         for target in current.classifiers:
-            if (model := in_use.classifiers.get(target)) is None:
+            if (used := in_use.classifiers.get(target)) is None:
                 continue
             if target not in judged:
-                _keep_current(fit, target, model, in_use.metadata, KeptReason.NOT_JUDGED)
+                _keep_current(fit, target, used, in_use.metadata, KeptReason.NOT_JUDGED)
             elif fit.metrics[f"{target}_log_loss"] > fit.current_metrics[f"{target}_log_loss"] + 1e-9:
-                _keep_current(fit, target, model, in_use.metadata, KeptReason.WORSE)
+                _keep_current(fit, target, used, in_use.metadata, KeptReason.WORSE)
                 rows = data.is_holdout & np.isfinite(data.y[target])
-                _score_held_out(fit, target, (model, model), data, rows)
+                _score_held_out(fit, target, (used, used), data, rows)
         if all(fit.classifiers[target] is in_use.classifiers.get(target) for target in current.classifiers):
             fit.metrics = learned  # the figures of what was learned, beside the model in use's
             return fit.result(TrainStatus.KEPT_CURRENT, None, worse, n_devices=n_devices, n_rows=n_rows)
