@@ -62,9 +62,24 @@ def test_daily_charging_is_routine_without_any_prior():
 
 
 def test_a_known_rechargeable_needs_two_charges_in_two_weeks():
-    level = _nightly(3)
-    ends = np.array([DAY + 8, 2 * DAY + 8])
+    # Read for 16 days at 90 % (off its charger), then charged every night.
+    level = np.concatenate([np.full((1, 16 * DAY), 90.0), _nightly(3)], axis=1)
+    ends = np.array([17 * DAY + 8, 18 * DAY + 8])
     assert recharges_routinely(level, ends, np.array([True])).tolist() == [[False, True]]
+
+
+def test_a_known_rechargeable_read_for_less_than_two_weeks_is_taken_to_recharge():
+    # A phone on its first day has not been on its charger yet: not a battery to replace. Once
+    # its level has been read for two weeks without a charge, it is judged like any battery.
+    level = _draining(20)
+    ends = np.array([8, DAY, 10 * DAY, RECHARGE_DAYS * DAY, 20 * DAY])
+    assert recharges_routinely(level, ends, np.array([True])).tolist() == [[True, True, True, False, False]]
+    # Not known to be rechargeable: a new device's battery is judged from its first day.
+    assert not recharges_routinely(level, ends, np.array([False])).any()
+    # Its level read only from day 5 on: two weeks from then.
+    later = level.copy()
+    later[:, : 5 * DAY] = np.nan
+    assert recharges_routinely(later, ends, np.array([True])).tolist() == [[False, False, True, True, False]]
 
 
 def test_unknown_levels_never_recharge():

@@ -8,7 +8,10 @@ least `ROUTINE_RECHARGES` (four) recharges, or at least `PRIOR_RECHARGES` (two) 
 known to be rechargeable (the `mobile_app` integration, a rechargeable power
 source or chemistry). A primary battery swapped now and then never reaches
 the first count; a rechargeable remote left off its dock for two weeks drains
-like any battery and is judged like one again.
+like any battery and is judged like one again. A device known to be
+rechargeable whose level has been read for less than `RECHARGE_DAYS` is taken
+to recharge routinely until those days show otherwise: a phone on its first day
+has not been on its charger yet, and is not a battery to replace.
 
 Training (labels) and scoring (applicability) both read `FeatureFrame.recharging`,
 computed here from the grid's `battery` channel, so they agree.
@@ -77,6 +80,14 @@ def recharges_routinely(
     ends = np.clip(np.asarray(ends, dtype=np.int64), 0, width)
     need = np.where(prior, PRIOR_RECHARGES, ROUTINE_RECHARGES)[:, None]
     routine: npt.NDArray[np.bool_] = np.zeros((n, ends.shape[0]), dtype=bool)
+    # Known rechargeable, its level read for less than RECHARGE_DAYS before the row: not yet known not to.
+    read = np.isfinite(np.asarray(battery, dtype=np.float64))
+    first_read = np.where(read.any(axis=1), read.argmax(axis=1), width)
+    young = (
+        prior[:, None]
+        & (first_read[:, None] < ends[None, :])
+        & (ends[None, :] - first_read[:, None] < RECHARGE_DAYS * DAY)
+    )
     # Devices a block at a time: each row is its own, and the float64 temporaries stay small.
     for lo in range(0, n, BLOCK_DEVICES):
         hi = min(lo + BLOCK_DEVICES, n)
@@ -84,5 +95,5 @@ def recharges_routinely(
         prefix = np.zeros((hi - lo, width + 1))
         np.cumsum(starts, axis=1, out=prefix[:, 1:])
         count = prefix[:, ends] - prefix[:, np.maximum(ends - RECHARGE_DAYS * DAY, 0)]
-        routine[lo:hi] = count >= need[lo:hi]
+        routine[lo:hi] = (count >= need[lo:hi]) | young[lo:hi]
     return routine
