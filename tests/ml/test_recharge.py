@@ -68,18 +68,21 @@ def test_a_known_rechargeable_needs_two_charges_in_two_weeks():
     assert recharges_routinely(level, ends, np.array([True])).tolist() == [[False, True]]
 
 
-def test_a_known_rechargeable_read_for_less_than_two_weeks_is_taken_to_recharge():
+def test_a_phone_read_for_less_than_two_weeks_is_taken_to_recharge():
     # A phone on its first day has not been on its charger yet: not a battery to replace. Once
     # its level has been read for two weeks without a charge, it is judged like any battery.
     level = _draining(20)
     ends = np.array([8, DAY, 10 * DAY, RECHARGE_DAYS * DAY, 20 * DAY])
-    assert recharges_routinely(level, ends, np.array([True])).tolist() == [[True, True, True, False, False]]
-    # Not known to be rechargeable: a new device's battery is judged from its first day.
+    phone, known = np.array([True]), np.array([True])
+    assert recharges_routinely(level, ends, known, phone).tolist() == [[True, True, True, False, False]]
+    # Known rechargeable but not charged daily (a lock's pack), or not known at all: judged
+    # from its first day.
+    assert not recharges_routinely(level, ends, known, np.array([False])).any()
     assert not recharges_routinely(level, ends, np.array([False])).any()
     # Its level read only from day 5 on: two weeks from then.
     later = level.copy()
     later[:, : 5 * DAY] = np.nan
-    assert recharges_routinely(later, ends, np.array([True])).tolist() == [[False, False, True, True, False]]
+    assert recharges_routinely(later, ends, known, phone).tolist() == [[False, False, True, True, False]]
 
 
 def test_unknown_levels_never_recharge():

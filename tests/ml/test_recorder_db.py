@@ -878,6 +878,8 @@ def test_phone_sensors_join_their_device_tracker() -> None:
     assert len(devices) == 1
     assert devices[0].power is Power.RECHARGEABLE
     assert devices[0].kind == "phone"
+    # A charger's state is the companion app's: charged as a routine, as the live registry says.
+    assert devices[0].integration == "mobile_app"
 
 
 @pytest.mark.parametrize(

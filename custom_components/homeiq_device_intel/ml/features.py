@@ -13,7 +13,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .grid import F32, Channel, HourlyGrid, bridge_groups
-from .recharge import rechargeable_prior, recharges_routinely
+from .recharge import charged_daily, rechargeable_prior, recharges_routinely
 from .records import Chemistry, HomeHistory, Power, Protocol
 from .routine_outages import offline_routinely, switched_off_prior
 from .windows import (
@@ -237,7 +237,10 @@ def build_features(history: HomeHistory, grid: HourlyGrid, eval_hours: npt.NDArr
         )
     trends = _fill_home_features(X, history, grid, ends)
     recharging = recharges_routinely(
-        grid["battery"], ends, rechargeable_prior(history, grid.device_keys)
+        grid["battery"],
+        ends,
+        rechargeable_prior(history, grid.device_keys),
+        charged_daily(history, grid.device_keys),
     ).reshape(-1)
     # A device that recharges routinely: its battery says nothing of it failing, so no model reads
     # it, in training as in scoring (a phone at 24 % in the evening is charged every night).

@@ -8,10 +8,12 @@ least `ROUTINE_RECHARGES` (four) recharges, or at least `PRIOR_RECHARGES` (two) 
 known to be rechargeable (the `mobile_app` integration, a rechargeable power
 source or chemistry). A primary battery swapped now and then never reaches
 the first count; a rechargeable remote left off its dock for two weeks drains
-like any battery and is judged like one again. A device known to be
-rechargeable whose level has been read for less than `RECHARGE_DAYS` is taken
-to recharge routinely until those days show otherwise: a phone on its first day
-has not been on its charger yet, and is not a battery to replace.
+like any battery and is judged like one again. A phone or tablet (the
+`mobile_app` integration) whose level has been read for less than
+`RECHARGE_DAYS` is taken to recharge routinely until those days show otherwise:
+on its first day it has not been on its charger yet, and is not a battery to
+replace. (Other devices known to be rechargeable, a lock's or a camera's pack,
+are charged now and then, not daily: they are judged from their first day.)
 
 Training (labels) and scoring (applicability) both read `FeatureFrame.recharging`,
 computed here from the grid's `battery` channel, so they agree.
@@ -51,6 +53,18 @@ def recharge_starts(battery: npt.NDArray[np.floating]) -> npt.NDArray[np.bool_]:
     return starts
 
 
+def charged_daily(history: HomeHistory, device_keys: list[str]) -> npt.NDArray[np.bool_]:
+    """Per device, True for a phone or tablet (`RECHARGING_INTEGRATIONS`): charged as a routine."""
+    info = {d.device_key: d for d in history.devices}
+    return np.array(
+        [
+            (d := info.get(key)) is not None and d.integration in RECHARGING_INTEGRATIONS
+            for key in device_keys
+        ],
+        dtype=bool,
+    )
+
+
 def rechargeable_prior(history: HomeHistory, device_keys: list[str]) -> npt.NDArray[np.bool_]:
     """Per device, True when it is known to be rechargeable (integration, power or chemistry)."""
     info = {d.device_key: d for d in history.devices}
@@ -69,22 +83,27 @@ def rechargeable_prior(history: HomeHistory, device_keys: list[str]) -> npt.NDAr
 
 
 def recharges_routinely(
-    battery: npt.NDArray[np.floating], ends: npt.NDArray[np.int64], prior: npt.NDArray[np.bool_]
+    battery: npt.NDArray[np.floating],
+    ends: npt.NDArray[np.int64],
+    prior: npt.NDArray[np.bool_],
+    daily: npt.NDArray[np.bool_] | None = None,
 ) -> npt.NDArray[np.bool_]:
     """Bool (n_devices, m): recharged routinely in the RECHARGE_DAYS days before each end hour.
 
     battery: (n_devices, n_hours) level grid; ends: int64 (m,) evaluation hours
-    (a row at hour e sees hours < e); prior: bool (n_devices,) known rechargeable.
+    (a row at hour e sees hours < e); prior: bool (n_devices,) known rechargeable;
+    daily: bool (n_devices,) charged as a routine (`charged_daily`; None: none is).
     """
     n, width = battery.shape
     ends = np.clip(np.asarray(ends, dtype=np.int64), 0, width)
     need = np.where(prior, PRIOR_RECHARGES, ROUTINE_RECHARGES)[:, None]
     routine: npt.NDArray[np.bool_] = np.zeros((n, ends.shape[0]), dtype=bool)
-    # Known rechargeable, its level read for less than RECHARGE_DAYS before the row: not yet known not to.
+    # A phone whose level was read for less than RECHARGE_DAYS before the row: not yet known not to.
     read = np.isfinite(np.asarray(battery, dtype=np.float64))
     first_read = np.where(read.any(axis=1), read.argmax(axis=1), width)
+    daily = np.zeros(n, dtype=bool) if daily is None else np.asarray(daily, dtype=bool)
     young = (
-        prior[:, None]
+        daily[:, None]
         & (first_read[:, None] < ends[None, :])
         & (ends[None, :] - first_read[:, None] < RECHARGE_DAYS * DAY)
     )

@@ -180,6 +180,9 @@ def _infer_device(stem: str, members: list[EntityRow]) -> tuple[DeviceRecord, li
     primary = min(candidates, key=lambda m: _primary_rank(m, stem)) if candidates else None
     suffixes = {device_stem(m.entity_id)[1] for m in members}
     protocol, integration = _protocol(suffixes)
+    if suffixes & _RECHARGEABLE_SUFFIXES:
+        # A charger's state (battery_state, charger_type) is the companion app's: a phone or tablet.
+        integration = "mobile_app"
     kind = "other"
     if primary is not None:
         kind = device_kind(primary.entity_id.partition(".")[0], primary.device_class)
