@@ -51,6 +51,7 @@ from custom_components.homeiq_device_intel.ml.features import build_features, de
 from custom_components.homeiq_device_intel.ml.grid import HOUR, HourlyGrid, build_grid
 from custom_components.homeiq_device_intel.ml.labels import build_labels, find_events
 
+from .live_view import as_discovered
 from .synthetic import GeneratorConfig, Variation, generate_home
 
 Float = npt.NDArray[np.float64]
@@ -90,7 +91,7 @@ def _model_quantiles(bundle: ModelBundle, X: Float) -> Float:
 
 def _home_rows(config: GeneratorConfig, index: int, bundle: ModelBundle, rows: _Rows) -> None:
     """Score the rows of one home whose battery later ran out."""
-    history = generate_home(config, index)
+    history = as_discovered(generate_home(config, index))  # as a live home shows it (`live_view`)
     grid = build_grid(history)
     frame = build_features(history, grid, default_eval_hours(grid))
     labels = build_labels(grid, frame, find_events(grid))

@@ -26,6 +26,7 @@ from custom_components.homeiq_device_intel.ml.labels import TARGETS, build_label
 from custom_components.homeiq_device_intel.ml.records import HomeHistory
 
 from .heuristics import GRID_HEURISTICS, grid_heuristics
+from .live_view import as_discovered
 from .synthetic import GeneratorConfig, cached_home, config_fingerprint, home_sizes
 
 Float = npt.NDArray[np.float64]
@@ -257,7 +258,8 @@ def _synthetic_home(
     Returns the rows and the home without its records (metadata and ground truth).
     """
     history = cached_home(config, index, folder)
-    part = _one_home(history, horizon_days)
+    # Rows of the home as a live Home Assistant shows it to the integration (`live_view`).
+    part = _one_home(as_discovered(history), horizon_days)
     return part, replace(history, states={}, statistics={}, battery_swaps={})
 
 

@@ -482,6 +482,9 @@ def _protocol_section(config: TrainConfig) -> list[str]:
         f"- Scenario families never seen in training: {', '.join(config.holdout_families)}.",
         "- Evaluation homes from a generator with other parameters (rates, noise, precursor strength, lead times).",
         "- No resampling for class imbalance; Platt calibration on validation homes; operating threshold = best F1 on validation.",
+        "- Devices as a live home shows them to the integration (`live_view`), in training and evaluation: the",
+        "  protocol its integration implies (a Reolink camera's or a WiZ bulb's is unknown), no chemistry for a",
+        "  device without a battery; power as battery or unknown (`features.POWER_CODE`).",
         "- Chemistry hidden for 40 % of training devices (most real homes do not know it).",
         "- Learn only from failing days that show a sign, by the generator's truth (a day before a failure that",
         "  looks exactly like a healthy one is left out of training; validation and evaluation keep every row): "

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final
 
@@ -14,35 +13,13 @@ from homeassistant.helpers import entity_registry as er
 
 from .const import DOMAIN, PSEUDO_DEVICE_PREFIX
 from .ml.battery_life import chemistry_for_battery_type
-from .ml.classify import battery_attribute, device_kind, entity_role, primary_rank
+from .ml.classify import battery_attribute, device_kind, entity_role, primary_rank, protocol_for
 from .ml.records import Chemistry, DeviceRecord, EntityRecord, EntityRole, Power, Protocol
 from .settings import DeviceFilter
 
 # Battery Notes (HACS) adds entities to a device with its battery type as an attribute.
 BATTERY_NOTES_DOMAIN: Final = "battery_notes"
 ATTR_BATTERY_TYPE: Final = "battery_type"
-
-PROTOCOL_BY_INTEGRATION: Final[dict[str, Protocol]] = {
-    "zha": Protocol.ZIGBEE,
-    "deconz": Protocol.ZIGBEE,
-    "zigbee2mqtt": Protocol.ZIGBEE,
-    "hue": Protocol.ZIGBEE,
-    "zwave_js": Protocol.ZWAVE,
-    "shelly": Protocol.WIFI,
-    "tplink": Protocol.WIFI,
-    "esphome": Protocol.WIFI,
-    "tasmota": Protocol.WIFI,
-    "wled": Protocol.WIFI,
-    "tuya": Protocol.WIFI,
-    "bthome": Protocol.BLE,
-    "xiaomi_ble": Protocol.BLE,
-    "switchbot": Protocol.BLE,
-    "govee_ble": Protocol.BLE,
-    "inkbird": Protocol.BLE,
-    "matter": Protocol.THREAD,
-    "thread": Protocol.THREAD,
-    "homekit_controller": Protocol.THREAD,
-}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -64,13 +41,6 @@ class WatchedDevice:
     def has_signal(self) -> bool:
         """Return whether the device reports its radio link (RSSI or LQI)."""
         return any(entity.role is EntityRole.SIGNAL for entity in self.entities)
-
-
-def protocol_for(integration: str, identifiers: Iterable[tuple[str, str]] = ()) -> Protocol:
-    """Guess the radio a device uses from its integration."""
-    if integration == "mqtt" and any(value.startswith("zigbee2mqtt") for _, value in identifiers):
-        return Protocol.ZIGBEE
-    return PROTOCOL_BY_INTEGRATION.get(integration, Protocol.UNKNOWN)
 
 
 def _device_class(entry: er.RegistryEntry, attributes: dict[str, object]) -> str | None:

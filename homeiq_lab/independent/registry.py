@@ -18,19 +18,18 @@ import json
 from pathlib import Path
 from typing import Any, Final
 
-from custom_components.homeiq_device_intel.ml.classify import device_kind, entity_role, primary_rank
+from custom_components.homeiq_device_intel.ml.classify import (
+    device_kind,
+    entity_role,
+    primary_rank,
+    protocol_for,
+)
 from custom_components.homeiq_device_intel.ml.recorder.devices import RegisteredEntity
-from custom_components.homeiq_device_intel.ml.records import DeviceRecord, EntityRole, Power, Protocol
+from custom_components.homeiq_device_intel.ml.records import DeviceRecord, EntityRole, Power
 
-# As `discovery.PROTOCOL_BY_INTEGRATION` (zigbee2mqtt devices are "mqtt" with zigbee2mqtt identifiers).
-PROTOCOL_BY_INTEGRATION: Final[dict[str, Protocol]] = {
-    "zha": Protocol.ZIGBEE,
-    "mqtt": Protocol.ZIGBEE,
-    "zwave_js": Protocol.ZWAVE,
-    "shelly": Protocol.WIFI,
-    "esphome": Protocol.WIFI,
-    "bthome": Protocol.BLE,
-}
+# The registry file names no identifiers: its "mqtt" devices are all zigbee2mqtt's, as
+# `classify.protocol_for` tells them from their identifiers in a live registry.
+_ZIGBEE2MQTT_IDENTIFIERS: Final = (("mqtt", "zigbee2mqtt"),)
 
 
 def _role(entity: dict[str, Any]) -> EntityRole:
@@ -61,7 +60,9 @@ def _device_entities(device: dict[str, Any], entities: list[dict[str, Any]]) -> 
         device_key=device["id"],
         name=device["name"],
         integration=device["integration"],
-        protocol=PROTOCOL_BY_INTEGRATION.get(device["integration"], Protocol.UNKNOWN),
+        protocol=protocol_for(
+            device["integration"], _ZIGBEE2MQTT_IDENTIFIERS if device["integration"] == "mqtt" else ()
+        ),
         kind="other"
         if main is None
         else device_kind(main["entity_id"].partition(".")[0], main["original_device_class"]),

@@ -18,6 +18,7 @@ from homeiq_lab.dataset import (
     synthetic_dataset,
 )
 from homeiq_lab.heuristics import GRID_HEURISTICS, grid_heuristics
+from homeiq_lab.live_view import as_discovered
 from homeiq_lab.synthetic import GeneratorConfig, generate_homes
 
 CONFIG = GeneratorConfig(n_homes=3, days=30, devices_per_home=(8, 14), failure_rate=0.4, seed=21)
@@ -39,7 +40,7 @@ def _same(a, b) -> None:
 @pytest.mark.parametrize("n_jobs", [1, 2])
 def test_synthetic_dataset_matches_generate_then_build(tmp_path, n_jobs: int):
     homes = generate_homes(CONFIG)
-    expected = build_dataset(homes)
+    expected = build_dataset([as_discovered(home) for home in homes])
     try:
         ds, light = synthetic_dataset(CONFIG, n_jobs=n_jobs, cache_dir=tmp_path)
     finally:

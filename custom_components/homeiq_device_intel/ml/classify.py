@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Final
 
-from .records import EntityRole
+from .records import EntityRole, Protocol
 
 
 def words(text: str) -> frozenset[str]:
@@ -246,3 +246,34 @@ def primary_rank(entity_id: str, device_class: str | None) -> tuple[int, int, in
         len(object_id),
         object_id,
     )
+
+
+# The radio a device uses, as its integration tells it (Home Assistant's registry says no more).
+PROTOCOL_BY_INTEGRATION: Final[dict[str, Protocol]] = {
+    "zha": Protocol.ZIGBEE,
+    "deconz": Protocol.ZIGBEE,
+    "zigbee2mqtt": Protocol.ZIGBEE,
+    "hue": Protocol.ZIGBEE,
+    "zwave_js": Protocol.ZWAVE,
+    "shelly": Protocol.WIFI,
+    "tplink": Protocol.WIFI,
+    "esphome": Protocol.WIFI,
+    "tasmota": Protocol.WIFI,
+    "wled": Protocol.WIFI,
+    "tuya": Protocol.WIFI,
+    "bthome": Protocol.BLE,
+    "xiaomi_ble": Protocol.BLE,
+    "switchbot": Protocol.BLE,
+    "govee_ble": Protocol.BLE,
+    "inkbird": Protocol.BLE,
+    "matter": Protocol.THREAD,
+    "thread": Protocol.THREAD,
+    "homekit_controller": Protocol.THREAD,
+}
+
+
+def protocol_for(integration: str, identifiers: Iterable[tuple[str, str]] = ()) -> Protocol:
+    """Guess the radio a device uses from its integration (zigbee2mqtt: `mqtt` with its identifiers)."""
+    if integration == "mqtt" and any(value.startswith("zigbee2mqtt") for _, value in identifiers):
+        return Protocol.ZIGBEE
+    return PROTOCOL_BY_INTEGRATION.get(integration, Protocol.UNKNOWN)
