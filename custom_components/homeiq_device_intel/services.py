@@ -28,13 +28,13 @@ from .const import (
     SERVICE_UNSNOOZE,
     TRAINING_MODES,
 )
-from .coordinator import HomeIQConfigEntry
+from .coordinator import HomeIQConfigEntry, HomeIQRuntimeData
 from .discovery import lone_key
 from .issues import async_clear_model_refused, async_raise_model_refused
 from .lifecycle import WorkStopped
 from .ml.learning import TrainMode
 from .model_store import ActiveModel, NothingToRollBack
-from .training import TrainingAlreadyRunning
+from .training import RollbackInProgress, TrainingAlreadyRunning
 
 
 def _translated(action: str, schema: vol.Schema) -> vol.Schema:
@@ -134,6 +134,10 @@ async def _async_train(call: ServiceCall) -> ServiceResponse:
         raise ServiceValidationError(
             translation_domain=DOMAIN, translation_key="training_in_progress"
         ) from err
+    except RollbackInProgress as err:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN, translation_key="rollback_in_progress"
+        ) from err
     except WorkStopped as err:
         raise HomeAssistantError(translation_domain=DOMAIN, translation_key="stopping") from err
     if not call.return_response:
@@ -164,8 +168,22 @@ async def _async_refresh_predictions(call: ServiceCall) -> None:
 async def _async_rollback_model(call: ServiceCall) -> None:
     """Return to the previous home model, or to the shipped one."""
     runtime = _loaded_entry(call.hass).runtime_data
-    if runtime.trainer.running:
-        raise ServiceValidationError(translation_domain=DOMAIN, translation_key="training_in_progress")
+    try:
+        async with runtime.trainer.async_rolling_back():
+            await _async_roll_back(call.hass, runtime)
+    except TrainingAlreadyRunning as err:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN, translation_key="training_in_progress"
+        ) from err
+    except RollbackInProgress as err:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN, translation_key="rollback_in_progress"
+        ) from err
+    await runtime.coordinator.async_refresh()
+
+
+async def _async_roll_back(hass: HomeAssistant, runtime: HomeIQRuntimeData) -> None:
+    """Roll the model store back and put its model in use (no run may start meanwhile)."""
     store, dropped = runtime.store, runtime.coordinator.model
 
     def roll_back() -> tuple[ActiveModel, str | None]:
@@ -176,9 +194,7 @@ async def _async_rollback_model(call: ServiceCall) -> None:
         return active, store.newer_release(active) if chose_against else None
 
     try:
-        active, declined = await runtime.coordinator.guard.async_run(
-            call.hass.async_add_executor_job, roll_back
-        )
+        active, declined = await runtime.coordinator.guard.async_run(hass.async_add_executor_job, roll_back)
     except NothingToRollBack as err:
         raise ServiceValidationError(
             translation_domain=DOMAIN, translation_key="nothing_to_roll_back"
@@ -186,12 +202,11 @@ async def _async_rollback_model(call: ServiceCall) -> None:
     except WorkStopped as err:
         raise HomeAssistantError(translation_domain=DOMAIN, translation_key="stopping") from err
     if active.refused:
-        async_raise_model_refused(call.hass, (r.version_id for r in active.refused), active.refused[0].reason)
+        async_raise_model_refused(hass, (r.version_id for r in active.refused), active.refused[0].reason)
     else:
-        async_clear_model_refused(call.hass)
+        async_clear_model_refused(hass)
     runtime.coordinator.set_model(active)
     await runtime.trainer.async_rolled_back(declined)
-    await runtime.coordinator.async_refresh()
 
 
 async def _async_snooze(call: ServiceCall) -> None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from datetime import time as dt_time
@@ -66,6 +67,10 @@ class TrainingStatus(StrEnum):
 
 class TrainingAlreadyRunning(Exception):
     """Raised when a run is requested while another one is going."""
+
+
+class RollbackInProgress(Exception):
+    """Raised when a run or a rollback is requested while a rollback changes the model in use."""
 
 
 # The share of a run's progress bar spent reading the recorder, before train_home reports.
@@ -181,6 +186,7 @@ class TrainingManager:
         self._guard = coordinator.guard
         self._stop = threading.Event()
         self._task: asyncio.Task[dict[str, Any]] | None = None
+        self._rolling_back = False
         self._state_store = StoredState(hass, f"{DOMAIN}.training")
         self.state = TrainingState()
 
@@ -188,6 +194,24 @@ class TrainingManager:
     def running(self) -> bool:
         """Return whether a run is going."""
         return self._task is not None and not self._task.done()
+
+    @asynccontextmanager
+    async def async_rolling_back(self) -> AsyncIterator[None]:
+        """Hold off runs while a rollback changes the model in use.
+
+        A run started meanwhile (the nightly timer, the train action) would learn on the model
+        being dropped and deploy on top of the rollback, with both writing the model store at once.
+        Raises TrainingAlreadyRunning if a run is going, RollbackInProgress if a rollback is.
+        """
+        if self.running:
+            raise TrainingAlreadyRunning
+        if self._rolling_back:
+            raise RollbackInProgress
+        self._rolling_back = True
+        try:
+            yield
+        finally:
+            self._rolling_back = False
 
     async def async_load(self) -> None:
         """Restore the last state saved."""
@@ -239,6 +263,9 @@ class TrainingManager:
         if self.running:
             LOGGER.info("Nightly training skipped: a run is already going")
             return
+        if self._rolling_back:
+            LOGGER.info("Nightly training skipped: the model is being rolled back")
+            return
         LOGGER.info("Nightly training starting")
         self.async_start(self._coordinator.settings.training_mode)
 
@@ -248,11 +275,14 @@ class TrainingManager:
     ) -> asyncio.Task[dict[str, Any]]:
         """Start a run in the background.
 
-        Raises TrainingAlreadyRunning if one is going, WorkStopped once Home Assistant stops.
+        Raises TrainingAlreadyRunning if one is going, RollbackInProgress while a rollback
+        changes the model in use, WorkStopped once Home Assistant stops.
         """
         self._guard.check()
         if self.running:
             raise TrainingAlreadyRunning
+        if self._rolling_back:
+            raise RollbackInProgress
         self._stop.clear()
         self._task = self._coordinator.config_entry.async_create_background_task(
             self._hass,
@@ -343,6 +373,10 @@ class TrainingManager:
             "metrics": log.get("metrics", {}),
             "model_version": self._coordinator.model.version,
             "model_source": self._coordinator.model.source,
+            # The newly shipped model this run learned on (After an update), and the failure types
+            # that kept the classifier in use, with why.
+            "new_release": log.get("new_release"),
+            "kept_current": log.get("kept_current", {}),
         }
         self._hass.bus.async_fire(EVENT_TRAINING_FINISHED, response)
         if "deployed_version" in log:

@@ -19,7 +19,7 @@ from homeassistant.components.recorder.statistics import async_import_statistics
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import EVENT_HOMEASSISTANT_STOP, PERCENTAGE
 from homeassistant.core import HomeAssistant
-from homeassistant.exceptions import HomeAssistantError
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
 from homeassistant.util import dt as dt_util
@@ -186,6 +186,7 @@ async def test_a_newly_shipped_model_reaches_a_home_with_its_own_model(
     doors = await seed_history(30)
     entry = await setup_integration()
     trainer = entry.runtime_data.trainer
+    finished = async_capture_events(hass, EVENT_TRAINING_FINISHED)
     # It keeps serving until a run has learned on the new release; a run on some devices only
     # learns on it as before, and judges no release.
     assert _state(hass, VERSION) == "test-0+home.v0001"
@@ -198,6 +199,9 @@ async def test_a_newly_shipped_model_reaches_a_home_with_its_own_model(
     assert response["status"] == "deployed"
     assert response["model_version"].startswith("test-1+home.v000")
     assert trainer.state.last_run["new_release"] == "test-1"
+    # The owner is told, in the action's response and the event alike.
+    assert response["new_release"] == "test-1"
+    assert finished[-1].data["new_release"] == "test-1"
     # Judged against the model in use: its figures are the ones shown beside the new model's.
     assert (
         response["metrics"]["unavailable_log_loss"]
@@ -212,6 +216,7 @@ async def test_a_newly_shipped_model_reaches_a_home_with_its_own_model(
     response = await _train(hass, mode="incremental")
     assert response["model_version"].startswith("test-0+home.")
     assert "new_release" not in trainer.state.last_run
+    assert response["new_release"] is None
 
 
 async def test_a_home_model_better_than_the_newly_shipped_one_at_batteries_keeps_its_battery_classifier(
@@ -248,6 +253,7 @@ async def test_a_home_model_better_than_the_newly_shipped_one_at_batteries_keeps
         "battery_depleted": "worse_on_held_out_days",
         "stale": "no_labelled_held_out_days",
     }
+    assert response["kept_current"] == trainer.state.last_run["kept_current"]
     battery = entry.runtime_data.coordinator.model.bundle.classifiers["battery_depleted"]
     np.testing.assert_array_equal(
         battery.ensemble.value, in_use.bundle.classifiers["battery_depleted"].ensemble.value
@@ -328,6 +334,57 @@ async def test_home_assistant_stopping_during_a_rollback_from_a_new_release_stil
 
     assert runtime.coordinator.model.version == "test-0+home.v0001"
     assert runtime.trainer.state.declined_release == "test-1"
+
+
+async def test_no_run_starts_while_a_rollback_changes_the_model_in_use(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    shipped_model: Path,
+    make_bundle: Callable[..., ModelBundle],
+    seed_history: Seed,
+    setup_integration: Setup,
+    config_dir: Path,
+) -> None:
+    """A run started during a rollback learned on the model being dropped and deployed over the rollback.
+
+    The rollback refused to start during a run, but a run (the nightly timer, the train action)
+    could start while the rollback's job was on disk: both wrote the model store at once, and
+    the run's model, learned on the dropped one, came back in use.
+    """
+    store = _home_models(config_dir, shipped_model)
+    store.deploy(make_bundle("test-0", source="home"))
+    store.deploy(make_bundle("test-0", source="home"))
+    await seed_history(30)
+    entry = await setup_integration()
+    runtime = entry.runtime_data
+    roll_back = runtime.store.rollback
+    inside, release = threading.Event(), threading.Event()
+
+    def slow_roll_back() -> Any:
+        inside.set()
+        release.wait(10)
+        return roll_back()
+
+    with patch.object(runtime.store, "rollback", slow_roll_back):
+        rolling_back = hass.async_create_task(
+            hass.services.async_call(DOMAIN, SERVICE_ROLLBACK_MODEL, {}, blocking=True)
+        )
+        await hass.async_add_executor_job(inside.wait, 10)
+        for action in (SERVICE_TRAIN, SERVICE_ROLLBACK_MODEL):
+            with pytest.raises(ServiceValidationError) as err:
+                await hass.services.async_call(DOMAIN, action, {}, blocking=True)
+            assert err.value.translation_key == "rollback_in_progress"
+        # The nightly timer fires meanwhile: it skips the night.
+        nightly = training.next_nightly_run(dt_util.utcnow(), runtime.coordinator.settings.training_time)
+        freezer.move_to(nightly)
+        async_fire_time_changed(hass)
+        assert not runtime.trainer.running
+        release.set()
+        await rolling_back
+
+    assert _state(hass, VERSION) == "test-0+home.v0001"
+    response = await _train(hass, mode="incremental")
+    assert response["status"] in ("deployed", "kept_current"), response["message"]
 
 
 async def test_too_little_history_is_a_status_not_an_error(
