@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any, cast
 
@@ -120,6 +122,21 @@ def _lone_entity_key(registry: er.EntityRegistry, key: str) -> str:
     return key
 
 
+@contextmanager
+def _refused_while_busy() -> Iterator[None]:
+    """Turn a run or a rollback already going into a translated error."""
+    try:
+        yield
+    except TrainingAlreadyRunning as err:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN, translation_key="training_in_progress"
+        ) from err
+    except RollbackInProgress as err:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN, translation_key="rollback_in_progress"
+        ) from err
+
+
 async def _async_train(call: ServiceCall) -> ServiceResponse:
     """Start a training run; wait for it and report when a response is wanted."""
     entry = _loaded_entry(call.hass)
@@ -129,15 +146,8 @@ async def _async_train(call: ServiceCall) -> ServiceResponse:
     if device_keys is not None:
         device_keys = _watched(entry, device_keys)
     try:
-        task = runtime.trainer.async_start(mode, device_keys)
-    except TrainingAlreadyRunning as err:
-        raise ServiceValidationError(
-            translation_domain=DOMAIN, translation_key="training_in_progress"
-        ) from err
-    except RollbackInProgress as err:
-        raise ServiceValidationError(
-            translation_domain=DOMAIN, translation_key="rollback_in_progress"
-        ) from err
+        with _refused_while_busy():
+            task = runtime.trainer.async_start(mode, device_keys)
     except WorkStopped as err:
         raise HomeAssistantError(translation_domain=DOMAIN, translation_key="stopping") from err
     if not call.return_response:
@@ -168,17 +178,9 @@ async def _async_refresh_predictions(call: ServiceCall) -> None:
 async def _async_rollback_model(call: ServiceCall) -> None:
     """Return to the previous home model, or to the shipped one."""
     runtime = _loaded_entry(call.hass).runtime_data
-    try:
+    with _refused_while_busy():
         async with runtime.trainer.async_rolling_back():
             await _async_roll_back(call.hass, runtime)
-    except TrainingAlreadyRunning as err:
-        raise ServiceValidationError(
-            translation_domain=DOMAIN, translation_key="training_in_progress"
-        ) from err
-    except RollbackInProgress as err:
-        raise ServiceValidationError(
-            translation_domain=DOMAIN, translation_key="rollback_in_progress"
-        ) from err
     await runtime.coordinator.async_refresh()
 
 
