@@ -66,7 +66,7 @@ class TrainConfig:
     n_jobs: int = 2
     # Targets whose operating threshold maximises the owner-level F1 (alerts that came true,
     # failures warned of >= 1 day ahead) on validation rows; the others maximise row-level F1.
-    owner_threshold_targets: tuple[str, ...] = (FailureType.STALE,)
+    owner_threshold_targets: tuple[str, ...] = (FailureType.UNAVAILABLE, FailureType.STALE)
     # Targets whose classifier learns only from the failing days that show a sign, by the
     # generator's truth (`ceiling.row_observable`): a day before a failure that looks exactly
     # like a healthy one teaches the trees only noise. Validation and evaluation keep every
