@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
+from functools import partial
 from typing import Any, cast
 
 import voluptuous as vol
@@ -179,9 +180,9 @@ async def _async_rollback_model(call: ServiceCall) -> None:
     """Return to the previous home model, or to the shipped one."""
     runtime = _loaded_entry(call.hass).runtime_data
     with _refused_while_busy():
-        async with runtime.trainer.async_rolling_back():
-            await _async_roll_back(call.hass, runtime)
-    await runtime.coordinator.async_refresh()
+        rollback = runtime.trainer.async_start_rollback(partial(_async_roll_back, call.hass, runtime))
+    # A call cancelled (its script stopped) leaves the rollback to end on its own.
+    await asyncio.shield(rollback)
 
 
 async def _async_roll_back(hass: HomeAssistant, runtime: HomeIQRuntimeData) -> None:
@@ -209,6 +210,8 @@ async def _async_roll_back(hass: HomeAssistant, runtime: HomeIQRuntimeData) -> N
         async_clear_model_refused(hass)
     runtime.coordinator.set_model(active)
     await runtime.trainer.async_rolled_back(declined)
+    if not runtime.coordinator.guard.stopping:
+        await runtime.coordinator.async_refresh()
 
 
 async def _async_snooze(call: ServiceCall) -> None:

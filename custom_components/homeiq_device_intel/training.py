@@ -5,8 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterable
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from datetime import time as dt_time
@@ -28,7 +27,7 @@ from .const import (
 )
 from .discovery import WatchedDevice
 from .issues import async_clear_model_refused, async_update_training_failing
-from .lifecycle import WorkGuard, WorkStopped
+from .lifecycle import STOP_TIMEOUT, WorkGuard, WorkStopped
 from .ml.learning import TrainingCancelled, TrainingStep, TrainMode, TrainResult, TrainStatus, train_home
 from .ml.scoring import home_grid
 from .model_store import ActiveModel, ModelStore
@@ -186,7 +185,7 @@ class TrainingManager:
         self._guard = coordinator.guard
         self._stop = threading.Event()
         self._task: asyncio.Task[dict[str, Any]] | None = None
-        self._rolling_back = False
+        self._rollback: asyncio.Task[None] | None = None
         self._state_store = StoredState(hass, f"{DOMAIN}.training")
         self.state = TrainingState()
 
@@ -195,23 +194,29 @@ class TrainingManager:
         """Return whether a run is going."""
         return self._task is not None and not self._task.done()
 
-    @asynccontextmanager
-    async def async_rolling_back(self) -> AsyncIterator[None]:
-        """Hold off runs while a rollback changes the model in use.
+    @property
+    def rolling_back(self) -> bool:
+        """Return whether a rollback is changing the model in use."""
+        return self._rollback is not None and not self._rollback.done()
+
+    @callback
+    def async_start_rollback(self, roll_back: Callable[[], Coroutine[Any, Any, None]]) -> asyncio.Task[None]:
+        """Run a rollback in a task of the entry's, holding off runs until it has ended.
 
         A run started meanwhile (the nightly timer, the train action) would learn on the model
         being dropped and deploy on top of the rollback, with both writing the model store at once.
+        The task is not the caller's: a script stopped mid-rollback cancels its call, not the
+        rollback whose job is on disk, which still puts its model in use; shutdown waits for it.
         Raises TrainingAlreadyRunning if a run is going, RollbackInProgress if a rollback is.
         """
         if self.running:
             raise TrainingAlreadyRunning
-        if self._rolling_back:
+        if self.rolling_back:
             raise RollbackInProgress
-        self._rolling_back = True
-        try:
-            yield
-        finally:
-            self._rolling_back = False
+        self._rollback = self._coordinator.config_entry.async_create_task(
+            self._hass, roll_back(), f"{DOMAIN} rollback"
+        )
+        return self._rollback
 
     async def async_load(self) -> None:
         """Restore the last state saved."""
@@ -263,7 +268,7 @@ class TrainingManager:
         if self.running:
             LOGGER.info("Nightly training skipped: a run is already going")
             return
-        if self._rolling_back:
+        if self.rolling_back:
             LOGGER.info("Nightly training skipped: the model is being rolled back")
             return
         LOGGER.info("Nightly training starting")
@@ -281,7 +286,7 @@ class TrainingManager:
         self._guard.check()
         if self.running:
             raise TrainingAlreadyRunning
-        if self._rolling_back:
+        if self.rolling_back:
             raise RollbackInProgress
         self._stop.clear()
         self._task = self._coordinator.config_entry.async_create_background_task(
@@ -292,14 +297,17 @@ class TrainingManager:
         return self._task
 
     async def async_shutdown(self) -> None:
-        """Stop a run that is going, wait for it to end and save the state.
+        """Stop a run that is going, wait for it and for a rollback to end, and save the state.
 
-        The run ends at its next step; the guard's stop waits for its thread.
+        The run ends at its next step; the guard's stop waits for its thread. A rollback is not
+        cancelled: its job may be on disk, and the release it declines is saved here.
         """
         self._stop.set()
         if (task := self._task) is not None and not task.done():
             task.cancel()
             await asyncio.wait([task])
+        if (rollback := self._rollback) is not None and not rollback.done():
+            await asyncio.wait([rollback], timeout=STOP_TIMEOUT)
         await self._state_store.async_save(self.state.as_dict())
 
     async def async_rolled_back(self, release: str | None) -> None:

@@ -387,6 +387,104 @@ async def test_no_run_starts_while_a_rollback_changes_the_model_in_use(
     assert response["status"] in ("deployed", "kept_current"), response["message"]
 
 
+async def test_a_rollback_whose_caller_is_stopped_still_holds_off_runs_and_puts_its_model_in_use(
+    hass: HomeAssistant,
+    shipped_model: Path,
+    make_bundle: Callable[..., ModelBundle],
+    seed_history: Seed,
+    setup_integration: Setup,
+    config_dir: Path,
+) -> None:
+    """Review rev22: the hold ended with the action's call, not with the rollback's job on disk.
+
+    A script or automation calling the rollback is cancelled when it is stopped (mode: restart,
+    turned off, Home Assistant stopping). The job kept rolling the store back in its thread,
+    but the hold was released at once: the train action started a run on the model being
+    dropped, writing the model store alongside the rollback. Nor was the model rolled back to
+    put in use, or the release rolled back from declined: the next run learned on it again.
+    """
+    store = _home_models(config_dir, shipped_model)
+    store.deploy(make_bundle("test-0", source="home"))
+    store.deploy(make_bundle("test-1", source="home"))
+    save_bundle(make_bundle("test-1"), shipped_model)
+    await seed_history(30)
+    entry = await setup_integration()
+    runtime = entry.runtime_data
+    roll_back = runtime.store.rollback
+    inside, release = threading.Event(), threading.Event()
+
+    def slow_roll_back() -> Any:
+        inside.set()
+        release.wait(10)
+        return roll_back()
+
+    with patch.object(runtime.store, "rollback", slow_roll_back):
+        call = hass.async_create_task(
+            hass.services.async_call(DOMAIN, SERVICE_ROLLBACK_MODEL, {}, blocking=True)
+        )
+        await hass.async_add_executor_job(inside.wait, 10)
+        call.cancel()  # the script calling it is stopped
+        with contextlib.suppress(BaseException):
+            await call
+        try:
+            with pytest.raises(ServiceValidationError) as err:
+                await hass.services.async_call(DOMAIN, SERVICE_TRAIN, {}, blocking=True)
+            assert err.value.translation_key == "rollback_in_progress"
+        finally:
+            release.set()
+            await hass.async_block_till_done()
+
+    assert runtime.coordinator.model.version == "test-0+home.v0001"
+    assert runtime.trainer.state.declined_release == "test-1"
+
+
+async def test_a_reload_during_a_rollback_from_a_new_release_waits_for_it_and_keeps_the_decline(
+    hass: HomeAssistant,
+    shipped_model: Path,
+    make_bundle: Callable[..., ModelBundle],
+    seed_history: Seed,
+    setup_integration: Setup,
+    config_dir: Path,
+) -> None:
+    """Review rev22: unload waited for the rollback's job, not for the rollback.
+
+    The rest of it (the decline, the model put in use) ran on the entry unloaded, after its
+    trainer had saved its state: the entry set up again (an options change reloads it) read
+    the state without the decline, and learned on the release just rolled back from.
+    """
+    store = _home_models(config_dir, shipped_model)
+    store.deploy(make_bundle("test-0", source="home"))
+    store.deploy(make_bundle("test-1", source="home"))
+    save_bundle(make_bundle("test-1"), shipped_model)
+    await seed_history(30)
+    entry = await setup_integration()
+    runtime = entry.runtime_data
+    roll_back = runtime.store.rollback
+    inside, release = threading.Event(), threading.Event()
+
+    def slow_roll_back() -> Any:
+        inside.set()
+        release.wait(10)
+        return roll_back()
+
+    with patch.object(runtime.store, "rollback", slow_roll_back):
+        call = hass.async_create_task(
+            hass.services.async_call(DOMAIN, SERVICE_ROLLBACK_MODEL, {}, blocking=True)
+        )
+        await hass.async_add_executor_job(inside.wait, 10)
+        # The job ends once the unload has begun.
+        runtime.coordinator.guard.async_on_stop(release.set)
+        reload = hass.async_create_task(hass.config_entries.async_reload(entry.entry_id))
+        with contextlib.suppress(HomeAssistantError):
+            await call
+        assert await reload
+
+    assert entry.state is ConfigEntryState.LOADED
+    assert entry.runtime_data is not runtime
+    assert entry.runtime_data.coordinator.model.version == "test-0+home.v0001"
+    assert entry.runtime_data.trainer.state.declined_release == "test-1"
+
+
 async def test_too_little_history_is_a_status_not_an_error(
     hass: HomeAssistant, seed_history: Seed, setup_integration: Setup
 ) -> None:
