@@ -3,9 +3,10 @@
 The generator knows each device's truth (its radio, how it is powered, its
 battery's chemistry); a live home shows the integration only what its
 registries say, through `discovery.DeviceDiscovery`: the protocol its
-integration implies (`classify.protocol_for`), a battery when it has a battery
-entity (else "unknown": the registry does not say mains), and the chemistry
-only when Battery Notes names the battery type. Training on the generator's
+integration implies (`classify.protocol_for`) and the chemistry only when
+Battery Notes names the battery type (its power, battery or "unknown" since the
+registry does not say mains, is left to `features.POWER_CODE`, which codes
+mains as unknown). Training on the generator's
 truth taught the models values no live home ever shows (the `power` feature's
 lesson, `features.POWER_CODE`); this rewrites a synthetic home's device records
 as discovery would make them, before its grid, features and labels are built.
