@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -336,6 +337,28 @@ async def test_home_assistant_stopping_during_a_rollback_from_a_new_release_stil
     assert runtime.trainer.state.declined_release == "test-1"
 
 
+@contextlib.contextmanager
+def _rollback_waiting_in_its_job(runtime: Any) -> Iterator[tuple[threading.Event, threading.Event]]:
+    """Make the model store's rollback wait in its thread: (set once inside it, set to let it go on)."""
+    roll_back = runtime.store.rollback
+    inside, release = threading.Event(), threading.Event()
+
+    def slow_roll_back() -> Any:
+        inside.set()
+        release.wait(10)
+        return roll_back()
+
+    with patch.object(runtime.store, "rollback", slow_roll_back):
+        yield inside, release
+
+
+async def _start_rollback(hass: HomeAssistant, inside: threading.Event) -> asyncio.Task[Any]:
+    """Call the rollback action in a task; return once its job is waiting in its thread."""
+    call = hass.async_create_task(hass.services.async_call(DOMAIN, SERVICE_ROLLBACK_MODEL, {}, blocking=True))
+    await hass.async_add_executor_job(inside.wait, 10)
+    return call
+
+
 async def test_no_run_starts_while_a_rollback_changes_the_model_in_use(
     hass: HomeAssistant,
     freezer: FrozenDateTimeFactory,
@@ -357,19 +380,8 @@ async def test_no_run_starts_while_a_rollback_changes_the_model_in_use(
     await seed_history(30)
     entry = await setup_integration()
     runtime = entry.runtime_data
-    roll_back = runtime.store.rollback
-    inside, release = threading.Event(), threading.Event()
-
-    def slow_roll_back() -> Any:
-        inside.set()
-        release.wait(10)
-        return roll_back()
-
-    with patch.object(runtime.store, "rollback", slow_roll_back):
-        rolling_back = hass.async_create_task(
-            hass.services.async_call(DOMAIN, SERVICE_ROLLBACK_MODEL, {}, blocking=True)
-        )
-        await hass.async_add_executor_job(inside.wait, 10)
+    with _rollback_waiting_in_its_job(runtime) as (inside, release):
+        rolling_back = await _start_rollback(hass, inside)
         for action in (SERVICE_TRAIN, SERVICE_ROLLBACK_MODEL):
             with pytest.raises(ServiceValidationError) as err:
                 await hass.services.async_call(DOMAIN, action, {}, blocking=True)
@@ -410,19 +422,8 @@ async def test_a_rollback_whose_caller_is_stopped_still_holds_off_runs_and_puts_
     await seed_history(30)
     entry = await setup_integration()
     runtime = entry.runtime_data
-    roll_back = runtime.store.rollback
-    inside, release = threading.Event(), threading.Event()
-
-    def slow_roll_back() -> Any:
-        inside.set()
-        release.wait(10)
-        return roll_back()
-
-    with patch.object(runtime.store, "rollback", slow_roll_back):
-        call = hass.async_create_task(
-            hass.services.async_call(DOMAIN, SERVICE_ROLLBACK_MODEL, {}, blocking=True)
-        )
-        await hass.async_add_executor_job(inside.wait, 10)
+    with _rollback_waiting_in_its_job(runtime) as (inside, release):
+        call = await _start_rollback(hass, inside)
         call.cancel()  # the script calling it is stopped
         with contextlib.suppress(BaseException):
             await call
@@ -459,19 +460,8 @@ async def test_a_reload_during_a_rollback_from_a_new_release_waits_for_it_and_ke
     await seed_history(30)
     entry = await setup_integration()
     runtime = entry.runtime_data
-    roll_back = runtime.store.rollback
-    inside, release = threading.Event(), threading.Event()
-
-    def slow_roll_back() -> Any:
-        inside.set()
-        release.wait(10)
-        return roll_back()
-
-    with patch.object(runtime.store, "rollback", slow_roll_back):
-        call = hass.async_create_task(
-            hass.services.async_call(DOMAIN, SERVICE_ROLLBACK_MODEL, {}, blocking=True)
-        )
-        await hass.async_add_executor_job(inside.wait, 10)
+    with _rollback_waiting_in_its_job(runtime) as (inside, release):
+        call = await _start_rollback(hass, inside)
         # The job ends once the unload has begun.
         runtime.coordinator.guard.async_on_stop(release.set)
         reload = hass.async_create_task(hass.config_entries.async_reload(entry.entry_id))
