@@ -199,6 +199,13 @@ class TrainingManager:
         """Return whether a rollback is changing the model in use."""
         return self._rollback is not None and not self._rollback.done()
 
+    def _check_idle(self) -> None:
+        """Raise TrainingAlreadyRunning while a run is going, RollbackInProgress while a rollback is."""
+        if self.running:
+            raise TrainingAlreadyRunning
+        if self.rolling_back:
+            raise RollbackInProgress
+
     @callback
     def async_start_rollback(self, roll_back: Callable[[], Coroutine[Any, Any, None]]) -> asyncio.Task[None]:
         """Run a rollback in a task of the entry's, holding off runs until it has ended.
@@ -209,10 +216,7 @@ class TrainingManager:
         rollback whose job is on disk, which still puts its model in use; shutdown waits for it.
         Raises TrainingAlreadyRunning if a run is going, RollbackInProgress if a rollback is.
         """
-        if self.running:
-            raise TrainingAlreadyRunning
-        if self.rolling_back:
-            raise RollbackInProgress
+        self._check_idle()
         self._rollback = self._coordinator.config_entry.async_create_task(
             self._hass, roll_back(), f"{DOMAIN} rollback"
         )
@@ -284,10 +288,7 @@ class TrainingManager:
         changes the model in use, WorkStopped once Home Assistant stops.
         """
         self._guard.check()
-        if self.running:
-            raise TrainingAlreadyRunning
-        if self.rolling_back:
-            raise RollbackInProgress
+        self._check_idle()
         self._stop.clear()
         self._task = self._coordinator.config_entry.async_create_background_task(
             self._hass,

@@ -294,6 +294,16 @@ async def test_a_rollback_between_two_home_models_of_the_release_before_declines
     assert response["model_version"].startswith("test-1+home.")
 
 
+def _home_models_of_two_releases(
+    config_dir: Path, shipped: Path, make_bundle: Callable[..., ModelBundle]
+) -> None:
+    """A home model learned on release test-0, then one on test-1, the release shipped now."""
+    store = _home_models(config_dir, shipped)
+    store.deploy(make_bundle("test-0", source="home"))
+    store.deploy(make_bundle("test-1", source="home"))
+    save_bundle(make_bundle("test-1"), shipped)
+
+
 async def test_home_assistant_stopping_during_a_rollback_from_a_new_release_still_declines_it(
     hass: HomeAssistant,
     shipped_model: Path,
@@ -308,10 +318,7 @@ async def test_home_assistant_stopping_during_a_rollback_from_a_new_release_stil
     HomeAssistantError) and the decline was lost: after the restart the next run learned on
     the release the owner had just rolled back from.
     """
-    store = _home_models(config_dir, shipped_model)
-    store.deploy(make_bundle("test-0", source="home"))
-    store.deploy(make_bundle("test-1", source="home"))
-    save_bundle(make_bundle("test-1"), shipped_model)
+    _home_models_of_two_releases(config_dir, shipped_model, make_bundle)
     await seed_history(30)
     entry = await setup_integration()
     runtime = entry.runtime_data
@@ -415,10 +422,7 @@ async def test_a_rollback_whose_caller_is_stopped_still_holds_off_runs_and_puts_
     dropped, writing the model store alongside the rollback. Nor was the model rolled back to
     put in use, or the release rolled back from declined: the next run learned on it again.
     """
-    store = _home_models(config_dir, shipped_model)
-    store.deploy(make_bundle("test-0", source="home"))
-    store.deploy(make_bundle("test-1", source="home"))
-    save_bundle(make_bundle("test-1"), shipped_model)
+    _home_models_of_two_releases(config_dir, shipped_model, make_bundle)
     await seed_history(30)
     entry = await setup_integration()
     runtime = entry.runtime_data
@@ -453,10 +457,7 @@ async def test_a_reload_during_a_rollback_from_a_new_release_waits_for_it_and_ke
     trainer had saved its state: the entry set up again (an options change reloads it) read
     the state without the decline, and learned on the release just rolled back from.
     """
-    store = _home_models(config_dir, shipped_model)
-    store.deploy(make_bundle("test-0", source="home"))
-    store.deploy(make_bundle("test-1", source="home"))
-    save_bundle(make_bundle("test-1"), shipped_model)
+    _home_models_of_two_releases(config_dir, shipped_model, make_bundle)
     await seed_history(30)
     entry = await setup_integration()
     runtime = entry.runtime_data

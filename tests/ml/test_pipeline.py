@@ -506,13 +506,8 @@ def test_no_failure_type_gets_a_classifier_worse_on_the_held_out_days_than_the_c
     assert not worse
 
 
-def test_a_failure_type_without_labelled_held_out_days_keeps_its_current_classifier(bundle, monkeypatch):
-    """A refit that could not be judged on the held-out days is never deployed.
-
-    Here no stale row of the held-out days is labelled (as when every telemetry device was down
-    or too young then), while the training days hold enough stale failures to refit its
-    calibration; the other failure types are judged, better, and deployed.
-    """
+def _no_stale_labels_held_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Leave every stale row of the held-out days unlabelled (as when every telemetry device was down)."""
     build_labels = learning.build_labels
 
     def no_stale_labels_held_out(part, frame, events, *, horizon_days):
@@ -522,6 +517,16 @@ def test_a_failure_type_without_labelled_held_out_days_keeps_its_current_classif
         return labels
 
     monkeypatch.setattr(learning, "build_labels", no_stale_labels_held_out)
+
+
+def test_a_failure_type_without_labelled_held_out_days_keeps_its_current_classifier(bundle, monkeypatch):
+    """A refit that could not be judged on the held-out days is never deployed.
+
+    Here no stale row of the held-out days is labelled (as when every telemetry device was down
+    or too young then), while the training days hold enough stale failures to refit its
+    calibration; the other failure types are judged, better, and deployed.
+    """
+    _no_stale_labels_held_out(monkeypatch)
     home = _failing_home()
 
     result = train_home(home, bundle, mode="full", now=home.end)
@@ -663,15 +668,7 @@ def test_a_failure_type_the_held_out_days_cannot_judge_keeps_the_classifier_in_u
     """
     in_use, home = home_model_and_home
     in_use = _worse_at_outages(in_use)
-    build_labels = learning.build_labels
-
-    def no_stale_labels_held_out(part, frame, events, *, horizon_days):
-        labels = build_labels(part, frame, events, horizon_days=horizon_days)
-        held_out = frame.eval_hour > part.n_hours - int(horizon_days * 24) - learning.HOLDOUT_DAYS * 24
-        labels.y[FailureType.STALE.value][held_out] = np.nan
-        return labels
-
-    monkeypatch.setattr(learning, "build_labels", no_stale_labels_held_out)
+    _no_stale_labels_held_out(monkeypatch)
 
     result = train_home(home, _release(bundle, "test-2"), mode="incremental", now=home.end, in_use=in_use)
 

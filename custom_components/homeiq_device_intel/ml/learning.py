@@ -319,11 +319,7 @@ def _against_the_model_in_use(
         model = in_use.classifiers[target]
         p = sigmoid(model.calibration_a * _margin_of_rows(model.ensemble, data.X, rows) + model.calibration_b)
         p = rescale_horizon(p, in_use_horizon, horizon)
-        y = data.y[target][rows]
-        fit.current_metrics[f"{target}_log_loss"] = log_loss(y, p)
-        fit.current_metrics[f"{target}_brier"] = brier(y, p)
-        if np.any(y > 0.5):
-            fit.current_metrics[f"{target}_pr_auc"] = pr_auc(y, p)
+        fit.current_metrics.update(_held_out_metrics(target, data.y[target][rows], p))
     worse = (
         "learned on the newly shipped model, the home model was worse on the most recent days "
         "than the one in use"
@@ -484,16 +480,11 @@ class _Candidate:
     def score(self, target: str, y_test: Float, p_new: Float, p_old: Float) -> None:
         """Record the held-out metrics of one failure type, new model and current one."""
         # Lower is better: log loss on the most recent held-out days.
-        new_score, old_score = log_loss(y_test, p_new), log_loss(y_test, p_old)
-        self.candidate_total += new_score
-        self.current_total += old_score
-        self.metrics[f"{target}_log_loss"] = new_score
-        self.current_metrics[f"{target}_log_loss"] = old_score
-        self.metrics[f"{target}_brier"] = brier(y_test, p_new)
-        self.current_metrics[f"{target}_brier"] = brier(y_test, p_old)
-        if np.any(y_test > 0.5):
-            self.metrics[f"{target}_pr_auc"] = pr_auc(y_test, p_new)
-            self.current_metrics[f"{target}_pr_auc"] = pr_auc(y_test, p_old)
+        new, old = _held_out_metrics(target, y_test, p_new), _held_out_metrics(target, y_test, p_old)
+        self.candidate_total += new[f"{target}_log_loss"]
+        self.current_total += old[f"{target}_log_loss"]
+        self.metrics.update(new)
+        self.current_metrics.update(old)
 
     def score_alerts(
         self, target: str, data: _TrainingData, rows: npt.NDArray[np.bool_], alarm: npt.NDArray[np.bool_]
@@ -600,6 +591,14 @@ def _keep_current(
         fit.base_trees[target] = stored_base[target]
     else:
         fit.base_trees.pop(target, None)
+
+
+def _held_out_metrics(target: str, y: Float, p: Float) -> dict[str, float]:
+    """One failure type's figures on the held-out rows: log loss, Brier, PR-AUC when one failed."""
+    metrics = {f"{target}_log_loss": log_loss(y, p), f"{target}_brier": brier(y, p)}
+    if np.any(y > 0.5):
+        metrics[f"{target}_pr_auc"] = pr_auc(y, p)
+    return metrics
 
 
 def _score_held_out(
