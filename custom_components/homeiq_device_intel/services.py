@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -38,6 +39,8 @@ from .lifecycle import WorkStopped
 from .ml.learning import TrainMode
 from .model_store import ActiveModel, NothingToRollBack
 from .training import RollbackInProgress, TrainingAlreadyRunning
+
+_LOGGER = logging.getLogger(__name__)
 
 
 def _translated(action: str, schema: vol.Schema) -> vol.Schema:
@@ -181,8 +184,24 @@ async def _async_rollback_model(call: ServiceCall) -> None:
     runtime = _loaded_entry(call.hass).runtime_data
     with _refused_while_busy():
         rollback = runtime.trainer.async_start_rollback(partial(_async_roll_back, call.hass, runtime))
-    # A call cancelled (its script stopped) leaves the rollback to end on its own.
-    await asyncio.shield(rollback)
+    try:
+        await asyncio.shield(rollback)
+    except asyncio.CancelledError:
+        # A call cancelled (its script stopped) leaves the rollback to end on its own: nobody
+        # awaits it any more, so it says in the log how it failed, if it does.
+        rollback.add_done_callback(_log_rollback_left_alone)
+        raise
+
+
+@callback
+def _log_rollback_left_alone(rollback: asyncio.Task[None]) -> None:
+    """Log the error of a rollback whose caller was cancelled (and retrieve it, so asyncio does not)."""
+    if rollback.cancelled() or (err := rollback.exception()) is None:
+        return
+    if isinstance(err, HomeAssistantError):  # an outcome the action would have told its caller
+        _LOGGER.warning("Rolling back the model ended after its action call was stopped: %s", err)
+        return
+    _LOGGER.error("Rolling back the model failed after its action call was stopped", exc_info=err)
 
 
 async def _async_roll_back(hass: HomeAssistant, runtime: HomeIQRuntimeData) -> None:
