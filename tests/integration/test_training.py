@@ -345,14 +345,21 @@ async def test_home_assistant_stopping_during_a_rollback_from_a_new_release_stil
 
 
 @contextlib.contextmanager
-def _rollback_waiting_in_its_job(runtime: Any) -> Iterator[tuple[threading.Event, threading.Event]]:
-    """Make the model store's rollback wait in its thread: (set once inside it, set to let it go on)."""
+def _rollback_waiting_in_its_job(
+    runtime: Any, failure: Exception | None = None
+) -> Iterator[tuple[threading.Event, threading.Event]]:
+    """Make the model store's rollback wait in its thread: (set once inside it, set to let it go on).
+
+    failure: raised once let go, instead of rolling back.
+    """
     roll_back = runtime.store.rollback
     inside, release = threading.Event(), threading.Event()
 
     def slow_roll_back() -> Any:
         inside.set()
         release.wait(10)
+        if failure is not None:
+            raise failure
         return roll_back()
 
     with patch.object(runtime.store, "rollback", slow_roll_back):
@@ -472,14 +479,7 @@ async def test_a_rollback_that_fails_after_its_caller_is_stopped_says_so_in_the_
     await seed_history(30)
     entry = await setup_integration()
     runtime = entry.runtime_data
-    inside, release = threading.Event(), threading.Event()
-
-    def failing_roll_back() -> Any:
-        inside.set()
-        release.wait(10)
-        raise failure
-
-    with patch.object(runtime.store, "rollback", failing_roll_back):
+    with _rollback_waiting_in_its_job(runtime, failure) as (inside, release):
         call = await _start_rollback(hass, inside)
         rollback = runtime.trainer._rollback  # the task the caller no longer awaits
         assert rollback is not None
