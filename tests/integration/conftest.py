@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import AsyncGenerator, Awaitable, Callable, Generator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from unittest.mock import patch
@@ -70,6 +70,20 @@ async def unload_before_the_recorder_closes(hass: HomeAssistant, recorder_mock: 
     for entry in hass.config_entries.async_entries(DOMAIN):
         if entry.state is ConfigEntryState.LOADED:
             await hass.config_entries.async_unload(entry.entry_id)
+
+
+# Where a test on the frozen clock starts, in the test time zone, unless it moves the clock itself.
+# At the real time, a test moving the clock some hours on crossed the nightly run (02:00) or
+# midnight only when run at certain hours of the day. Noon is far from both.
+FROZEN_CLOCK_START = (2026, 6, 15, 12, 0)
+
+
+@pytest.fixture(autouse=True)
+def frozen_clock_starts_at_noon(request: pytest.FixtureRequest, hass: HomeAssistant) -> None:
+    """Start the frozen clock (a test's `freezer`, also through `rescore`) at a fixed noon."""
+    if "freezer" in request.fixturenames:
+        freezer: FrozenDateTimeFactory = request.getfixturevalue("freezer")
+        freezer.move_to(datetime(*FROZEN_CLOCK_START, tzinfo=dt_util.get_default_time_zone()))
 
 
 @pytest.fixture(autouse=True)

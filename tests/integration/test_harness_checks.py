@@ -11,6 +11,11 @@ import re
 from pathlib import Path
 
 import pytest
+from freezegun.api import FrozenDateTimeFactory
+from homeassistant.core import HomeAssistant
+from homeassistant.util import dt as dt_util
+
+from tests.integration.conftest import FROZEN_CLOCK_START
 
 TESTS = Path(__file__).resolve().parents[1]
 # Ways a test module could switch a check off: override or parametrize the fixtures
@@ -54,3 +59,13 @@ def test_the_silencer_pattern_catches_the_usual_ways() -> None:
         'with patch("pytest_homeassistant_custom_component.plugins.verify_cleanup"):',
     ):
         assert SILENCERS.search(line), line
+
+
+async def test_a_test_on_the_frozen_clock_starts_at_a_fixed_noon(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory
+) -> None:
+    """Not at the real time: a test moving the clock some hours on would cross the nightly run or
+    midnight only when run at certain hours of the day (`conftest.FROZEN_CLOCK_START`)."""
+    now = dt_util.now()
+    assert (now.year, now.month, now.day, now.hour, now.minute) == FROZEN_CLOCK_START
+    assert now.tzinfo == dt_util.get_default_time_zone()
