@@ -962,9 +962,8 @@ async def test_with_nightly_training_on_the_hourly_scoring_leaves_the_history_to
     config_dir: Path,
     freezer: FrozenDateTimeFactory,
 ) -> None:
-    # Noon: three hours on are still hours before the nightly run (02:00). From the clock's
-    # time of day, the test failed when run from about 23:00 to 01:00 in the test time zone.
-    freezer.move_to(datetime(2025, 3, 10, 12, 0, tzinfo=dt_util.get_default_time_zone()))
+    # The frozen clock starts at noon (conftest.FROZEN_CLOCK_START): three hours on are still
+    # hours before the nightly run (02:00). At the real time, this failed from 23:00 to 01:00.
     await seed_history(30)
     await setup_integration()
     await _train(hass)
