@@ -184,19 +184,35 @@ def test_the_oracle_trains_the_recipes_rows_and_scores_each_variant_with_its_own
     report = oracle.oracle_report(ds, homes, split, sets, CONFIG)
     assert sorted(trained) == sorted(ds.y)  # every classifier on the recipe's rows (signless left out)
     for name in sets:
-        assert set(report[name]["battery_depleted"]) == {"model", "model_with_truth"}
-        assert set(report[name]["stale"]) == {"model", "model_with_truth", "model_with_episodes"}
+        assert set(report[name]["battery_depleted"]) == {
+            "model",
+            "model_sweep",
+            "model_with_truth",
+            "model_with_recorded_warnings",
+        }
+        assert set(report[name]["stale"]) == {
+            "model",
+            "model_sweep",
+            "model_with_truth",
+            "model_with_episodes",
+        }
         assert set(report[name]["unavailable"]) == {
             "model",
+            "model_sweep",
             "model_with_truth",
             "model_with_episodes",
             "model_with_recorded_warnings",
         }
+        # The sweep scores the plain model at every threshold; at the one it picked, the same figures.
+        for entry in report[name].values():
+            assert [m["threshold"] for m in entry["model_sweep"]] == list(oracle.SWEEP)
+            assert 0.0 < entry["model"]["threshold"] < 1.0
     # The episode-given model is trained on, and scores every set with, the episode columns;
-    # the one given the recorded warnings (outages only) with its own.
+    # the one given the recorded warnings (outages and batteries) with its own.
     for d in (ds, other):
         for target in ("unavailable", "stale"):
             assert ("episodes", id(d), target) in calls
         assert ("recorded", id(d), "unavailable") in calls
-    assert not [c for c in calls if c[2] == "battery_depleted"]
-    assert not [c for c in calls if c[0] == "recorded" and c[2] != "unavailable"]
+        assert ("recorded", id(d), "battery_depleted") in calls
+    assert not [c for c in calls if c[0] == "episodes" and c[2] == "battery_depleted"]
+    assert not [c for c in calls if c[0] == "recorded" and c[2] == "stale"]
