@@ -24,11 +24,16 @@ from tests.ml.test_ceiling import DAY_S, OUTAGE_HOUR, T0, UNAVAILABLE, _home, _o
 BATTERY = "battery_depleted"
 
 
+def _at(figures: dict[str, float], threshold: float) -> dict[str, float]:
+    """A swept point: `figures` at `threshold`, every alert's outcome told by the rows."""
+    return figures | {"threshold": threshold, "precision_resolved": figures["precision"]}
+
+
 def _variants(
     plain: dict[str, float], truth: dict[str, float], **more: dict[str, float]
 ) -> dict[str, object]:
     """A target's oracle entry whose every swept threshold scores as `plain` (none passes unless it does)."""
-    sweep = [plain | {"threshold": t} for t in SWEEP]
+    sweep = [_at(plain, t) for t in SWEEP]
     return {"model": plain | {"threshold": 0.3}, "model_sweep": sweep, "model_with_truth": truth, **more}
 
 
@@ -102,27 +107,30 @@ def test_the_verdict_names_the_operating_point_when_a_threshold_chosen_on_the_se
     short = {"precision": 0.86, "recall": 0.77, "f1": 0.81}
     entry = _variants(short, good)
     # At 0.20 the ranking passes this set; at 0.30 (picked on validation homes) it does not.
-    entry["model_sweep"] = [short | {"threshold": t} for t in SWEEP if t != 0.2] + [good | {"threshold": 0.2}]
-    row = markdown({"held_out_homes": {BATTERY: entry}})[2]
+    entry["model_sweep"] = [_at(short, t) for t in SWEEP if t != 0.2] + [_at(good, 0.2)]
+    lines = markdown({"held_out_homes": {BATTERY: entry}})
+    row = lines[2]
+    assert lines[-1] == f"- {BATTERY}: 0.20; with those alerts left unjudged: 0.20"
     assert "| 0.82 / 0.81 / 0.81 at 0.20 (picked: 0.30) |" in row
     assert row.endswith(
         "| the operating point: the model's ranking passes at a threshold chosen on this set itself, "
         "not at the one picked on validation homes |"
     )
     # Without that threshold the same figures say the features are short.
-    entry["model_sweep"] = [short | {"threshold": t} for t in SWEEP]
+    entry["model_sweep"] = [_at(short, t) for t in SWEEP]
     assert markdown({"held_out_homes": {BATTERY: entry}})[2].endswith(
         "the model does not see them well enough |"
     )
 
 
 def test_the_best_swept_point_is_the_highest_floor_figure_and_a_shared_threshold_passes_every_set():
-    def point(t: float, precision: float, recall: float) -> dict[str, float]:
+    def point(t: float, precision: float, recall: float, resolved: float | None = None) -> dict[str, float]:
         return {
             "threshold": t,
             "precision": precision,
             "recall": recall,
             "f1": 2 * precision * recall / (precision + recall),
+            "precision_resolved": precision if resolved is None else resolved,
         }
 
     nan = float("nan")
@@ -140,6 +148,12 @@ def test_the_best_swept_point_is_the_highest_floor_figure_and_a_shared_threshold
     assert shared_thresholds(report, BATTERY) == [0.3]
     # A target on one set only is judged there.
     assert shared_thresholds({"held_out_homes": {BATTERY: {"model_sweep": held}}}, BATTERY) == [0.2]
+    # Beside the gate: alerts whose outcome the rows cannot tell left unjudged. At 0.2 the varied set's
+    # resolved alerts came true 0.85 of the time: 0.2 then passes both; the gate's own list is unchanged.
+    varied[0] = point(0.2, 0.74, 0.90, resolved=0.85)
+    report["held_out_homes"][BATTERY]["model_sweep"] = list(held)
+    assert shared_thresholds(report, BATTERY) == []
+    assert shared_thresholds(report, BATTERY, unresolved_unjudged=True) == [0.2]
 
 
 def test_a_battery_warning_counts_as_recorded_only_where_the_level_shows_it():
