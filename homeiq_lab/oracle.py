@@ -88,8 +88,15 @@ RECORDED_SIGNS: dict[str, str] = {
 # The plain model's operating points tried on each set itself (`model_sweep`): what the ranking
 # could reach at a threshold chosen with hindsight, against the one picked on validation homes.
 SWEEP: tuple[float, ...] = tuple(round(0.02 * k, 2) for k in range(1, 46))
-SWEPT_FIGURES: tuple[str, ...] = ("threshold", "precision", "recall", "f1", "alerts")
-SWEPT_FIGURES += ("alerts_unresolved", "precision_resolved")
+SWEPT_FIGURES = (
+    "threshold",
+    "precision",
+    "recall",
+    "f1",
+    "alerts",
+    "alerts_unresolved",
+    "precision_resolved",
+)
 
 
 def _hours_under_way(
