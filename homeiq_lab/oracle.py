@@ -320,8 +320,8 @@ def _sweep_rank(m: Mapping[str, float]) -> tuple[float, float]:
 
 
 def _floor_figure(m: Mapping[str, float]) -> float:
-    """min(alerts that came true, failures warned): the figure the floor binds (-1 when undefined)."""
-    return float(np.nan_to_num(min(m["precision"], m["recall"]), nan=-1.0))
+    """min(alerts that came true, failures warned): the figure the floor binds (-1 if either is NaN)."""
+    return float(np.nan_to_num(np.minimum(m["precision"], m["recall"]), nan=-1.0))
 
 
 def shared_thresholds(
@@ -352,10 +352,8 @@ def markdown(report: dict[str, Any], lines_before: Sequence[str] = ()) -> list[s
         "| model given when warnings began, once HA's data showed a sign | what stops the gate |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    targets: list[str] = []
     for set_name, by_target in report.items():
         for target, variants in by_target.items():
-            targets += [] if target in targets else [target]
             plain, truth = variants["model"], variants["model_with_truth"]
             best = best_of_sweep(variants["model_sweep"])
             episodes = variants.get("model_with_episodes")
@@ -374,7 +372,7 @@ def markdown(report: dict[str, Any], lines_before: Sequence[str] = ()) -> list[s
         "gated, the same if an alert still on where its device's rows end, with no failure come yet, were",
         "left unjudged (the gate counts it false; whether it should is a decision open on issue 12):",
     ]
-    for target in targets:
+    for target in dict.fromkeys(t for by_target in report.values() for t in by_target):
         shared = _listed(shared_thresholds(report, target))
         unjudged = _listed(shared_thresholds(report, target, unresolved_unjudged=True))
         lines.append(f"- {target}: {shared}; with those alerts left unjudged: {unjudged}")

@@ -138,6 +138,11 @@ def test_the_best_swept_point_is_the_highest_floor_figure_and_a_shared_threshold
     varied = [point(0.2, 0.74, 0.90), point(0.3, 0.80, 0.86), point(0.4, 0.85, 0.82), point(0.5, nan, 0.0)]
     assert best_of_sweep(held)["threshold"] == 0.2
     assert best_of_sweep(varied)["threshold"] == 0.4  # min 0.82 beats min 0.80
+    # An undefined figure (no foreseeable failure, no alert) is never the best, whichever it is.
+    assert best_of_sweep([point(0.2, 0.5, 0.5), {**point(0.3, 0.9, 0.9), "recall": nan}])["threshold"] == 0.2
+    assert (
+        best_of_sweep([point(0.2, 0.5, 0.5), {**point(0.3, 0.9, 0.9), "precision": nan}])["threshold"] == 0.2
+    )
     # 0.2 passes held out only, 0.3 and 0.4 varied only: no one threshold passes both.
     report = {
         "held_out_homes": {BATTERY: {"model_sweep": list(held)}},
