@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -52,6 +52,7 @@ from homeiq_lab.dataset import (
 )
 from homeiq_lab.gate import foreseeable_rows, passes_gate
 from homeiq_lab.real_check import check_homes
+from homeiq_lab.seeds import EvalSet, gated_sets
 from homeiq_lab.train import (
     Split,
     TrainConfig,
@@ -379,6 +380,30 @@ def generate_rows(
             return None
         return None, [], None, []
     return syn_ds, homes, eval_ds, eval_homes
+
+
+class StudyRows(NamedTuple):
+    """The recipe's rows for a study beside `prepare_models.py`: rows, homes, split, gated sets."""
+
+    ds: Dataset
+    homes: list[Any]
+    split: Split
+    sets: dict[str, EvalSet]
+
+
+def study_rows(args: argparse.Namespace, config: TrainConfig) -> StudyRows | None:
+    """The synthetic rows, split and evaluation sets `prepare_models.py` makes of `args`.
+
+    For the studies that train again on the same rows (`scripts/seed_spread.py`,
+    `scripts/learning_curve.py`). None when generation failed (said on stderr).
+    """
+    _, gen, varied = recipe_configs(args)
+    generated = generate_rows(args, gen, varied, config, {})
+    if generated is None or generated[0] is None:
+        return None
+    ds, homes, eval_ds, eval_homes = generated
+    split = make_split(ds, config, homes)
+    return StudyRows(ds, homes, split, gated_sets(ds, homes, split, eval_ds, eval_homes))
 
 
 def _report(

@@ -92,7 +92,7 @@ def seed_spread(
             report = evaluate(models, d, rows, seeded, with_baselines=True, foreseeable=seen)
             for target in TARGETS:
                 if target in report:
-                    by_seed.setdefault(name, {}).setdefault(target, {})[seed] = _figures(report[target])
+                    by_seed.setdefault(name, {}).setdefault(target, {})[seed] = figures_of(report[target])
                     if "vs_heuristics" in report[target]:
                         summary = report[target]["vs_heuristics"]
                         versus.setdefault(name, {}).setdefault(target, {})[seed] = summary
@@ -105,7 +105,7 @@ def seed_spread(
     }
 
 
-def _figures(entry: Mapping[str, Any]) -> dict[str, float]:
+def figures_of(entry: Mapping[str, Any]) -> dict[str, float]:
     """A target's `FIGURES` from its `train.evaluate` entry (a JSON report's None read as NaN)."""
     return {
         name: _number((entry["model"] if name == "pr_auc" else entry["gate"]).get(name)) for name in FIGURES
@@ -138,7 +138,7 @@ def differences(report: SeedReport, seed: int, evaluation: Mapping[str, Any]) ->
             if target not in evaluation.get(name, {}):
                 out.append(f"{name} {target}: not in the model card")
                 continue
-            card = _figures(evaluation[name][target])
+            card = figures_of(evaluation[name][target])
             for figure, value in spread["seeds"][seed].items():
                 if not same_figure(value, card[figure]):
                     out.append(

@@ -19,9 +19,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from custom_components.homeiq_device_intel.ml.labels import TARGETS
-from homeiq_lab.prepare import dataset_hash, generate_rows, parse_args, recipe_configs
-from homeiq_lab.seeds import SeedReport, differences, gated_sets, heuristics_markdown, markdown, seed_spread
-from homeiq_lab.train import make_split
+from homeiq_lab.prepare import dataset_hash, parse_args, recipe_configs, study_rows
+from homeiq_lab.seeds import SeedReport, differences, heuristics_markdown, markdown, seed_spread
 
 ROOT = Path(__file__).resolve().parents[1]
 INTRODUCTION = """\
@@ -66,17 +65,14 @@ def main(argv: list[str] | None = None) -> int:
     table = args.table or ROOT / "models" / "SEED_SPREAD.md"
     seeds = args.seeds or [args.seed, args.seed + 1, args.seed + 2]
     t0 = time.perf_counter()
-    config, gen, varied = recipe_configs(args)
+    config = recipe_configs(args)[0]
     if args.signs_only is not None:
         config = replace(config, signs_only_targets=tuple(args.signs_only))
-    generated = generate_rows(args, gen, varied, config, {})
-    if generated is None:
+    study = study_rows(args, config)
+    if study is None:
         return 2
-    ds, homes, eval_ds, eval_homes = generated
-    if ds is None:
-        return 2
-    split = make_split(ds, config, homes)
-    report = seed_spread(ds, split, gated_sets(ds, homes, split, eval_ds, eval_homes), config, seeds)
+    ds, _, split, sets = study
+    report = seed_spread(ds, split, sets, config, seeds)
     sha256 = dataset_hash(ds)
     rows = (
         f"Rows: {args.homes} synthetic homes x {args.days} days (generator seed {args.seed}; "
