@@ -20,12 +20,10 @@ from dataclasses import replace
 import numpy as np
 import numpy.typing as npt
 
-from custom_components.homeiq_device_intel.ml.labels import TARGETS
-
 from .dataset import Dataset
-from .seeds import FIGURES, EvalSet, figures_of
+from .seeds import FIGURES, EvalSet, figures_of, scored_sets
 from .tables import fmt
-from .train import Split, TrainConfig, evaluate, train_models
+from .train import Split, TrainConfig, train_models
 
 # evaluation set -> failure type -> number of training homes -> `FIGURES`
 CurveReport = dict[str, dict[str, dict[int, dict[str, float]]]]
@@ -60,11 +58,8 @@ def learning_curve(
     report: CurveReport = {}
     for n_homes, train in training_subsets(ds, split, fractions, config.seed):
         models = train_models(ds, replace(split, train=train), config, classifiers_only=True)
-        for name, (d, rows, seen) in sets.items():
-            scored = evaluate(models, d, rows, config, with_baselines=False, foreseeable=seen)
-            for target in TARGETS:
-                if target in scored:
-                    report.setdefault(name, {}).setdefault(target, {})[n_homes] = figures_of(scored[target])
+        for name, target, entry in scored_sets(models, sets, config, with_baselines=False):
+            report.setdefault(name, {}).setdefault(target, {})[n_homes] = figures_of(entry)
     return report
 
 

@@ -17,7 +17,7 @@ Written as a table into models/SEED_SPREAD.md by `scripts/seed_spread.py`.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
 from typing import Any, TypedDict
 
@@ -30,7 +30,7 @@ from custom_components.homeiq_device_intel.ml.records import HomeHistory
 from .dataset import Dataset
 from .gate import foreseeable_rows
 from .tables import fmt
-from .train import Split, TrainConfig, evaluate, train_models, where_it_falls_short
+from .train import Split, TrainConfig, TrainedModels, evaluate, train_models, where_it_falls_short
 
 Float = npt.NDArray[np.float64]
 # An evaluation set: its rows' dataset, which of those rows, per target each row's foreseeable verdict.
@@ -88,14 +88,10 @@ def seed_spread(
     for seed in seeds:
         seeded = replace(config, seed=seed)
         models = train_models(ds, split, seeded, classifiers_only=True)
-        for name, (d, rows, seen) in sets.items():
-            report = evaluate(models, d, rows, seeded, with_baselines=True, foreseeable=seen)
-            for target in TARGETS:
-                if target in report:
-                    by_seed.setdefault(name, {}).setdefault(target, {})[seed] = figures_of(report[target])
-                    if "vs_heuristics" in report[target]:
-                        summary = report[target]["vs_heuristics"]
-                        versus.setdefault(name, {}).setdefault(target, {})[seed] = summary
+        for name, target, entry in scored_sets(models, sets, seeded, with_baselines=True):
+            by_seed.setdefault(name, {}).setdefault(target, {})[seed] = figures_of(entry)
+            if "vs_heuristics" in entry:
+                versus.setdefault(name, {}).setdefault(target, {})[seed] = entry["vs_heuristics"]
     return {
         name: {
             target: _summarised(per_seed, versus.get(name, {}).get(target, {}))
@@ -103,6 +99,17 @@ def seed_spread(
         }
         for name, by_target in by_seed.items()
     }
+
+
+def scored_sets(
+    models: TrainedModels, sets: Mapping[str, EvalSet], config: TrainConfig, *, with_baselines: bool
+) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """Each set's `train.evaluate` entry per failure type with labelled rows: (set, type, entry)."""
+    for name, (d, rows, seen) in sets.items():
+        report = evaluate(models, d, rows, config, with_baselines=with_baselines, foreseeable=seen)
+        for target in TARGETS:
+            if target in report:
+                yield name, target, report[target]
 
 
 def figures_of(entry: Mapping[str, Any]) -> dict[str, float]:

@@ -3,6 +3,8 @@
 .venv/bin/python scripts/independent_check.py                  # writes models/INDEPENDENT_CHECK.md and .json
 .venv/bin/python scripts/independent_check.py --homes 2 --no-write   # a quick look, nothing written
 .venv/bin/python scripts/independent_check.py --keep DIR       # keep databases, registries, truth in DIR
+.venv/bin/python scripts/independent_check.py --bundle DIR     # another bundle (prepare_models.py --out DIR):
+    # its report is printed, nothing written (models/INDEPENDENT_CHECK.md is the shipped bundle's)
 """
 
 from __future__ import annotations
@@ -29,8 +31,9 @@ def main() -> None:
     parser.add_argument("--days", type=float, default=DEFAULT_DAYS)
     parser.add_argument("--keep", type=Path, default=None, help="write the homes here and keep them")
     parser.add_argument("--no-write", action="store_true", help="print the report only")
+    parser.add_argument("--bundle", type=Path, default=None, help="score with this bundle; write nothing")
     args = parser.parse_args()
-    bundle = load_bundle(ROOT / "custom_components" / "homeiq_device_intel" / "models")
+    bundle = load_bundle(args.bundle or ROOT / "custom_components" / "homeiq_device_intel" / "models")
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as scratch:
         folder = args.keep or Path(scratch)
@@ -49,7 +52,7 @@ def main() -> None:
     }
     text = markdown(result)
     print(text)
-    if not args.no_write:
+    if not args.no_write and args.bundle is None:
         (ROOT / "models" / "INDEPENDENT_CHECK.md").write_text(text)
         (ROOT / "models" / "independent_check.json").write_text(
             json.dumps(result, indent=1, default=str) + "\n"
