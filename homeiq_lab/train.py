@@ -70,8 +70,9 @@ class TrainConfig:
     # Targets whose classifier learns only from the failing days that show a sign, by the
     # generator's truth (`ceiling.row_observable`): a day before a failure that looks exactly
     # like a healthy one teaches the trees only noise. Validation and evaluation keep every
-    # row. Measured over three training seeds (README, "Model quality"): batteries gained
-    # (alerts that came true 0.73 -> 0.79 held out), stale moved within noise, outages lost.
+    # row. Measured over three training seeds (models/HISTORY.md, "Nine releases before"):
+    # batteries gained (alerts that came true 0.73 -> 0.79 held out), stale moved within noise,
+    # outages lost.
     signs_only_targets: tuple[str, ...] = (FailureType.BATTERY_DEPLETED,)
 
 
