@@ -29,6 +29,7 @@ import numpy as np
 import numpy.typing as npt
 
 from custom_components.homeiq_device_intel.ml.alerts import MAX_ROW_GAP_HOURS
+from custom_components.homeiq_device_intel.ml.features import FEATURE_INDEX
 from custom_components.homeiq_device_intel.ml.grid import HOUR, hour_start
 from custom_components.homeiq_device_intel.ml.labels import TARGETS
 from custom_components.homeiq_device_intel.ml.metrics import alert_precision, alert_starts, confusion_metrics
@@ -175,21 +176,39 @@ def _judged_alerts(
     return kept
 
 
-def dropout_trace(
+# A battery's sign in HA's data: its level reads this low (the labels' "died from 25 % or less") ...
+BATTERY_SIGN_LEVEL = 25.0
+# ... or a straight line through a recent slope reaches empty within this many days.
+BATTERY_SIGN_DAYS = 14.0
+
+
+def battery_sign_shown(X: Float) -> npt.NDArray[np.bool_]:
+    """Per row of the feature rows X: whether the battery level HA recorded shows that it may run out soon.
+
+    The level reads BATTERY_SIGN_LEVEL % or less, or a straight line through any of its recent
+    slopes (`battery_days_linear_min`: 3 to 30 days) reaches empty within BATTERY_SIGN_DAYS days
+    (a cell's knee). A battery that dies at 45 % on its usual slope shows neither. NaN is no sign.
+    """
+    level = X[:, FEATURE_INDEX["battery_level"]]
+    days_linear_min = X[:, FEATURE_INDEX["battery_days_linear_min"]]
+    with np.errstate(invalid="ignore"):
+        shown: npt.NDArray[np.bool_] = (level <= BATTERY_SIGN_LEVEL) | (days_linear_min <= BATTERY_SIGN_DAYS)
+    return shown
+
+
+def sign_trace(
     device: npt.NDArray[np.int64],
     hour: npt.NDArray[np.int64],
     event_hour: Float,
-    drops_7d: Float,
-    unavailable_7d: Float,
+    shown: npt.NDArray[np.bool_],
 ) -> Float:
-    """Per row, 1.0 when its next failure left a dropout in the recorder in time to warn of it, else 0.0.
+    """Per row, 1.0 when its next failure showed a sign in HA's data in time to warn of it, else 0.0.
 
-    Arrays (n_rows,) of one evaluated set. A failure left a trace when, on its last row at
-    least a day before it started (the last a warning still counts), the device had dropped
-    out or been unavailable in the week before. The generator's truth counts a failure's
-    warning signs from its first precursor, also those HA never recorded: a battery device's
-    dropouts shorter than its hours-long timeout, a mains device's shorter than its own.
-    Rows without a next failure, or whose failure has no such row, get 0.0.
+    Arrays (n_rows,) of one evaluated set; `shown`: whether each row shows the failure type's
+    sign. A failure showed it when its last row at least a day before it started (the last a
+    warning still counts) does. The generator's truth counts a failure's warning signs from
+    their first moment, also those HA never recorded. Rows without a next failure, or whose
+    failure has no such row, get 0.0.
     """
     out = np.zeros(device.shape[0])
     has = np.flatnonzero(np.isfinite(event_hour))
@@ -203,9 +222,24 @@ def dropout_trace(
     np.maximum.at(last, inverse[warnable], hour[has][warnable])
     at_last = warnable & (hour[has] == last[inverse])
     traced = np.zeros(last.size, dtype=bool)
-    traced[inverse[at_last]] = (drops_7d[has][at_last] > 0) | (unavailable_7d[has][at_last] > 0)
+    traced[inverse[at_last]] = shown[has][at_last]
     out[has] = traced[inverse]
     return out
+
+
+def dropout_trace(
+    device: npt.NDArray[np.int64],
+    hour: npt.NDArray[np.int64],
+    event_hour: Float,
+    drops_7d: Float,
+    unavailable_7d: Float,
+) -> Float:
+    """`sign_trace` of outages: the device dropped out or was unavailable in the week before.
+
+    A battery device's dropouts shorter than its hours-long timeout, or a mains device's
+    shorter than its own, leave no unavailable state: the truth counts them, HA's data does not.
+    """
+    return sign_trace(device, hour, event_hour, (drops_7d > 0) | (unavailable_7d > 0))
 
 
 def _precision_at_start(

@@ -14,9 +14,10 @@ from custom_components.homeiq_device_intel.ml.labels import TARGETS
 from custom_components.homeiq_device_intel.ml.metrics import lead_times, precision_recall_curve
 from custom_components.homeiq_device_intel.ml.records import FailureType
 from homeiq_lab.dataset import Dataset
-from homeiq_lab.gate import BOOTSTRAP_RESAMPLES
+from homeiq_lab.gate import BATTERY_SIGN_DAYS, BATTERY_SIGN_LEVEL, BOOTSTRAP_RESAMPLES, FLOOR
 from homeiq_lab.tables import fmt
 from homeiq_lab.train import (
+    SIGN_SPLITS,
     Float,
     Split,
     TrainConfig,
@@ -198,6 +199,7 @@ def write_report(
         *_gate_section(summary),
         *_ceiling_section(report.get("ceiling", {})),
         *_dropout_trace_section(report),
+        *_open_definitions_section(report),
         *_versus_section(report),
         *_set_sections(report),
         *_real_recorder_section(report),
@@ -372,6 +374,46 @@ def _dropout_trace_section(report: dict[str, Any]) -> list[str]:
         "",
         "| rows | foreseeable, with a dropout | warned of | foreseeable, without | warned of |",
         "|---|---|---|---|---|",
+        *rows,
+    ]
+
+
+def _open_definitions_section(report: dict[str, Any]) -> list[str]:
+    """Return the gate's figures under the two definitions left open on issue 12 (nothing without)."""
+    rows = []
+    for key in ("held_out_homes", "varied_generator"):
+        for target in TARGETS:
+            entry = report.get(key, {}).get(target, {})
+            figures = entry.get("gate_open_definitions")
+            if figures is None:
+                continue
+            left_out = "–"
+            split_key = SIGN_SPLITS.get(target, ("", ("", "")))[0]
+            if figures["sign"] and split_key in entry:
+                left_out = str(int(entry[split_key][SIGN_SPLITS[target][1][1]]["foreseeable_failures"]))
+            passes = all(figures[k] >= FLOOR for k in ("precision", "recall"))
+            rows.append(
+                f"| {key} | {target} | {fmt(figures['precision'])} | {int(figures['foreseeable_failures'])} | "
+                f"{fmt(figures['recall'])} | {fmt(figures['f1'])} | {left_out} | {'yes' if passes else 'no'} |"
+            )
+    if not rows:
+        return []
+    return [
+        "",
+        "### The gate under the definitions left open on issue 12 (not gated)",
+        "",
+        "Two of the gate's definitions are open: whether an alert still on where its device's rows end,",
+        'with no failure come yet, counts as false (the gate: yes; "Alerts the rows cannot judge yet"),',
+        "and whether a failure is foreseeable by the generator's truth alone (the gate) or only once HA's",
+        "data showed its sign on the last day a warning still counts (`gate.sign_trace`). A battery's",
+        f"sign: a level read at {BATTERY_SIGN_LEVEL:.0f} % or less, or a straight line through a recent slope",
+        f"reaching empty within {BATTERY_SIGN_DAYS:.0f} days. An outage's: a dropout or an unavailable hour in",
+        "the week before. Stale has no such sign here: all its foreseeable failures count. Below, both",
+        'applied together; "left out" counts the foreseeable failures without the sign.',
+        "",
+        "| rows | failure type | alerts that came true, unjudged alerts left out | foreseeable failures with a sign "
+        "| warned of ≥ 1 day ahead | F1 | left out | both ≥ 0.80 |",
+        "|---|---|---|---|---|---|---|---|",
         *rows,
     ]
 

@@ -52,7 +52,7 @@ from custom_components.homeiq_device_intel.ml.records import FailureType, HomeHi
 
 from .ceiling import truth_index
 from .dataset import Dataset
-from .gate import FLOOR, judged_rows, owner_metrics
+from .gate import BATTERY_SIGN_DAYS, BATTERY_SIGN_LEVEL, FLOOR, battery_sign_shown, judged_rows, owner_metrics
 from .synthetic.config import DECOY_OUTAGE, DECOY_STALE
 from .train import (
     Split,
@@ -71,11 +71,6 @@ LOOK_ALIKES: dict[str, str] = {
     FailureType.UNAVAILABLE.value: DECOY_OUTAGE,
     FailureType.STALE.value: DECOY_STALE,
 }
-# A battery's sign in HA's data (`recorded_warning_hours`): its level reads this low (the labels'
-# "died from 25 % or less") ...
-BATTERY_SIGN_LEVEL = 25.0
-# ... or a straight line through a recent slope reaches empty within this many days.
-BATTERY_SIGN_DAYS = 14.0
 # The failure types whose warnings HA's data may or may not show (`recorded_warning_hours`), and
 # the sign each counts.
 RECORDED_SIGNS: dict[str, str] = {
@@ -192,17 +187,8 @@ def _dropout_recorded(ds: Dataset, hours: Float) -> npt.NDArray[np.bool_]:
 
 
 def _battery_sign_recorded(ds: Dataset) -> npt.NDArray[np.bool_]:
-    """Per row: whether the battery level HA recorded shows that it may run out soon.
-
-    The level reads BATTERY_SIGN_LEVEL % or less, or a straight line through any of its recent
-    slopes (`battery_days_linear_min`: 3 to 30 days) reaches empty within BATTERY_SIGN_DAYS days
-    (a cell's knee). A battery that dies at 45 % on its usual slope shows neither.
-    """
-    level = ds.X[:, FEATURE_INDEX["battery_level"]]
-    days = ds.X[:, FEATURE_INDEX["battery_days_linear_min"]]
-    with np.errstate(invalid="ignore"):
-        shown: npt.NDArray[np.bool_] = (level <= BATTERY_SIGN_LEVEL) | (days <= BATTERY_SIGN_DAYS)
-    return shown
+    """Per row: whether the battery level HA recorded shows that it may run out soon (`gate`'s sign)."""
+    return battery_sign_shown(ds.X)
 
 
 def _with_truth(X: Float, hours: Float, target: str) -> Float:

@@ -35,7 +35,7 @@ from custom_components.homeiq_device_intel.ml.scoring import STALE_BASELINE_DAYS
 
 from .ceiling import signless_positives
 from .dataset import Dataset
-from .gate import dropout_trace, gate_intervals, judged_rows, owner_metrics
+from .gate import battery_sign_shown, dropout_trace, gate_intervals, judged_rows, owner_metrics, sign_trace
 from .heuristics import HEURISTICS, heuristic_scores
 
 Float = npt.NDArray[np.float64]
@@ -588,7 +588,8 @@ def evaluate(
             (seen[rows][ok], ds.home[rows][ok], judged[ok]),
             horizon_hours,
             release_fraction(target),
-            traced=_dropout_traced(keys, X[ok]) if target == FailureType.UNAVAILABLE else None,
+            target=target,
+            traced=_sign_traced(target, keys, X[ok]),
         )
         if with_baselines:
             entry |= _rule_entries(p, rules[target][ok], keys, horizon_hours)
@@ -619,6 +620,7 @@ def _model_entry(
     horizon_hours: int,
     release: float,
     *,
+    target: str = "",
     traced: Float | None = None,
 ) -> dict[str, Any]:
     """Return the model's figures at its threshold, and the gate's figures of its alarms with their intervals.
@@ -626,7 +628,9 @@ def _model_entry(
     The alarms are the alerts an owner gets: held until `release` times the threshold (ml/alerts.py).
     `gated`: each row's foreseeable verdict (`gate.foreseeable_rows`), home (homes are resampled)
     and whether the data holds its horizon (`gate.owner_metrics`' `judged`).
-    `traced`: each row's `gate.dropout_trace` verdict; with it, recall also apart for each side.
+    `traced`: each row's `gate.sign_trace` verdict for `target`'s sign (`SIGN_SPLITS`); with it,
+    recall also apart for each side. `gate_open_definitions`: the gate's figures under the two
+    definitions issue 12 leaves open.
     """
     seen, home, judged = gated
     alarm = held_alarm(p, keys.device, keys.hour, threshold, release * threshold)
@@ -640,26 +644,55 @@ def _model_entry(
         "gate": owner_metrics(alarm, *keys, seen, horizon_hours, judged=judged),
         "gate_intervals": gate_intervals(alarm, home, *keys, seen, horizon_hours, judged=judged),
     }
+    gate = entry["gate"]
+    open_recall, open_foreseeable = gate["recall"], gate["foreseeable_failures"]
     if traced is not None:
-        # A foreseeable outage whose precursor dropouts HA never recorded (shorter than the
-        # device's timeout) can be warned of only by what else it shows.
+        # A foreseeable failure whose warning HA's data never showed (an outage's precursor
+        # dropouts shorter than the device's timeout, a battery dying high on its usual slope)
+        # can be warned of only by what else it shows.
+        report_key, sides = SIGN_SPLITS[target]
         split: dict[str, dict[str, float]] = {}
-        for name, mask in (("with_dropout", traced == 1.0), ("without_dropout", traced == 0.0)):
+        for name, mask in zip(sides, (traced == 1.0, traced == 0.0), strict=True):
             figures = owner_metrics(alarm, *keys, np.where(mask, seen, 0.0), horizon_hours, judged=judged)
             split[name] = {k: figures[k] for k in ("foreseeable_failures", "recall")}
-        entry["gate_by_dropout_trace"] = split
+        entry[report_key] = split
+        open_recall, open_foreseeable = split[sides[0]]["recall"], split[sides[0]]["foreseeable_failures"]
+    # The two definitions issue 12 leaves open, applied together (not gated): an alert the rows
+    # cannot judge yet is left out of precision, and a failure is foreseeable only once HA's data
+    # showed its sign (where the failure type has one; stale has none: every foreseeable failure).
+    precision = gate["precision_resolved"]
+    both = precision + open_recall
+    entry["gate_open_definitions"] = {
+        "precision": precision,
+        "recall": open_recall,
+        "f1": 2 * precision * open_recall / both if both > 0 else float("nan"),
+        "foreseeable_failures": open_foreseeable,
+        "sign": traced is not None,
+    }
     return entry
 
 
-def _dropout_traced(keys: _Labelled, X: Float) -> Float:
-    """`gate.dropout_trace` of labelled rows: did each row's next failure leave a dropout in time."""
-    return dropout_trace(
-        keys.device,
-        keys.hour,
-        keys.event_hour,
-        X[:, FEATURE_INDEX["drops_7d"]],
-        X[:, FEATURE_INDEX["unavailable_hours_7d"]],
-    )
+# Failure types whose foreseeable failures are split by a sign in HA's data: the report's key and
+# its two sides (with the sign first).
+SIGN_SPLITS: dict[str, tuple[str, tuple[str, str]]] = {
+    FailureType.UNAVAILABLE: ("gate_by_dropout_trace", ("with_dropout", "without_dropout")),
+    FailureType.BATTERY_DEPLETED: ("gate_by_battery_sign", ("with_sign", "without_sign")),
+}
+
+
+def _sign_traced(target: str, keys: _Labelled, X: Float) -> Float | None:
+    """Per labelled row: did its next failure show its type's sign in HA's data in time (None: no sign)."""
+    if target == FailureType.UNAVAILABLE:
+        return dropout_trace(
+            keys.device,
+            keys.hour,
+            keys.event_hour,
+            X[:, FEATURE_INDEX["drops_7d"]],
+            X[:, FEATURE_INDEX["unavailable_hours_7d"]],
+        )
+    if target == FailureType.BATTERY_DEPLETED:
+        return sign_trace(keys.device, keys.hour, keys.event_hour, battery_sign_shown(X))
+    return None
 
 
 def _rule_entries(p: Float, rule: Float, keys: _Labelled, horizon_hours: int) -> dict[str, Any]:

@@ -5,7 +5,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from homeiq_lab.gate import dropout_trace, gate_intervals, owner_metrics, passes_gate
+from custom_components.homeiq_device_intel.ml.features import FEATURE_INDEX, FEATURE_NAMES
+from homeiq_lab.gate import (
+    BATTERY_SIGN_DAYS,
+    BATTERY_SIGN_LEVEL,
+    battery_sign_shown,
+    dropout_trace,
+    gate_intervals,
+    owner_metrics,
+    passes_gate,
+    sign_trace,
+)
 
 H = 7 * 24
 
@@ -140,6 +150,42 @@ def test_unavailable_hours_alone_are_a_trace_and_a_failure_too_early_to_warn_has
     zeros = np.zeros(3)
     traced = dropout_trace(device, hour, event, zeros, np.array([0.0, 2.5, 9.0]))
     assert list(traced) == [1.0, 1.0, 0.0]
+
+
+def _battery_rows(levels, days_linear):
+    X = np.full((len(levels), len(FEATURE_NAMES)), np.nan)
+    X[:, FEATURE_INDEX["battery_level"]] = levels
+    X[:, FEATURE_INDEX["battery_days_linear_min"]] = days_linear
+    return X
+
+
+def test_a_battery_shows_its_sign_by_a_low_level_or_a_line_reaching_empty_soon():
+    shown = battery_sign_shown(
+        _battery_rows(
+            [BATTERY_SIGN_LEVEL, BATTERY_SIGN_LEVEL + 20, BATTERY_SIGN_LEVEL + 20, 45.0, np.nan, np.nan],
+            [200.0, BATTERY_SIGN_DAYS, BATTERY_SIGN_DAYS + 1, 300.0, np.nan, 3.0],
+        )
+    )
+    # Low enough; a knee in sight; neither; a battery at 45 % on a long slope; nothing read; a line alone.
+    assert list(shown) == [True, True, False, False, False, True]
+
+
+def test_a_failure_showed_its_sign_only_if_its_last_warnable_row_shows_it():
+    # Failures on day 15 (last warnable row: day 14). Device 0 shows the sign on day 14; device 1
+    # showed it on day 10 only (a battery read back up after a swap that did not count); device 2
+    # on its failure's day only; device 3 shows it but never fails.
+    parts = [_rows(20, event, set(), device=k) for k, event in enumerate((15.0, 15.0, 15.0, None))]
+    device, hour, _, event, _ = (np.concatenate([p[i] for p in parts]) for i in range(5))
+    day = hour // 24
+    shown = ((device == 0) & (day == 14)) | ((device == 1) & (day == 10)) | ((device == 2) & (day == 15))
+    shown |= device == 3
+    traced = sign_trace(device, hour, event, shown)
+    assert set(traced[device == 0]) == {1.0}
+    for k in (1, 2, 3):
+        assert set(traced[device == k]) == {0.0}
+    # The outages' trace is this rule with a dropout or an unavailable hour in the week as the sign.
+    drops = shown.astype(float)
+    assert np.array_equal(dropout_trace(device, hour, event, drops, np.zeros_like(drops)), traced)
 
 
 def test_an_alert_still_on_when_the_rows_end_with_no_failure_yet_is_unresolved():

@@ -8,9 +8,8 @@ from custom_components.homeiq_device_intel.ml.features import FEATURE_INDEX
 from custom_components.homeiq_device_intel.ml.grid import HOUR, hour_start
 from custom_components.homeiq_device_intel.ml.records import FailureEvent
 from homeiq_lab.dataset import build_dataset
+from homeiq_lab.gate import BATTERY_SIGN_DAYS, BATTERY_SIGN_LEVEL
 from homeiq_lab.oracle import (
-    BATTERY_SIGN_DAYS,
-    BATTERY_SIGN_LEVEL,
     SWEEP,
     best_of_sweep,
     episode_hours,
