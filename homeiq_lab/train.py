@@ -620,7 +620,7 @@ def _model_entry(
     horizon_hours: int,
     release: float,
     *,
-    target: str = "",
+    target: str,
     traced: Float | None = None,
 ) -> dict[str, Any]:
     """Return the model's figures at its threshold, and the gate's figures of its alarms with their intervals.
