@@ -152,13 +152,13 @@ def recorded_warning_hours(homes: Sequence[HomeHistory], ds: Dataset, target: st
     """As `warning_hours`, only where HA's data shows a sign of the coming failure (else NaN).
 
     For outages, a dropout recorded lately (`_dropout_recorded`); for a battery, a level that reads
-    low or falls fast enough to run out soon (`_battery_sign_recorded`). Other types: NaN.
+    low or falls fast enough to run out soon (`gate.battery_sign_shown`). Other types: NaN.
     """
     hours = warning_hours(homes, ds, target)
     if target == FailureType.UNAVAILABLE:
         recorded = _dropout_recorded(ds, hours)
     elif target == FailureType.BATTERY_DEPLETED:
-        recorded = _battery_sign_recorded(ds)
+        recorded = battery_sign_shown(ds.X)
     else:
         recorded = np.zeros(len(ds), dtype=bool)
     return np.where(recorded, hours, np.nan)
@@ -184,11 +184,6 @@ def _dropout_recorded(ds: Dataset, hours: Float) -> npt.NDArray[np.bool_]:
     with np.errstate(invalid="ignore"):
         recorded: npt.NDArray[np.bool_] = np.where(hours < 24, day, np.where(hours < 72, three_days, week))
     return recorded
-
-
-def _battery_sign_recorded(ds: Dataset) -> npt.NDArray[np.bool_]:
-    """Per row: whether the battery level HA recorded shows that it may run out soon (`gate`'s sign)."""
-    return battery_sign_shown(ds.X)
 
 
 def _with_truth(X: Float, hours: Float, target: str) -> Float:
