@@ -388,9 +388,9 @@ def _open_definitions_section(report: dict[str, Any]) -> list[str]:
             if figures is None:
                 continue
             left_out = "–"
-            split_key = SIGN_SPLITS.get(target, ("", ("", "")))[0]
-            if figures["sign"] and split_key in entry:
-                left_out = str(int(entry[split_key][SIGN_SPLITS[target][1][1]]["foreseeable_failures"]))
+            if figures["sign"]:
+                split_key, (_, without) = SIGN_SPLITS[target]
+                left_out = str(int(entry[split_key][without]["foreseeable_failures"]))
             passes = all(figures[k] >= FLOOR for k in ("precision", "recall"))
             rows.append(
                 f"| {key} | {target} | {fmt(figures['precision'])} | {int(figures['foreseeable_failures'])} | "
