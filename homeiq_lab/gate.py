@@ -342,11 +342,7 @@ def gate_intervals(
             found,
             m["recall"] * found if found else 0.0,
         )
-    rng = np.random.default_rng(seed)
-    draws = rng.integers(0, homes.size, size=(resamples, homes.size))
-    weights = np.zeros((resamples, homes.size))
-    np.add.at(weights, (np.repeat(np.arange(resamples), homes.size), draws.reshape(-1)), 1.0)
-    alerts, true, found, warned = (weights @ counts.T).T
+    alerts, true, found, warned = (home_weights(homes.size, resamples, seed) @ counts.T).T
     with np.errstate(invalid="ignore", divide="ignore"):
         precision = true / alerts
         recall = warned / found
@@ -356,3 +352,45 @@ def gate_intervals(
         finite = values[np.isfinite(values)]
         out[name] = [float(q) for q in np.quantile(finite, INTERVAL)] if finite.size else [np.nan, np.nan]
     return out
+
+
+def home_weights(n_homes: int, resamples: int, seed: int) -> Float:
+    """(resamples, n_homes): how often each home is drawn in each resample (with replacement)."""
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, n_homes, size=(resamples, n_homes))
+    weights = np.zeros((resamples, n_homes))
+    np.add.at(weights, (np.repeat(np.arange(resamples), n_homes), draws.reshape(-1)), 1.0)
+    return weights
+
+
+def alert_margin_interval(
+    alarms: tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_]],
+    home: npt.NDArray[np.int64],
+    device: npt.NDArray[np.int64],
+    hour: npt.NDArray[np.int64],
+    y: Float,
+    *,
+    resamples: int = BOOTSTRAP_RESAMPLES,
+    seed: int = 0,
+) -> list[float]:
+    """90 % interval of the first scorer's share of alerts that came true minus the second's.
+
+    Both scorers' alerts (`alarms`, (n_rows,) each, rows ordered by device, then hour) are
+    counted per home; the same homes are drawn for both in each resample (a paired
+    bootstrap, as `gate_intervals`), so what both get right or wrong in a home cancels.
+    [NaN, NaN] when a resample left either scorer without alerts every time.
+    """
+    homes, index = np.unique(home, return_inverse=True)
+    counts = np.zeros((4, homes.size))  # first: alerts, true; second: alerts, true
+    for k, alarm in enumerate(alarms):
+        starts = alert_starts(alarm, device, hour)
+        true_runs = np.zeros(int(starts.sum()), dtype=bool)
+        true_runs[np.unique((np.cumsum(starts) - 1)[alarm & (y == 1.0)])] = True
+        run_home = index[starts]
+        counts[2 * k] = np.bincount(run_home, minlength=homes.size)
+        counts[2 * k + 1] = np.bincount(run_home, weights=true_runs.astype(float), minlength=homes.size)
+    alerts_a, true_a, alerts_b, true_b = (home_weights(homes.size, resamples, seed) @ counts.T).T
+    with np.errstate(invalid="ignore", divide="ignore"):
+        margin = true_a / alerts_a - true_b / alerts_b
+    finite = margin[np.isfinite(margin)]
+    return [float(q) for q in np.quantile(finite, INTERVAL)] if finite.size else [np.nan, np.nan]

@@ -15,7 +15,7 @@ from custom_components.homeiq_device_intel.ml.metrics import lead_times, precisi
 from custom_components.homeiq_device_intel.ml.records import FailureType
 from homeiq_lab.dataset import Dataset
 from homeiq_lab.gate import BATTERY_SIGN_DAYS, BATTERY_SIGN_LEVEL, BOOTSTRAP_RESAMPLES, FLOOR
-from homeiq_lab.tables import fmt
+from homeiq_lab.tables import fmt, fmt_margin
 from homeiq_lab.train import (
     SIGN_SPLITS,
     Float,
@@ -114,8 +114,9 @@ def _versus_table(report: dict[str, Any]) -> list[str]:
     """Markdown rows: model vs the best heuristic per evaluation set and target."""
     lines = [
         "| evaluation set | target | PR-AUC model | best heuristic on PR-AUC | toughest heuristic at equal "
-        "failures warned of | failures warned of | alerts that came true, model / heuristic | beats the best heuristic |",
-        "|---|---|---|---|---|---|---|---|",
+        "failures warned of | failures warned of | alerts that came true, model / heuristic | "
+        "model − heuristic [90 % interval] | beats the best heuristic |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for key, section in report.items():
         if not isinstance(section, dict) or key in ("ceiling", "real_recorder_check"):
@@ -130,7 +131,8 @@ def _versus_table(report: dict[str, Any]) -> list[str]:
             lines.append(
                 f"| {key} | {target} | {fmt(v['model_pr_auc'])} | `{v['best_pr_auc_heuristic']}` "
                 f"{fmt(v['best_pr_auc'])} | `{v['toughest_at_equal_warnings']}` | {fmt(v['failures_warned'])} | "
-                f"{fmt(v['model_alert_precision'])} / {fmt(v['heuristic_alert_precision'])} | {verdict} |"
+                f"{fmt(v['model_alert_precision'])} / {fmt(v['heuristic_alert_precision'])} | "
+                f"{fmt_margin(v)} | {verdict} |"
             )
     return lines
 
@@ -433,6 +435,9 @@ def _versus_section(report: dict[str, Any]) -> list[str]:
         "its alerts come true than each heuristic's (each heuristic and the model take the highest",
         "threshold that warns of as many failures as the model does at its operating point). The",
         "toughest heuristic is the one with the largest margin over the model at equal failures warned of.",
+        "Its margin is shown with a 90 % interval, the evaluated homes drawn again with replacement",
+        f"({BOOTSTRAP_RESAMPLES} resamples, the same homes for both): a loss whose interval reaches above",
+        "zero is marked within noise. The verdict does not use the interval.",
         "",
         *versus,
     ]

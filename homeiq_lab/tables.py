@@ -17,3 +17,16 @@ def fmt(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.3f}" if np.isfinite(value) else "–"
     return str(value)
+
+
+def fmt_margin(summary: dict[str, Any]) -> str:
+    """The model's alerts that came true minus the toughest heuristic's, with its 90 % interval.
+
+    `summary`: a `vs_heuristics` summary (or a row holding its keys); "–" where either share
+    or the interval is missing (no home to resample, or a heuristic that warns of nothing).
+    """
+    lo, hi = summary.get("alert_margin", (np.nan, np.nan))
+    point = summary["model_alert_precision"] - summary["heuristic_alert_precision"]
+    if not all(np.isfinite(v) for v in (point, lo, hi)):
+        return "–"
+    return f"{point:+.3f} [{lo:+.3f}, {hi:+.3f}]"

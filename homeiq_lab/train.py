@@ -29,13 +29,22 @@ from custom_components.homeiq_device_intel.ml.metrics import (
     matched_alerts,
     pr_auc,
     precision_recall_curve,
+    scorer_alarm,
 )
 from custom_components.homeiq_device_intel.ml.records import FailureType, HomeHistory
 from custom_components.homeiq_device_intel.ml.scoring import STALE_BASELINE_DAYS
 
 from .ceiling import signless_positives
 from .dataset import Dataset
-from .gate import battery_sign_shown, dropout_trace, gate_intervals, judged_rows, owner_metrics, sign_trace
+from .gate import (
+    alert_margin_interval,
+    battery_sign_shown,
+    dropout_trace,
+    gate_intervals,
+    judged_rows,
+    owner_metrics,
+    sign_trace,
+)
 from .heuristics import HEURISTICS, heuristic_scores
 
 Float = npt.NDArray[np.float64]
@@ -440,14 +449,18 @@ def where_it_falls_short(summary: dict[str, Any]) -> str:
     """Why a `vs_heuristics` summary (or a row holding its keys) does not beat the best heuristic.
 
     "" when it does. Alerts are a tie, not a loss, when no heuristic's alerts came true more
-    often than the model's at equal failures warned of (both at 1.000 on a small family).
+    often than the model's at equal failures warned of (both at 1.000 on a small family). A loss
+    on alerts is "within noise" when the 90 % interval of the margin (`alert_margin`, homes
+    resampled) reaches above zero: other homes could as well have shown the model ahead.
     """
     if summary["beats_best_heuristic"]:
         return ""
     parts = [] if summary["beats_pr_auc"] else ["loses on PR-AUC"]
     if not summary["beats_alerts"]:
         tie = summary["heuristic_alert_precision"] == summary["model_alert_precision"]
-        parts.append("ties on alerts" if tie else "loses on alerts")
+        high = summary.get("alert_margin", (np.nan, np.nan))[1]
+        noise = ", within noise" if np.isfinite(high) and high > 0 else ""
+        parts.append("ties on alerts" if tie else f"loses on alerts{noise}")
     return ", ".join(parts)
 
 
@@ -469,25 +482,31 @@ def compare_heuristics(
     horizon_hours: int,
     *,
     release: float = 1.0,
+    home: npt.NDArray[np.int64] | None = None,
 ) -> dict[str, Any]:
     """The model against every heuristic of one failure type on the same labelled rows.
 
     p: (n,) model probabilities, `threshold` its operating point; scores: name ->
     (n,) heuristic scores (ml/heuristics.py); rows ordered by device, then hour.
     Per heuristic: PR-AUC and, at equal failures warned of, alerts that came
-    true of the heuristic and of the model. Summary: the best heuristic on
-    PR-AUC, the toughest at equal failures warned of (largest margin over the
-    model), and whether the model beats every heuristic on both.
+    true of the heuristic and of the model; with each row's `home`, also the 90 %
+    interval of the model's share minus the heuristic's, homes resampled
+    (`alert_margin`). Summary: the best heuristic on PR-AUC, the toughest at equal
+    failures warned of (largest margin over the model), and whether the model
+    beats every heuristic on both.
     """
-    out = {
-        name: {
-            "pr_auc": pr_auc(y, score),
-            **matched_alerts(
-                p, threshold, score, device, hour, y, event_hour, horizon_hours, release_fraction=release
-            ),
-        }
-        for name, score in scores.items()
-    }
+    out: dict[str, dict[str, Any]] = {}
+    for name, score in scores.items():
+        matched = matched_alerts(
+            p, threshold, score, device, hour, y, event_hour, horizon_hours, release_fraction=release
+        )
+        out[name] = {"pr_auc": pr_auc(y, score), **matched}
+        if home is not None and np.isfinite(matched["alert_precision"]):
+            ours, theirs = (
+                scorer_alarm(s, device, hour, matched[key], release_fraction=release, floor=floor)
+                for s, key, floor in ((p, "model_threshold", 0.0), (score, "threshold", float(score.min())))
+            )
+            out[name]["alert_margin"] = alert_margin_interval((ours, theirs), home, device, hour, y)
     if not out:
         return {"heuristics": out}
     return {"heuristics": out, "vs_heuristics": _vs_heuristics_summary(pr_auc(y, p), out)}
@@ -521,6 +540,7 @@ def _vs_heuristics_summary(model_pr_auc: float, out: dict[str, dict[str, Any]]) 
         "failures_warned": out[toughest]["failures_warned"],
         "heuristic_alert_precision": out[toughest]["alert_precision"],
         "model_alert_precision": out[toughest]["model_alert_precision"],
+        "alert_margin": out[toughest].get("alert_margin", [np.nan, np.nan]),
         "beats_pr_auc": beats_pr,
         "beats_alerts": beats_alerts,
         "beats_best_heuristic": beats_pr and beats_alerts,
@@ -604,6 +624,7 @@ def evaluate(
                 keys.event_hour,
                 horizon_hours,
                 release=release_fraction(target),
+                home=ds.home[rows][ok],
             )
         report[target] = entry
     battery_days = _battery_days_report(models, ds.battery_days[rows], X)

@@ -9,6 +9,7 @@ from custom_components.homeiq_device_intel.ml.features import FEATURE_INDEX, FEA
 from homeiq_lab.gate import (
     BATTERY_SIGN_DAYS,
     BATTERY_SIGN_LEVEL,
+    alert_margin_interval,
     battery_sign_shown,
     dropout_trace,
     gate_intervals,
@@ -121,6 +122,24 @@ def test_homes_that_differ_give_an_interval_around_the_figure():
         assert 0.0 < lo < point[name] < hi < 1.0
     # Drawn again with the same seed: the same interval.
     assert gate_intervals(*rows, H, resamples=500) == intervals
+
+
+def test_the_margin_of_two_scorers_alerts_is_paired_by_home():
+    # Six homes, one failing device each. The first scorer's alert is true everywhere; the
+    # second's is true in the first three homes and false (too early) in the last three.
+    early = _homes([(15.0, {12})] * 3 + [(15.0, {2})] * 3)
+    first = _homes([(15.0, {12})] * 6)[0]
+    alarm_b, home, device, hour, y = early[:5]
+    lo, hi = alert_margin_interval((first, alarm_b), home, device, hour, y, resamples=500)
+    assert 0.0 < lo < 0.5 < hi <= 1.0  # the point margin: 1.0 - 0.5
+    # The same alerts on both sides: every resample's margin is zero.
+    assert alert_margin_interval((first, first), home, device, hour, y, resamples=50) == [0.0, 0.0]
+    # The same homes are drawn for both: swapping the scorers mirrors the interval.
+    back = alert_margin_interval((alarm_b, first), home, device, hour, y, resamples=500)
+    assert back == pytest.approx([-hi, -lo])
+    # A scorer without any alert leaves no margin to measure.
+    none = np.zeros_like(first)
+    assert np.isnan(alert_margin_interval((first, none), home, device, hour, y, resamples=50)).all()
 
 
 def _trace(*devices):

@@ -222,3 +222,22 @@ def test_comparison_summary_names_the_best_heuristic_and_the_verdict():
     # A heuristic as good as the model is not beaten (ties are not wins).
     out = compare_heuristics(model, 0.5, {"same": model.copy()}, y, device, hour, event, H)
     assert not out["vs_heuristics"]["beats_best_heuristic"]
+
+
+def test_with_homes_the_comparison_gives_the_margin_over_the_toughest_with_its_interval():
+    device, hour, event, y = _two_devices()
+    model = np.where(y > 0, 0.9, 0.1)
+    good = np.where(y > 0, 0.7, 0.2)
+    good[30] = 0.8  # one false alert on the healthy device
+    home = device.copy()  # each device its own home
+    out = compare_heuristics(model, 0.5, {"good": good}, y, device, hour, event, H, home=home)
+    v = out["vs_heuristics"]
+    assert v["model_alert_precision"] == 1.0 and v["heuristic_alert_precision"] == 0.5
+    lo, hi = v["alert_margin"]
+    assert out["heuristics"]["good"]["alert_margin"] == [lo, hi]
+    # Homes drawn again: both failing-home draws (margin 0, the heuristic's false alert left out)
+    # and draws with the healthy home (margin up to 1 - 1/2).
+    assert lo == 0.0 and 0.0 < hi <= 0.5
+    # Without homes, no interval: the summary says so with NaN.
+    bare = compare_heuristics(model, 0.5, {"good": good}, y, device, hour, event, H)["vs_heuristics"]
+    assert np.isnan(bare["alert_margin"]).all()

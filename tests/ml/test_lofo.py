@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from homeiq_lab.lofo import LofoConfig, markdown
+from homeiq_lab.prepare import parse_args
+from homeiq_lab.train import TrainConfig
 
 
 def _row(family: str, *, pr: bool, alerts: bool) -> dict[str, object]:
@@ -36,5 +38,25 @@ def test_table_says_where_the_model_loses():
     assert lines["| signal_decay"].endswith("| no (loses on PR-AUC, loses on alerts) |")
     # As many of its alerts came true as the toughest heuristic's: a tie, said so.
     assert lines["| stuck_value"].endswith("| no (ties on alerts) |")
-    assert "0.600 / – |" in lines["| flapping"]  # NaN shows as a dash
+    assert "0.600 / – | – |" in lines["| flapping"]  # NaN shows as a dash, and so does its margin
     assert "Beats the best heuristic in 1 of 4 family x target cells." in text
+
+
+def test_a_loss_on_alerts_within_the_homes_noise_is_marked_so_with_its_interval():
+    lost = _row("stale", pr=True, alerts=False) | {"heuristic_alert_precision": 0.7}
+    rows = [
+        lost | {"alert_margin": [-0.3, 0.05]},
+        lost | {"family": "flapping", "alert_margin": [-0.2, -0.02]},
+    ]
+    text = markdown(rows, LofoConfig(), 12.0)
+    lines = {line.split(" | ")[0]: line for line in text.splitlines() if line.startswith("| ")}
+    assert "| 0.600 / 0.700 | -0.100 [-0.300, +0.050] |" in lines["| stale"]
+    assert lines["| stale"].endswith("| no (loses on alerts, within noise) |")
+    assert lines["| flapping"].endswith("| no (loses on alerts) |")  # the interval stays below zero
+
+
+def test_the_default_is_the_shipped_recipe():
+    shipped = parse_args([])
+    default = LofoConfig()
+    assert (default.n_homes, default.days, default.seed) == (shipped.homes, shipped.days, shipped.seed)
+    assert default.n_estimators == TrainConfig().n_estimators

@@ -249,9 +249,26 @@ def matched_alerts(
     )
     for prefix, score, thr, em, floor in pairs:
         out[f"{prefix}threshold"] = thr
-        alarm = held_alarm(score, device, hour, thr, release_point(thr, release_fraction, floor))
+        alarm = scorer_alarm(score, device, hour, thr, release_fraction=release_fraction, floor=floor)
         out.update(_alert_figures(prefix, alarm, float(np.mean(em >= thr)), device, hour, y))
     return out
+
+
+def scorer_alarm(
+    score: Array,
+    device: npt.NDArray[np.int64],
+    hour: npt.NDArray[np.int64],
+    threshold: float,
+    *,
+    release_fraction: float,
+    floor: float,
+) -> npt.NDArray[np.bool_]:
+    """(n_rows,) a scorer's alerts as `matched_alerts` makes them: on at `threshold`, held to its release.
+
+    `floor`: the scorer's lowest score (0 for a probability); the release point lies
+    `release_fraction` of the way from it to the threshold.
+    """
+    return held_alarm(score, device, hour, threshold, release_point(threshold, release_fraction, floor))
 
 
 def _matched_level(
