@@ -32,7 +32,12 @@ from custom_components.homeiq_device_intel.ml.alerts import MAX_ROW_GAP_HOURS
 from custom_components.homeiq_device_intel.ml.features import FEATURE_INDEX
 from custom_components.homeiq_device_intel.ml.grid import HOUR, hour_start
 from custom_components.homeiq_device_intel.ml.labels import TARGETS
-from custom_components.homeiq_device_intel.ml.metrics import alert_precision, alert_starts, confusion_metrics
+from custom_components.homeiq_device_intel.ml.metrics import (
+    alert_outcomes,
+    alert_precision,
+    alert_starts,
+    confusion_metrics,
+)
 from custom_components.homeiq_device_intel.ml.records import HomeHistory
 
 from .ceiling import MATCH_SECONDS, truth_index
@@ -263,11 +268,8 @@ def _unresolved_alerts(
     """
     if not alarm.any():
         return 0, float("nan")
-    starts = alert_starts(alarm, device, hour)
-    run_id = np.cumsum(starts) - 1
-    n_alerts = int(starts.sum())
-    came_true = np.zeros(n_alerts, dtype=bool)
-    came_true[np.unique(run_id[alarm & (y == 1.0)])] = True
+    _, run_id, came_true = alert_outcomes(alarm, device, hour, y)
+    n_alerts = came_true.size
     # The row before a device change, or before a gap in its rows: an alert on there was cut.
     cut = np.concatenate(((device[1:] != device[:-1]) | (np.diff(hour) > MAX_ROW_GAP_HOURS), [True]))
     open_at_end = np.zeros(n_alerts, dtype=bool)
@@ -383,12 +385,10 @@ def alert_margin_interval(
     homes, index = np.unique(home, return_inverse=True)
     counts = np.zeros((4, homes.size))  # first: alerts, true; second: alerts, true
     for k, alarm in enumerate(alarms):
-        starts = alert_starts(alarm, device, hour)
-        true_runs = np.zeros(int(starts.sum()), dtype=bool)
-        true_runs[np.unique((np.cumsum(starts) - 1)[alarm & (y == 1.0)])] = True
+        starts, _, came_true = alert_outcomes(alarm, device, hour, y)
         run_home = index[starts]
         counts[2 * k] = np.bincount(run_home, minlength=homes.size)
-        counts[2 * k + 1] = np.bincount(run_home, weights=true_runs.astype(float), minlength=homes.size)
+        counts[2 * k + 1] = np.bincount(run_home, weights=came_true.astype(float), minlength=homes.size)
     alerts_a, true_a, alerts_b, true_b = (home_weights(homes.size, resamples, seed) @ counts.T).T
     with np.errstate(invalid="ignore", divide="ignore"):
         margin = true_a / alerts_a - true_b / alerts_b

@@ -153,13 +153,26 @@ def alert_precision(
     """
     if not alarm.size:
         return 0, float("nan")
+    _, _, came_true = alert_outcomes(alarm, device, hour, y)
+    return came_true.size, float(came_true.mean()) if came_true.size else float("nan")
+
+
+def alert_outcomes(
+    alarm: npt.NDArray[np.bool_],
+    device: npt.NDArray[np.int64],
+    hour: npt.NDArray[np.int64],
+    y: Array,
+) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
+    """Each alert and whether it came true (any of its rows positive); see `alert_metrics`.
+
+    Returns (n_rows,) the alerts' first rows (`alert_starts`), (n_rows,) each row's alert
+    number (meaningful on alarmed rows) and (n_alerts,) whether each alert came true.
+    """
     starts = alert_starts(alarm, device, hour)
     run_id = np.cumsum(starts) - 1
-    n_alerts = int(starts.sum())
-    true_runs = np.zeros(n_alerts, dtype=bool)
-    hit = alarm & (y == 1.0)
-    true_runs[np.unique(run_id[hit])] = True
-    return n_alerts, float(true_runs.mean()) if n_alerts else float("nan")
+    came_true = np.zeros(int(starts.sum()), dtype=bool)
+    came_true[np.unique(run_id[alarm & (y == 1.0)])] = True
+    return starts, run_id, came_true
 
 
 def alert_starts(
