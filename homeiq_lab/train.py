@@ -26,10 +26,10 @@ from custom_components.homeiq_device_intel.ml.metrics import (
     classification_report,
     interval_coverage,
     lead_times,
+    matched_alarms,
     matched_alerts,
     pr_auc,
     precision_recall_curve,
-    scorer_alarm,
 )
 from custom_components.homeiq_device_intel.ml.records import FailureType, HomeHistory
 from custom_components.homeiq_device_intel.ml.scoring import STALE_BASELINE_DAYS
@@ -502,11 +502,9 @@ def compare_heuristics(
         )
         out[name] = {"pr_auc": pr_auc(y, score), **matched}
         if home is not None and np.isfinite(matched["alert_precision"]):
-            ours, theirs = (
-                scorer_alarm(s, device, hour, matched[key], release_fraction=release, floor=floor)
-                for s, key, floor in ((p, "model_threshold", 0.0), (score, "threshold", float(score.min())))
-            )
-            out[name]["alert_margin"] = alert_margin_interval((ours, theirs), home, device, hour, y)
+            thresholds = (matched["model_threshold"], matched["threshold"])
+            alarms = matched_alarms(p, score, device, hour, thresholds, release_fraction=release)
+            out[name]["alert_margin"] = alert_margin_interval(alarms, home, device, hour, y)
     if not out:
         return {"heuristics": out}
     return {"heuristics": out, "vs_heuristics": _vs_heuristics_summary(pr_auc(y, p), out)}

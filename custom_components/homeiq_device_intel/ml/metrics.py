@@ -255,33 +255,35 @@ def matched_alerts(
     if matched is None:
         return {"failures_warned": 0.0, "model_alert_precision": nan, "alert_precision": nan}
     k, other_threshold = matched
+    thresholds = (_threshold_warning(em_model, k), other_threshold)
+    alarms = matched_alarms(model, other, device, hour, thresholds, release_fraction=release_fraction)
     out: dict[str, float] = {"failures_warned": k / em_model.size}
-    pairs = (
-        ("model_", model, _threshold_warning(em_model, k), em_model, 0.0),
-        ("", other, other_threshold, em_other, float(other.min())),
-    )
-    for prefix, score, thr, em, floor in pairs:
+    for prefix, thr, em, alarm in zip(("model_", ""), thresholds, (em_model, em_other), alarms, strict=True):
         out[f"{prefix}threshold"] = thr
-        alarm = scorer_alarm(score, device, hour, thr, release_fraction=release_fraction, floor=floor)
         out.update(_alert_figures(prefix, alarm, float(np.mean(em >= thr)), device, hour, y))
     return out
 
 
-def scorer_alarm(
-    score: Array,
+def matched_alarms(
+    model: Array,
+    other: Array,
     device: npt.NDArray[np.int64],
     hour: npt.NDArray[np.int64],
-    threshold: float,
+    thresholds: tuple[float, float],
     *,
     release_fraction: float,
-    floor: float,
-) -> npt.NDArray[np.bool_]:
-    """(n_rows,) a scorer's alerts as `matched_alerts` makes them: on at `threshold`, held to its release.
+) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
+    """Both scorers' alerts as `matched_alerts` makes them, at its `model_threshold` and `threshold`.
 
-    `floor`: the scorer's lowest score (0 for a probability); the release point lies
-    `release_fraction` of the way from it to the threshold.
+    (n_rows,) each: on at the threshold, held until the score falls `release_fraction` of the
+    way from its floor (0 for the model's probability, the other's lowest score) to it.
     """
-    return held_alarm(score, device, hour, threshold, release_point(threshold, release_fraction, floor))
+    floors = (0.0, float(other.min()))
+    model_alarm, other_alarm = (
+        held_alarm(score, device, hour, thr, release_point(thr, release_fraction, floor))
+        for score, thr, floor in zip((model, other), thresholds, floors, strict=True)
+    )
+    return model_alarm, other_alarm
 
 
 def _matched_level(
